@@ -346,6 +346,34 @@ mod tests {
     }
 
     #[test]
+    fn frame_counter_wraps() {
+        let mut enc = FrameEncoder::new();
+        let mut dec = FrameDecoder::new();
+        let mut wire = BytesMut::new();
+        for i in 0..=u16::MAX as u32 + 2 {
+            enc.encode(&i.to_be_bytes(), &mut wire).unwrap();
+            let payload = dec.decode(&mut wire).unwrap().unwrap();
+            assert_eq!(&payload[..], &i.to_be_bytes());
+        }
+        assert_eq!(enc.next_frame_seq(), 2); // 65,538 frames sent
+    }
+
+    #[test]
+    fn skipped_frame_is_detected() {
+        let mut enc = FrameEncoder::new();
+        let mut wire = BytesMut::new();
+        enc.header(b"lost").unwrap();
+        enc.encode(b"next", &mut wire).unwrap();
+        assert_eq!(
+            FrameDecoder::new().decode(&mut wire),
+            Err(FrameError::FrameSeqSkipped {
+                expected: 0,
+                found: 1
+            })
+        );
+    }
+
+    #[test]
     fn truncated_tail_is_reported_at_eof() {
         let mut enc = FrameEncoder::new();
         let mut wire = BytesMut::new();
