@@ -4,6 +4,8 @@
 //! allocation decoding may make is the `bytes` crate's small reference-count header when a
 //! buffer is first shared; a payload buffer is never reserved from a length field.
 
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
 use bytes::{BufMut, Bytes, BytesMut};
 use liag_proto::frame::FrameDecoder;
 use liag_proto::inbound::InboundReader;

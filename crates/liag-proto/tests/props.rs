@@ -1,6 +1,8 @@
 //! Property tests: message round trips, `Seq` laws across the wrap, split-invariant framing,
 //! and decoders that never panic on arbitrary bytes.
 
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
 use bytes::{Bytes, BytesMut};
 use core::cmp::Ordering;
 use core::num::NonZeroU32;

@@ -1,5 +1,7 @@
 //! Every test vector of the protocol specification (§2.8, §3.16, §4.6, Appendix A).
 
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
 use bytes::{Bytes, BytesMut};
 use core::num::NonZeroU32;
 use liag_proto::PublicKey;
