@@ -20,18 +20,30 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
         [] => return Err(format!("name a fuzz target: {}", targets.join(", "))),
     };
     if !targets.iter().any(|t| t == target) {
-        return Err(format!("no fuzz target {target:?}; there are: {}", targets.join(", ")));
+        return Err(format!(
+            "no fuzz target {target:?}; there are: {}",
+            targets.join(", ")
+        ));
     }
     let secs = match rest {
         [] => DEFAULT_SECS,
-        ["--secs", n] => n.parse().map_err(|_| format!("--secs wants a number, not {n:?}"))?,
-        _ => return Err(format!("unexpected arguments {rest:?}; usage: fuzz <target> [--secs N]")),
+        ["--secs", n] => n
+            .parse()
+            .map_err(|_| format!("--secs wants a number, not {n:?}"))?,
+        _ => {
+            return Err(format!(
+                "unexpected arguments {rest:?}; usage: fuzz <target> [--secs N]"
+            ));
+        }
     };
     ensure_cargo_fuzz()?;
 
     let corpus = fuzz_dir.join("corpus").join(target);
     std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
-    println!("fuzzing {target} for {secs} s, corpus in {}", corpus.display());
+    println!(
+        "fuzzing {target} for {secs} s, corpus in {}",
+        corpus.display()
+    );
     let status = Command::new("cargo")
         .current_dir(root)
         .env("RUSTC_BOOTSTRAP", "1")

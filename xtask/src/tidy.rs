@@ -38,7 +38,11 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
         println!("tidy: ok");
         Ok(())
     } else {
-        Err(format!("tidy found {} problem(s):\n  {}", problems.len(), problems.join("\n  ")))
+        Err(format!(
+            "tidy found {} problem(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        ))
     }
 }
 
@@ -72,10 +76,14 @@ fn check_stack(metadata: &Value) -> Vec<String> {
         }
     }
     for package in &packages {
-        let Some(name) = package["name"].as_str() else { continue };
+        let Some(name) = package["name"].as_str() else {
+            continue;
+        };
         let Some(own) = rank(name) else { continue };
         for dep in package["dependencies"].as_array().into_iter().flatten() {
-            let Some(dep_name) = dep["name"].as_str() else { continue };
+            let Some(dep_name) = dep["name"].as_str() else {
+                continue;
+            };
             if let Some(dep_rank) = rank(dep_name) {
                 if dep_rank >= own {
                     problems.push(format!(
@@ -122,7 +130,9 @@ fn check_runtime_free(metadata: &Value) -> Vec<String> {
 
     let mut problems = Vec::new();
     for krate in RUNTIME_FREE {
-        let Some((&start, _)) = names.iter().find(|(_, n)| **n == krate) else { continue };
+        let Some((&start, _)) = names.iter().find(|(_, n)| **n == krate) else {
+            continue;
+        };
         let mut seen = BTreeSet::new();
         let mut stack = vec![(start, vec![krate])];
         while let Some((id, path)) = stack.pop() {
@@ -150,11 +160,18 @@ fn check_sources(root: &Path) -> Vec<String> {
                 problems.push(format!("{}: unreadable", file.display()));
                 continue;
             };
-            let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+            let shown = file
+                .strip_prefix(root)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
             if !text.starts_with("//!") {
-                problems.push(format!("{shown}: does not open with a `//!` line saying what it is"));
+                problems.push(format!(
+                    "{shown}: does not open with a `//!` line saying what it is"
+                ));
             }
-            let deterministic = shown.starts_with("crates/liag-proto/") || shown.starts_with("crates/liag-core/");
+            let deterministic =
+                shown.starts_with("crates/liag-proto/") || shown.starts_with("crates/liag-core/");
             if deterministic {
                 problems.extend(nondeterminism(&shown, &text));
             }
@@ -185,7 +202,9 @@ fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name();
