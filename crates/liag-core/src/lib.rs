@@ -1,15 +1,41 @@
 //! The aggregation state machine of liag, free of I/O.
 //!
 //! liag-core turns several links into one reliable, ordered connection: it numbers and
-//! acknowledges reliable messages, resends what a failed link carried, reorders what arrives,
-//! keeps flow control, and decides which link carries what. It reads no clock, opens no
-//! socket and draws randomness only from an RNG it is given, so any runtime or transport can
-//! drive it and every behaviour can be tested in virtual time.
+//! acknowledges reliable messages, resends what a failed or stalled link carried, reorders
+//! what arrives, keeps flow control, and decides which link carries what. It reads no clock,
+//! opens no socket and draws randomness only from an RNG it is given, so any runtime or
+//! transport can drive it and every behaviour can be tested in virtual time ([`sim`]).
 //!
-//! The state machine itself is still being written; today the crate re-exports the wire
-//! format it builds on.
+//! | piece | what |
+//! |---|---|
+//! | [`Connection`] | one aggregated connection: inputs `handle_*`, outputs `poll_*` |
+//! | [`handshake`] | a link's Welcome/Connect/Accepted exchange, both roles, and the server's table |
+//! | [`Scheduler`] | the policy placing new data on links; [`EarliestArrival`] by default |
+//! | [`sim`] | a deterministic simulator of links with rate, delay, jitter, queues and faults |
+//!
+//! A custom transport plugs in below the [`Connection`]: anything that carries packets for a
+//! [`LinkId`] in order works. Stream transports frame packets with
+//! [`liag_proto::frame`]; packet transports carry them as they are.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod config;
+mod connection;
+mod error;
+pub mod handshake;
+mod link;
+mod recv;
+mod rtt;
+mod scheduler;
+mod send;
+pub mod sim;
+mod time;
+
+pub use config::Config;
+pub use connection::{Connection, Event, WriteError};
+pub use error::{ConnectionError, LinkError, Violation};
 pub use liag_proto as proto;
+pub use link::{Direction, LinkId, LinkInfo, LinkState, LinkStats};
+pub use scheduler::{EarliestArrival, LinkView, Offer, Scheduler};
+pub use time::Time;

@@ -1,0 +1,56 @@
+//! Connection configuration: buffers, payload size, timeouts.
+
+use core::num::NonZeroU32;
+use std::time::Duration;
+
+/// How a connection behaves. Only `recv_buffer` is sent to the peer; the rest is local.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Largest number of received payload bytes buffered before the application reads them.
+    /// Announced to the peer as its send window. Default 64 MiB.
+    pub recv_buffer: NonZeroU32,
+    /// Largest number of payload bytes written by the application and not yet acknowledged
+    /// by the peer (queued plus in flight). Default 64 MiB.
+    pub send_buffer: usize,
+    /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB or half the peer's
+    /// receive buffer.
+    pub max_payload: usize,
+    /// Most reliable sequence numbers outstanding at once; at most 65,536 by the protocol.
+    /// Default 65,000, leaving room for control messages.
+    pub seq_window: u32,
+    /// Shortest time a link may go without acknowledging before liag moves its data to the
+    /// other links. Default 100 ms.
+    pub ack_timeout_min: Duration,
+    /// Longest such time. Default 30 s.
+    pub ack_timeout_max: Duration,
+    /// A link idle this long is pinged. Default 15 s.
+    pub ping_interval: Duration,
+    /// A link that does not answer a Ping in this time is dropped. Default 40 s.
+    pub ping_timeout: Duration,
+    /// The connection fails when it has had no working link for this long. Default 90 s.
+    pub no_link_timeout: Duration,
+    /// Most Acks queued on one link; copies beyond it are not acknowledged (the peer
+    /// resends), so a peer flooding duplicates cannot grow memory. Default 16,384.
+    pub max_queued_acks: usize,
+    /// Whether a later link reaching a different server ends the connection. Default true.
+    pub disconnect_on_server_id_mismatch: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            recv_buffer: NonZeroU32::new(64 << 20).expect("non-zero constant"),
+            send_buffer: 64 << 20,
+            max_payload: 32 << 10,
+            seq_window: 65_000,
+            ack_timeout_min: Duration::from_millis(100),
+            ack_timeout_max: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(15),
+            ping_timeout: Duration::from_secs(40),
+            no_link_timeout: Duration::from_secs(90),
+            max_queued_acks: 16_384,
+            disconnect_on_server_id_mismatch: true,
+        }
+    }
+}

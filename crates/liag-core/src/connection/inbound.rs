@@ -1,0 +1,197 @@
+//! Packets arriving on a link: messages, acknowledgements and reliable messages.
+
+use bytes::Bytes;
+
+use liag_proto::inbound::Inbound;
+use liag_proto::message::Message;
+use liag_proto::seq::Seq;
+
+use super::{Connection, Event};
+use crate::error::{ConnectionError, LinkError, Violation};
+use crate::link::{Goodbye, LinkId};
+use crate::recv::{Arrival, Incoming};
+use crate::send::Acked;
+use crate::time::Time;
+
+impl Connection {
+    /// Handles one packet received on `link` (a whole frame payload, or a transport packet).
+    ///
+    /// Anything wrong with it fails that link only; the connection goes on over the others.
+    pub fn handle_packet(&mut self, now: Time, link: LinkId, packet: Bytes) {
+        let Some(l) = self.link_mut(link) else {
+            return;
+        };
+        l.received_bytes += packet.len() as u64;
+        l.last_received = now;
+        let inbound = match l.reader.read(packet) {
+            Ok(Some(inbound)) => inbound,
+            Ok(None) => return, // A Data header; its payload is the next packet.
+            Err(e) => return self.fail_link(now, link, LinkError::Decode(e)),
+        };
+        if self.closed.is_some() {
+            return;
+        }
+        let result = match inbound {
+            Inbound::Data { seq, payload } => self.on_reliable(link, seq, Incoming::Data(payload)),
+            Inbound::Message(msg) => self.on_message(now, link, msg),
+        };
+        if let Err(error) = result {
+            self.fail_link(now, link, error);
+        }
+        self.refresh_working(now);
+        self.check_graceful_end();
+    }
+
+    /// A link's transport failed or closed: its data moves to the other links.
+    pub fn handle_link_error(&mut self, now: Time, link: LinkId, error: LinkError) {
+        self.fail_link(now, link, error);
+        self.check_graceful_end();
+    }
+
+    fn on_message(&mut self, now: Time, link: LinkId, msg: Message) -> Result<(), LinkError> {
+        let l = self.link_mut(link).ok_or(LinkError::ConnectionClosed)?;
+        match msg {
+            Message::Ping => l.queue_pong(),
+            Message::Pong => {
+                if let Some(sent) = l.ping_sent.take() {
+                    l.rtt.update(now - sent, now);
+                    l.stalled = false;
+                }
+            }
+            Message::Ack { received } => self.on_ack(now, link, received),
+            Message::Consumed { seq, consumed } => {
+                self.on_reliable(link, seq, Incoming::Consumed(consumed))?
+            }
+            Message::SendFinish { seq } => self.on_reliable(link, seq, Incoming::SendFinish)?,
+            Message::ReceiveClose { seq } => self.on_reliable(link, seq, Incoming::ReceiveClose)?,
+            Message::ReceiveFinish { seq } => {
+                self.on_reliable(link, seq, Incoming::ReceiveFinish)?
+            }
+            Message::TestData { .. } => {}
+            Message::SetBlock { blocked } => l.remote_blocked = blocked,
+            Message::Goodbye => match l.goodbye {
+                Goodbye::None => {
+                    l.goodbye = Goodbye::Remote { sent: false };
+                    self.requeue_link(link);
+                }
+                Goodbye::Local { sent: true } => {
+                    self.fail_link(now, link, LinkError::Goodbye);
+                }
+                // Both sides started at once: ours goes out, then the link closes.
+                Goodbye::Local { sent: false } => {}
+                Goodbye::Remote { .. } => return Err(Violation::RepeatedGoodbye.into()),
+            },
+            Message::Terminate => {
+                for l in &mut self.links {
+                    l.terminate_pending = true;
+                }
+                self.close(Err(ConnectionError::TerminatedByPeer));
+            }
+            Message::Welcome(_) | Message::Connect(_) | Message::Accepted | Message::Refused(_) => {
+                return Err(Violation::HandshakeAfterEstablished(msg.kind()).into());
+            }
+            // The inbound reader pairs Data with its payload, so it never arrives here; and
+            // messages added to a later protocol version are ignored.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_ack(&mut self, now: Time, link: LinkId, seq: Seq) {
+        let Acked::New {
+            link: carrier,
+            data_len,
+            sent_at,
+            resent,
+        } = self.send.ack(seq)
+        else {
+            return;
+        };
+        let max_payload = self.config.max_payload;
+        if let Some(carrier) = carrier {
+            if let Some(c) = self.link_mut(carrier) {
+                // Whether the window was what held the link back when this ack came.
+                c.window_limited = c.inflight_bytes + max_payload > c.window.get();
+                c.inflight_bytes -= data_len;
+            }
+        }
+        let Some(l) = self.link_mut(link) else {
+            return;
+        };
+        // Any acknowledgement shows the link delivers again.
+        l.stalled = false;
+        if carrier == Some(link) {
+            if let (Some(at), false) = (sent_at, resent) {
+                l.rtt.update(now - at, now);
+            }
+            if data_len > 0 {
+                let limited = l.window_limited;
+                let serialization =
+                    std::time::Duration::from_secs_f64(max_payload as f64 / l.rate().max(1.0));
+                l.window
+                    .on_ack(data_len, &l.rtt, limited, serialization.min(l.rtt.min()));
+                l.on_data_acked(data_len, now);
+            }
+        }
+        self.drop_settled_inflight();
+        if self.write_blocked && self.send_capacity() > 0 {
+            self.write_blocked = false;
+            self.events.push_back(Event::Writable);
+        }
+    }
+
+    /// Forgets the front entries of each link's in-flight list that are settled, so the ack
+    /// timer always watches a message still in flight there.
+    fn drop_settled_inflight(&mut self) {
+        for l in &mut self.links {
+            while let Some(&(index, at)) = l.inflight.front() {
+                if self.send.in_flight_on(index, l.id, at) {
+                    break;
+                }
+                l.inflight.pop_front();
+            }
+        }
+    }
+
+    fn on_reliable(&mut self, link: LinkId, seq: Seq, msg: Incoming) -> Result<(), LinkError> {
+        let had_data = self.recv.readable();
+        let arrival = self.recv.receive(seq, msg)?;
+        let max_acks = self.config.max_queued_acks;
+        if let Some(l) = self.link_mut(link) {
+            // Every copy is acknowledged on the link it came in on (§7.5 R1), unless this side
+            // already said Goodbye there, or the queue is full (the peer then resends).
+            let goodbye_sent = matches!(
+                l.goodbye,
+                Goodbye::Local { sent: true } | Goodbye::Remote { sent: true }
+            );
+            if !goodbye_sent && l.acks.len() < max_acks {
+                l.acks.push_back(seq);
+            }
+        }
+        match arrival {
+            Arrival::Duplicate | Arrival::Stored => {}
+            Arrival::Consumed(n) => {
+                if !self.send.consumed(n) {
+                    return Err(Violation::ConsumedUnderflow {
+                        consumed: n,
+                        outstanding: self.send.unconsumed,
+                    }
+                    .into());
+                }
+            }
+            Arrival::ReceiveClose => self.send.peer_receive_closed = true,
+            Arrival::ReceiveFinish => {
+                self.send.peer_receive_finished = true;
+                self.send.drop_unsent();
+                if self.write_blocked {
+                    self.write_blocked = false;
+                    self.events.push_back(Event::Writable);
+                }
+            }
+        }
+        if !had_data && self.recv.readable() {
+            self.events.push_back(Event::Readable);
+        }
+        Ok(())
+    }
+}

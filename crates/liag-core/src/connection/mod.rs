@@ -1,0 +1,409 @@
+//! [`Connection`]: one aggregated connection, in either role, driven by its inputs.
+//!
+//! The method groups, in the order a driver uses them:
+//!
+//! - **links**: [`Connection::add_link`] after a link's handshake, [`Connection::remove_link`]
+//!   to take one out gracefully, [`Connection::set_link_blocked`];
+//! - **inputs**: [`Connection::handle_packet`], [`Connection::handle_link_error`],
+//!   [`Connection::handle_timeout`];
+//! - **application**: [`Connection::write`], [`Connection::finish`], [`Connection::read`],
+//!   [`Connection::stop_receiving`], [`Connection::terminate`];
+//! - **outputs**: [`Connection::poll_transmit`] per link, [`Connection::poll_timeout`],
+//!   [`Connection::poll_event`].
+//!
+//! **Drain invariant.** After every input (a packet, a link change, a timeout or an
+//! application call) the driver drains the outputs: `poll_transmit` for each link it can write
+//! to until it returns `None`, `poll_event` until `None`, then `poll_timeout` to re-arm its
+//! timer. The connection never acts on its own between inputs.
+
+mod inbound;
+mod timers;
+mod transmit;
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+
+use liag_proto::ids::ServerId;
+
+use crate::config::Config;
+use crate::error::{ConnectionError, LinkError};
+use crate::link::{Link, LinkId, LinkInfo, LinkStats};
+use crate::recv::RecvState;
+use crate::scheduler::{EarliestArrival, LinkView, Scheduler};
+use crate::send::SendState;
+use crate::time::Time;
+
+/// Something the driver or the application should learn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Data, or the end of the stream, can be read.
+    Readable,
+    /// Write capacity became available after a write was refused.
+    Writable,
+    /// The connection dropped a link: the driver closes its transport after draining its
+    /// transmits.
+    LinkRemoved {
+        /// The link.
+        link: LinkId,
+        /// Why.
+        error: LinkError,
+    },
+    /// The connection ended: `Ok` when both directions finished gracefully. The driver drains
+    /// the transmits of every link (a Terminate may be queued) and closes them.
+    Closed(Result<(), ConnectionError>),
+}
+
+/// Why a write was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The send buffer is full; [`Event::Writable`] follows when it has room.
+    Blocked,
+    /// The application already finished writing.
+    Finished,
+    /// The peer stopped receiving; nothing more will be read.
+    Stopped,
+    /// The connection has ended.
+    Closed,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriteError::Blocked => "send buffer full",
+            WriteError::Finished => "writing already finished",
+            WriteError::Stopped => "the peer stopped receiving",
+            WriteError::Closed => "connection closed",
+        })
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// One aggregated connection: the state machine of protocol 4 over any number of links.
+///
+/// # Example
+///
+/// Two connections joined by one in-memory link, driven by hand. A real driver does the same
+/// with sockets and a clock; see `liag_core::sim` for a full simulator.
+///
+/// ```
+/// use bytes::Bytes;
+/// use liag_core::{Config, Connection, Direction, LinkInfo, Time};
+/// use std::time::Duration;
+///
+/// let now = Time::ZERO;
+/// let mut a = Connection::new(Config::default(), now);
+/// let mut b = Connection::new(Config::default(), now);
+/// let rtt = Duration::from_millis(1);
+/// // After each side's handshake, the links join their connections.
+/// let la = a.add_link(now, LinkInfo::new(Direction::Outgoing, "a", rtt), 64 << 20);
+/// let lb = b.add_link(now, LinkInfo::new(Direction::Incoming, "b", rtt), 64 << 20);
+///
+/// a.write(Bytes::from_static(b"hello"))?;
+/// a.finish();
+/// // The run loop: feed each side's transmits to the other until both are quiet.
+/// for _ in 0..10 {
+///     while let Some(packet) = a.poll_transmit(now, la) {
+///         b.handle_packet(now, lb, packet);
+///     }
+///     while let Some(packet) = b.poll_transmit(now, lb) {
+///         a.handle_packet(now, la, packet);
+///     }
+/// }
+/// assert_eq!(b.read().as_deref(), Some(&b"hello"[..]));
+/// assert!(b.read_finished());
+/// # Ok::<(), liag_core::WriteError>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    links: Vec<Link>,
+    next_link_id: u64,
+    send: SendState,
+    recv: RecvState,
+    scheduler: Box<dyn Scheduler>,
+    events: VecDeque<Event>,
+    closed: Option<Result<(), ConnectionError>>,
+    /// When the connection last had a working link, or was created.
+    no_link_since: Option<Time>,
+    server_id: Option<ServerId>,
+    peer_window_known: bool,
+    receive_close_pending: bool,
+    receive_finish_pending: bool,
+    write_blocked: bool,
+    /// Reused buffer of link views for the scheduler.
+    views: Vec<LinkView>,
+}
+
+impl Connection {
+    /// A connection with no links yet, with liag's default scheduler.
+    pub fn new(config: Config, now: Time) -> Self {
+        Self::with_scheduler(config, now, Box::new(EarliestArrival::new()))
+    }
+
+    /// A connection with a scheduler of the application's choice.
+    pub fn with_scheduler(mut config: Config, now: Time, scheduler: Box<dyn Scheduler>) -> Self {
+        config.seq_window = config.seq_window.min(liag_proto::seq::SEQ_WINDOW);
+        config.max_payload = config
+            .max_payload
+            .clamp(1, liag_proto::frame::MAX_PAYLOAD_LEN as usize);
+        let recv = RecvState::new(config.recv_buffer.get(), liag_proto::seq::SEQ_WINDOW);
+        Connection {
+            config,
+            links: Vec::new(),
+            next_link_id: 0,
+            send: SendState::new(0),
+            recv,
+            scheduler,
+            events: VecDeque::new(),
+            closed: None,
+            no_link_since: Some(now),
+            server_id: None,
+            peer_window_known: false,
+            receive_close_pending: false,
+            receive_finish_pending: false,
+            write_blocked: false,
+            views: Vec::new(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Adds a link whose handshake completed. `peer_recv_buffer` is the receive buffer the peer
+    /// announced on it; the first link's value becomes the connection's send window (§3.17).
+    pub fn add_link(&mut self, now: Time, info: LinkInfo, peer_recv_buffer: u32) -> LinkId {
+        let id = LinkId(self.next_link_id);
+        self.next_link_id += 1;
+        if !self.peer_window_known {
+            self.peer_window_known = true;
+            self.send.peer_window = peer_recv_buffer.into();
+        }
+        tracing::debug!(%id, tag = %info.tag, "link added");
+        self.links.push(Link::new(id, info, now));
+        self.refresh_working(now);
+        id
+    }
+
+    /// Records the server id a link's Welcome carried (initiator side) and checks it against
+    /// the first link's, as spec §5.3 step C2 asks. On a mismatch the link must fail, and, if
+    /// the configuration says so, the connection ends.
+    pub fn check_server_id(&mut self, server_id: ServerId) -> Result<(), ConnectionError> {
+        match self.server_id {
+            None => {
+                self.server_id = Some(server_id);
+                Ok(())
+            }
+            Some(known) if known == server_id => Ok(()),
+            Some(_) => {
+                if self.config.disconnect_on_server_id_mismatch {
+                    self.close(Err(ConnectionError::ServerIdMismatch));
+                }
+                Err(ConnectionError::ServerIdMismatch)
+            }
+        }
+    }
+
+    /// Takes a link out gracefully: no new data goes on it, its unacknowledged messages move
+    /// to the other links at once, and it closes after the Goodbye exchange (§6.7).
+    pub fn remove_link(&mut self, now: Time, link: LinkId) {
+        if let Some(l) = self.link_mut(link) {
+            if l.goodbye == crate::link::Goodbye::None {
+                l.goodbye = crate::link::Goodbye::Local { sent: false };
+                self.requeue_link(link);
+            }
+        }
+        self.refresh_working(now);
+    }
+
+    /// Blocks or unblocks a link for reliable traffic; the peer is told with SetBlock.
+    pub fn set_link_blocked(&mut self, now: Time, link: LinkId, blocked: bool) {
+        if let Some(l) = self.link_mut(link) {
+            if l.local_blocked != blocked {
+                l.local_blocked = blocked;
+                l.set_block_pending = true;
+            }
+        }
+        self.refresh_working(now);
+    }
+
+    /// The links, with their figures.
+    pub fn link_stats(&self) -> Vec<LinkStats> {
+        self.links.iter().map(Link::stats).collect()
+    }
+
+    /// The ids of the current links.
+    pub fn link_ids(&self) -> impl Iterator<Item = LinkId> + '_ {
+        self.links.iter().map(|l| l.id)
+    }
+
+    /// Queues application data; returns how many bytes were taken (up to the send buffer's
+    /// free room, so possibly fewer than offered).
+    pub fn write(&mut self, mut data: Bytes) -> Result<usize, WriteError> {
+        if self.closed.is_some() {
+            return Err(WriteError::Closed);
+        }
+        if self.send.finish_requested {
+            return Err(WriteError::Finished);
+        }
+        if self.send.peer_receive_finished {
+            return Err(WriteError::Stopped);
+        }
+        let room = self.send_capacity();
+        if room == 0 && !data.is_empty() {
+            self.write_blocked = true;
+            return Err(WriteError::Blocked);
+        }
+        let taken = data.len().min(room);
+        if taken > 0 {
+            let chunk = data.split_to(taken);
+            self.send.queued += chunk.len();
+            self.send.queue.push_back(chunk);
+        }
+        Ok(taken)
+    }
+
+    /// Bytes [`Connection::write`] would take now.
+    pub fn send_capacity(&self) -> usize {
+        self.config
+            .send_buffer
+            .saturating_sub(self.send.queued + self.send.unacked)
+    }
+
+    /// Whether the peer asked this side to stop sending (it closed its receiving side).
+    pub fn peer_stopped_receiving(&self) -> bool {
+        self.send.peer_receive_closed || self.send.peer_receive_finished
+    }
+
+    /// Ends the write direction: SendFinish follows the last queued byte.
+    pub fn finish(&mut self) {
+        self.send.finish_requested = true;
+    }
+
+    /// The next received payload, in order.
+    pub fn read(&mut self) -> Option<Bytes> {
+        self.recv.read()
+    }
+
+    /// Up to `max` bytes of received data, in order.
+    pub fn read_max(&mut self, max: usize) -> Option<Bytes> {
+        self.recv.read_max(max)
+    }
+
+    /// Whether the peer finished sending and everything was read.
+    pub fn read_finished(&self) -> bool {
+        self.recv.finished && !self.recv.readable_data()
+    }
+
+    /// The application will read no more: buffered and incoming data is dropped (but counted
+    /// as consumed), and the peer is asked to stop (ReceiveClose, ReceiveFinish).
+    pub fn stop_receiving(&mut self) {
+        if !self.recv.closed {
+            self.recv.close();
+            if !self.recv.finished {
+                self.receive_close_pending = true;
+                self.receive_finish_pending = true;
+            }
+        }
+    }
+
+    /// Ends the connection at once: Terminate goes out on every link, and pending data is lost.
+    pub fn terminate(&mut self) {
+        for link in &mut self.links {
+            link.terminate_pending = true;
+        }
+        self.close(Err(ConnectionError::TerminatedLocally));
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// Received data and messages held in memory, for monitoring: bytes buffered unread and
+    /// messages held out of order.
+    pub fn receive_buffered(&self) -> (usize, usize) {
+        (self.recv.buffered, self.recv.held())
+    }
+
+    /// Application bytes queued and not yet acknowledged by the peer.
+    pub fn send_buffered(&self) -> usize {
+        self.send.queued + self.send.unacked
+    }
+
+    fn link_mut(&mut self, id: LinkId) -> Option<&mut Link> {
+        self.links.iter_mut().find(|l| l.id == id)
+    }
+
+    fn close(&mut self, result: Result<(), ConnectionError>) {
+        if self.closed.is_none() {
+            tracing::debug!(?result, "connection closed");
+            self.closed = Some(result.clone());
+            self.events.push_back(Event::Closed(result));
+        }
+    }
+
+    /// Moves everything in flight on `link` to the resend queue.
+    fn requeue_link(&mut self, link: LinkId) {
+        let Some(l) = self.links.iter_mut().find(|l| l.id == link) else {
+            return;
+        };
+        for (index, _) in l.inflight.drain(..) {
+            self.send.requeue(index, link);
+        }
+        l.inflight_bytes = 0;
+    }
+
+    /// Drops a link for `error` and moves its data to the others.
+    fn fail_link(&mut self, now: Time, link: LinkId, error: LinkError) {
+        self.requeue_link(link);
+        let before = self.links.len();
+        self.links.retain(|l| l.id != link);
+        if self.links.len() < before {
+            tracing::debug!(%link, %error, "link removed");
+            self.events.push_back(Event::LinkRemoved { link, error });
+        }
+        // A peer that closes every link after both sides finished has ended gracefully, even
+        // if its last acknowledgements never left it (spec §8.3, weak point W8).
+        if self.links.is_empty() && self.send.finish_sent && self.recv.finished {
+            self.close(Ok(()));
+        }
+        self.refresh_working(now);
+    }
+
+    /// Starts or stops the no-link clock.
+    fn refresh_working(&mut self, now: Time) {
+        let working = self.links.iter().any(Link::usable);
+        match (working, self.no_link_since) {
+            (true, Some(_)) => self.no_link_since = None,
+            (false, None) => self.no_link_since = Some(now),
+            _ => {}
+        }
+    }
+
+    /// Ends the connection successfully once both directions are finished and settled (§8.3).
+    fn check_graceful_end(&mut self) {
+        let read_done = (self.recv.finished && !self.recv.readable_data()) || self.recv.closed;
+        let write_done = self.send.finish_sent || self.send.peer_receive_finished;
+        if read_done
+            && write_done
+            && self.send.all_acked()
+            && self.send.unconsumed == 0
+            && self.recv.buffered == 0
+            && self.recv.unreported == 0
+            && !self.receive_close_pending
+            && !self.receive_finish_pending
+        {
+            self.close(Ok(()));
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Timers: acknowledgement timeouts, pings, and the no-link timeout, as one table.
+
+use std::time::Duration;
+
+use super::Connection;
+use crate::error::{ConnectionError, LinkError};
+use crate::link::LinkId;
+use crate::time::Time;
+
+/// The kinds of deadline a connection keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// The oldest message in flight on a link is overdue: the link is stalled.
+    Ack(LinkId),
+    /// A link's Ping went unanswered too long: the link is dropped.
+    PingTimeout(LinkId),
+    /// A link has been quiet: ping it.
+    KeepAlive(LinkId),
+    /// No working link for too long: the connection fails.
+    NoLink,
+}
+
+impl Connection {
+    /// Every pending deadline.
+    fn timers(&self) -> impl Iterator<Item = (Timer, Time)> + '_ {
+        let config = &self.config;
+        let links = self.links.iter().flat_map(move |l| {
+            let ack = l.inflight.front().filter(|_| !l.stalled).map(|&(_, at)| {
+                let timeout = l
+                    .rtt
+                    .ack_timeout(config.ack_timeout_min, config.ack_timeout_max);
+                (Timer::Ack(l.id), at + timeout)
+            });
+            let ping = match l.ping_sent {
+                Some(at) => (Timer::PingTimeout(l.id), at + config.ping_timeout),
+                None => (Timer::KeepAlive(l.id), l.last_sent + config.ping_interval),
+            };
+            ack.into_iter().chain(Some(ping))
+        });
+        let no_link = self
+            .no_link_since
+            .map(|since| (Timer::NoLink, since + self.config.no_link_timeout));
+        links.chain(no_link)
+    }
+
+    /// When [`Connection::handle_timeout`] must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        if self.closed.is_some() {
+            return None;
+        }
+        self.timers().map(|(_, at)| at).min()
+    }
+
+    /// Acts on every deadline that has passed.
+    pub fn handle_timeout(&mut self, now: Time) {
+        if self.closed.is_some() {
+            return;
+        }
+        let due: Vec<Timer> = self
+            .timers()
+            .filter(|&(_, at)| at <= now)
+            .map(|(timer, _)| timer)
+            .collect();
+        for timer in due {
+            match timer {
+                Timer::Ack(link) => self.stall(link),
+                Timer::PingTimeout(link) => self.fail_link(now, link, LinkError::PingTimeout),
+                Timer::KeepAlive(link) => {
+                    if let Some(l) = self.link_mut(link) {
+                        l.ping_wanted = true;
+                        // Re-arm from now even if the Ping cannot go out at once.
+                        l.last_sent = now;
+                    }
+                }
+                Timer::NoLink => self.close(Err(ConnectionError::NoLinksTimeout)),
+            }
+        }
+        self.refresh_working(now);
+    }
+
+    /// A link stopped acknowledging: its data moves to the others at once, it gets a small
+    /// window, and a Ping probes it; any Ack or Pong brings it back.
+    fn stall(&mut self, link: LinkId) {
+        self.requeue_link(link);
+        if let Some(l) = self.link_mut(link) {
+            tracing::debug!(%link, "link stalled");
+            l.stalled = true;
+            l.window.reset();
+            l.ping_wanted = true;
+        }
+    }
+
+    /// The shortest ack timeout any link has now, for tests and statistics.
+    pub fn min_ack_timeout(&self) -> Option<Duration> {
+        self.links
+            .iter()
+            .map(|l| {
+                l.rtt
+                    .ack_timeout(self.config.ack_timeout_min, self.config.ack_timeout_max)
+            })
+            .min()
+    }
+}

@@ -1,0 +1,203 @@
+//! What a link sends next: control messages first, then resends, then new data (spec §6.9).
+
+use bytes::Bytes;
+
+use liag_proto::message::Message;
+
+use super::Connection;
+use crate::error::LinkError;
+use crate::link::{Goodbye, LinkId};
+use crate::scheduler::{LinkView, Offer};
+use crate::send::Reliable;
+use crate::time::Time;
+
+impl Connection {
+    /// The next packet to send on `link`, if it has one and room for it.
+    ///
+    /// Call it whenever the link can take a packet, until it returns `None`; packets must be
+    /// sent in the order they are returned. A Data message's payload is always the very next
+    /// packet for the same link.
+    pub fn poll_transmit(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
+        let packet = self.next_packet(now, link)?;
+        // The link may be gone already: a Goodbye answer is its last packet.
+        if let Some(l) = self.link_mut(link) {
+            l.sent_bytes += packet.len() as u64;
+            l.last_sent = now;
+        }
+        Some(packet)
+    }
+
+    fn next_packet(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
+        let closed = self.closed.is_some();
+        let l = self.link_mut(link)?;
+        if let Some(payload) = l.pending_payload.take() {
+            return Some(payload);
+        }
+        if l.terminate_pending {
+            l.terminate_pending = false;
+            return Some(Message::Terminate.to_bytes());
+        }
+        if closed {
+            return None;
+        }
+        if l.pongs_owed > 0 {
+            l.pongs_owed -= 1;
+            return Some(Message::Pong.to_bytes());
+        }
+        match l.goodbye {
+            Goodbye::None => {}
+            Goodbye::Local { sent: false } => {
+                l.goodbye = Goodbye::Local { sent: true };
+                return Some(Message::Goodbye.to_bytes());
+            }
+            Goodbye::Remote { sent: false } => {
+                l.goodbye = Goodbye::Remote { sent: true };
+                // Our answer is the last packet; the driver closes the link after sending it.
+                self.fail_link(now, link, LinkError::Goodbye);
+                return Some(Message::Goodbye.to_bytes());
+            }
+            Goodbye::Local { sent: true } | Goodbye::Remote { sent: true } => return None,
+        }
+        if l.ping_wanted && l.ping_sent.is_none() {
+            l.ping_wanted = false;
+            l.ping_sent = Some(now);
+            return Some(Message::Ping.to_bytes());
+        }
+        if l.set_block_pending {
+            l.set_block_pending = false;
+            let blocked = l.local_blocked;
+            return Some(Message::SetBlock { blocked }.to_bytes());
+        }
+        if let Some(received) = l.acks.pop_front() {
+            return Some(Message::Ack { received }.to_bytes());
+        }
+        if !l.usable() || !self.peer_window_known {
+            return None;
+        }
+        self.next_reliable(now, link)
+    }
+
+    /// The next reliable message for a usable link: Consumed, a resend, the finish messages,
+    /// new data, SendFinish.
+    fn next_reliable(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
+        let window_open = self.send.window_open(self.config.seq_window);
+        if window_open && self.recv.consumed_due() {
+            let n = self.recv.take_unreported();
+            return Some(self.send_new(now, link, Reliable::Consumed(n)));
+        }
+        if let Some(packet) = self.resend(now, link) {
+            return Some(packet);
+        }
+        if !window_open {
+            return None;
+        }
+        if self.receive_close_pending {
+            self.receive_close_pending = false;
+            return Some(self.send_new(now, link, Reliable::ReceiveClose));
+        }
+        if self.receive_finish_pending {
+            self.receive_finish_pending = false;
+            return Some(self.send_new(now, link, Reliable::ReceiveFinish));
+        }
+        if let Some(packet) = self.new_data(now, link) {
+            return Some(packet);
+        }
+        let send = &self.send;
+        if send.finish_requested
+            && !send.finish_sent
+            && send.queue.is_empty()
+            && !send.peer_receive_finished
+        {
+            self.send.finish_sent = true;
+            return Some(self.send_new(now, link, Reliable::SendFinish));
+        }
+        None
+    }
+
+    /// Sends the oldest queued resend that fits the link's window.
+    fn resend(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
+        let &index = self.send.resend.first()?;
+        let len = self.send.get(index).map_or(0, |s| s.msg.data_len());
+        if !self.link_mut(link)?.has_window_for(len) {
+            return None;
+        }
+        let (seq, msg) = self.send.resend_on(index, link, now)?;
+        Some(self.transmit_reliable(now, link, index, seq, msg))
+    }
+
+    /// Takes new application data for the link, if the budgets, the window and the scheduler
+    /// agree.
+    fn new_data(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
+        if self.send.queued == 0 {
+            return None;
+        }
+        let budget = self.send.data_budget(self.config.send_buffer);
+        let max = self.config.max_payload.min(budget);
+        let front = self.send.queue.front().map_or(0, Bytes::len);
+        let len = front.min(max);
+        if len == 0 {
+            return None;
+        }
+        if !self.link_mut(link)?.has_window_for(len) {
+            return None;
+        }
+        if !self.admit(link, len) {
+            return None;
+        }
+        let payload = self.send.take_data(len)?;
+        Some(self.send_new(now, link, Reliable::Data(payload)))
+    }
+
+    /// Asks the scheduler whether `link` should take `len` bytes of new data.
+    fn admit(&mut self, link: LinkId, len: usize) -> bool {
+        self.views.clear();
+        self.views
+            .extend(self.links.iter().filter(|l| l.usable()).map(|l| LinkView {
+                id: l.id,
+                rtt: l.rtt.smoothed(),
+                min_rtt: l.rtt.min(),
+                rate: l.rate(),
+                inflight: l.inflight_bytes,
+                window: l.window.get(),
+            }));
+        let resend_bytes: usize = self.send.resend.len() * self.config.max_payload;
+        let offer = Offer {
+            link,
+            len,
+            backlog: self.send.queued + resend_bytes,
+            links: &self.views,
+        };
+        self.scheduler.admit(&offer)
+    }
+
+    /// Numbers a new reliable message and sends it on `link`.
+    fn send_new(&mut self, now: Time, link: LinkId, msg: Reliable) -> Bytes {
+        let index = self.send.next_index();
+        let seq = self.send.push(msg.clone(), link, now);
+        if let Some(l) = self.link_mut(link) {
+            l.data_bytes += msg.data_len() as u64;
+        }
+        self.transmit_reliable(now, link, index, seq, msg)
+    }
+
+    /// Records `msg` in flight on `link` and returns its packet (a Data header leaves its
+    /// payload as the link's next packet).
+    fn transmit_reliable(
+        &mut self,
+        now: Time,
+        link: LinkId,
+        index: u64,
+        seq: liag_proto::seq::Seq,
+        msg: Reliable,
+    ) -> Bytes {
+        let header = msg.message(seq).to_bytes();
+        if let Some(l) = self.link_mut(link) {
+            l.inflight.push_back((index, now));
+            l.inflight_bytes += msg.data_len();
+            if let Reliable::Data(payload) = msg {
+                l.pending_payload = Some(payload);
+            }
+        }
+        header
+    }
+}

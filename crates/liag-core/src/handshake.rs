@@ -1,0 +1,323 @@
+//! Link handshakes (spec §5) for both roles, and the acceptor's table of connections.
+//!
+//! A handshake runs on a fresh transport before the link joins a [`crate::Connection`]:
+//!
+//! ```text
+//! initiator                          acceptor
+//!     <-------------- Welcome ---------  Acceptor::new
+//!     Initiator::handle_packet
+//!     --------------- Connect -------->  Acceptor::handle_packet -> IncomingLink
+//!                                        ConnectionTable::resolve
+//!     <------ Accepted | Refused ------  accepted() / refused(reason)
+//!     Initiator::handle_packet -> Accepted
+//! ```
+//!
+//! Both sides make fresh X25519 keys per link from the RNG they are given. The driver enforces
+//! the handshake timeout and, while a handshake runs, should lower its frame decoder's limit
+//! to [`liag_proto::message::MAX_HANDSHAKE_LEN`].
+
+use bytes::Bytes;
+use rand_core::CryptoRng;
+use std::collections::HashMap;
+use std::fmt;
+
+use liag_proto::extensions::Extensions;
+use liag_proto::ids::{ConnId, ServerId};
+use liag_proto::keys::{KeyAgreementError, LinkKeyPair};
+use liag_proto::message::{
+    Connect, DecodeError, ExchangedCfg, Message, MessageKind, RefusedReason, UserData, Welcome,
+};
+
+/// Why a handshake failed. The transport is closed; nothing more is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The packet was not a valid message.
+    Decode(DecodeError),
+    /// A valid message, but not the one this step expects.
+    Unexpected(MessageKind),
+    /// The peer's key was unusable.
+    KeyAgreement(KeyAgreementError),
+    /// The acceptor refused the link.
+    Refused(RefusedReason),
+    /// A packet arrived after the handshake had finished.
+    Finished,
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::Decode(e) => write!(f, "handshake: {e}"),
+            HandshakeError::Unexpected(kind) => write!(f, "handshake: unexpected {kind} message"),
+            HandshakeError::KeyAgreement(e) => write!(f, "handshake: {e}"),
+            HandshakeError::Refused(reason) => write!(f, "link refused: {reason}"),
+            HandshakeError::Finished => f.write_str("handshake already finished"),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+impl From<DecodeError> for HandshakeError {
+    fn from(e: DecodeError) -> Self {
+        HandshakeError::Decode(e)
+    }
+}
+
+/// What the initiator offers on one link.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct InitiatorParams {
+    /// The connection's id.
+    pub conn_id: ConnId,
+    /// Whether an earlier link of this connection was accepted (§5.3 C3).
+    pub existing_connection: bool,
+    /// This endpoint's server id, if it also accepts links for the connection.
+    pub server_id: Option<ServerId>,
+    /// This endpoint's user data for the link.
+    pub user_data: UserData,
+    /// This endpoint's configuration.
+    pub cfg: ExchangedCfg,
+}
+
+impl InitiatorParams {
+    /// Parameters with no server id and no user data.
+    pub fn new(conn_id: ConnId, existing_connection: bool, cfg: ExchangedCfg) -> Self {
+        InitiatorParams {
+            conn_id,
+            existing_connection,
+            server_id: None,
+            user_data: UserData::empty(),
+            cfg,
+        }
+    }
+}
+
+/// A step of the initiator's handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitiatorStep {
+    /// The Welcome arrived: check its server id against the connection
+    /// ([`crate::Connection::check_server_id`]), send `connect`, and wait for the result.
+    SendConnect {
+        /// The Connect packet to send.
+        connect: Bytes,
+        /// What the acceptor said about itself.
+        welcome: Welcome,
+    },
+    /// The link was accepted: add it to the connection with the Welcome's configuration.
+    Accepted(Welcome),
+}
+
+#[derive(Debug)]
+enum InitiatorState {
+    AwaitWelcome(LinkKeyPair),
+    AwaitResult(Welcome),
+    Done,
+}
+
+/// The initiator's side of one link's handshake: it waits for Welcome, answers Connect, and
+/// waits for Accepted or Refused.
+#[derive(Debug)]
+pub struct Initiator {
+    params: InitiatorParams,
+    state: InitiatorState,
+}
+
+impl Initiator {
+    /// Starts a handshake with fresh keys. Nothing is sent until the Welcome arrives.
+    pub fn new(params: InitiatorParams, rng: &mut (impl CryptoRng + ?Sized)) -> Self {
+        Initiator {
+            params,
+            state: InitiatorState::AwaitWelcome(LinkKeyPair::generate(rng)),
+        }
+    }
+
+    /// Handles the next packet from the acceptor.
+    pub fn handle_packet(&mut self, packet: &Bytes) -> Result<InitiatorStep, HandshakeError> {
+        let msg = Message::decode(packet)?;
+        match std::mem::replace(&mut self.state, InitiatorState::Done) {
+            InitiatorState::AwaitWelcome(keys) => {
+                let welcome = match msg {
+                    Message::Welcome(welcome) => welcome,
+                    other => return Err(HandshakeError::Unexpected(other.kind())),
+                };
+                let public_key = keys.public_key();
+                let mask = keys
+                    .agree(&welcome.public_key)
+                    .map_err(HandshakeError::KeyAgreement)?;
+                let p = &self.params;
+                let connect = Message::Connect(Connect {
+                    extensions: Extensions::NONE,
+                    public_key,
+                    server_id: p.server_id,
+                    connection_id: p.conn_id.mask(&mask),
+                    existing_connection: p.existing_connection,
+                    user_data: p.user_data.clone(),
+                    cfg: p.cfg,
+                })
+                .to_bytes();
+                self.state = InitiatorState::AwaitResult(welcome.clone());
+                Ok(InitiatorStep::SendConnect { connect, welcome })
+            }
+            InitiatorState::AwaitResult(welcome) => match msg {
+                Message::Accepted => Ok(InitiatorStep::Accepted(welcome)),
+                Message::Refused(reason) => Err(HandshakeError::Refused(reason)),
+                other => Err(HandshakeError::Unexpected(other.kind())),
+            },
+            InitiatorState::Done => Err(HandshakeError::Finished),
+        }
+    }
+}
+
+/// What an initiator asked for, as the acceptor learns it from Connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IncomingLink {
+    /// The connection the link is for, unmasked.
+    pub conn_id: ConnId,
+    /// Whether the initiator says the connection exists already.
+    pub existing_connection: bool,
+    /// The initiator's server id, if it accepts links itself (informative only).
+    pub server_id: Option<ServerId>,
+    /// The initiator's user data.
+    pub user_data: UserData,
+    /// The initiator's configuration.
+    pub cfg: ExchangedCfg,
+    /// The extensions the initiator announced.
+    pub extensions: Extensions,
+}
+
+/// The acceptor's side of one link's handshake: it sends Welcome and waits for Connect.
+#[derive(Debug)]
+pub struct Acceptor {
+    keys: Option<LinkKeyPair>,
+}
+
+impl Acceptor {
+    /// Starts a handshake with fresh keys; returns it and the Welcome packet to send first.
+    pub fn new(
+        server_id: ServerId,
+        user_data: UserData,
+        cfg: ExchangedCfg,
+        rng: &mut (impl CryptoRng + ?Sized),
+    ) -> (Self, Bytes) {
+        let keys = LinkKeyPair::generate(rng);
+        let welcome = Message::Welcome(Welcome {
+            extensions: Extensions::NONE,
+            public_key: keys.public_key(),
+            server_id,
+            user_data,
+            cfg,
+        })
+        .to_bytes();
+        (Acceptor { keys: Some(keys) }, welcome)
+    }
+
+    /// Handles the initiator's Connect. Afterwards, resolve the link with a
+    /// [`ConnectionTable`] and send [`accepted`] or [`refused`].
+    pub fn handle_packet(&mut self, packet: &Bytes) -> Result<IncomingLink, HandshakeError> {
+        let keys = self.keys.take().ok_or(HandshakeError::Finished)?;
+        let connect = match Message::decode(packet)? {
+            Message::Connect(connect) => connect,
+            other => return Err(HandshakeError::Unexpected(other.kind())),
+        };
+        let mask = keys
+            .agree(&connect.public_key)
+            .map_err(HandshakeError::KeyAgreement)?;
+        Ok(IncomingLink {
+            conn_id: connect.connection_id.unmask(&mask),
+            existing_connection: connect.existing_connection,
+            server_id: connect.server_id,
+            user_data: connect.user_data,
+            cfg: connect.cfg,
+            extensions: connect.extensions,
+        })
+    }
+}
+
+/// The Accepted packet, the acceptor's first after Welcome when a link joins.
+pub fn accepted() -> Bytes {
+    Message::Accepted.to_bytes()
+}
+
+/// A Refused packet; the acceptor sends it, flushes and closes the transport.
+pub fn refused(reason: RefusedReason) -> Bytes {
+    Message::Refused(reason).to_bytes()
+}
+
+/// Where an incoming link goes (spec §5.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution<H> {
+    /// Join the existing connection with this handle.
+    Join(H),
+    /// Create a new incoming connection and offer it to the application.
+    New,
+    /// Refuse the link.
+    Refuse(RefusedReason),
+}
+
+/// The acceptor's connections by id, and whether it takes new ones.
+///
+/// `H` is whatever the driver uses to reach a connection (a channel, an index).
+#[derive(Debug)]
+pub struct ConnectionTable<H> {
+    connections: HashMap<ConnId, (H, bool)>,
+    listening: bool,
+    max_connections: usize,
+}
+
+impl<H: Clone> ConnectionTable<H> {
+    /// An empty table that takes new connections, up to `max_connections`.
+    pub fn new(max_connections: usize) -> Self {
+        ConnectionTable {
+            connections: HashMap::new(),
+            listening: true,
+            max_connections,
+        }
+    }
+
+    /// Whether new connections are taken.
+    pub fn set_listening(&mut self, listening: bool) {
+        self.listening = listening;
+    }
+
+    /// Decides where a link for `conn_id` goes.
+    pub fn resolve(&self, conn_id: ConnId, existing_connection: bool) -> Resolution<H> {
+        match self.connections.get(&conn_id) {
+            Some((handle, true)) => Resolution::Join(handle.clone()),
+            Some((_, false)) => Resolution::Refuse(RefusedReason::Closed),
+            None if existing_connection => Resolution::Refuse(RefusedReason::Closed),
+            None if !self.listening || self.connections.len() >= self.max_connections => {
+                Resolution::Refuse(RefusedReason::NotListening)
+            }
+            None => Resolution::New,
+        }
+    }
+
+    /// Records a connection that takes links.
+    pub fn insert(&mut self, conn_id: ConnId, handle: H) {
+        self.connections.insert(conn_id, (handle, true));
+    }
+
+    /// Stops a connection from taking links (it is closing); later links are refused.
+    pub fn stop_taking_links(&mut self, conn_id: ConnId) {
+        if let Some(entry) = self.connections.get_mut(&conn_id) {
+            entry.1 = false;
+        }
+    }
+
+    /// Forgets a connection that has ended.
+    pub fn remove(&mut self, conn_id: ConnId) -> Option<H> {
+        self.connections.remove(&conn_id).map(|(h, _)| h)
+    }
+
+    /// Number of connections known.
+    pub fn len(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Whether no connection is known.
+    pub fn is_empty(&self) -> bool {
+        self.connections.is_empty()
+    }
+}

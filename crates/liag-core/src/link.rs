@@ -1,0 +1,287 @@
+//! One link of a connection: its identity, state, control queue and in-flight bookkeeping.
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use liag_proto::inbound::InboundReader;
+use liag_proto::message::UserData;
+use liag_proto::seq::Seq;
+
+use crate::rtt::{Rtt, Window};
+use crate::time::Time;
+
+/// A link's handle inside one connection. Never on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u64);
+
+impl fmt::Debug for LinkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "link{}", self.0)
+    }
+}
+
+impl fmt::Display for LinkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "link {}", self.0)
+    }
+}
+
+/// Which side opened the link's transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// This endpoint opened it (it sent Connect).
+    Outgoing,
+    /// The peer opened it (this endpoint sent Welcome).
+    Incoming,
+}
+
+/// What the driver tells the connection about a new, handshaken link.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LinkInfo {
+    /// Who opened the link.
+    pub direction: Direction,
+    /// The driver's name for the path, such as `"eth0 -> 192.0.2.1:5700"`.
+    pub tag: String,
+    /// This endpoint's user data for the link.
+    pub local_user_data: UserData,
+    /// The peer's user data for the link.
+    pub remote_user_data: UserData,
+    /// The handshake's round trip, the first RTT estimate.
+    pub handshake_rtt: Duration,
+}
+
+impl LinkInfo {
+    /// Describes a link; user data defaults to empty.
+    pub fn new(direction: Direction, tag: impl Into<String>, handshake_rtt: Duration) -> Self {
+        LinkInfo {
+            direction,
+            tag: tag.into(),
+            local_user_data: UserData::empty(),
+            remote_user_data: UserData::empty(),
+            handshake_rtt,
+        }
+    }
+}
+
+/// Where a link stands, as its statistics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Carrying data.
+    Active,
+    /// Stopped acknowledging; its data moved to the other links while liag probes it.
+    Stalled,
+    /// Blocked by this endpoint's or the peer's application.
+    Blocked,
+    /// Being removed gracefully (Goodbye).
+    Disconnecting,
+}
+
+/// A snapshot of one link's figures.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LinkStats {
+    /// The link.
+    pub id: LinkId,
+    /// Its tag.
+    pub tag: String,
+    /// Its state.
+    pub state: LinkState,
+    /// Smoothed round trip.
+    pub rtt: Duration,
+    /// Smallest recent round trip.
+    pub min_rtt: Duration,
+    /// Payload bytes in flight.
+    pub inflight: usize,
+    /// The in-flight limit.
+    pub window: usize,
+    /// Estimated delivery rate in bytes per second.
+    pub rate: f64,
+    /// Bytes sent on the link (packets, without framing).
+    pub sent_bytes: u64,
+    /// Bytes received on the link (packets, without framing).
+    pub received_bytes: u64,
+    /// Data payload bytes first sent on this link.
+    pub data_bytes: u64,
+}
+
+/// Graceful-removal progress (spec §6.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Goodbye {
+    None,
+    /// This side started; its Goodbye is queued or sent.
+    Local {
+        sent: bool,
+    },
+    /// The peer started; answer once, then close.
+    Remote {
+        sent: bool,
+    },
+}
+
+/// Delivery-rate estimate: bytes acknowledged over successive intervals of about one RTT.
+#[derive(Debug, Clone)]
+pub(crate) struct RateEstimator {
+    interval_start: Time,
+    interval_bytes: usize,
+    rate: f64,
+}
+
+impl RateEstimator {
+    fn new(now: Time) -> Self {
+        RateEstimator {
+            interval_start: now,
+            interval_bytes: 0,
+            rate: 0.0,
+        }
+    }
+
+    fn on_ack(&mut self, bytes: usize, now: Time, interval: Duration) {
+        self.interval_bytes += bytes;
+        let elapsed = now - self.interval_start;
+        if elapsed >= interval.max(Duration::from_millis(1)) {
+            let sample = self.interval_bytes as f64 / elapsed.as_secs_f64();
+            self.rate = if self.rate == 0.0 {
+                sample
+            } else {
+                0.75 * self.rate + 0.25 * sample
+            };
+            self.interval_start = now;
+            self.interval_bytes = 0;
+        }
+    }
+}
+
+/// The connection's view of one link.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) id: LinkId,
+    pub(crate) info: LinkInfo,
+    pub(crate) reader: InboundReader,
+    /// The payload packet that must follow the Data header just sent.
+    pub(crate) pending_payload: Option<Bytes>,
+    /// Pongs owed; bounded so a Ping flood cannot grow memory.
+    pub(crate) pongs_owed: u8,
+    pub(crate) ping_sent: Option<Time>,
+    pub(crate) ping_wanted: bool,
+    pub(crate) local_blocked: bool,
+    pub(crate) remote_blocked: bool,
+    pub(crate) set_block_pending: bool,
+    pub(crate) goodbye: Goodbye,
+    pub(crate) stalled: bool,
+    pub(crate) terminate_pending: bool,
+    /// Acks owed for reliable messages received on this link, in arrival order.
+    pub(crate) acks: VecDeque<Seq>,
+    /// Reliable messages sent on this link: (send index, send time), oldest first. Entries
+    /// acknowledged or moved elsewhere are dropped lazily.
+    pub(crate) inflight: VecDeque<(u64, Time)>,
+    pub(crate) inflight_bytes: usize,
+    pub(crate) rtt: Rtt,
+    pub(crate) window: Window,
+    pub(crate) rate: RateEstimator,
+    /// Whether the window was nearly full when the last acknowledgement came.
+    pub(crate) window_limited: bool,
+    pub(crate) last_sent: Time,
+    pub(crate) last_received: Time,
+    pub(crate) sent_bytes: u64,
+    pub(crate) received_bytes: u64,
+    pub(crate) data_bytes: u64,
+}
+
+/// Most Pongs owed at once; further Pings in a row are answered once.
+const MAX_PONGS_OWED: u8 = 4;
+
+impl Link {
+    pub(crate) fn new(id: LinkId, info: LinkInfo, now: Time) -> Self {
+        let rtt = Rtt::new(info.handshake_rtt, now);
+        Link {
+            id,
+            info,
+            reader: InboundReader::new(),
+            pending_payload: None,
+            pongs_owed: 0,
+            ping_sent: None,
+            // A first Ping measures the link and answers the peer's link test promptly.
+            ping_wanted: true,
+            local_blocked: false,
+            remote_blocked: false,
+            set_block_pending: false,
+            goodbye: Goodbye::None,
+            stalled: false,
+            terminate_pending: false,
+            acks: VecDeque::new(),
+            inflight: VecDeque::new(),
+            inflight_bytes: 0,
+            rtt,
+            window: Window::new(),
+            rate: RateEstimator::new(now),
+            window_limited: false,
+            last_sent: now,
+            last_received: now,
+            sent_bytes: 0,
+            received_bytes: 0,
+            data_bytes: 0,
+        }
+    }
+
+    /// Whether reliable messages may go on this link.
+    pub(crate) fn usable(&self) -> bool {
+        !self.stalled
+            && !self.local_blocked
+            && !self.remote_blocked
+            && self.goodbye == Goodbye::None
+            && !self.terminate_pending
+    }
+
+    pub(crate) fn queue_pong(&mut self) {
+        self.pongs_owed = (self.pongs_owed + 1).min(MAX_PONGS_OWED);
+    }
+
+    pub(crate) fn has_window_for(&self, len: usize) -> bool {
+        self.inflight_bytes == 0 || self.inflight_bytes + len <= self.window.get()
+    }
+
+    /// Delivery rate in bytes per second: measured, or the window over the RTT until then.
+    pub(crate) fn rate(&self) -> f64 {
+        if self.rate.rate > 0.0 {
+            self.rate.rate
+        } else {
+            self.window.get() as f64 / self.rtt.smoothed().as_secs_f64()
+        }
+    }
+
+    pub(crate) fn on_data_acked(&mut self, bytes: usize, now: Time) {
+        let interval = self.rtt.smoothed();
+        self.rate.on_ack(bytes, now, interval);
+    }
+
+    pub(crate) fn state(&self) -> LinkState {
+        if self.goodbye != Goodbye::None {
+            LinkState::Disconnecting
+        } else if self.local_blocked || self.remote_blocked {
+            LinkState::Blocked
+        } else if self.stalled {
+            LinkState::Stalled
+        } else {
+            LinkState::Active
+        }
+    }
+
+    pub(crate) fn stats(&self) -> LinkStats {
+        LinkStats {
+            id: self.id,
+            tag: self.info.tag.clone(),
+            state: self.state(),
+            rtt: self.rtt.smoothed(),
+            min_rtt: self.rtt.min(),
+            inflight: self.inflight_bytes,
+            window: self.window.get(),
+            rate: self.rate(),
+            sent_bytes: self.sent_bytes,
+            received_bytes: self.received_bytes,
+            data_bytes: self.data_bytes,
+        }
+    }
+}

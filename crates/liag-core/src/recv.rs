@@ -1,0 +1,181 @@
+//! The receiving half: deduplication, the bounded reorder buffer, in-order delivery and the
+//! consumption count behind Consumed (spec §7.5, §7.8).
+
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+
+use liag_proto::seq::{Position, Seq};
+
+use crate::error::Violation;
+
+/// What a received reliable message asks of the connection right away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// A copy of a message already received: acknowledge it, nothing else.
+    Duplicate,
+    /// New and stored; deliver in order.
+    Stored,
+    /// New Consumed: apply it to the send budget now.
+    Consumed(u32),
+    /// New ReceiveClose: the peer asks us to stop sending.
+    ReceiveClose,
+    /// New ReceiveFinish: the peer dropped its receiver.
+    ReceiveFinish,
+}
+
+/// A reliable message as the receiver sees it.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Data(Bytes),
+    Consumed(u32),
+    SendFinish,
+    ReceiveClose,
+    ReceiveFinish,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Data(Bytes),
+    SendFinish,
+    /// Applied on arrival; kept only to recognise copies.
+    Applied,
+}
+
+#[derive(Debug)]
+pub(crate) struct RecvState {
+    /// Index of the next message to deliver.
+    next: u64,
+    reorder: BTreeMap<u64, Slot>,
+    /// Payload bytes received and not yet read (reorder buffer and ready queue).
+    pub(crate) buffered: usize,
+    recv_buffer: usize,
+    window: u32,
+    ready: VecDeque<Bytes>,
+    /// The peer's SendFinish was delivered: no more data will come.
+    pub(crate) finished: bool,
+    /// The application closed its receiving side: data is discarded on arrival.
+    pub(crate) closed: bool,
+    /// Bytes read (or discarded) and not yet reported with Consumed.
+    pub(crate) unreported: u64,
+}
+
+impl RecvState {
+    pub(crate) fn new(recv_buffer: u32, window: u32) -> Self {
+        RecvState {
+            next: 0,
+            reorder: BTreeMap::new(),
+            buffered: 0,
+            recv_buffer: recv_buffer as usize,
+            window,
+            ready: VecDeque::new(),
+            finished: false,
+            closed: false,
+            unreported: 0,
+        }
+    }
+
+    /// Stores or recognises one reliable message (spec §7.5 R2–R4).
+    pub(crate) fn receive(&mut self, seq: Seq, msg: Incoming) -> Result<Arrival, Violation> {
+        let offset = match seq.position(Seq::new(self.next as u32), self.window) {
+            Position::Behind(_) => return Ok(Arrival::Duplicate),
+            Position::Ahead(offset) => offset,
+            Position::BeyondWindow(offset) => return Err(Violation::BeyondWindow { seq, offset }),
+        };
+        let index = self.next + u64::from(offset);
+        if self.reorder.contains_key(&index) {
+            return Ok(Arrival::Duplicate);
+        }
+        let (slot, arrival) = match msg {
+            Incoming::Data(payload) => {
+                let buffered = self.buffered + payload.len();
+                if buffered > self.recv_buffer {
+                    return Err(Violation::ReceiveBufferOverflow {
+                        buffered,
+                        limit: self.recv_buffer,
+                    });
+                }
+                self.buffered = buffered;
+                (Slot::Data(payload), Arrival::Stored)
+            }
+            Incoming::SendFinish => (Slot::SendFinish, Arrival::Stored),
+            Incoming::Consumed(n) => (Slot::Applied, Arrival::Consumed(n)),
+            Incoming::ReceiveClose => (Slot::Applied, Arrival::ReceiveClose),
+            Incoming::ReceiveFinish => (Slot::Applied, Arrival::ReceiveFinish),
+        };
+        self.reorder.insert(index, slot);
+        self.deliver();
+        Ok(arrival)
+    }
+
+    /// Moves the in-order prefix of the reorder buffer to the ready queue.
+    fn deliver(&mut self) {
+        while let Some(slot) = self.reorder.remove(&self.next) {
+            self.next += 1;
+            match slot {
+                Slot::Data(payload) if self.closed || self.finished => self.discard(payload.len()),
+                Slot::Data(payload) if !payload.is_empty() => self.ready.push_back(payload),
+                Slot::Data(_) | Slot::Applied => {}
+                Slot::SendFinish => self.finished = true,
+            }
+        }
+    }
+
+    fn discard(&mut self, len: usize) {
+        self.buffered -= len;
+        self.unreported += len as u64;
+    }
+
+    /// Whether the application has something to read: data, or the end of the stream.
+    pub(crate) fn readable(&self) -> bool {
+        self.readable_data() || self.finished
+    }
+
+    /// Whether received data waits to be read.
+    pub(crate) fn readable_data(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The next payload in order, counted as consumed.
+    pub(crate) fn read(&mut self) -> Option<Bytes> {
+        let payload = self.ready.pop_front()?;
+        self.discard(payload.len());
+        Some(payload)
+    }
+
+    /// Up to `max` bytes of the next payload, counted as consumed.
+    pub(crate) fn read_max(&mut self, max: usize) -> Option<Bytes> {
+        let front = self.ready.front_mut()?;
+        if front.len() <= max {
+            return self.read();
+        }
+        let part = front.split_to(max);
+        self.discard(part.len());
+        Some(part)
+    }
+
+    /// The application stopped reading: drop what is buffered and everything that comes.
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        while let Some(payload) = self.ready.pop_front() {
+            self.discard(payload.len());
+        }
+    }
+
+    /// Whether a Consumed report is due: a tenth of the window read, or the buffer drained.
+    pub(crate) fn consumed_due(&self) -> bool {
+        self.unreported > 0
+            && (self.unreported > (self.recv_buffer / 10) as u64 || self.buffered == 0)
+    }
+
+    /// Takes the count for a Consumed message (at most `u32::MAX` at a time).
+    pub(crate) fn take_unreported(&mut self) -> u32 {
+        let n = u32::try_from(self.unreported).unwrap_or(u32::MAX);
+        self.unreported -= u64::from(n);
+        n
+    }
+
+    /// Messages held out of order; bounded by the window.
+    pub(crate) fn held(&self) -> usize {
+        self.reorder.len()
+    }
+}

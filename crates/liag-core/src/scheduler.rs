@@ -1,0 +1,103 @@
+//! Which link carries new data: the [`Scheduler`] trait and liag's default policy.
+
+use std::time::Duration;
+
+use crate::link::LinkId;
+
+/// What a scheduler sees of one usable link.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct LinkView {
+    /// The link.
+    pub id: LinkId,
+    /// Smoothed round trip.
+    pub rtt: Duration,
+    /// Smallest recent round trip.
+    pub min_rtt: Duration,
+    /// Estimated delivery rate, bytes per second.
+    pub rate: f64,
+    /// Payload bytes in flight.
+    pub inflight: usize,
+    /// In-flight limit.
+    pub window: usize,
+}
+
+impl LinkView {
+    /// When data handed to this link now would arrive, from now: the queue ahead of it at the
+    /// link's rate, plus half the minimum round trip.
+    pub fn arrival(&self) -> Duration {
+        let queue = self.inflight as f64 / self.rate.max(1.0);
+        Duration::from_secs_f64(queue.min(3600.0)) + self.min_rtt / 2
+    }
+}
+
+/// The question put to a scheduler: may `link` take `len` more bytes of new data now?
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Offer<'a> {
+    /// The link asking; it has window room for `len`.
+    pub link: LinkId,
+    /// The payload size on offer.
+    pub len: usize,
+    /// Bytes waiting to be sent: new application data and resends.
+    pub backlog: usize,
+    /// Every usable link, the asking one included.
+    pub links: &'a [LinkView],
+}
+
+/// A policy for placing new data on links.
+///
+/// liag-core asks the scheduler each time a link with window room could take data. Resends
+/// and control messages do not ask: they go on the first usable link with room.
+pub trait Scheduler: Send + std::fmt::Debug {
+    /// Whether the offered link should take the data now. Saying no leaves it for another
+    /// link, or for this one later.
+    fn admit(&mut self, offer: &Offer<'_>) -> bool;
+}
+
+/// liag's default: earliest arrival first, and slower links only for data that still arrives
+/// in time.
+///
+/// A link is used when data sent on it arrives no later than on any other link, or when the
+/// backlog is so large that the faster links could not deliver it all before this link would:
+/// then the slower link adds bandwidth without holding back the stream. A small write therefore
+/// goes at once on the fastest link, while a bulk transfer fills every link.
+#[derive(Debug, Clone, Default)]
+pub struct EarliestArrival {
+    _private: (),
+}
+
+impl EarliestArrival {
+    /// The default policy.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// How much later than the best link a link may deliver and still count as "as early".
+const SLACK: Duration = Duration::from_millis(1);
+
+impl Scheduler for EarliestArrival {
+    fn admit(&mut self, offer: &Offer<'_>) -> bool {
+        let Some(me) = offer.links.iter().find(|l| l.id == offer.link) else {
+            return false;
+        };
+        let mine = me.arrival() + Duration::from_secs_f64(offer.len as f64 / me.rate.max(1.0));
+        // The links that would deliver earlier: their combined rate and earliest arrival.
+        let mut rate = 0.0;
+        let mut first: Option<Duration> = None;
+        for l in offer.links.iter().filter(|l| l.id != me.id) {
+            let arrival = l.arrival();
+            if arrival + SLACK < mine {
+                rate += l.rate.max(1.0);
+                first = Some(first.map_or(arrival, |f| f.min(arrival)));
+            }
+        }
+        let Some(first) = first else {
+            return true;
+        };
+        // Time for the faster links together to deliver the whole backlog.
+        let drain = first + Duration::from_secs_f64((offer.backlog as f64 / rate).min(3600.0));
+        drain >= mine
+    }
+}

@@ -1,0 +1,445 @@
+//! A deterministic simulator: two [`Connection`]s joined by simulated links, in virtual time.
+//!
+//! Links have a rate, a one-way delay, jitter and a queue, and faults can be scheduled: reset,
+//! black hole (silence until healed), corruption (the receiver's checksum fails), graceful
+//! removal, blocking, and links that appear mid-transfer. Randomness comes from one seed, so a
+//! run replays exactly.
+//!
+//! ```
+//! use liag_core::sim::{LinkSpec, Side, Sim};
+//! use liag_core::Config;
+//! use std::time::Duration;
+//!
+//! let mut sim = Sim::new(7, Config::default());
+//! sim.add_link(LinkSpec::mbit(40.0, 5));
+//! sim.add_link(LinkSpec::mbit(20.0, 40));
+//! sim.send(Side::A, 2_000_000);
+//! sim.run_for(Duration::from_secs(10));
+//! assert!(sim.verified(Side::B));
+//! ```
+
+mod app;
+mod wire;
+
+pub use app::Received;
+pub use wire::LinkSpec;
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::connection::{Connection, Event};
+use crate::error::LinkError;
+use crate::link::{Direction, LinkId, LinkInfo};
+use crate::time::Time;
+use app::Writer;
+use liag_proto::frame::FrameError;
+use wire::{Dir, Segment};
+
+/// One of the two endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The side that opens the links.
+    A,
+    /// The side that accepts them.
+    B,
+}
+
+impl Side {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Something that happens to a link at a scheduled time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Both transports are reset; everything queued is lost.
+    Reset,
+    /// Nothing moves in either direction until [`Fault::Heal`]; nothing is lost.
+    BlackHole,
+    /// Ends a black hole.
+    Heal,
+    /// Data from A to B is corrupted: B's frame checksum fails and the link is reset.
+    Corrupt,
+    /// Side A removes the link gracefully (Goodbye).
+    Remove,
+    /// Side A blocks the link.
+    Block,
+    /// Side A unblocks the link.
+    Unblock,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Fault(usize, Fault),
+    AddLink(LinkSpec),
+    Write(Side, u64),
+}
+
+#[derive(Debug)]
+struct SimLink {
+    spec: LinkSpec,
+    /// `dirs[0]` carries A to B, `dirs[1]` B to A.
+    dirs: [Dir; 2],
+    /// Each side's id for the link, while that side has it.
+    ids: [Option<LinkId>; 2],
+    blackholed: bool,
+}
+
+#[derive(Debug)]
+struct End {
+    conn: Connection,
+    writer: Writer,
+    received: Received,
+    closed: Option<Result<(), crate::error::ConnectionError>>,
+}
+
+/// Two connections and the links between them, in virtual time.
+#[derive(Debug)]
+pub struct Sim {
+    now: Time,
+    rng: fastrand::Rng,
+    seed: u64,
+    ends: [End; 2],
+    links: Vec<SimLink>,
+    schedule: Vec<(Time, Action)>,
+    arrived: Vec<Segment>,
+    removed: Vec<(Time, Side, LinkId, LinkError)>,
+}
+
+/// Most input/drain rounds at one instant before the simulator moves time on.
+const MAX_ROUNDS: usize = 10_000;
+
+impl Sim {
+    /// Two connections with `config`, no links, randomness from `seed`.
+    pub fn new(seed: u64, config: Config) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let end = |rng: &mut fastrand::Rng| End {
+            conn: Connection::new(config.clone(), Time::ZERO),
+            writer: Writer::new(rng),
+            received: Received::new(),
+            closed: None,
+        };
+        let ends = [end(&mut rng), end(&mut rng)];
+        Sim {
+            now: Time::ZERO,
+            rng,
+            seed,
+            ends,
+            links: Vec::new(),
+            schedule: Vec::new(),
+            arrived: Vec::new(),
+            removed: Vec::new(),
+        }
+    }
+
+    /// The seed this run replays from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Adds a link now; returns its index for faults.
+    pub fn add_link(&mut self, spec: LinkSpec) -> usize {
+        let rtt = spec.delay * 2;
+        let recv_buffer = [1, 0].map(|i| self.ends[i].conn.config().recv_buffer.get());
+        let tag = format!("sim{}", self.links.len());
+        let a = self.ends[0].conn.add_link(
+            self.now,
+            LinkInfo::new(Direction::Outgoing, tag.clone(), rtt),
+            recv_buffer[0],
+        );
+        let b = self.ends[1].conn.add_link(
+            self.now,
+            LinkInfo::new(Direction::Incoming, tag, rtt),
+            recv_buffer[1],
+        );
+        self.links.push(SimLink {
+            spec,
+            dirs: [Dir::new(), Dir::new()],
+            ids: [Some(a), Some(b)],
+            blackholed: false,
+        });
+        self.links.len() - 1
+    }
+
+    /// Schedules a fault on link `link` at `at` from the start.
+    pub fn fault_at(&mut self, at: Duration, link: usize, fault: Fault) {
+        self.schedule
+            .push((Time::from(at), Action::Fault(link, fault)));
+    }
+
+    /// Schedules a new link at `at`.
+    pub fn add_link_at(&mut self, at: Duration, spec: LinkSpec) {
+        self.schedule.push((Time::from(at), Action::AddLink(spec)));
+    }
+
+    /// Schedules a write of `len` bytes by `side` at `at` (without finishing).
+    pub fn write_at(&mut self, at: Duration, side: Side, len: u64) {
+        self.schedule
+            .push((Time::from(at), Action::Write(side, len)));
+    }
+
+    /// `side` sends `len` bytes from now on, then finishes its direction.
+    pub fn send(&mut self, side: Side, len: u64) {
+        let w = &mut self.ends[side.index()].writer;
+        w.total += len;
+        w.finish = true;
+    }
+
+    /// Whether `side`'s application reads what arrives (default true).
+    pub fn set_reading(&mut self, side: Side, reading: bool) {
+        self.ends[side.index()].received.reading = reading;
+    }
+
+    /// Every link a connection dropped: when, which side, which link, why.
+    pub fn removed_links(&self) -> &[(Time, Side, LinkId, LinkError)] {
+        &self.removed
+    }
+
+    /// What `side` received.
+    pub fn received(&self, side: Side) -> &Received {
+        &self.ends[side.index()].received
+    }
+
+    /// `side`'s connection, to inspect.
+    pub fn connection(&self, side: Side) -> &Connection {
+        &self.ends[side.index()].conn
+    }
+
+    /// `side`'s connection, to act on directly.
+    pub fn connection_mut(&mut self, side: Side) -> &mut Connection {
+        &mut self.ends[side.index()].conn
+    }
+
+    /// How `side`'s connection ended, if it has.
+    pub fn closed(&self, side: Side) -> Option<&Result<(), crate::error::ConnectionError>> {
+        self.ends[side.index()].closed.as_ref()
+    }
+
+    /// Whether `side` received exactly what the other side wrote, in order, and its end.
+    pub fn verified(&self, side: Side) -> bool {
+        let from = &self.ends[1 - side.index()].writer;
+        let got = &self.ends[side.index()].received;
+        got.finished && got.bytes == from.written && got.digest() == from.digest()
+    }
+
+    /// Whether `side` received, so far, a prefix of the right length with the right digest.
+    pub fn bytes_written(&self, side: Side) -> u64 {
+        self.ends[side.index()].writer.written
+    }
+
+    /// Runs for `duration` of virtual time.
+    pub fn run_for(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        self.run_until(end, |_| false);
+    }
+
+    /// Runs until `done` holds or `end` is reached; returns whether `done` held.
+    pub fn run_until(&mut self, end: Time, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        self.drive();
+        loop {
+            if done(self) {
+                return true;
+            }
+            let Some(next) = self.next_event().filter(|&t| t <= end) else {
+                self.now = self.now.max(end);
+                return done(self);
+            };
+            self.now = self.now.max(next);
+            self.step();
+            self.drive();
+        }
+    }
+
+    fn next_event(&self) -> Option<Time> {
+        let links = self
+            .links
+            .iter()
+            .flat_map(|l| l.dirs.iter().filter_map(|d| d.next_event(l.blackholed)));
+        let timers = self.ends.iter().filter_map(|e| e.conn.poll_timeout());
+        let scheduled = self.schedule.iter().map(|&(t, _)| t);
+        links.chain(timers).chain(scheduled).min()
+    }
+
+    /// Handles everything due at `now`.
+    fn step(&mut self) {
+        let now = self.now;
+        let mut due = Vec::new();
+        self.schedule.retain(|&(t, action)| {
+            if t <= now {
+                due.push((t, action));
+            }
+            t > now
+        });
+        due.sort_by_key(|&(t, _)| t);
+        for (_, action) in due {
+            self.act(action);
+        }
+        for i in 0..self.links.len() {
+            for dir in 0..2 {
+                if self.links[i].blackholed {
+                    continue;
+                }
+                let mut arrived = std::mem::take(&mut self.arrived);
+                let link = &mut self.links[i];
+                link.dirs[dir].advance(now, &link.spec, &mut self.rng, &mut arrived);
+                let to = 1 - dir;
+                for segment in arrived.drain(..) {
+                    let Some(id) = self.links[i].ids[to] else {
+                        continue;
+                    };
+                    let conn = &mut self.ends[to].conn;
+                    match segment {
+                        Segment::Packet(p) => conn.handle_packet(now, id, p),
+                        Segment::Fin => {
+                            self.links[i].ids[to] = None;
+                            conn.handle_link_error(
+                                now,
+                                id,
+                                LinkError::Transport("closed by peer".into()),
+                            );
+                        }
+                    }
+                }
+                self.arrived = arrived;
+            }
+        }
+        for end in &mut self.ends {
+            if end.conn.poll_timeout().is_some_and(|t| t <= now) {
+                end.conn.handle_timeout(now);
+            }
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        let now = self.now;
+        match action {
+            Action::AddLink(spec) => {
+                self.add_link(spec);
+            }
+            Action::Write(side, len) => self.ends[side.index()].writer.total += len,
+            Action::Fault(i, fault) => {
+                let Some(link) = self.links.get_mut(i) else {
+                    return;
+                };
+                match fault {
+                    Fault::BlackHole => link.blackholed = true,
+                    Fault::Heal => {
+                        if link.blackholed {
+                            link.blackholed = false;
+                            let spec = link.spec;
+                            link.dirs.iter_mut().for_each(|d| d.heal(now, &spec));
+                        }
+                    }
+                    Fault::Reset | Fault::Corrupt => {
+                        link.dirs.iter_mut().for_each(Dir::clear);
+                        let ids = std::mem::take(&mut link.ids);
+                        let errors = if fault == Fault::Corrupt {
+                            [
+                                LinkError::Transport("reset by peer".into()),
+                                LinkError::Frame(FrameError::ChecksumMismatch {
+                                    expected: 0,
+                                    computed: 1,
+                                }),
+                            ]
+                        } else {
+                            [0, 1].map(|_| LinkError::Transport("connection reset".into()))
+                        };
+                        for ((end, id), error) in self.ends.iter_mut().zip(ids).zip(errors) {
+                            if let Some(id) = id {
+                                end.conn.handle_link_error(now, id, error);
+                            }
+                        }
+                    }
+                    Fault::Remove => {
+                        if let Some(id) = link.ids[0] {
+                            self.ends[0].conn.remove_link(now, id);
+                        }
+                    }
+                    Fault::Block | Fault::Unblock => {
+                        if let Some(id) = link.ids[0] {
+                            self.ends[0]
+                                .conn
+                                .set_link_blocked(now, id, fault == Fault::Block);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The drain invariant: after inputs, each side moves its transmits into the links,
+    /// handles its events and lets its application write and read, until nothing moves.
+    fn drive(&mut self) {
+        for _ in 0..MAX_ROUNDS {
+            let mut progressed = false;
+            for side in 0..2 {
+                progressed |= self.drive_side(side);
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn drive_side(&mut self, side: usize) -> bool {
+        let now = self.now;
+        let mut progressed = false;
+        let end = &mut self.ends[side];
+        progressed |= end.writer.pump(&mut end.conn, &mut self.rng);
+        progressed |= end.received.pump(now, &mut end.conn);
+        for link in &mut self.links {
+            let Some(id) = link.ids[side] else { continue };
+            let held = link.blackholed;
+            let dir = &mut link.dirs[side];
+            while dir.writable(&link.spec) {
+                let Some(packet) = end.conn.poll_transmit(now, id) else {
+                    break;
+                };
+                dir.push(now, &link.spec, Segment::Packet(packet), held);
+                progressed = true;
+            }
+        }
+        let events: Vec<Event> = std::iter::from_fn(|| end.conn.poll_event()).collect();
+        for event in events {
+            progressed = true;
+            match event {
+                Event::LinkRemoved { link: id, error } => {
+                    let who = if side == 0 { Side::A } else { Side::B };
+                    self.removed.push((now, who, id, error));
+                    self.close_link(side, id);
+                }
+                Event::Closed(result) => {
+                    self.ends[side].closed = Some(result);
+                    // Drain what is left (a Terminate), then close every link of this side.
+                    let ids: Vec<LinkId> = self.links.iter().filter_map(|l| l.ids[side]).collect();
+                    for id in ids {
+                        self.close_link(side, id);
+                    }
+                }
+                Event::Readable | Event::Writable => {}
+            }
+        }
+        progressed
+    }
+
+    /// `side` closes its end of link `id`: what it still has to send goes first, then a Fin.
+    fn close_link(&mut self, side: usize, id: LinkId) {
+        let now = self.now;
+        let Some(link) = self.links.iter_mut().find(|l| l.ids[side] == Some(id)) else {
+            return;
+        };
+        let held = link.blackholed;
+        while let Some(packet) = self.ends[side].conn.poll_transmit(now, id) {
+            link.dirs[side].push(now, &link.spec, Segment::Packet(packet), held);
+        }
+        link.dirs[side].push(now, &link.spec, Segment::Fin, held);
+        link.ids[side] = None;
+    }
+}
