@@ -122,10 +122,15 @@ pub(crate) enum Goodbye {
 }
 
 /// Delivery-rate estimate: bytes acknowledged over successive intervals of about one RTT.
+///
+/// An interval in which the link was never window-limited measured the application, not the
+/// link: its sample may raise the estimate but never lower it (as BBR treats app-limited
+/// samples).
 #[derive(Debug, Clone)]
 pub(crate) struct RateEstimator {
     interval_start: Time,
     interval_bytes: usize,
+    interval_limited: bool,
     rate: f64,
 }
 
@@ -134,22 +139,31 @@ impl RateEstimator {
         RateEstimator {
             interval_start: now,
             interval_bytes: 0,
+            interval_limited: false,
             rate: 0.0,
         }
     }
 
-    fn on_ack(&mut self, bytes: usize, now: Time, interval: Duration) {
+    fn on_ack(&mut self, bytes: usize, now: Time, interval: Duration, limited: bool) {
+        if self.interval_bytes == 0 {
+            // An idle gap is not part of the measurement.
+            self.interval_start = now;
+        }
         self.interval_bytes += bytes;
+        self.interval_limited |= limited;
         let elapsed = now - self.interval_start;
         if elapsed >= interval.max(Duration::from_millis(1)) {
             let sample = self.interval_bytes as f64 / elapsed.as_secs_f64();
-            self.rate = if self.rate == 0.0 {
-                sample
-            } else {
-                0.75 * self.rate + 0.25 * sample
-            };
+            if self.interval_limited || (self.rate > 0.0 && sample > self.rate) {
+                self.rate = if self.rate == 0.0 {
+                    sample
+                } else {
+                    0.75 * self.rate + 0.25 * sample
+                };
+            }
             self.interval_start = now;
             self.interval_bytes = 0;
+            self.interval_limited = false;
         }
     }
 }
@@ -254,7 +268,8 @@ impl Link {
 
     pub(crate) fn on_data_acked(&mut self, bytes: usize, now: Time) {
         let interval = self.rtt.smoothed();
-        self.rate.on_ack(bytes, now, interval);
+        let limited = self.window_limited;
+        self.rate.on_ack(bytes, now, interval, limited);
     }
 
     pub(crate) fn state(&self) -> LinkState {

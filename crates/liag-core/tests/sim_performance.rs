@@ -1,0 +1,205 @@
+//! Aggregation in the simulator, exact in virtual time: efficiency, failover and latency.
+//!
+//! Every test checks the bytes too: what arrived has the digest of what was sent, in order.
+//! The figures are printed (`cargo test -p liag-core --test sim_performance -- --nocapture`).
+
+use liag_core::sim::{Fault, LinkSpec, Side, Sim};
+use liag_core::{Config, Time};
+use std::time::Duration;
+
+fn secs(s: f64) -> Time {
+    Time::from(Duration::from_secs_f64(s))
+}
+
+/// Goodput between `from` and `to` as a share of the links' summed capacity.
+fn efficiency(sim: &Sim, links: &[LinkSpec], from: f64, to: f64) -> f64 {
+    let r = sim.received(Side::B);
+    let bytes = (r.bytes_at(secs(to)) - r.bytes_at(secs(from))) as f64;
+    let capacity: f64 = links.iter().map(LinkSpec::bytes_per_sec).sum::<f64>() * (to - from);
+    bytes / capacity
+}
+
+/// Sends more than the links can carry in 20 s and measures the share of their sum used.
+fn bulk(links: &[LinkSpec]) -> (f64, f64) {
+    let mut sim = Sim::new(1, Config::default());
+    for &spec in links {
+        sim.add_link(spec);
+    }
+    let capacity: f64 = links.iter().map(LinkSpec::bytes_per_sec).sum();
+    let total = (capacity * 22.0) as u64;
+    sim.send(Side::A, total);
+    let done = sim.run_until(secs(60.0), |s| s.received(Side::B).finished);
+    assert!(done, "transfer did not finish");
+    assert!(
+        sim.verified(Side::B),
+        "received bytes differ from those sent"
+    );
+    (
+        efficiency(&sim, links, 0.0, 10.0),
+        efficiency(&sim, links, 2.0, 20.0),
+    )
+}
+
+#[test]
+fn efficiency_equal_delays() {
+    let links = [
+        LinkSpec::mbit(40.0, 10),
+        LinkSpec::mbit(20.0, 10),
+        LinkSpec::mbit(10.0, 10),
+    ];
+    let (cold, warm) = bulk(&links);
+    println!(
+        "40/20/10 Mbit/s, 10 ms each: first 10 s {:.2} %, 2-20 s {:.2} %",
+        cold * 100.0,
+        warm * 100.0
+    );
+    assert!(warm >= 0.98, "warm efficiency {warm}");
+}
+
+#[test]
+fn efficiency_unequal_delays() {
+    let links = [
+        LinkSpec::mbit(40.0, 5),
+        LinkSpec::mbit(20.0, 40),
+        LinkSpec::mbit(10.0, 150),
+    ];
+    let (cold, warm) = bulk(&links);
+    println!(
+        "40 Mbit/s 5 ms + 20 Mbit/s 40 ms + 10 Mbit/s 150 ms: first 10 s {:.2} %, 2-20 s {:.2} %",
+        cold * 100.0,
+        warm * 100.0
+    );
+    assert!(warm >= 0.95, "warm efficiency {warm}");
+}
+
+/// Three links of 20 ms RTT; the fastest is black-holed at 5 s and healed at 10 s.
+#[test]
+fn failover_black_hole() {
+    let links = [
+        LinkSpec::mbit(40.0, 10),
+        LinkSpec::mbit(20.0, 10),
+        LinkSpec::mbit(10.0, 10),
+    ];
+    let mut sim = Sim::new(2, Config::default());
+    for &spec in &links {
+        sim.add_link(spec);
+    }
+    sim.send(Side::A, 150_000_000);
+    sim.fault_at(Duration::from_secs(5), 0, Fault::BlackHole);
+    sim.fault_at(Duration::from_secs(10), 0, Fault::Heal);
+
+    sim.run_until(secs(10.0), |_| false);
+    let stall = sim.received(Side::B).longest_gap(secs(5.0), secs(6.0));
+    let during = efficiency(&sim, &links[1..], 6.0, 10.0);
+    let cut_link = sim.connection(Side::A).link_stats()[0].data_bytes;
+
+    sim.run_until(secs(14.0), |_| false);
+    let after = efficiency(&sim, &links, 11.0, 14.0);
+    let healed_link = sim.connection(Side::A).link_stats()[0].data_bytes;
+
+    assert!(sim.run_until(secs(60.0), |s| s.received(Side::B).finished));
+    assert!(sim.verified(Side::B));
+    println!(
+        "black hole on the 40 Mbit/s link: stall {:.0} ms, remaining links {:.1} % used while cut, \
+         all links {:.1} % used after healing",
+        stall.as_secs_f64() * 1000.0,
+        during * 100.0,
+        after * 100.0
+    );
+    assert!(stall <= Duration::from_millis(300), "stall {stall:?}");
+    assert!(
+        healed_link > cut_link + 5_000_000,
+        "healed link carries data again"
+    );
+    assert!(after > 0.9, "efficiency after healing {after}");
+}
+
+/// The fastest link is reset mid-transfer, and a new one appears later.
+#[test]
+fn failover_reset_and_new_link() {
+    let mut sim = Sim::new(3, Config::default());
+    for spec in [
+        LinkSpec::mbit(40.0, 10),
+        LinkSpec::mbit(20.0, 10),
+        LinkSpec::mbit(10.0, 10),
+    ] {
+        sim.add_link(spec);
+    }
+    sim.send(Side::A, 60_000_000);
+    sim.fault_at(Duration::from_secs(3), 0, Fault::Reset);
+    sim.add_link_at(Duration::from_secs(5), LinkSpec::mbit(40.0, 10));
+    sim.run_until(secs(6.0), |_| false);
+    let stall = sim.received(Side::B).longest_gap(secs(3.0), secs(4.0));
+    assert!(sim.run_until(secs(60.0), |s| s.received(Side::B).finished));
+    assert!(sim.verified(Side::B));
+    let new_link = sim
+        .connection(Side::A)
+        .link_stats()
+        .into_iter()
+        .find(|l| l.tag == "sim3");
+    println!(
+        "reset of the 40 Mbit/s link: stall {:.0} ms",
+        stall.as_secs_f64() * 1000.0
+    );
+    assert!(stall <= Duration::from_millis(300), "stall {stall:?}");
+    assert!(
+        new_link.is_some_and(|l| l.data_bytes > 1_000_000),
+        "the new link carries data"
+    );
+}
+
+/// A 64-byte write on an idle connection arrives one path delay (plus serialization) later.
+#[test]
+fn small_write_latency() {
+    let mut sim = Sim::new(4, Config::default());
+    for spec in [
+        LinkSpec::mbit(40.0, 5),
+        LinkSpec::mbit(20.0, 40),
+        LinkSpec::mbit(10.0, 150),
+    ] {
+        sim.add_link(spec);
+    }
+    // Let the links settle: pings answered, nothing in flight.
+    sim.run_for(Duration::from_secs(2));
+    let mut worst = Duration::ZERO;
+    for i in 0..20u64 {
+        let at = Duration::from_secs(2) + Duration::from_millis(100 * i);
+        sim.write_at(at, Side::A, 64);
+        let expected = 64 * (i + 1);
+        assert!(sim.run_until(Time::from(at + Duration::from_secs(1)), |s| {
+            s.received(Side::B).bytes >= expected
+        }));
+        let arrived = sim
+            .received(Side::B)
+            .progress
+            .last()
+            .map(|&(t, _)| t)
+            .unwrap_or_default();
+        worst = worst.max(arrived - Time::from(at));
+    }
+    // One-way delay of the fastest link is 5 ms; serializing 64 bytes takes microseconds.
+    let added = worst.saturating_sub(Duration::from_millis(5));
+    println!(
+        "64-byte write: worst of 20 arrived {:.3} ms after the write, {:.3} ms over the path delay",
+        worst.as_secs_f64() * 1000.0,
+        added.as_secs_f64() * 1000.0
+    );
+    assert!(added < Duration::from_millis(1), "added {added:?}");
+}
+
+/// A simulated minute of a 100 Mbit/s transfer, for the CPU cost (printed, not asserted).
+#[test]
+fn one_minute_at_100_mbit() {
+    let mut sim = Sim::new(5, Config::default());
+    sim.add_link(LinkSpec::mbit(60.0, 10));
+    sim.add_link(LinkSpec::mbit(40.0, 20));
+    sim.send(Side::A, 100_000_000 / 8 * 61);
+    let cpu = std::time::Instant::now();
+    sim.run_for(Duration::from_secs(60));
+    let cpu = cpu.elapsed();
+    let bytes = sim.received(Side::B).bytes;
+    println!(
+        "one simulated minute at 100 Mbit/s: {bytes} bytes delivered, {cpu:?} of CPU (this build)"
+    );
+    assert!(bytes as f64 >= 100e6 / 8.0 * 60.0 * 0.95);
+}
