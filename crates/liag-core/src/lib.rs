@@ -33,7 +33,7 @@ pub mod sim;
 mod time;
 
 pub use config::Config;
-pub use connection::{Connection, Event, WriteError};
+pub use connection::{Connection, ConnectionStats, Event, WriteError};
 pub use error::{ConnectionError, LinkError, Violation};
 pub use liag_proto as proto;
 pub use link::{Direction, LinkId, LinkInfo, LinkState, LinkStats};

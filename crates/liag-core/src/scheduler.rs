@@ -23,11 +23,11 @@ pub struct LinkView {
 }
 
 impl LinkView {
-    /// When data handed to this link now would arrive, from now: the queue ahead of it at the
-    /// link's rate, plus half the minimum round trip.
-    pub fn arrival(&self) -> Duration {
-        let queue = self.inflight as f64 / self.rate.max(1.0);
-        Duration::from_secs_f64(queue.min(3600.0)) + self.min_rtt / 2
+    /// When `len` bytes handed to this link now would have arrived, from now: the queue ahead
+    /// of them and their own transmission at the link's rate, plus half the minimum round trip.
+    pub fn arrival(&self, len: usize) -> Duration {
+        let transmit = (self.inflight + len) as f64 / self.rate.max(1.0);
+        Duration::from_secs_f64(transmit.min(3600.0)) + self.min_rtt / 2
     }
 }
 
@@ -82,17 +82,19 @@ impl Scheduler for EarliestArrival {
         let Some(me) = offer.links.iter().find(|l| l.id == offer.link) else {
             return false;
         };
-        let mine = me.arrival() + Duration::from_secs_f64(offer.len as f64 / me.rate.max(1.0));
-        // The links that would deliver earlier: their combined rate and earliest arrival.
+        let mine = me.arrival(offer.len);
+        // The links that would deliver this payload earlier: their combined rate and the
+        // earliest arrival among them.
         let mut rate = 0.0;
         let mut first: Option<Duration> = None;
         for l in offer.links.iter().filter(|l| l.id != me.id) {
-            let arrival = l.arrival();
+            let arrival = l.arrival(offer.len);
             if arrival + SLACK < mine {
                 rate += l.rate.max(1.0);
                 first = Some(first.map_or(arrival, |f| f.min(arrival)));
             }
         }
+        // The link with the earliest arrival always takes the data, so some link always can.
         let Some(first) = first else {
             return true;
         };

@@ -54,6 +54,28 @@ pub enum Event {
     Closed(Result<(), ConnectionError>),
 }
 
+/// A snapshot of a connection's buffers and flow control.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Application bytes queued and not yet sent.
+    pub queued: usize,
+    /// Payload bytes sent and not yet acknowledged.
+    pub unacked: usize,
+    /// Payload bytes sent and not yet reported consumed by the peer.
+    pub unconsumed: u64,
+    /// The peer's receive buffer: the send window.
+    pub peer_window: u64,
+    /// Reliable messages waiting to be sent again.
+    pub resend_queue: usize,
+    /// Received payload bytes not yet read.
+    pub receive_buffered: usize,
+    /// Received messages held out of order.
+    pub receive_held: usize,
+    /// Read bytes not yet reported to the peer with Consumed.
+    pub unreported: u64,
+}
+
 /// Why a write was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -333,6 +355,20 @@ impl Connection {
     /// messages held out of order.
     pub fn receive_buffered(&self) -> (usize, usize) {
         (self.recv.buffered, self.recv.held())
+    }
+
+    /// Buffers and flow control at a glance.
+    pub fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            queued: self.send.queued,
+            unacked: self.send.unacked,
+            unconsumed: self.send.unconsumed,
+            peer_window: self.send.peer_window,
+            resend_queue: self.send.resend.len(),
+            receive_buffered: self.recv.buffered,
+            receive_held: self.recv.held(),
+            unreported: self.recv.unreported,
+        }
     }
 
     /// Application bytes queued and not yet acknowledged by the peer.
