@@ -134,8 +134,13 @@ impl Initiator {
 
     /// Handles the next packet from the acceptor.
     pub fn handle_packet(&mut self, packet: &Bytes) -> Result<InitiatorStep, HandshakeError> {
+        // Any error ends the handshake: the state is taken first.
+        let state = std::mem::replace(&mut self.state, InitiatorState::Done);
+        if matches!(state, InitiatorState::Done) {
+            return Err(HandshakeError::Finished);
+        }
         let msg = Message::decode(packet)?;
-        match std::mem::replace(&mut self.state, InitiatorState::Done) {
+        match state {
             InitiatorState::AwaitWelcome(keys) => {
                 let welcome = match msg {
                     Message::Welcome(welcome) => welcome,

@@ -3,6 +3,8 @@
 //! Every test checks the bytes too: what arrived has the digest of what was sent, in order.
 //! The figures are printed (`cargo test -p liag-core --test sim_performance -- --nocapture`).
 
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
 use liag_core::sim::{Fault, LinkSpec, Side, Sim};
 use liag_core::{Config, Time};
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Protocol behaviour in the simulator: half-close, stop, terminate, Goodbye, SetBlock,
 //! timeouts, a peer that never reads, and hostile packets that must fail one link only.
 
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
 use bytes::Bytes;
 use liag_core::proto::message::{Message, RefusedReason};
 use liag_core::proto::seq::Seq;
@@ -235,7 +237,8 @@ fn removed_for(sim: &Sim, link: LinkId) -> Option<LinkError> {
 #[test]
 fn hostile_packets_fail_only_their_link() {
     let data = |seq: u32| Message::Data { seq: Seq::new(seq) }.to_bytes();
-    let cases: Vec<(Vec<Bytes>, fn(&LinkError) -> bool)> = vec![
+    type Expect = fn(&LinkError) -> bool;
+    let cases: Vec<(Vec<Bytes>, Expect)> = vec![
         // The Data that aborts aggligator 0.9.11: 2^31 - 1 ahead.
         (vec![data(0x7FFF_FFFF), Bytes::from_static(b"x")], |e| {
             matches!(e, LinkError::Protocol(Violation::BeyondWindow { .. }))

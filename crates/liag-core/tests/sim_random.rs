@@ -3,6 +3,8 @@
 //! 1,000 seeds run by default; set `LIAG_SIM_SEEDS=N` for more and `LIAG_SIM_SEED=S` to replay
 //! one. A failure prints its seed.
 
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
 use liag_core::sim::{Fault, LinkSpec, Side, Sim};
 use liag_core::{Config, Time};
 use std::time::Duration;
