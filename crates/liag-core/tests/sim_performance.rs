@@ -189,19 +189,16 @@ fn small_write_latency() {
     assert!(added < Duration::from_millis(1), "added {added:?}");
 }
 
-/// A simulated minute of a 100 Mbit/s transfer, for the CPU cost (printed, not asserted).
+/// A simulated minute of a 100 Mbit/s transfer over two links. Its CPU cost is measured by
+/// `cargo bench -p liag-benches --bench sim`; this test checks what it delivers.
 #[test]
 fn one_minute_at_100_mbit() {
     let mut sim = Sim::new(5, Config::default());
     sim.add_link(LinkSpec::mbit(60.0, 10));
     sim.add_link(LinkSpec::mbit(40.0, 20));
     sim.send(Side::A, 100_000_000 / 8 * 61);
-    let cpu = std::time::Instant::now();
     sim.run_for(Duration::from_secs(60));
-    let cpu = cpu.elapsed();
     let bytes = sim.received(Side::B).bytes;
-    println!(
-        "one simulated minute at 100 Mbit/s: {bytes} bytes delivered, {cpu:?} of CPU (this build)"
-    );
+    println!("one simulated minute at 100 Mbit/s: {bytes} bytes delivered");
     assert!(bytes as f64 >= 100e6 / 8.0 * 60.0 * 0.95);
 }
