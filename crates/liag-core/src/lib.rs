@@ -36,6 +36,6 @@ pub use config::Config;
 pub use connection::{Connection, ConnectionStats, Event, WriteError};
 pub use error::{ConnectionError, LinkError, Violation};
 pub use liag_proto as proto;
-pub use link::{Direction, LinkId, LinkInfo, LinkState, LinkStats};
+pub use link::{Direction, LinkConfig, LinkId, LinkInfo, LinkState, LinkStats};
 pub use scheduler::{EarliestArrival, LinkView, Offer, Scheduler};
 pub use time::Time;

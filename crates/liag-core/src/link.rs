@@ -66,6 +66,21 @@ impl LinkInfo {
     }
 }
 
+/// Settings of one link that differ from the connection's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkConfig {
+    /// Shortest time the link may go without acknowledging before it counts as stalled;
+    /// overrides [`crate::Config::ack_timeout_min`] (a link with bursty delays, such as a
+    /// WebSocket through a proxy, may want more).
+    pub ack_timeout_min: Option<Duration>,
+    /// Keep-alive interval; overrides [`crate::Config::ping_interval`].
+    pub ping_interval: Option<Duration>,
+    /// Most payload bytes in flight on the link, whatever its window says (a metered or
+    /// shared link may want a cap).
+    pub max_inflight: Option<usize>,
+}
+
 /// Where a link stands, as its statistics show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
@@ -173,6 +188,7 @@ impl RateEstimator {
 pub(crate) struct Link {
     pub(crate) id: LinkId,
     pub(crate) info: LinkInfo,
+    pub(crate) config: LinkConfig,
     pub(crate) reader: InboundReader,
     /// The payload packet that must follow the Data header just sent.
     pub(crate) pending_payload: Option<Bytes>,
@@ -213,6 +229,7 @@ impl Link {
         Link {
             id,
             info,
+            config: LinkConfig::default(),
             reader: InboundReader::new(),
             pending_payload: None,
             pongs_owed: 0,
@@ -254,7 +271,21 @@ impl Link {
     }
 
     pub(crate) fn has_window_for(&self, len: usize) -> bool {
-        self.inflight_bytes == 0 || self.inflight_bytes + len <= self.window.get()
+        let limit = self
+            .config
+            .max_inflight
+            .map_or(self.window.get(), |cap| cap.min(self.window.get()));
+        self.inflight_bytes == 0 || self.inflight_bytes + len <= limit
+    }
+
+    /// The ack timeout under `config`, with this link's override.
+    pub(crate) fn ack_timeout(&self, config: &crate::Config) -> Duration {
+        let floor = self
+            .config
+            .ack_timeout_min
+            .unwrap_or(config.ack_timeout_min);
+        self.rtt
+            .ack_timeout(floor, config.ack_timeout_max.max(floor))
     }
 
     /// Delivery rate in bytes per second: measured, or the window over the RTT until then.

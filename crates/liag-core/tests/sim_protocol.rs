@@ -348,3 +348,26 @@ fn server_id_mismatch_ends_the_connection() {
         )))
     );
 }
+
+/// A per-link cap on bytes in flight holds that link to less than its share.
+#[test]
+fn per_link_config_caps_a_link() {
+    let mut sim = Sim::new(31, Config::default());
+    sim.add_link(LinkSpec::mbit(40.0, 20));
+    sim.add_link(LinkSpec::mbit(40.0, 20));
+    let first = sim.connection(Side::A).link_ids().next().unwrap();
+    let mut capped = liag_core::LinkConfig::default();
+    capped.max_inflight = Some(32 << 10);
+    sim.connection_mut(Side::A).set_link_config(first, capped);
+    sim.send(Side::A, 40_000_000);
+    assert!(sim.run_until(secs(60.0), |s| s.received(Side::B).finished));
+    assert!(sim.verified(Side::B));
+    let stats = sim.connection(Side::A).link_stats();
+    // 32 KiB per 40 ms round trip is at most ~0.8 MB/s of the link's 5 MB/s.
+    assert!(
+        stats[0].data_bytes * 4 < stats[1].data_bytes,
+        "{} vs {}",
+        stats[0].data_bytes,
+        stats[1].data_bytes
+    );
+}

@@ -27,7 +27,7 @@ use liag_proto::ids::ServerId;
 
 use crate::config::Config;
 use crate::error::{ConnectionError, LinkError};
-use crate::link::{Link, LinkId, LinkInfo, LinkStats};
+use crate::link::{Link, LinkConfig, LinkId, LinkInfo, LinkStats};
 use crate::recv::RecvState;
 use crate::scheduler::{EarliestArrival, LinkView, Scheduler};
 use crate::send::SendState;
@@ -251,6 +251,13 @@ impl Connection {
             }
         }
         self.refresh_working(now);
+    }
+
+    /// Changes one link's settings.
+    pub fn set_link_config(&mut self, link: LinkId, config: LinkConfig) {
+        if let Some(l) = self.link_mut(link) {
+            l.config = config;
+        }
     }
 
     /// The links, with their figures.

@@ -25,15 +25,17 @@ impl Connection {
     fn timers(&self) -> impl Iterator<Item = (Timer, Time)> + '_ {
         let config = &self.config;
         let links = self.links.iter().flat_map(move |l| {
-            let ack = l.inflight.front().filter(|_| !l.stalled).map(|&(_, at)| {
-                let timeout = l
-                    .rtt
-                    .ack_timeout(config.ack_timeout_min, config.ack_timeout_max);
-                (Timer::Ack(l.id), at + timeout)
-            });
+            let ack = l
+                .inflight
+                .front()
+                .filter(|_| !l.stalled)
+                .map(|&(_, at)| (Timer::Ack(l.id), at + l.ack_timeout(config)));
             let ping = match l.ping_sent {
                 Some(at) => (Timer::PingTimeout(l.id), at + config.ping_timeout),
-                None => (Timer::KeepAlive(l.id), l.last_sent + config.ping_interval),
+                None => {
+                    let interval = l.config.ping_interval.unwrap_or(config.ping_interval);
+                    (Timer::KeepAlive(l.id), l.last_sent + interval)
+                }
             };
             ack.into_iter().chain(Some(ping))
         });
@@ -92,12 +94,6 @@ impl Connection {
 
     /// The shortest ack timeout any link has now, for tests and statistics.
     pub fn min_ack_timeout(&self) -> Option<Duration> {
-        self.links
-            .iter()
-            .map(|l| {
-                l.rtt
-                    .ack_timeout(self.config.ack_timeout_min, self.config.ack_timeout_max)
-            })
-            .min()
+        self.links.iter().map(|l| l.ack_timeout(&self.config)).min()
     }
 }
