@@ -1,12 +1,74 @@
-//! The tokio driver of liag.
+//! The tokio driver of liag: aggregated connections over real transports.
 //!
-//! One task per connection runs the liag-core state machine, owns its links' I/O and timers,
-//! and offers the public API: `Server`, `Listener`, `connect`, `Control`, and a connection
-//! that is both an `AsyncRead + AsyncWrite` byte stream and a `Sink`/`Stream` of messages.
+//! One task per connection runs the liag-core state machine and owns its links' I/O; the
+//! application talks to it through a [`Stream`], which is both an `AsyncRead + AsyncWrite` byte
+//! stream and a `Sink`/`Stream` of [`Bytes`](bytes::Bytes) messages, and a [`Control`]. The
+//! stream handles call into the state machine directly and wake the task, so no channel sits
+//! between the application and the links.
 //!
-//! The driver is still being written; today the crate re-exports the layer below it.
+//! - Initiating side: [`connect`] makes a connection; [`Outgoing::add_link`] handshakes
+//!   transports into it.
+//! - Accepting side: a [`Server`] takes incoming transports ([`Server::add_incoming`]) and
+//!   routes each link to its connection; a [`Listener`] yields new connections as
+//!   [`Incoming`], to accept or refuse.
+//!
+//! Links are byte streams framed by liag-proto ([`stream_link`]) or packet transports
+//! ([`PacketLink`]). Ready-made transports (TCP, emulated links) are in `liag-transports`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use liag_tokio::{Server, Settings, connect};
+//! use liag_core::proto::message::UserData;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let (server, mut listener) = Server::new(Settings::default());
+//! // The server's application: echo everything on each new connection.
+//! tokio::spawn(async move {
+//!     while let Some(incoming) = listener.next().await {
+//!         let mut stream = incoming.accept();
+//!         tokio::spawn(async move {
+//!             let mut data = Vec::new();
+//!             stream.read_to_end(&mut data).await?;
+//!             stream.write_all(&data).await?;
+//!             stream.shutdown().await
+//!         });
+//!     }
+//! });
+//!
+//! let (mut client, outgoing) = connect(Settings::default());
+//! // Two links, here in-memory pipes; in real life TCP connections over two networks.
+//! for i in 0..2 {
+//!     let (a, b) = tokio::io::duplex(1 << 16);
+//!     server.add_incoming(b, format!("pipe {i}"), UserData::empty());
+//!     outgoing.add_link(a, format!("pipe {i}"), UserData::empty()).await?;
+//! }
+//! client.write_all(b"hello over two links").await?;
+//! client.shutdown().await?;
+//! let mut echo = Vec::new();
+//! client.read_to_end(&mut echo).await?;
+//! assert_eq!(echo, b"hello over two links");
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use liag_core as core;
+mod codec;
+mod connect;
+mod control;
+mod driver;
+mod handshake;
+mod server;
+mod settings;
+mod shared;
+mod stream;
+
+pub use codec::{BoxLink, LinkCodec, PacketLink, StreamLink, stream_link};
+pub use connect::{Outgoing, connect};
+pub use control::Control;
+pub use liag_core;
+pub use server::{Incoming, LinkDescription, LinkFilter, Listener, Server};
+pub use settings::Settings;
+pub use stream::{ReadHalf, Stream, WriteHalf};

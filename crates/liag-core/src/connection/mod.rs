@@ -296,6 +296,12 @@ impl Connection {
         Ok(taken)
     }
 
+    /// Asks for [`Event::Writable`] the next time acknowledged data frees send buffer room,
+    /// for a writer that needs more room than there is.
+    pub fn wait_writable(&mut self) {
+        self.write_blocked = true;
+    }
+
     /// Bytes [`Connection::write`] would take now.
     pub fn send_capacity(&self) -> usize {
         self.config

@@ -1,0 +1,130 @@
+//! The initiating side: [`connect`] makes a connection, [`Outgoing`] adds links to it.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use liag_core::handshake::InitiatorParams;
+use liag_core::proto::ids::ConnId;
+use liag_core::proto::message::{ExchangedCfg, UserData};
+use liag_core::{Connection, Direction, LinkInfo};
+
+use crate::codec::{BoxLink, stream_link};
+use crate::control::Control;
+use crate::handshake::{initiate, within};
+use crate::settings::Settings;
+use crate::shared::Shared;
+use crate::stream::Stream;
+
+/// The initiator's handle for adding links to its connection.
+#[derive(Clone)]
+pub struct Outgoing {
+    shared: Arc<Shared>,
+    conn_id: ConnId,
+    settings: Settings,
+    /// Whether some link was accepted, so later links say `existing_connection`.
+    accepted: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("conn_id", &self.conn_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes a new outgoing connection with no links yet. Data written now is sent once the first
+/// link is up; add links with [`Outgoing::add_link`] (the transports' connectors do that).
+pub fn connect(settings: Settings) -> (Stream, Outgoing) {
+    let conn_id = ConnId::random(&mut rand::rng());
+    let shared = Shared::new(Connection::new(
+        settings.config.clone(),
+        liag_core::Time::ZERO,
+    ));
+    let span = tracing::info_span!("liag", conn = %conn_id, side = "client");
+    crate::driver::spawn(shared.clone(), span);
+    let stream = Stream::new(shared.clone());
+    let outgoing = Outgoing {
+        shared,
+        conn_id,
+        settings,
+        accepted: Arc::new(AtomicBool::new(false)),
+    };
+    (stream, outgoing)
+}
+
+impl Outgoing {
+    /// The connection's control handle.
+    pub fn control(&self) -> Control {
+        Control::new(self.shared.clone())
+    }
+
+    /// The connection's id (a bearer secret: keep it out of logs).
+    pub fn conn_id(&self) -> ConnId {
+        self.conn_id
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed.is_some()
+    }
+
+    /// Handshakes a byte-stream transport as a new link of this connection.
+    pub async fn add_link<S>(
+        &self,
+        io: S,
+        tag: impl Into<String>,
+        user_data: UserData,
+    ) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        self.add_packet_link(stream_link(io), tag, user_data).await
+    }
+
+    /// Handshakes a link (stream or packet) as a new link of this connection.
+    pub async fn add_packet_link(
+        &self,
+        mut link: BoxLink,
+        tag: impl Into<String>,
+        user_data: UserData,
+    ) -> io::Result<()> {
+        let tag = tag.into();
+        if self.is_closed() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "connection closed",
+            ));
+        }
+        let mut params = InitiatorParams::new(
+            self.conn_id,
+            self.accepted.load(Ordering::Acquire),
+            ExchangedCfg {
+                recv_buffer: self.settings.config.recv_buffer,
+            },
+        );
+        params.user_data = user_data.clone();
+        let started = tokio::time::Instant::now();
+        let shared = self.shared.clone();
+        let welcome = within(
+            self.settings.handshake_timeout,
+            initiate(&mut link, params, move |welcome| {
+                let mut inner = shared.lock();
+                let result = inner.conn.check_server_id(welcome.server_id);
+                inner.wake_driver();
+                result.map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e))
+            }),
+        )
+        .await?;
+        self.accepted.store(true, Ordering::Release);
+        let mut info = LinkInfo::new(Direction::Outgoing, tag, started.elapsed());
+        info.local_user_data = user_data;
+        info.remote_user_data = welcome.user_data.clone();
+        tracing::debug!(tag = %info.tag, "link accepted");
+        self.control()
+            .attach_link(link, info, welcome.cfg.recv_buffer.get());
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! The driver: one task per connection that runs liag-core and owns its links' I/O.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::time::Sleep;
+use tracing::Instrument;
+
+use liag_core::{Event, LinkError, LinkId};
+
+use crate::codec::BoxLink;
+use crate::shared::{CLOSE_GRACE, Inner, Shared};
+
+/// Packets taken from one link per turn, so one busy link cannot starve the others.
+const RECV_BUDGET: usize = 64;
+/// Packets handed to one link per turn.
+const SEND_BUDGET: usize = 256;
+
+struct LinkIo {
+    id: LinkId,
+    io: BoxLink,
+    /// The connection is done with it: flush what is left, then close.
+    closing: bool,
+    /// Packets were written since the last flush.
+    dirty: bool,
+}
+
+/// The future behind a connection's task.
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    links: Vec<LinkIo>,
+    timer: Pin<Box<Sleep>>,
+    /// When the connection closed: links still flushing are dropped after the grace time.
+    closed_at: Option<tokio::time::Instant>,
+}
+
+/// Starts the driver task of a connection.
+pub(crate) fn spawn(shared: Arc<Shared>, span: tracing::Span) {
+    let driver = Driver {
+        shared,
+        links: Vec::new(),
+        timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+        closed_at: None,
+    };
+    tokio::spawn(driver.instrument(span));
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let shared = this.shared.clone();
+        let mut inner = shared.lock();
+        inner.driver = Some(cx.waker().clone());
+        let mut changed = false;
+        // Each turn handles what is ready; a turn that used up a budget goes again.
+        for _ in 0..16 {
+            let more = this.turn(&mut inner, cx, &mut changed);
+            if !more {
+                break;
+            }
+        }
+        let done = this.finish_turn(&mut inner, cx);
+        drop(inner);
+        if changed || done {
+            shared.notify_change();
+        }
+        if done { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+impl Driver {
+    /// One pass over inputs and outputs; returns whether there may be more to do at once.
+    fn turn(&mut self, inner: &mut Inner, cx: &mut Context<'_>, changed: &mut bool) -> bool {
+        let mut more = false;
+        let now = inner.now();
+        for new in std::mem::take(&mut inner.new_links) {
+            let id = inner.conn.add_link(now, new.info, new.peer_recv_buffer);
+            tracing::debug!(%id, "link attached");
+            self.links.push(LinkIo {
+                id,
+                io: new.io,
+                closing: false,
+                dirty: false,
+            });
+            *changed = true;
+        }
+        for id in std::mem::take(&mut inner.links_to_remove) {
+            inner.conn.remove_link(now, id);
+        }
+
+        // Packets in.
+        for link in self.links.iter_mut().filter(|l| !l.closing) {
+            for i in 0.. {
+                if i == RECV_BUDGET {
+                    more = true;
+                    break;
+                }
+                match link.io.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(packet))) => inner.conn.handle_packet(now, link.id, packet),
+                    Poll::Ready(Some(Err(e))) => {
+                        let error = LinkError::Transport(e.to_string());
+                        inner.conn.handle_link_error(now, link.id, error);
+                        link.closing = true;
+                        break;
+                    }
+                    Poll::Ready(None) => {
+                        let error = LinkError::Transport("closed by peer".into());
+                        inner.conn.handle_link_error(now, link.id, error);
+                        link.closing = true;
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+
+        // Timers.
+        if inner.conn.poll_timeout().is_some_and(|t| t <= now) {
+            inner.conn.handle_timeout(now);
+        }
+
+        // Events.
+        while let Some(event) = inner.conn.poll_event() {
+            match event {
+                Event::Readable => {
+                    if let Some(w) = inner.reader.take() {
+                        w.wake();
+                    }
+                }
+                Event::Writable => {
+                    if let Some(w) = inner.writer.take() {
+                        w.wake();
+                    }
+                }
+                Event::LinkRemoved { link, error } => {
+                    tracing::debug!(%link, %error, "link removed");
+                    if let Some(l) = self.links.iter_mut().find(|l| l.id == link) {
+                        l.closing = true;
+                    }
+                    *changed = true;
+                }
+                Event::Closed(result) => {
+                    tracing::debug!(?result, "connection closed");
+                    inner.closed = Some(result);
+                    inner.wake_app();
+                    for l in &mut self.links {
+                        l.closing = true;
+                    }
+                    self.closed_at.get_or_insert_with(tokio::time::Instant::now);
+                    *changed = true;
+                }
+                _ => {}
+            }
+        }
+
+        // Packets out: every link that can take them, including a closing link's last ones.
+        for link in &mut self.links {
+            let mut sent = 0;
+            loop {
+                match link.io.as_mut().poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        if !link.closing {
+                            let error = LinkError::Transport(e.to_string());
+                            inner.conn.handle_link_error(now, link.id, error);
+                        }
+                        link.closing = true;
+                        link.dirty = false;
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+                let Some(packet) = inner.conn.poll_transmit(now, link.id) else {
+                    break;
+                };
+                if link.io.as_mut().start_send(packet).is_err() {
+                    break;
+                }
+                link.dirty = true;
+                sent += 1;
+                if sent == SEND_BUDGET {
+                    more = true;
+                    break;
+                }
+            }
+            if link.dirty {
+                match link.io.as_mut().poll_flush(cx) {
+                    Poll::Ready(Ok(())) => link.dirty = false,
+                    Poll::Ready(Err(_)) => {
+                        link.dirty = false;
+                        link.closing = true;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+        }
+        more
+    }
+
+    /// Closes finished links, re-arms the timer; returns whether the task is done.
+    fn finish_turn(&mut self, inner: &mut Inner, cx: &mut Context<'_>) -> bool {
+        let grace_over = self.closed_at.is_some_and(|t| t.elapsed() > CLOSE_GRACE);
+        self.links.retain_mut(|link| {
+            if !link.closing {
+                return true;
+            }
+            if grace_over {
+                return false;
+            }
+            // Flush and close; keep polling until the transport is done.
+            !matches!(link.io.as_mut().poll_close(cx), Poll::Ready(_))
+        });
+
+        if inner.closed.is_some() && self.links.is_empty() {
+            inner.driver_done = true;
+            inner.wake_app();
+            return true;
+        }
+        let deadline = match (inner.conn.poll_timeout(), self.closed_at) {
+            (Some(t), _) => Some(inner.instant(t)),
+            (None, Some(closed)) => Some(closed + CLOSE_GRACE),
+            (None, None) => None,
+        };
+        if let Some(deadline) = deadline {
+            if self.timer.deadline() != deadline {
+                self.timer.as_mut().reset(deadline);
+            }
+            if self.timer.as_mut().poll(cx).is_ready() {
+                cx.waker().wake_by_ref();
+            }
+        }
+        false
+    }
+}

@@ -1,0 +1,329 @@
+//! The accepting side: [`Server`] takes incoming links and routes each to a new or existing
+//! connection; [`Listener`] hands new connections to the application as [`Incoming`].
+
+use futures::SinkExt;
+use std::io;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Semaphore, mpsc};
+
+use liag_core::handshake::{self, ConnectionTable, IncomingLink, Resolution};
+use liag_core::proto::ids::{ConnId, ServerId};
+use liag_core::proto::message::{ExchangedCfg, RefusedReason, UserData};
+use liag_core::{Connection, Direction, LinkInfo, Time};
+
+use crate::codec::{BoxLink, stream_link};
+use crate::control::Control;
+use crate::handshake::{accept, within};
+use crate::settings::Settings;
+use crate::shared::Shared;
+use crate::stream::Stream;
+
+/// A link that finished its handshake, waiting for its connection to be accepted.
+struct ReadyLink {
+    io: BoxLink,
+    info: LinkInfo,
+    peer_recv_buffer: u32,
+}
+
+/// A new connection the application has not decided on yet.
+#[derive(Default)]
+struct Pending {
+    links: Vec<ReadyLink>,
+}
+
+#[derive(Clone)]
+enum Handle {
+    Running(Arc<Shared>),
+    Pending(Arc<Mutex<Pending>>),
+}
+
+/// Decides whether an incoming link may join; `false` refuses it with LinkRefused.
+pub type LinkFilter = Arc<dyn Fn(&LinkDescription) -> bool + Send + Sync>;
+
+/// What a link filter sees of an incoming link.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LinkDescription {
+    /// The transport's tag for the link (its addresses, say).
+    pub tag: String,
+    /// The initiator's user data.
+    pub remote_user_data: UserData,
+    /// Whether the link asks to join an existing connection.
+    pub existing_connection: bool,
+}
+
+struct ServerInner {
+    server_id: ServerId,
+    settings: Settings,
+    table: Mutex<ConnectionTable<Handle>>,
+    incoming: Mutex<Option<mpsc::Sender<Incoming>>>,
+    handshakes: Arc<Semaphore>,
+    filter: Mutex<Option<LinkFilter>>,
+}
+
+/// Takes incoming links and routes each to its connection. Cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<ServerInner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("server_id", &self.inner.server_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Yields the new connections a [`Server`] receives.
+#[derive(Debug)]
+pub struct Listener {
+    rx: mpsc::Receiver<Incoming>,
+}
+
+/// A new connection waiting to be accepted or refused.
+pub struct Incoming {
+    conn_id: ConnId,
+    pending: Arc<Mutex<Pending>>,
+    server: Arc<ServerInner>,
+    remote_user_data: UserData,
+    tag: String,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with a fresh server id, and the listener for its new connections.
+    pub fn new(settings: Settings) -> (Server, Listener) {
+        let (tx, rx) = mpsc::channel(settings.max_pending_connections.max(1));
+        let server = Server {
+            inner: Arc::new(ServerInner {
+                server_id: ServerId::random(&mut rand::rng()),
+                table: Mutex::new(ConnectionTable::new(settings.max_connections)),
+                handshakes: Arc::new(Semaphore::new(settings.max_pending_handshakes)),
+                settings,
+                incoming: Mutex::new(Some(tx)),
+                filter: Mutex::new(None),
+            }),
+        };
+        (server, Listener { rx })
+    }
+
+    /// This server's id, sent in every Welcome.
+    pub fn server_id(&self) -> ServerId {
+        self.inner.server_id
+    }
+
+    /// Installs a filter that may refuse individual links.
+    pub fn set_link_filter(&self, filter: LinkFilter) {
+        *lock(&self.inner.filter) = Some(filter);
+    }
+
+    /// Number of connections the server knows, pending or running.
+    pub fn connections(&self) -> usize {
+        lock(&self.inner.table).len()
+    }
+
+    /// Takes a new byte-stream transport (an accepted TCP socket, say) and runs its
+    /// handshake in a task of its own. `user_data` is sent in the Welcome.
+    pub fn add_incoming<S>(&self, io: S, tag: impl Into<String>, user_data: UserData)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        self.add_incoming_link(stream_link(io), tag, user_data);
+    }
+
+    /// Like [`Server::add_incoming`], for a link of any kind.
+    pub fn add_incoming_link(&self, link: BoxLink, tag: impl Into<String>, user_data: UserData) {
+        let tag = tag.into();
+        // Bounded: beyond the limit the link is closed at once, before any work.
+        let Ok(permit) = self.inner.handshakes.clone().try_acquire_owned() else {
+            tracing::debug!(%tag, "too many handshakes in progress; link dropped");
+            return;
+        };
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = inner
+                .clone()
+                .handle_link(link, tag.clone(), user_data)
+                .await
+            {
+                tracing::debug!(%tag, error = %e, "incoming link failed");
+            }
+        });
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ServerInner {
+    async fn handle_link(
+        self: Arc<Self>,
+        mut link: BoxLink,
+        tag: String,
+        user_data: UserData,
+    ) -> io::Result<()> {
+        let cfg = ExchangedCfg {
+            recv_buffer: self.settings.config.recv_buffer,
+        };
+        let started = tokio::time::Instant::now();
+        let limit = self.settings.handshake_timeout;
+        let incoming = within(
+            limit,
+            accept(&mut link, self.server_id, user_data.clone(), cfg),
+        )
+        .await?;
+        let mut info = LinkInfo::new(Direction::Incoming, tag.clone(), started.elapsed());
+        info.local_user_data = user_data;
+        info.remote_user_data = incoming.user_data.clone();
+
+        let description = LinkDescription {
+            tag: tag.clone(),
+            remote_user_data: incoming.user_data.clone(),
+            existing_connection: incoming.existing_connection,
+        };
+        let filter = lock(&self.filter).clone();
+        if filter.is_some_and(|f| !f(&description)) {
+            return refuse(link, RefusedReason::LinkRefused).await;
+        }
+        let resolution = lock(&self.table).resolve(incoming.conn_id, incoming.existing_connection);
+        match resolution {
+            Resolution::Refuse(reason) => refuse(link, reason).await,
+            Resolution::Join(Handle::Running(shared)) => {
+                within(limit, async { link.send(handshake::accepted()).await }).await?;
+                link.as_mut().handshake_done();
+                Control::new(shared).attach_link(link, info, incoming.cfg.recv_buffer.get());
+                Ok(())
+            }
+            Resolution::Join(Handle::Pending(pending)) => {
+                let ready = ReadyLink {
+                    io: link,
+                    info,
+                    peer_recv_buffer: incoming.cfg.recv_buffer.get(),
+                };
+                lock(&pending).links.push(ready);
+                Ok(())
+            }
+            Resolution::New => self.offer(link, info, incoming),
+        }
+    }
+
+    /// Queues a new connection for the application.
+    fn offer(
+        self: &Arc<Self>,
+        link: BoxLink,
+        info: LinkInfo,
+        incoming: IncomingLink,
+    ) -> io::Result<()> {
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let tag = info.tag.clone();
+        lock(&pending).links.push(ReadyLink {
+            io: link,
+            info,
+            peer_recv_buffer: incoming.cfg.recv_buffer.get(),
+        });
+        let offer = Incoming {
+            conn_id: incoming.conn_id,
+            pending: pending.clone(),
+            server: self.clone(),
+            remote_user_data: incoming.user_data,
+            tag,
+        };
+        let sender = lock(&self.incoming).clone();
+        lock(&self.table).insert(incoming.conn_id, Handle::Pending(pending));
+        let sent = sender.map(|tx| tx.try_send(offer));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => {
+                // Not listening or too many waiting: refuse (the offer's links are dropped).
+                let offer = match e {
+                    mpsc::error::TrySendError::Full(o) | mpsc::error::TrySendError::Closed(o) => o,
+                };
+                offer.refuse_as(RefusedReason::NotListening);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+async fn refuse(mut link: BoxLink, reason: RefusedReason) -> io::Result<()> {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        link.send(handshake::refused(reason)).await?;
+        link.close().await
+    })
+    .await;
+    Ok(())
+}
+
+impl Listener {
+    /// The next new connection; `None` once the server is gone.
+    pub async fn next(&mut self) -> Option<Incoming> {
+        self.rx.recv().await
+    }
+}
+
+impl Incoming {
+    /// The tag of the link that opened the connection.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// The initiator's user data on that link.
+    pub fn remote_user_data(&self) -> &UserData {
+        &self.remote_user_data
+    }
+
+    /// Accepts the connection: Accepted goes out on its links and data starts to flow.
+    pub fn accept(self) -> Stream {
+        let server = self.server.clone();
+        let shared = Shared::new(Connection::new(server.settings.config.clone(), Time::ZERO));
+        let span = tracing::info_span!("liag", conn = %self.conn_id, side = "server");
+        crate::driver::spawn(shared.clone(), span);
+        let stream = Stream::new(shared.clone());
+        let links = std::mem::take(&mut lock(&self.pending).links);
+        lock(&server.table).insert(self.conn_id, Handle::Running(shared.clone()));
+        // Links that joined while the application decided were left waiting; accept them.
+        let control = Control::new(shared.clone());
+        for ready in links {
+            let control = control.clone();
+            tokio::spawn(async move {
+                let mut io = ready.io;
+                if io.send(handshake::accepted()).await.is_ok() {
+                    io.as_mut().handshake_done();
+                    control.attach_link(io, ready.info, ready.peer_recv_buffer);
+                }
+            });
+        }
+        // Forget the connection once it has ended.
+        let conn_id = self.conn_id;
+        tokio::spawn(async move {
+            let _ = control.closed().await;
+            lock(&server.table).remove(conn_id);
+        });
+        stream
+    }
+
+    /// Refuses the connection.
+    pub fn refuse(self) {
+        self.refuse_as(RefusedReason::ConnectionRefused);
+    }
+
+    fn refuse_as(self, reason: RefusedReason) {
+        lock(&self.server.table).remove(self.conn_id);
+        let links = std::mem::take(&mut lock(&self.pending).links);
+        for ready in links {
+            tokio::spawn(refuse(ready.io, reason));
+        }
+    }
+}

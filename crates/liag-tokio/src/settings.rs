@@ -1,0 +1,33 @@
+//! [`Settings`]: a connection's configuration plus the driver's own limits.
+
+use std::time::Duration;
+
+use liag_core::Config;
+
+/// Everything the tokio layer needs to know, for connections and servers alike.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The state machine's configuration.
+    pub config: Config,
+    /// How long a link's handshake may take. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Most handshakes a server runs at once; further links are closed at once. Default 256.
+    pub max_pending_handshakes: usize,
+    /// Most connections a server keeps. Default 4096.
+    pub max_connections: usize,
+    /// Most new connections waiting for the application to accept them. Default 32.
+    pub max_pending_connections: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            config: Config::default(),
+            handshake_timeout: Duration::from_secs(10),
+            max_pending_handshakes: 256,
+            max_connections: 4096,
+            max_pending_connections: 32,
+        }
+    }
+}

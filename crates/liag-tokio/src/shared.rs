@@ -1,0 +1,125 @@
+//! State shared by a connection's driver task and its handles (stream halves, Control).
+//!
+//! The handles call into the liag-core connection directly under a mutex and wake the
+//! driver; the driver owns the links' I/O. No channel sits between the application and the
+//! state machine.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use liag_core::{Connection, ConnectionError, LinkInfo, Time};
+
+use crate::codec::BoxLink;
+
+/// A link waiting for the driver to take it.
+pub(crate) struct NewLink {
+    pub(crate) io: BoxLink,
+    pub(crate) info: LinkInfo,
+    pub(crate) peer_recv_buffer: u32,
+}
+
+pub(crate) struct Inner {
+    pub(crate) conn: Connection,
+    epoch: Instant,
+    pub(crate) driver: Option<Waker>,
+    pub(crate) reader: Option<Waker>,
+    pub(crate) writer: Option<Waker>,
+    pub(crate) new_links: Vec<NewLink>,
+    pub(crate) links_to_remove: Vec<liag_core::LinkId>,
+    /// How the connection ended, once it has.
+    pub(crate) closed: Option<Result<(), ConnectionError>>,
+    /// The driver task is gone (the connection ended and its links are closed).
+    pub(crate) driver_done: bool,
+    /// Handles that still write or read; when both reach zero, the application is done.
+    pub(crate) writers: usize,
+    pub(crate) readers: usize,
+}
+
+impl Inner {
+    pub(crate) fn now(&self) -> Time {
+        Time::from(self.epoch.elapsed())
+    }
+
+    pub(crate) fn instant(&self, t: Time) -> Instant {
+        self.epoch + t.since_epoch()
+    }
+
+    pub(crate) fn wake_driver(&mut self) {
+        if let Some(w) = self.driver.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn wake_app(&mut self) {
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+}
+
+/// The shared part of one connection.
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    /// Bumped whenever links change or the connection ends, for `Control::watch`.
+    pub(crate) changes: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub(crate) fn new(conn: Connection) -> Arc<Self> {
+        let (changes, _) = watch::channel(0);
+        Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                conn,
+                epoch: Instant::now(),
+                driver: None,
+                reader: None,
+                writer: None,
+                new_links: Vec::new(),
+                links_to_remove: Vec::new(),
+                closed: None,
+                driver_done: false,
+                writers: 0,
+                readers: 0,
+            }),
+            changes,
+        })
+    }
+
+    /// Locks the state. A panic while it was held is a bug elsewhere; the state itself stays
+    /// consistent, so the lock is taken anyway.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn notify_change(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+}
+
+/// Converts a connection's end into the error a handle reports.
+pub(crate) fn io_error(closed: &Result<(), ConnectionError>) -> std::io::Error {
+    match closed {
+        Ok(()) => std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed"),
+        Err(e) => {
+            let kind = match e {
+                ConnectionError::TerminatedByPeer | ConnectionError::AbortedByServer => {
+                    std::io::ErrorKind::ConnectionReset
+                }
+                ConnectionError::TerminatedLocally => std::io::ErrorKind::ConnectionAborted,
+                _ => std::io::ErrorKind::TimedOut,
+            };
+            std::io::Error::new(kind, e.clone())
+        }
+    }
+}
+
+/// How long the driver keeps trying to flush a closing link's last packets.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);

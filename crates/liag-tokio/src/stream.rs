@@ -1,0 +1,341 @@
+//! The application's side of a connection: a byte stream and a message channel in one.
+//!
+//! [`Stream`] is `AsyncRead + AsyncWrite` for byte streams and `Stream<Item = io::Result<Bytes>>
+//! + Sink<Bytes>` for messages (each message up to the configured `max_payload`, 32 KiB by
+//! default, arrives whole). Shutting down the write side sends SendFinish; dropping the read
+//! side tells the peer to stop.
+
+use bytes::Bytes;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use liag_core::WriteError;
+
+use crate::control::Control;
+use crate::shared::{Shared, io_error};
+
+fn write_error(e: WriteError) -> io::Error {
+    match e {
+        WriteError::Finished => {
+            io::Error::new(io::ErrorKind::BrokenPipe, "writing already shut down")
+        }
+        WriteError::Stopped => {
+            io::Error::new(io::ErrorKind::BrokenPipe, "the peer stopped receiving")
+        }
+        WriteError::Closed | WriteError::Blocked => {
+            io::Error::new(io::ErrorKind::NotConnected, "connection closed")
+        }
+        _ => io::Error::other(e),
+    }
+}
+
+/// Reads up to `max` bytes (or a whole message when `max` is `None`).
+fn poll_read_bytes(
+    shared: &Shared,
+    cx: &mut Context<'_>,
+    max: Option<usize>,
+) -> Poll<io::Result<Option<Bytes>>> {
+    let mut inner = shared.lock();
+    let data = match max {
+        Some(max) => inner.conn.read_max(max),
+        None => inner.conn.read(),
+    };
+    if let Some(data) = data {
+        // Reading may make a Consumed due.
+        inner.wake_driver();
+        return Poll::Ready(Ok(Some(data)));
+    }
+    if inner.conn.read_finished() {
+        return Poll::Ready(Ok(None));
+    }
+    if let Some(closed) = &inner.closed {
+        return Poll::Ready(match closed {
+            Ok(()) => Ok(None),
+            Err(_) => Err(io_error(closed)),
+        });
+    }
+    inner.reader = Some(cx.waker().clone());
+    Poll::Pending
+}
+
+/// Writes what fits of `data`; `whole` asks for all of it or nothing.
+fn poll_write_bytes(
+    shared: &Shared,
+    cx: &mut Context<'_>,
+    data: &[u8],
+    whole: bool,
+) -> Poll<io::Result<usize>> {
+    let mut inner = shared.lock();
+    if let Some(closed) = &inner.closed {
+        return Poll::Ready(Err(io_error(closed)));
+    }
+    let room = inner.conn.send_capacity();
+    let fits = if whole { room >= data.len() } else { room > 0 };
+    if !fits && !data.is_empty() {
+        inner.writer = Some(cx.waker().clone());
+        inner.conn.wait_writable();
+        return Poll::Pending;
+    }
+    let n = data.len().min(room);
+    match inner.conn.write(Bytes::copy_from_slice(&data[..n])) {
+        Ok(n) => {
+            inner.wake_driver();
+            Poll::Ready(Ok(n))
+        }
+        Err(WriteError::Blocked) => {
+            inner.writer = Some(cx.waker().clone());
+            Poll::Pending
+        }
+        Err(e) => Poll::Ready(Err(write_error(e))),
+    }
+}
+
+fn shutdown(shared: &Shared) {
+    let mut inner = shared.lock();
+    inner.conn.finish();
+    inner.wake_driver();
+}
+
+fn stop_reading(shared: &Shared) {
+    let mut inner = shared.lock();
+    inner.conn.stop_receiving();
+    inner.wake_driver();
+}
+
+/// The read side of a connection. Dropping it tells the peer to stop sending.
+pub struct ReadHalf {
+    shared: Arc<Shared>,
+}
+
+/// The write side of a connection. Shutting it down or dropping it ends the write direction.
+pub struct WriteHalf {
+    shared: Arc<Shared>,
+    shut_down: bool,
+    /// A message waiting for room, for the `Sink` API.
+    pending: Option<Bytes>,
+}
+
+/// Both sides of a connection. See the [module](self) documentation.
+pub struct Stream {
+    read: ReadHalf,
+    write: WriteHalf,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream").finish_non_exhaustive()
+    }
+}
+
+impl Stream {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        {
+            let mut inner = shared.lock();
+            inner.readers += 1;
+            inner.writers += 1;
+        }
+        Stream {
+            read: ReadHalf {
+                shared: shared.clone(),
+            },
+            write: WriteHalf {
+                shared,
+                shut_down: false,
+                pending: None,
+            },
+        }
+    }
+
+    /// Splits into independently usable halves.
+    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        (self.read, self.write)
+    }
+
+    /// The connection's control handle.
+    pub fn control(&self) -> Control {
+        Control::new(self.read.shared.clone())
+    }
+}
+
+impl Drop for ReadHalf {
+    fn drop(&mut self) {
+        let last = {
+            let mut inner = self.shared.lock();
+            inner.readers -= 1;
+            inner.readers == 0
+        };
+        if last {
+            stop_reading(&self.shared);
+        }
+    }
+}
+
+impl Drop for WriteHalf {
+    fn drop(&mut self) {
+        let last = {
+            let mut inner = self.shared.lock();
+            inner.writers -= 1;
+            inner.writers == 0
+        };
+        if last && !self.shut_down {
+            shutdown(&self.shared);
+        }
+    }
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        match poll_read_bytes(&self.shared, cx, Some(buf.remaining())) {
+            Poll::Ready(Ok(Some(data))) => {
+                buf.put_slice(&data);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Ok(None)) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl futures::Stream for ReadHalf {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        poll_read_bytes(&self.shared, cx, None).map(Result::transpose)
+    }
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_write_bytes(&self.shared, cx, buf, false)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Written bytes are in liag's hands; the driver sends them as the links allow.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.shut_down {
+            this.shut_down = true;
+            shutdown(&this.shared);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl futures::Sink<Bytes> for WriteHalf {
+    type Error = io::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Some(msg) = &this.pending {
+            match poll_write_bytes(&this.shared, cx, msg, true) {
+                Poll::Ready(Ok(_)) => this.pending = None,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, msg: Bytes) -> io::Result<()> {
+        let this = self.get_mut();
+        if !msg.is_empty() {
+            this.pending = Some(msg);
+        }
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_ready(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures::ready!(self.as_mut().poll_ready(cx))?;
+        AsyncWrite::poll_shutdown(self, cx)
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().write).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_flush(Pin::new(&mut self.get_mut().write), cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_shutdown(Pin::new(&mut self.get_mut().write), cx)
+    }
+}
+
+impl futures::Stream for Stream {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.get_mut().read).poll_next(cx)
+    }
+}
+
+impl futures::Sink<Bytes> for Stream {
+    type Error = io::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures::Sink::poll_ready(Pin::new(&mut self.get_mut().write), cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, msg: Bytes) -> io::Result<()> {
+        futures::Sink::start_send(Pin::new(&mut self.get_mut().write), msg)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures::Sink::poll_flush(Pin::new(&mut self.get_mut().write), cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures::Sink::poll_close(Pin::new(&mut self.get_mut().write), cx)
+    }
+}
+
+impl std::fmt::Debug for ReadHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadHalf").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for WriteHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteHalf").finish_non_exhaustive()
+    }
+}
