@@ -2,7 +2,7 @@
 //!
 //! The subcommands are still being written; today the binary reports the protocol it speaks.
 
-use liag_transports::tokio_driver::core::proto::message::VERSION;
+use liag_transports::liag_tokio::liag_core::proto::message::VERSION;
 
 fn main() {
     println!(

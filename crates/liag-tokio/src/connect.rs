@@ -7,8 +7,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use liag_core::handshake::InitiatorParams;
 use liag_core::proto::ids::ConnId;
-use liag_core::proto::message::{ExchangedCfg, UserData};
-use liag_core::{Connection, Direction, LinkInfo};
+use liag_core::proto::message::{ExchangedCfg, UserData, Welcome};
+use liag_core::{Connection, Direction, LinkId, LinkInfo};
 
 use crate::codec::{BoxLink, stream_link};
 use crate::control::Control;
@@ -77,20 +77,24 @@ impl Outgoing {
         io: S,
         tag: impl Into<String>,
         user_data: UserData,
-    ) -> io::Result<()>
+    ) -> io::Result<LinkId>
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        self.add_packet_link(stream_link(io), tag, user_data).await
+        self.add_packet_link(stream_link(io), tag, user_data, |_| true)
+            .await
     }
 
-    /// Handshakes a link (stream or packet) as a new link of this connection.
+    /// Handshakes a link (stream or packet) as a new link of this connection. `filter` sees
+    /// the acceptor's Welcome after Accepted; if it says no, the link is closed unused (a link
+    /// filter, spec §10.5).
     pub async fn add_packet_link(
         &self,
         mut link: BoxLink,
         tag: impl Into<String>,
         user_data: UserData,
-    ) -> io::Result<()> {
+        filter: impl FnOnce(&Welcome) -> bool,
+    ) -> io::Result<LinkId> {
         let tag = tag.into();
         if self.is_closed() {
             return Err(io::Error::new(
@@ -119,12 +123,14 @@ impl Outgoing {
         )
         .await?;
         self.accepted.store(true, Ordering::Release);
+        if !filter(&welcome) {
+            return Err(io::Error::other("link rejected by the link filter"));
+        }
         let mut info = LinkInfo::new(Direction::Outgoing, tag, started.elapsed());
         info.local_user_data = user_data;
         info.remote_user_data = welcome.user_data.clone();
         tracing::debug!(tag = %info.tag, "link accepted");
-        self.control()
-            .attach_link(link, info, welcome.cfg.recv_buffer.get());
-        Ok(())
+        let recv_buffer = welcome.cfg.recv_buffer.get();
+        Ok(self.control().attach_link(link, info, recv_buffer))
     }
 }

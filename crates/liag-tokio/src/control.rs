@@ -37,13 +37,23 @@ impl Control {
     }
 
     /// Adds a link whose handshake is done (the transports do this for you).
-    pub fn attach_link(&self, io: BoxLink, info: LinkInfo, peer_recv_buffer: u32) {
+    pub fn attach_link(&self, io: BoxLink, info: LinkInfo, peer_recv_buffer: u32) -> LinkId {
         let mut inner = self.shared.lock();
-        inner.new_links.push(NewLink {
-            io,
-            info,
-            peer_recv_buffer,
-        });
+        let now = inner.now();
+        let id = inner.conn.add_link(now, info, peer_recv_buffer);
+        inner.new_links.push(NewLink { id, io });
+        inner.wake_driver();
+        drop(inner);
+        self.shared.notify_change();
+        id
+    }
+
+    /// Drops a link at once, as if its transport had failed; its data moves to the others.
+    pub fn drop_link(&self, link: LinkId) {
+        let mut inner = self.shared.lock();
+        let now = inner.now();
+        let error = liag_core::LinkError::Transport("dropped by the application".into());
+        inner.conn.handle_link_error(now, link, error);
         inner.wake_driver();
     }
 

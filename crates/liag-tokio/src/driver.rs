@@ -77,10 +77,9 @@ impl Driver {
         let mut more = false;
         let now = inner.now();
         for new in std::mem::take(&mut inner.new_links) {
-            let id = inner.conn.add_link(now, new.info, new.peer_recv_buffer);
-            tracing::debug!(%id, "link attached");
+            tracing::debug!(id = %new.id, "link attached");
             self.links.push(LinkIo {
-                id,
+                id: new.id,
                 io: new.io,
                 closing: false,
                 dirty: false,

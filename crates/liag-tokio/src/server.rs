@@ -5,7 +5,7 @@ use futures::SinkExt;
 use std::io;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use liag_core::handshake::{self, ConnectionTable, IncomingLink, Resolution};
 use liag_core::proto::ids::{ConnId, ServerId};
@@ -58,7 +58,9 @@ struct ServerInner {
     settings: Settings,
     table: Mutex<ConnectionTable<Handle>>,
     incoming: Mutex<Option<mpsc::Sender<Incoming>>>,
-    handshakes: Arc<Semaphore>,
+    /// Handshakes in progress, oldest first, to evict when full.
+    handshakes: Mutex<std::collections::VecDeque<(u64, tokio::task::AbortHandle)>>,
+    next_handshake: std::sync::atomic::AtomicU64,
     filter: Mutex<Option<LinkFilter>>,
 }
 
@@ -107,7 +109,8 @@ impl Server {
             inner: Arc::new(ServerInner {
                 server_id: ServerId::random(&mut rand::rng()),
                 table: Mutex::new(ConnectionTable::new(settings.max_connections)),
-                handshakes: Arc::new(Semaphore::new(settings.max_pending_handshakes)),
+                handshakes: Mutex::new(std::collections::VecDeque::new()),
+                next_handshake: std::sync::atomic::AtomicU64::new(0),
                 settings,
                 incoming: Mutex::new(Some(tx)),
                 filter: Mutex::new(None),
@@ -141,24 +144,37 @@ impl Server {
     }
 
     /// Like [`Server::add_incoming`], for a link of any kind.
+    ///
+    /// Handshakes are bounded in time (`handshake_timeout`) and in number
+    /// (`max_pending_handshakes`): when the limit is reached, the oldest handshake in progress
+    /// is abandoned, so sockets that never speak cannot lock real clients out.
     pub fn add_incoming_link(&self, link: BoxLink, tag: impl Into<String>, user_data: UserData) {
         let tag = tag.into();
-        // Bounded: beyond the limit the link is closed at once, before any work.
-        let Ok(permit) = self.inner.handshakes.clone().try_acquire_owned() else {
-            tracing::debug!(%tag, "too many handshakes in progress; link dropped");
-            return;
-        };
         let inner = self.inner.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(e) = inner
-                .clone()
-                .handle_link(link, tag.clone(), user_data)
-                .await
-            {
+        let id = inner
+            .next_handshake
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut pending = lock(&inner.handshakes);
+        while pending.len() >= inner.settings.max_pending_handshakes.max(1) {
+            if let Some((_, oldest)) = pending.pop_front() {
+                tracing::debug!("too many handshakes in progress; abandoning the oldest");
+                oldest.abort();
+            }
+        }
+        let task = inner.clone();
+        let handle = tokio::spawn(async move {
+            let result = task.clone().handle_link(link, tag.clone(), user_data).await;
+            lock(&task.handshakes).retain(|(i, _)| *i != id);
+            if let Err(e) = result {
                 tracing::debug!(%tag, error = %e, "incoming link failed");
             }
         });
+        pending.push_back((id, handle.abort_handle()));
+    }
+
+    /// Handshakes in progress.
+    pub fn pending_handshakes(&self) -> usize {
+        lock(&self.inner.handshakes).len()
     }
 }
 

@@ -10,15 +10,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use liag_core::{Connection, ConnectionError, LinkInfo, Time};
+use liag_core::{Connection, ConnectionError, Time};
 
 use crate::codec::BoxLink;
 
 /// A link waiting for the driver to take it.
 pub(crate) struct NewLink {
+    pub(crate) id: liag_core::LinkId,
     pub(crate) io: BoxLink,
-    pub(crate) info: LinkInfo,
-    pub(crate) peer_recv_buffer: u32,
 }
 
 pub(crate) struct Inner {

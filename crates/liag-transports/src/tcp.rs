@@ -1,0 +1,440 @@
+//! TCP links (spec §10): an acceptor, and a connector that keeps one link per local interface
+//! and remote address, reconnecting with backoff and re-probing silent paths.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use liag_tokio::liag_core::LinkId;
+use liag_tokio::liag_core::LinkState;
+use liag_tokio::liag_core::proto::message::{UserData, Welcome};
+use liag_tokio::{Outgoing, Server, Settings, Stream, connect, stream_link};
+
+/// How often the connector looks at its links.
+const TICK: Duration = Duration::from_millis(50);
+/// How often targets are resolved again.
+const RESOLVE_EVERY: Duration = Duration::from_secs(10);
+/// First and longest wait before retrying a failed path.
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// A link stalled this long gets a fresh connection attempt on the same path.
+const PROBE_AFTER: Duration = Duration::from_millis(150);
+/// Time allowed for a TCP connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn user_data(text: &str) -> UserData {
+    UserData::new(bytes::Bytes::copy_from_slice(text.as_bytes())).unwrap_or_default()
+}
+
+fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The name of the local interface that has `ip`, if any.
+fn interface_of(ip: IpAddr) -> Option<String> {
+    let ip = unmap(ip);
+    if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .find(|i| i.ip() == ip)
+        .map(|i| i.name)
+}
+
+/// TCP_NODELAY, and keep-alive so a dead peer is noticed even on an idle link.
+fn tune(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(10))
+        .with_interval(Duration::from_secs(5));
+    socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
+}
+
+/// Accepts TCP links for a [`Server`].
+#[derive(Debug)]
+pub struct TcpAcceptor {
+    listeners: Vec<TcpListener>,
+}
+
+impl TcpAcceptor {
+    /// Listens on each address (IPv6 sockets are dual-stack where the system allows).
+    pub async fn bind(addrs: &[SocketAddr]) -> io::Result<Self> {
+        let mut listeners = Vec::new();
+        for &addr in addrs {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            listeners.push(listener);
+        }
+        Ok(TcpAcceptor { listeners })
+    }
+
+    /// Listens on every interface, IPv4 and IPv6, at `port`.
+    pub async fn all_interfaces(port: u16) -> io::Result<Self> {
+        match Self::bind(&[SocketAddr::from(([0u16; 8], port))]).await {
+            Ok(acceptor) => Ok(acceptor),
+            Err(_) => Self::bind(&[SocketAddr::from(([0, 0, 0, 0], port))]).await,
+        }
+    }
+
+    /// The addresses listened on.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Hands every accepted connection to `server`, until a listener fails.
+    ///
+    /// Each link's Welcome carries the name of the interface it arrived on (spec §10.3), or its
+    /// local address as text when no interface has it.
+    pub async fn serve(self, server: Server) -> io::Result<()> {
+        let mut tasks = JoinSet::new();
+        for listener in self.listeners {
+            let server = server.clone();
+            tasks.spawn(async move {
+                loop {
+                    let (stream, peer) = listener.accept().await?;
+                    let local = stream.local_addr()?;
+                    if let Err(e) = tune(&stream) {
+                        tracing::debug!(%peer, error = %e, "cannot tune socket");
+                    }
+                    let name =
+                        interface_of(local.ip()).unwrap_or_else(|| unmap(local.ip()).to_string());
+                    server.add_incoming(stream, format!("{name} <- {peer}"), user_data(&name));
+                }
+            });
+        }
+        match tasks.join_next().await {
+            Some(Ok(result)) => result,
+            Some(Err(e)) => Err(io::Error::other(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Which new links the connector keeps (spec §10.5), compared with the links it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TcpLinkFilter {
+    /// Keep every link.
+    None,
+    /// Refuse a link with the same local interface and the same remote interface name.
+    #[default]
+    InterfaceInterface,
+    /// Refuse a link with the same local interface and the same remote IP.
+    InterfaceIp,
+}
+
+impl std::str::FromStr for TcpLinkFilter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(TcpLinkFilter::None),
+            "interface-interface" => Ok(TcpLinkFilter::InterfaceInterface),
+            "interface-ip" => Ok(TcpLinkFilter::InterfaceIp),
+            other => Err(format!(
+                "unknown link filter {other:?}; use none, interface-interface or interface-ip"
+            )),
+        }
+    }
+}
+
+/// One path: a local interface (or any) towards one remote address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Path {
+    interface: Option<String>,
+    remote: SocketAddr,
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.interface {
+            Some(i) => write!(f, "{i} -> {}", self.remote),
+            None => write!(f, "{}", self.remote),
+        }
+    }
+}
+
+/// Opens and keeps TCP links to a server.
+#[derive(Debug, Clone)]
+pub struct TcpConnector {
+    targets: Vec<String>,
+    default_port: u16,
+    /// One link per local interface (true) or one per remote address (false). Default true.
+    pub multi_interface: bool,
+    /// The link filter. Default [`TcpLinkFilter::InterfaceInterface`].
+    pub filter: TcpLinkFilter,
+    /// Only these local interfaces, if set.
+    pub interfaces: Option<Vec<String>>,
+}
+
+/// A running connector: the connection's links towards its targets.
+#[derive(Debug)]
+pub struct TcpLinks {
+    outgoing: Outgoing,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpLinks {
+    /// The connection's link handle.
+    pub fn outgoing(&self) -> &Outgoing {
+        &self.outgoing
+    }
+
+    /// Stops making links (the connection keeps those it has).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for TcpLinks {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TcpConnector {
+    /// Targets are `host` or `host:port`; hosts are resolved to all their addresses.
+    pub fn new(targets: impl IntoIterator<Item = impl Into<String>>, default_port: u16) -> Self {
+        TcpConnector {
+            targets: targets.into_iter().map(Into::into).collect(),
+            default_port,
+            multi_interface: true,
+            filter: TcpLinkFilter::default(),
+            interfaces: None,
+        }
+    }
+
+    /// Resolves the targets once; an error names the target that failed.
+    pub async fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
+        let mut addrs = Vec::new();
+        for target in &self.targets {
+            let with_port = if target.parse::<SocketAddr>().is_ok()
+                || target
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok())
+            {
+                target.clone()
+            } else if target.contains(':') && !target.starts_with('[') {
+                format!("[{target}]:{}", self.default_port)
+            } else {
+                format!("{target}:{}", self.default_port)
+            };
+            let found = tokio::net::lookup_host(&with_port)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {target:?}: {e}")))?;
+            addrs.extend(found.map(|a| SocketAddr::new(unmap(a.ip()), a.port())));
+        }
+        addrs.sort();
+        addrs.dedup();
+        Ok(addrs)
+    }
+
+    /// The paths to the addresses: per fitting local interface, or one each.
+    fn paths(&self, addrs: &[SocketAddr]) -> Vec<Path> {
+        if !self.multi_interface {
+            return addrs
+                .iter()
+                .map(|&remote| Path {
+                    interface: None,
+                    remote,
+                })
+                .collect();
+        }
+        let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
+        let mut paths = Vec::new();
+        for &remote in addrs {
+            let mut names: Vec<String> = interfaces
+                .iter()
+                .filter(|i| {
+                    let ip = i.ip();
+                    !ip.is_unspecified()
+                        && ip.is_ipv4() == remote.is_ipv4()
+                        && ip.is_loopback() == remote.ip().is_loopback()
+                        && !i.name.starts_with("ifb")
+                        && self
+                            .interfaces
+                            .as_ref()
+                            .is_none_or(|allowed| allowed.contains(&i.name))
+                })
+                .map(|i| i.name.clone())
+                .collect();
+            names.sort();
+            names.dedup();
+            paths.extend(names.into_iter().map(|name| Path {
+                interface: Some(name),
+                remote,
+            }));
+        }
+        paths
+    }
+
+    /// Makes a connection and starts keeping its links; fails only if the targets cannot be
+    /// resolved or no path exists.
+    pub async fn connect(self, settings: Settings) -> io::Result<(Stream, TcpLinks)> {
+        let addrs = self.resolve().await?;
+        if self.paths(&addrs).is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no local interface can reach {:?}", self.targets),
+            ));
+        }
+        let (stream, outgoing) = connect(settings);
+        let task = tokio::spawn(keep_links(self, outgoing.clone(), addrs));
+        Ok((stream, TcpLinks { outgoing, task }))
+    }
+}
+
+/// A link the connector made.
+struct Live {
+    id: LinkId,
+    remote_user_data: UserData,
+    /// When the link was first seen stalled, and whether a probe for its path is running.
+    stalled_since: Option<Instant>,
+}
+
+/// Opens one TCP connection on `path` and handshakes it.
+async fn open(
+    path: Path,
+    outgoing: Outgoing,
+    filter: impl FnOnce(&Welcome) -> bool,
+) -> io::Result<(LinkId, UserData)> {
+    let socket = if path.remote.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(interface) = &path.interface {
+        socket.bind_device(Some(interface.as_bytes()))?;
+    }
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(path.remote))
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connecting {path} timed out"),
+            )
+        })??;
+    tune(&stream)?;
+    let name = path.interface.clone().unwrap_or_else(|| {
+        stream
+            .local_addr()
+            .map(|a| unmap(a.ip()).to_string())
+            .unwrap_or_default()
+    });
+    let mut remote = UserData::empty();
+    let id = outgoing
+        .add_packet_link(
+            stream_link(stream),
+            path.to_string(),
+            user_data(&name),
+            |welcome| {
+                remote = welcome.user_data.clone();
+                filter(welcome)
+            },
+        )
+        .await?;
+    Ok((id, remote))
+}
+
+async fn keep_links(connector: TcpConnector, outgoing: Outgoing, mut addrs: Vec<SocketAddr>) {
+    let control = outgoing.control();
+    let mut live: HashMap<Path, Live> = HashMap::new();
+    let mut retry_at: HashMap<Path, (Instant, Duration)> = HashMap::new();
+    let mut connecting: HashSet<Path> = HashSet::new();
+    let mut attempts: JoinSet<(Path, io::Result<(LinkId, UserData)>)> = JoinSet::new();
+    let mut resolved_at = Instant::now();
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(done) = attempts.join_next() => {
+                let Ok((path, result)) = done else { continue };
+                connecting.remove(&path);
+                match result {
+                    Ok((id, remote_user_data)) => {
+                        // A successful probe replaces the stalled link on the same path.
+                        if let Some(old) = live.insert(path.clone(), Live { id, remote_user_data, stalled_since: None }) {
+                            control.drop_link(old.id);
+                        }
+                        retry_at.remove(&path);
+                    }
+                    Err(e) => {
+                        let backoff = retry_at.get(&path).map_or(BACKOFF_MIN, |&(_, b)| (b * 2).min(BACKOFF_MAX));
+                        tracing::debug!(%path, error = %e, ?backoff, "link attempt failed");
+                        retry_at.insert(path, (Instant::now() + backoff, backoff));
+                    }
+                }
+            }
+        }
+        if outgoing.is_closed() {
+            return;
+        }
+        let now = Instant::now();
+        if now - resolved_at > RESOLVE_EVERY {
+            resolved_at = now;
+            if let Ok(found) = connector.resolve().await {
+                addrs = found;
+            }
+        }
+        // Forget links the connection dropped; note stalled ones.
+        let stats = control.links();
+        live.retain(|_, l| stats.iter().any(|s| s.id == l.id));
+        for l in live.values_mut() {
+            let stalled = stats
+                .iter()
+                .any(|s| s.id == l.id && s.state == LinkState::Stalled);
+            l.stalled_since = if stalled {
+                l.stalled_since.or(Some(now))
+            } else {
+                None
+            };
+        }
+        for path in connector.paths(&addrs) {
+            if connecting.contains(&path) || retry_at.get(&path).is_some_and(|&(at, _)| at > now) {
+                continue;
+            }
+            let probe = live
+                .get(&path)
+                .is_some_and(|l| l.stalled_since.is_some_and(|t| now - t > PROBE_AFTER));
+            if live.contains_key(&path) && !probe {
+                continue;
+            }
+            // The link filter compares with the links on other paths.
+            let others: Vec<(Path, UserData)> = live
+                .iter()
+                .filter(|(p, _)| **p != path)
+                .map(|(p, l)| (p.clone(), l.remote_user_data.clone()))
+                .collect();
+            let mode = connector.filter;
+            let this = path.clone();
+            let filter = move |welcome: &Welcome| {
+                !others.iter().any(|(p, remote)| {
+                    p.interface == this.interface
+                        && match mode {
+                            TcpLinkFilter::None => false,
+                            TcpLinkFilter::InterfaceInterface => *remote == welcome.user_data,
+                            TcpLinkFilter::InterfaceIp => p.remote.ip() == this.remote.ip(),
+                        }
+                })
+            };
+            connecting.insert(path.clone());
+            let outgoing = outgoing.clone();
+            attempts.spawn(async move {
+                let result = open(path.clone(), outgoing, filter).await;
+                (path, result)
+            });
+        }
+    }
+}
