@@ -1,0 +1,151 @@
+//! Links coming and going, refusal, half-close, and many connections on one server, over
+//! emulated and TCP links.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+mod common;
+
+use common::*;
+use liag_transports::liag_tokio::{Server, Settings, connect};
+use liag_transports::mem::{MemLinkSpec, pair};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Three emulated links; one is cut mid-transfer and a new one added; every byte arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_killed_and_another_added() {
+    let (server, mut listener) = Server::new(Settings::default());
+    let sink = tokio::spawn(async move {
+        let mut stream = listener.next().await.unwrap().accept();
+        drain(&mut stream).await
+    });
+    let (mut stream, outgoing) = connect(Settings::default());
+    let mut controls = Vec::new();
+    let spec = MemLinkSpec::new(200.0, Duration::from_millis(2));
+    for i in 0..3 {
+        let (a, b, control) = pair(spec, i);
+        server.add_incoming_link(b.boxed(), format!("mem{i}"), empty());
+        outgoing
+            .add_packet_link(a.boxed(), format!("mem{i}"), empty(), |_| true)
+            .await
+            .unwrap();
+        controls.push(control);
+    }
+    let payload = data(3, 60 << 20);
+    let writer = {
+        let payload = payload.clone();
+        tokio::spawn(async move {
+            for chunk in payload.chunks(256 << 10) {
+                stream.write_all(chunk).await.unwrap();
+            }
+            stream.shutdown().await.unwrap();
+            stream
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    controls[0].cut();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (a, b, _control) = pair(spec, 9);
+    server.add_incoming_link(b.boxed(), "mem-new", empty());
+    outgoing
+        .add_packet_link(a.boxed(), "mem-new", empty(), |_| true)
+        .await
+        .unwrap();
+
+    let (bytes, digest) = tokio::time::timeout(Duration::from_secs(60), sink)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bytes, payload.len() as u64);
+    assert_eq!(digest, sha256(&payload));
+    let links = outgoing.control().links();
+    assert_eq!(
+        links.len(),
+        3,
+        "the cut link left, the new one joined: {links:?}"
+    );
+    let new = links.iter().find(|l| l.tag == "mem-new").unwrap();
+    assert!(new.data_bytes > 0, "the new link carried data");
+    drop(writer.await.unwrap());
+}
+
+#[tokio::test]
+async fn refused_connection_reports_refusal() {
+    let (_server, mut listener, addrs) = server(Settings::default()).await;
+    tokio::spawn(async move {
+        while let Some(incoming) = listener.next().await {
+            incoming.refuse();
+        }
+    });
+    let (_stream, outgoing) = connect(Settings::default());
+    let socket = tokio::net::TcpStream::connect(addrs[0]).await.unwrap();
+    let err = outgoing
+        .add_link(socket, "refused", empty())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    assert!(err.to_string().contains("refused"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_close_each_direction() {
+    let (_server, mut listener, addrs) = server(Settings::default()).await;
+    // The server sends first and shuts down its side, then reads until the client's end.
+    let server_side = tokio::spawn(async move {
+        let mut stream = listener.next().await.unwrap().accept();
+        stream.write_all(b"from the server").await.unwrap();
+        stream.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    let (mut stream, _links) = connector(&addrs)
+        .connect(Settings::default())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"from the server");
+    // The client's write side is still open after the server's ended.
+    stream.write_all(b"and from the client").await.unwrap();
+    stream.shutdown().await.unwrap();
+    assert_eq!(server_side.await.unwrap(), b"and from the client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_connections() {
+    let (server, listener, addrs) = server(Settings::default()).await;
+    echo(listener);
+    let mut tasks = Vec::new();
+    for i in 0..100u64 {
+        let addrs = addrs.clone();
+        tasks.push(tokio::spawn(async move {
+            let (stream, _links) = connector(&addrs[..1])
+                .connect(Settings::default())
+                .await
+                .unwrap();
+            let (mut r, mut w) = stream.into_split();
+            let payload = data(i, 64 << 10);
+            let sent = payload.clone();
+            tokio::spawn(async move {
+                w.write_all(&sent).await.unwrap();
+                w.shutdown().await.unwrap();
+            });
+            let mut back = Vec::new();
+            r.read_to_end(&mut back).await.unwrap();
+            back == payload
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 100);
+    assert!(server.connections() <= 100);
+}
