@@ -1,13 +1,56 @@
-//! The `liag` command: demo, speed test and TCP tunnel over aggregated links.
-//!
-//! The subcommands are still being written; today the binary reports the protocol it speaks.
+//! The `liag` command: link aggregation from the command line.
 
-use liag_transports::liag_tokio::liag_core::proto::message::VERSION;
+mod demo;
+mod pattern;
+mod view;
 
-fn main() {
-    println!(
-        "liag {}: link aggregation, protocol version {VERSION}; the demo, speed test and \
-         tunnel subcommands are not built yet",
-        env!("CARGO_PKG_VERSION")
-    );
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// liag joins several links into one connection with their combined bandwidth.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None, after_help = "\
+Examples:
+  liag demo                                   three emulated links, one black-holed mid-way
+  liag demo --link 100mbit/2ms --link 50mbit/30ms --duration 10
+  liag demo --json > result.json
+
+Logging: set RUST_LOG, for example RUST_LOG=liag=debug.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Shows aggregation at work in one process: a verified stream over emulated links, the
+    /// fastest of them silenced and healed on the way.
+    Demo(demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("liag: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("liag: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,9 +1,9 @@
 //! The application's side of a connection: a byte stream and a message channel in one.
 //!
-//! [`Stream`] is `AsyncRead + AsyncWrite` for byte streams and `Stream<Item = io::Result<Bytes>>
-//! + Sink<Bytes>` for messages (each message up to the configured `max_payload`, 32 KiB by
-//! default, arrives whole). Shutting down the write side sends SendFinish; dropping the read
-//! side tells the peer to stop.
+//! [`Stream`] is `AsyncRead + AsyncWrite` for byte streams, and a `futures` `Stream` and `Sink`
+//! of `Bytes` for messages (each message up to the configured `max_payload`, 32 KiB by default,
+//! arrives whole). Shutting down the write side sends SendFinish; dropping the read side tells
+//! the peer to stop.
 
 use bytes::Bytes;
 use std::io;

@@ -121,8 +121,12 @@ impl Dir {
     }
 
     fn wake(&mut self) {
-        self.receiver.take().map(Waker::wake);
-        self.sender.take().map(Waker::wake);
+        if let Some(w) = self.receiver.take() {
+            w.wake();
+        }
+        if let Some(w) = self.sender.take() {
+            w.wake();
+        }
     }
 }
 
@@ -331,7 +335,9 @@ impl Sink<Bytes> for MemLink {
         let at = (d.line_free + d.spec.delay + jitter).max(d.last_arrival);
         d.last_arrival = at;
         d.transit.push_back((at, packet));
-        d.receiver.take().map(Waker::wake);
+        if let Some(w) = d.receiver.take() {
+            w.wake();
+        }
         Ok(())
     }
 
@@ -342,7 +348,9 @@ impl Sink<Bytes> for MemLink {
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut d = lock(&self.tx);
         d.sender_closed = true;
-        d.receiver.take().map(Waker::wake);
+        if let Some(w) = d.receiver.take() {
+            w.wake();
+        }
         Poll::Ready(Ok(()))
     }
 }
@@ -351,7 +359,9 @@ impl Drop for MemLink {
     fn drop(&mut self) {
         let mut d = lock(&self.tx);
         d.sender_closed = true;
-        d.receiver.take().map(Waker::wake);
+        if let Some(w) = d.receiver.take() {
+            w.wake();
+        }
     }
 }
 
