@@ -5,7 +5,6 @@
 //!   and MiB of data, and checks that the echo comes back intact;
 //! - `tunnel_echo server PORT`: a liag server that reads the header and echoes the rest.
 
-use liag_transports::liag_tokio::liag_core::proto::message::UserData;
 use liag_transports::liag_tokio::{Server, Settings};
 use liag_transports::tcp::{TcpAcceptor, TcpConnector, TcpLinkFilter};
 use std::net::SocketAddr;
