@@ -1,20 +1,22 @@
 //! The stream framing as a tokio-util codec, and boxed links of both kinds.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures::{Sink, Stream};
+use std::collections::VecDeque;
 use std::io;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::{Decoder, Encoder, Framed};
+use tokio_util::codec::{Decoder, Encoder};
 
 use liag_core::proto::frame::{FrameDecoder, FrameEncoder, FrameError, HEADER_LEN};
 use liag_core::proto::message::MAX_HANDSHAKE_LEN;
 
-/// How much a stream link buffers before it writes: frames are coalesced up to this size.
+/// How much a stream link queues before `poll_ready` makes it write.
 const WRITE_BUFFER: usize = 256 << 10;
 
-/// liag's frame codec (spec §2) for `tokio_util::codec::Framed`.
+/// liag's frame codec (spec §2), usable with `tokio_util::codec::Framed`.
 ///
 /// It starts with the payload limit lowered to the largest handshake message, so an
 /// unauthenticated peer cannot make it buffer 8 MiB; [`LinkCodec::open_up`] lifts it.
@@ -87,9 +89,22 @@ pub trait PacketLink:
 pub type BoxLink = Pin<Box<dyn PacketLink>>;
 
 /// A stream transport (TCP, TLS, WebSocket stream, RFCOMM, a pipe) framed as a link.
+///
+/// Writes are vectored: a frame header goes out beside its payload, which is never copied;
+/// small packets and headers are gathered in one staging buffer. Reads fill a buffer in large
+/// pieces and hand out payloads as slices of it.
 pub struct StreamLink<S> {
     // The stream is boxed so the link is `Unpin` whatever `S` is.
-    framed: Framed<Pin<Box<S>>, LinkCodec>,
+    io: Pin<Box<S>>,
+    codec: LinkCodec,
+    read_buf: BytesMut,
+    eof: bool,
+    /// Buffers waiting to be written, in order.
+    write_queue: VecDeque<Bytes>,
+    /// Headers and small packets gathered since the last queued buffer.
+    staging: BytesMut,
+    /// Bytes in `write_queue` and `staging`.
+    queued: usize,
 }
 
 impl<S> std::fmt::Debug for StreamLink<S> {
@@ -98,23 +113,92 @@ impl<S> std::fmt::Debug for StreamLink<S> {
     }
 }
 
+/// How much is read at a time, at least.
+const READ_CHUNK: usize = 128 << 10;
+/// Packets up to this size are copied into the staging buffer rather than queued on their own.
+const SMALL_PACKET: usize = 2048;
+/// Most buffers handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
 /// Frames a byte stream as a link.
 pub fn stream_link<S>(io: S) -> BoxLink
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let mut framed = Framed::with_capacity(Box::pin(io), LinkCodec::default(), 64 << 10);
-    framed.set_backpressure_boundary(WRITE_BUFFER);
-    Box::pin(StreamLink { framed })
+    Box::pin(StreamLink {
+        io: Box::pin(io),
+        codec: LinkCodec::default(),
+        read_buf: BytesMut::new(),
+        eof: false,
+        write_queue: VecDeque::new(),
+        staging: BytesMut::new(),
+        queued: 0,
+    })
 }
 
 type Cx<'a, 'b> = &'a mut Context<'b>;
+
+impl<S: AsyncRead + AsyncWrite> StreamLink<S> {
+    fn push_staging(&mut self) {
+        if !self.staging.is_empty() {
+            self.write_queue.push_back(self.staging.split().freeze());
+        }
+    }
+
+    fn poll_write_queue(&mut self, cx: Cx<'_, '_>) -> Poll<io::Result<()>> {
+        self.push_staging();
+        while !self.write_queue.is_empty() {
+            let slices: Vec<IoSlice<'_>> = self
+                .write_queue
+                .iter()
+                .take(MAX_IOVECS)
+                .map(|b| IoSlice::new(b))
+                .collect();
+            let mut written = std::task::ready!(self.io.as_mut().poll_write_vectored(cx, &slices))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.queued -= written;
+            while written > 0 {
+                let Some(front) = self.write_queue.front_mut() else {
+                    break;
+                };
+                if front.len() <= written {
+                    written -= front.len();
+                    self.write_queue.pop_front();
+                } else {
+                    front.advance(written);
+                    written = 0;
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
 
 impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
     type Item = io::Result<Bytes>;
 
     fn poll_next(self: Pin<&mut Self>, cx: Cx<'_, '_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.get_mut().framed).poll_next(cx)
+        let this = self.get_mut();
+        loop {
+            if let Some(packet) = this.codec.decode(&mut this.read_buf)? {
+                return Poll::Ready(Some(Ok(packet)));
+            }
+            if this.eof {
+                return Poll::Ready(this.codec.decode_eof(&mut this.read_buf).transpose());
+            }
+            // Read in large pieces; a frame in progress gets what it needs (bounded by the
+            // decoder's checked limit).
+            let needed = this.codec.decoder.bytes_needed(this.read_buf.len());
+            this.read_buf.reserve(needed.max(READ_CHUNK));
+            match tokio_util::io::poll_read_buf(this.io.as_mut(), cx, &mut this.read_buf) {
+                Poll::Ready(Ok(0)) => this.eof = true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 
@@ -122,24 +206,42 @@ impl<S: AsyncRead + AsyncWrite> Sink<Bytes> for StreamLink<S> {
     type Error = io::Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: Cx<'_, '_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().framed).poll_ready(cx)
+        let this = self.get_mut();
+        if this.queued >= WRITE_BUFFER {
+            std::task::ready!(this.poll_write_queue(cx))?;
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn start_send(self: Pin<&mut Self>, packet: Bytes) -> io::Result<()> {
-        Pin::new(&mut self.get_mut().framed).start_send(packet)
+        let this = self.get_mut();
+        let header = this.codec.encoder.header(&packet).map_err(frame_error)?;
+        this.staging.extend_from_slice(&header);
+        this.queued += HEADER_LEN + packet.len();
+        if packet.len() <= SMALL_PACKET {
+            this.staging.extend_from_slice(&packet);
+        } else {
+            this.push_staging();
+            this.write_queue.push_back(packet);
+        }
+        Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: Cx<'_, '_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().framed).poll_flush(cx)
+        let this = self.get_mut();
+        std::task::ready!(this.poll_write_queue(cx))?;
+        this.io.as_mut().poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: Cx<'_, '_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().framed).poll_close(cx)
+        let this = self.get_mut();
+        std::task::ready!(this.poll_write_queue(cx))?;
+        this.io.as_mut().poll_shutdown(cx)
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> PacketLink for StreamLink<S> {
     fn handshake_done(self: Pin<&mut Self>) {
-        self.get_mut().framed.codec_mut().open_up();
+        self.get_mut().codec.open_up();
     }
 }
