@@ -18,7 +18,10 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> std::io::Result<()
     }
 }
 
-async fn measure<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, rounds: usize) -> std::io::Result<Vec<Duration>> {
+async fn measure<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    rounds: usize,
+) -> std::io::Result<Vec<Duration>> {
     let msg = [5u8; 64];
     let mut buf = [0u8; 64];
     let mut times = Vec::with_capacity(rounds);
@@ -40,7 +43,10 @@ fn pct(times: &[Duration], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let links = args.first().copied().unwrap_or(3);
     let rounds = args.get(1).copied().unwrap_or(2000);
 
@@ -72,12 +78,27 @@ async fn main() -> std::io::Result<()> {
         accepted.set_nodelay(true)?;
         server.add_incoming(accepted, format!("tcp{i}"), UserData::empty());
         let o = outgoing.clone();
-        tokio::spawn(async move { o.add_link(socket, format!("tcp{i}"), UserData::empty()).await });
+        tokio::spawn(async move {
+            o.add_link(socket, format!("tcp{i}"), UserData::empty())
+                .await
+        });
     }
     let liag = measure(&mut stream, rounds).await?;
     println!("64-byte round trip, {rounds} rounds   p50 µs   p99 µs");
-    println!("plain TCP                         {:7.1}  {:7.1}", pct(&tcp, 0.5), pct(&tcp, 0.99));
-    println!("liag over {links} link(s)               {:7.1}  {:7.1}", pct(&liag, 0.5), pct(&liag, 0.99));
-    println!("added by liag                     {:7.1}  {:7.1}", pct(&liag, 0.5) - pct(&tcp, 0.5), pct(&liag, 0.99) - pct(&tcp, 0.99));
+    println!(
+        "plain TCP                         {:7.1}  {:7.1}",
+        pct(&tcp, 0.5),
+        pct(&tcp, 0.99)
+    );
+    println!(
+        "liag over {links} link(s)               {:7.1}  {:7.1}",
+        pct(&liag, 0.5),
+        pct(&liag, 0.99)
+    );
+    println!(
+        "added by liag                     {:7.1}  {:7.1}",
+        pct(&liag, 0.5) - pct(&tcp, 0.5),
+        pct(&liag, 0.99) - pct(&tcp, 0.99)
+    );
     Ok(())
 }

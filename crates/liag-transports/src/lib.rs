@@ -5,10 +5,12 @@
 //! | `tcp` | [`tcp`] | [`tcp::TcpAcceptor`] for servers; [`tcp::TcpConnector`] keeps one link per local interface and remote address, reconnects with backoff and re-probes silent paths |
 //! | `mem` | [`mem`] | emulated links in memory with rate, delay, jitter, queue and faults |
 //!
-//! Any other transport plugs into liag-tokio directly: a byte stream through
-//! [`liag_tokio::stream_link`] and [`liag_tokio::Outgoing::add_link`] /
-//! [`liag_tokio::Server::add_incoming`], a packet transport by implementing
-//! [`liag_tokio::PacketLink`]. WebSocket, Bluetooth RFCOMM and TLS come as further features.
+//! A transport of your own implements [`Connector`] (the client side: which paths exist, how to
+//! open one) and [`Acceptor`] (the server side); [`connect_with`] and [`serve`] run them with
+//! reconnection, backoff and stalled-path probing. `examples/unix_transport.rs` adds Unix
+//! domain sockets that way. Byte streams become links with [`liag_tokio::stream_link`];
+//! packet transports implement [`liag_tokio::PacketLink`]. WebSocket, Bluetooth RFCOMM and TLS
+//! come as further features.
 
 #![deny(missing_docs)]
 
@@ -16,5 +18,8 @@
 pub mod mem;
 #[cfg(feature = "tcp")]
 pub mod tcp;
+pub mod transport;
+
+pub use transport::{Acceptor, Connector, Links, connect_with, serve};
 
 pub use liag_tokio;

@@ -1,29 +1,24 @@
 //! TCP links (spec §10): an acceptor, and a connector that keeps one link per local interface
 //! and remote address, reconnecting with backoff and re-probing silent paths.
 
-use std::collections::{HashMap, HashSet};
+use futures::future::BoxFuture;
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use liag_tokio::liag_core::LinkId;
-use liag_tokio::liag_core::LinkState;
 use liag_tokio::liag_core::proto::message::{UserData, Welcome};
-use liag_tokio::{Outgoing, Server, Settings, Stream, connect, stream_link};
+use liag_tokio::{BoxLink, Server, Settings, Stream, stream_link};
 
-/// How often the connector looks at its links.
-const TICK: Duration = Duration::from_millis(50);
+use crate::transport::{Connector, Links, connect_with};
+
 /// How often targets are resolved again.
 const RESOLVE_EVERY: Duration = Duration::from_secs(10);
-/// First and longest wait before retrying a failed path.
-const BACKOFF_MIN: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
-/// A link stalled this long gets a fresh connection attempt on the same path.
-const PROBE_AFTER: Duration = Duration::from_millis(150);
 /// Time allowed for a TCP connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -176,31 +171,8 @@ pub struct TcpConnector {
     pub filter: TcpLinkFilter,
     /// Only these local interfaces, if set.
     pub interfaces: Option<Vec<String>>,
-}
-
-/// A running connector: the connection's links towards its targets.
-#[derive(Debug)]
-pub struct TcpLinks {
-    outgoing: Outgoing,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl TcpLinks {
-    /// The connection's link handle.
-    pub fn outgoing(&self) -> &Outgoing {
-        &self.outgoing
-    }
-
-    /// Stops making links (the connection keeps those it has).
-    pub fn stop(&self) {
-        self.task.abort();
-    }
-}
-
-impl Drop for TcpLinks {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    resolved: Arc<Mutex<Option<(Instant, Vec<SocketAddr>)>>>,
+    known: Arc<Mutex<HashMap<String, Path>>>,
 }
 
 impl TcpConnector {
@@ -212,6 +184,8 @@ impl TcpConnector {
             multi_interface: true,
             filter: TcpLinkFilter::default(),
             interfaces: None,
+            resolved: Arc::default(),
+            known: Arc::default(),
         }
     }
 
@@ -241,7 +215,7 @@ impl TcpConnector {
     }
 
     /// The paths to the addresses: per fitting local interface, or one each.
-    fn paths(&self, addrs: &[SocketAddr]) -> Vec<Path> {
+    fn paths_to(&self, addrs: &[SocketAddr]) -> Vec<Path> {
         if !self.multi_interface {
             return addrs
                 .iter()
@@ -281,160 +255,97 @@ impl TcpConnector {
 
     /// Makes a connection and starts keeping its links; fails only if the targets cannot be
     /// resolved or no path exists.
-    pub async fn connect(self, settings: Settings) -> io::Result<(Stream, TcpLinks)> {
+    pub async fn connect(self, settings: Settings) -> io::Result<(Stream, Links)> {
         let addrs = self.resolve().await?;
-        if self.paths(&addrs).is_empty() {
+        if self.paths_to(&addrs).is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("no local interface can reach {:?}", self.targets),
             ));
         }
-        let (stream, outgoing) = connect(settings);
-        let task = tokio::spawn(keep_links(self, outgoing.clone(), addrs));
-        Ok((stream, TcpLinks { outgoing, task }))
+        *lock(&self.resolved) = Some((Instant::now(), addrs));
+        Ok(connect_with(self, settings))
+    }
+
+    /// The addresses, resolved at most every ten seconds.
+    async fn addresses(&self) -> io::Result<Vec<SocketAddr>> {
+        let cached = lock(&self.resolved).clone();
+        match cached {
+            Some((at, addrs)) if at.elapsed() < RESOLVE_EVERY => Ok(addrs),
+            _ => {
+                let addrs = self.resolve().await?;
+                *lock(&self.resolved) = Some((Instant::now(), addrs.clone()));
+                Ok(addrs)
+            }
+        }
     }
 }
 
-/// A link the connector made.
-struct Live {
-    id: LinkId,
-    remote_user_data: UserData,
-    /// When the link was first seen stalled, and whether a probe for its path is running.
-    stalled_since: Option<Instant>,
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Opens one TCP connection on `path` and handshakes it.
-async fn open(
-    path: Path,
-    outgoing: Outgoing,
-    filter: impl FnOnce(&Welcome) -> bool,
-) -> io::Result<(LinkId, UserData)> {
-    let socket = if path.remote.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Some(interface) = &path.interface {
-        socket.bind_device(Some(interface.as_bytes()))?;
+impl Connector for TcpConnector {
+    fn paths(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
+        Box::pin(async move {
+            let addrs = self.addresses().await?;
+            let paths = self.paths_to(&addrs);
+            let names = paths.iter().map(ToString::to_string).collect();
+            let mut known = lock(&self.known);
+            for path in paths {
+                known.insert(path.to_string(), path);
+            }
+            Ok(names)
+        })
     }
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(path.remote))
-        .await
-        .map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("connecting {path} timed out"),
-            )
-        })??;
-    tune(&stream)?;
-    let name = path.interface.clone().unwrap_or_else(|| {
-        stream
-            .local_addr()
-            .map(|a| unmap(a.ip()).to_string())
-            .unwrap_or_default()
-    });
-    let mut remote = UserData::empty();
-    let id = outgoing
-        .add_packet_link(
-            stream_link(stream),
-            path.to_string(),
-            user_data(&name),
-            |welcome| {
-                remote = welcome.user_data.clone();
-                filter(welcome)
-            },
-        )
-        .await?;
-    Ok((id, remote))
-}
 
-async fn keep_links(connector: TcpConnector, outgoing: Outgoing, mut addrs: Vec<SocketAddr>) {
-    let control = outgoing.control();
-    let mut live: HashMap<Path, Live> = HashMap::new();
-    let mut retry_at: HashMap<Path, (Instant, Duration)> = HashMap::new();
-    let mut connecting: HashSet<Path> = HashSet::new();
-    let mut attempts: JoinSet<(Path, io::Result<(LinkId, UserData)>)> = JoinSet::new();
-    let mut resolved_at = Instant::now();
-    let mut tick = tokio::time::interval(TICK);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            Some(done) = attempts.join_next() => {
-                let Ok((path, result)) = done else { continue };
-                connecting.remove(&path);
-                match result {
-                    Ok((id, remote_user_data)) => {
-                        // A successful probe replaces the stalled link on the same path.
-                        if let Some(old) = live.insert(path.clone(), Live { id, remote_user_data, stalled_since: None }) {
-                            control.drop_link(old.id);
-                        }
-                        retry_at.remove(&path);
-                    }
-                    Err(e) => {
-                        let backoff = retry_at.get(&path).map_or(BACKOFF_MIN, |&(_, b)| (b * 2).min(BACKOFF_MAX));
-                        tracing::debug!(%path, error = %e, ?backoff, "link attempt failed");
-                        retry_at.insert(path, (Instant::now() + backoff, backoff));
-                    }
-                }
-            }
-        }
-        if outgoing.is_closed() {
-            return;
-        }
-        let now = Instant::now();
-        if now - resolved_at > RESOLVE_EVERY {
-            resolved_at = now;
-            if let Ok(found) = connector.resolve().await {
-                addrs = found;
-            }
-        }
-        // Forget links the connection dropped; note stalled ones.
-        let stats = control.links();
-        live.retain(|_, l| stats.iter().any(|s| s.id == l.id));
-        for l in live.values_mut() {
-            let stalled = stats
-                .iter()
-                .any(|s| s.id == l.id && s.state == LinkState::Stalled);
-            l.stalled_since = if stalled {
-                l.stalled_since.or(Some(now))
+    fn open<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<(BoxLink, UserData)>> {
+        Box::pin(async move {
+            let path = lock(&self.known).get(name).cloned().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("unknown path {name}"))
+            })?;
+            let socket = if path.remote.is_ipv4() {
+                TcpSocket::new_v4()?
             } else {
-                None
+                TcpSocket::new_v6()?
             };
-        }
-        for path in connector.paths(&addrs) {
-            if connecting.contains(&path) || retry_at.get(&path).is_some_and(|&(at, _)| at > now) {
-                continue;
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            if let Some(interface) = &path.interface {
+                socket.bind_device(Some(interface.as_bytes()))?;
             }
-            let probe = live
-                .get(&path)
-                .is_some_and(|l| l.stalled_since.is_some_and(|t| now - t > PROBE_AFTER));
-            if live.contains_key(&path) && !probe {
-                continue;
-            }
-            // The link filter compares with the links on other paths.
-            let others: Vec<(Path, UserData)> = live
-                .iter()
-                .filter(|(p, _)| **p != path)
-                .map(|(p, l)| (p.clone(), l.remote_user_data.clone()))
-                .collect();
-            let mode = connector.filter;
-            let this = path.clone();
-            let filter = move |welcome: &Welcome| {
-                !others.iter().any(|(p, remote)| {
-                    p.interface == this.interface
-                        && match mode {
-                            TcpLinkFilter::None => false,
-                            TcpLinkFilter::InterfaceInterface => *remote == welcome.user_data,
-                            TcpLinkFilter::InterfaceIp => p.remote.ip() == this.remote.ip(),
-                        }
-                })
-            };
-            connecting.insert(path.clone());
-            let outgoing = outgoing.clone();
-            attempts.spawn(async move {
-                let result = open(path.clone(), outgoing, filter).await;
-                (path, result)
+            let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(path.remote))
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("connecting {path} timed out"),
+                    )
+                })??;
+            tune(&stream)?;
+            let local = path.interface.clone().unwrap_or_else(|| {
+                stream
+                    .local_addr()
+                    .map(|a| unmap(a.ip()).to_string())
+                    .unwrap_or_default()
             });
-        }
+            Ok((stream_link(stream), user_data(&local)))
+        })
+    }
+
+    fn keep(&self, name: &str, welcome: &Welcome, others: &[(String, UserData)]) -> bool {
+        let known = lock(&self.known);
+        let Some(this) = known.get(name) else {
+            return true;
+        };
+        !others.iter().any(|(other, remote)| {
+            known.get(other).is_some_and(|p| {
+                p.interface == this.interface
+                    && match self.filter {
+                        TcpLinkFilter::None => false,
+                        TcpLinkFilter::InterfaceInterface => *remote == welcome.user_data,
+                        TcpLinkFilter::InterfaceIp => p.remote.ip() == this.remote.ip(),
+                    }
+            })
+        })
     }
 }
