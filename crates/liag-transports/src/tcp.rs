@@ -144,6 +144,9 @@ impl std::str::FromStr for TcpLinkFilter {
     }
 }
 
+/// Addresses and when they were resolved.
+type Resolved = (Instant, Vec<SocketAddr>);
+
 /// One path: a local interface (or any) towards one remote address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Path {
@@ -171,7 +174,7 @@ pub struct TcpConnector {
     pub filter: TcpLinkFilter,
     /// Only these local interfaces, if set.
     pub interfaces: Option<Vec<String>>,
-    resolved: Arc<Mutex<Option<(Instant, Vec<SocketAddr>)>>>,
+    resolved: Arc<Mutex<Option<Resolved>>>,
     known: Arc<Mutex<HashMap<String, Path>>>,
 }
 
