@@ -102,6 +102,12 @@ pub struct LinkStats {
     pub id: LinkId,
     /// Its tag.
     pub tag: String,
+    /// Who opened it.
+    pub direction: Direction,
+    /// This endpoint's user data for it.
+    pub local_user_data: UserData,
+    /// The peer's user data for it.
+    pub remote_user_data: UserData,
     /// Its state.
     pub state: LinkState,
     /// Smoothed round trip.
@@ -319,6 +325,9 @@ impl Link {
         LinkStats {
             id: self.id,
             tag: self.info.tag.clone(),
+            direction: self.info.direction,
+            local_user_data: self.info.local_user_data.clone(),
+            remote_user_data: self.info.remote_user_data.clone(),
             state: self.state(),
             rtt: self.rtt.smoothed(),
             min_rtt: self.rtt.min(),

@@ -1,12 +1,30 @@
 //! [`Control`]: watch and steer a running connection.
 
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 use liag_core::{ConnectionError, ConnectionStats, LinkConfig, LinkId, LinkInfo, LinkStats};
 
 use crate::codec::BoxLink;
 use crate::shared::{NewLink, Shared};
+
+/// A link's figures with its rates in bytes per second, averaged over the last second and the
+/// last ten (or as much of them as the link has been up).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LinkRates {
+    /// The link's figures.
+    pub stats: LinkStats,
+    /// Bytes sent per second over the last second.
+    pub send_1s: f64,
+    /// Bytes received per second over the last second.
+    pub receive_1s: f64,
+    /// Bytes sent per second over the last ten seconds.
+    pub send_10s: f64,
+    /// Bytes received per second over the last ten seconds.
+    pub receive_10s: f64,
+}
 
 /// A handle to a connection for everything but its data: its links and how it ends.
 /// Cheap to clone.
@@ -26,9 +44,57 @@ impl Control {
         Control { shared }
     }
 
-    /// The links and their live figures: state, RTT, rate, bytes in flight, bytes moved.
+    /// The links and their live figures: state, RTT, bytes in flight, bytes moved, user data.
     pub fn links(&self) -> Vec<LinkStats> {
         self.shared.lock().conn.link_stats()
+    }
+
+    /// The links with their send and receive rates over the last second and the last ten.
+    pub fn link_rates(&self) -> Vec<LinkRates> {
+        let inner = self.shared.lock();
+        let now = tokio::time::Instant::now();
+        let rate = |id: LinkId, current: (u64, u64), window: Duration| -> (f64, f64) {
+            // The newest sample at least `window` old that has the link, or else the oldest
+            // that has it (the link is younger than the window).
+            let with_link = |s: &crate::shared::Sample| {
+                s.links
+                    .iter()
+                    .find(|(l, _, _)| *l == id)
+                    .map(|&(_, sent, received)| (s.at, sent, received))
+            };
+            let old = inner
+                .samples
+                .iter()
+                .rev()
+                .filter(|s| now - s.at >= window)
+                .find_map(with_link)
+                .or_else(|| inner.samples.iter().find_map(with_link));
+            let Some((at, sent, received)) = old else {
+                return (0.0, 0.0);
+            };
+            let secs = (now - at).as_secs_f64().max(1e-3);
+            (
+                current.0.saturating_sub(sent) as f64 / secs,
+                current.1.saturating_sub(received) as f64 / secs,
+            )
+        };
+        inner
+            .conn
+            .link_stats()
+            .into_iter()
+            .map(|stats| {
+                let current = (stats.sent_bytes, stats.received_bytes);
+                let (send_1s, receive_1s) = rate(stats.id, current, Duration::from_secs(1));
+                let (send_10s, receive_10s) = rate(stats.id, current, Duration::from_secs(10));
+                LinkRates {
+                    stats,
+                    send_1s,
+                    receive_1s,
+                    send_10s,
+                    receive_10s,
+                }
+            })
+            .collect()
     }
 
     /// The connection's buffers and flow control.

@@ -19,6 +19,8 @@ const SEND_BUDGET: usize = 256;
 
 struct LinkIo {
     id: LinkId,
+    /// The link's tracing span, inside the connection's.
+    span: tracing::Span,
     io: BoxLink,
     /// The connection is done with it: flush what is left, then close.
     closing: bool,
@@ -62,6 +64,7 @@ impl Future for Driver {
                 break;
             }
         }
+        inner.sample();
         let done = this.finish_turn(&mut inner, cx);
         drop(inner);
         if changed || done {
@@ -77,9 +80,16 @@ impl Driver {
         let mut more = false;
         let now = inner.now();
         for new in std::mem::take(&mut inner.new_links) {
-            tracing::debug!(id = %new.id, "link attached");
+            let stats = inner.conn.link_stats();
+            let tag = stats
+                .iter()
+                .find(|l| l.id == new.id)
+                .map_or("", |l| l.tag.as_str());
+            let span = tracing::debug_span!("link", id = new.id.0, %tag);
+            span.in_scope(|| tracing::debug!("link attached"));
             self.links.push(LinkIo {
                 id: new.id,
+                span,
                 io: new.io,
                 closing: false,
                 dirty: false,
@@ -135,8 +145,8 @@ impl Driver {
                     }
                 }
                 Event::LinkRemoved { link, error } => {
-                    tracing::debug!(%link, %error, "link removed");
                     if let Some(l) = self.links.iter_mut().find(|l| l.id == link) {
+                        l.span.in_scope(|| tracing::debug!(%error, "link removed"));
                         l.closing = true;
                     }
                     *changed = true;

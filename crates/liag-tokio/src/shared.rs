@@ -35,7 +35,20 @@ pub(crate) struct Inner {
     /// Handles that still write or read; when both reach zero, the application is done.
     pub(crate) writers: usize,
     pub(crate) readers: usize,
+    /// Byte counters of every link, sampled by the driver, newest last.
+    pub(crate) samples: std::collections::VecDeque<Sample>,
 }
+
+/// The links' byte counters at one moment.
+pub(crate) struct Sample {
+    pub(crate) at: Instant,
+    /// (link, bytes sent, bytes received)
+    pub(crate) links: Vec<(liag_core::LinkId, u64, u64)>,
+}
+
+/// How often the driver samples the counters, and how long it keeps samples.
+pub(crate) const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const SAMPLES_KEPT: Duration = Duration::from_secs(12);
 
 impl Inner {
     pub(crate) fn now(&self) -> Time {
@@ -44,6 +57,32 @@ impl Inner {
 
     pub(crate) fn instant(&self, t: Time) -> Instant {
         self.epoch + t.since_epoch()
+    }
+
+    /// Records the links' counters if the last sample is old enough.
+    pub(crate) fn sample(&mut self) {
+        let now = Instant::now();
+        if self
+            .samples
+            .back()
+            .is_some_and(|s| now - s.at < SAMPLE_EVERY)
+        {
+            return;
+        }
+        let links = self
+            .conn
+            .link_stats()
+            .iter()
+            .map(|l| (l.id, l.sent_bytes, l.received_bytes))
+            .collect();
+        self.samples.push_back(Sample { at: now, links });
+        while self
+            .samples
+            .front()
+            .is_some_and(|s| now - s.at > SAMPLES_KEPT)
+        {
+            self.samples.pop_front();
+        }
     }
 
     pub(crate) fn wake_driver(&mut self) {
@@ -85,6 +124,7 @@ impl Shared {
                 driver_done: false,
                 writers: 0,
                 readers: 0,
+                samples: std::collections::VecDeque::new(),
             }),
             changes,
         })

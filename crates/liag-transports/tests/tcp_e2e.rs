@@ -70,3 +70,51 @@ async fn echo_both_directions_with_half_close() {
     writer.await.unwrap();
     assert!(back == payload);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_reports_user_data_and_rates() {
+    let (_server, mut listener, addrs) = server(Settings::default()).await;
+    let sink = tokio::spawn(async move {
+        let mut stream = listener.next().await.unwrap().accept();
+        drain(&mut stream).await
+    });
+    let (mut stream, links) = connector(&addrs)
+        .connect(Settings::default())
+        .await
+        .unwrap();
+    // Links come up in the background; wait (bounded) for all three.
+    for _ in 0..500 {
+        if links.outgoing().control().links().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let payload = data(4, 20 << 20);
+    stream.write_all(&payload).await.unwrap();
+    // The write went into liag's send buffer; give the links time to carry some of it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rates = links.outgoing().control().link_rates();
+    assert_eq!(rates.len(), 3);
+    // The acceptor names the interface the link arrived on, or its address when no interface
+    // has it (127.0.0.2 and .3 are routed to `lo` but not assigned to it); our side names its
+    // own interface.
+    let mut remote: Vec<Vec<u8>> = rates
+        .iter()
+        .map(|r| r.stats.remote_user_data.as_bytes().to_vec())
+        .collect();
+    remote.sort();
+    assert_eq!(
+        remote,
+        [b"127.0.0.2".to_vec(), b"127.0.0.3".to_vec(), b"lo".to_vec()]
+    );
+    for r in &rates {
+        assert_eq!(&r.stats.local_user_data.as_bytes()[..], b"lo");
+    }
+    assert!(
+        rates.iter().map(|r| r.send_10s).sum::<f64>() > 0.0,
+        "{rates:?}"
+    );
+    stream.shutdown().await.unwrap();
+    let (bytes, _) = sink.await.unwrap();
+    assert_eq!(bytes, payload.len() as u64);
+}
