@@ -102,21 +102,26 @@ impl RecvState {
             Incoming::ReceiveClose => (Slot::Applied, Arrival::ReceiveClose),
             Incoming::ReceiveFinish => (Slot::Applied, Arrival::ReceiveFinish),
         };
-        self.reorder.insert(index, slot);
-        self.deliver();
+        if index == self.next {
+            // In order: deliver at once, without a trip through the reorder buffer.
+            self.take(slot);
+        } else {
+            self.reorder.insert(index, slot);
+        }
+        while let Some(slot) = self.reorder.remove(&self.next) {
+            self.take(slot);
+        }
         Ok(arrival)
     }
 
-    /// Moves the in-order prefix of the reorder buffer to the ready queue.
-    fn deliver(&mut self) {
-        while let Some(slot) = self.reorder.remove(&self.next) {
-            self.next += 1;
-            match slot {
-                Slot::Data(payload) if self.closed || self.finished => self.discard(payload.len()),
-                Slot::Data(payload) if !payload.is_empty() => self.ready.push_back(payload),
-                Slot::Data(_) | Slot::Applied => {}
-                Slot::SendFinish => self.finished = true,
-            }
+    /// Takes the slot of the next message in order.
+    fn take(&mut self, slot: Slot) {
+        self.next += 1;
+        match slot {
+            Slot::Data(payload) if self.closed || self.finished => self.discard(payload.len()),
+            Slot::Data(payload) if !payload.is_empty() => self.ready.push_back(payload),
+            Slot::Data(_) | Slot::Applied => {}
+            Slot::SendFinish => self.finished = true,
         }
     }
 

@@ -157,6 +157,8 @@ pub struct Connection {
     write_blocked: bool,
     /// Reused buffer of link views for the scheduler.
     views: Vec<LinkView>,
+    /// Where outgoing messages are encoded.
+    arena: crate::arena::Arena,
 }
 
 impl Connection {
@@ -188,6 +190,7 @@ impl Connection {
             receive_finish_pending: false,
             write_blocked: false,
             views: Vec::new(),
+            arena: crate::arena::Arena::default(),
         }
     }
 

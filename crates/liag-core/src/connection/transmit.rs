@@ -11,6 +11,12 @@ use crate::scheduler::{LinkView, Offer};
 use crate::send::Reliable;
 use crate::time::Time;
 
+/// What a link sends next: a payload owed after a Data header, or a message to encode.
+enum Next {
+    Payload(Bytes),
+    Message(Message),
+}
+
 impl Connection {
     /// The next packet to send on `link`, if it has one and room for it.
     ///
@@ -18,7 +24,10 @@ impl Connection {
     /// sent in the order they are returned. A Data message's payload is always the very next
     /// packet for the same link.
     pub fn poll_transmit(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
-        let packet = self.next_packet(now, link)?;
+        let packet = match self.next_packet(now, link)? {
+            Next::Payload(payload) => payload,
+            Next::Message(msg) => self.arena.encode(&msg),
+        };
         // The link may be gone already: a Goodbye answer is its last packet.
         if let Some(l) = self.link_mut(link) {
             l.sent_bytes += packet.len() as u64;
@@ -27,49 +36,49 @@ impl Connection {
         Some(packet)
     }
 
-    fn next_packet(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
+    fn next_packet(&mut self, now: Time, link: LinkId) -> Option<Next> {
         let closed = self.closed.is_some();
         let l = self.link_mut(link)?;
         if let Some(payload) = l.pending_payload.take() {
-            return Some(payload);
+            return Some(Next::Payload(payload));
         }
         if l.terminate_pending {
             l.terminate_pending = false;
-            return Some(Message::Terminate.to_bytes());
+            return Some(Next::Message(Message::Terminate));
         }
         if closed {
             return None;
         }
         if l.pongs_owed > 0 {
             l.pongs_owed -= 1;
-            return Some(Message::Pong.to_bytes());
+            return Some(Next::Message(Message::Pong));
         }
         match l.goodbye {
             Goodbye::None => {}
             Goodbye::Local { sent: false } => {
                 l.goodbye = Goodbye::Local { sent: true };
-                return Some(Message::Goodbye.to_bytes());
+                return Some(Next::Message(Message::Goodbye));
             }
             Goodbye::Remote { sent: false } => {
                 l.goodbye = Goodbye::Remote { sent: true };
                 // Our answer is the last packet; the driver closes the link after sending it.
                 self.fail_link(now, link, LinkError::Goodbye);
-                return Some(Message::Goodbye.to_bytes());
+                return Some(Next::Message(Message::Goodbye));
             }
             Goodbye::Local { sent: true } | Goodbye::Remote { sent: true } => return None,
         }
         if l.ping_wanted && l.ping_sent.is_none() {
             l.ping_wanted = false;
             l.ping_sent = Some(now);
-            return Some(Message::Ping.to_bytes());
+            return Some(Next::Message(Message::Ping));
         }
         if l.set_block_pending {
             l.set_block_pending = false;
             let blocked = l.local_blocked;
-            return Some(Message::SetBlock { blocked }.to_bytes());
+            return Some(Next::Message(Message::SetBlock { blocked }));
         }
         if let Some(received) = l.acks.pop_front() {
-            return Some(Message::Ack { received }.to_bytes());
+            return Some(Next::Message(Message::Ack { received }));
         }
         if !l.usable() || !self.peer_window_known {
             return None;
@@ -79,7 +88,7 @@ impl Connection {
 
     /// The next reliable message for a usable link: Consumed, a resend, the finish messages,
     /// new data, SendFinish.
-    fn next_reliable(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
+    fn next_reliable(&mut self, now: Time, link: LinkId) -> Option<Next> {
         let window_open = self.send.window_open(self.config.seq_window);
         if window_open && self.recv.consumed_due() {
             let n = self.recv.take_unreported();
@@ -115,7 +124,7 @@ impl Connection {
     }
 
     /// Sends the oldest queued resend that fits the link's window.
-    fn resend(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
+    fn resend(&mut self, now: Time, link: LinkId) -> Option<Next> {
         let &index = self.send.resend.first()?;
         let len = self.send.get(index).map_or(0, |s| s.msg.data_len());
         if !self.link_mut(link)?.has_window_for(len) {
@@ -127,7 +136,7 @@ impl Connection {
 
     /// Takes new application data for the link, if the budgets, the window and the scheduler
     /// agree.
-    fn new_data(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
+    fn new_data(&mut self, now: Time, link: LinkId) -> Option<Next> {
         if self.send.queued == 0 {
             return None;
         }
@@ -171,7 +180,7 @@ impl Connection {
     }
 
     /// Numbers a new reliable message and sends it on `link`.
-    fn send_new(&mut self, now: Time, link: LinkId, msg: Reliable) -> Bytes {
+    fn send_new(&mut self, now: Time, link: LinkId, msg: Reliable) -> Next {
         let index = self.send.next_index();
         let seq = self.send.push(msg.clone(), link, now);
         if let Some(l) = self.link_mut(link) {
@@ -189,8 +198,8 @@ impl Connection {
         index: u64,
         seq: liag_proto::seq::Seq,
         msg: Reliable,
-    ) -> Bytes {
-        let header = msg.message(seq).to_bytes();
+    ) -> Next {
+        let header = Next::Message(msg.message(seq));
         if let Some(l) = self.link_mut(link) {
             l.inflight.push_back((index, now));
             l.inflight_bytes += msg.data_len();
