@@ -2,6 +2,7 @@
 
 mod demo;
 mod pattern;
+mod tunnel;
 mod view;
 
 use clap::{Parser, Subcommand};
@@ -14,6 +15,9 @@ Examples:
   liag demo                                   three emulated links, one black-holed mid-way
   liag demo --link 100mbit/2ms --link 50mbit/30ms --duration 10
   liag demo --json > result.json
+  liag tunnel server -p 22 --tcp 5800        publish local port 22
+  liag tunnel client -p 22:2222 --tcp server.example:5800
+                                              then: ssh -p 2222 localhost
 
 Logging: set RUST_LOG, for example RUST_LOG=liag=debug.")]
 struct Cli {
@@ -26,6 +30,9 @@ enum Command {
     /// Shows aggregation at work in one process: a verified stream over emulated links, the
     /// fastest of them silenced and healed on the way.
     Demo(demo::Args),
+    /// Forwards TCP ports over aggregated connections (compatible with agg-tunnel).
+    #[command(subcommand)]
+    Tunnel(tunnel::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +51,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
+            Command::Tunnel(args) => tunnel::run(args).await,
         }
     });
     match result {

@@ -1,0 +1,256 @@
+//! `liag tunnel`: forwards TCP ports over aggregated connections, flag-compatible with
+//! aggligator's `agg-tunnel` and speaking its stream (a 2-byte port header, then the bytes).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use liag_transports::liag_tokio::{Server, Settings, Stream};
+use liag_transports::tcp::{TcpAcceptor, TcpConnector, TcpLinkFilter};
+
+/// The port aggregated links use when `--tcp` gives none.
+const DEFAULT_PORT: u16 = 5800;
+
+/// Options of `liag tunnel`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Args {
+    /// Accepts aggregated connections and forwards each to a published port.
+    Server {
+        /// A port to publish, as `port` (on localhost) or `target:port`; repeatable.
+        #[arg(
+            short = 'p',
+            long = "port",
+            required = true,
+            value_name = "[TARGET:]PORT"
+        )]
+        ports: Vec<String>,
+        /// TCP port to accept links on (all interfaces).
+        #[arg(long = "tcp", default_value_t = DEFAULT_PORT, value_name = "PORT")]
+        tcp: u16,
+        /// Accepted for agg-tunnel compatibility; liag's tunnel shows no link monitor.
+        #[arg(short = 'n', long = "no-monitor")]
+        no_monitor: bool,
+    },
+    /// Listens on local ports and forwards each connection to the server over aggregated links.
+    Client {
+        /// `SERVER_PORT:LOCAL_PORT` to forward; repeatable.
+        #[arg(
+            short = 'p',
+            long = "port",
+            required = true,
+            value_name = "SERVER_PORT:LOCAL_PORT"
+        )]
+        ports: Vec<String>,
+        /// The server, as `host` or `host:port`; repeat for several addresses of it.
+        #[arg(long = "tcp", required = true, value_name = "HOST[:PORT]")]
+        tcp: Vec<String>,
+        /// Which links to keep: none, interface-interface or interface-ip.
+        #[arg(long = "tcp-link-filter", default_value = "interface-interface")]
+        link_filter: TcpLinkFilter,
+        /// Accept forwarded connections on all interfaces, not only loopback.
+        #[arg(short = 'g', long = "global")]
+        global: bool,
+        /// Exit after one forwarded connection.
+        #[arg(long)]
+        once: bool,
+        /// Accepted for agg-tunnel compatibility; liag's tunnel shows no link monitor.
+        #[arg(short = 'n', long = "no-monitor")]
+        no_monitor: bool,
+    },
+}
+
+pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
+    match args {
+        Args::Server { ports, tcp, .. } => server(ports, tcp).await,
+        Args::Client {
+            ports,
+            tcp,
+            link_filter,
+            global,
+            once,
+            ..
+        } => client(ports, tcp, link_filter, global, once).await,
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// `port` or `target:port` → (port, target address).
+fn parse_published(spec: &str) -> io::Result<(u16, String)> {
+    let (target, port) = match spec.rsplit_once(':') {
+        Some((target, port)) => (target.to_string(), port),
+        None => ("localhost".to_string(), spec),
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid(format!("{spec:?}: expected PORT or TARGET:PORT")))?;
+    Ok((port, format!("{target}:{port}")))
+}
+
+/// Copies both ways, passing each direction's end on as a half-close.
+async fn relay<A, B>(a: A, b: B) -> io::Result<(u64, u64)>
+where
+    A: AsyncRead + AsyncWrite,
+    B: AsyncRead + AsyncWrite,
+{
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    let forward = async {
+        let n = tokio::io::copy(&mut ar, &mut bw).await?;
+        bw.shutdown().await?;
+        io::Result::Ok(n)
+    };
+    let backward = async {
+        let n = tokio::io::copy(&mut br, &mut aw).await?;
+        aw.shutdown().await?;
+        io::Result::Ok(n)
+    };
+    tokio::try_join!(forward, backward)
+}
+
+async fn server(ports: Vec<String>, tcp: u16) -> io::Result<ExitCode> {
+    let published: HashMap<u16, String> = ports
+        .iter()
+        .map(|p| parse_published(p))
+        .collect::<io::Result<_>>()?;
+    let acceptor = TcpAcceptor::all_interfaces(tcp).await?;
+    let (server, mut listener) = Server::new(Settings::default());
+    eprintln!(
+        "liag tunnel server: links on {:?}, publishing {:?}",
+        acceptor.local_addrs(),
+        published
+    );
+    let serving = tokio::spawn(acceptor.serve(server));
+    while let Some(incoming) = listener.next().await {
+        let stream = incoming.accept();
+        let published = published.clone();
+        tokio::spawn(async move {
+            if let Err(e) = forward_to_target(stream, &published).await {
+                eprintln!("liag tunnel server: {e}");
+            }
+        });
+    }
+    serving.await.map_err(io::Error::other)??;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn forward_to_target(mut stream: Stream, published: &HashMap<u16, String>) -> io::Result<()> {
+    let mut header = [0u8; 2];
+    stream.read_exact(&mut header).await?;
+    let port = u16::from_be_bytes(header);
+    let target = published.get(&port).ok_or_else(|| {
+        invalid(format!(
+            "a client asked for port {port}, which is not published"
+        ))
+    })?;
+    let socket = TcpStream::connect(target)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {target}: {e}")))?;
+    socket.set_nodelay(true)?;
+    eprintln!("liag tunnel server: forwarding to {target}");
+    relay(stream, socket).await?;
+    Ok(())
+}
+
+async fn client(
+    ports: Vec<String>,
+    tcp: Vec<String>,
+    filter: TcpLinkFilter,
+    global: bool,
+    once: bool,
+) -> io::Result<ExitCode> {
+    let mut listeners = Vec::new();
+    for spec in &ports {
+        let (server_port, local_port) = spec
+            .split_once(':')
+            .and_then(|(s, l)| Some((s.parse::<u16>().ok()?, l.parse::<u16>().ok()?)))
+            .ok_or_else(|| invalid(format!("{spec:?}: expected SERVER_PORT:LOCAL_PORT")))?;
+        let ip = if global { [0, 0, 0, 0] } else { [127, 0, 0, 1] };
+        let addr = SocketAddr::from((ip, local_port));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        eprintln!("liag tunnel client: {addr} -> server port {server_port}");
+        listeners.push((listener, server_port));
+    }
+    // Check the server's names once up front, so a typo fails at once.
+    let mut connector = TcpConnector::new(tcp.clone(), DEFAULT_PORT);
+    connector.filter = filter;
+    connector.resolve().await?;
+
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<io::Result<()>>(1);
+    for (listener, server_port) in listeners {
+        let (tcp, done_tx) = (tcp.clone(), done_tx.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = listener.accept().await;
+                let (socket, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let _ = done_tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                let mut connector = TcpConnector::new(tcp.clone(), DEFAULT_PORT);
+                connector.filter = filter;
+                let done_tx = done_tx.clone();
+                tokio::spawn(async move {
+                    let result = forward_to_server(socket, connector, server_port).await;
+                    if let Err(e) = &result {
+                        eprintln!("liag tunnel client: connection from {peer}: {e}");
+                    }
+                    let _ = done_tx.send(result).await;
+                });
+                if once {
+                    return;
+                }
+            }
+        });
+    }
+    drop(done_tx);
+    while let Some(result) = done_rx.recv().await {
+        if once {
+            return Ok(if result.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn forward_to_server(
+    socket: TcpStream,
+    connector: TcpConnector,
+    server_port: u16,
+) -> io::Result<()> {
+    socket.set_nodelay(true)?;
+    let (mut stream, _links) = connector.connect(Settings::default()).await?;
+    stream.write_all(&server_port.to_be_bytes()).await?;
+    relay(socket, stream).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_ports() {
+        assert_eq!(
+            parse_published("5401").unwrap(),
+            (5401, "localhost:5401".into())
+        );
+        assert_eq!(
+            parse_published("db:5432").unwrap(),
+            (5432, "db:5432".into())
+        );
+        assert!(parse_published("db:").is_err());
+    }
+}
