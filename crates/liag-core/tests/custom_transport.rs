@@ -116,7 +116,7 @@ fn open_link(
     let incoming = acceptor.handle_packet(&packet).unwrap();
     assert_eq!(incoming.conn_id, conn_id, "the id survives masking");
     let rtt = Duration::from_millis(1);
-    let server_link = match server
+    let conn = match server
         .table
         .resolve(incoming.conn_id, incoming.existing_connection)
     {
@@ -127,26 +127,16 @@ fn open_link(
         }
         Resolution::New => {
             server.table.insert(incoming.conn_id, ());
-            let conn = server.conn.insert(Connection::new(Config::default(), now));
-            line.server
-                .send(&handshake::accepted(), &mut line.to_client);
-            Some(conn.add_link(
-                now,
-                LinkInfo::new(Direction::Incoming, "line", rtt),
-                incoming.cfg.recv_buffer.get(),
-            ))
+            Some(server.conn.insert(Connection::new(Config::default(), now)))
         }
-        Resolution::Join(()) => {
-            let conn = server.conn.as_mut().unwrap();
-            line.server
-                .send(&handshake::accepted(), &mut line.to_client);
-            Some(conn.add_link(
-                now,
-                LinkInfo::new(Direction::Incoming, "line", rtt),
-                incoming.cfg.recv_buffer.get(),
-            ))
-        }
+        Resolution::Join(()) => server.conn.as_mut(),
     };
+    let server_link = conn.map(|conn| {
+        line.server
+            .send(&handshake::accepted(), &mut line.to_client);
+        let info = LinkInfo::new(Direction::Incoming, "line", rtt);
+        conn.add_link(now, info, incoming.cfg.recv_buffer.get())
+    });
 
     let packet = line
         .client

@@ -5,21 +5,31 @@
 mod common;
 
 use common::*;
+use liag_transports::Links;
 use liag_transports::liag_tokio::Settings;
+use liag_transports::liag_tokio::Stream;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_megabytes_over_three_links() {
+/// A server on three loopback addresses whose application reads and hashes one connection,
+/// and a client connected to all three.
+async fn sink_and_client() -> (JoinHandle<(u64, [u8; 32])>, Stream, Links) {
     let (_server, mut listener, addrs) = server(Settings::default()).await;
     let sink = tokio::spawn(async move {
         let mut stream = listener.next().await.unwrap().accept();
         drain(&mut stream).await
     });
-    let (mut stream, links) = connector(&addrs)
+    let (stream, links) = connector(&addrs)
         .connect(Settings::default())
         .await
         .unwrap();
+    (sink, stream, links)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_megabytes_over_three_links() {
+    let (sink, mut stream, links) = sink_and_client().await;
     let payload = data(1, 200 << 20);
     let started = std::time::Instant::now();
     for chunk in payload.chunks(1 << 20) {
@@ -73,15 +83,7 @@ async fn echo_both_directions_with_half_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_reports_user_data_and_rates() {
-    let (_server, mut listener, addrs) = server(Settings::default()).await;
-    let sink = tokio::spawn(async move {
-        let mut stream = listener.next().await.unwrap().accept();
-        drain(&mut stream).await
-    });
-    let (mut stream, links) = connector(&addrs)
-        .connect(Settings::default())
-        .await
-        .unwrap();
+    let (sink, mut stream, links) = sink_and_client().await;
     // Links come up in the background; wait (bounded) for all three.
     for _ in 0..500 {
         if links.outgoing().control().links().len() == 3 {
