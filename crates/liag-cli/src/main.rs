@@ -2,6 +2,8 @@
 
 mod demo;
 mod pattern;
+mod speed;
+mod speed_stream;
 mod tunnel;
 mod view;
 
@@ -15,6 +17,8 @@ Examples:
   liag demo                                   three emulated links, one black-holed mid-way
   liag demo --link 100mbit/2ms --link 50mbit/30ms --duration 10
   liag demo --json > result.json
+  liag speed server                           answer speed tests on TCP port 5700
+  liag speed client --tcp server.example -t 5 --json
   liag tunnel server -p 22 --tcp 5800        publish local port 22
   liag tunnel client -p 22:2222 --tcp server.example:5800
                                               then: ssh -p 2222 localhost
@@ -30,6 +34,9 @@ enum Command {
     /// Shows aggregation at work in one process: a verified stream over emulated links, the
     /// fastest of them silenced and healed on the way.
     Demo(demo::Args),
+    /// Measures speed over real TCP links (compatible with agg-speed).
+    #[command(subcommand)]
+    Speed(speed::Args),
     /// Forwards TCP ports over aggregated connections (compatible with agg-tunnel).
     #[command(subcommand)]
     Tunnel(tunnel::Args),
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Tunnel(args) => tunnel::run(args).await,
+            Command::Speed(args) => speed::run(args).await,
         }
     });
     match result {

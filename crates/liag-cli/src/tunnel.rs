@@ -231,9 +231,12 @@ async fn forward_to_server(
     server_port: u16,
 ) -> io::Result<()> {
     socket.set_nodelay(true)?;
-    let (mut stream, _links) = connector.connect(Settings::default()).await?;
+    let (mut stream, links) = connector.connect(Settings::default()).await?;
+    let control = links.outgoing().control();
     stream.write_all(&server_port.to_be_bytes()).await?;
     relay(socket, stream).await?;
+    // Both directions are done; let the connection end gracefully before links go away.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), control.closed()).await;
     Ok(())
 }
 

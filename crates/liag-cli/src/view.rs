@@ -80,23 +80,35 @@ impl View {
         received: u64,
     ) {
         let all: u64 = links.iter().map(|l| l.total).sum::<u64>().max(1);
+        // Capacities are known for emulated links only.
+        let of = |capacity: f64| {
+            if capacity > 0.0 {
+                format!(" of {:>5.2}", mb(capacity))
+            } else {
+                String::new()
+            }
+        };
         let line = |l: &LinkRow| {
             format!(
-                "{:<8} {:<9} rtt {:>6.1} ms  {:>6.2} of {:>5.2} MB/s  share {:>5.1} %",
+                "{:<8} {:<9} rtt {:>6.1} ms  {:>6.2}{} MB/s  share {:>5.1} %",
                 l.name,
                 l.state,
                 l.rtt.as_secs_f64() * 1000.0,
                 mb(l.rate),
-                mb(l.capacity),
+                of(l.capacity),
                 l.total as f64 * 100.0 / all as f64
             )
         };
+        let share = if sum > 0.0 {
+            format!(" ({:>5.1} %)", rate * 100.0 / sum)
+        } else {
+            String::new()
+        };
         let total = format!(
-            "{:>5.1} s  total {:>6.2} of {:.2} MB/s ({:>5.1} %)  {:.1} MB received",
+            "{:>5.1} s  total {:>6.2}{} MB/s{share}  {:.1} MB moved",
             t.as_secs_f64(),
             mb(rate),
-            mb(sum),
-            rate * 100.0 / sum,
+            of(sum),
             received as f64 / 1e6
         );
         match self {

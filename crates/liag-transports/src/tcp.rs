@@ -71,6 +71,17 @@ impl TcpAcceptor {
         Ok(TcpAcceptor { listeners })
     }
 
+    /// Listens on each address of each local interface individually, at `port`.
+    pub async fn each_interface(port: u16) -> io::Result<Self> {
+        let addrs: Vec<SocketAddr> = if_addrs::get_if_addrs()?
+            .into_iter()
+            // Link-local IPv6 addresses need a scope to bind; they are left out.
+            .filter(|i| !matches!(i.ip(), IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+            .map(|i| SocketAddr::new(i.ip(), port))
+            .collect();
+        Self::bind(&addrs).await
+    }
+
     /// Listens on every interface, IPv4 and IPv6, at `port`.
     pub async fn all_interfaces(port: u16) -> io::Result<Self> {
         match Self::bind(&[SocketAddr::from(([0u16; 8], port))]).await {
@@ -174,6 +185,8 @@ pub struct TcpConnector {
     pub filter: TcpLinkFilter,
     /// Only these local interfaces, if set.
     pub interfaces: Option<Vec<String>>,
+    /// Only IPv4 (`Some(true)`) or only IPv6 (`Some(false)`) addresses of the targets.
+    pub ipv4_only: Option<bool>,
     resolved: Arc<Mutex<Option<Resolved>>>,
     known: Arc<Mutex<HashMap<String, Path>>>,
 }
@@ -187,6 +200,7 @@ impl TcpConnector {
             multi_interface: true,
             filter: TcpLinkFilter::default(),
             interfaces: None,
+            ipv4_only: None,
             resolved: Arc::default(),
             known: Arc::default(),
         }
@@ -212,8 +226,20 @@ impl TcpConnector {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {target:?}: {e}")))?;
             addrs.extend(found.map(|a| SocketAddr::new(unmap(a.ip()), a.port())));
         }
+        if let Some(v4) = self.ipv4_only {
+            addrs.retain(|a| a.is_ipv4() == v4);
+        }
         addrs.sort();
         addrs.dedup();
+        if addrs.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{:?} has no address of the requested IP version",
+                    self.targets
+                ),
+            ));
+        }
         Ok(addrs)
     }
 

@@ -1,0 +1,379 @@
+//! `liag speed`: a speed test over real TCP links, flag-compatible with aggligator's
+//! `agg-speed` and speaking its test stream, so either end can be liag or aggligator.
+
+use serde::Serialize;
+use std::io;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use liag_transports::liag_tokio::{Control, ReadHalf, Server, Settings, WriteHalf};
+use liag_transports::tcp::{TcpAcceptor, TcpConnector, TcpLinkFilter};
+
+use crate::speed_stream::{Generator, PIECE};
+use crate::view::{LinkRow, View};
+
+/// agg-speed's default port.
+const DEFAULT_PORT: u16 = 5700;
+
+/// Options of `liag speed`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Args {
+    /// Answers speed tests: sends test data and checks what arrives.
+    Server {
+        /// TCP port to listen on.
+        #[arg(long = "tcp", default_value_t = DEFAULT_PORT, value_name = "PORT")]
+        tcp: u16,
+        /// Listen on each network interface individually.
+        #[arg(short = 'i', long = "individual-interfaces")]
+        individual: bool,
+        /// Exit after one connection.
+        #[arg(long)]
+        oneshot: bool,
+        /// Do not print per-connection results.
+        #[arg(short = 'n', long = "no-monitor")]
+        no_monitor: bool,
+    },
+    /// Measures send and receive speed to a server over every path to it.
+    Client {
+        /// The server, as `host` or `host:port`; repeat for several of its addresses.
+        #[arg(long = "tcp", required = true, value_name = "HOST[:PORT]")]
+        tcp: Vec<String>,
+        /// Which links to keep: none, interface-interface or interface-ip.
+        #[arg(long = "tcp-link-filter", default_value = "interface-interface")]
+        link_filter: TcpLinkFilter,
+        /// Use IPv4 only.
+        #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+        ipv4: bool,
+        /// Use IPv6 only.
+        #[arg(short = '6', long = "ipv6")]
+        ipv6: bool,
+        /// Test for this many seconds.
+        #[arg(short = 't', long = "time", default_value_t = 10.0)]
+        time: f64,
+        /// Stop after this many MB sent.
+        #[arg(short = 'l', long = "limit")]
+        limit: Option<u64>,
+        /// Only measure the send speed.
+        #[arg(short = 's', long = "send-only", conflicts_with = "recv_only")]
+        send_only: bool,
+        /// Only measure the receive speed.
+        #[arg(short = 'r', long = "recv-only")]
+        recv_only: bool,
+        /// No live view.
+        #[arg(short = 'n', long = "no-monitor")]
+        no_monitor: bool,
+        /// Print one JSON object with the results.
+        #[arg(short = 'j', long = "json")]
+        json: bool,
+    },
+}
+
+pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
+    match args {
+        Args::Server {
+            tcp,
+            individual,
+            oneshot,
+            no_monitor,
+        } => server(tcp, individual, oneshot, no_monitor).await,
+        Args::Client {
+            tcp,
+            link_filter,
+            ipv4,
+            ipv6,
+            time,
+            limit,
+            send_only,
+            recv_only,
+            no_monitor,
+            json,
+        } => {
+            let mut connector = TcpConnector::new(tcp, DEFAULT_PORT);
+            connector.filter = link_filter;
+            connector.ipv4_only = if ipv4 {
+                Some(true)
+            } else if ipv6 {
+                Some(false)
+            } else {
+                None
+            };
+            let test = Test {
+                time: Duration::from_secs_f64(time.max(0.1)),
+                limit: limit.map(|mb| mb * 1_000_000),
+                send: !recv_only,
+                receive: !send_only,
+            };
+            client(connector, test, no_monitor, json).await
+        }
+    }
+}
+
+/// Sends the test stream until `stop` says so or the peer stops reading; returns bytes sent.
+async fn send(
+    mut w: WriteHalf,
+    stop: Arc<AtomicBool>,
+    limit: Option<u64>,
+    sent: Arc<AtomicU64>,
+) -> io::Result<u64> {
+    let seed = rand::random::<u64>();
+    w.write_all(&seed.to_be_bytes()).await?;
+    let mut generator = Generator::new(seed);
+    let mut total = 0u64;
+    while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| total < l) {
+        match w.write_all(generator.next_piece()).await {
+            Ok(()) => {
+                total += PIECE as u64;
+                sent.fetch_add(PIECE as u64, Ordering::Relaxed);
+            }
+            // The peer stopped receiving: the test of this direction is over.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break,
+            Err(e) => return Err(e),
+        }
+    }
+    let _ = w.shutdown().await;
+    Ok(total)
+}
+
+/// Reads and checks the test stream until its end or `stop`; returns bytes received.
+async fn receive(
+    mut r: ReadHalf,
+    stop: Arc<AtomicBool>,
+    received: Arc<AtomicU64>,
+) -> io::Result<u64> {
+    let mut seed = [0u8; 8];
+    match r.read_exact(&mut seed).await {
+        Ok(_) => {}
+        // The peer sends nothing in this direction.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+        Err(e) => return Err(e),
+    }
+    let mut checker = Generator::new(u64::from_be_bytes(seed));
+    let mut buf = vec![0u8; 256 << 10];
+    let mut total = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        if !checker.check(&buf[..n]) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "received data is malformed",
+            ));
+        }
+        total += n as u64;
+        received.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    Ok(total)
+}
+
+async fn server(port: u16, individual: bool, oneshot: bool, quiet: bool) -> io::Result<ExitCode> {
+    let acceptor = if individual {
+        TcpAcceptor::each_interface(port).await?
+    } else {
+        TcpAcceptor::all_interfaces(port).await?
+    };
+    let (server, mut listener) = Server::new(Settings::default());
+    eprintln!("liag speed server on {:?}", acceptor.local_addrs());
+    tokio::spawn(acceptor.serve(server));
+    while let Some(incoming) = listener.next().await {
+        let tag = incoming.tag().to_string();
+        let (r, w) = incoming.accept().into_split();
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let task = tokio::spawn(async move {
+            let start = Instant::now();
+            let sending = tokio::spawn(send(w, stop.clone(), None, counters.0.clone()));
+            let received = receive(r, stop.clone(), counters.1.clone()).await;
+            let sent = sending.await.map_err(io::Error::other).and_then(|r| r);
+            let secs = start.elapsed().as_secs_f64();
+            if !quiet {
+                match (&sent, &received) {
+                    (Ok(s), Ok(r)) => eprintln!(
+                        "{tag}: sent {:.2} MB/s, received {:.2} MB/s (verified)",
+                        *s as f64 / secs / 1e6,
+                        *r as f64 / secs / 1e6
+                    ),
+                    (s, r) => eprintln!(
+                        "{tag}: test failed: {:?} {:?}",
+                        s.as_ref().err(),
+                        r.as_ref().err()
+                    ),
+                }
+            }
+            received.is_ok()
+        });
+        if oneshot {
+            let ok = task.await.unwrap_or(false);
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Test {
+    time: Duration,
+    limit: Option<u64>,
+    send: bool,
+    receive: bool,
+}
+
+#[derive(Serialize)]
+struct LinkReport {
+    tag: String,
+    rtt_ms: f64,
+    sent_bytes: u64,
+    received_bytes: u64,
+    send_speed: f64,
+    recv_speed: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    data_limit: Option<u64>,
+    time_limit: f64,
+    send_speed: f64,
+    recv_speed: f64,
+    links: Vec<LinkReport>,
+}
+
+async fn client(
+    connector: TcpConnector,
+    test: Test,
+    quiet: bool,
+    json: bool,
+) -> io::Result<ExitCode> {
+    let (stream, links) = connector.connect(Settings::default()).await?;
+    let control = links.outgoing().control();
+    // Wait (at most 10 s) for the first link, so the clock starts with the transfer.
+    let start_wait = Instant::now();
+    while control.links().is_empty() {
+        if start_wait.elapsed() > Duration::from_secs(10) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no link to the server came up within 10 s",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (r, mut w) = stream.into_split();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, received) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let start = Instant::now();
+    let sending = if test.send {
+        Some(tokio::spawn(send(
+            w,
+            stop.clone(),
+            test.limit,
+            sent.clone(),
+        )))
+    } else {
+        w.shutdown().await?;
+        drop(w);
+        None
+    };
+    let receiving = if test.receive {
+        Some(tokio::spawn(receive(r, stop.clone(), received.clone())))
+    } else {
+        // Dropping the read side tells the server to stop sending.
+        drop(r);
+        None
+    };
+
+    let mut view = View::new(quiet || json, control.links().len().max(1), test.time);
+    let mut last = (Duration::ZERO, 0u64);
+    while start.elapsed() < test.time {
+        if sending.as_ref().is_some_and(|t| t.is_finished())
+            && receiving.as_ref().is_none_or(|t| t.is_finished())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let t = start.elapsed();
+        if t - last.0 >= view.interval() {
+            render(
+                &mut view,
+                &control,
+                t,
+                (t - last.0).as_secs_f64(),
+                sent.load(Ordering::Relaxed) - last.1,
+            );
+            last = (t, sent.load(Ordering::Relaxed));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    let link_figures = control.link_rates();
+    let sent_total = match sending {
+        Some(t) => t.await.map_err(io::Error::other)??,
+        None => 0,
+    };
+    let received_total = match receiving {
+        Some(t) => {
+            // The receiver stops at its next read; the stream may be idle, so do not wait long.
+            match tokio::time::timeout(Duration::from_secs(2), t).await {
+                Ok(r) => r.map_err(io::Error::other)??,
+                Err(_) => received.load(Ordering::Relaxed),
+            }
+        }
+        None => 0,
+    };
+    view.finish();
+    // Let the connection end gracefully, so the server hears that both directions are done.
+    let _ = tokio::time::timeout(Duration::from_secs(5), control.closed()).await;
+    let report = Report {
+        data_limit: test.limit.map(|l| l / 1_000_000),
+        time_limit: test.time.as_secs_f64(),
+        send_speed: sent_total as f64 / elapsed,
+        recv_speed: received_total as f64 / elapsed,
+        links: link_figures
+            .iter()
+            .map(|l| LinkReport {
+                tag: l.stats.tag.clone(),
+                rtt_ms: l.stats.rtt.as_secs_f64() * 1000.0,
+                sent_bytes: l.stats.sent_bytes,
+                received_bytes: l.stats.received_bytes,
+                send_speed: l.stats.sent_bytes as f64 / elapsed,
+                recv_speed: l.stats.received_bytes as f64 / elapsed,
+            })
+            .collect(),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "send {:.2} MB/s, receive {:.2} MB/s (verified) over {} link(s)",
+            report.send_speed / 1e6,
+            report.recv_speed / 1e6,
+            report.links.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(view: &mut View, control: &Control, t: Duration, secs: f64, sent: u64) {
+    let rows: Vec<LinkRow> = control
+        .link_rates()
+        .into_iter()
+        .map(|l| LinkRow {
+            name: l.stats.tag.clone(),
+            state: format!("{:?}", l.stats.state).to_lowercase(),
+            rtt: l.stats.rtt,
+            rate: l.send_1s,
+            capacity: 0.0,
+            total: l.stats.sent_bytes,
+        })
+        .collect();
+    view.render(t, &rows, sent as f64 / secs.max(1e-3), 0.0, sent);
+}

@@ -1,0 +1,93 @@
+//! `liag speed` end to end on loopback: a client against a server, with JSON results.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn client_measures_both_directions_against_a_server() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_liag"))
+        .args([
+            "speed",
+            "server",
+            "--tcp",
+            &port.to_string(),
+            "--oneshot",
+            "-n",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (at most 10 s) until the server listens.
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "server never listened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let target = format!("127.0.0.1:{port}");
+    let out = Command::new(env!("CARGO_BIN_EXE_liag"))
+        .args([
+            "speed",
+            "client",
+            "--tcp",
+            &target,
+            "--tcp-link-filter",
+            "none",
+            "-t",
+            "1",
+            "-j",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(report["send_speed"].as_f64().unwrap() > 0.0);
+    assert!(report["recv_speed"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["links"].as_array().unwrap().len(), 1);
+    // The one-shot server ends, reporting success, once the test is over.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            panic!("the one-shot server did not end");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+}
+
+#[test]
+fn unknown_host_is_reported() {
+    let out = Command::new(env!("CARGO_BIN_EXE_liag"))
+        .args([
+            "speed",
+            "client",
+            "--tcp",
+            "no-such-host.invalid",
+            "-t",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot resolve"));
+}
