@@ -253,17 +253,8 @@ async fn client(
 ) -> io::Result<ExitCode> {
     let (stream, links) = connector.connect(Settings::default()).await?;
     let control = links.outgoing().control();
-    // Wait (at most 10 s) for the first link, so the clock starts with the transfer.
-    let start_wait = Instant::now();
-    while control.links().is_empty() {
-        if start_wait.elapsed() > Duration::from_secs(10) {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no link to the server came up within 10 s",
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Wait for the first link, so the clock starts with the transfer.
+    links.wait_for_link(Duration::from_secs(10)).await?;
     let (r, mut w) = stream.into_split();
     let stop = Arc::new(AtomicBool::new(false));
     let (sent, received) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));

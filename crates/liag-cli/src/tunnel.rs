@@ -143,11 +143,13 @@ async fn forward_to_target(mut stream: Stream, published: &HashMap<u16, String>)
     let mut header = [0u8; 2];
     stream.read_exact(&mut header).await?;
     let port = u16::from_be_bytes(header);
-    let target = published.get(&port).ok_or_else(|| {
-        invalid(format!(
+    let Some(target) = published.get(&port) else {
+        // Terminate, so the client learns at once that this went wrong.
+        stream.control().terminate();
+        return Err(invalid(format!(
             "a client asked for port {port}, which is not published"
-        ))
-    })?;
+        )));
+    };
     let socket = TcpStream::connect(target)
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {target}: {e}")))?;
@@ -233,6 +235,9 @@ async fn forward_to_server(
     socket.set_nodelay(true)?;
     let (mut stream, links) = connector.connect(Settings::default()).await?;
     let control = links.outgoing().control();
+    links
+        .wait_for_link(std::time::Duration::from_secs(10))
+        .await?;
     stream.write_all(&server_port.to_be_bytes()).await?;
     relay(socket, stream).await?;
     // Both directions are done; let the connection end gracefully before links go away.

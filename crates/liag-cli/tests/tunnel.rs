@@ -164,3 +164,50 @@ fn tunnel_argument_errors() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// Asking for a port the server does not publish fails the forwarded connection at once, and
+/// a one-shot client exits with an error.
+#[test]
+fn unpublished_port_is_an_error() {
+    let (link_port, local_port) = (free_port(), free_port());
+    let _server = liag(&[
+        "tunnel",
+        "server",
+        "-p",
+        "1",
+        "--tcp",
+        &link_port.to_string(),
+    ]);
+    drop(connect(link_port));
+    let forward = format!("9:{local_port}");
+    let target = format!("127.0.0.1:{link_port}");
+    let mut client = Command::new(env!("CARGO_BIN_EXE_liag"))
+        .args([
+            "tunnel",
+            "client",
+            "-p",
+            &forward,
+            "--tcp",
+            &target,
+            "--tcp-link-filter",
+            "none",
+            "--once",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut socket = connect(local_port);
+    socket.write_all(b"hello").unwrap();
+    socket.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    let _ = socket.read_to_end(&mut rest);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the one-shot client did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = client.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("terminated by the peer"));
+}

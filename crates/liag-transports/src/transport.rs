@@ -63,12 +63,36 @@ const PROBE_AFTER: Duration = Duration::from_millis(150);
 pub struct Links {
     outgoing: Outgoing,
     task: tokio::task::JoinHandle<()>,
+    last_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Links {
     /// The connection's link handle (and through it, [`Outgoing::control`]).
     pub fn outgoing(&self) -> &Outgoing {
         &self.outgoing
+    }
+
+    /// Waits until the connection has a link, for at most `limit`; the error says why the
+    /// last attempt failed (refused, unreachable, filtered, ...).
+    pub async fn wait_for_link(&self, limit: Duration) -> io::Result<()> {
+        let control = self.outgoing.control();
+        let deadline = Instant::now() + limit;
+        while control.links().is_empty() {
+            if Instant::now() >= deadline {
+                let last = self
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let why = last.unwrap_or_else(|| "no path could be tried".into());
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no link came up within {limit:?}; last attempt: {why}"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
 
     /// Stops making links (the connection keeps those it has).
@@ -87,8 +111,20 @@ impl Drop for Links {
 /// with backoff when it fails, replaced when it stalls and a fresh transport gets through.
 pub fn connect_with(connector: impl Connector, settings: Settings) -> (Stream, Links) {
     let (stream, outgoing) = connect(settings);
-    let task = tokio::spawn(keep_links(Arc::new(connector), outgoing.clone()));
-    (stream, Links { outgoing, task })
+    let last_error = Arc::default();
+    let task = tokio::spawn(keep_links(
+        Arc::new(connector),
+        outgoing.clone(),
+        Arc::clone(&last_error),
+    ));
+    (
+        stream,
+        Links {
+            outgoing,
+            task,
+            last_error,
+        },
+    )
 }
 
 /// A link the loop made.
@@ -115,7 +151,11 @@ async fn open_link<C: Connector>(
     Ok((id, remote))
 }
 
-async fn keep_links<C: Connector>(connector: Arc<C>, outgoing: Outgoing) {
+async fn keep_links<C: Connector>(
+    connector: Arc<C>,
+    outgoing: Outgoing,
+    last_error: Arc<std::sync::Mutex<Option<String>>>,
+) {
     let control = outgoing.control();
     let mut paths: Vec<String> = Vec::new();
     let mut paths_at: Option<Instant> = None;
@@ -141,6 +181,7 @@ async fn keep_links<C: Connector>(connector: Arc<C>, outgoing: Outgoing) {
                     Err(e) => {
                         let backoff = retry_at.get(&path).map_or(BACKOFF_MIN, |&(_, b)| (b * 2).min(BACKOFF_MAX));
                         tracing::debug!(%path, error = %e, ?backoff, "link attempt failed");
+                        *last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{path}: {e}"));
                         retry_at.insert(path, (Instant::now() + backoff, backoff));
                     }
                 }
