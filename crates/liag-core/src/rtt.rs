@@ -8,6 +8,9 @@ use crate::time::Time;
 pub(crate) const MIN_WINDOW: usize = 64 << 10;
 /// Largest window: far above any bandwidth-delay product liag expects.
 pub(crate) const MAX_WINDOW: usize = 256 << 20;
+/// How many recent samples make up the current delay.
+const RECENT: usize = 8;
+
 /// How long a minimum RTT sample is trusted before the estimate may rise again.
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 
@@ -17,6 +20,8 @@ pub(crate) struct Rtt {
     srtt: Duration,
     rttvar: Duration,
     latest: Duration,
+    /// The last few samples, for the current delay (see [`Rtt::recent_min`]).
+    recent: [Duration; RECENT],
     samples: u64,
     /// Minimum over the current and previous window, see [`MIN_RTT_WINDOW`].
     min: Duration,
@@ -32,6 +37,7 @@ impl Rtt {
             srtt: initial,
             rttvar: initial / 2,
             latest: initial,
+            recent: [initial; RECENT],
             samples: 0,
             min: initial,
             min_current: initial,
@@ -42,6 +48,7 @@ impl Rtt {
     pub(crate) fn update(&mut self, sample: Duration, now: Time) {
         let sample = sample.max(Duration::from_micros(1));
         self.latest = sample;
+        self.recent[(self.samples % RECENT as u64) as usize] = sample;
         if self.samples == 0 {
             // The handshake's round trip carried tiny packets; data samples also carry a
             // payload's serialization, so the minimum starts from them.
@@ -70,8 +77,16 @@ impl Rtt {
         self.srtt
     }
 
-    pub(crate) fn latest(&self) -> Duration {
-        self.latest
+    /// The current delay: the smallest of the last few samples. A peer that acknowledges in
+    /// batches (every 50 ms, say) makes the early messages of a batch look slow; the latest in
+    /// each batch shows the path's real delay, so a queue is only what even that one saw.
+    pub(crate) fn recent_min(&self) -> Duration {
+        let filled = (self.samples as usize).clamp(1, RECENT);
+        self.recent[..filled]
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(self.latest)
     }
 
     pub(crate) fn min(&self) -> Duration {
@@ -96,6 +111,43 @@ pub(crate) struct Window {
     cwnd: usize,
     /// Bytes acknowledged since the last growth step, for additive increase.
     acked_since_step: usize,
+    /// The smallest round trip of acknowledged data lately: the link's delay with no queue.
+    /// Measured on data, not pings, so a peer that holds its acks (aggligator flushes them
+    /// every 50 ms when idle) does not look like a queue.
+    base: WindowedMin,
+}
+
+/// The minimum of samples over the last `MIN_RTT_WINDOW` or so (two buckets).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WindowedMin {
+    min: Option<Duration>,
+    current: Option<Duration>,
+    start: Time,
+}
+
+impl WindowedMin {
+    pub(crate) fn update(&mut self, sample: Duration, now: Time) {
+        let low = |a: Option<Duration>| Some(a.map_or(sample, |a| a.min(sample)));
+        if now - self.start > MIN_RTT_WINDOW {
+            self.min = low(self.current);
+            self.current = Some(sample);
+            self.start = now;
+        } else {
+            self.current = low(self.current);
+            self.min = low(self.min);
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<Duration> {
+        self.min
+    }
+
+    /// Starts again from `sample`.
+    pub(crate) fn reset(&mut self, sample: Duration, now: Time) {
+        self.min = Some(sample);
+        self.current = Some(sample);
+        self.start = now;
+    }
 }
 
 impl Window {
@@ -103,6 +155,7 @@ impl Window {
         Window {
             cwnd: MIN_WINDOW * 4,
             acked_since_step: 0,
+            base: WindowedMin::default(),
         }
     }
 
@@ -113,22 +166,33 @@ impl Window {
     /// The queueing delay the window tolerates on a link with this round trip, where one
     /// payload takes `serialization` to send: half the round trip, at least 5 ms, plus two
     /// payloads, so that even a slow link can keep a packet queued behind the one on the wire.
-    fn target(rtt: &Rtt, serialization: Duration) -> Duration {
-        (rtt.min() / 2).max(Duration::from_millis(5)) + serialization * 2
+    fn target(base: Duration, serialization: Duration) -> Duration {
+        (base / 2).max(Duration::from_millis(5)) + serialization * 2
     }
 
-    /// Adjusts the window for `acked` bytes acknowledged with the given RTT state.
-    /// `limited` says whether the window, not the application, held sending back.
+    /// Adjusts the window for `acked` bytes acknowledged with the given RTT state and, if
+    /// the acknowledged message was sent once, its round-trip `sample`. `limited` says whether
+    /// the window, not the application, held sending back.
     pub(crate) fn on_ack(
         &mut self,
         acked: usize,
         rtt: &Rtt,
+        sample: Option<Duration>,
+        now: Time,
         limited: bool,
         serialization: Duration,
     ) {
-        let queueing = rtt.latest().saturating_sub(rtt.min());
-        let target = Self::target(rtt, serialization);
-        if queueing > target {
+        if let Some(sample) = sample {
+            self.base.update(sample, now);
+        }
+        let base = self.base.get().unwrap_or(rtt.min());
+        let queueing = rtt.recent_min().saturating_sub(base);
+        let target = Self::target(base, serialization);
+        if queueing > target && self.cwnd <= MIN_WINDOW {
+            // Even the smallest window sees this delay, so it is not a queue of ours: the peer
+            // holds its acknowledgements, or the path got longer. Take it as the new base.
+            self.base.reset(rtt.recent_min(), now);
+        } else if queueing > target {
             // A queue is building: give back half of what was acknowledged.
             self.cwnd = self.cwnd.saturating_sub(acked / 2).max(MIN_WINDOW);
             self.acked_since_step = 0;

@@ -121,15 +121,20 @@ impl Connection {
         // Any acknowledgement shows the link delivers again.
         l.stalled = false;
         if carrier == Some(link) {
-            if let (Some(at), false) = (sent_at, resent) {
-                l.rtt.update(now - at, now);
+            let sample = match (sent_at, resent) {
+                (Some(at), false) => Some(now - at),
+                _ => None,
+            };
+            if let Some(sample) = sample {
+                l.rtt.update(sample, now);
             }
             if data_len > 0 {
                 let limited = l.window_limited;
                 let serialization =
                     std::time::Duration::from_secs_f64(max_payload as f64 / l.rate().max(1.0));
+                let serialization = serialization.min(l.rtt.min());
                 l.window
-                    .on_ack(data_len, &l.rtt, limited, serialization.min(l.rtt.min()));
+                    .on_ack(data_len, &l.rtt, sample, now, limited, serialization);
                 l.on_data_acked(data_len, now);
             }
         }
