@@ -109,6 +109,7 @@ impl TcpAcceptor {
             tasks.spawn(async move {
                 loop {
                     let (stream, peer) = listener.accept().await?;
+                    let peer = SocketAddr::new(unmap(peer.ip()), peer.port());
                     let local = stream.local_addr()?;
                     if let Err(e) = tune(&stream) {
                         tracing::debug!(%peer, error = %e, "cannot tune socket");
