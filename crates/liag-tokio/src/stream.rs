@@ -118,7 +118,10 @@ pub struct WriteHalf {
     pending: Option<Bytes>,
 }
 
-/// Both sides of a connection. See the [module](self) documentation.
+/// Both sides of a connection: `AsyncRead + AsyncWrite` for byte streams, and a `futures`
+/// `Stream` and `Sink` of `Bytes` for messages (each up to the configured `max_payload`, 32 KiB
+/// by default, arrives whole). Shutting down the write side sends SendFinish; dropping the read
+/// side tells the peer to stop.
 pub struct Stream {
     read: ReadHalf,
     write: WriteHalf,
