@@ -12,7 +12,7 @@ use liag_transports::liag_tokio::liag_core::proto::message::UserData;
 use liag_transports::liag_tokio::{Server, Settings, connect};
 use liag_transports::mem::{MemControl, MemLinkSpec, pair};
 
-use crate::pattern::Pattern;
+use crate::speed_stream::{Generator, PIECE};
 use crate::view::{LinkRow, View};
 
 /// Options of `liag demo`.
@@ -91,13 +91,13 @@ pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
                 return;
             };
             let mut stream = incoming.accept();
-            let mut pattern = Pattern::new(SEED);
+            let mut pattern = Generator::new(SEED);
             let mut buf = vec![0u8; 256 << 10];
             loop {
                 match stream.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if !pattern.verify(&buf[..n]) {
+                        if !pattern.check(&buf[..n]) {
                             progress.corrupt.store(true, Ordering::Relaxed);
                         }
                         progress.received.fetch_add(n as u64, Ordering::Relaxed);
@@ -126,13 +126,12 @@ pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
     let writer = {
         let sent = sent.clone();
         tokio::spawn(async move {
-            let mut pattern = Pattern::new(SEED);
+            let mut pattern = Generator::new(SEED);
             while start.elapsed() < duration {
-                let chunk = pattern.next_chunk(64 << 10);
-                if stream.write_all(&chunk).await.is_err() {
+                if stream.write_all(pattern.next_piece()).await.is_err() {
                     return;
                 }
-                sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                sent.fetch_add(PIECE as u64, Ordering::Relaxed);
             }
             let _ = stream.shutdown().await;
             // Keep the stream until the peer has everything.

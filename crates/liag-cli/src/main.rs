@@ -1,7 +1,6 @@
 //! The `liag` command: link aggregation from the command line.
 
 mod demo;
-mod pattern;
 mod speed;
 mod speed_stream;
 mod tunnel;

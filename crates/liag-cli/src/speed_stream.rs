@@ -1,5 +1,6 @@
 //! agg-speed's test stream (spec Appendix D.2): an 8-byte big-endian seed, then the output of
-//! Xoshiro256++ seeded with `seed_from_u64(seed)`, produced in 8 KiB pieces.
+//! Xoshiro256++ seeded with `seed_from_u64(seed)`, produced in 8 KiB pieces. The demo's
+//! verified stream is the same generator.
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
