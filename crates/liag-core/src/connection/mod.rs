@@ -367,12 +367,6 @@ impl Connection {
         self.closed.is_some()
     }
 
-    /// Received data and messages held in memory, for monitoring: bytes buffered unread and
-    /// messages held out of order.
-    pub fn receive_buffered(&self) -> (usize, usize) {
-        (self.recv.buffered, self.recv.held())
-    }
-
     /// Buffers and flow control at a glance.
     pub fn stats(&self) -> ConnectionStats {
         ConnectionStats {
@@ -385,11 +379,6 @@ impl Connection {
             receive_held: self.recv.held(),
             unreported: self.recv.unreported,
         }
-    }
-
-    /// Application bytes queued and not yet acknowledged by the peer.
-    pub fn send_buffered(&self) -> usize {
-        self.send.queued + self.send.unacked
     }
 
     fn link_mut(&mut self, id: LinkId) -> Option<&mut Link> {

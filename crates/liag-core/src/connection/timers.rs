@@ -1,7 +1,5 @@
 //! Timers: acknowledgement timeouts, pings, and the no-link timeout, as one table.
 
-use std::time::Duration;
-
 use super::Connection;
 use crate::error::{ConnectionError, LinkError};
 use crate::link::LinkId;
@@ -90,10 +88,5 @@ impl Connection {
             l.window.reset();
             l.ping_wanted = true;
         }
-    }
-
-    /// The shortest ack timeout any link has now, for tests and statistics.
-    pub fn min_ack_timeout(&self) -> Option<Duration> {
-        self.links.iter().map(|l| l.ack_timeout(&self.config)).min()
     }
 }
