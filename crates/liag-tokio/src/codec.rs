@@ -148,13 +148,15 @@ impl<S: AsyncRead + AsyncWrite> StreamLink<S> {
     fn poll_write_queue(&mut self, cx: Cx<'_, '_>) -> Poll<io::Result<()>> {
         self.push_staging();
         while !self.write_queue.is_empty() {
-            let slices: Vec<IoSlice<'_>> = self
-                .write_queue
-                .iter()
-                .take(MAX_IOVECS)
-                .map(|b| IoSlice::new(b))
-                .collect();
-            let mut written = std::task::ready!(self.io.as_mut().poll_write_vectored(cx, &slices))?;
+            // On the stack: a vectored write costs no allocation.
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (slot, buf) in slices.iter_mut().zip(&self.write_queue) {
+                *slot = IoSlice::new(buf);
+                count += 1;
+            }
+            let mut written =
+                std::task::ready!(self.io.as_mut().poll_write_vectored(cx, &slices[..count]))?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -182,11 +184,19 @@ impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
     fn poll_next(self: Pin<&mut Self>, cx: Cx<'_, '_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            if let Some(packet) = this.codec.decode(&mut this.read_buf)? {
+            // The decoder itself, not the codec: the codec's own reserve would repeat the one
+            // below.
+            let decoded = this
+                .codec
+                .decoder
+                .decode(&mut this.read_buf)
+                .map_err(frame_error)?;
+            if let Some(packet) = decoded {
                 return Poll::Ready(Some(Ok(packet)));
             }
             if this.eof {
-                return Poll::Ready(this.codec.decode_eof(&mut this.read_buf).transpose());
+                let last = this.codec.decoder.decode_eof(&mut this.read_buf);
+                return Poll::Ready(last.map_err(frame_error).transpose());
             }
             // Read in large pieces; a frame in progress gets what it needs (bounded by the
             // decoder's checked limit).
