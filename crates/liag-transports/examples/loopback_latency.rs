@@ -2,8 +2,8 @@
 //! links, against a plain TCP connection: `cargo run --release -p liag-transports --example
 //! loopback_latency -- 3 2000` (links, round trips). Prints p50 and p99 for both.
 
-use liag_transports::liag_tokio::liag_core::proto::message::UserData;
-use liag_transports::liag_tokio::{Server, Settings, connect};
+mod common;
+
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -62,27 +62,12 @@ async fn main() -> std::io::Result<()> {
     plain.set_nodelay(true)?;
     let tcp = measure(&mut plain, rounds).await?;
 
-    let (server, mut incoming) = Server::new(Settings::default());
+    let (mut stream, mut incoming) = common::loopback_connection(links).await?;
     tokio::spawn(async move {
         if let Some(i) = incoming.next().await {
             let _ = echo(i.accept()).await;
         }
     });
-    let tcp_listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = tcp_listener.local_addr()?;
-    let (mut stream, outgoing) = connect(Settings::default());
-    for i in 0..links {
-        let socket = TcpStream::connect(addr).await?;
-        let (accepted, _) = tcp_listener.accept().await?;
-        socket.set_nodelay(true)?;
-        accepted.set_nodelay(true)?;
-        server.add_incoming(accepted, format!("tcp{i}"), UserData::empty());
-        let o = outgoing.clone();
-        tokio::spawn(async move {
-            o.add_link(socket, format!("tcp{i}"), UserData::empty())
-                .await
-        });
-    }
     let liag = measure(&mut stream, rounds).await?;
     println!("64-byte round trip, {rounds} rounds   p50 µs   p99 µs");
     println!(

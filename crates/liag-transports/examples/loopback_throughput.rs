@@ -2,8 +2,8 @@
 //! TCP connection: `cargo run --release -p liag-transports --example loopback_throughput -- 3 2048`
 //! (links, MiB). Prints MB/s for both.
 
-use liag_transports::liag_tokio::liag_core::proto::message::UserData;
-use liag_transports::liag_tokio::{Server, Settings, connect};
+mod common;
+
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -31,9 +31,7 @@ async fn plain(total: usize) -> std::io::Result<f64> {
 }
 
 async fn aggregated(links: usize, total: usize) -> std::io::Result<f64> {
-    let (server, mut listener) = Server::new(Settings::default());
-    let tcp = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = tcp.local_addr()?;
+    let (mut stream, mut listener) = common::loopback_connection(links).await?;
     let reader = tokio::spawn(async move {
         let mut stream = listener
             .next()
@@ -51,20 +49,6 @@ async fn aggregated(links: usize, total: usize) -> std::io::Result<f64> {
         }
         std::io::Result::Ok(n)
     });
-    let (mut stream, outgoing) = connect(Settings::default());
-    for i in 0..links {
-        let accept = tcp.accept();
-        let socket = TcpStream::connect(addr).await?;
-        let (incoming, _) = accept.await?;
-        incoming.set_nodelay(true)?;
-        socket.set_nodelay(true)?;
-        server.add_incoming(incoming, format!("tcp{i}"), UserData::empty());
-        let o = outgoing.clone();
-        tokio::spawn(async move {
-            o.add_link(socket, format!("tcp{i}"), UserData::empty())
-                .await
-        });
-    }
     let data = vec![7u8; CHUNK];
     let start = Instant::now();
     for _ in 0..total / CHUNK {
