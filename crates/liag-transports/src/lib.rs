@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+mod keep;
 #[cfg(feature = "mem")]
 pub mod mem;
 #[cfg(feature = "tcp")]

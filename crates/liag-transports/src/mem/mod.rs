@@ -1,7 +1,8 @@
 //! Emulated links in memory: rate, one-way delay, jitter and a queue, with runtime faults.
 //!
 //! A [`pair`] is two packet-link ends and a [`MemControl`] to cut, black-hole, heal or corrupt
-//! the link while it runs. For tests, benchmarks and the demo.
+//! the link while it runs; [`MemPaths`] makes such links on named paths for a connector. For
+//! tests, benchmarks and the demo.
 
 use bytes::Bytes;
 use futures::{Sink, Stream};
@@ -14,6 +15,9 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 use liag_tokio::{BoxLink, PacketLink};
+
+mod paths;
+pub use paths::MemPaths;
 
 /// The shape of an emulated link (both directions alike).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -230,6 +234,11 @@ impl MemControl {
     /// Corrupts the link: the receiving ends see a checksum failure, and the link fails.
     pub fn corrupt(&self) {
         self.each(|d| d.fault = Fault::Corrupt);
+    }
+
+    /// Whether an end of the link is still in use (this control not counted, nor its clones).
+    pub(crate) fn in_use(&self) -> bool {
+        Arc::strong_count(&self.dirs[0]) > 1
     }
 
     /// Whether the link is silenced.

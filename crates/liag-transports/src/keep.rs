@@ -1,0 +1,212 @@
+//! The loop behind [`crate::Links`]: one link per path, reopened with backoff when it fails,
+//! and re-probed with fresh transports while it is stalled.
+//!
+//! A stalled link is one the connection stopped hearing from (a black hole, a dead Wi-Fi, a
+//! NAT that forgot the flow). Its own transport may take seconds to notice the path is back
+//! (TCP backs its retransmissions off), and a single fresh connection attempt would too (a
+//! lost SYN is retried after a second, then two, ...). So while a link is stalled, the loop
+//! starts a short-lived attempt on its path every [`PROBE_EVERY`]: whenever the path heals,
+//! an attempt is at most that far away, and the first one through replaces the stalled link.
+
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::{AbortHandle, Id, JoinSet};
+use tokio::time::Instant;
+
+use liag_tokio::Outgoing;
+use liag_tokio::liag_core::proto::message::UserData;
+use liag_tokio::liag_core::{LinkId, LinkState};
+
+use crate::transport::Connector;
+
+/// How often the links are looked at.
+const TICK: Duration = Duration::from_millis(50);
+/// How often the connector is asked for its paths.
+const PATHS_EVERY: Duration = Duration::from_secs(1);
+/// First and longest wait before reopening a path whose attempt failed.
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// A link stalled this long gets probed.
+const PROBE_AFTER: Duration = Duration::from_millis(150);
+/// While a link is stalled, a fresh attempt on its path starts this often...
+const PROBE_EVERY: Duration = Duration::from_millis(200);
+/// ... and each gives up after this long, so at most five are in flight per path.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the loop knows of one path.
+#[derive(Default)]
+struct Path {
+    /// The link up on it, with the acceptor's user data (for the connector's link filter).
+    live: Option<(LinkId, UserData)>,
+    /// Since when the live link is stalled.
+    stalled_since: Option<Instant>,
+    /// Attempts in flight on this path.
+    attempts: Vec<AbortHandle>,
+    /// When the last probe started.
+    probed_at: Option<Instant>,
+    /// After a failed attempt: not before this, and the wait that led to it.
+    retry: Option<(Instant, Duration)>,
+}
+
+type Attempt = (String, bool, io::Result<(LinkId, UserData)>);
+
+/// Keeps `outgoing`'s links up on the paths `connector` names, until the connection closes.
+pub(crate) async fn keep_links<C: Connector>(
+    connector: Arc<C>,
+    outgoing: Outgoing,
+    last_error: Arc<Mutex<Option<String>>>,
+) {
+    let control = outgoing.control();
+    let mut names: Vec<String> = Vec::new();
+    let mut names_at: Option<Instant> = None;
+    let mut paths: HashMap<String, Path> = HashMap::new();
+    let mut running: JoinSet<Attempt> = JoinSet::new();
+    let mut running_path: HashMap<Id, String> = HashMap::new();
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(done) = running.join_next_with_id() => {
+                let (id, attempt) = match done {
+                    Ok((id, attempt)) => (id, Some(attempt)),
+                    Err(e) => (e.id(), None),
+                };
+                if let Some(name) = running_path.remove(&id) {
+                    let path = paths.entry(name).or_default();
+                    path.attempts.retain(|a| a.id() != id);
+                }
+                if let Some((name, probe, result)) = attempt {
+                    let path = paths.entry(name.clone()).or_default();
+                    finished(&control, &name, path, probe, result, &last_error);
+                }
+            }
+        }
+        if outgoing.is_closed() {
+            return;
+        }
+        let now = Instant::now();
+        if names_at.is_none_or(|t| now - t >= PATHS_EVERY) {
+            names_at = Some(now);
+            match connector.paths().await {
+                Ok(found) => names = found,
+                Err(e) => tracing::debug!(error = %e, "cannot list paths"),
+            }
+        }
+
+        // Forget links the connection dropped; note stalled ones.
+        let stats = control.links();
+        for path in paths.values_mut() {
+            let state = path
+                .live
+                .as_ref()
+                .and_then(|(id, _)| stats.iter().find(|s| s.id == *id).map(|s| s.state));
+            match state {
+                None => (path.live, path.stalled_since) = (None, None),
+                Some(LinkState::Stalled) => path.stalled_since = path.stalled_since.or(Some(now)),
+                Some(_) => path.stalled_since = None,
+            }
+        }
+
+        for name in &names {
+            let path = paths.entry(name.clone()).or_default();
+            let probe = match (&path.live, path.stalled_since) {
+                (None, _) => {
+                    let waiting = path.retry.is_some_and(|(at, _)| at > now);
+                    if !path.attempts.is_empty() || waiting {
+                        continue;
+                    }
+                    false
+                }
+                (Some(_), Some(since)) => {
+                    let due = path.probed_at.is_none_or(|t| now - t >= PROBE_EVERY);
+                    if now - since < PROBE_AFTER || !due {
+                        continue;
+                    }
+                    path.probed_at = Some(now);
+                    true
+                }
+                (Some(_), None) => continue,
+            };
+            let others: Vec<(String, UserData)> = paths
+                .iter()
+                .filter(|(other, _)| *other != name)
+                .filter_map(|(other, p)| p.live.as_ref().map(|(_, ud)| (other.clone(), ud.clone())))
+                .collect();
+            let open = open_link(connector.clone(), name.clone(), outgoing.clone(), others);
+            let name2 = name.clone();
+            let handle = running.spawn(async move {
+                let result = if probe {
+                    within(PROBE_TIMEOUT, open).await
+                } else {
+                    open.await
+                };
+                (name2, probe, result)
+            });
+            running_path.insert(handle.id(), name.clone());
+            paths.entry(name.clone()).or_default().attempts.push(handle);
+        }
+    }
+}
+
+/// Takes in the outcome of an attempt on `path`.
+fn finished(
+    control: &liag_tokio::Control,
+    name: &str,
+    path: &mut Path,
+    probe: bool,
+    result: io::Result<(LinkId, UserData)>,
+    last_error: &Mutex<Option<String>>,
+) {
+    match result {
+        Ok(fresh) => {
+            tracing::debug!(path = %name, probe, "link up");
+            if let Some((old, _)) = path.live.replace(fresh) {
+                control.drop_link(old);
+            }
+            // The path works: the other probes on it have nothing left to find.
+            for attempt in path.attempts.drain(..) {
+                attempt.abort();
+            }
+            (path.stalled_since, path.probed_at, path.retry) = (None, None, None);
+        }
+        // A probe failing says only that the path is still silent; the next one is due soon.
+        Err(e) if probe => tracing::trace!(path = %name, error = %e, "probe failed"),
+        Err(e) => {
+            let backoff = path
+                .retry
+                .map_or(BACKOFF_MIN, |(_, b)| (b * 2).min(BACKOFF_MAX));
+            tracing::debug!(path = %name, error = %e, ?backoff, "link attempt failed");
+            *last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{name}: {e}"));
+            path.retry = Some((Instant::now() + backoff, backoff));
+        }
+    }
+}
+
+/// Opens a transport on `path` and adds it to the connection as a link.
+fn open_link<C: Connector>(
+    connector: Arc<C>,
+    path: String,
+    outgoing: Outgoing,
+    others: Vec<(String, UserData)>,
+) -> BoxFuture<'static, io::Result<(LinkId, UserData)>> {
+    Box::pin(async move {
+        let (link, user_data) = connector.open(&path).await?;
+        let mut remote = UserData::empty();
+        let id = outgoing
+            .add_packet_link(link, path.clone(), user_data, |welcome| {
+                remote = welcome.user_data.clone();
+                connector.keep(&path, welcome, &others)
+            })
+            .await?;
+        Ok((id, remote))
+    })
+}
+
+async fn within<T>(limit: Duration, f: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "probe timed out")))
+}
