@@ -1,4 +1,6 @@
-//! Benchmarks of liag's hot paths; run them with `cargo bench -p liag-benches`.
+//! Benchmarks of liag: criterion benches of the hot paths (in `benches/`), and the end-to-end
+//! scenarios of [`e2e`], which the `e2e` binary runs and `cargo xtask bench` reports.
 //!
-//! The criterion benches live in `benches/`. This library holds nothing yet; later scenario
-//! helpers shared between benches go here.
+//! Benchmarks print figures; they never assert on time.
+
+pub mod e2e;

@@ -2,8 +2,11 @@
 //!
 //! - `tidy`: checks the crate stack and source rules (also run by `cargo test`);
 //! - `fuzz <target> [--secs N]`: runs one cargo-fuzz target on the stable toolchain;
-//! - `fuzz list`: names the targets.
+//! - `fuzz list`: names the targets;
+//! - `bench [--quick] [--no-criterion] [--only KIND]`: runs the benchmarks and writes the
+//!   report to `target/liag-bench/`.
 
+mod bench;
 mod fuzz;
 mod tidy;
 
@@ -17,6 +20,8 @@ tasks:
   tidy                        check the crate stack and the source rules
   fuzz list                   list the fuzz targets
   fuzz <target> [--secs N]    run one fuzz target for N seconds (default 60)
+  bench [--quick] [--no-criterion] [--only KIND]
+                              run the benchmarks; report in target/liag-bench/
 ";
 
 /// The repository's root: the parent of this crate's directory.
@@ -33,6 +38,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["tidy"] => tidy::run(&repo_root()),
         ["fuzz", rest @ ..] => fuzz::run(&repo_root(), rest),
+        ["bench", rest @ ..] => bench::run(&repo_root(), rest),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())

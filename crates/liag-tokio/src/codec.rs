@@ -91,13 +91,17 @@ pub type BoxLink = Pin<Box<dyn PacketLink>>;
 /// A stream transport (TCP, TLS, WebSocket stream, RFCOMM, a pipe) framed as a link.
 ///
 /// Writes are vectored: a frame header goes out beside its payload, which is never copied;
-/// small packets and headers are gathered in one staging buffer. Reads fill a buffer in large
-/// pieces and hand out payloads as slices of it.
+/// small packets and headers are gathered in one staging buffer. Reads fill a buffer and hand
+/// out payloads as slices of it; the piece read at a time grows while reads fill it and
+/// shrinks while they don't, so a busy link reads in large pieces and an idle one holds
+/// little memory.
 pub struct StreamLink<S> {
     // The stream is boxed so the link is `Unpin` whatever `S` is.
     io: Pin<Box<S>>,
     codec: LinkCodec,
     read_buf: BytesMut,
+    /// How much to make room for before the next read.
+    read_chunk: usize,
     eof: bool,
     /// Buffers waiting to be written, in order.
     write_queue: VecDeque<Bytes>,
@@ -113,8 +117,9 @@ impl<S> std::fmt::Debug for StreamLink<S> {
     }
 }
 
-/// How much is read at a time, at least.
-const READ_CHUNK: usize = 128 << 10;
+/// Least and most room made for one read.
+const READ_MIN: usize = 4 << 10;
+const READ_MAX: usize = 128 << 10;
 /// Packets up to this size are copied into the staging buffer rather than queued on their own.
 const SMALL_PACKET: usize = 2048;
 /// Most buffers handed to one vectored write.
@@ -129,6 +134,7 @@ where
         io: Box::pin(io),
         codec: LinkCodec::default(),
         read_buf: BytesMut::new(),
+        read_chunk: READ_MIN,
         eof: false,
         write_queue: VecDeque::new(),
         staging: BytesMut::new(),
@@ -198,13 +204,21 @@ impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
                 let last = this.codec.decoder.decode_eof(&mut this.read_buf);
                 return Poll::Ready(last.map_err(frame_error).transpose());
             }
-            // Read in large pieces; a frame in progress gets what it needs (bounded by the
-            // decoder's checked limit).
+            // A frame in progress gets what it needs (bounded by the decoder's checked limit).
             let needed = this.codec.decoder.bytes_needed(this.read_buf.len());
-            this.read_buf.reserve(needed.max(READ_CHUNK));
+            this.read_buf.reserve(needed.max(this.read_chunk));
+            let room = this.read_buf.capacity() - this.read_buf.len();
             match tokio_util::io::poll_read_buf(this.io.as_mut(), cx, &mut this.read_buf) {
                 Poll::Ready(Ok(0)) => this.eof = true,
-                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Ok(n)) => {
+                    this.read_chunk = if n == room {
+                        (this.read_chunk * 2).min(READ_MAX)
+                    } else if n < this.read_chunk / 4 {
+                        (this.read_chunk / 2).max(READ_MIN)
+                    } else {
+                        this.read_chunk
+                    };
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
                 Poll::Pending => return Poll::Pending,
             }

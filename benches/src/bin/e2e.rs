@@ -1,0 +1,129 @@
+//! Runs liag's end-to-end benchmark scenarios and writes their figures as JSON.
+//!
+//! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]`
+//! where KIND is throughput, round_trip, efficiency, failover, idle or busy. `cargo xtask
+//! bench` runs this and turns the JSON into a table, a report and plots.
+
+use liag_benches::e2e::emulated::{self, Fault};
+use liag_benches::e2e::{loopback, scale};
+use serde_json::{Value, json};
+use std::io;
+
+/// Counts the heap in use, for the memory per idle connection.
+#[global_allocator]
+static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+
+struct Args {
+    out: Option<String>,
+    quick: bool,
+    only: Option<String>,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = Args {
+        out: None,
+        quick: false,
+        only: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--out" => args.out = Some(it.next().ok_or("--out needs a file")?),
+            "--only" => args.only = Some(it.next().ok_or("--only needs a kind")?),
+            "--quick" => args.quick = true,
+            // `cargo bench` passes this to every target.
+            "--bench" => {}
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+async fn run(args: &Args) -> io::Result<Vec<Value>> {
+    let wanted = |kind: &str| args.only.as_deref().is_none_or(|k| k == kind);
+    let q = args.quick;
+    let mut out = Vec::new();
+    let mut note = |v: Vec<Value>| {
+        for v in v {
+            // The figures without the time series.
+            let mut brief = v.clone();
+            if let Some(o) = brief.as_object_mut() {
+                o.retain(|k, _| !k.starts_with("series"));
+            }
+            println!("{brief}");
+            out.push(v);
+        }
+    };
+    if wanted("throughput") {
+        note(loopback::throughput(if q { 1 } else { 3 }, if q { 256 } else { 1024 }).await?);
+    }
+    if wanted("round_trip") {
+        let samples = if q { 2_000 } else { 20_000 };
+        note(vec![loopback::round_trip(1, samples).await?]);
+        note(vec![loopback::round_trip(3, samples).await?]);
+    }
+    let (cold, warm) = if q { (3.0, 3.0) } else { (10.0, 10.0) };
+    if wanted("efficiency") {
+        let equal = emulated::equal_delays();
+        let unequal = emulated::unequal_delays();
+        note(vec![
+            emulated::efficiency("equal delays", &equal, cold, warm).await?,
+        ]);
+        note(vec![
+            emulated::efficiency("unequal delays", &unequal, cold, warm).await?,
+        ]);
+    }
+    if wanted("failover") {
+        let links = emulated::equal_delays();
+        let (at, hole, secs) = if q { (2.0, 1.0, 5.0) } else { (4.0, 3.0, 12.0) };
+        for fault in [Fault::Reset, Fault::BlackHole] {
+            note(vec![
+                emulated::failover(fault, &links, at, hole, secs).await?,
+            ]);
+        }
+    }
+    if wanted("idle") {
+        note(vec![
+            scale::idle(if q { 200 } else { 1_000 }, || HEAP.allocated()).await?,
+        ]);
+    }
+    if wanted("busy") {
+        note(vec![scale::busy(100, if q { 2.0 } else { 5.0 }).await?]);
+    }
+    Ok(out)
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match parse() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("e2e: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    match runtime.block_on(run(&args)) {
+        Ok(scenarios) => {
+            let report = json!({
+                "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+                "quick": args.quick,
+                "scenarios": scenarios,
+            });
+            if let Some(path) = &args.out {
+                let text = serde_json::to_string_pretty(&report).expect("JSON values serialize");
+                if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("e2e: cannot write {path}: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("e2e: a scenario failed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

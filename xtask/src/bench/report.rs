@@ -1,0 +1,218 @@
+//! The rows of the benchmark report: each scenario's figures against liag's targets, as a
+//! terminal table and as Markdown.
+
+use serde_json::{Value, json};
+
+/// One line of the report.
+pub(super) struct Row {
+    /// What was measured.
+    pub(super) what: String,
+    /// The figures, in words.
+    pub(super) figures: String,
+    /// The target, if there is one.
+    pub(super) target: &'static str,
+    /// Whether it holds.
+    pub(super) holds: Option<bool>,
+}
+
+impl Row {
+    pub(super) fn to_json(&self) -> Value {
+        json!({"what": self.what, "figures": self.figures, "target": self.target, "holds": self.holds})
+    }
+
+    fn verdict(&self) -> &'static str {
+        match self.holds {
+            Some(true) => "holds",
+            Some(false) => "MISSED",
+            None => "",
+        }
+    }
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or(f64::NAN)
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", x * 100.0)
+}
+
+/// The report's rows: end-to-end scenarios first, then the criterion benches.
+pub(super) fn rows(scenarios: &[Value], criterion: &[Value]) -> Vec<Row> {
+    let mut rows: Vec<Row> = scenarios.iter().filter_map(scenario_row).collect();
+    for c in criterion {
+        let ns = f(c, "mean_ns");
+        let figures = match c["gib_s"].as_f64() {
+            Some(gib) => format!("{gib:.2} GiB/s"),
+            None if ns < 1e4 => format!("{ns:.0} ns"),
+            None => format!("{:.1} ms", ns / 1e6),
+        };
+        rows.push(Row {
+            what: format!("criterion: {}", c["id"].as_str().unwrap_or("?")),
+            figures,
+            target: "",
+            holds: None,
+        });
+    }
+    rows
+}
+
+fn scenario_row(s: &Value) -> Option<Row> {
+    let what = s["scenario"].as_str().unwrap_or("?").to_string();
+    let row = |figures: String, target: &'static str, holds: Option<bool>| {
+        Some(Row {
+            what: what.clone(),
+            figures,
+            target,
+            holds,
+        })
+    };
+    match s["kind"].as_str()? {
+        "throughput" => {
+            let (liag, tcp, ratio) = (f(s, "liag_mb_s"), f(s, "tcp_mb_s"), f(s, "ratio"));
+            let figures = format!("{liag:.0} MB/s; plain TCP {tcp:.0} MB/s; {}", pct(ratio));
+            if s["links"].as_u64() == Some(3) {
+                row(
+                    figures,
+                    "≥ 1,000 MB/s and ≥ 40 % of TCP",
+                    Some(liag >= 1000.0 && ratio >= 0.4),
+                )
+            } else {
+                row(figures, "", None)
+            }
+        }
+        "round_trip" => {
+            let figures = format!(
+                "p50 {:.0} µs (+{:.0}), p99 {:.0} µs (+{:.0}); TCP p50 {:.0}, p99 {:.0} µs",
+                f(s, "liag_p50_us"),
+                f(s, "added_p50_us"),
+                f(s, "liag_p99_us"),
+                f(s, "added_p99_us"),
+                f(s, "tcp_p50_us"),
+                f(s, "tcp_p99_us"),
+            );
+            row(
+                figures,
+                "≤ +200 µs at p50",
+                Some(f(s, "added_p50_us") <= 200.0),
+            )
+        }
+        "efficiency" => {
+            let (cold, warm) = (f(s, "cold"), f(s, "warm"));
+            let intact = s["intact"].as_bool() == Some(true) && s["lost_bytes"].as_u64() == Some(0);
+            let figures = format!(
+                "cold {}, warm {} of {:.0} Mbit/s ({})",
+                pct(cold),
+                pct(warm),
+                f(s, "sum_mbit_s"),
+                s["links"].as_str().unwrap_or("")
+            );
+            if what.contains("unequal") {
+                row(
+                    figures,
+                    "≥ 95 % cold and warm",
+                    Some(intact && cold >= 0.95 && warm >= 0.95),
+                )
+            } else {
+                row(
+                    figures,
+                    "cold ≥ 97 %, warm ≥ 98 %",
+                    Some(intact && cold >= 0.97 && warm >= 0.98),
+                )
+            }
+        }
+        "failover" => {
+            let stall = f(s, "stall_ms");
+            let back = s["back_to_full_ms"].as_f64();
+            let lost = s["lost_bytes"].as_u64();
+            let intact = s["intact"].as_bool() == Some(true);
+            let figures = format!(
+                "stall {stall:.0} ms; back to full rate {} after {}; {} bytes lost{}",
+                back.map_or("never".into(), |b| format!("{b:.0} ms")),
+                if s["fault"] == "Reset" {
+                    "the reset"
+                } else {
+                    "healing"
+                },
+                lost.map_or("?".into(), |l| l.to_string()),
+                if intact { "" } else { ", DATA DIFFERS" },
+            );
+            let holds =
+                stall <= 300.0 && back.is_some_and(|b| b <= 500.0) && lost == Some(0) && intact;
+            row(
+                figures,
+                "stall ≤ 300 ms, back ≤ 500 ms, 0 lost",
+                Some(holds),
+            )
+        }
+        "idle" => {
+            let heap = f(s, "heap_kib_per_endpoint");
+            let figures = format!(
+                "{heap:.1} KiB heap, {:.1} KiB resident per endpoint",
+                f(s, "resident_kib_per_endpoint")
+            );
+            row(figures, "≤ 64 KiB per connection", Some(heap <= 64.0))
+        }
+        "busy" => row(
+            format!(
+                "{:.0} MB/s in all; plain TCP {:.0} MB/s; {}",
+                f(s, "liag_mb_s"),
+                f(s, "tcp_mb_s"),
+                pct(f(s, "ratio"))
+            ),
+            "",
+            None,
+        ),
+        _ => None,
+    }
+}
+
+/// The rows as an aligned text table.
+pub(super) fn table(rows: &[Row]) -> String {
+    let width = |get: &dyn Fn(&Row) -> usize, head: usize| {
+        rows.iter().map(get).max().unwrap_or(0).max(head)
+    };
+    let w0 = width(&|r| r.what.chars().count(), 8);
+    let w1 = width(&|r| r.figures.chars().count(), 7);
+    let w2 = width(&|r| r.target.chars().count(), 6);
+    let mut out = format!(
+        "{:w0$}  {:w1$}  {:w2$}  verdict\n",
+        "scenario", "figures", "target"
+    );
+    for r in rows {
+        let pad =
+            |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+        out += &format!(
+            "{}  {}  {}  {}\n",
+            pad(&r.what, w0),
+            pad(&r.figures, w1),
+            pad(r.target, w2),
+            r.verdict()
+        );
+    }
+    out
+}
+
+/// The report as Markdown, with the plots.
+pub(super) fn markdown(rows: &[Row], plots: &[String], stamp: &str, quick: bool) -> String {
+    let mut md = String::from("# liag benchmark report\n\n");
+    md += &format!(
+        "Run: {stamp}; release build; `cargo xtask bench{}`.\n\n",
+        if quick { " --quick" } else { "" }
+    );
+    md += "| scenario | figures | target | verdict |\n|---|---|---|---|\n";
+    for r in rows {
+        md += &format!(
+            "| {} | {} | {} | {} |\n",
+            r.what,
+            r.figures,
+            r.target,
+            r.verdict()
+        );
+    }
+    md += "\n";
+    for p in plots {
+        md += &format!("![{p}]({p})\n\n");
+    }
+    md
+}
