@@ -59,6 +59,30 @@ async fn aggregated(links: usize, total: usize) -> io::Result<f64> {
     Ok(mb_per_s(total, start))
 }
 
+/// The same through the message API: the sender shares one buffer for every message, the
+/// receiver counts the messages' bytes, so no byte is copied outside liag.
+async fn aggregated_messages(links: usize, total: usize) -> io::Result<f64> {
+    use futures::{SinkExt, StreamExt};
+    let (mut stream, mut listener) = loopback_connection(links).await?;
+    let reader = tokio::spawn(async move {
+        let mut incoming = accept(&mut listener).await?;
+        let mut n = 0;
+        while let Some(msg) = incoming.next().await {
+            n += msg?.len();
+        }
+        io::Result::Ok(n)
+    });
+    let data = bytes::Bytes::from(vec![0x5au8; CHUNK]);
+    let start = Instant::now();
+    for _ in 0..total / CHUNK {
+        stream.feed(data.clone()).await?;
+    }
+    stream.close().await?;
+    let got = reader.await.map_err(io::Error::other)??;
+    check(got, total)?;
+    Ok(mb_per_s(total, start))
+}
+
 fn check(got: usize, total: usize) -> io::Result<()> {
     if got == total / CHUNK * CHUNK {
         Ok(())
@@ -71,19 +95,26 @@ fn check(got: usize, total: usize) -> io::Result<()> {
 /// MiB each, medians reported.
 pub async fn throughput(rounds: usize, mib: usize) -> io::Result<Vec<Value>> {
     let total = mib << 20;
-    let (mut tcp, mut one, mut three) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut tcp, mut one, mut three, mut msgs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         tcp.push(plain_tcp(total).await?);
         one.push(aggregated(1, total).await?);
         three.push(aggregated(3, total).await?);
+        msgs.push(aggregated_messages(3, total).await?);
     }
     let base = median(&tcp);
-    Ok([(1, one), (3, three)]
+    let cases = [
+        (1, "byte stream", one),
+        (3, "byte stream", three),
+        (3, "message API", msgs),
+    ];
+    Ok(cases
         .into_iter()
-        .map(|(links, runs)| {
+        .map(|(links, api, runs)| {
             json!({
-                "scenario": format!("throughput, {links} loopback link{}", if links > 1 { "s" } else { "" }),
+                "scenario": format!("throughput, {links} loopback link{}, {api}", if links > 1 { "s" } else { "" }),
                 "kind": "throughput",
+                "api": api,
                 "links": links,
                 "liag_mb_s": median(&runs),
                 "tcp_mb_s": base,

@@ -5,7 +5,7 @@
 //! arrives whole). Shutting down the write side sends SendFinish; dropping the read side tells
 //! the peer to stop.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -61,26 +61,53 @@ fn poll_read_bytes(
     Poll::Pending
 }
 
-/// Writes what fits of `data`; `whole` asks for all of it or nothing.
+/// What a write hands over: a slice to copy (`AsyncWrite`) or a buffer to share (`Sink`).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Copy(&'a [u8]),
+    Share(&'a Bytes),
+}
+
+impl Source<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Source::Copy(d) => d.len(),
+            Source::Share(b) => b.len(),
+        }
+    }
+
+    /// The first `n` bytes, as a buffer of their own; only a slice is copied.
+    fn take(&self, n: usize) -> Bytes {
+        match self {
+            Source::Copy(d) => Bytes::copy_from_slice(&d[..n]),
+            Source::Share(b) => b.slice(..n),
+        }
+    }
+}
+
+/// Writes what fits of `data`; `whole` asks for all of it or nothing (and, for a message
+/// larger than a payload, all of what fits in one payload).
 fn poll_write_bytes(
     shared: &Shared,
     cx: &mut Context<'_>,
-    data: &[u8],
+    data: Source<'_>,
     whole: bool,
 ) -> Poll<io::Result<usize>> {
     let mut inner = shared.lock();
     if let Some(closed) = &inner.closed {
         return Poll::Ready(Err(io_error(closed)));
     }
+    // A message longer than a payload cannot arrive whole anyway; it goes in parts.
+    let whole = whole && data.len() <= inner.conn.config().max_payload;
     let room = inner.conn.send_capacity();
     let fits = if whole { room >= data.len() } else { room > 0 };
-    if !fits && !data.is_empty() {
+    if !fits && data.len() > 0 {
         inner.writer = Some(cx.waker().clone());
         inner.conn.wait_writable();
         return Poll::Pending;
     }
     let n = data.len().min(room);
-    match inner.conn.write(Bytes::copy_from_slice(&data[..n])) {
+    match inner.conn.write(data.take(n)) {
         Ok(n) => {
             inner.wake_driver();
             Poll::Ready(Ok(n))
@@ -224,7 +251,7 @@ impl AsyncWrite for WriteHalf {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        poll_write_bytes(&self.shared, cx, buf, false)
+        poll_write_bytes(&self.shared, cx, Source::Copy(buf), false)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -247,9 +274,10 @@ impl futures::Sink<Bytes> for WriteHalf {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(msg) = &this.pending {
-            match poll_write_bytes(&this.shared, cx, msg, true) {
-                Poll::Ready(Ok(_)) => this.pending = None,
+        while let Some(msg) = &mut this.pending {
+            match poll_write_bytes(&this.shared, cx, Source::Share(msg), true) {
+                Poll::Ready(Ok(n)) if n >= msg.len() => this.pending = None,
+                Poll::Ready(Ok(n)) => msg.advance(n),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
