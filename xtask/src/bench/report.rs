@@ -216,3 +216,62 @@ pub(super) fn markdown(rows: &[Row], plots: &[String], stamp: &str, quick: bool)
     }
     md
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdicts(s: Value) -> Vec<Option<bool>> {
+        rows(&[s], &[]).iter().map(|r| r.holds).collect()
+    }
+
+    #[test]
+    fn throughput_needs_both_rate_and_ratio() {
+        let s = |mb: f64, ratio: f64| {
+            json!({"kind": "throughput", "scenario": "t", "links": 3, "api": "byte stream",
+                   "liag_mb_s": mb, "tcp_mb_s": mb / ratio, "ratio": ratio})
+        };
+        assert_eq!(verdicts(s(1200.0, 0.45)), [Some(true)]);
+        assert_eq!(verdicts(s(1200.0, 0.30)), [Some(false)]);
+        assert_eq!(verdicts(s(900.0, 0.45)), [Some(false)]);
+    }
+
+    #[test]
+    fn failover_misses_on_any_lost_byte_or_no_recovery() {
+        let s = |lost: u64, back: Option<f64>| {
+            json!({"kind": "failover", "scenario": "f", "fault": "BlackHole", "stall_ms": 90.0,
+                   "back_to_full_ms": back, "lost_bytes": lost, "intact": lost == 0})
+        };
+        assert_eq!(verdicts(s(0, Some(150.0))), [Some(true)]);
+        assert_eq!(verdicts(s(1, Some(150.0))), [Some(false)]);
+        assert_eq!(verdicts(s(0, None)), [Some(false)]);
+        assert_eq!(verdicts(s(0, Some(501.0))), [Some(false)]);
+    }
+
+    #[test]
+    fn efficiency_targets_depend_on_the_delays() {
+        let s = |name: &str, cold: f64, warm: f64| {
+            json!({"kind": "efficiency", "scenario": name, "cold": cold, "warm": warm,
+                   "lost_bytes": 0, "intact": true, "sum_mbit_s": 70.0})
+        };
+        assert_eq!(verdicts(s("equal delays", 0.975, 0.985)), [Some(true)]);
+        assert_eq!(verdicts(s("equal delays", 0.965, 0.99)), [Some(false)]);
+        assert_eq!(verdicts(s("unequal delays", 0.955, 0.96)), [Some(true)]);
+        assert_eq!(verdicts(s("unequal delays", 0.94, 0.99)), [Some(false)]);
+    }
+
+    #[test]
+    fn the_table_lists_every_row_with_its_verdict() {
+        let rows = rows(
+            &[json!({"kind": "idle", "scenario": "1000 idle connections",
+                     "heap_kib_per_endpoint": 80.0, "resident_kib_per_endpoint": 14.0})],
+            &[json!({"id": "frame/encode 16 KiB", "mean_ns": 1000.0, "gib_s": 11.2})],
+        );
+        let table = table(&rows);
+        assert!(
+            table.contains("1000 idle connections") && table.contains("MISSED"),
+            "{table}"
+        );
+        assert!(table.contains("criterion: frame/encode 16 KiB") && table.contains("11.20 GiB/s"));
+    }
+}
