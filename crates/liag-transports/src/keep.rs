@@ -32,8 +32,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// A link stalled this long gets probed.
 const PROBE_AFTER: Duration = Duration::from_millis(150);
 /// While a link is stalled, a fresh attempt on its path starts this often...
-const PROBE_EVERY: Duration = Duration::from_millis(200);
-/// ... and each gives up after this long, so at most five are in flight per path.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// ... and each gives up after this long, so at most ten are in flight per path.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What the loop knows of one path.
