@@ -100,7 +100,11 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
         .filter(|k| o.only.as_deref().is_none_or(|o| o == **k))
     {
         eprintln!("== e2e: {kind}");
-        scenarios.extend(e2e_kind(&e2e, &out, kind, o.quick)?);
+        scenarios.extend(e2e_kind(&e2e, &out, kind, o.quick, false)?);
+        if *kind == "throughput" {
+            eprintln!("== e2e: {kind}, glibc malloc told to keep its memory");
+            scenarios.extend(e2e_kind(&e2e, &out, kind, o.quick, true)?);
+        }
     }
     let criterion = if o.criterion {
         criterion_results(&root.join("target/criterion"))
@@ -136,13 +140,31 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Runs one kind of scenario in its own process and reads its JSON.
-fn e2e_kind(e2e: &Path, out: &Path, kind: &str, quick: bool) -> Result<Vec<Value>, String> {
-    let file = out.join(format!("e2e-{kind}.json"));
+/// glibc's malloc settings that stop it from handing memory back to the kernel (and faulting
+/// it in again) at the pace of bulk data; see docs/performance.md.
+const KEEP_MEMORY: &str =
+    "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456";
+
+/// Runs one kind of scenario in its own process and reads its JSON; `tuned` runs it with
+/// [`KEEP_MEMORY`] and says so in the scenarios' names.
+fn e2e_kind(
+    e2e: &Path,
+    out: &Path,
+    kind: &str,
+    quick: bool,
+    tuned: bool,
+) -> Result<Vec<Value>, String> {
+    let suffix = if tuned { "-tuned" } else { "" };
+    let file = out.join(format!("e2e-{kind}{suffix}.json"));
     let mut cmd = Command::new(e2e);
     cmd.args(["--only", kind, "--out"]).arg(&file);
     if quick {
         cmd.arg("--quick");
+    }
+    if tuned {
+        cmd.env("GLIBC_TUNABLES", KEEP_MEMORY);
+    } else {
+        cmd.env_remove("GLIBC_TUNABLES");
     }
     let status = cmd
         .status()
@@ -154,7 +176,15 @@ fn e2e_kind(e2e: &Path, out: &Path, kind: &str, quick: bool) -> Result<Vec<Value
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let report: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    Ok(report["scenarios"].as_array().cloned().unwrap_or_default())
+    let mut scenarios = report["scenarios"].as_array().cloned().unwrap_or_default();
+    if tuned {
+        for s in &mut scenarios {
+            let name = format!("{}, malloc tuned", s["scenario"].as_str().unwrap_or("?"));
+            s["scenario"] = Value::from(name);
+            s["malloc_tuned"] = Value::from(true);
+        }
+    }
+    Ok(scenarios)
 }
 
 /// Every criterion benchmark's id, mean time per iteration and throughput, from its
