@@ -57,6 +57,7 @@ impl Future for Driver {
         let mut inner = shared.lock();
         inner.driver = Some(cx.waker().clone());
         let mut changed = false;
+        let links_before = this.links.len();
         // Each turn handles what is ready; a turn that used up a budget goes again.
         for _ in 0..16 {
             let more = this.turn(&mut inner, cx, &mut changed);
@@ -64,7 +65,8 @@ impl Future for Driver {
                 break;
             }
         }
-        inner.sample();
+        // A link that came or went gets a sample at once, so its rates count from its start.
+        inner.sample(this.links.len() != links_before);
         let done = this.finish_turn(&mut inner, cx);
         drop(inner);
         if changed || done {

@@ -49,6 +49,8 @@ pub(crate) struct Sample {
 /// How often the driver samples the counters, and how long it keeps samples.
 pub(crate) const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 pub(crate) const SAMPLES_KEPT: Duration = Duration::from_secs(12);
+/// At most this many samples are kept, whatever their age.
+const MAX_SAMPLES: usize = 512;
 
 impl Inner {
     pub(crate) fn now(&self) -> Time {
@@ -59,13 +61,14 @@ impl Inner {
         self.epoch + t.since_epoch()
     }
 
-    /// Records the links' counters if the last sample is old enough.
-    pub(crate) fn sample(&mut self) {
+    /// Records the links' counters if the last sample is old enough, or if `force`.
+    pub(crate) fn sample(&mut self, force: bool) {
         let now = Instant::now();
-        if self
-            .samples
-            .back()
-            .is_some_and(|s| now - s.at < SAMPLE_EVERY)
+        if !force
+            && self
+                .samples
+                .back()
+                .is_some_and(|s| now - s.at < SAMPLE_EVERY)
         {
             return;
         }
@@ -76,10 +79,12 @@ impl Inner {
             .map(|l| (l.id, l.sent_bytes, l.received_bytes))
             .collect();
         self.samples.push_back(Sample { at: now, links });
+        // Forced samples come with links coming and going; the count bounds them against churn.
         while self
             .samples
             .front()
             .is_some_and(|s| now - s.at > SAMPLES_KEPT)
+            || self.samples.len() > MAX_SAMPLES
         {
             self.samples.pop_front();
         }
