@@ -1,6 +1,7 @@
 //! The `liag` command: link aggregation from the command line.
 
 mod demo;
+mod links;
 mod speed;
 mod speed_stream;
 mod tunnel;
@@ -18,6 +19,8 @@ Examples:
   liag demo --json > result.json
   liag speed server                           answer speed tests on TCP port 5700
   liag speed client --tcp server.example -t 5 --json
+  liag speed client --websocket server.example --tls
+                                              WebSocket links inside TLS, as agg-speed --tls
   liag tunnel server -p 22 --tcp 5800        publish local port 22
   liag tunnel client -p 22:2222 --tcp server.example:5800
                                               then: ssh -p 2222 localhost
@@ -33,10 +36,12 @@ enum Command {
     /// Shows aggregation at work in one process: a verified stream over emulated links, the
     /// fastest of them silenced and healed on the way.
     Demo(demo::Args),
-    /// Measures speed over real TCP links (compatible with agg-speed).
+    /// Measures speed over real TCP and WebSocket links, optionally with TLS (compatible with
+    /// agg-speed).
     #[command(subcommand)]
     Speed(speed::Args),
-    /// Forwards TCP ports over aggregated connections (compatible with agg-tunnel).
+    /// Forwards TCP ports over aggregated connections of TCP and WebSocket links, optionally
+    /// with TLS (compatible with agg-tunnel).
     #[command(subcommand)]
     Tunnel(tunnel::Args),
 }

@@ -1,5 +1,6 @@
-//! `liag speed`: a speed test over real TCP links, flag-compatible with aggligator's
-//! `agg-speed` and speaking its test stream, so either end can be liag or aggligator.
+//! `liag speed`: a speed test over real TCP and WebSocket links, optionally inside TLS,
+//! flag-compatible with aggligator's `agg-speed` and speaking its test stream, so either end
+//! can be liag or aggligator.
 
 use serde::Serialize;
 use std::io;
@@ -10,9 +11,13 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
+use liag_transports::MultiConnector;
+use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Control, ReadHalf, Server, Settings, WriteHalf};
-use liag_transports::tcp::{TcpAcceptor, TcpConnector, TcpLinkFilter};
+use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
+use liag_transports::websocket::{AGG_SPEED_PATH, DEFAULT_PORT as WS_DEFAULT_PORT, WsAcceptor};
 
+use crate::links::{ClientLinks, ClientTls, ServerTls, serve_rfcomm, spawn_serve};
 use crate::speed_stream::{Generator, PIECE};
 use crate::view::{LinkRow, View};
 
@@ -27,6 +32,14 @@ pub(crate) enum Args {
         /// TCP port to listen on.
         #[arg(long = "tcp", default_value_t = DEFAULT_PORT, value_name = "PORT")]
         tcp: u16,
+        /// WebSocket (HTTP) port to listen on, at path /agg-speed.
+        #[arg(long = "websocket", default_value_t = WS_DEFAULT_PORT, value_name = "PORT")]
+        websocket: u16,
+        /// Also accept Bluetooth RFCOMM links on this channel (agg-speed uses 20; Linux).
+        #[arg(long = "rfcomm", value_name = "CHANNEL")]
+        rfcomm: Option<u8>,
+        #[command(flatten)]
+        tls: ServerTls,
         /// Listen on each network interface individually.
         #[arg(short = 'i', long = "individual-interfaces")]
         individual: bool,
@@ -40,8 +53,21 @@ pub(crate) enum Args {
     /// Measures send and receive speed to a server over every path to it.
     Client {
         /// The server, as `host` or `host:port`; repeat for several of its addresses.
-        #[arg(long = "tcp", required = true, value_name = "HOST[:PORT]")]
+        #[arg(
+            long = "tcp",
+            required_unless_present_any = ["websocket", "rfcomm"],
+            value_name = "HOST[:PORT]"
+        )]
         tcp: Vec<String>,
+        /// WebSocket hosts or URLs; a host means ws://HOST:8080/agg-speed. Repeatable.
+        #[arg(long = "websocket", value_name = "URL|HOST")]
+        websocket: Vec<String>,
+        /// Bluetooth RFCOMM links to a device, as ADDRESS (channel 20) or ADDRESS/CHANNEL or
+        /// ADDRESS/UUID; one link per local adapter (Linux).
+        #[arg(long = "rfcomm", value_name = "ADDRESS[/CHANNEL|UUID]")]
+        rfcomm: Vec<String>,
+        #[command(flatten)]
+        tls: ClientTls,
         /// Which links to keep: none, interface-interface or interface-ip.
         #[arg(long = "tcp-link-filter", default_value = "interface-interface")]
         link_filter: TcpLinkFilter,
@@ -76,12 +102,27 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
     match args {
         Args::Server {
             tcp,
+            websocket,
+            rfcomm,
+            tls,
             individual,
             oneshot,
             no_monitor,
-        } => server(tcp, individual, oneshot, no_monitor).await,
+        } => {
+            let listen = Listen {
+                tcp,
+                websocket,
+                rfcomm,
+                tls,
+                individual,
+            };
+            server(listen, oneshot, no_monitor).await
+        }
         Args::Client {
             tcp,
+            websocket,
+            rfcomm,
+            tls,
             link_filter,
             ipv4,
             ipv6,
@@ -92,15 +133,24 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
             no_monitor,
             json,
         } => {
-            let mut connector = TcpConnector::new(tcp, DEFAULT_PORT);
-            connector.filter = link_filter;
-            connector.ipv4_only = if ipv4 {
-                Some(true)
-            } else if ipv6 {
-                Some(false)
-            } else {
-                None
+            let links = ClientLinks {
+                tcp,
+                tcp_default_port: DEFAULT_PORT,
+                filter: link_filter,
+                websocket,
+                ws_default_port: WS_DEFAULT_PORT,
+                ws_path: AGG_SPEED_PATH,
+                ipv4_only: if ipv4 {
+                    Some(true)
+                } else if ipv6 {
+                    Some(false)
+                } else {
+                    None
+                },
+                rfcomm,
+                tls,
             };
+            let connector = links.connector().await?;
             let test = Test {
                 time: Duration::from_secs_f64(time.max(0.1)),
                 limit: limit.map(|mb| mb * 1_000_000),
@@ -171,15 +221,43 @@ async fn receive(
     Ok(total)
 }
 
-async fn server(port: u16, individual: bool, oneshot: bool, quiet: bool) -> io::Result<ExitCode> {
-    let acceptor = if individual {
-        TcpAcceptor::each_interface(port).await?
+/// What the server listens on.
+struct Listen {
+    tcp: u16,
+    websocket: u16,
+    rfcomm: Option<u8>,
+    tls: ServerTls,
+    individual: bool,
+}
+
+async fn server(listen: Listen, oneshot: bool, quiet: bool) -> io::Result<ExitCode> {
+    let tls = listen.tls.config()?;
+    let acceptor = if listen.individual {
+        TcpAcceptor::each_interface(listen.tcp).await?
     } else {
-        TcpAcceptor::all_interfaces(port).await?
+        TcpAcceptor::all_interfaces(listen.tcp).await?
     };
     let (server, mut listener) = Server::new(Settings::default());
-    eprintln!("liag speed server on {:?}", acceptor.local_addrs());
-    tokio::spawn(acceptor.serve(server));
+    let with_tls = if tls.is_some() { " with TLS" } else { "" };
+    eprintln!(
+        "liag speed server on TCP {:?}{with_tls}",
+        acceptor.local_addrs()
+    );
+    spawn_serve(acceptor, &tls, &server, "TCP".into());
+    // As agg-speed: a WebSocket port that cannot be had is reported, and TCP goes on.
+    match WsAcceptor::all_interfaces(listen.websocket, AGG_SPEED_PATH).await {
+        Ok(ws) => {
+            eprintln!(
+                "liag speed server on WebSocket {:?} at {AGG_SPEED_PATH}{with_tls}",
+                ws.local_addrs()
+            );
+            spawn_serve(ws, &tls, &server, "WebSocket".into());
+        }
+        Err(e) => eprintln!("liag speed server: no WebSocket: {e}"),
+    }
+    if let Some(channel) = listen.rfcomm {
+        serve_rfcomm(channel, &tls, &server, "liag speed server").await;
+    }
     while let Some(incoming) = listener.next().await {
         let tag = incoming.tag().to_string();
         let (r, w) = incoming.accept().into_split();
@@ -246,12 +324,12 @@ struct Report {
 }
 
 async fn client(
-    connector: TcpConnector,
+    connector: MultiConnector,
     test: Test,
     quiet: bool,
     json: bool,
 ) -> io::Result<ExitCode> {
-    let (stream, links) = connector.connect(Settings::default()).await?;
+    let (stream, links) = connect_with(connector, Settings::default());
     let control = links.outgoing().control();
     // Wait for the first link, so the clock starts with the transfer.
     links.wait_for_link(Duration::from_secs(10)).await?;

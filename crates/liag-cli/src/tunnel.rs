@@ -1,5 +1,6 @@
 //! `liag tunnel`: forwards TCP ports over aggregated connections, flag-compatible with
 //! aggligator's `agg-tunnel` and speaking its stream (a 2-byte port header, then the bytes).
+//! WebSocket links and TLS are liag's additions (agg-tunnel has neither).
 
 use std::collections::HashMap;
 use std::io;
@@ -8,11 +9,19 @@ use std::process::ExitCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Server, Settings, Stream};
-use liag_transports::tcp::{TcpAcceptor, TcpConnector, TcpLinkFilter};
+use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
+use liag_transports::websocket::WsAcceptor;
+
+use crate::links::{ClientLinks, ClientTls, ServerTls, serve_rfcomm, spawn_serve};
 
 /// The port aggregated links use when `--tcp` gives none.
 const DEFAULT_PORT: u16 = 5800;
+/// The WebSocket port when `--websocket` gives a host only.
+const WS_DEFAULT_PORT: u16 = 5801;
+/// The URL path of the tunnel's WebSocket links.
+const WS_PATH: &str = "/liag-tunnel";
 
 /// Options of `liag tunnel`.
 #[derive(Debug, clap::Subcommand)]
@@ -30,6 +39,14 @@ pub(crate) enum Args {
         /// TCP port to accept links on (all interfaces).
         #[arg(long = "tcp", default_value_t = DEFAULT_PORT, value_name = "PORT")]
         tcp: u16,
+        /// Also accept WebSocket links on this port, at path /liag-tunnel.
+        #[arg(long = "websocket", value_name = "PORT")]
+        websocket: Option<u16>,
+        /// Also accept Bluetooth RFCOMM links on this channel (Linux).
+        #[arg(long = "rfcomm", value_name = "CHANNEL")]
+        rfcomm: Option<u8>,
+        #[command(flatten)]
+        tls: ServerTls,
         /// Accepted for agg-tunnel compatibility; liag's tunnel shows no link monitor.
         #[arg(short = 'n', long = "no-monitor")]
         no_monitor: bool,
@@ -45,8 +62,21 @@ pub(crate) enum Args {
         )]
         ports: Vec<String>,
         /// The server, as `host` or `host:port`; repeat for several addresses of it.
-        #[arg(long = "tcp", required = true, value_name = "HOST[:PORT]")]
+        #[arg(
+            long = "tcp",
+            required_unless_present_any = ["websocket", "rfcomm"],
+            value_name = "HOST[:PORT]"
+        )]
         tcp: Vec<String>,
+        /// WebSocket hosts or URLs; a host means ws://HOST:5801/liag-tunnel. Repeatable.
+        #[arg(long = "websocket", value_name = "URL|HOST")]
+        websocket: Vec<String>,
+        /// Bluetooth RFCOMM links to a device, as ADDRESS (channel 20) or ADDRESS/CHANNEL or
+        /// ADDRESS/UUID; one link per local adapter (Linux).
+        #[arg(long = "rfcomm", value_name = "ADDRESS[/CHANNEL|UUID]")]
+        rfcomm: Vec<String>,
+        #[command(flatten)]
+        tls: ClientTls,
         /// Which links to keep: none, interface-interface or interface-ip.
         #[arg(long = "tcp-link-filter", default_value = "interface-interface")]
         link_filter: TcpLinkFilter,
@@ -64,15 +94,38 @@ pub(crate) enum Args {
 
 pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
     match args {
-        Args::Server { ports, tcp, .. } => server(ports, tcp).await,
+        Args::Server {
+            ports,
+            tcp,
+            websocket,
+            rfcomm,
+            tls,
+            ..
+        } => server(ports, tcp, (websocket, rfcomm), tls).await,
         Args::Client {
             ports,
             tcp,
+            websocket,
+            rfcomm,
+            tls,
             link_filter,
             global,
             once,
             ..
-        } => client(ports, tcp, link_filter, global, once).await,
+        } => {
+            let links = ClientLinks {
+                tcp,
+                tcp_default_port: DEFAULT_PORT,
+                filter: link_filter,
+                websocket,
+                ws_default_port: WS_DEFAULT_PORT,
+                ws_path: WS_PATH,
+                ipv4_only: None,
+                rfcomm,
+                tls,
+            };
+            client(ports, links, global, once).await
+        }
     }
 }
 
@@ -113,19 +166,37 @@ where
     tokio::try_join!(forward, backward)
 }
 
-async fn server(ports: Vec<String>, tcp: u16) -> io::Result<ExitCode> {
+async fn server(
+    ports: Vec<String>,
+    tcp: u16,
+    (websocket, rfcomm): (Option<u16>, Option<u8>),
+    tls: ServerTls,
+) -> io::Result<ExitCode> {
     let published: HashMap<u16, String> = ports
         .iter()
         .map(|p| parse_published(p))
         .collect::<io::Result<_>>()?;
+    let tls = tls.config()?;
+    let with_tls = if tls.is_some() { " with TLS" } else { "" };
     let acceptor = TcpAcceptor::all_interfaces(tcp).await?;
     let (server, mut listener) = Server::new(Settings::default());
     eprintln!(
-        "liag tunnel server: links on {:?}, publishing {:?}",
+        "liag tunnel server: links on TCP {:?}{with_tls}, publishing {:?}",
         acceptor.local_addrs(),
         published
     );
-    let serving = tokio::spawn(acceptor.serve(server));
+    spawn_serve(acceptor, &tls, &server, "TCP".into());
+    if let Some(port) = websocket {
+        let ws = WsAcceptor::all_interfaces(port, WS_PATH).await?;
+        eprintln!(
+            "liag tunnel server: links on WebSocket {:?} at {WS_PATH}{with_tls}",
+            ws.local_addrs()
+        );
+        spawn_serve(ws, &tls, &server, "WebSocket".into());
+    }
+    if let Some(channel) = rfcomm {
+        serve_rfcomm(channel, &tls, &server, "liag tunnel server").await;
+    }
     while let Some(incoming) = listener.next().await {
         let stream = incoming.accept();
         let published = published.clone();
@@ -135,7 +206,6 @@ async fn server(ports: Vec<String>, tcp: u16) -> io::Result<ExitCode> {
             }
         });
     }
-    serving.await.map_err(io::Error::other)??;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -161,8 +231,7 @@ async fn forward_to_target(mut stream: Stream, published: &HashMap<u16, String>)
 
 async fn client(
     ports: Vec<String>,
-    tcp: Vec<String>,
-    filter: TcpLinkFilter,
+    links: ClientLinks,
     global: bool,
     once: bool,
 ) -> io::Result<ExitCode> {
@@ -180,14 +249,12 @@ async fn client(
         eprintln!("liag tunnel client: {addr} -> server port {server_port}");
         listeners.push((listener, server_port));
     }
-    // Check the server's names once up front, so a typo fails at once.
-    let mut connector = TcpConnector::new(tcp.clone(), DEFAULT_PORT);
-    connector.filter = filter;
-    connector.resolve().await?;
+    // Check the server's names (and TLS files) once up front, so a typo fails at once.
+    links.connector().await?;
 
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<io::Result<()>>(1);
     for (listener, server_port) in listeners {
-        let (tcp, done_tx) = (tcp.clone(), done_tx.clone());
+        let (links, done_tx) = (links.clone(), done_tx.clone());
         tokio::spawn(async move {
             loop {
                 let accepted = listener.accept().await;
@@ -198,11 +265,9 @@ async fn client(
                         return;
                     }
                 };
-                let mut connector = TcpConnector::new(tcp.clone(), DEFAULT_PORT);
-                connector.filter = filter;
-                let done_tx = done_tx.clone();
+                let (links, done_tx) = (links.clone(), done_tx.clone());
                 tokio::spawn(async move {
-                    let result = forward_to_server(socket, connector, server_port).await;
+                    let result = forward_to_server(socket, &links, server_port).await;
                     if let Err(e) = &result {
                         eprintln!("liag tunnel client: connection from {peer}: {e}");
                     }
@@ -229,11 +294,12 @@ async fn client(
 
 async fn forward_to_server(
     socket: TcpStream,
-    connector: TcpConnector,
+    links: &ClientLinks,
     server_port: u16,
 ) -> io::Result<()> {
     socket.set_nodelay(true)?;
-    let (mut stream, links) = connector.connect(Settings::default()).await?;
+    let connector = links.connector().await?;
+    let (mut stream, links) = connect_with(connector, Settings::default());
     let control = links.outgoing().control();
     links
         .wait_for_link(std::time::Duration::from_secs(10))

@@ -6,22 +6,20 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
-fn client_measures_both_directions_against_a_server() {
-    let port = TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// Runs a one-shot `liag speed server` with `server_args`, waits until it listens on `port`,
+/// runs a client with `client_args` and returns its JSON report; the server must end well.
+fn speed_test(port: u16, server_args: &[&str], client_args: &[&str]) -> serde_json::Value {
     let mut server = Command::new(env!("CARGO_BIN_EXE_liag"))
-        .args([
-            "speed",
-            "server",
-            "--tcp",
-            &port.to_string(),
-            "--oneshot",
-            "-n",
-        ])
+        .args(["speed", "server", "--oneshot", "-n"])
+        .args(server_args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -35,19 +33,9 @@ fn client_measures_both_directions_against_a_server() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let target = format!("127.0.0.1:{port}");
     let out = Command::new(env!("CARGO_BIN_EXE_liag"))
-        .args([
-            "speed",
-            "client",
-            "--tcp",
-            &target,
-            "--tcp-link-filter",
-            "none",
-            "-t",
-            "1",
-            "-j",
-        ])
+        .args(["speed", "client", "-t", "1", "-j"])
+        .args(client_args)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -59,7 +47,6 @@ fn client_measures_both_directions_against_a_server() {
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(report["send_speed"].as_f64().unwrap() > 0.0);
     assert!(report["recv_speed"].as_f64().unwrap() > 0.0);
-    assert_eq!(report["links"].as_array().unwrap().len(), 1);
     // The one-shot server ends, reporting success, once the test is over.
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -73,6 +60,46 @@ fn client_measures_both_directions_against_a_server() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success());
+    report
+}
+
+#[test]
+fn client_measures_both_directions_against_a_server() {
+    let (port, ws) = (free_port(), free_port());
+    let (port_s, ws_s) = (port.to_string(), ws.to_string());
+    let target = format!("127.0.0.1:{port}");
+    let report = speed_test(
+        port,
+        &["--tcp", &port_s, "--websocket", &ws_s],
+        &["--tcp", &target, "--tcp-link-filter", "none"],
+    );
+    assert_eq!(report["links"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn tcp_and_websocket_links_inside_tls() {
+    let (port, ws) = (free_port(), free_port());
+    let (port_s, ws_s) = (port.to_string(), ws.to_string());
+    let target = format!("127.0.0.1:{port}");
+    let url = format!("ws://127.0.0.1:{ws}/agg-speed");
+    let report = speed_test(
+        port,
+        &["--tcp", &port_s, "--websocket", &ws_s, "--tls"],
+        &[
+            "--tcp",
+            &target,
+            "--tcp-link-filter",
+            "none",
+            "--websocket",
+            &url,
+            "--tls",
+        ],
+    );
+    let links = report["links"].as_array().unwrap();
+    let tags: Vec<&str> = links.iter().map(|l| l["tag"].as_str().unwrap()).collect();
+    assert_eq!(tags.len(), 2, "{tags:?}");
+    assert!(tags.iter().all(|t| t.ends_with("(tls)")), "{tags:?}");
+    assert!(tags.iter().any(|t| t.contains("ws://")), "{tags:?}");
 }
 
 #[test]

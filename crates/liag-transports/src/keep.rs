@@ -92,7 +92,11 @@ pub(crate) async fn keep_links<C: Connector>(
             names_at = Some(now);
             match connector.paths().await {
                 Ok(found) => names = found,
-                Err(e) => tracing::debug!(error = %e, "cannot list paths"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot list paths");
+                    *last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(format!("cannot list paths: {e}"));
+                }
             }
         }
 

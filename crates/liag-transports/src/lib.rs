@@ -4,23 +4,38 @@
 //! |---|---|---|
 //! | `tcp` | [`tcp`] | [`tcp::TcpAcceptor`] for servers; [`tcp::TcpConnector`] keeps one link per local interface and remote address, reconnects with backoff and re-probes silent paths |
 //! | `mem` | [`mem`] | emulated links in memory with rate, delay, jitter, queue and faults |
+//! | `websocket` | `websocket` | `ws://` and `wss://` links, client and server, also on an HTTP server's route (spec §11) |
+//! | `tls` | `tls` | TLS around any stream transport, the framing inside it (spec §12) |
+//! | `bluetooth` | `bluetooth` | Bluetooth RFCOMM links through BlueZ, Linux only |
+//!
+//! All are on by default (`bluetooth` has no effect off Linux).
 //!
 //! A transport of your own implements [`Connector`] (the client side: which paths exist, how to
 //! open one) and [`Acceptor`] (the server side); [`connect_with`] and [`serve`] run them with
 //! reconnection, backoff and stalled-path probing. `examples/unix_transport.rs` adds Unix
-//! domain sockets that way. Byte streams become links with [`liag_tokio::stream_link`];
-//! packet transports implement [`liag_tokio::PacketLink`]. WebSocket, Bluetooth RFCOMM and TLS
-//! come as further features.
+//! domain sockets that way. A byte-stream transport had better implement [`StreamConnector`]
+//! and [`StreamAcceptor`]: it is then a `Connector` or `Acceptor` too, and wrappers such as TLS
+//! fit around it. Byte streams become links with [`liag_tokio::stream_link`]; packet
+//! transports implement [`liag_tokio::PacketLink`]. [`MultiConnector`] puts several
+//! connectors' links into one connection.
 
 #![deny(missing_docs)]
 
+#[cfg(all(feature = "bluetooth", target_os = "linux"))]
+pub mod bluetooth;
 mod keep;
 #[cfg(feature = "mem")]
 pub mod mem;
+pub mod stream;
 #[cfg(feature = "tcp")]
 pub mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
-pub use transport::{Acceptor, Connector, Links, connect_with, serve};
+pub use stream::{BoxStream, IoStream, StreamAcceptor, StreamConnector, box_stream};
+pub use transport::{Acceptor, Connector, Links, MultiConnector, connect_with, serve};
 
 pub use liag_tokio;

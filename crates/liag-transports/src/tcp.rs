@@ -9,24 +9,24 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use liag_tokio::liag_core::proto::message::{UserData, Welcome};
-use liag_tokio::{BoxLink, Server, Settings, Stream, stream_link};
+use liag_tokio::{Server, Settings, Stream};
 
-use crate::transport::{Connector, Links, connect_with};
+use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
+use crate::transport::{Links, connect_with};
 
 /// How often targets are resolved again.
 const RESOLVE_EVERY: Duration = Duration::from_secs(10);
 /// Time allowed for a TCP connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn user_data(text: &str) -> UserData {
+pub(crate) fn user_data(text: &str) -> UserData {
     UserData::new(bytes::Bytes::copy_from_slice(text.as_bytes())).unwrap_or_default()
 }
 
-fn unmap(ip: IpAddr) -> IpAddr {
+pub(crate) fn unmap(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -34,7 +34,7 @@ fn unmap(ip: IpAddr) -> IpAddr {
 }
 
 /// The name of the local interface that has `ip`, if any.
-fn interface_of(ip: IpAddr) -> Option<String> {
+pub(crate) fn interface_of(ip: IpAddr) -> Option<String> {
     let ip = unmap(ip);
     if_addrs::get_if_addrs()
         .ok()?
@@ -44,7 +44,7 @@ fn interface_of(ip: IpAddr) -> Option<String> {
 }
 
 /// TCP_NODELAY, and keep-alive so a dead peer is noticed even on an idle link.
-fn tune(stream: &TcpStream) -> io::Result<()> {
+pub(crate) fn tune(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let keepalive = socket2::TcpKeepalive::new()
         .with_time(Duration::from_secs(10))
@@ -56,6 +56,7 @@ fn tune(stream: &TcpStream) -> io::Result<()> {
 #[derive(Debug)]
 pub struct TcpAcceptor {
     listeners: Vec<TcpListener>,
+    next: usize,
 }
 
 impl TcpAcceptor {
@@ -68,7 +69,7 @@ impl TcpAcceptor {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
             listeners.push(listener);
         }
-        Ok(TcpAcceptor { listeners })
+        Ok(TcpAcceptor { listeners, next: 0 })
     }
 
     /// Listens on each address of each local interface individually, at `port`.
@@ -103,28 +104,47 @@ impl TcpAcceptor {
     /// Each link's Welcome carries the name of the interface it arrived on (spec §10.3), or its
     /// local address as text when no interface has it.
     pub async fn serve(self, server: Server) -> io::Result<()> {
-        let mut tasks = JoinSet::new();
-        for listener in self.listeners {
-            let server = server.clone();
-            tasks.spawn(async move {
-                loop {
-                    let (stream, peer) = listener.accept().await?;
-                    let peer = SocketAddr::new(unmap(peer.ip()), peer.port());
-                    let local = stream.local_addr()?;
-                    if let Err(e) = tune(&stream) {
-                        tracing::debug!(%peer, error = %e, "cannot tune socket");
-                    }
-                    let name =
-                        interface_of(local.ip()).unwrap_or_else(|| unmap(local.ip()).to_string());
-                    server.add_incoming(stream, format!("{name} <- {peer}"), user_data(&name));
+        crate::serve(self, server).await
+    }
+
+    /// The next accepted connection, tuned, with its tag and this side's user data.
+    pub async fn accept_tcp(&mut self) -> io::Result<(TcpStream, String, UserData)> {
+        if self.listeners.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the TCP acceptor listens on no address",
+            ));
+        }
+        // Start with a different listener each time, so a busy one cannot starve the others.
+        self.next = (self.next + 1) % self.listeners.len();
+        let start = self.next;
+        let listeners = &self.listeners;
+        let (stream, peer) = std::future::poll_fn(|cx| {
+            for i in 0..listeners.len() {
+                let listener = &listeners[(start + i) % listeners.len()];
+                if let std::task::Poll::Ready(r) = listener.poll_accept(cx) {
+                    return std::task::Poll::Ready(r);
                 }
-            });
+            }
+            std::task::Poll::Pending
+        })
+        .await?;
+        let peer = SocketAddr::new(unmap(peer.ip()), peer.port());
+        let local = stream.local_addr()?;
+        if let Err(e) = tune(&stream) {
+            tracing::debug!(%peer, error = %e, "cannot tune socket");
         }
-        match tasks.join_next().await {
-            Some(Ok(result)) => result,
-            Some(Err(e)) => Err(io::Error::other(e)),
-            None => Ok(()),
-        }
+        let name = interface_of(local.ip()).unwrap_or_else(|| unmap(local.ip()).to_string());
+        Ok((stream, format!("{name} <- {peer}"), user_data(&name)))
+    }
+}
+
+impl StreamAcceptor for TcpAcceptor {
+    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, String, UserData)>> {
+        Box::pin(async move {
+            let (stream, tag, user_data) = self.accept_tcp().await?;
+            Ok((box_stream(stream), tag, user_data))
+        })
     }
 }
 
@@ -255,26 +275,9 @@ impl TcpConnector {
                 })
                 .collect();
         }
-        let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
         let mut paths = Vec::new();
         for &remote in addrs {
-            let mut names: Vec<String> = interfaces
-                .iter()
-                .filter(|i| {
-                    let ip = i.ip();
-                    !ip.is_unspecified()
-                        && ip.is_ipv4() == remote.is_ipv4()
-                        && ip.is_loopback() == remote.ip().is_loopback()
-                        && !i.name.starts_with("ifb")
-                        && self
-                            .interfaces
-                            .as_ref()
-                            .is_none_or(|allowed| allowed.contains(&i.name))
-                })
-                .map(|i| i.name.clone())
-                .collect();
-            names.sort();
-            names.dedup();
+            let names = interfaces_for(remote, self.interfaces.as_deref());
             paths.extend(names.into_iter().map(|name| Path {
                 interface: Some(name),
                 remote,
@@ -311,11 +314,70 @@ impl TcpConnector {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Connects to `remote`, from `interface` if given (tied to it on Linux); returns the tuned
+/// stream and the name of the local side (the interface, or the local IP as text).
+pub(crate) async fn open_tcp(
+    interface: Option<&str>,
+    remote: SocketAddr,
+) -> io::Result<(TcpStream, String)> {
+    let socket = if remote.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(interface) = interface {
+        socket
+            .bind_device(Some(interface.as_bytes()))
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot tie a socket to {interface}: {e}"))
+            })?;
+    }
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(remote))
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connecting to {remote} timed out"),
+            )
+        })?
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {remote}: {e}")))?;
+    tune(&stream)?;
+    let local = interface.map(str::to_string).unwrap_or_else(|| {
+        stream
+            .local_addr()
+            .map(|a| unmap(a.ip()).to_string())
+            .unwrap_or_default()
+    });
+    Ok((stream, local))
+}
+
+/// The local interfaces a link to `remote` can leave from: same IP family, same loopback
+/// property, not unspecified, not `ifb*`, and in `allowed` if given (spec §10.4).
+pub(crate) fn interfaces_for(remote: SocketAddr, allowed: Option<&[String]>) -> Vec<String> {
+    let mut names: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| {
+            let ip = i.ip();
+            !ip.is_unspecified()
+                && ip.is_ipv4() == remote.is_ipv4()
+                && ip.is_loopback() == remote.ip().is_loopback()
+                && !i.name.starts_with("ifb")
+                && allowed.is_none_or(|allowed| allowed.contains(&i.name))
+        })
+        .map(|i| i.name)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Connector for TcpConnector {
+impl StreamConnector for TcpConnector {
     fn paths(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
         Box::pin(async move {
             let addrs = self.addresses().await?;
@@ -329,36 +391,16 @@ impl Connector for TcpConnector {
         })
     }
 
-    fn open<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<(BoxLink, UserData)>> {
+    fn open_stream<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, io::Result<(BoxStream, UserData)>> {
         Box::pin(async move {
             let path = lock(&self.known).get(name).cloned().ok_or_else(|| {
                 io::Error::new(io::ErrorKind::NotFound, format!("unknown path {name}"))
             })?;
-            let socket = if path.remote.is_ipv4() {
-                TcpSocket::new_v4()?
-            } else {
-                TcpSocket::new_v6()?
-            };
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            if let Some(interface) = &path.interface {
-                socket.bind_device(Some(interface.as_bytes()))?;
-            }
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(path.remote))
-                .await
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("connecting {path} timed out"),
-                    )
-                })??;
-            tune(&stream)?;
-            let local = path.interface.clone().unwrap_or_else(|| {
-                stream
-                    .local_addr()
-                    .map(|a| unmap(a.ip()).to_string())
-                    .unwrap_or_default()
-            });
-            Ok((stream_link(stream), user_data(&local)))
+            let (stream, local) = open_tcp(path.interface.as_deref(), path.remote).await?;
+            Ok((box_stream(stream), user_data(&local)))
         })
     }
 

@@ -2,6 +2,7 @@
 //! [`Acceptor`], [`Links`] (from [`connect_with`]) keeping a [`Connector`]'s links up.
 
 use futures::future::BoxFuture;
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,4 +111,103 @@ pub fn connect_with(connector: impl Connector, settings: Settings) -> (Stream, L
             last_error,
         },
     )
+}
+
+/// Several connectors' links in one connection: TCP beside WebSocket beside TLS, say.
+///
+/// Paths keep their connectors' names (a name two connectors both give goes to the first);
+/// each connector's link filter sees only the links of its own paths.
+#[derive(Default)]
+pub struct MultiConnector {
+    connectors: Vec<Box<dyn Connector>>,
+    owner: std::sync::Mutex<HashMap<String, usize>>,
+}
+
+impl std::fmt::Debug for MultiConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiConnector")
+            .field("connectors", &self.connectors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MultiConnector {
+    /// No connectors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a connector.
+    pub fn push(&mut self, connector: impl Connector) {
+        self.connectors.push(Box::new(connector));
+    }
+
+    /// Adds a connector, builder style.
+    pub fn with(mut self, connector: impl Connector) -> Self {
+        self.push(connector);
+        self
+    }
+
+    /// Whether no connector was added.
+    pub fn is_empty(&self) -> bool {
+        self.connectors.is_empty()
+    }
+
+    fn owner_of(&self, path: &str) -> Option<usize> {
+        self.owner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+            .copied()
+    }
+}
+
+impl Connector for MultiConnector {
+    fn paths(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
+        Box::pin(async move {
+            let mut all = Vec::new();
+            let mut owner = HashMap::new();
+            let mut last_error = None;
+            for (i, connector) in self.connectors.iter().enumerate() {
+                match connector.paths().await {
+                    Ok(paths) => {
+                        for path in paths {
+                            if !owner.contains_key(&path) {
+                                owner.insert(path.clone(), i);
+                                all.push(path);
+                            }
+                        }
+                    }
+                    // One transport failing (a name that does not resolve) leaves the others.
+                    Err(e) => last_error = Some(e),
+                }
+            }
+            *self.owner.lock().unwrap_or_else(|p| p.into_inner()) = owner;
+            match last_error {
+                Some(e) if all.is_empty() => Err(e),
+                _ => Ok(all),
+            }
+        })
+    }
+
+    fn open<'a>(&'a self, path: &'a str) -> BoxFuture<'a, io::Result<(BoxLink, UserData)>> {
+        Box::pin(async move {
+            let i = self.owner_of(path).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("unknown path {path}"))
+            })?;
+            self.connectors[i].open(path).await
+        })
+    }
+
+    fn keep(&self, path: &str, welcome: &Welcome, others: &[(String, UserData)]) -> bool {
+        let Some(i) = self.owner_of(path) else {
+            return true;
+        };
+        let mine: Vec<(String, UserData)> = others
+            .iter()
+            .filter(|(p, _)| self.owner_of(p) == Some(i))
+            .cloned()
+            .collect();
+        self.connectors[i].keep(path, welcome, &mine)
+    }
 }

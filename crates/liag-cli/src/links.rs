@@ -1,0 +1,277 @@
+//! Link options shared by `liag speed` and `liag tunnel`: which transports to use (TCP,
+//! WebSocket), with or without TLS, turned into a connector or into acceptors on a server.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use liag_transports::liag_tokio::Server;
+use liag_transports::tcp::{TcpConnector, TcpLinkFilter};
+use liag_transports::tls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use liag_transports::tls::rustls::{ClientConfig, ServerConfig};
+use liag_transports::tls::{
+    AGG_SERVER_NAME, TlsAcceptor, TlsConnector, ca_client_config, insecure_client_config,
+    server_config, server_config_from_pem, webpki_client_config,
+};
+use liag_transports::websocket::WsConnector;
+use liag_transports::{MultiConnector, StreamAcceptor, StreamConnector, serve};
+
+/// TLS options of a client.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ClientTls {
+    /// Encrypt all links using TLS, without authenticating the server (as agg-speed --tls).
+    /// Warning: no server authentication is performed unless --tls-ca is given too.
+    #[arg(long)]
+    tls: bool,
+    /// Encrypt all links using TLS and check the server's certificate against the CA
+    /// certificates in this PEM file, or against the built-in WebPKI roots with `webpki`.
+    #[arg(long = "tls-ca", value_name = "FILE|webpki")]
+    tls_ca: Option<String>,
+    /// The name the server's certificate must carry [default: the first server's host name].
+    #[arg(long = "tls-server-name", value_name = "NAME", requires = "tls_ca")]
+    tls_server_name: Option<String>,
+}
+
+/// TLS options of a server.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ServerTls {
+    /// Encrypt all links using TLS; without --tls-cert a self-signed certificate for
+    /// aggligator.rs is made at start, as agg-speed's clients expect.
+    #[arg(long)]
+    tls: bool,
+    /// Certificate chain (PEM) to present; implies --tls.
+    #[arg(long = "tls-cert", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the certificate.
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl ServerTls {
+    /// The server configuration, if TLS is on.
+    pub(crate) fn config(&self) -> io::Result<Option<Arc<ServerConfig>>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => server_config_from_pem(cert, key).map(Some),
+            _ if self.tls => self_signed().map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// A fresh self-signed certificate for aggligator.rs: encryption without authentication.
+fn self_signed() -> io::Result<Arc<ServerConfig>> {
+    let made = rcgen::generate_simple_self_signed(vec![AGG_SERVER_NAME.to_string()])
+        .map_err(|e| io::Error::other(format!("cannot make a TLS certificate: {e}")))?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+    server_config(vec![made.cert.der().clone()], key)
+}
+
+/// The client's links: TCP targets and WebSocket URLs, with or without TLS.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientLinks {
+    pub(crate) tcp: Vec<String>,
+    pub(crate) tcp_default_port: u16,
+    pub(crate) filter: TcpLinkFilter,
+    pub(crate) websocket: Vec<String>,
+    pub(crate) ws_default_port: u16,
+    pub(crate) ws_path: &'static str,
+    pub(crate) ipv4_only: Option<bool>,
+    pub(crate) rfcomm: Vec<String>,
+    pub(crate) tls: ClientTls,
+}
+
+/// `host`, `host:port` or a `ws://`/`wss://` URL as a URL (agg-speed's rule for hosts).
+pub(crate) fn ws_url(target: &str, default_port: u16, path: &str) -> String {
+    if target.starts_with("ws://") || target.starts_with("wss://") {
+        return target.to_string();
+    }
+    let with_port = if target.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{target}]:{default_port}")
+    } else if target.starts_with('[') {
+        if target.contains("]:") {
+            target.to_string()
+        } else {
+            format!("{target}:{default_port}")
+        }
+    } else if target.contains(':') {
+        target.to_string()
+    } else {
+        format!("{target}:{default_port}")
+    };
+    format!("ws://{with_port}{path}")
+}
+
+/// The host part of a TCP target or WebSocket URL, for the TLS server name.
+fn host_of(target: &str) -> String {
+    let rest = target
+        .strip_prefix("wss://")
+        .or_else(|| target.strip_prefix("ws://"))
+        .unwrap_or(target);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6).to_string();
+    }
+    if authority.matches(':').count() == 1 {
+        return authority.split(':').next().unwrap_or(authority).to_string();
+    }
+    authority.to_string()
+}
+
+impl ClientLinks {
+    /// The TLS configuration and server name, if TLS is on.
+    fn tls(&self) -> io::Result<Option<(Arc<ClientConfig>, String)>> {
+        let first = self.tcp.first().or(self.websocket.first());
+        match &self.tls.tls_ca {
+            Some(ca) => {
+                let config = if ca == "webpki" {
+                    webpki_client_config()
+                } else {
+                    ca_client_config(ca.as_ref())?
+                };
+                let name = match (&self.tls.tls_server_name, first) {
+                    (Some(name), _) => name.clone(),
+                    (None, Some(target)) => host_of(target),
+                    (None, None) => AGG_SERVER_NAME.to_string(),
+                };
+                Ok(Some((config, name)))
+            }
+            None if self.tls.tls => Ok(Some((insecure_client_config(), AGG_SERVER_NAME.into()))),
+            None => Ok(None),
+        }
+    }
+
+    /// A connector for all the links; names are resolved first, so a typo fails at once.
+    pub(crate) async fn connector(&self) -> io::Result<MultiConnector> {
+        let tls = self.tls()?;
+        let mut multi = MultiConnector::new();
+        if !self.tcp.is_empty() {
+            let mut tcp = TcpConnector::new(self.tcp.clone(), self.tcp_default_port);
+            tcp.filter = self.filter;
+            tcp.ipv4_only = self.ipv4_only;
+            tcp.resolve().await?;
+            add(&mut multi, tcp, &tls)?;
+        }
+        if !self.websocket.is_empty() {
+            let urls = self
+                .websocket
+                .iter()
+                .map(|t| ws_url(t, self.ws_default_port, self.ws_path));
+            let mut ws = WsConnector::new(urls)?;
+            ws.ipv4_only = self.ipv4_only;
+            ws.resolve().await?;
+            add(&mut multi, ws, &tls)?;
+        }
+        for target in &self.rfcomm {
+            add_rfcomm(&mut multi, target, &tls)?;
+        }
+        Ok(multi)
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn add_rfcomm(
+    multi: &mut MultiConnector,
+    target: &str,
+    tls: &Option<(Arc<ClientConfig>, String)>,
+) -> io::Result<()> {
+    use liag_transports::bluetooth::{RfcommConnector, parse_target};
+    let (address, service) =
+        parse_target(target).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    add(multi, RfcommConnector::new(address, service), tls)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn add_rfcomm(
+    _: &mut MultiConnector,
+    _: &str,
+    _: &Option<(Arc<ClientConfig>, String)>,
+) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "Bluetooth RFCOMM links need Linux",
+    ))
+}
+
+/// Listens for RFCOMM links on `channel` and serves them to `server` (inside TLS if set); a
+/// machine without Bluetooth gets a message, and the other transports go on.
+pub(crate) async fn serve_rfcomm(
+    channel: u8,
+    tls: &Option<Arc<ServerConfig>>,
+    server: &Server,
+    who: &str,
+) {
+    #[cfg(target_os = "linux")]
+    match liag_transports::bluetooth::RfcommAcceptor::listen(channel).await {
+        Ok(acceptor) => {
+            eprintln!("{who} on RFCOMM channel {channel}");
+            spawn_serve(acceptor, tls, server, "RFCOMM".into());
+        }
+        Err(e) => eprintln!("{who}: no RFCOMM: {e}"),
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (tls, server);
+        eprintln!("{who}: no RFCOMM on channel {channel}: Bluetooth needs Linux");
+    }
+}
+
+fn add<C: StreamConnector>(
+    multi: &mut MultiConnector,
+    connector: C,
+    tls: &Option<(Arc<ClientConfig>, String)>,
+) -> io::Result<()> {
+    match tls {
+        Some((config, name)) => multi.push(TlsConnector::new(connector, config.clone(), name)?),
+        None => multi.push(connector),
+    }
+    Ok(())
+}
+
+/// Serves `acceptor`'s links to `server` in a task, inside TLS if `tls` is set.
+pub(crate) fn spawn_serve<A: StreamAcceptor>(
+    acceptor: A,
+    tls: &Option<Arc<ServerConfig>>,
+    server: &Server,
+    what: String,
+) {
+    let server = server.clone();
+    let serving = match tls {
+        Some(config) => tokio::spawn(serve(TlsAcceptor::new(acceptor, config.clone()), server)),
+        None => tokio::spawn(serve(acceptor, server)),
+    };
+    tokio::spawn(async move {
+        match serving.await {
+            Ok(Err(e)) => eprintln!("liag: {what} stopped accepting links: {e}"),
+            Err(e) => eprintln!("liag: {what} stopped accepting links: {e}"),
+            Ok(Ok(())) => {}
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_targets_as_agg_speed_reads_them() {
+        assert_eq!(
+            ws_url("server.example", 8080, "/agg-speed"),
+            "ws://server.example:8080/agg-speed"
+        );
+        assert_eq!(
+            ws_url("10.0.0.1:9000", 8080, "/agg-speed"),
+            "ws://10.0.0.1:9000/agg-speed"
+        );
+        assert_eq!(ws_url("::1", 8080, "/x"), "ws://[::1]:8080/x");
+        assert_eq!(ws_url("[::1]:99", 8080, "/x"), "ws://[::1]:99/x");
+        assert_eq!(ws_url("wss://h/p", 8080, "/x"), "wss://h/p");
+    }
+
+    #[test]
+    fn tls_server_name_is_the_host() {
+        assert_eq!(host_of("server.example:5700"), "server.example");
+        assert_eq!(host_of("wss://h.example:443/p"), "h.example");
+        assert_eq!(host_of("[::1]:5700"), "::1");
+        assert_eq!(host_of("localhost"), "localhost");
+    }
+}

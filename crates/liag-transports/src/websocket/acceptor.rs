@@ -1,0 +1,147 @@
+//! The WebSocket server: [`WsAcceptor`] upgrades connections on TCP ports at one URL path,
+//! with TLS first for `wss://`.
+
+use futures::future::BoxFuture;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+
+use liag_tokio::liag_core::proto::message::UserData;
+
+use super::{HANDSHAKE_TIMEOUT, WsBytes, acceptor_user_data};
+use crate::stream::{BoxStream, StreamAcceptor, box_stream};
+use crate::tcp::TcpAcceptor;
+
+/// Accepts WebSocket links on TCP ports, at one URL path; other paths get HTTP 404.
+///
+/// Upgrades run concurrently, each for at most ten seconds, so a slow client holds up no one.
+/// To accept on a route of an HTTP server of your own instead, upgrade there and hand the
+/// socket, as [`WsBytes`], to [`liag_tokio::Server::add_incoming`] (`examples/websocket_axum.rs`).
+pub struct WsAcceptor {
+    tcp: TcpAcceptor,
+    path: Arc<str>,
+    user_data: UserData,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    upgrades: JoinSet<io::Result<(BoxStream, String)>>,
+}
+
+impl fmt::Debug for WsAcceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsAcceptor")
+            .field("addrs", &self.local_addrs())
+            .field("path", &self.path)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsAcceptor {
+    /// Listens on each address; WebSockets are accepted at `path` (such as `/agg-speed`).
+    pub async fn bind(addrs: &[SocketAddr], path: &str) -> io::Result<Self> {
+        Ok(WsAcceptor {
+            tcp: TcpAcceptor::bind(addrs).await?,
+            path: path.into(),
+            user_data: acceptor_user_data(Ipv6Addr::UNSPECIFIED.into()),
+            tls: None,
+            upgrades: JoinSet::new(),
+        })
+    }
+
+    /// Listens on every interface, IPv4 and IPv6, at `port`.
+    pub async fn all_interfaces(port: u16, path: &str) -> io::Result<Self> {
+        Ok(WsAcceptor {
+            tcp: TcpAcceptor::all_interfaces(port).await?,
+            path: path.into(),
+            user_data: acceptor_user_data(Ipv6Addr::UNSPECIFIED.into()),
+            tls: None,
+            upgrades: JoinSet::new(),
+        })
+    }
+
+    /// The addresses listened on.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.tcp.local_addrs()
+    }
+
+    /// The user data sent to clients: the octets of `ip` (spec §11). By default `::`, sixteen
+    /// zero bytes, as aggligator's default acceptor sends; a client then keeps one link per
+    /// local interface towards this server.
+    pub fn set_local_ip(&mut self, ip: IpAddr) {
+        self.user_data = acceptor_user_data(ip);
+    }
+
+    /// Serves `wss://`: a TLS handshake with this configuration comes before the upgrade.
+    pub fn set_tls(&mut self, config: Arc<ServerConfig>) {
+        self.tls = Some(config.into());
+    }
+}
+
+async fn upgrade(
+    tcp: TcpStream,
+    tag: String,
+    path: Arc<str>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> io::Result<(BoxStream, String)> {
+    let work = async {
+        match tls {
+            Some(tls) => {
+                let tls = tls.accept(tcp).await.map_err(|e| {
+                    io::Error::new(e.kind(), format!("{tag}: TLS handshake failed: {e}"))
+                })?;
+                let io = upgrade_on(tls, &tag, &path).await?;
+                Ok((io, format!("wss {tag}")))
+            }
+            None => Ok((upgrade_on(tcp, &tag, &path).await?, format!("ws {tag}"))),
+        }
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, work)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{tag}: upgrade timed out")))?
+}
+
+async fn upgrade_on<S>(io: S, tag: &str, path: &str) -> io::Result<BoxStream>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    // tungstenite's callback returns its (large) error response by value.
+    #[allow(clippy::result_large_err)]
+    let check = |request: &Request, response: Response| {
+        if request.uri().path() == path {
+            Ok(response)
+        } else {
+            let mut refusal = ErrorResponse::new(Some("no WebSocket at this path".into()));
+            *refusal.status_mut() = StatusCode::NOT_FOUND;
+            Err(refusal)
+        }
+    };
+    let ws = tokio_tungstenite::accept_hdr_async(io, check)
+        .await
+        .map_err(|e| io::Error::other(format!("{tag}: websocket upgrade failed: {e}")))?;
+    Ok(box_stream(WsBytes::new(ws)))
+}
+
+impl StreamAcceptor for WsAcceptor {
+    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, String, UserData)>> {
+        Box::pin(async move {
+            loop {
+                tokio::select! {
+                    accepted = self.tcp.accept_tcp() => {
+                        let (tcp, tag, _) = accepted?;
+                        self.upgrades.spawn(upgrade(tcp, tag, self.path.clone(), self.tls.clone()));
+                    }
+                    Some(done) = self.upgrades.join_next() => match done {
+                        Ok(Ok((io, tag))) => return Ok((io, tag, self.user_data.clone())),
+                        Ok(Err(e)) => tracing::debug!(error = %e, "websocket link refused"),
+                        Err(e) => tracing::debug!(error = %e, "websocket upgrade task failed"),
+                    },
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,307 @@
+//! The WebSocket client: [`WsConnector`] keeps one link per local interface and server address
+//! of each `ws://` or `wss://` URL.
+
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::time::Instant;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::Uri;
+
+use liag_tokio::liag_core::proto::message::{UserData, Welcome};
+use liag_tokio::{Settings, Stream};
+
+use super::{HANDSHAKE_TIMEOUT, RESOLVE_EVERY, WsBytes, upgrade_error};
+use crate::stream::{BoxStream, StreamConnector, box_stream};
+use crate::tcp::{interfaces_for, lock, open_tcp, unmap, user_data};
+use crate::transport::{Links, connect_with};
+
+/// A server URL, checked.
+#[derive(Debug, Clone)]
+struct Target {
+    url: String,
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+impl Target {
+    fn parse(url: &str) -> io::Result<Self> {
+        let bad = |why: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid WebSocket URL {url:?}: {why}"),
+            )
+        };
+        let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
+        let tls = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            _ => return Err(bad("the scheme must be ws or wss")),
+        };
+        let host = uri.host().ok_or_else(|| bad("no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Target {
+            url: url.to_string(),
+            host,
+            port,
+            tls,
+        })
+    }
+}
+
+/// Addresses (with the index of their URL) and when they were resolved.
+type Resolved = (Instant, Vec<(usize, SocketAddr)>);
+
+/// One path: a local interface (or any) towards one address of one URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Path {
+    target: usize,
+    interface: Option<String>,
+    remote: SocketAddr,
+}
+
+/// Opens and keeps WebSocket links to a server, one per local interface and server address.
+pub struct WsConnector {
+    targets: Vec<Target>,
+    /// One link per local interface (true) or one per server address (false). Default true.
+    pub multi_interface: bool,
+    /// Only these local interfaces, if set.
+    pub interfaces: Option<Vec<String>>,
+    /// Only IPv4 (`Some(true)`) or only IPv6 (`Some(false)`) addresses of the servers.
+    pub ipv4_only: Option<bool>,
+    tls: Arc<ClientConfig>,
+    resolved: Mutex<Option<Resolved>>,
+    known: Mutex<HashMap<String, Path>>,
+}
+
+impl fmt::Debug for WsConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsConnector")
+            .field("urls", &self.urls())
+            .field("multi_interface", &self.multi_interface)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsConnector {
+    /// Links to these `ws://` or `wss://` URLs; `wss` checks the server against the WebPKI
+    /// roots unless [`WsConnector::set_tls_config`] says otherwise.
+    pub fn new(urls: impl IntoIterator<Item = impl AsRef<str>>) -> io::Result<Self> {
+        let targets = urls
+            .into_iter()
+            .map(|u| Target::parse(u.as_ref()))
+            .collect::<io::Result<Vec<_>>>()?;
+        if targets.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no WebSocket URL given",
+            ));
+        }
+        Ok(WsConnector {
+            targets,
+            multi_interface: true,
+            interfaces: None,
+            ipv4_only: None,
+            tls: crate::tls::webpki_client_config(),
+            resolved: Mutex::default(),
+            known: Mutex::default(),
+        })
+    }
+
+    /// The TLS client configuration for `wss://` URLs (a private CA, say).
+    pub fn set_tls_config(&mut self, config: Arc<ClientConfig>) {
+        self.tls = config;
+    }
+
+    /// The URLs.
+    pub fn urls(&self) -> Vec<&str> {
+        self.targets.iter().map(|t| t.url.as_str()).collect()
+    }
+
+    /// Resolves every URL's host; an error names the URL that failed.
+    pub async fn resolve(&self) -> io::Result<Vec<(usize, SocketAddr)>> {
+        let mut found = Vec::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            let addrs = tokio::net::lookup_host((t.host.as_str(), t.port))
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {}: {e}", t.url)))?;
+            found.extend(addrs.map(|a| (i, SocketAddr::new(unmap(a.ip()), a.port()))));
+        }
+        if let Some(v4) = self.ipv4_only {
+            found.retain(|(_, a)| a.is_ipv4() == v4);
+        }
+        found.sort();
+        found.dedup();
+        if found.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{:?} have no address of the requested IP version",
+                    self.urls()
+                ),
+            ));
+        }
+        Ok(found)
+    }
+
+    /// Makes a connection and starts keeping its links; fails only if no URL resolves.
+    pub async fn connect(self, settings: Settings) -> io::Result<(Stream, Links)> {
+        let found = self.resolve().await?;
+        *lock(&self.resolved) = Some((Instant::now(), found));
+        Ok(connect_with(self, settings))
+    }
+
+    async fn addresses(&self) -> io::Result<Vec<(usize, SocketAddr)>> {
+        let cached = lock(&self.resolved).clone();
+        match cached {
+            Some((at, found)) if at.elapsed() < RESOLVE_EVERY => Ok(found),
+            _ => {
+                let found = self.resolve().await?;
+                *lock(&self.resolved) = Some((Instant::now(), found.clone()));
+                Ok(found)
+            }
+        }
+    }
+
+    fn name(&self, path: &Path) -> String {
+        let url = &self.targets[path.target].url;
+        match &path.interface {
+            Some(i) => format!("{i} -> {url} ({})", path.remote),
+            None => format!("{url} ({})", path.remote),
+        }
+    }
+
+    async fn open_path(&self, path: &Path) -> io::Result<(BoxStream, UserData)> {
+        let target = &self.targets[path.target];
+        let (tcp, local) = open_tcp(path.interface.as_deref(), path.remote).await?;
+        let request = target
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| upgrade_error(&target.url, e))?;
+        let upgrade = async {
+            if target.tls {
+                let name = ServerName::try_from(target.host.clone()).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{} is not a TLS server name: {e}", target.host),
+                    )
+                })?;
+                let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("TLS with {} failed: {e}", target.url))
+                    })?;
+                let (ws, _) = tokio_tungstenite::client_async(request, tls)
+                    .await
+                    .map_err(|e| upgrade_error(&target.url, e))?;
+                Ok(box_stream(WsBytes::new(ws)))
+            } else {
+                let (ws, _) = tokio_tungstenite::client_async(request, tcp)
+                    .await
+                    .map_err(|e| upgrade_error(&target.url, e))?;
+                Ok::<BoxStream, io::Error>(box_stream(WsBytes::new(ws)))
+            }
+        };
+        let io = tokio::time::timeout(HANDSHAKE_TIMEOUT, upgrade)
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("websocket upgrade to {} timed out", target.url),
+                )
+            })??;
+        Ok((io, user_data(&local)))
+    }
+}
+
+impl StreamConnector for WsConnector {
+    fn paths(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
+        Box::pin(async move {
+            let found = self.addresses().await?;
+            let mut paths = Vec::new();
+            for (target, remote) in found {
+                if self.multi_interface {
+                    for name in interfaces_for(remote, self.interfaces.as_deref()) {
+                        paths.push(Path {
+                            target,
+                            interface: Some(name),
+                            remote,
+                        });
+                    }
+                } else {
+                    paths.push(Path {
+                        target,
+                        interface: None,
+                        remote,
+                    });
+                }
+            }
+            let mut known = lock(&self.known);
+            let names = paths
+                .into_iter()
+                .map(|p| {
+                    let name = self.name(&p);
+                    known.insert(name.clone(), p);
+                    name
+                })
+                .collect();
+            Ok(names)
+        })
+    }
+
+    fn open_stream<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, io::Result<(BoxStream, UserData)>> {
+        Box::pin(async move {
+            let path = lock(&self.known).get(name).cloned().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("unknown path {name}"))
+            })?;
+            self.open_path(&path).await
+        })
+    }
+
+    /// Refuses a link when one on the same local interface already has the same remote user
+    /// data (spec §11): with aggligator's default acceptor, one link per local interface.
+    fn keep(&self, name: &str, welcome: &Welcome, others: &[(String, UserData)]) -> bool {
+        let known = lock(&self.known);
+        let Some(this) = known.get(name) else {
+            return true;
+        };
+        !others.iter().any(|(other, remote)| {
+            known
+                .get(other)
+                .is_some_and(|p| p.interface == this.interface && *remote == welcome.user_data)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        let t = Target::parse("ws://127.0.0.1:8080/agg-speed").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.tls), ("127.0.0.1", 8080, false));
+        let t = Target::parse("wss://[::1]/x").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.tls), ("::1", 443, true));
+        let e = Target::parse("http://h/p").unwrap_err();
+        assert!(e.to_string().contains("scheme"), "{e}");
+        assert!(WsConnector::new(Vec::<String>::new()).is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! WebSocket links (spec §11): [`WsConnector`] for `ws://` and `wss://` URLs, one link per local
+//! interface and server address; [`WsAcceptor`] listening on a TCP port at a URL path; and
+//! [`WsBytes`], which makes any upgraded WebSocket (from an HTTP server's route, say) a byte
+//! stream for [`liag_tokio::Server::add_incoming`].
+//!
+//! Both sides run the stream framing over the WebSocket seen as bytes, as aggligator does.
+
+mod acceptor;
+mod connector;
+mod ws_bytes;
+
+pub use acceptor::WsAcceptor;
+pub use connector::WsConnector;
+pub use tokio_tungstenite::tungstenite;
+pub use ws_bytes::WsBytes;
+
+use std::io;
+use std::net::IpAddr;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+use liag_tokio::liag_core::proto::message::UserData;
+
+/// agg-speed's WebSocket port.
+pub const DEFAULT_PORT: u16 = 8080;
+/// agg-speed's WebSocket path.
+pub const AGG_SPEED_PATH: &str = "/agg-speed";
+/// Time allowed for a WebSocket (and TLS) handshake.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often targets are resolved again.
+pub(crate) const RESOLVE_EVERY: Duration = Duration::from_secs(10);
+
+/// The user data an acceptor sends: the raw octets of its configured local IP (spec §11).
+pub fn acceptor_user_data(local_ip: IpAddr) -> UserData {
+    let octets = match local_ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    UserData::new(octets.into()).unwrap_or_default()
+}
+
+/// Why an upgrade failed, in words: "HTTP 404" rather than a debug dump of the response.
+pub(crate) fn upgrade_error(url: &str, e: WsError) -> io::Error {
+    let why = match e {
+        WsError::Http(response) => format!("HTTP {}", response.status()),
+        WsError::Io(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    io::Error::new(
+        io::ErrorKind::ConnectionRefused,
+        format!("websocket upgrade to {url} failed: {why}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    #[test]
+    fn acceptor_user_data_is_the_ip_octets() {
+        let default = acceptor_user_data(Ipv6Addr::UNSPECIFIED.into());
+        assert_eq!(default.as_bytes().as_ref(), &[0u8; 16]);
+        let v4 = acceptor_user_data(IpAddr::from([10, 0, 0, 1]));
+        assert_eq!(v4.as_bytes().as_ref(), &[10, 0, 0, 1]);
+    }
+}

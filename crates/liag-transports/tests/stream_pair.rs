@@ -1,0 +1,149 @@
+//! The stream-transport path without sockets: a transport made of in-process socket pairs
+//! (standing in for RFCOMM, which has no hardware here) goes through `StreamConnector`,
+//! `StreamAcceptor` and the TLS wrapper like any other.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+mod common;
+mod kit;
+
+use common::*;
+use futures::future::BoxFuture;
+use liag_transports::liag_tokio::liag_core::proto::message::UserData;
+use liag_transports::liag_tokio::{Server, Settings, Stream};
+use liag_transports::tls::{TlsAcceptor, TlsConnector, insecure_client_config};
+use liag_transports::{
+    BoxStream, StreamAcceptor, StreamConnector, box_stream, connect_with, serve,
+};
+use std::io;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// Client side: `links` paths, each opening a fresh socket pair and handing one end over.
+struct PairConnector {
+    links: usize,
+    to_acceptor: mpsc::Sender<tokio::io::DuplexStream>,
+}
+
+impl StreamConnector for PairConnector {
+    fn paths(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
+        let paths = (0..self.links).map(|i| format!("pair{i}")).collect();
+        Box::pin(async move { Ok(paths) })
+    }
+
+    fn open_stream<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> BoxFuture<'a, io::Result<(BoxStream, UserData)>> {
+        Box::pin(async move {
+            let (ours, theirs) = tokio::io::duplex(256 << 10);
+            self.to_acceptor
+                .send(theirs)
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::ConnectionRefused, "no acceptor"))?;
+            let user_data = UserData::new(path.as_bytes().to_vec().into()).unwrap();
+            Ok((box_stream(ours), user_data))
+        })
+    }
+}
+
+struct PairAcceptor {
+    from_connector: mpsc::Receiver<tokio::io::DuplexStream>,
+    accepted: usize,
+}
+
+impl StreamAcceptor for PairAcceptor {
+    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, String, UserData)>> {
+        Box::pin(async move {
+            let io = self
+                .from_connector
+                .recv()
+                .await
+                .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "connector gone"))?;
+            self.accepted += 1;
+            Ok((
+                box_stream(io),
+                format!("pair <- {}", self.accepted),
+                empty(),
+            ))
+        })
+    }
+}
+
+async fn roundtrip(stream: Stream, payload: Vec<u8>) -> Vec<u8> {
+    let (mut r, mut w) = stream.into_split();
+    tokio::spawn(async move {
+        w.write_all(&payload).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).await.unwrap();
+    back
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_pairs_as_links() {
+    let (tx, rx) = mpsc::channel(4);
+    let (server, listener) = Server::new(Settings::default());
+    tokio::spawn(serve(
+        PairAcceptor {
+            from_connector: rx,
+            accepted: 0,
+        },
+        server,
+    ));
+    echo(listener);
+    let connector = PairConnector {
+        links: 2,
+        to_acceptor: tx,
+    };
+    let (stream, links) = connect_with(connector, Settings::default());
+    links.wait_for_link(Duration::from_secs(10)).await.unwrap();
+    let payload = data(31, 4 << 20);
+    let back = tokio::time::timeout(Duration::from_secs(60), roundtrip(stream, payload.clone()))
+        .await
+        .unwrap();
+    assert_eq!(sha256(&back), sha256(&payload));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_wraps_any_stream_transport() {
+    let pki = kit::Pki::new();
+    let (tx, rx) = mpsc::channel(4);
+    let (server, listener) = Server::new(Settings::default());
+    let acceptor = TlsAcceptor::new(
+        PairAcceptor {
+            from_connector: rx,
+            accepted: 0,
+        },
+        pki.server_config(),
+    );
+    tokio::spawn(serve(acceptor, server));
+    echo(listener);
+    // Without server authentication, as `--tls`: any certificate and name are accepted.
+    let connector = TlsConnector::new(
+        PairConnector {
+            links: 2,
+            to_acceptor: tx,
+        },
+        insecure_client_config(),
+        "aggligator.rs",
+    )
+    .unwrap();
+    let (stream, links) = connect_with(connector, Settings::default());
+    links.wait_for_link(Duration::from_secs(10)).await.unwrap();
+    let tags: Vec<String> = links
+        .outgoing()
+        .control()
+        .links()
+        .into_iter()
+        .map(|l| l.tag)
+        .collect();
+    assert!(tags.iter().all(|t| t.ends_with(" (tls)")), "{tags:?}");
+    let payload = data(32, 4 << 20);
+    let back = tokio::time::timeout(Duration::from_secs(60), roundtrip(stream, payload.clone()))
+        .await
+        .unwrap();
+    assert_eq!(sha256(&back), sha256(&payload));
+}

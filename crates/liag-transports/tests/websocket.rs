@@ -1,0 +1,114 @@
+//! WebSocket links on loopback: ws and wss on their own, with verified data, and the error a
+//! wrong URL path gives.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+mod common;
+mod kit;
+
+use common::*;
+use liag_transports::liag_tokio::{Server, Settings, Stream};
+use liag_transports::serve;
+use liag_transports::tls::ca_client_config;
+use liag_transports::websocket::{WsAcceptor, WsConnector};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn roundtrip(stream: Stream, payload: Vec<u8>) -> Vec<u8> {
+    let (mut r, mut w) = stream.into_split();
+    tokio::spawn(async move {
+        w.write_all(&payload).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).await.unwrap();
+    back
+}
+
+/// An echo server with a WebSocket acceptor on 127.0.0.1 at `/liag`, with TLS if `tls`.
+async fn ws_server(tls: Option<&kit::Pki>) -> SocketAddr {
+    let (server, listener) = Server::new(Settings::default());
+    let mut acceptor = WsAcceptor::bind(&[SocketAddr::from(([127, 0, 0, 1], 0))], "/liag")
+        .await
+        .unwrap();
+    if let Some(pki) = tls {
+        acceptor.set_tls(pki.server_config());
+    }
+    let addr = acceptor.local_addrs()[0];
+    tokio::spawn(serve(acceptor, server));
+    echo(listener);
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_echo_with_spec_user_data() {
+    let addr = ws_server(None).await;
+    let connector = WsConnector::new([format!("ws://127.0.0.1:{}/liag", addr.port())]).unwrap();
+    let (stream, links) = connector.connect(Settings::default()).await.unwrap();
+    links.wait_for_link(Duration::from_secs(10)).await.unwrap();
+    let rates = links.outgoing().control().links();
+    assert_eq!(rates.len(), 1);
+    // The acceptor sends the octets of its local IP, `::` by default; we send our interface.
+    assert_eq!(rates[0].remote_user_data.as_bytes().as_ref(), &[0u8; 16]);
+    assert_eq!(rates[0].local_user_data.as_bytes().as_ref(), b"lo");
+    assert!(rates[0].tag.contains("ws://127.0.0.1"), "{}", rates[0].tag);
+
+    let payload = data(11, 6 << 20);
+    let back = tokio::time::timeout(Duration::from_secs(60), roundtrip(stream, payload.clone()))
+        .await
+        .unwrap();
+    assert_eq!(back.len(), payload.len());
+    assert_eq!(sha256(&back), sha256(&payload));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_echo_checked_against_a_private_ca() {
+    let pki = kit::Pki::new();
+    let (ca, _, _) = pki.write("wss");
+    let addr = ws_server(Some(&pki)).await;
+    let mut connector =
+        WsConnector::new([format!("wss://localhost:{}/liag", addr.port())]).unwrap();
+    connector.ipv4_only = Some(true);
+    connector.set_tls_config(ca_client_config(&ca).unwrap());
+    let (stream, links) = connector.connect(Settings::default()).await.unwrap();
+    links.wait_for_link(Duration::from_secs(10)).await.unwrap();
+    let payload = data(12, 4 << 20);
+    let back = tokio::time::timeout(Duration::from_secs(60), roundtrip(stream, payload.clone()))
+        .await
+        .unwrap();
+    assert_eq!(sha256(&back), sha256(&payload));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_path_and_untrusted_certificate_are_reported() {
+    let addr = ws_server(None).await;
+    let url = format!("ws://127.0.0.1:{}/elsewhere", addr.port());
+    let (_stream, links) = WsConnector::new([&url])
+        .unwrap()
+        .connect(Settings::default())
+        .await
+        .unwrap();
+    let e = links
+        .wait_for_link(Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("websocket upgrade to {url} failed: HTTP 404")),
+        "{text}"
+    );
+
+    // wss against the WebPKI roots: our test CA is not among them.
+    let pki = kit::Pki::new();
+    let addr = ws_server(Some(&pki)).await;
+    let mut connector =
+        WsConnector::new([format!("wss://localhost:{}/liag", addr.port())]).unwrap();
+    connector.ipv4_only = Some(true);
+    let (_stream, links) = connector.connect(Settings::default()).await.unwrap();
+    let e = links
+        .wait_for_link(Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("TLS with wss://localhost"), "{e}");
+}
