@@ -24,7 +24,7 @@ const LOOPBACK: [u8; 4] = [127, 0, 0, 1];
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_websocket_and_tls_links_each_killed_mid_transfer() {
     let pki = kit::Pki::new();
-    let (ca, _, _) = pki.write("mixed");
+    let pem = pki.write();
     let any = [SocketAddr::from((LOOPBACK, 0))];
 
     // The server: one acceptor per kind, all feeding one Server.
@@ -54,7 +54,7 @@ async fn tcp_websocket_and_tls_links_each_killed_mid_transfer() {
     let ws = WsConnector::new([format!("ws://{}/liag", relays[1].addr)]).unwrap();
     let tls = TlsConnector::new(
         TcpConnector::new([relays[2].addr.to_string()], 0),
-        ca_client_config(&ca).unwrap(),
+        ca_client_config(&pem.ca).unwrap(),
         "localhost",
     )
     .unwrap();

@@ -65,12 +65,12 @@ async fn ws_echo_with_spec_user_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_echo_checked_against_a_private_ca() {
     let pki = kit::Pki::new();
-    let (ca, _, _) = pki.write("wss");
+    let pem = pki.write();
     let addr = ws_server(Some(&pki)).await;
     let mut connector =
         WsConnector::new([format!("wss://localhost:{}/liag", addr.port())]).unwrap();
     connector.ipv4_only = Some(true);
-    connector.set_tls_config(ca_client_config(&ca).unwrap());
+    connector.set_tls_config(ca_client_config(&pem.ca).unwrap());
     let (stream, links) = connector.connect(Settings::default()).await.unwrap();
     links.wait_for_link(Duration::from_secs(10)).await.unwrap();
     let payload = data(12, 4 << 20);

@@ -46,20 +46,32 @@ impl Pki {
         server_config(vec![self.cert_der.clone()], key).unwrap()
     }
 
-    /// Writes the CA, certificate and key as PEM files into a fresh directory.
-    pub(crate) fn write(&self, name: &str) -> (PathBuf, PathBuf, PathBuf) {
-        let dir = std::env::temp_dir().join(format!("liag-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let paths = (
-            dir.join("ca.pem"),
-            dir.join("cert.pem"),
-            dir.join("key.pem"),
-        );
-        std::fs::write(&paths.0, &self.ca_pem).unwrap();
-        std::fs::write(&paths.1, &self.cert_pem).unwrap();
-        std::fs::write(&paths.2, &self.key_pem).unwrap();
-        paths
+    /// Writes the CA, certificate and key as PEM files into a fresh directory, removed when
+    /// the returned [`PemFiles`] drops.
+    pub(crate) fn write(&self) -> PemFiles {
+        let dir = tempfile::Builder::new()
+            .prefix("liag-pki-")
+            .tempdir()
+            .unwrap();
+        let files = PemFiles {
+            ca: dir.path().join("ca.pem"),
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+            _dir: dir,
+        };
+        std::fs::write(&files.ca, &self.ca_pem).unwrap();
+        std::fs::write(&files.cert, &self.cert_pem).unwrap();
+        std::fs::write(&files.key, &self.key_pem).unwrap();
+        files
     }
+}
+
+/// PEM files of a [`Pki`] in a temporary directory.
+pub(crate) struct PemFiles {
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 /// A TCP relay on 127.0.0.1 towards `target`; [`Relay::cut`] kills the connections through
