@@ -5,7 +5,9 @@
 //! queue holds zero packets, and `u32` filters sending everything from or to 127.0.0.2 into
 //! it. Healing swaps that queue for an ordinary one. The kernel's TCP sees real silence: its
 //! retransmissions back off and connection attempts lose their SYNs, which is what the
-//! connector's stalled-path probing is for. Without the rights to make a namespace (not root,
+//! connector's stalled-path probing is for. Each path is limited to [`PATH_RATE`], so the
+//! connection needs both: over unlimited loopback one link carries all a writer can produce,
+//! and the scheduler rightly leaves a healed second link without data. Without the rights to make a namespace (not root,
 //! no `unshare`, `ip` or `tc`) the test says so and does nothing else.
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
@@ -24,6 +26,8 @@ const CHILD: &str = "LIAG_TEST_IN_NETNS";
 const TEST: &str = "healed_path_carries_data_again";
 /// The address whose path goes silent.
 const SILENT: [u8; 4] = [127, 0, 0, 2];
+/// The rate of each path, as `tc` reads it.
+const PATH_RATE: &str = "400mbit";
 
 #[test]
 fn healed_path_carries_data_again() {
@@ -79,8 +83,11 @@ fn silent_queue(limit: u32) {
 fn in_namespace() {
     run("ip link set lo up");
     run("tc qdisc add dev lo root handle 1: htb default 10 r2q 100000");
-    run("tc class add dev lo parent 1: classid 1:10 htb rate 40gbit");
-    run("tc class add dev lo parent 1: classid 1:20 htb rate 40gbit");
+    for class in ["1:10", "1:20"] {
+        run(&format!(
+            "tc class add dev lo parent 1: classid {class} htb rate {PATH_RATE} burst 1m quantum 65536"
+        ));
+    }
     silent_queue(1000);
     let ip = SILENT.map(|b| b.to_string()).join(".");
     for dir in ["src", "dst"] {
