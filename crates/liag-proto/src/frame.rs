@@ -232,7 +232,9 @@ impl FrameDecoder {
 
     /// Takes the next whole frame off the front of `src` and returns its payload, or `None`
     /// if `src` does not hold a whole frame yet.
-    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+    ///
+    /// `src` is a [`BytesMut`] being filled by reads, or [`Bytes`] already read.
+    pub fn decode<B: FrameBuf>(&mut self, src: &mut B) -> Result<Option<Bytes>, FrameError> {
         if let Some(err) = self.failed {
             return Err(err);
         }
@@ -245,7 +247,7 @@ impl FrameDecoder {
 
     /// Like [`FrameDecoder::decode`], for when the stream has ended: leftover bytes that do not
     /// make a whole frame are reported as [`FrameError::Truncated`].
-    pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+    pub fn decode_eof<B: FrameBuf>(&mut self, src: &mut B) -> Result<Option<Bytes>, FrameError> {
         match self.decode(src)? {
             Some(payload) => Ok(Some(payload)),
             None if src.is_empty() && self.pending.is_none() => Ok(None),
@@ -264,7 +266,7 @@ impl FrameDecoder {
         }
     }
 
-    fn decode_inner(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+    fn decode_inner<B: FrameBuf>(&mut self, src: &mut B) -> Result<Option<Bytes>, FrameError> {
         let header = match self.pending {
             Some(header) => header,
             None => {
@@ -293,7 +295,7 @@ impl FrameDecoder {
         if src.len() < len {
             return Ok(None);
         }
-        let payload = src.split_to(len).freeze();
+        let payload = src.take_front(len);
         let computed = checksum(&payload);
         if computed != header.checksum {
             return Err(FrameError::ChecksumMismatch {
@@ -304,6 +306,24 @@ impl FrameDecoder {
         self.pending = None;
         self.expected_frame_seq = self.expected_frame_seq.wrapping_add(1);
         Ok(Some(payload))
+    }
+}
+
+/// A buffer the decoder takes frames off the front of: the bytes read so far.
+pub trait FrameBuf: Buf + core::ops::Deref<Target = [u8]> {
+    /// Removes the first `n` bytes (at most `len()`) and returns them without copying.
+    fn take_front(&mut self, n: usize) -> Bytes;
+}
+
+impl FrameBuf for BytesMut {
+    fn take_front(&mut self, n: usize) -> Bytes {
+        self.split_to(n).freeze()
+    }
+}
+
+impl FrameBuf for Bytes {
+    fn take_front(&mut self, n: usize) -> Bytes {
+        self.split_to(n)
     }
 }
 
@@ -384,5 +404,27 @@ mod tests {
             dec.decode_eof(&mut wire),
             Err(FrameError::Truncated { buffered: 12 })
         );
+    }
+
+    #[test]
+    fn frames_come_off_bytes_as_off_bytes_mut_and_share_their_memory() {
+        let mut enc = FrameEncoder::new();
+        let mut wire = BytesMut::new();
+        for payload in [&b"one"[..], b"", b"three"] {
+            enc.encode(payload, &mut wire).unwrap();
+        }
+        let mut read = wire.clone().freeze();
+        let start = read.as_ptr() as usize;
+        let mut from_bytes = FrameDecoder::new();
+        let mut from_mut = FrameDecoder::new();
+        for _ in 0..3 {
+            let a = from_bytes.decode(&mut read).unwrap().unwrap();
+            let b = from_mut.decode(&mut wire).unwrap().unwrap();
+            assert_eq!(a, b);
+            // A slice of what was read, not a copy.
+            let at = a.as_ptr() as usize;
+            assert!(a.is_empty() || (start..start + 64).contains(&at));
+        }
+        assert_eq!(from_bytes.decode_eof(&mut read), Ok(None));
     }
 }

@@ -13,6 +13,8 @@ use tokio_util::codec::{Decoder, Encoder};
 use liag_core::proto::frame::{FrameDecoder, FrameEncoder, FrameError, HEADER_LEN};
 use liag_core::proto::message::MAX_HANDSHAKE_LEN;
 
+use crate::read_buf::{BLOCK_LEN, ReadBuffer};
+
 /// How much a stream link queues before `poll_ready` makes it write.
 const WRITE_BUFFER: usize = 256 << 10;
 
@@ -99,7 +101,7 @@ pub struct StreamLink<S> {
     // The stream is boxed so the link is `Unpin` whatever `S` is.
     io: Pin<Box<S>>,
     codec: LinkCodec,
-    read_buf: BytesMut,
+    read: ReadBuffer,
     /// How much to make room for before the next read.
     read_chunk: usize,
     eof: bool,
@@ -119,7 +121,7 @@ impl<S> std::fmt::Debug for StreamLink<S> {
 
 /// Least and most room made for one read.
 const READ_MIN: usize = 4 << 10;
-const READ_MAX: usize = 128 << 10;
+const READ_MAX: usize = BLOCK_LEN;
 /// Packets up to this size are copied into the staging buffer rather than queued on their own.
 const SMALL_PACKET: usize = 2048;
 /// Most buffers handed to one vectored write.
@@ -133,7 +135,7 @@ where
     Box::pin(StreamLink {
         io: Box::pin(io),
         codec: LinkCodec::default(),
-        read_buf: BytesMut::new(),
+        read: ReadBuffer::default(),
         read_chunk: READ_MIN,
         eof: false,
         write_queue: VecDeque::new(),
@@ -190,34 +192,39 @@ impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
     fn poll_next(self: Pin<&mut Self>, cx: Cx<'_, '_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            // The decoder itself, not the codec: the codec's own reserve would repeat the one
-            // below.
             let decoded = this
                 .codec
                 .decoder
-                .decode(&mut this.read_buf)
+                .decode(&mut this.read.unread)
                 .map_err(frame_error)?;
             if let Some(packet) = decoded {
                 return Poll::Ready(Some(Ok(packet)));
             }
             if this.eof {
-                let last = this.codec.decoder.decode_eof(&mut this.read_buf);
+                let last = this.codec.decoder.decode_eof(&mut this.read.unread);
                 return Poll::Ready(last.map_err(frame_error).transpose());
             }
             // A frame in progress gets what it needs (bounded by the decoder's checked limit).
-            let needed = this.codec.decoder.bytes_needed(this.read_buf.len());
-            this.read_buf.reserve(needed.max(this.read_chunk));
-            let room = this.read_buf.capacity() - this.read_buf.len();
-            match tokio_util::io::poll_read_buf(this.io.as_mut(), cx, &mut this.read_buf) {
+            let need = this.codec.decoder.bytes_needed(this.read.unread.len());
+            match this
+                .read
+                .poll_read(this.io.as_mut(), cx, need, this.read_chunk)
+            {
                 Poll::Ready(Ok(0)) => this.eof = true,
                 Poll::Ready(Ok(n)) => {
-                    this.read_chunk = if n == room {
+                    this.read_chunk = if n >= this.read_chunk {
                         (this.read_chunk * 2).min(READ_MAX)
                     } else if n < this.read_chunk / 4 {
                         (this.read_chunk / 2).max(READ_MIN)
                     } else {
                         this.read_chunk
                     };
+                    // Busy from the first whole-block read until reads have shrunk all the way.
+                    if this.read_chunk == READ_MAX {
+                        this.read.set_busy(true);
+                    } else if this.read_chunk == READ_MIN {
+                        this.read.set_busy(false);
+                    }
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
                 Poll::Pending => return Poll::Pending,

@@ -60,6 +60,8 @@ mod connect;
 mod control;
 mod driver;
 mod handshake;
+mod pool;
+mod read_buf;
 mod server;
 mod settings;
 mod shared;

@@ -1,0 +1,122 @@
+//! Blocks of memory that come back for reuse when the last `Bytes` sharing them is dropped.
+//!
+//! Bulk data lives in large buffers shared by many packets: a link's reads on one side, the
+//! application's writes on the other. Memory freed to the allocator at that pace tends to be
+//! handed back to the kernel, and the next buffer's pages are then faulted in and zeroed
+//! again, which at gigabytes per second costs more than copying the data. A busy link or
+//! writer therefore takes its blocks from a small pool, and a block rejoins the pool when its
+//! last slice is dropped. The pool keeps blocks only while its owner says it is busy.
+
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Free blocks of one size, all initialised.
+#[derive(Debug)]
+pub(crate) struct BlockPool {
+    free: Mutex<Vec<Vec<u8>>>,
+    /// Whether returned blocks are kept.
+    keep: AtomicBool,
+    block_len: usize,
+    max_free: usize,
+}
+
+impl BlockPool {
+    /// A pool of blocks of `block_len` bytes keeping at most `max_free` of them.
+    pub(crate) fn new(block_len: usize, max_free: usize) -> Arc<Self> {
+        Arc::new(BlockPool {
+            free: Mutex::new(Vec::new()),
+            keep: AtomicBool::new(false),
+            block_len,
+            max_free,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Vec<u8>>> {
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the pool keeps returned blocks.
+    pub(crate) fn keeps(&self) -> bool {
+        self.keep.load(Ordering::Relaxed)
+    }
+
+    /// Keeps returned blocks from now on, or stops and frees the kept ones.
+    pub(crate) fn set_keep(&self, keep: bool) {
+        let was = self.keep.swap(keep, Ordering::Relaxed);
+        if was && !keep {
+            self.lock().clear();
+        }
+    }
+
+    /// A block of [`BlockPool::block_len`] bytes: a kept one, or a new one.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        self.lock().pop().unwrap_or_else(|| vec![0; self.block_len])
+    }
+
+    /// Returns an unused block.
+    pub(crate) fn give_back(&self, block: Vec<u8>) {
+        if block.len() == self.block_len && self.keeps() {
+            let mut free = self.lock();
+            if free.len() < self.max_free {
+                free.push(block);
+            }
+        }
+    }
+
+    /// Shares `block`, which came from [`BlockPool::take`], as `Bytes`; it comes back when
+    /// the last slice of it is dropped.
+    pub(crate) fn share(self: &Arc<Self>, block: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Block {
+            data: block,
+            pool: self.clone(),
+        })
+    }
+}
+
+/// A pooled block shared by the `Bytes` sliced from it.
+struct Block {
+    data: Vec<u8>,
+    pool: Arc<BlockPool>,
+}
+
+impl AsRef<[u8]> for Block {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        self.pool.give_back(std::mem::take(&mut self.data));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_comes_back_when_its_last_slice_drops_and_only_while_kept() {
+        let pool = BlockPool::new(64, 2);
+        pool.set_keep(true);
+        let block = pool.take();
+        let first = block.as_ptr();
+        let shared = pool.share(block);
+        let slice = shared.slice(8..16);
+        drop(shared);
+        assert!(pool.lock().is_empty(), "a slice still holds it");
+        drop(slice);
+        let again = pool.take();
+        assert_eq!(again.as_ptr(), first, "the same memory again");
+
+        // At most `max_free` are kept, and none once the pool stops keeping.
+        let blocks: Vec<Bytes> = (0..3).map(|_| pool.share(pool.take())).collect();
+        drop(blocks);
+        assert_eq!(pool.lock().len(), 2);
+        pool.set_keep(false);
+        assert!(pool.lock().is_empty());
+        drop(pool.share(pool.take()));
+        assert!(pool.lock().is_empty());
+    }
+}
