@@ -67,7 +67,6 @@ impl Future for Driver {
         }
         // A link that came or went gets a sample at once, so its rates count from its start.
         inner.sample(this.links.len() != links_before);
-        inner.release_write_blocks_if_idle();
         let done = this.finish_turn(&mut inner, cx);
         drop(inner);
         if changed || done {

@@ -1,17 +1,18 @@
 //! Blocks of memory that come back for reuse when the last `Bytes` sharing them is dropped.
 //!
-//! Bulk data lives in large buffers shared by many packets: a link's reads on one side, the
-//! application's writes on the other. Memory freed to the allocator at that pace tends to be
-//! handed back to the kernel, and the next buffer's pages are then faulted in and zeroed
-//! again, which at gigabytes per second costs more than copying the data. A busy link or
-//! writer therefore takes its blocks from a small pool, and a block rejoins the pool when its
-//! last slice is dropped. The pool keeps blocks only while its owner says it is busy.
+//! A busy stream link hands out its payloads as slices of what it read, so read memory lives
+//! until the application has taken the last payload in it. Memory freed to the allocator at
+//! that pace tends to be handed back to the kernel, and the next buffer's pages are then
+//! faulted in again, which at gigabytes per second costs more than the read itself. A busy
+//! link therefore reads into blocks from a small pool of its own, and a block rejoins the pool
+//! when its last slice is dropped. The pool keeps blocks only while its owner says it is busy.
 
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Free blocks of one size, all initialised.
+/// Free blocks of one capacity. A block is a `Vec` filled by copying or reading into its
+/// spare capacity, so no block is ever zeroed.
 #[derive(Debug)]
 pub(crate) struct BlockPool {
     free: Mutex<Vec<Vec<u8>>>,
@@ -22,7 +23,7 @@ pub(crate) struct BlockPool {
 }
 
 impl BlockPool {
-    /// A pool of blocks of `block_len` bytes keeping at most `max_free` of them.
+    /// A pool of blocks with room for `block_len` bytes, keeping at most `max_free` of them.
     pub(crate) fn new(block_len: usize, max_free: usize) -> Arc<Self> {
         Arc::new(BlockPool {
             free: Mutex::new(Vec::new()),
@@ -49,23 +50,26 @@ impl BlockPool {
         }
     }
 
-    /// A block of [`BlockPool::block_len`] bytes: a kept one, or a new one.
+    /// An empty block with room for `block_len` bytes: a kept one, or a new one.
     pub(crate) fn take(&self) -> Vec<u8> {
-        self.lock().pop().unwrap_or_else(|| vec![0; self.block_len])
+        self.lock()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.block_len))
     }
 
-    /// Returns an unused block.
-    pub(crate) fn give_back(&self, block: Vec<u8>) {
-        if block.len() == self.block_len && self.keeps() {
+    /// Returns a block, whatever it holds.
+    pub(crate) fn give_back(&self, mut block: Vec<u8>) {
+        if block.capacity() == self.block_len && self.keeps() {
             let mut free = self.lock();
             if free.len() < self.max_free {
+                block.clear();
                 free.push(block);
             }
         }
     }
 
-    /// Shares `block`, which came from [`BlockPool::take`], as `Bytes`; it comes back when
-    /// the last slice of it is dropped.
+    /// Shares what `block` holds, which came from [`BlockPool::take`], as `Bytes`; the block
+    /// comes back when the last slice of it is dropped.
     pub(crate) fn share(self: &Arc<Self>, block: Vec<u8>) -> Bytes {
         Bytes::from_owner(Block {
             data: block,
@@ -100,7 +104,8 @@ mod tests {
     fn a_block_comes_back_when_its_last_slice_drops_and_only_while_kept() {
         let pool = BlockPool::new(64, 2);
         pool.set_keep(true);
-        let block = pool.take();
+        let mut block = pool.take();
+        block.extend_from_slice(&[7; 64]);
         let first = block.as_ptr();
         let shared = pool.share(block);
         let slice = shared.slice(8..16);
@@ -109,6 +114,7 @@ mod tests {
         drop(slice);
         let again = pool.take();
         assert_eq!(again.as_ptr(), first, "the same memory again");
+        assert!(again.is_empty());
 
         // At most `max_free` are kept, and none once the pool stops keeping.
         let blocks: Vec<Bytes> = (0..3).map(|_| pool.share(pool.take())).collect();

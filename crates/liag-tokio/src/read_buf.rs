@@ -10,22 +10,25 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::AsyncRead;
 
 use crate::pool::BlockPool;
 
 /// Size of a pooled block: the most a busy link reads at a time.
 pub(crate) const BLOCK_LEN: usize = 128 << 10;
-/// Free blocks a link's pool keeps at most (8 MiB).
-const POOL_KEEP: usize = 64;
+/// A pooled block holding less than this after a read is copied out rather than shared.
+const SHARE_AT: usize = BLOCK_LEN / 2;
+/// Free blocks a link's pool keeps at most (1 MiB).
+const POOL_KEEP: usize = 8;
 
 /// Bytes read from a stream and not yet decoded, and the memory the next read goes into.
 #[derive(Debug)]
 pub(crate) struct ReadBuffer {
     /// Read and not yet taken; a slice of the last block read into.
     pub(crate) unread: Bytes,
-    /// The block being filled, holding a copy of `unread` in its first `filled` bytes.
-    next: Option<(Vec<u8>, usize)>,
+    /// The block the next read goes into: that of a pending read, holding a copy of `unread`,
+    /// or a pooled one whose last read was copied out.
+    next: Option<Vec<u8>>,
     /// Whether `next` came from (and goes back to) the pool.
     next_pooled: bool,
     pool: Arc<BlockPool>,
@@ -57,36 +60,45 @@ impl ReadBuffer {
             // An empty slice would still hold its block.
             self.unread = Bytes::new();
         }
-        let (mut block, filled) = match self.next.take() {
-            // A read that was pending goes on into the same block.
-            Some((block, filled))
-                if filled == self.unread.len() && block.len() >= filled + need =>
-            {
-                (block, filled)
+        let mut block = match self.next.take() {
+            // The block of a pending or copied-out read serves again. `unread` only shrinks from
+            // the front meanwhile, so a block of its length still holds a copy of it.
+            Some(mut block) if block.capacity() >= self.unread.len() + need => {
+                if block.len() != self.unread.len() {
+                    block.clear();
+                    block.extend_from_slice(&self.unread);
+                }
+                block
             }
             stale => {
-                if let Some((old, _)) = stale {
+                if let Some(old) = stale {
                     self.give_back(old);
                 }
                 self.fresh_block(need, chunk)
             }
         };
-        let mut buf = ReadBuf::new(&mut block[filled..]);
-        let read = io.poll_read(cx, &mut buf);
-        let n = buf.filled().len();
-        match read {
-            Poll::Ready(Ok(())) if n > 0 => {
-                let data = if self.next_pooled {
+        let filled = block.len();
+        // Into the block's spare capacity: nothing is zeroed first.
+        match tokio_util::io::poll_read_buf(io, cx, &mut block) {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                debug_assert_eq!(block.len(), filled + n);
+                self.unread = if !self.next_pooled {
+                    Bytes::from(block)
+                } else if block.len() >= SHARE_AT {
                     self.pool.share(block)
                 } else {
-                    Bytes::from(block)
+                    // Too little to tie up a whole block: copied out, the block stays ours.
+                    let copy = Bytes::copy_from_slice(&block);
+                    block.clear();
+                    self.next = Some(block);
+                    copy
                 };
-                self.unread = data.slice(..filled + n);
                 Poll::Ready(Ok(n))
             }
             other => {
-                self.next = Some((block, filled));
-                other.map_ok(|()| 0)
+                block.truncate(filled);
+                self.next = Some(block);
+                other
             }
         }
     }
@@ -98,16 +110,16 @@ impl ReadBuffer {
 
     /// A block with `unread` copied to its front: a pooled one while the link is busy and the
     /// frame in progress fits, else one of the size asked for.
-    fn fresh_block(&mut self, need: usize, chunk: usize) -> (Vec<u8>, usize) {
+    fn fresh_block(&mut self, need: usize, chunk: usize) -> Vec<u8> {
         let filled = self.unread.len();
         self.next_pooled = self.pool.keeps() && filled + need <= BLOCK_LEN;
         let mut block = if self.next_pooled {
             self.pool.take()
         } else {
-            vec![0; filled + need.max(chunk)]
+            Vec::with_capacity(filled + need.max(chunk))
         };
-        block[..filled].copy_from_slice(&self.unread);
-        (block, filled)
+        block.extend_from_slice(&self.unread);
+        block
     }
 
     /// Returns an unused block to the pool it came from.
@@ -115,5 +127,82 @@ impl ReadBuffer {
         if self.next_pooled {
             self.pool.give_back(block);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liag_core::proto::frame::{FrameDecoder, FrameEncoder};
+    use tokio::io::ReadBuf;
+
+    /// Hands out `data` in pieces of the sizes given in turn, with a `Pending` before each.
+    struct Pieces {
+        data: Vec<u8>,
+        at: usize,
+        sizes: Vec<usize>,
+        turn: usize,
+        ready: bool,
+    }
+
+    impl AsyncRead for Pieces {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if !std::mem::replace(&mut self.ready, false) {
+                self.ready = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let size = self.sizes[self.turn % self.sizes.len()];
+            self.turn += 1;
+            let n = size.min(self.data.len() - self.at).min(buf.remaining());
+            buf.put_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn frames_come_through_whole_however_the_stream_is_cut() {
+        let payloads: Vec<Vec<u8>> = (0..400u32)
+            .map(|i| vec![i as u8; (i as usize * 7919) % 40_000])
+            .collect();
+        let mut wire = bytes::BytesMut::new();
+        let mut encoder = FrameEncoder::new();
+        for p in &payloads {
+            encoder.encode(p, &mut wire).unwrap();
+        }
+        // Whole blocks (shared), small reads (copied out of a pooled block) and odd cuts.
+        let mut io = Pieces {
+            data: wire.to_vec(),
+            at: 0,
+            sizes: vec![BLOCK_LEN, 10, 70_000, 3, BLOCK_LEN, 40_000, 1],
+            turn: 0,
+            ready: false,
+        };
+        let mut read = ReadBuffer::default();
+        let mut decoder = FrameDecoder::new();
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let mut got = Vec::new();
+        for round in 0..100_000 {
+            // Busy for a while, then not, then busy again: both kinds of block.
+            read.set_busy(round % 3000 < 2000);
+            if let Some(p) = decoder.decode(&mut read.unread).unwrap() {
+                got.push(p);
+                continue;
+            }
+            let need = decoder.bytes_needed(read.unread.len());
+            match read.poll_read(Pin::new(&mut io), &mut cx, need, 4096) {
+                Poll::Ready(Ok(0)) => break,
+                Poll::Ready(Ok(_)) | Poll::Pending => {}
+                Poll::Ready(Err(e)) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got.len(), payloads.len());
+        assert!(got.iter().zip(&payloads).all(|(a, b)| a[..] == b[..]));
+        assert_eq!(decoder.decode_eof(&mut read.unread), Ok(None));
     }
 }

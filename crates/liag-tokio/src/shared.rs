@@ -13,13 +13,6 @@ use tokio::time::Instant;
 use liag_core::{Connection, ConnectionError, Time};
 
 use crate::codec::BoxLink;
-use crate::pool::BlockPool;
-
-/// Size of the blocks a large write is copied into; a write of at least half of it takes one.
-pub(crate) const WRITE_BLOCK: usize = 256 << 10;
-/// Free write blocks a connection keeps at most (64 MiB, the default send buffer) while the
-/// application writes in bulk.
-const WRITE_POOL_KEEP: usize = 256;
 
 /// A link waiting for the driver to take it.
 pub(crate) struct NewLink {
@@ -44,8 +37,6 @@ pub(crate) struct Inner {
     pub(crate) readers: usize,
     /// Byte counters of every link, sampled by the driver, newest last.
     pub(crate) samples: std::collections::VecDeque<Sample>,
-    /// Blocks that large writes through the byte stream are copied into.
-    pub(crate) write_pool: Arc<BlockPool>,
 }
 
 /// The links' byte counters at one moment.
@@ -99,13 +90,6 @@ impl Inner {
         }
     }
 
-    /// Frees the kept write blocks once everything written has been acknowledged.
-    pub(crate) fn release_write_blocks_if_idle(&mut self) {
-        if self.write_pool.keeps() && self.conn.send_capacity() == self.conn.config().send_buffer {
-            self.write_pool.set_keep(false);
-        }
-    }
-
     pub(crate) fn wake_driver(&mut self) {
         if let Some(w) = self.driver.take() {
             w.wake();
@@ -146,7 +130,6 @@ impl Shared {
                 writers: 0,
                 readers: 0,
                 samples: std::collections::VecDeque::new(),
-                write_pool: BlockPool::new(WRITE_BLOCK, WRITE_POOL_KEEP),
             }),
             changes,
         })

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use liag_core::WriteError;
 
 use crate::control::Control;
-use crate::shared::{Shared, WRITE_BLOCK, io_error};
+use crate::shared::{Shared, io_error};
 
 fn write_error(e: WriteError) -> io::Error {
     match e {
@@ -106,20 +106,8 @@ fn poll_write_bytes(
         inner.conn.wait_writable();
         return Poll::Pending;
     }
-    let mut n = data.len().min(room);
-    let bytes = match data {
-        // A large write is copied into a pooled block, whose memory the next one reuses.
-        Source::Copy(d) if n >= WRITE_BLOCK / 2 => {
-            n = n.min(WRITE_BLOCK);
-            let pool = inner.write_pool.clone();
-            pool.set_keep(true);
-            let mut block = pool.take();
-            block[..n].copy_from_slice(&d[..n]);
-            pool.share(block).slice(..n)
-        }
-        _ => data.take(n),
-    };
-    match inner.conn.write(bytes) {
+    let n = data.len().min(room);
+    match inner.conn.write(data.take(n)) {
         Ok(n) => {
             inner.wake_driver();
             Poll::Ready(Ok(n))
