@@ -212,7 +212,18 @@ impl ServerInner {
         if filter.is_some_and(|f| !f(&description)) {
             return refuse(link, RefusedReason::LinkRefused).await;
         }
-        let resolution = lock(&self.table).resolve(incoming.conn_id, incoming.existing_connection);
+        // Resolved and, if new, registered under one lock: links of a new connection arrive
+        // together, and the second must find the connection the first one made.
+        let (resolution, new_pending) = {
+            let mut table = lock(&self.table);
+            let resolution = table.resolve(incoming.conn_id, incoming.existing_connection);
+            let new_pending = matches!(resolution, Resolution::New).then(|| {
+                let pending = Arc::new(Mutex::new(Pending::default()));
+                table.insert(incoming.conn_id, Handle::Pending(pending.clone()));
+                pending
+            });
+            (resolution, new_pending)
+        };
         match resolution {
             Resolution::Refuse(reason) => refuse(link, reason).await,
             Resolution::Join(Handle::Running(shared)) => {
@@ -230,18 +241,21 @@ impl ServerInner {
                 lock(&pending).links.push(ready);
                 Ok(())
             }
-            Resolution::New => self.offer(link, info, incoming),
+            Resolution::New => {
+                let pending = new_pending.unwrap_or_default();
+                self.offer(link, info, incoming, pending)
+            }
         }
     }
 
-    /// Queues a new connection for the application.
+    /// Queues a new connection, already in the table as `pending`, for the application.
     fn offer(
         self: &Arc<Self>,
         link: BoxLink,
         info: LinkInfo,
         incoming: IncomingLink,
+        pending: Arc<Mutex<Pending>>,
     ) -> io::Result<()> {
-        let pending = Arc::new(Mutex::new(Pending::default()));
         let tag = info.tag.clone();
         lock(&pending).links.push(ReadyLink {
             io: link,
@@ -256,7 +270,6 @@ impl ServerInner {
             tag,
         };
         let sender = lock(&self.incoming).clone();
-        lock(&self.table).insert(incoming.conn_id, Handle::Pending(pending));
         let sent = sender.map(|tx| tx.try_send(offer));
         match sent {
             Some(Ok(())) => Ok(()),
