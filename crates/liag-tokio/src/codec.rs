@@ -212,7 +212,7 @@ impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
             {
                 Poll::Ready(Ok(0)) => this.eof = true,
                 Poll::Ready(Ok(n)) => {
-                    this.read_chunk = if n >= this.read_chunk {
+                    let chunk = if n >= this.read_chunk {
                         (this.read_chunk * 2).min(READ_MAX)
                     } else if n < this.read_chunk / 4 {
                         (this.read_chunk / 2).max(READ_MIN)
@@ -220,11 +220,10 @@ impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
                         this.read_chunk
                     };
                     // Busy from the first whole-block read until reads have shrunk all the way.
-                    if this.read_chunk == READ_MAX {
-                        this.read.set_busy(true);
-                    } else if this.read_chunk == READ_MIN {
-                        this.read.set_busy(false);
+                    if chunk != this.read_chunk && (chunk == READ_MAX || chunk == READ_MIN) {
+                        this.read.set_busy(chunk == READ_MAX);
                     }
+                    this.read_chunk = chunk;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
                 Poll::Pending => return Poll::Pending,

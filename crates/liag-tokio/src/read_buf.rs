@@ -29,8 +29,6 @@ pub(crate) struct ReadBuffer {
     /// The block the next read goes into: that of a pending read, holding a copy of `unread`,
     /// or a pooled one whose last read was copied out.
     next: Option<Vec<u8>>,
-    /// Whether `next` came from (and goes back to) the pool.
-    next_pooled: bool,
     pool: Arc<BlockPool>,
 }
 
@@ -39,7 +37,6 @@ impl Default for ReadBuffer {
         ReadBuffer {
             unread: Bytes::new(),
             next: None,
-            next_pooled: false,
             pool: BlockPool::new(BLOCK_LEN, POOL_KEEP),
         }
     }
@@ -72,7 +69,7 @@ impl ReadBuffer {
             }
             stale => {
                 if let Some(old) = stale {
-                    self.give_back(old);
+                    self.pool.give_back(old);
                 }
                 self.fresh_block(need, chunk)
             }
@@ -82,7 +79,8 @@ impl ReadBuffer {
         match tokio_util::io::poll_read_buf(io, cx, &mut block) {
             Poll::Ready(Ok(n)) if n > 0 => {
                 debug_assert_eq!(block.len(), filled + n);
-                self.unread = if !self.next_pooled {
+                // A block of the pool's size is the pool's (it takes back only those).
+                self.unread = if block.capacity() != BLOCK_LEN {
                     Bytes::from(block)
                 } else if block.len() >= SHARE_AT {
                     self.pool.share(block)
@@ -112,21 +110,13 @@ impl ReadBuffer {
     /// frame in progress fits, else one of the size asked for.
     fn fresh_block(&mut self, need: usize, chunk: usize) -> Vec<u8> {
         let filled = self.unread.len();
-        self.next_pooled = self.pool.keeps() && filled + need <= BLOCK_LEN;
-        let mut block = if self.next_pooled {
+        let mut block = if self.pool.keeps() && filled + need <= BLOCK_LEN {
             self.pool.take()
         } else {
             Vec::with_capacity(filled + need.max(chunk))
         };
         block.extend_from_slice(&self.unread);
         block
-    }
-
-    /// Returns an unused block to the pool it came from.
-    fn give_back(&self, block: Vec<u8>) {
-        if self.next_pooled {
-            self.pool.give_back(block);
-        }
     }
 }
 

@@ -24,6 +24,7 @@
 #[cfg(all(feature = "bluetooth", target_os = "linux"))]
 pub mod bluetooth;
 mod keep;
+mod known;
 #[cfg(feature = "mem")]
 pub mod mem;
 pub mod stream;

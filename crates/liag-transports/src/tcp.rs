@@ -2,7 +2,6 @@
 //! and remote address, reconnecting with backoff and re-probing silent paths.
 
 use futures::future::BoxFuture;
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +13,7 @@ use tokio::time::Instant;
 use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{Server, Settings, Stream};
 
+use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
 use crate::transport::{Links, connect_with};
 
@@ -209,7 +209,7 @@ pub struct TcpConnector {
     /// Only IPv4 (`Some(true)`) or only IPv6 (`Some(false)`) addresses of the targets.
     pub ipv4_only: Option<bool>,
     resolved: Arc<Mutex<Option<Resolved>>>,
-    known: Arc<Mutex<HashMap<String, Path>>>,
+    known: Arc<KnownPaths<Path>>,
 }
 
 impl TcpConnector {
@@ -382,12 +382,9 @@ impl StreamConnector for TcpConnector {
         Box::pin(async move {
             let addrs = self.addresses().await?;
             let paths = self.paths_to(&addrs);
-            let names = paths.iter().map(ToString::to_string).collect();
-            let mut known = lock(&self.known);
-            for path in paths {
-                known.insert(path.to_string(), path);
-            }
-            Ok(names)
+            Ok(self
+                .known
+                .record(paths.into_iter().map(|p| (p.to_string(), p))))
         })
     }
 
@@ -396,28 +393,20 @@ impl StreamConnector for TcpConnector {
         name: &'a str,
     ) -> BoxFuture<'a, io::Result<(BoxStream, UserData)>> {
         Box::pin(async move {
-            let path = lock(&self.known).get(name).cloned().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, format!("unknown path {name}"))
-            })?;
+            let path = self.known.get(name)?;
             let (stream, local) = open_tcp(path.interface.as_deref(), path.remote).await?;
             Ok((box_stream(stream), user_data(&local)))
         })
     }
 
     fn keep(&self, name: &str, welcome: &Welcome, others: &[(String, UserData)]) -> bool {
-        let known = lock(&self.known);
-        let Some(this) = known.get(name) else {
-            return true;
-        };
-        !others.iter().any(|(other, remote)| {
-            known.get(other).is_some_and(|p| {
-                p.interface == this.interface
-                    && match self.filter {
-                        TcpLinkFilter::None => false,
-                        TcpLinkFilter::InterfaceInterface => *remote == welcome.user_data,
-                        TcpLinkFilter::InterfaceIp => p.remote.ip() == this.remote.ip(),
-                    }
-            })
+        self.known.keep(name, others, |this, other, remote| {
+            this.interface == other.interface
+                && match self.filter {
+                    TcpLinkFilter::None => false,
+                    TcpLinkFilter::InterfaceInterface => *remote == welcome.user_data,
+                    TcpLinkFilter::InterfaceIp => other.remote.ip() == this.remote.ip(),
+                }
         })
     }
 }

@@ -79,3 +79,16 @@ pub(crate) fn echo(mut listener: Listener) {
 pub(crate) fn empty() -> UserData {
     UserData::empty()
 }
+
+/// Writes `payload` through `stream` and shuts its write side down, while reading back
+/// everything the peer sends until it ends.
+pub(crate) async fn roundtrip(stream: Stream, payload: Vec<u8>) -> Vec<u8> {
+    let (mut r, mut w) = stream.into_split();
+    tokio::spawn(async move {
+        w.write_all(&payload).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).await.unwrap();
+    back
+}

@@ -6,6 +6,7 @@ mod common;
 
 use bytes::BytesMut;
 use common::*;
+use liag_transports::liag_tokio::Settings;
 use liag_transports::liag_tokio::liag_core::handshake::{
     Initiator, InitiatorParams, InitiatorStep,
 };
@@ -13,7 +14,6 @@ use liag_transports::liag_tokio::liag_core::proto::frame::{FrameDecoder, FrameEn
 use liag_transports::liag_tokio::liag_core::proto::ids::ConnId;
 use liag_transports::liag_tokio::liag_core::proto::message::{ExchangedCfg, Message};
 use liag_transports::liag_tokio::liag_core::proto::seq::Seq;
-use liag_transports::liag_tokio::{Settings, Stream};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -28,17 +28,6 @@ async fn real_client_works(addrs: &[SocketAddr]) {
         .await
         .expect("the real client was served in time");
     assert!(back == payload);
-}
-
-async fn roundtrip(stream: Stream, payload: Vec<u8>) -> Vec<u8> {
-    let (mut r, mut w) = stream.into_split();
-    tokio::spawn(async move {
-        w.write_all(&payload).await.unwrap();
-        w.shutdown().await.unwrap();
-    });
-    let mut back = Vec::new();
-    r.read_to_end(&mut back).await.unwrap();
-    back
 }
 
 /// Waits until the server closes `socket` (EOF or reset), within `limit`.

@@ -10,14 +10,14 @@ mod kit;
 use common::*;
 use futures::future::BoxFuture;
 use liag_transports::liag_tokio::liag_core::proto::message::UserData;
-use liag_transports::liag_tokio::{Server, Settings, Stream};
+use liag_transports::liag_tokio::{Server, Settings};
 use liag_transports::tls::{TlsAcceptor, TlsConnector, insecure_client_config};
 use liag_transports::{
     BoxStream, StreamAcceptor, StreamConnector, box_stream, connect_with, serve,
 };
 use std::io;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 /// Client side: `links` paths, each opening a fresh socket pair and handing one end over.
@@ -69,17 +69,6 @@ impl StreamAcceptor for PairAcceptor {
             ))
         })
     }
-}
-
-async fn roundtrip(stream: Stream, payload: Vec<u8>) -> Vec<u8> {
-    let (mut r, mut w) = stream.into_split();
-    tokio::spawn(async move {
-        w.write_all(&payload).await.unwrap();
-        w.shutdown().await.unwrap();
-    });
-    let mut back = Vec::new();
-    r.read_to_end(&mut back).await.unwrap();
-    back
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,24 +7,12 @@ mod common;
 mod kit;
 
 use common::*;
-use liag_transports::liag_tokio::{Server, Settings, Stream};
+use liag_transports::liag_tokio::{Server, Settings};
 use liag_transports::serve;
 use liag_transports::tls::ca_client_config;
 use liag_transports::websocket::{WsAcceptor, WsConnector};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn roundtrip(stream: Stream, payload: Vec<u8>) -> Vec<u8> {
-    let (mut r, mut w) = stream.into_split();
-    tokio::spawn(async move {
-        w.write_all(&payload).await.unwrap();
-        w.shutdown().await.unwrap();
-    });
-    let mut back = Vec::new();
-    r.read_to_end(&mut back).await.unwrap();
-    back
-}
 
 /// An echo server with a WebSocket acceptor on 127.0.0.1 at `/liag`, with TLS if `tls`.
 async fn ws_server(tls: Option<&kit::Pki>) -> SocketAddr {

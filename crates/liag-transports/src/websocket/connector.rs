@@ -2,7 +2,6 @@
 //! of each `ws://` or `wss://` URL.
 
 use futures::future::BoxFuture;
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -17,6 +16,7 @@ use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{Settings, Stream};
 
 use super::{HANDSHAKE_TIMEOUT, RESOLVE_EVERY, WsBytes, upgrade_error};
+use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamConnector, box_stream};
 use crate::tcp::{interfaces_for, lock, open_tcp, unmap, user_data};
 use crate::transport::{Links, connect_with};
@@ -81,7 +81,7 @@ pub struct WsConnector {
     pub ipv4_only: Option<bool>,
     tls: Arc<ClientConfig>,
     resolved: Mutex<Option<Resolved>>,
-    known: Mutex<HashMap<String, Path>>,
+    known: KnownPaths<Path>,
 }
 
 impl fmt::Debug for WsConnector {
@@ -114,7 +114,7 @@ impl WsConnector {
             ipv4_only: None,
             tls: crate::tls::webpki_client_config(),
             resolved: Mutex::default(),
-            known: Mutex::default(),
+            known: KnownPaths::default(),
         })
     }
 
@@ -248,16 +248,9 @@ impl StreamConnector for WsConnector {
                     });
                 }
             }
-            let mut known = lock(&self.known);
-            let names = paths
-                .into_iter()
-                .map(|p| {
-                    let name = self.name(&p);
-                    known.insert(name.clone(), p);
-                    name
-                })
-                .collect();
-            Ok(names)
+            Ok(self
+                .known
+                .record(paths.into_iter().map(|p| (self.name(&p), p))))
         })
     }
 
@@ -266,9 +259,7 @@ impl StreamConnector for WsConnector {
         name: &'a str,
     ) -> BoxFuture<'a, io::Result<(BoxStream, UserData)>> {
         Box::pin(async move {
-            let path = lock(&self.known).get(name).cloned().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, format!("unknown path {name}"))
-            })?;
+            let path = self.known.get(name)?;
             self.open_path(&path).await
         })
     }
@@ -276,14 +267,8 @@ impl StreamConnector for WsConnector {
     /// Refuses a link when one on the same local interface already has the same remote user
     /// data (spec §11): with aggligator's default acceptor, one link per local interface.
     fn keep(&self, name: &str, welcome: &Welcome, others: &[(String, UserData)]) -> bool {
-        let known = lock(&self.known);
-        let Some(this) = known.get(name) else {
-            return true;
-        };
-        !others.iter().any(|(other, remote)| {
-            known
-                .get(other)
-                .is_some_and(|p| p.interface == this.interface && *remote == welcome.user_data)
+        self.known.keep(name, others, |this, other, remote| {
+            this.interface == other.interface && *remote == welcome.user_data
         })
     }
 }
