@@ -168,7 +168,7 @@ impl ClientLinks {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "bluetooth", target_os = "linux"))]
 fn add_rfcomm(
     multi: &mut MultiConnector,
     target: &str,
@@ -180,17 +180,26 @@ fn add_rfcomm(
     add(multi, RfcommConnector::new(address, service), tls)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(feature = "bluetooth", target_os = "linux")))]
 fn add_rfcomm(
     _: &mut MultiConnector,
-    _: &str,
+    target: &str,
     _: &Option<(Arc<ClientConfig>, String)>,
 ) -> io::Result<()> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
-        "Bluetooth RFCOMM links need Linux",
+        format!("--rfcomm {target}: {NO_RFCOMM}"),
     ))
 }
+
+/// Why this build has no RFCOMM links, and how to get them.
+#[cfg(not(all(feature = "bluetooth", target_os = "linux")))]
+const NO_RFCOMM: &str = if cfg!(target_os = "linux") {
+    "this liag was built without Bluetooth; build it with \
+     `cargo install --path crates/liag-cli --features bluetooth`"
+} else {
+    "Bluetooth RFCOMM links need Linux"
+};
 
 /// Listens for RFCOMM links on `channel` and serves them to `server` (inside TLS if set); a
 /// machine without Bluetooth gets a message, and the other transports go on.
@@ -200,7 +209,7 @@ pub(crate) async fn serve_rfcomm(
     server: &Server,
     who: &str,
 ) {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(feature = "bluetooth", target_os = "linux"))]
     match liag_transports::bluetooth::RfcommAcceptor::listen(channel).await {
         Ok(acceptor) => {
             eprintln!("{who} on RFCOMM channel {channel}");
@@ -208,10 +217,10 @@ pub(crate) async fn serve_rfcomm(
         }
         Err(e) => eprintln!("{who}: no RFCOMM: {e}"),
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(all(feature = "bluetooth", target_os = "linux")))]
     {
         let _ = (tls, server);
-        eprintln!("{who}: no RFCOMM on channel {channel}: Bluetooth needs Linux");
+        eprintln!("{who}: no RFCOMM on channel {channel}: {NO_RFCOMM}");
     }
 }
 

@@ -35,7 +35,8 @@ pub(crate) enum Args {
         /// WebSocket (HTTP) port to listen on, at path /agg-speed.
         #[arg(long = "websocket", default_value_t = WS_DEFAULT_PORT, value_name = "PORT")]
         websocket: u16,
-        /// Also accept Bluetooth RFCOMM links on this channel (agg-speed uses 20; Linux).
+        /// Also accept Bluetooth RFCOMM links on this channel (agg-speed uses 20; Linux, a
+        /// build with `--features bluetooth`).
         #[arg(long = "rfcomm", value_name = "CHANNEL")]
         rfcomm: Option<u8>,
         #[command(flatten)]
@@ -63,7 +64,8 @@ pub(crate) enum Args {
         #[arg(long = "websocket", value_name = "URL|HOST")]
         websocket: Vec<String>,
         /// Bluetooth RFCOMM links to a device, as ADDRESS (channel 20) or ADDRESS/CHANNEL or
-        /// ADDRESS/UUID; one link per local adapter (Linux).
+        /// ADDRESS/UUID; one link per local adapter (Linux, a build with
+        /// `--features bluetooth`).
         #[arg(long = "rfcomm", value_name = "ADDRESS[/CHANNEL|UUID]")]
         rfcomm: Vec<String>,
         #[command(flatten)]

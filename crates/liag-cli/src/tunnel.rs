@@ -42,7 +42,8 @@ pub(crate) enum Args {
         /// Also accept WebSocket links on this port, at path /liag-tunnel.
         #[arg(long = "websocket", value_name = "PORT")]
         websocket: Option<u16>,
-        /// Also accept Bluetooth RFCOMM links on this channel (Linux).
+        /// Also accept Bluetooth RFCOMM links on this channel (Linux, a build with
+        /// `--features bluetooth`).
         #[arg(long = "rfcomm", value_name = "CHANNEL")]
         rfcomm: Option<u8>,
         #[command(flatten)]
@@ -72,7 +73,8 @@ pub(crate) enum Args {
         #[arg(long = "websocket", value_name = "URL|HOST")]
         websocket: Vec<String>,
         /// Bluetooth RFCOMM links to a device, as ADDRESS (channel 20) or ADDRESS/CHANNEL or
-        /// ADDRESS/UUID; one link per local adapter (Linux).
+        /// ADDRESS/UUID; one link per local adapter (Linux, a build with
+        /// `--features bluetooth`).
         #[arg(long = "rfcomm", value_name = "ADDRESS[/CHANNEL|UUID]")]
         rfcomm: Vec<String>,
         #[command(flatten)]

@@ -1,5 +1,6 @@
-//! Real traffic captured from aggligator 0.9.11 (`../shared/vectors/`): every frame decodes,
-//! and the Data payloads of all links reassemble into exactly the bytes the application sent.
+//! Real traffic captured from aggligator 0.9.11 (`tests/data/`, each capture with a README of what
+//! was sent): every frame decodes, and the Data payloads of all links reassemble into exactly
+//! the bytes the application sent.
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 
 fn vectors_dir(capture: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors")
+        .join("tests/data")
         .join(capture)
 }
 
@@ -29,12 +30,7 @@ struct Decoded {
 /// Decodes a whole capture file, feeding it in `piece`-byte reads like a socket would.
 fn decode_file(capture: &str, file: &str, piece: usize) -> Decoded {
     let path = vectors_dir(capture).join(file);
-    let gz = std::fs::File::open(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (is ../shared beside the repository?)",
-            path.display()
-        )
-    });
+    let gz = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut raw = Vec::new();
     flate2::read::GzDecoder::new(gz)
         .read_to_end(&mut raw)

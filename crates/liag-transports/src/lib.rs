@@ -6,9 +6,10 @@
 //! | `mem` | [`mem`] | emulated links in memory with rate, delay, jitter, queue and faults |
 //! | `websocket` | `websocket` | `ws://` and `wss://` links, client and server, also on an HTTP server's route (spec §11) |
 //! | `tls` | `tls` | TLS around any stream transport, the framing inside it (spec §12) |
-//! | `bluetooth` | `bluetooth` | Bluetooth RFCOMM links through BlueZ, Linux only |
+//! | `bluetooth` | `bluetooth` | Bluetooth RFCOMM links through BlueZ, Linux only; links the system's libdbus |
+//! | `bluetooth-vendored` | `bluetooth` | the same with libdbus built from source (a C compiler, no system packages) |
 //!
-//! All are on by default (`bluetooth` has no effect off Linux).
+//! All but the Bluetooth ones are on by default; those have no effect off Linux.
 //!
 //! A transport of your own implements [`Connector`] (the client side: which paths exist, how to
 //! open one) and [`Acceptor`] (the server side); [`connect_with`] and [`serve`] run them with
