@@ -78,6 +78,8 @@ pub enum LinkError {
     Protocol(Violation),
     /// No Pong within the ping timeout.
     PingTimeout,
+    /// The transport took nothing for the ping timeout: not even a Ping could be sent.
+    SendTimeout,
     /// Removed gracefully with Goodbye, by either side.
     Goodbye,
     /// The transport closed or failed; the driver's description.
@@ -93,6 +95,9 @@ impl fmt::Display for LinkError {
             LinkError::Decode(e) => write!(f, "bad message: {e}"),
             LinkError::Protocol(v) => write!(f, "protocol violation: {v}"),
             LinkError::PingTimeout => f.write_str("no answer to ping"),
+            LinkError::SendTimeout => {
+                f.write_str("the transport took nothing for the ping timeout")
+            }
             LinkError::Goodbye => f.write_str("removed gracefully"),
             LinkError::Transport(e) => write!(f, "transport: {e}"),
             LinkError::ConnectionClosed => f.write_str("connection closed"),

@@ -201,13 +201,17 @@ pub(crate) struct Link {
     /// Pongs owed; bounded so a Ping flood cannot grow memory.
     pub(crate) pongs_owed: u8,
     pub(crate) ping_sent: Option<Time>,
-    pub(crate) ping_wanted: bool,
+    /// Since when a Ping waits to go out. A link whose transport takes nothing for the ping
+    /// timeout from then fails: its writes make no progress.
+    pub(crate) ping_wanted: Option<Time>,
     pub(crate) local_blocked: bool,
     pub(crate) remote_blocked: bool,
     pub(crate) set_block_pending: bool,
     pub(crate) goodbye: Goodbye,
     pub(crate) stalled: bool,
     pub(crate) terminate_pending: bool,
+    /// The state last published with [`crate::Event::LinkState`].
+    pub(crate) reported: LinkState,
     /// Acks owed for reliable messages received on this link, in arrival order.
     pub(crate) acks: VecDeque<Seq>,
     /// Reliable messages sent on this link: (send index, send time), oldest first. Entries
@@ -241,13 +245,14 @@ impl Link {
             pongs_owed: 0,
             ping_sent: None,
             // A first Ping measures the link and answers the peer's link test promptly.
-            ping_wanted: true,
+            ping_wanted: Some(now),
             local_blocked: false,
             remote_blocked: false,
             set_block_pending: false,
             goodbye: Goodbye::None,
             stalled: false,
             terminate_pending: false,
+            reported: LinkState::Active,
             acks: VecDeque::new(),
             inflight: VecDeque::new(),
             inflight_bytes: 0,

@@ -68,7 +68,7 @@ impl Outgoing {
 
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
-        self.shared.lock().closed.is_some()
+        self.shared.lock().conn.is_closed()
     }
 
     /// Handshakes a byte-stream transport as a new link of this connection.

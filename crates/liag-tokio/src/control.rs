@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
-use liag_core::{ConnectionError, ConnectionStats, LinkConfig, LinkId, LinkInfo, LinkStats};
+use liag_core::{
+    ConnectionError, ConnectionStats, LinkConfig, LinkError, LinkId, LinkInfo, LinkState, LinkStats,
+};
 
 use crate::codec::BoxLink;
 use crate::shared::{NewLink, Shared};
@@ -24,6 +26,33 @@ pub struct LinkRates {
     pub send_10s: f64,
     /// Bytes received per second over the last ten seconds.
     pub receive_10s: f64,
+}
+
+/// A change to a connection's links, published by [`Control::link_events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkEvent {
+    /// A link joined; it starts [`LinkState::Active`].
+    Added {
+        /// The link.
+        link: LinkId,
+    },
+    /// A link's state changed.
+    State {
+        /// The link.
+        link: LinkId,
+        /// Its new state.
+        state: LinkState,
+    },
+    /// The connection let a link go; its transport is being closed.
+    Removed {
+        /// The link.
+        link: LinkId,
+        /// Why.
+        error: LinkError,
+    },
+    /// The connection ended; its links are being closed.
+    Closed(Result<(), ConnectionError>),
 }
 
 /// A handle to a connection for everything but its data: its links and how it ends.
@@ -118,7 +147,7 @@ impl Control {
     pub fn drop_link(&self, link: LinkId) {
         let mut inner = self.shared.lock();
         let now = inner.now();
-        let error = liag_core::LinkError::Transport("dropped by the application".into());
+        let error = LinkError::Transport("dropped by the application".into());
         inner.conn.handle_link_error(now, link, error);
         inner.wake_driver();
     }
@@ -161,7 +190,15 @@ impl Control {
 
     /// How the connection ended, if it has.
     pub fn result(&self) -> Option<Result<(), ConnectionError>> {
-        self.shared.lock().closed.clone()
+        self.shared.lock().conn.outcome().cloned()
+    }
+
+    /// Every change to the connection's links from now on, as the connection makes it: links
+    /// added, their state, links removed and why, and the connection's end. A receiver that
+    /// falls more than 256 events behind gets [`broadcast::error::RecvError::Lagged`] and
+    /// should read [`Control::links`] afresh.
+    pub fn link_events(&self) -> broadcast::Receiver<LinkEvent> {
+        self.shared.lock().subscribe()
     }
 
     /// Waits until the connection has ended and its links are closed.
@@ -171,7 +208,7 @@ impl Control {
             {
                 let inner = self.shared.lock();
                 if inner.driver_done {
-                    return inner.closed.clone().unwrap_or(Ok(()));
+                    return inner.conn.outcome().cloned().unwrap_or(Ok(()));
                 }
             }
             if changes.changed().await.is_err() {

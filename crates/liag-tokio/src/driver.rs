@@ -1,4 +1,10 @@
 //! The driver: one task per connection that runs liag-core and owns its links' I/O.
+//!
+//! The core owns every link's state. The driver reports each I/O outcome to it (a packet, a
+//! transport error, a transport that ended) and acts only on the core's events: it starts
+//! closing a link's transport when the core removes the link or the connection closes, and
+//! it publishes those events to the connection's handles ([`crate::LinkEvent`]). It keeps no
+//! link state of its own beyond the transports and whether each is being closed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,22 +13,25 @@ use std::task::{Context, Poll};
 use tokio::time::Sleep;
 use tracing::Instrument;
 
-use liag_core::{Event, LinkError, LinkId};
+use liag_core::{Event, LinkError, LinkId, Time};
 
 use crate::codec::BoxLink;
+use crate::control::LinkEvent;
 use crate::shared::{CLOSE_GRACE, Inner, Shared};
 
 /// Packets taken from one link per turn, so one busy link cannot starve the others.
 const RECV_BUDGET: usize = 64;
 /// Packets handed to one link per turn.
 const SEND_BUDGET: usize = 256;
+/// Turns per poll before the task yields to others (and wakes itself if work remains).
+const TURNS: usize = 16;
 
 struct LinkIo {
     id: LinkId,
     /// The link's tracing span, inside the connection's.
     span: tracing::Span,
     io: BoxLink,
-    /// The connection is done with it: flush what is left, then close.
+    /// The core is done with the link: flush what is left, then close the transport.
     closing: bool,
     /// Packets were written since the last flush.
     dirty: bool,
@@ -59,11 +68,17 @@ impl Future for Driver {
         let mut changed = false;
         let links_before = this.links.len();
         // Each turn handles what is ready; a turn that used up a budget goes again.
-        for _ in 0..16 {
-            let more = this.turn(&mut inner, cx, &mut changed);
+        let mut more = true;
+        for _ in 0..TURNS {
+            more = this.turn(&mut inner, cx, &mut changed);
             if !more {
                 break;
             }
+        }
+        if more {
+            // Work is left (a budget ran out): come back after other tasks had their turn,
+            // not when the next timer happens to fire.
+            cx.waker().wake_by_ref();
         }
         // A link that came or went gets a sample at once, so its rates count from its start.
         inner.sample(this.links.len() != links_before);
@@ -89,6 +104,7 @@ impl Driver {
                 .map_or("", |l| l.tag.as_str());
             let span = tracing::debug_span!("link", id = new.id.0, %tag);
             span.in_scope(|| tracing::debug!("link attached"));
+            inner.publish(LinkEvent::Added { link: new.id });
             self.links.push(LinkIo {
                 id: new.id,
                 span,
@@ -112,15 +128,11 @@ impl Driver {
                 match link.io.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(packet))) => inner.conn.handle_packet(now, link.id, packet),
                     Poll::Ready(Some(Err(e))) => {
-                        let error = LinkError::Transport(e.to_string());
-                        inner.conn.handle_link_error(now, link.id, error);
-                        link.closing = true;
+                        fail(inner, now, link, &e.to_string());
                         break;
                     }
                     Poll::Ready(None) => {
-                        let error = LinkError::Transport("closed by peer".into());
-                        inner.conn.handle_link_error(now, link.id, error);
-                        link.closing = true;
+                        fail(inner, now, link, "closed by peer");
                         break;
                     }
                     Poll::Pending => break,
@@ -132,8 +144,27 @@ impl Driver {
         if inner.conn.poll_timeout().is_some_and(|t| t <= now) {
             inner.conn.handle_timeout(now);
         }
+        self.drain_events(inner, changed);
 
-        // Events.
+        // Packets out: every link that can take them, including a closing link's last ones.
+        let mut failed = false;
+        for link in &mut self.links {
+            let (sent, error) = send(inner, now, link, cx);
+            more |= sent == SEND_BUDGET;
+            if let Some(e) = error {
+                fail(inner, now, link, &e);
+                failed = true;
+            }
+        }
+        if failed {
+            self.drain_events(inner, changed);
+        }
+        more
+    }
+
+    /// Acts on the core's events: wakes the application, starts closing the links the core
+    /// let go, and publishes link changes to the handles.
+    fn drain_events(&mut self, inner: &mut Inner, changed: &mut bool) {
         while let Some(event) = inner.conn.poll_event() {
             match event {
                 Event::Readable => {
@@ -146,69 +177,34 @@ impl Driver {
                         w.wake();
                     }
                 }
+                Event::LinkState { link, state } => {
+                    if let Some(l) = self.links.iter().find(|l| l.id == link) {
+                        l.span.in_scope(|| tracing::debug!(?state, "link state"));
+                    }
+                    inner.publish(LinkEvent::State { link, state });
+                    *changed = true;
+                }
                 Event::LinkRemoved { link, error } => {
                     if let Some(l) = self.links.iter_mut().find(|l| l.id == link) {
                         l.span.in_scope(|| tracing::debug!(%error, "link removed"));
                         l.closing = true;
                     }
+                    inner.publish(LinkEvent::Removed { link, error });
                     *changed = true;
                 }
                 Event::Closed(result) => {
                     tracing::debug!(?result, "connection closed");
-                    inner.closed = Some(result);
                     inner.wake_app();
                     for l in &mut self.links {
                         l.closing = true;
                     }
                     self.closed_at.get_or_insert_with(tokio::time::Instant::now);
+                    inner.publish(LinkEvent::Closed(result));
                     *changed = true;
                 }
                 _ => {}
             }
         }
-
-        // Packets out: every link that can take them, including a closing link's last ones.
-        for link in &mut self.links {
-            let mut sent = 0;
-            loop {
-                match link.io.as_mut().poll_ready(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => {
-                        if !link.closing {
-                            let error = LinkError::Transport(e.to_string());
-                            inner.conn.handle_link_error(now, link.id, error);
-                        }
-                        link.closing = true;
-                        link.dirty = false;
-                        break;
-                    }
-                    Poll::Pending => break,
-                }
-                let Some(packet) = inner.conn.poll_transmit(now, link.id) else {
-                    break;
-                };
-                if link.io.as_mut().start_send(packet).is_err() {
-                    break;
-                }
-                link.dirty = true;
-                sent += 1;
-                if sent == SEND_BUDGET {
-                    more = true;
-                    break;
-                }
-            }
-            if link.dirty {
-                match link.io.as_mut().poll_flush(cx) {
-                    Poll::Ready(Ok(())) => link.dirty = false,
-                    Poll::Ready(Err(_)) => {
-                        link.dirty = false;
-                        link.closing = true;
-                    }
-                    Poll::Pending => {}
-                }
-            }
-        }
-        more
     }
 
     /// Closes finished links, re-arms the timer; returns whether the task is done.
@@ -221,19 +217,20 @@ impl Driver {
             if grace_over {
                 return false;
             }
-            // Flush and close; keep polling until the transport is done.
+            // Flush and close; keep polling until the transport is done (an error is done too:
+            // the core let go of the link already).
             !matches!(link.io.as_mut().poll_close(cx), Poll::Ready(_))
         });
 
-        if inner.closed.is_some() && self.links.is_empty() {
+        if inner.conn.is_closed() && self.links.is_empty() {
             inner.driver_done = true;
             inner.wake_app();
             return true;
         }
         let deadline = match (inner.conn.poll_timeout(), self.closed_at) {
             (Some(t), _) => Some(inner.instant(t)),
-            (None, Some(closed)) => Some(closed + CLOSE_GRACE),
-            (None, None) => None,
+            (None, Some(closed)) if !grace_over => Some(closed + CLOSE_GRACE),
+            _ => None,
         };
         if let Some(deadline) = deadline {
             if self.timer.deadline() != deadline {
@@ -245,4 +242,49 @@ impl Driver {
         }
         false
     }
+}
+
+/// Reports a transport failure to the core, which removes the link (and says so in an event).
+/// A link the core already let go only finishes closing.
+fn fail(inner: &mut Inner, now: Time, link: &mut LinkIo, why: &str) {
+    link.dirty = false;
+    if link.closing {
+        return;
+    }
+    let error = LinkError::Transport(why.to_string());
+    inner.conn.handle_link_error(now, link.id, error);
+}
+
+/// Hands `link` the packets the core has for it while its transport takes them, then flushes.
+/// Returns how many it sent and the transport's error, if it failed.
+fn send(
+    inner: &mut Inner,
+    now: Time,
+    link: &mut LinkIo,
+    cx: &mut Context<'_>,
+) -> (usize, Option<String>) {
+    let mut sent = 0;
+    while sent < SEND_BUDGET {
+        match link.io.as_mut().poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return (sent, Some(e.to_string())),
+            Poll::Pending => break,
+        }
+        let Some(packet) = inner.conn.poll_transmit(now, link.id) else {
+            break;
+        };
+        if let Err(e) = link.io.as_mut().start_send(packet) {
+            return (sent, Some(e.to_string()));
+        }
+        link.dirty = true;
+        sent += 1;
+    }
+    if link.dirty {
+        match link.io.as_mut().poll_flush(cx) {
+            Poll::Ready(Ok(())) => link.dirty = false,
+            Poll::Ready(Err(e)) => return (sent, Some(e.to_string())),
+            Poll::Pending => {}
+        }
+    }
+    (sent, None)
 }

@@ -69,7 +69,7 @@ mod stream;
 
 pub use codec::{BoxLink, LinkCodec, PacketLink, StreamLink, stream_link};
 pub use connect::{Outgoing, connect};
-pub use control::{Control, LinkRates};
+pub use control::{Control, LinkEvent, LinkRates};
 pub use liag_core;
 pub use server::{Incoming, LinkDescription, LinkFilter, Listener, Server};
 pub use settings::Settings;

@@ -26,10 +26,23 @@ struct ReadyLink {
     peer_recv_buffer: u32,
 }
 
-/// A new connection the application has not decided on yet.
+/// A new connection the application has not decided on yet. Touched only under the
+/// connection table's lock, so a link joining it and the application's decision are ordered:
+/// every link either reaches the decision or is refused, none falls between.
 #[derive(Default)]
 struct Pending {
     links: Vec<ReadyLink>,
+}
+
+/// Where an incoming link went, decided under the table's lock.
+enum Route {
+    Refuse(RefusedReason),
+    /// Join this running connection (after Accepted goes out).
+    Join(Arc<Shared>),
+    /// Queued with a connection the application has not decided on.
+    Queued,
+    /// Opened a new connection, now pending, with this link queued in it.
+    New(Arc<Mutex<Pending>>),
 }
 
 #[derive(Clone)]
@@ -212,56 +225,66 @@ impl ServerInner {
         if filter.is_some_and(|f| !f(&description)) {
             return refuse(link, RefusedReason::LinkRefused).await;
         }
-        // Resolved and, if new, registered under one lock: links of a new connection arrive
+        // Resolved, registered and queued under one lock: links of a new connection arrive
         // together, and the second must find the connection the first one made.
-        let (resolution, new_pending) = {
-            let mut table = lock(&self.table);
-            let resolution = table.resolve(incoming.conn_id, incoming.existing_connection);
-            let new_pending = matches!(resolution, Resolution::New).then(|| {
-                let pending = Arc::new(Mutex::new(Pending::default()));
-                table.insert(incoming.conn_id, Handle::Pending(pending.clone()));
-                pending
-            });
-            (resolution, new_pending)
+        let tag = info.tag.clone();
+        let peer_recv_buffer = incoming.cfg.recv_buffer.get();
+        let mut link = Some(link);
+        let queue = |pending: &Arc<Mutex<Pending>>, link: &mut Option<BoxLink>| {
+            if let Some(io) = link.take() {
+                let info = info.clone();
+                lock(pending).links.push(ReadyLink {
+                    io,
+                    info,
+                    peer_recv_buffer,
+                });
+            }
         };
-        match resolution {
-            Resolution::Refuse(reason) => refuse(link, reason).await,
-            Resolution::Join(Handle::Running(shared)) => {
+        let route = {
+            let mut table = lock(&self.table);
+            match table.resolve(incoming.conn_id, incoming.existing_connection) {
+                Resolution::Refuse(reason) => Route::Refuse(reason),
+                Resolution::Join(Handle::Running(shared)) if shared.lock().conn.is_closed() => {
+                    // Closing: a new link would only keep it alive (aggligator refuses too).
+                    table.stop_taking_links(incoming.conn_id);
+                    Route::Refuse(RefusedReason::Closed)
+                }
+                Resolution::Join(Handle::Running(shared)) => Route::Join(shared),
+                Resolution::Join(Handle::Pending(pending)) => {
+                    queue(&pending, &mut link);
+                    Route::Queued
+                }
+                Resolution::New => {
+                    let pending = Arc::new(Mutex::new(Pending::default()));
+                    table.insert(incoming.conn_id, Handle::Pending(pending.clone()));
+                    queue(&pending, &mut link);
+                    Route::New(pending)
+                }
+            }
+        };
+        match (route, link) {
+            (Route::Refuse(reason), Some(link)) => refuse(link, reason).await,
+            (Route::Join(shared), Some(mut link)) => {
                 within(limit, async { link.send(handshake::accepted()).await }).await?;
                 link.as_mut().handshake_done();
-                Control::new(shared).attach_link(link, info, incoming.cfg.recv_buffer.get());
+                // Should the connection have closed meanwhile, the core lets the link go at
+                // once and the driver closes it.
+                Control::new(shared).attach_link(link, info, peer_recv_buffer);
                 Ok(())
             }
-            Resolution::Join(Handle::Pending(pending)) => {
-                let ready = ReadyLink {
-                    io: link,
-                    info,
-                    peer_recv_buffer: incoming.cfg.recv_buffer.get(),
-                };
-                lock(&pending).links.push(ready);
-                Ok(())
-            }
-            Resolution::New => {
-                let pending = new_pending.unwrap_or_default();
-                self.offer(link, info, incoming, pending)
-            }
+            (Route::New(pending), None) => self.offer(tag, incoming, pending),
+            _ => Ok(()),
         }
     }
 
-    /// Queues a new connection, already in the table as `pending`, for the application.
+    /// Offers a new connection, already in the table as `pending` with its first link, to the
+    /// application.
     fn offer(
         self: &Arc<Self>,
-        link: BoxLink,
-        info: LinkInfo,
+        tag: String,
         incoming: IncomingLink,
         pending: Arc<Mutex<Pending>>,
     ) -> io::Result<()> {
-        let tag = info.tag.clone();
-        lock(&pending).links.push(ReadyLink {
-            io: link,
-            info,
-            peer_recv_buffer: incoming.cfg.recv_buffer.get(),
-        });
         let offer = Incoming {
             conn_id: incoming.conn_id,
             pending: pending.clone(),
@@ -320,8 +343,13 @@ impl Incoming {
         let span = tracing::info_span!("liag", conn = %self.conn_id, side = "server");
         crate::driver::spawn(shared.clone(), span);
         let stream = Stream::new(shared.clone());
-        let links = std::mem::take(&mut lock(&self.pending).links);
-        lock(&server.table).insert(self.conn_id, Handle::Running(shared.clone()));
+        // Under the table's lock, as links join a pending connection: from here on they go to
+        // the running one.
+        let links = {
+            let mut table = lock(&server.table);
+            table.insert(self.conn_id, Handle::Running(shared.clone()));
+            std::mem::take(&mut lock(&self.pending).links)
+        };
         // Links that joined while the application decided were left waiting; accept them.
         let control = Control::new(shared.clone());
         for ready in links {
@@ -334,9 +362,16 @@ impl Incoming {
                 }
             });
         }
-        // Forget the connection once it has ended.
+        // Take no more links once the connection ends; forget it once its links are closed.
         let conn_id = self.conn_id;
         tokio::spawn(async move {
+            let mut changes = control.watch();
+            while control.result().is_none() {
+                if changes.changed().await.is_err() {
+                    break;
+                }
+            }
+            lock(&server.table).stop_taking_links(conn_id);
             let _ = control.closed().await;
             lock(&server.table).remove(conn_id);
         });
@@ -349,8 +384,11 @@ impl Incoming {
     }
 
     fn refuse_as(self, reason: RefusedReason) {
-        lock(&self.server.table).remove(self.conn_id);
-        let links = std::mem::take(&mut lock(&self.pending).links);
+        let links = {
+            let mut table = lock(&self.server.table);
+            table.remove(self.conn_id);
+            std::mem::take(&mut lock(&self.pending).links)
+        };
         for ready in links {
             tokio::spawn(refuse(ready.io, reason));
         }

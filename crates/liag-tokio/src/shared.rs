@@ -7,12 +7,16 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use liag_core::{Connection, ConnectionError, Time};
 
 use crate::codec::BoxLink;
+use crate::control::LinkEvent;
+
+/// Link events a subscriber may fall behind by before it is told it lagged.
+const LINK_EVENTS_KEPT: usize = 256;
 
 /// A link waiting for the driver to take it.
 pub(crate) struct NewLink {
@@ -28,8 +32,8 @@ pub(crate) struct Inner {
     pub(crate) writer: Option<Waker>,
     pub(crate) new_links: Vec<NewLink>,
     pub(crate) links_to_remove: Vec<liag_core::LinkId>,
-    /// How the connection ended, once it has.
-    pub(crate) closed: Option<Result<(), ConnectionError>>,
+    /// Where the driver publishes link changes, for [`crate::Control::link_events`].
+    events: broadcast::Sender<LinkEvent>,
     /// The driver task is gone (the connection ended and its links are closed).
     pub(crate) driver_done: bool,
     /// Handles that still write or read; when both reach zero, the application is done.
@@ -90,6 +94,15 @@ impl Inner {
         }
     }
 
+    /// Publishes a link change to whoever subscribed (nobody, often).
+    pub(crate) fn publish(&self, event: LinkEvent) {
+        let _ = self.events.send(event);
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<LinkEvent> {
+        self.events.subscribe()
+    }
+
     pub(crate) fn wake_driver(&mut self) {
         if let Some(w) = self.driver.take() {
             w.wake();
@@ -125,7 +138,7 @@ impl Shared {
                 writer: None,
                 new_links: Vec::new(),
                 links_to_remove: Vec::new(),
-                closed: None,
+                events: broadcast::channel(LINK_EVENTS_KEPT).0,
                 driver_done: false,
                 writers: 0,
                 readers: 0,

@@ -51,7 +51,7 @@ fn poll_read_bytes(
     if inner.conn.read_finished() {
         return Poll::Ready(Ok(None));
     }
-    if let Some(closed) = &inner.closed {
+    if let Some(closed) = inner.conn.outcome() {
         return Poll::Ready(match closed {
             Ok(()) => Ok(None),
             Err(_) => Err(io_error(closed)),
@@ -94,7 +94,7 @@ fn poll_write_bytes(
     whole: bool,
 ) -> Poll<io::Result<usize>> {
     let mut inner = shared.lock();
-    if let Some(closed) = &inner.closed {
+    if let Some(closed) = inner.conn.outcome() {
         return Poll::Ready(Err(io_error(closed)));
     }
     // A message longer than a payload cannot arrive whole anyway; it goes in parts.

@@ -1,6 +1,10 @@
 //! The loop behind [`crate::Links`]: one link per path, reopened with backoff when it fails,
 //! and re-probed with fresh transports while it is stalled.
 //!
+//! The loop follows the connection's link events ([`liag_tokio::Control::link_events`]): a
+//! link the connection removed is reopened at once, and a link that stalls is probed, with no
+//! second record of link state to fall out of step with the connection's.
+//!
 //! A stalled link is one the connection stopped hearing from (a black hole, a dead Wi-Fi, a
 //! NAT that forgot the flow). Its own transport may take seconds to notice the path is back
 //! (TCP backs its retransmissions off), and a single fresh connection attempt would too (a
@@ -16,13 +20,14 @@ use std::time::Duration;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
 
-use liag_tokio::Outgoing;
 use liag_tokio::liag_core::proto::message::UserData;
 use liag_tokio::liag_core::{LinkId, LinkState};
+use liag_tokio::{LinkEvent, Outgoing};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::transport::Connector;
 
-/// How often the links are looked at.
+/// How often the loop looks for work when no event comes: retries and probes falling due.
 const TICK: Duration = Duration::from_millis(50);
 /// How often the connector is asked for its paths.
 const PATHS_EVERY: Duration = Duration::from_secs(1);
@@ -60,6 +65,7 @@ pub(crate) async fn keep_links<C: Connector>(
     last_error: Arc<Mutex<Option<String>>>,
 ) {
     let control = outgoing.control();
+    let mut events = control.link_events();
     let mut names: Vec<String> = Vec::new();
     let mut names_at: Option<Instant> = None;
     let mut paths: HashMap<String, Path> = HashMap::new();
@@ -69,6 +75,25 @@ pub(crate) async fn keep_links<C: Connector>(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            event = events.recv() => match event {
+                Ok(LinkEvent::State { link, state }) => {
+                    if let Some(path) = path_of(&mut paths, link) {
+                        path.stalled_since = match state {
+                            LinkState::Stalled => path.stalled_since.or(Some(Instant::now())),
+                            _ => None,
+                        };
+                    }
+                }
+                Ok(LinkEvent::Removed { link, .. }) => {
+                    if let Some(path) = path_of(&mut paths, link) {
+                        (path.live, path.stalled_since) = (None, None);
+                    }
+                }
+                Ok(LinkEvent::Closed(_)) | Err(RecvError::Closed) => return,
+                Ok(_) => {}
+                // Fell behind: the connection's own list says where the links stand.
+                Err(RecvError::Lagged(_)) => resync(&control, &mut paths),
+            },
             Some(done) = running.join_next_with_id() => {
                 let (id, attempt) = match done {
                     Ok((id, attempt)) => (id, Some(attempt)),
@@ -81,6 +106,10 @@ pub(crate) async fn keep_links<C: Connector>(
                 if let Some((name, probe, result)) = attempt {
                     let path = paths.entry(name.clone()).or_default();
                     finished(&control, &name, path, probe, result, &last_error);
+                    // The new link's events may have come before its attempt ended.
+                    if path.live.is_some() {
+                        resync(&control, &mut paths);
+                    }
                 }
             }
         }
@@ -97,20 +126,6 @@ pub(crate) async fn keep_links<C: Connector>(
                     *last_error.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(format!("cannot list paths: {e}"));
                 }
-            }
-        }
-
-        // Forget links the connection dropped; note stalled ones.
-        let stats = control.links();
-        for path in paths.values_mut() {
-            let state = path
-                .live
-                .as_ref()
-                .and_then(|(id, _)| stats.iter().find(|s| s.id == *id).map(|s| s.state));
-            match state {
-                None => (path.live, path.stalled_since) = (None, None),
-                Some(LinkState::Stalled) => path.stalled_since = path.stalled_since.or(Some(now)),
-                Some(_) => path.stalled_since = None,
             }
         }
 
@@ -151,6 +166,31 @@ pub(crate) async fn keep_links<C: Connector>(
             });
             running_path.insert(handle.id(), name.clone());
             paths.entry(name.clone()).or_default().attempts.push(handle);
+        }
+    }
+}
+
+/// The path whose live link is `link`.
+fn path_of(paths: &mut HashMap<String, Path>, link: LinkId) -> Option<&mut Path> {
+    paths
+        .values_mut()
+        .find(|p| p.live.as_ref().is_some_and(|(id, _)| *id == link))
+}
+
+/// Sets every path's link from the connection's list: gone, stalled or working.
+fn resync(control: &liag_tokio::Control, paths: &mut HashMap<String, Path>) {
+    let stats = control.links();
+    for path in paths.values_mut() {
+        let state = path
+            .live
+            .as_ref()
+            .and_then(|(id, _)| stats.iter().find(|s| s.id == *id).map(|s| s.state));
+        match state {
+            None => (path.live, path.stalled_since) = (None, None),
+            Some(LinkState::Stalled) => {
+                path.stalled_since = path.stalled_since.or(Some(Instant::now()));
+            }
+            Some(_) => path.stalled_since = None,
         }
     }
 }

@@ -27,7 +27,7 @@ use liag_proto::ids::ServerId;
 
 use crate::config::Config;
 use crate::error::{ConnectionError, LinkError};
-use crate::link::{Link, LinkConfig, LinkId, LinkInfo, LinkStats};
+use crate::link::{Link, LinkConfig, LinkId, LinkInfo, LinkState, LinkStats};
 use crate::recv::RecvState;
 use crate::scheduler::{EarliestArrival, LinkView, Scheduler};
 use crate::send::SendState;
@@ -41,8 +41,16 @@ pub enum Event {
     Readable,
     /// Write capacity became available after a write was refused.
     Writable,
+    /// A link's state changed (it stalled, came back, was blocked or started its Goodbye).
+    /// Links start [`LinkState::Active`]; a removed link gets [`Event::LinkRemoved`] instead.
+    LinkState {
+        /// The link.
+        link: LinkId,
+        /// Its new state.
+        state: LinkState,
+    },
     /// The connection dropped a link: the driver closes its transport after draining its
-    /// transmits.
+    /// transmits. After [`Event::Closed`] no link gets it: the driver closes them all.
     LinkRemoved {
         /// The link.
         link: LinkId,
@@ -201,9 +209,19 @@ impl Connection {
 
     /// Adds a link whose handshake completed. `peer_recv_buffer` is the receive buffer the peer
     /// announced on it; the first link's value becomes the connection's send window (§3.17).
+    ///
+    /// A closed connection takes no links: the id it returns then is followed at once by
+    /// [`Event::LinkRemoved`] with [`LinkError::ConnectionClosed`], so a driver closes the
+    /// transport as it would any other removed link.
     pub fn add_link(&mut self, now: Time, info: LinkInfo, peer_recv_buffer: u32) -> LinkId {
         let id = LinkId(self.next_link_id);
         self.next_link_id += 1;
+        if self.closed.is_some() {
+            let error = LinkError::ConnectionClosed;
+            self.events
+                .push_back(Event::LinkRemoved { link: id, error });
+            return id;
+        }
         if !self.peer_window_known {
             self.peer_window_known = true;
             self.send.peer_window = peer_recv_buffer.into();
@@ -359,12 +377,34 @@ impl Connection {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
+        if self.events.is_empty() {
+            self.publish_link_states();
+        }
         self.events.pop_front()
+    }
+
+    /// Queues [`Event::LinkState`] for every link whose state changed since it was last
+    /// published. Done when the events are drained, so every input is covered however it
+    /// changed a link.
+    fn publish_link_states(&mut self) {
+        for l in &mut self.links {
+            let state = l.state();
+            if state != l.reported {
+                l.reported = state;
+                self.events
+                    .push_back(Event::LinkState { link: l.id, state });
+            }
+        }
     }
 
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
         self.closed.is_some()
+    }
+
+    /// How the connection ended, once it has: `Ok` for a graceful end.
+    pub fn outcome(&self) -> Option<&Result<(), ConnectionError>> {
+        self.closed.as_ref()
     }
 
     /// Buffers and flow control at a glance.

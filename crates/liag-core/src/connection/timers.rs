@@ -12,6 +12,9 @@ enum Timer {
     Ack(LinkId),
     /// A link's Ping went unanswered too long: the link is dropped.
     PingTimeout(LinkId),
+    /// A link's Ping could not even be sent for that long: its transport takes nothing, and
+    /// the link is dropped.
+    SendTimeout(LinkId),
     /// A link has been quiet: ping it.
     KeepAlive(LinkId),
     /// No working link for too long: the connection fails.
@@ -28,9 +31,10 @@ impl Connection {
                 .front()
                 .filter(|_| !l.stalled)
                 .map(|&(_, at)| (Timer::Ack(l.id), at + l.ack_timeout(config)));
-            let ping = match l.ping_sent {
-                Some(at) => (Timer::PingTimeout(l.id), at + config.ping_timeout),
-                None => {
+            let ping = match (l.ping_sent, l.ping_wanted) {
+                (Some(at), _) => (Timer::PingTimeout(l.id), at + config.ping_timeout),
+                (None, Some(at)) => (Timer::SendTimeout(l.id), at + config.ping_timeout),
+                (None, None) => {
                     let interval = l.config.ping_interval.unwrap_or(config.ping_interval);
                     (Timer::KeepAlive(l.id), l.last_sent + interval)
                 }
@@ -63,13 +67,12 @@ impl Connection {
             .collect();
         for timer in due {
             match timer {
-                Timer::Ack(link) => self.stall(link),
+                Timer::Ack(link) => self.stall(now, link),
                 Timer::PingTimeout(link) => self.fail_link(now, link, LinkError::PingTimeout),
+                Timer::SendTimeout(link) => self.fail_link(now, link, LinkError::SendTimeout),
                 Timer::KeepAlive(link) => {
                     if let Some(l) = self.link_mut(link) {
-                        l.ping_wanted = true;
-                        // Re-arm from now even if the Ping cannot go out at once.
-                        l.last_sent = now;
+                        l.ping_wanted.get_or_insert(now);
                     }
                 }
                 Timer::NoLink => self.close(Err(ConnectionError::NoLinksTimeout)),
@@ -80,13 +83,13 @@ impl Connection {
 
     /// A link stopped acknowledging: its data moves to the others at once, it gets a small
     /// window, and a Ping probes it; any Ack or Pong brings it back.
-    fn stall(&mut self, link: LinkId) {
+    fn stall(&mut self, now: Time, link: LinkId) {
         self.requeue_link(link);
         if let Some(l) = self.link_mut(link) {
             tracing::debug!(%link, "link stalled");
             l.stalled = true;
             l.window.reset();
-            l.ping_wanted = true;
+            l.ping_wanted.get_or_insert(now);
         }
     }
 }

@@ -67,8 +67,8 @@ impl Connection {
             }
             Goodbye::Local { sent: true } | Goodbye::Remote { sent: true } => return None,
         }
-        if l.ping_wanted && l.ping_sent.is_none() {
-            l.ping_wanted = false;
+        if l.ping_wanted.is_some() && l.ping_sent.is_none() {
+            l.ping_wanted = None;
             l.ping_sent = Some(now);
             return Some(Next::Message(Message::Ping));
         }

@@ -423,7 +423,7 @@ impl Sim {
                         self.close_link(side, id);
                     }
                 }
-                Event::Readable | Event::Writable => {}
+                Event::Readable | Event::Writable | Event::LinkState { .. } => {}
             }
         }
         progressed

@@ -1,0 +1,134 @@
+//! The core as the one owner of link state: it publishes every state change as an event,
+//! fails a link whose transport takes nothing, and takes no links once closed.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+use bytes::Bytes;
+use liag_core::{
+    Config, Connection, Direction, Event, LinkError, LinkId, LinkInfo, LinkState, Time,
+};
+use std::time::Duration;
+
+const RTT: Duration = Duration::from_millis(10);
+
+fn pair(now: Time) -> (Connection, LinkId, Connection, LinkId) {
+    let mut a = Connection::new(Config::default(), now);
+    let mut b = Connection::new(Config::default(), now);
+    let la = a.add_link(now, LinkInfo::new(Direction::Outgoing, "a", RTT), 64 << 20);
+    let lb = b.add_link(now, LinkInfo::new(Direction::Incoming, "b", RTT), 64 << 20);
+    (a, la, b, lb)
+}
+
+/// Moves every packet each side has, both ways, until both are quiet.
+fn exchange(now: Time, a: &mut Connection, la: LinkId, b: &mut Connection, lb: LinkId) {
+    for _ in 0..100 {
+        let mut moved = false;
+        while let Some(p) = a.poll_transmit(now, la) {
+            b.handle_packet(now, lb, p);
+            moved = true;
+        }
+        while let Some(p) = b.poll_transmit(now, lb) {
+            a.handle_packet(now, la, p);
+            moved = true;
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+#[test]
+fn a_stall_and_the_recovery_are_published() {
+    let now = Time::ZERO;
+    let (mut a, la, mut b, lb) = pair(now);
+    exchange(now, &mut a, la, &mut b, lb);
+    events(&mut a);
+
+    // Data goes out and is never acknowledged: the link stalls at its ack timeout.
+    a.write(Bytes::from_static(b"lost")).unwrap();
+    while a.poll_transmit(now, la).is_some() {}
+    let later = now + Duration::from_secs(1);
+    a.handle_timeout(later);
+    let stalled = Event::LinkState {
+        link: la,
+        state: LinkState::Stalled,
+    };
+    assert!(events(&mut a).contains(&stalled));
+
+    // The peer answers again: the link is back, and that is published too.
+    exchange(later, &mut a, la, &mut b, lb);
+    let active = Event::LinkState {
+        link: la,
+        state: LinkState::Active,
+    };
+    assert!(events(&mut a).contains(&active));
+    assert_eq!(a.link_stats()[0].state, LinkState::Active);
+}
+
+#[test]
+fn a_link_whose_transport_takes_nothing_fails_after_the_ping_timeout() {
+    let now = Time::ZERO;
+    let config = Config::default();
+    let (mut a, la, _b, _lb) = pair(now);
+    // The driver never calls poll_transmit: the transport is never ready. The link's first
+    // Ping waits since `now`.
+    let deadline = now + config.ping_timeout;
+    assert!(a.poll_timeout().unwrap() <= deadline);
+    a.handle_timeout(deadline);
+    let removed = Event::LinkRemoved {
+        link: la,
+        error: LinkError::SendTimeout,
+    };
+    assert!(events(&mut a).contains(&removed));
+    assert!(a.link_stats().is_empty());
+}
+
+#[test]
+fn a_link_that_sends_is_not_failed() {
+    let now = Time::ZERO;
+    let config = Config::default();
+    let (mut a, la, mut b, lb) = pair(now);
+    exchange(now, &mut a, la, &mut b, lb);
+    let mut t = now;
+    // Two ping timeouts of quiet, with the transport taking what the core gives it.
+    for _ in 0..1000 {
+        if t >= now + config.ping_timeout * 2 {
+            break;
+        }
+        t = a.poll_timeout().unwrap().max(t + Duration::from_millis(1));
+        a.handle_timeout(t);
+        b.handle_timeout(t);
+        exchange(t, &mut a, la, &mut b, lb);
+    }
+    assert_eq!(a.link_stats().len(), 1, "{:?}", events(&mut a));
+    assert!(
+        !events(&mut a)
+            .iter()
+            .any(|e| matches!(e, Event::LinkRemoved { .. }))
+    );
+}
+
+#[test]
+fn a_closed_connection_lets_a_new_link_go_at_once() {
+    let now = Time::ZERO;
+    let (mut a, _la, _b, _lb) = pair(now);
+    a.terminate();
+    events(&mut a);
+    let late = a.add_link(
+        now,
+        LinkInfo::new(Direction::Outgoing, "late", RTT),
+        1 << 20,
+    );
+    assert_eq!(
+        events(&mut a),
+        vec![Event::LinkRemoved {
+            link: late,
+            error: LinkError::ConnectionClosed
+        }]
+    );
+    assert!(!a.link_stats().iter().any(|l| l.id == late));
+}

@@ -1,0 +1,223 @@
+//! The link lifecycle as the driver runs it, in tokio's paused time: every transport failure
+//! reaches the core, a link whose transport takes nothing is failed, the driver never sleeps
+//! on work it already has, a closed connection takes no links, and the end is known at once.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+use futures::SinkExt;
+use liag_tokio::liag_core::proto::message::UserData;
+use liag_tokio::liag_core::{ConnectionError, Direction, LinkError, LinkInfo};
+use liag_tokio::{Control, LinkEvent, Server, Settings, Stream, connect, stream_link};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+
+/// What a [`Faulty`] pipe does with writes.
+const WORKS: u8 = 0;
+/// Writes fail with a broken pipe.
+const FAILS: u8 = 1;
+/// Writes never complete, as on a socket whose peer stopped reading.
+const BLOCKS: u8 = 2;
+
+/// One end of a pipe whose writes can be made to fail or block, while reads go on.
+struct Faulty {
+    io: DuplexStream,
+    mode: Arc<AtomicU8>,
+}
+
+impl AsyncRead for Faulty {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Faulty {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.mode.load(Ordering::Relaxed) {
+            FAILS => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+            BLOCKS => Poll::Pending,
+            _ => Pin::new(&mut self.io).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.mode.load(Ordering::Relaxed) {
+            FAILS => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+            BLOCKS => Poll::Pending,
+            _ => Pin::new(&mut self.io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// A client and an accepted server connection over one pipe whose client end is [`Faulty`].
+async fn pair() -> (Stream, Stream, Control, Arc<AtomicU8>) {
+    let (server, mut listener) = Server::new(Settings::default());
+    let (client, outgoing) = connect(Settings::default());
+    let (a, b) = tokio::io::duplex(64 << 10);
+    let mode = Arc::new(AtomicU8::new(WORKS));
+    let a = Faulty {
+        io: a,
+        mode: mode.clone(),
+    };
+    server.add_incoming(b, "pipe", UserData::empty());
+    let adding = outgoing.clone();
+    tokio::spawn(async move { adding.add_link(a, "pipe", UserData::empty()).await });
+    let accepted = listener.next().await.unwrap().accept();
+    let control = outgoing.control();
+    while control.links().is_empty() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    (client, accepted, control, mode)
+}
+
+/// Waits up to `limit` of virtual time for the event `want` accepts; returns it.
+async fn event(
+    events: &mut tokio::sync::broadcast::Receiver<LinkEvent>,
+    limit: Duration,
+    want: impl Fn(&LinkEvent) -> bool,
+) -> Option<LinkEvent> {
+    tokio::time::timeout(limit, async {
+        loop {
+            let e = events.recv().await.unwrap();
+            if want(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_flush_removes_the_link() {
+    let (mut client, _server, control, mode) = pair().await;
+    let mut events = control.link_events();
+    mode.store(FAILS, Ordering::Relaxed);
+    client
+        .send(bytes::Bytes::from_static(b"hello"))
+        .await
+        .unwrap();
+    let removed = event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, LinkEvent::Removed { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            removed,
+            Some(LinkEvent::Removed {
+                error: LinkError::Transport(_),
+                ..
+            })
+        ),
+        "{removed:?}"
+    );
+    assert!(control.links().is_empty(), "{:?}", control.links());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_whose_writes_block_is_failed_after_the_ping_timeout() {
+    let (mut client, _server, control, mode) = pair().await;
+    let mut events = control.link_events();
+    mode.store(BLOCKS, Ordering::Relaxed);
+    // Data the link can never send: it stalls, its Ping cannot go out either.
+    client
+        .send(bytes::Bytes::from(vec![1u8; 256 << 10]))
+        .await
+        .unwrap();
+    let timeout = Settings::default().config.ping_timeout;
+    let removed = event(&mut events, timeout + Duration::from_secs(5), |e| {
+        matches!(e, LinkEvent::Removed { .. })
+    })
+    .await;
+    assert_eq!(
+        removed.map(|e| match e {
+            LinkEvent::Removed { error, .. } => error,
+            _ => unreachable!(),
+        }),
+        Some(LinkError::SendTimeout)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_larger_than_the_turn_budget_arrives_without_waiting_for_a_timer() {
+    let (mut client, server, _control, _mode) = pair().await;
+    // Far more one-byte messages than the drivers move in the turns of one poll. Nobody reads
+    // at the server, so no read wakes its driver: only the driver itself can see to the rest.
+    let messages = 20_000;
+    for i in 0..messages {
+        let byte = [(i % 256) as u8];
+        client
+            .feed(bytes::Bytes::copy_from_slice(&byte))
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let start = tokio::time::Instant::now();
+    let server = server.control();
+    for _ in 0..1000 {
+        if server.stats().receive_buffered >= messages {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(server.stats().receive_buffered, messages);
+    // Paused time moves only when every task waits for a timer: had a driver slept on work it
+    // already held, the clock would have jumped to its next timer (100 ms at least).
+    assert!(
+        start.elapsed() < Duration::from_millis(50),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_connection_takes_no_link_and_its_driver_ends() {
+    let (_stream, outgoing) = connect(Settings::default());
+    let control = outgoing.control();
+    control.terminate();
+    let mut events = control.link_events();
+    let (a, _b) = tokio::io::duplex(1 << 10);
+    let info = LinkInfo::new(Direction::Outgoing, "late", Duration::from_millis(1));
+    let id = control.attach_link(stream_link(a), info, 1 << 20);
+    let removed = event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, LinkEvent::Removed { .. })
+    })
+    .await;
+    assert_eq!(
+        removed,
+        Some(LinkEvent::Removed {
+            link: id,
+            error: LinkError::ConnectionClosed
+        })
+    );
+    let closed = tokio::time::timeout(Duration::from_secs(30), control.closed()).await;
+    assert_eq!(closed, Ok(Err(ConnectionError::TerminatedLocally)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_end_is_known_as_soon_as_the_connection_ends() {
+    let (_stream, outgoing) = connect(Settings::default());
+    let control = outgoing.control();
+    control.terminate();
+    assert_eq!(
+        control.result(),
+        Some(Err(ConnectionError::TerminatedLocally))
+    );
+    assert!(outgoing.is_closed());
+}
