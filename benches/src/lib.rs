@@ -4,3 +4,5 @@
 //! Benchmarks print figures; they never assert on time.
 
 pub mod e2e;
+pub mod netpaths;
+pub mod tunnel_run;

@@ -1,11 +1,13 @@
 //! Runs liag's end-to-end benchmark scenarios and writes their figures as JSON.
 //!
 //! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]`
-//! where KIND is throughput, round_trip, efficiency, failover, idle or busy. `cargo xtask
+//! where KIND is throughput, round_trip, efficiency, failover, real_paths, idle or busy;
+//! real_paths needs `--liag PATH`, the `liag` binary to run. `cargo xtask
 //! bench` runs this and turns the JSON into a table, a report and plots.
 
 use liag_benches::e2e::emulated::{self, Fault};
-use liag_benches::e2e::{loopback, scale};
+use liag_benches::e2e::{loopback, real_paths, scale};
+use liag_benches::netpaths::{self, NetPaths};
 use serde_json::{Value, json};
 use std::io;
 
@@ -15,6 +17,7 @@ static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, us
 
 struct Args {
     out: Option<String>,
+    liag: Option<std::path::PathBuf>,
     quick: bool,
     only: Option<String>,
 }
@@ -22,6 +25,7 @@ struct Args {
 fn parse() -> Result<Args, String> {
     let mut args = Args {
         out: None,
+        liag: None,
         quick: false,
         only: None,
     };
@@ -29,6 +33,7 @@ fn parse() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--out" => args.out = Some(it.next().ok_or("--out needs a file")?),
+            "--liag" => args.liag = Some(it.next().ok_or("--liag needs a path")?.into()),
             "--only" => args.only = Some(it.next().ok_or("--only needs a kind")?),
             "--quick" => args.quick = true,
             // `cargo bench` passes this to every target.
@@ -82,6 +87,9 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
             ]);
         }
     }
+    if wanted("real_paths") {
+        note(real_paths(args)?);
+    }
     if wanted("idle") {
         note(vec![
             scale::idle(if q { 200 } else { 1_000 }, || HEAP.allocated()).await?,
@@ -91,6 +99,24 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
         note(vec![scale::busy(100, if q { 2.0 } else { 5.0 }).await?]);
     }
     Ok(out)
+}
+
+/// Failover over real kernel paths, each fault five times (twice with `--quick`); skipped
+/// with a message where namespaces cannot be made or no `liag` binary was given.
+fn real_paths(args: &Args) -> io::Result<Vec<Value>> {
+    let Some(liag) = &args.liag else {
+        eprintln!("real_paths skipped: give the liag binary with --liag PATH");
+        return Ok(Vec::new());
+    };
+    if let Err(why) = NetPaths::available() {
+        eprintln!("real_paths skipped: cannot make network namespaces here: {why}");
+        return Ok(Vec::new());
+    }
+    let runs = if args.quick { 2 } else { 5 };
+    netpaths::Fault::ALL
+        .into_iter()
+        .map(|fault| real_paths::failover(liag, fault, runs, args.quick))
+        .collect()
 }
 
 fn main() -> std::process::ExitCode {

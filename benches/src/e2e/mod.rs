@@ -4,6 +4,7 @@
 
 pub mod emulated;
 pub mod loopback;
+pub mod real_paths;
 pub mod scale;
 
 use std::io;

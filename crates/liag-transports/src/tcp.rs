@@ -43,13 +43,26 @@ pub(crate) fn interface_of(ip: IpAddr) -> Option<String> {
         .map(|i| i.name)
 }
 
-/// TCP_NODELAY, and keep-alive so a dead peer is noticed even on an idle link.
+/// Most bytes a link's socket holds that TCP has not sent yet (`TCP_NOTSENT_LOWAT`).
+///
+/// Data waits in liag, where the scheduler can still place it on another link, rather than in
+/// the kernel, where it is bound to this path: a path that dies then holds little, a healed
+/// path's old socket has little to retransmit, and the link's round trip measures the path,
+/// not a send buffer. What TCP has sent and not had acknowledged is not counted; its own
+/// congestion window bounds that.
+const NOT_SENT_LIMIT: u32 = 128 << 10;
+
+/// TCP_NODELAY, a short unsent queue, and keep-alive so a dead peer is noticed even on an
+/// idle link.
 pub(crate) fn tune(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    let socket = socket2::SockRef::from(stream);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    socket.set_tcp_notsent_lowat(NOT_SENT_LIMIT)?;
     let keepalive = socket2::TcpKeepalive::new()
         .with_time(Duration::from_secs(10))
         .with_interval(Duration::from_secs(5));
-    socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
+    socket.set_tcp_keepalive(&keepalive)
 }
 
 /// Accepts TCP links for a [`Server`].

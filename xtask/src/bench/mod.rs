@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The end-to-end kinds, in the order they run.
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 7] = [
     "throughput",
     "round_trip",
     "efficiency",
     "failover",
+    "real_paths",
     "idle",
     "busy",
 ];
@@ -93,6 +94,8 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
         root,
         &["build", "--release", "-p", "liag-benches", "--bin", "e2e"],
     )?;
+    // The real-path scenarios run the `liag` command.
+    cargo(root, &["build", "--release", "-p", "liag-cli"])?;
     let e2e = root.join("target/release/e2e");
     let mut scenarios = Vec::new();
     for kind in KINDS
@@ -158,6 +161,8 @@ fn e2e_kind(
     let file = out.join(format!("e2e-{kind}{suffix}.json"));
     let mut cmd = Command::new(e2e);
     cmd.args(["--only", kind, "--out"]).arg(&file);
+    // The real-path scenarios run the `liag` command built beside the e2e binary.
+    cmd.arg("--liag").arg(e2e.with_file_name("liag"));
     if quick {
         cmd.arg("--quick");
     }

@@ -57,6 +57,11 @@ pub(super) fn rows(scenarios: &[Value], criterion: &[Value]) -> Vec<Row> {
     rows
 }
 
+/// A time in ms, or "never".
+fn ms(v: Option<f64>) -> String {
+    v.map_or("never".into(), |ms| format!("{ms:.0} ms"))
+}
+
 fn scenario_row(s: &Value) -> Option<Row> {
     let what = s["scenario"].as_str().unwrap_or("?").to_string();
     let row = |figures: String, target: &'static str, holds: Option<bool>| {
@@ -143,6 +148,34 @@ fn scenario_row(s: &Value) -> Option<Row> {
             row(
                 figures,
                 "stall ≤ 300 ms, back ≤ 500 ms, 0 lost",
+                Some(holds),
+            )
+        }
+        "real_paths" => {
+            let (stall, back) = (f(s, "stall_ms_worst"), s["back_ms_worst"].as_f64());
+            let lowest = f(s, "lowest_after_heal_mbit_s");
+            let survivors = f(s, "survivors_mbit_s");
+            let lost = s["lost_bytes"].as_i64();
+            let intact = s["intact"].as_bool() == Some(true);
+            let figures = format!(
+                "stall median {:.0}, worst {stall:.0} ms; back to 80 % median {}, worst {}; \
+                 lowest after heal {lowest:.1} of {survivors:.0} Mbit/s surviving; \
+                 {} bytes lost{} ({} runs)",
+                f(s, "stall_ms_median"),
+                ms(s["back_ms_median"].as_f64()),
+                ms(back),
+                lost.map_or("?".into(), |l| l.to_string()),
+                if intact { "" } else { ", DATA DIFFERS" },
+                s["runs"].as_u64().unwrap_or(0),
+            );
+            let holds = intact
+                && lost == Some(0)
+                && stall <= 300.0
+                && back.is_some_and(|b| b <= 500.0)
+                && lowest >= survivors;
+            row(
+                figures,
+                "worst: stall ≤ 300 ms, back ≤ 500 ms, never below the survivors, 0 lost",
                 Some(holds),
             )
         }

@@ -1,0 +1,127 @@
+//! Failover on real kernel paths: `liag tunnel` between two network namespaces joined by three
+//! veth paths shaped with `tbf` to 40, 20 and 10 Mbit/s, and a verified stream through it while
+//! the fastest path goes down and comes back, has its socket reset, or drops to 1 % of its rate.
+//!
+//! Each fault runs several times; the report gives the median and the worst of each figure.
+
+use serde_json::{Value, json};
+use std::io;
+use std::path::Path;
+
+use super::{Received, median};
+use crate::netpaths::{Fault, NetPaths};
+use crate::tunnel_run::{self, Outcome, Plan};
+
+/// The paths' rates in Mbit/s, the fastest first.
+pub const RATES: [f64; 3] = [40.0, 20.0, 10.0];
+/// Goodput windows are this long when looking for the rate after a heal, in seconds.
+const WINDOW: f64 = 0.2;
+
+/// The figures of one run.
+struct Figures {
+    intact: bool,
+    lost: i64,
+    stall_ms: f64,
+    /// From the heal until a window reached 80 % of the sum; `None` if none did.
+    back_ms: Option<f64>,
+    /// The lowest goodput of any window in the 3 s after the heal, in Mbit/s.
+    min_after_heal: f64,
+}
+
+fn figures(outcome: &Outcome, plan: &Plan, healed_at: f64) -> Figures {
+    let received = Received {
+        reads: outcome.reads.clone(),
+        total: outcome.received,
+        crc: 0,
+    };
+    let sum: f64 = RATES.iter().sum();
+    let back = received
+        .reaches(healed_at, WINDOW, 0.8 * sum)
+        .map(|t| (t - healed_at) * 1e3);
+    let until = (healed_at + 3.0).min(plan.end);
+    let min_after_heal = (0..)
+        .map(|i| healed_at + i as f64 * 0.05)
+        .take_while(|&from| from + WINDOW <= until)
+        .map(|from| received.mbit(from, from + WINDOW))
+        .fold(f64::INFINITY, f64::min);
+    Figures {
+        intact: outcome.intact(),
+        lost: outcome.sent as i64 - outcome.received as i64,
+        stall_ms: received.longest_gap(plan.fault_at, plan.fault_at + 2.0) * 1e3,
+        back_ms: back,
+        min_after_heal,
+    }
+}
+
+/// Runs `fault` on the fastest path `runs` times; `liag` is the binary under test and
+/// `client_args` extra flags for its tunnel client.
+pub fn failover(liag: &Path, fault: Fault, runs: usize, quick: bool) -> io::Result<Value> {
+    let plan = if quick {
+        Plan {
+            fault: Some((0, fault)),
+            fault_at: 3.0,
+            heal_at: 5.0,
+            end: 8.0,
+        }
+    } else {
+        Plan {
+            fault: Some((0, fault)),
+            fault_at: 4.0,
+            heal_at: 8.0,
+            end: 12.0,
+        }
+    };
+    // A reset heals itself: the client reconnects on the same path at once.
+    let healed_at = if fault == Fault::Reset {
+        plan.fault_at
+    } else {
+        plan.heal_at
+    };
+    let mut all = Vec::new();
+    for run in 0..runs {
+        let paths = NetPaths::new(&RATES)?;
+        let outcome = tunnel_run::run(&paths, liag, &plan, &[])?;
+        let f = figures(&outcome, &plan, healed_at);
+        eprintln!(
+            "  {} run {}: intact {}, stall {:.0} ms, back to 80 % {} after the heal, lowest {:.1} Mbit/s",
+            fault.name(),
+            run + 1,
+            f.intact,
+            f.stall_ms,
+            f.back_ms
+                .map_or("never".to_string(), |ms| format!("{ms:.0} ms")),
+            f.min_after_heal,
+        );
+        all.push(f);
+    }
+    let stall: Vec<f64> = all.iter().map(|f| f.stall_ms).collect();
+    // A run that never got back counts as infinitely slow.
+    let back: Vec<f64> = all
+        .iter()
+        .map(|f| f.back_ms.unwrap_or(f64::INFINITY))
+        .collect();
+    let lowest: Vec<f64> = all.iter().map(|f| f.min_after_heal).collect();
+    let worst = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let survivors: f64 = RATES[1..].iter().sum();
+    Ok(json!({
+        "scenario": format!("real paths, fastest {}", fault.name()),
+        "kind": "real_paths",
+        "fault": fault.name(),
+        "links": "3 veth paths, tbf 40 + 20 + 10 Mbit/s, liag tunnel",
+        "runs": runs,
+        "sum_mbit_s": RATES.iter().sum::<f64>(),
+        "survivors_mbit_s": survivors,
+        "intact": all.iter().all(|f| f.intact),
+        "lost_bytes": all.iter().map(|f| f.lost).max().unwrap_or(0),
+        "stall_ms_median": median(&stall),
+        "stall_ms_worst": worst(&stall),
+        "back_ms_median": finite(median(&back)),
+        "back_ms_worst": finite(worst(&back)),
+        "lowest_after_heal_mbit_s": lowest.iter().copied().fold(f64::INFINITY, f64::min),
+    }))
+}
+
+/// `None` for a figure that was never reached.
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}

@@ -1,0 +1,247 @@
+//! Real kernel paths between two network namespaces, for the real-path scenarios of the bench
+//! and the tests: a client namespace and a server namespace joined by veth pairs, each shaped
+//! with `tbf`, and faults applied with `ip` and `ss` as an operator's network would apply them.
+//!
+//! The server owns one address, [`SERVER`], on its loopback interface; the client reaches it
+//! over every veth, one route per interface, as a host with several uplinks reaches a server.
+//! So a `liag` client given that one address makes one link per path. Addresses are from
+//! 198.18.0.0/15, the range set aside for benchmarks (RFC 2544), and exist only inside the two
+//! namespaces, which are deleted when the [`NetPaths`] is dropped.
+//!
+//! This file is also compiled into `liag-cli`'s tests (`#[path]`), so it uses only std and nix.
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The server's address, reachable over every path.
+pub const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 255, 1);
+
+/// Which end of the paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The namespace of the client.
+    Client,
+    /// The namespace of the server.
+    Server,
+}
+
+/// Two namespaces joined by shaped veth paths; deleted on drop.
+#[derive(Debug)]
+pub struct NetPaths {
+    client: String,
+    server: String,
+    rates: Vec<f64>,
+}
+
+/// A fault that can hit one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The server's end of the path is set down: packets vanish, nothing is reset.
+    Down,
+    /// The client's sockets on the path are destroyed (`ss -K`): the link fails at once.
+    Reset,
+    /// The path's rate drops to 1 % of its own: slow, not dead.
+    Degraded,
+}
+
+impl Fault {
+    /// Every fault.
+    pub const ALL: [Fault; 3] = [Fault::Down, Fault::Reset, Fault::Degraded];
+
+    /// The fault's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Down => "interface down",
+            Fault::Reset => "socket reset",
+            Fault::Degraded => "rate at 1 %",
+        }
+    }
+}
+
+/// Runs a command, turning a failure into an error that carries its output.
+fn run(program: &str, args: &[&str]) -> io::Result<Output> {
+    let out = Command::new(program).args(args).output()?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(io::Error::other(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+impl NetPaths {
+    /// Whether this machine lets us make namespaces and shape veths; the reason if not.
+    pub fn available() -> Result<(), String> {
+        let probe = NetPaths::new(&[1.0]);
+        probe.map(drop).map_err(|e| e.to_string())
+    }
+
+    /// Makes the namespaces and one path per rate (in Mbit/s), each shaped in both directions.
+    pub fn new(rates_mbit: &[f64]) -> io::Result<NetPaths> {
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let base = format!("liag-{}-{n}", std::process::id());
+        let paths = NetPaths {
+            client: format!("{base}-c"),
+            server: format!("{base}-s"),
+            rates: rates_mbit.to_vec(),
+        };
+        run("ip", &["netns", "add", &paths.client])?;
+        run("ip", &["netns", "add", &paths.server])?;
+        // From here on, drop deletes what was made.
+        paths.ip(Side::Client, "link set lo up")?;
+        paths.ip(Side::Server, "link set lo up")?;
+        paths.ip(Side::Server, &format!("addr add {SERVER}/32 dev lo"))?;
+        for (i, &mbit) in rates_mbit.iter().enumerate() {
+            let (c, s) = (Self::dev(Side::Client, i), Self::dev(Side::Server, i));
+            run(
+                "ip",
+                &[
+                    "link",
+                    "add",
+                    &c,
+                    "netns",
+                    &paths.client,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &s,
+                    "netns",
+                    &paths.server,
+                ],
+            )?;
+            paths.ip(Side::Client, &format!("addr add 198.18.{i}.2/24 dev {c}"))?;
+            paths.ip(Side::Server, &format!("addr add 198.18.{i}.1/24 dev {s}"))?;
+            paths.ip(Side::Client, &format!("link set {c} up"))?;
+            paths.ip(Side::Server, &format!("link set {s} up"))?;
+            paths.ip(
+                Side::Client,
+                &format!(
+                    "route add {SERVER}/32 via 198.18.{i}.1 dev {c} metric {}",
+                    10 + i
+                ),
+            )?;
+            paths.shape(i, mbit, "add")?;
+        }
+        Ok(paths)
+    }
+
+    /// The interface of path `i` on `side`.
+    pub fn dev(side: Side, i: usize) -> String {
+        match side {
+            Side::Client => format!("pc{i}"),
+            Side::Server => format!("ps{i}"),
+        }
+    }
+
+    /// The namespace of `side`.
+    pub fn netns(&self, side: Side) -> &str {
+        match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        }
+    }
+
+    /// The paths' rates in Mbit/s.
+    pub fn rates(&self) -> &[f64] {
+        &self.rates
+    }
+
+    /// Runs `ip ARGS` inside `side`'s namespace.
+    pub fn ip(&self, side: Side, args: &str) -> io::Result<Output> {
+        let mut all = vec!["-n", self.netns(side)];
+        all.extend(args.split_whitespace());
+        run("ip", &all)
+    }
+
+    /// A command that runs `program` inside `side`'s namespace.
+    pub fn command(&self, side: Side, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", self.netns(side), program]);
+        cmd
+    }
+
+    /// Sets path `i`'s rate in both directions (`op` is `add` or `change`). The queue holds
+    /// 50 ms at that rate.
+    fn shape(&self, i: usize, mbit: f64, op: &str) -> io::Result<()> {
+        let kbit = ((mbit * 1000.0) as u64).max(8);
+        for side in [Side::Client, Side::Server] {
+            let dev = Self::dev(side, i);
+            let args = format!(
+                "exec {} tc qdisc {op} dev {dev} root tbf rate {kbit}kbit burst 16kb latency 50ms",
+                self.netns(side)
+            );
+            let all: Vec<&str> = ["netns"]
+                .into_iter()
+                .chain(args.split_whitespace())
+                .collect();
+            run("ip", &all)?;
+        }
+        Ok(())
+    }
+
+    /// Applies `fault` to path `i`.
+    pub fn fault(&self, i: usize, fault: Fault) -> io::Result<()> {
+        match fault {
+            Fault::Down => self
+                .ip(
+                    Side::Server,
+                    &format!("link set {} down", Self::dev(Side::Server, i)),
+                )
+                .map(drop),
+            Fault::Reset => {
+                let args = format!(
+                    "netns exec {} ss -K -t src 198.18.{i}.2 dst {SERVER}",
+                    self.client
+                );
+                run("ip", &args.split_whitespace().collect::<Vec<_>>()).map(drop)
+            }
+            Fault::Degraded => self.shape(i, self.rates[i] / 100.0, "change"),
+        }
+    }
+
+    /// Undoes `fault` on path `i` (a reset needs no undoing: the client reconnects).
+    pub fn heal(&self, i: usize, fault: Fault) -> io::Result<()> {
+        match fault {
+            Fault::Down => self
+                .ip(
+                    Side::Server,
+                    &format!("link set {} up", Self::dev(Side::Server, i)),
+                )
+                .map(drop),
+            Fault::Reset => Ok(()),
+            Fault::Degraded => self.shape(i, self.rates[i], "change"),
+        }
+    }
+
+    /// Runs `f` on a thread inside `side`'s namespace: sockets it makes belong there and can be
+    /// used from any thread afterwards.
+    pub fn within<T: Send>(&self, side: Side, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+        let path = format!("/run/netns/{}", self.netns(side));
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || -> io::Result<T> {
+                    let ns = std::fs::File::open(&path)?;
+                    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(io::Error::from)?;
+                    Ok(f())
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
+        })
+    }
+}
+
+impl Drop for NetPaths {
+    fn drop(&mut self) {
+        for ns in [&self.client, &self.server] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
