@@ -28,6 +28,16 @@ pub struct LinkRates {
     pub receive_10s: f64,
 }
 
+/// Closes a transport no connection will take, in a task of its own if there is a runtime.
+fn close_alone(mut io: BoxLink) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            use futures::SinkExt;
+            let _ = tokio::time::timeout(crate::shared::CLOSE_GRACE, io.close()).await;
+        });
+    }
+}
+
 /// A change to a connection's links, published by [`Control::link_events`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -131,11 +141,21 @@ impl Control {
         self.shared.lock().conn.stats()
     }
 
-    /// Adds a link whose handshake is done (the transports do this for you).
+    /// Adds a link whose handshake is done (the transports do this for you). A connection that
+    /// has ended lets the link go at once ([`LinkEvent::Removed`] with
+    /// [`LinkError::ConnectionClosed`]) and closes its transport.
     pub fn attach_link(&self, io: BoxLink, info: LinkInfo, peer_recv_buffer: u32) -> LinkId {
         let mut inner = self.shared.lock();
         let now = inner.now();
         let id = inner.conn.add_link(now, info, peer_recv_buffer);
+        if inner.driver_done {
+            // No driver is left to close it: the core's events have no reader any more.
+            while inner.conn.poll_event().is_some() {}
+            let error = LinkError::ConnectionClosed;
+            inner.publish(LinkEvent::Removed { link: id, error });
+            close_alone(io);
+            return id;
+        }
         inner.new_links.push(NewLink { id, io });
         inner.wake_driver();
         drop(inner);

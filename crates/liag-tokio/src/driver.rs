@@ -31,8 +31,9 @@ struct LinkIo {
     /// The link's tracing span, inside the connection's.
     span: tracing::Span,
     io: BoxLink,
-    /// The core is done with the link: flush what is left, then close the transport.
-    closing: bool,
+    /// Since when the core is done with the link: flush what is left, then close the
+    /// transport, for at most [`CLOSE_GRACE`].
+    closing: Option<tokio::time::Instant>,
     /// Packets were written since the last flush.
     dirty: bool,
 }
@@ -42,8 +43,6 @@ pub(crate) struct Driver {
     shared: Arc<Shared>,
     links: Vec<LinkIo>,
     timer: Pin<Box<Sleep>>,
-    /// When the connection closed: links still flushing are dropped after the grace time.
-    closed_at: Option<tokio::time::Instant>,
 }
 
 /// Starts the driver task of a connection.
@@ -52,7 +51,6 @@ pub(crate) fn spawn(shared: Arc<Shared>, span: tracing::Span) {
         shared,
         links: Vec::new(),
         timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
-        closed_at: None,
     };
     tokio::spawn(driver.instrument(span));
 }
@@ -109,7 +107,7 @@ impl Driver {
                 id: new.id,
                 span,
                 io: new.io,
-                closing: false,
+                closing: None,
                 dirty: false,
             });
             *changed = true;
@@ -119,7 +117,7 @@ impl Driver {
         }
 
         // Packets in.
-        for link in self.links.iter_mut().filter(|l| !l.closing) {
+        for link in self.links.iter_mut().filter(|l| l.closing.is_none()) {
             for i in 0.. {
                 if i == RECV_BUDGET {
                     more = true;
@@ -147,18 +145,18 @@ impl Driver {
         self.drain_events(inner, changed);
 
         // Packets out: every link that can take them, including a closing link's last ones.
-        let mut failed = false;
         for link in &mut self.links {
             let (sent, error) = send(inner, now, link, cx);
             more |= sent == SEND_BUDGET;
             if let Some(e) = error {
                 fail(inner, now, link, &e);
-                failed = true;
+                // Its data moved to the resend queue: the links already served this turn
+                // may take it, so go round again.
+                more = true;
             }
         }
-        if failed {
-            self.drain_events(inner, changed);
-        }
+        // Sending can end links too (the answer to a peer's Goodbye is a link's last packet).
+        self.drain_events(inner, changed);
         more
     }
 
@@ -187,7 +185,7 @@ impl Driver {
                 Event::LinkRemoved { link, error } => {
                     if let Some(l) = self.links.iter_mut().find(|l| l.id == link) {
                         l.span.in_scope(|| tracing::debug!(%error, "link removed"));
-                        l.closing = true;
+                        l.closing.get_or_insert_with(tokio::time::Instant::now);
                     }
                     inner.publish(LinkEvent::Removed { link, error });
                     *changed = true;
@@ -195,10 +193,10 @@ impl Driver {
                 Event::Closed(result) => {
                     tracing::debug!(?result, "connection closed");
                     inner.wake_app();
+                    let now = tokio::time::Instant::now();
                     for l in &mut self.links {
-                        l.closing = true;
+                        l.closing.get_or_insert(now);
                     }
-                    self.closed_at.get_or_insert_with(tokio::time::Instant::now);
                     inner.publish(LinkEvent::Closed(result));
                     *changed = true;
                 }
@@ -209,12 +207,14 @@ impl Driver {
 
     /// Closes finished links, re-arms the timer; returns whether the task is done.
     fn finish_turn(&mut self, inner: &mut Inner, cx: &mut Context<'_>) -> bool {
-        let grace_over = self.closed_at.is_some_and(|t| t.elapsed() > CLOSE_GRACE);
+        let now = tokio::time::Instant::now();
         self.links.retain_mut(|link| {
-            if !link.closing {
+            let Some(since) = link.closing else {
                 return true;
-            }
-            if grace_over {
+            };
+            // A transport that cannot even flush (its peer stopped reading) is dropped after
+            // the grace time, whether or not the connection goes on.
+            if now - since > CLOSE_GRACE {
                 return false;
             }
             // Flush and close; keep polling until the transport is done (an error is done too:
@@ -227,10 +227,17 @@ impl Driver {
             inner.wake_app();
             return true;
         }
-        let deadline = match (inner.conn.poll_timeout(), self.closed_at) {
-            (Some(t), _) => Some(inner.instant(t)),
-            (None, Some(closed)) if !grace_over => Some(closed + CLOSE_GRACE),
-            _ => None,
+        // The core's next timer, or the first closing link's end of grace.
+        let grace = self
+            .links
+            .iter()
+            .filter_map(|l| l.closing)
+            .min()
+            .map(|since| since + CLOSE_GRACE + std::time::Duration::from_millis(1));
+        let core = inner.conn.poll_timeout().map(|t| inner.instant(t));
+        let deadline = match (core, grace) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         if let Some(deadline) = deadline {
             if self.timer.deadline() != deadline {
@@ -248,7 +255,7 @@ impl Driver {
 /// A link the core already let go only finishes closing.
 fn fail(inner: &mut Inner, now: Time, link: &mut LinkIo, why: &str) {
     link.dirty = false;
-    if link.closing {
+    if link.closing.is_some() {
         return;
     }
     let error = LinkError::Transport(why.to_string());

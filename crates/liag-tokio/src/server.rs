@@ -244,11 +244,6 @@ impl ServerInner {
             let mut table = lock(&self.table);
             match table.resolve(incoming.conn_id, incoming.existing_connection) {
                 Resolution::Refuse(reason) => Route::Refuse(reason),
-                Resolution::Join(Handle::Running(shared)) if shared.lock().conn.is_closed() => {
-                    // Closing: a new link would only keep it alive (aggligator refuses too).
-                    table.stop_taking_links(incoming.conn_id);
-                    Route::Refuse(RefusedReason::Closed)
-                }
                 Resolution::Join(Handle::Running(shared)) => Route::Join(shared),
                 Resolution::Join(Handle::Pending(pending)) => {
                     queue(&pending, &mut link);
@@ -264,6 +259,12 @@ impl ServerInner {
         };
         match (route, link) {
             (Route::Refuse(reason), Some(link)) => refuse(link, reason).await,
+            // Closing: a new link would only keep it alive (aggligator refuses too). Checked
+            // outside the table's lock, which must not wait for a busy connection's.
+            (Route::Join(shared), Some(link)) if shared.lock().conn.is_closed() => {
+                lock(&self.table).stop_taking_links(incoming.conn_id);
+                refuse(link, RefusedReason::Closed).await
+            }
             (Route::Join(shared), Some(mut link)) => {
                 within(limit, async { link.send(handshake::accepted()).await }).await?;
                 link.as_mut().handshake_done();

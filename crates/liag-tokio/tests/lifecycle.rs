@@ -11,7 +11,7 @@ use liag_tokio::{Control, LinkEvent, Server, Settings, Stream, connect, stream_l
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
@@ -23,10 +23,33 @@ const FAILS: u8 = 1;
 /// Writes never complete, as on a socket whose peer stopped reading.
 const BLOCKS: u8 = 2;
 
-/// One end of a pipe whose writes can be made to fail or block, while reads go on.
+/// One end of a pipe whose writes can be made to fail or block, while reads go on; `dropped`
+/// is set when the transport is gone.
 struct Faulty {
     io: DuplexStream,
     mode: Arc<AtomicU8>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl Drop for Faulty {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Faulty {
+    fn new(io: DuplexStream) -> (Faulty, Arc<AtomicU8>, Arc<AtomicBool>) {
+        let (mode, dropped) = (
+            Arc::new(AtomicU8::new(WORKS)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let faulty = Faulty {
+            io,
+            mode: mode.clone(),
+            dropped: dropped.clone(),
+        };
+        (faulty, mode, dropped)
+    }
 }
 
 impl AsyncRead for Faulty {
@@ -66,15 +89,11 @@ impl AsyncWrite for Faulty {
 }
 
 /// A client and an accepted server connection over one pipe whose client end is [`Faulty`].
-async fn pair() -> (Stream, Stream, Control, Arc<AtomicU8>) {
+async fn pair() -> (Stream, Stream, Control, Arc<AtomicU8>, Arc<AtomicBool>) {
     let (server, mut listener) = Server::new(Settings::default());
     let (client, outgoing) = connect(Settings::default());
     let (a, b) = tokio::io::duplex(64 << 10);
-    let mode = Arc::new(AtomicU8::new(WORKS));
-    let a = Faulty {
-        io: a,
-        mode: mode.clone(),
-    };
+    let (a, mode, dropped) = Faulty::new(a);
     server.add_incoming(b, "pipe", UserData::empty());
     let adding = outgoing.clone();
     tokio::spawn(async move { adding.add_link(a, "pipe", UserData::empty()).await });
@@ -83,7 +102,16 @@ async fn pair() -> (Stream, Stream, Control, Arc<AtomicU8>) {
     while control.links().is_empty() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    (client, accepted, control, mode)
+    (client, accepted, control, mode, dropped)
+}
+
+/// Waits up to `limit` of virtual time for `flag`.
+async fn set_within(flag: &AtomicBool, limit: Duration) -> bool {
+    let start = tokio::time::Instant::now();
+    while !flag.load(Ordering::Relaxed) && start.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    flag.load(Ordering::Relaxed)
 }
 
 /// Waits up to `limit` of virtual time for the event `want` accepts; returns it.
@@ -106,7 +134,7 @@ async fn event(
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_flush_removes_the_link() {
-    let (mut client, _server, control, mode) = pair().await;
+    let (mut client, _server, control, mode, _dropped) = pair().await;
     let mut events = control.link_events();
     mode.store(FAILS, Ordering::Relaxed);
     client
@@ -132,7 +160,7 @@ async fn a_failed_flush_removes_the_link() {
 
 #[tokio::test(start_paused = true)]
 async fn a_link_whose_writes_block_is_failed_after_the_ping_timeout() {
-    let (mut client, _server, control, mode) = pair().await;
+    let (mut client, _server, control, mode, dropped) = pair().await;
     let mut events = control.link_events();
     mode.store(BLOCKS, Ordering::Relaxed);
     // Data the link can never send: it stalls, its Ping cannot go out either.
@@ -152,11 +180,15 @@ async fn a_link_whose_writes_block_is_failed_after_the_ping_timeout() {
         }),
         Some(LinkError::SendTimeout)
     );
+    // Its transport cannot even flush: it is dropped after the close grace, while the
+    // connection goes on.
+    assert!(set_within(&dropped, Duration::from_secs(10)).await);
+    assert!(control.result().is_none());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_burst_larger_than_the_turn_budget_arrives_without_waiting_for_a_timer() {
-    let (mut client, server, _control, _mode) = pair().await;
+    let (mut client, server, _control, _mode, _dropped) = pair().await;
     // Far more one-byte messages than the drivers move in the turns of one poll. Nobody reads
     // at the server, so no read wakes its driver: only the driver itself can see to the rest.
     let messages = 20_000;
@@ -220,4 +252,29 @@ async fn the_end_is_known_as_soon_as_the_connection_ends() {
         Some(Err(ConnectionError::TerminatedLocally))
     );
     assert!(outgoing.is_closed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_for_a_connection_whose_driver_ended_is_closed() {
+    let (_stream, outgoing) = connect(Settings::default());
+    let control = outgoing.control();
+    control.terminate();
+    assert!(control.closed().await.is_err());
+    let mut events = control.link_events();
+    let (a, _b) = tokio::io::duplex(1 << 10);
+    let (a, _mode, dropped) = Faulty::new(a);
+    let info = LinkInfo::new(Direction::Outgoing, "too late", Duration::from_millis(1));
+    let id = control.attach_link(stream_link(a), info, 1 << 20);
+    let removed = event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, LinkEvent::Removed { .. })
+    })
+    .await;
+    assert_eq!(
+        removed,
+        Some(LinkEvent::Removed {
+            link: id,
+            error: LinkError::ConnectionClosed
+        })
+    );
+    assert!(set_within(&dropped, Duration::from_secs(10)).await);
 }

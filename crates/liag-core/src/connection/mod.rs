@@ -50,7 +50,8 @@ pub enum Event {
         state: LinkState,
     },
     /// The connection dropped a link: the driver closes its transport after draining its
-    /// transmits. After [`Event::Closed`] no link gets it: the driver closes them all.
+    /// transmits. After [`Event::Closed`] the driver closes every link without waiting for
+    /// this event; it still comes for a link the application drops or adds after the end.
     LinkRemoved {
         /// The link.
         link: LinkId,
