@@ -195,8 +195,8 @@ fn add_rfcomm(
 /// Why this build has no RFCOMM links, and how to get them.
 #[cfg(not(all(feature = "bluetooth", target_os = "linux")))]
 const NO_RFCOMM: &str = if cfg!(target_os = "linux") {
-    "this liag was built without Bluetooth; build it with \
-     `cargo install --path crates/liag-cli --features bluetooth`"
+    "this liag was built without Bluetooth; from a clone of liag, build it with \
+     `cargo install --locked --path crates/liag-cli --features bluetooth`"
 } else {
     "Bluetooth RFCOMM links need Linux"
 };

@@ -66,3 +66,13 @@ fn help_has_examples() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Examples:") && stdout.contains("liag demo"));
 }
+
+/// A build without Bluetooth says so, and how to get it, when asked for RFCOMM links.
+#[cfg(not(feature = "bluetooth"))]
+#[test]
+fn rfcomm_without_bluetooth_names_the_feature() {
+    let out = liag(&["speed", "client", "--rfcomm", "AA:BB:CC:DD:EE:FF"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--features bluetooth"), "{stderr}");
+}

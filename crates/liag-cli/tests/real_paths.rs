@@ -4,7 +4,9 @@
 //!
 //! Only that every byte arrives intact is asserted; how long the stream stalled is printed,
 //! never judged here (`cargo xtask bench --only real_paths` measures it). Where namespaces
-//! cannot be made (not root, no `ip` or `tc`), the test says so and does nothing else.
+//! cannot be made (not root, no `unshare`, `ip` or `tc`), the test says so and does nothing
+//! else. It runs itself in a private mount namespace (`unshare --mount`), so the named
+//! network namespaces it makes vanish with it however it ends.
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
@@ -18,10 +20,37 @@ mod tunnel_run;
 
 use netpaths::{Fault, NetPaths};
 use std::path::Path;
+use std::process::Command;
 use tunnel_run::Plan;
+
+const CHILD: &str = "LIAG_TEST_IN_MOUNT_NS";
+const TEST: &str = "every_byte_arrives_through_each_fault";
 
 #[test]
 fn every_byte_arrives_through_each_fault() {
+    if std::env::var_os(CHILD).is_none() {
+        let private = ["--mount", "--propagation", "private"];
+        let probe = Command::new("unshare").args(private).arg("true").output();
+        if let Err(why) = probe.as_ref().map_err(|e| e.to_string()).and_then(|out| {
+            (out.status.success())
+                .then_some(())
+                .ok_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }) {
+            eprintln!("skipped: cannot make a mount namespace: {why}");
+            return;
+        }
+        let status = Command::new("unshare")
+            .args(private)
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .status();
+        match status {
+            Ok(status) => assert!(status.success(), "the test in its mount namespace failed"),
+            Err(e) => eprintln!("skipped: cannot run unshare: {e}"),
+        }
+        return;
+    }
     if let Err(why) = NetPaths::available() {
         eprintln!("skipped: cannot make network namespaces with shaped veth paths: {why}");
         return;

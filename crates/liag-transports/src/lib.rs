@@ -9,7 +9,8 @@
 //! | `bluetooth` | `bluetooth` | Bluetooth RFCOMM links through BlueZ, Linux only; links the system's libdbus |
 //! | `bluetooth-vendored` | `bluetooth` | the same with libdbus built from source (a C compiler, no system packages) |
 //!
-//! All but the Bluetooth ones are on by default; those have no effect off Linux.
+//! The transports are on by default; the Bluetooth features are off by default and have no
+//! effect off Linux.
 //!
 //! A transport of your own implements [`Connector`] (the client side: which paths exist, how to
 //! open one) and [`Acceptor`] (the server side); [`connect_with`] and [`serve`] run them with
