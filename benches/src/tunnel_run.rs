@@ -8,7 +8,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,38 @@ use super::netpaths::{Fault, NetPaths, SERVER, Side};
 
 /// The port the tunnel server takes links on.
 const LINK_PORT: u16 = 5800;
+
+/// A tunnel program: `liag tunnel`, or aggligator's `agg-tunnel`, which takes the same flags.
+#[derive(Debug, Clone)]
+pub struct Tunnel {
+    program: PathBuf,
+    /// Arguments before `server` or `client`.
+    prefix: Vec<String>,
+}
+
+impl Tunnel {
+    /// `liag tunnel`, with `liag` the binary at `path`.
+    pub fn liag(path: &Path) -> Tunnel {
+        Tunnel {
+            program: path.to_path_buf(),
+            prefix: vec!["tunnel".into()],
+        }
+    }
+
+    /// aggligator's `agg-tunnel` at `path`.
+    pub fn aggligator(path: &Path) -> Tunnel {
+        Tunnel {
+            program: path.to_path_buf(),
+            prefix: Vec::new(),
+        }
+    }
+
+    fn command(&self, paths: &NetPaths, side: Side, role: &str) -> std::process::Command {
+        let mut cmd = paths.command(side, &self.program.display().to_string());
+        cmd.args(&self.prefix).arg(role);
+        cmd
+    }
+}
 
 /// When things happen, in seconds from the first byte written.
 #[derive(Debug, Clone, Copy)]
@@ -65,11 +97,12 @@ impl Drop for Killed {
     }
 }
 
-/// Runs `plan` through `liag` (the binary) over `paths`. `client_args` go to `liag tunnel
-/// client` after the port and target (link filter and the like).
+/// Runs `plan` over `paths`, through `server` and `client`. `client_args` go to the client
+/// after the port and target (link filter and the like).
 pub fn run(
     paths: &NetPaths,
-    liag: &Path,
+    server: &Tunnel,
+    client: &Tunnel,
     plan: &Plan,
     client_args: &[&str],
 ) -> io::Result<Outcome> {
@@ -87,12 +120,12 @@ pub fn run(
         }
         cmd.spawn().map(Killed)
     };
-    let mut server = paths.command(Side::Server, &liag.display().to_string());
-    server.args(["tunnel", "server", "-n", "--tcp", &LINK_PORT.to_string()]);
+    let mut server = server.command(paths, Side::Server, "server");
+    server.args(["-n", "--tcp", &LINK_PORT.to_string()]);
     server.args(["-p", &format!("127.0.0.1:{sink_port}")]);
     let _server = quiet(server)?;
-    let mut client = paths.command(Side::Client, &liag.display().to_string());
-    client.args(["tunnel", "client", "-n", "--once"]);
+    let mut client = client.command(paths, Side::Client, "client");
+    client.args(["-n", "--once"]);
     client.args(["-p", &format!("{sink_port}:{local_port}")]);
     client.args(["--tcp", &format!("{SERVER}:{LINK_PORT}")]);
     client.args(client_args);

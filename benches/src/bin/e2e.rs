@@ -8,6 +8,7 @@
 use liag_benches::e2e::emulated::{self, Fault};
 use liag_benches::e2e::{loopback, real_paths, scale};
 use liag_benches::netpaths::{self, NetPaths};
+use liag_benches::tunnel_run::Tunnel;
 use serde_json::{Value, json};
 use std::io;
 
@@ -113,9 +114,64 @@ fn real_paths(args: &Args) -> io::Result<Vec<Value>> {
         return Ok(Vec::new());
     }
     let runs = if args.quick { 2 } else { 5 };
-    netpaths::Fault::ALL
+    let ends = real_paths::Ends::liag(liag);
+    let mut out: Vec<Value> = netpaths::Fault::ALL
         .into_iter()
-        .map(|fault| real_paths::failover(liag, fault, runs, args.quick))
+        .map(|fault| real_paths::failover(&ends, fault, runs, args.quick))
+        .collect::<io::Result<_>>()?;
+    // aggligator's tunnel, where its binaries are named: the silent path against itself and
+    // against liag in both roles.
+    for (version, path) in aggligator_tunnels() {
+        let agg = Tunnel::aggligator(&path);
+        let liag = Tunnel::liag(liag);
+        let pairs = [
+            (
+                agg.clone(),
+                agg.clone(),
+                format!(", aggligator {version} at both ends"),
+                true,
+            ),
+            (
+                agg.clone(),
+                liag.clone(),
+                format!(", aggligator {version} server, liag client"),
+                false,
+            ),
+            (
+                liag,
+                agg,
+                format!(", liag server, aggligator {version} client"),
+                false,
+            ),
+        ];
+        for (server, client, label, baseline) in pairs {
+            let ends = real_paths::Ends {
+                server,
+                client,
+                label,
+                baseline,
+            };
+            out.push(real_paths::failover(
+                &ends,
+                netpaths::Fault::Down,
+                runs,
+                args.quick,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+/// `LIAG_AGG_TUNNELS=0.9=/path/agg-tunnel,0.10=/other/agg-tunnel`: aggligator's tunnel
+/// programs by version, built by hand (`cargo install aggligator-util`).
+fn aggligator_tunnels() -> Vec<(String, std::path::PathBuf)> {
+    let Ok(list) = std::env::var("LIAG_AGG_TUNNELS") else {
+        eprintln!("real_paths against aggligator skipped: set LIAG_AGG_TUNNELS to run it");
+        return Vec::new();
+    };
+    list.split(',')
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(version, path)| (version.to_string(), path.into()))
         .collect()
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::{Received, median};
 use crate::netpaths::{Fault, NetPaths};
-use crate::tunnel_run::{self, Outcome, Plan};
+use crate::tunnel_run::{self, Outcome, Plan, Tunnel};
 
 /// The paths' rates in Mbit/s, the fastest first.
 pub const RATES: [f64; 3] = [40.0, 20.0, 10.0];
@@ -62,9 +62,34 @@ fn figures(outcome: &Outcome, plan: &Plan, healed_at: Option<f64>) -> Figures {
     }
 }
 
-/// Runs `fault` on the fastest path `runs` times; `liag` is the binary under test and
-/// `client_args` extra flags for its tunnel client.
-pub fn failover(liag: &Path, fault: Fault, runs: usize, quick: bool) -> io::Result<Value> {
+/// Who runs the two ends: `liag tunnel` or aggligator's `agg-tunnel` of some version.
+#[derive(Debug, Clone)]
+pub struct Ends {
+    /// The server's tunnel program.
+    pub server: Tunnel,
+    /// The client's.
+    pub client: Tunnel,
+    /// How the report names them, such as "aggligator 0.9 server, liag client"; empty for liag
+    /// at both ends.
+    pub label: String,
+    /// Neither end is liag: a figure to compare with, judged against no target.
+    pub baseline: bool,
+}
+
+impl Ends {
+    /// `liag tunnel` at both ends, `liag` being the binary.
+    pub fn liag(liag: &Path) -> Ends {
+        Ends {
+            server: Tunnel::liag(liag),
+            client: Tunnel::liag(liag),
+            label: String::new(),
+            baseline: false,
+        }
+    }
+}
+
+/// Runs `fault` on the fastest path `runs` times between `ends`.
+pub fn failover(ends: &Ends, fault: Fault, runs: usize, quick: bool) -> io::Result<Value> {
     let plan = if quick {
         Plan {
             fault: Some((0, fault)),
@@ -86,11 +111,12 @@ pub fn failover(liag: &Path, fault: Fault, runs: usize, quick: bool) -> io::Resu
     let mut all = Vec::new();
     for run in 0..runs {
         let paths = NetPaths::new(&RATES)?;
-        let outcome = tunnel_run::run(&paths, liag, &plan, &[])?;
+        let outcome = tunnel_run::run(&paths, &ends.server, &ends.client, &plan, &[])?;
         let f = figures(&outcome, &plan, healed_at);
         eprintln!(
-            "  {} run {}: intact {}, stall {:.0} ms, back to 80 % {} after the heal, lowest {}",
+            "  {}{} run {}: intact {}, stall {:.0} ms, back to 80 % {} after the heal, lowest {}",
             fault.name(),
+            ends.label,
             run + 1,
             f.intact,
             f.stall_ms,
@@ -111,10 +137,11 @@ pub fn failover(liag: &Path, fault: Fault, runs: usize, quick: bool) -> io::Resu
     let worst = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let survivors: f64 = RATES[1..].iter().sum();
     Ok(json!({
-        "scenario": format!("real paths, fastest {}", fault.name()),
+        "scenario": format!("real paths, fastest {}{}", fault.name(), ends.label),
+        "baseline": ends.baseline,
         "kind": "real_paths",
         "fault": fault.name(),
-        "links": "3 veth paths, tbf 40 + 20 + 10 Mbit/s, liag tunnel",
+        "links": "3 veth paths, tbf 40 + 20 + 10 Mbit/s",
         "runs": runs,
         "sum_mbit_s": RATES.iter().sum::<f64>(),
         "survivors_mbit_s": survivors,

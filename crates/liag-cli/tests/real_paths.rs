@@ -21,7 +21,7 @@ mod tunnel_run;
 use netpaths::{Fault, NetPaths};
 use std::path::Path;
 use std::process::Command;
-use tunnel_run::Plan;
+use tunnel_run::{Plan, Tunnel};
 
 const CHILD: &str = "LIAG_TEST_IN_MOUNT_NS";
 const TEST: &str = "every_byte_arrives_through_each_fault";
@@ -55,7 +55,7 @@ fn every_byte_arrives_through_each_fault() {
         eprintln!("skipped: cannot make network namespaces with shaped veth paths: {why}");
         return;
     }
-    let liag = Path::new(env!("CARGO_BIN_EXE_liag"));
+    let liag = Tunnel::liag(Path::new(env!("CARGO_BIN_EXE_liag")));
     for fault in Fault::ALL {
         let paths = NetPaths::new(&[40.0, 20.0, 10.0]).unwrap();
         let plan = Plan {
@@ -64,7 +64,7 @@ fn every_byte_arrives_through_each_fault() {
             heal_at: 3.0,
             end: 4.5,
         };
-        let outcome = tunnel_run::run(&paths, liag, &plan, &[]).unwrap();
+        let outcome = tunnel_run::run(&paths, &liag, &liag, &plan, &[]).unwrap();
         let stall = outcome
             .reads
             .iter()
