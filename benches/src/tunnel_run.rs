@@ -106,7 +106,9 @@ pub fn run(
     plan: &Plan,
     client_args: &[&str],
 ) -> io::Result<Outcome> {
-    let sink = paths.within(Side::Server, || TcpListener::bind("127.0.0.1:0"))??;
+    // Dual-stack, since the server's target is `localhost`: aggligator takes `-p PORT` only
+    // (its `-p 127.0.0.1:PORT` fails to connect), and `localhost` may resolve to either.
+    let sink = paths.within(Side::Server, || TcpListener::bind("[::]:0"))??;
     let sink_port = sink.local_addr()?.port();
     let local_port = paths.within(Side::Client, || {
         TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr())
@@ -122,7 +124,7 @@ pub fn run(
     };
     let mut server = server.command(paths, Side::Server, "server");
     server.args(["-n", "--tcp", &LINK_PORT.to_string()]);
-    server.args(["-p", &format!("127.0.0.1:{sink_port}")]);
+    server.args(["-p", &sink_port.to_string()]);
     let _server = quiet(server)?;
     let mut client = client.command(paths, Side::Client, "client");
     client.args(["-n", "--once"]);
