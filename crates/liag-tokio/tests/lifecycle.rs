@@ -132,6 +132,26 @@ async fn event(
     .ok()
 }
 
+/// Attaches `io` as a link of `control`'s connection; whether the connection let it go at once
+/// (Removed with ConnectionClosed within a second).
+async fn attach_is_refused<S>(control: &Control, io: S) -> bool
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let mut events = control.link_events();
+    let info = LinkInfo::new(Direction::Outgoing, "late", Duration::from_millis(1));
+    let id = control.attach_link(stream_link(io), info, 1 << 20);
+    let removed = event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, LinkEvent::Removed { .. })
+    })
+    .await;
+    removed
+        == Some(LinkEvent::Removed {
+            link: id,
+            error: LinkError::ConnectionClosed,
+        })
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failed_flush_removes_the_link() {
     let (mut client, _server, control, mode, _dropped) = pair().await;
@@ -223,21 +243,8 @@ async fn a_closed_connection_takes_no_link_and_its_driver_ends() {
     let (_stream, outgoing) = connect(Settings::default());
     let control = outgoing.control();
     control.terminate();
-    let mut events = control.link_events();
     let (a, _b) = tokio::io::duplex(1 << 10);
-    let info = LinkInfo::new(Direction::Outgoing, "late", Duration::from_millis(1));
-    let id = control.attach_link(stream_link(a), info, 1 << 20);
-    let removed = event(&mut events, Duration::from_secs(1), |e| {
-        matches!(e, LinkEvent::Removed { .. })
-    })
-    .await;
-    assert_eq!(
-        removed,
-        Some(LinkEvent::Removed {
-            link: id,
-            error: LinkError::ConnectionClosed
-        })
-    );
+    assert!(attach_is_refused(&control, a).await);
     let closed = tokio::time::timeout(Duration::from_secs(30), control.closed()).await;
     assert_eq!(closed, Ok(Err(ConnectionError::TerminatedLocally)));
 }
@@ -260,21 +267,8 @@ async fn a_link_for_a_connection_whose_driver_ended_is_closed() {
     let control = outgoing.control();
     control.terminate();
     assert!(control.closed().await.is_err());
-    let mut events = control.link_events();
     let (a, _b) = tokio::io::duplex(1 << 10);
     let (a, _mode, dropped) = Faulty::new(a);
-    let info = LinkInfo::new(Direction::Outgoing, "too late", Duration::from_millis(1));
-    let id = control.attach_link(stream_link(a), info, 1 << 20);
-    let removed = event(&mut events, Duration::from_secs(1), |e| {
-        matches!(e, LinkEvent::Removed { .. })
-    })
-    .await;
-    assert_eq!(
-        removed,
-        Some(LinkEvent::Removed {
-            link: id,
-            error: LinkError::ConnectionClosed
-        })
-    );
+    assert!(attach_is_refused(&control, a).await);
     assert!(set_within(&dropped, Duration::from_secs(10)).await);
 }
