@@ -115,10 +115,12 @@ fn real_paths(args: &Args) -> io::Result<Vec<Value>> {
     }
     let runs = if args.quick { 2 } else { 5 };
     let ends = real_paths::Ends::liag(liag);
-    let mut out: Vec<Value> = netpaths::Fault::ALL
+    let mut out = vec![real_paths::steady(&ends, args.quick)?];
+    let faults: Vec<Value> = netpaths::Fault::ALL
         .into_iter()
         .map(|fault| real_paths::failover(&ends, fault, runs, args.quick))
         .collect::<io::Result<_>>()?;
+    out.extend(faults);
     // aggligator's tunnel, where its binaries are named: the silent path against itself and
     // against liag in both roles.
     for (version, path) in aggligator_tunnels() {

@@ -6,7 +6,7 @@
 
 use futures::SinkExt;
 use liag_tokio::liag_core::proto::message::UserData;
-use liag_tokio::liag_core::{ConnectionError, Direction, LinkError, LinkInfo};
+use liag_tokio::liag_core::{ConnectionError, Direction, LinkError, LinkId, LinkInfo};
 use liag_tokio::{Control, LinkEvent, Server, Settings, Stream, connect, stream_link};
 use std::io;
 use std::pin::Pin;
@@ -114,17 +114,15 @@ async fn set_within(flag: &AtomicBool, limit: Duration) -> bool {
     flag.load(Ordering::Relaxed)
 }
 
-/// Waits up to `limit` of virtual time for the event `want` accepts; returns it.
-async fn event(
+/// Waits up to `limit` of virtual time for a link to be removed; returns which and why.
+async fn removed(
     events: &mut tokio::sync::broadcast::Receiver<LinkEvent>,
     limit: Duration,
-    want: impl Fn(&LinkEvent) -> bool,
-) -> Option<LinkEvent> {
+) -> Option<(LinkId, LinkError)> {
     tokio::time::timeout(limit, async {
         loop {
-            let e = events.recv().await.unwrap();
-            if want(&e) {
-                return e;
+            if let LinkEvent::Removed { link, error } = events.recv().await.unwrap() {
+                return (link, error);
             }
         }
     })
@@ -141,15 +139,7 @@ where
     let mut events = control.link_events();
     let info = LinkInfo::new(Direction::Outgoing, "late", Duration::from_millis(1));
     let id = control.attach_link(stream_link(io), info, 1 << 20);
-    let removed = event(&mut events, Duration::from_secs(1), |e| {
-        matches!(e, LinkEvent::Removed { .. })
-    })
-    .await;
-    removed
-        == Some(LinkEvent::Removed {
-            link: id,
-            error: LinkError::ConnectionClosed,
-        })
+    removed(&mut events, Duration::from_secs(1)).await == Some((id, LinkError::ConnectionClosed))
 }
 
 #[tokio::test(start_paused = true)]
@@ -161,18 +151,9 @@ async fn a_failed_flush_removes_the_link() {
         .send(bytes::Bytes::from_static(b"hello"))
         .await
         .unwrap();
-    let removed = event(&mut events, Duration::from_secs(1), |e| {
-        matches!(e, LinkEvent::Removed { .. })
-    })
-    .await;
+    let removed = removed(&mut events, Duration::from_secs(1)).await;
     assert!(
-        matches!(
-            removed,
-            Some(LinkEvent::Removed {
-                error: LinkError::Transport(_),
-                ..
-            })
-        ),
+        matches!(removed, Some((_, LinkError::Transport(_)))),
         "{removed:?}"
     );
     assert!(control.links().is_empty(), "{:?}", control.links());
@@ -189,15 +170,9 @@ async fn a_link_whose_writes_block_is_failed_after_the_ping_timeout() {
         .await
         .unwrap();
     let timeout = Settings::default().config.ping_timeout;
-    let removed = event(&mut events, timeout + Duration::from_secs(5), |e| {
-        matches!(e, LinkEvent::Removed { .. })
-    })
-    .await;
+    let removed = removed(&mut events, timeout + Duration::from_secs(5)).await;
     assert_eq!(
-        removed.map(|e| match e {
-            LinkEvent::Removed { error, .. } => error,
-            _ => unreachable!(),
-        }),
+        removed.map(|(_, error)| error),
         Some(LinkError::SendTimeout)
     );
     // Its transport cannot even flush: it is dropped after the close grace, while the

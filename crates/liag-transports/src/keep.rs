@@ -56,6 +56,19 @@ struct Path {
     retry: Option<(Instant, Duration)>,
 }
 
+impl Path {
+    /// Takes in where its live link stands: `None` when the connection removed it.
+    fn link_is(&mut self, state: Option<LinkState>) {
+        match state {
+            None => (self.live, self.stalled_since) = (None, None),
+            Some(LinkState::Stalled) => {
+                self.stalled_since = self.stalled_since.or(Some(Instant::now()));
+            }
+            Some(_) => self.stalled_since = None,
+        }
+    }
+}
+
 type Attempt = (String, bool, io::Result<(LinkId, UserData)>);
 
 /// Keeps `outgoing`'s links up on the paths `connector` names, until the connection closes.
@@ -78,15 +91,12 @@ pub(crate) async fn keep_links<C: Connector>(
             event = events.recv() => match event {
                 Ok(LinkEvent::State { link, state }) => {
                     if let Some(path) = path_of(&mut paths, link) {
-                        path.stalled_since = match state {
-                            LinkState::Stalled => path.stalled_since.or(Some(Instant::now())),
-                            _ => None,
-                        };
+                        path.link_is(Some(state));
                     }
                 }
                 Ok(LinkEvent::Removed { link, .. }) => {
                     if let Some(path) = path_of(&mut paths, link) {
-                        (path.live, path.stalled_since) = (None, None);
+                        path.link_is(None);
                     }
                 }
                 Ok(LinkEvent::Closed(_)) | Err(RecvError::Closed) => return,
@@ -185,13 +195,7 @@ fn resync(control: &liag_tokio::Control, paths: &mut HashMap<String, Path>) {
             .live
             .as_ref()
             .and_then(|(id, _)| stats.iter().find(|s| s.id == *id).map(|s| s.state));
-        match state {
-            None => (path.live, path.stalled_since) = (None, None),
-            Some(LinkState::Stalled) => {
-                path.stalled_since = path.stalled_since.or(Some(Instant::now()));
-            }
-            Some(_) => path.stalled_since = None,
-        }
+        path.link_is(state);
     }
 }
 

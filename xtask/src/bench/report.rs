@@ -180,6 +180,22 @@ fn scenario_row(s: &Value) -> Option<Row> {
                 Some(holds),
             )
         }
+        "real_paths_steady" => row(
+            format!(
+                "{:.1} of {:.0} Mbit/s; lowest 200 ms window {:.1}, lowest 500 ms window {:.1}{}",
+                f(s, "mean_mbit_s"),
+                f(s, "sum_mbit_s"),
+                f(s, "lowest_200ms_mbit_s"),
+                f(s, "lowest_500ms_mbit_s"),
+                if s["intact"].as_bool() == Some(true) {
+                    ""
+                } else {
+                    ", DATA DIFFERS"
+                },
+            ),
+            "",
+            None,
+        ),
         "idle" => {
             let heap = f(s, "heap_kib_per_endpoint");
             let figures = format!(
