@@ -26,6 +26,7 @@ mod connection;
 mod error;
 pub mod handshake;
 mod link;
+mod probe;
 mod recv;
 mod rtt;
 mod scheduler;

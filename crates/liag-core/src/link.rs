@@ -9,6 +9,7 @@ use liag_proto::inbound::InboundReader;
 use liag_proto::message::UserData;
 use liag_proto::seq::Seq;
 
+use crate::probe::LinkTest;
 use crate::rtt::{Rtt, Window};
 use crate::time::Time;
 
@@ -86,8 +87,11 @@ pub struct LinkConfig {
 pub enum LinkState {
     /// Carrying data.
     Active,
-    /// Stopped acknowledging; its data moved to the other links while liag probes it.
+    /// Stopped acknowledging; its data moved to the other links while liag tests it again.
     Stalled,
+    /// Joined while other links carry data; carries none until its link test shows what it
+    /// delivers.
+    Testing,
     /// Blocked by this endpoint's or the peer's application.
     Blocked,
     /// Being removed gracefully (Goodbye).
@@ -165,6 +169,14 @@ impl RateEstimator {
         }
     }
 
+    /// Starts again from a rate measured another way (a link test).
+    fn seed(&mut self, rate: f64, now: Time) {
+        self.rate = rate;
+        self.interval_start = now;
+        self.interval_bytes = 0;
+        self.interval_limited = false;
+    }
+
     fn on_ack(&mut self, bytes: usize, now: Time, interval: Duration, limited: bool) {
         if self.interval_bytes == 0 {
             // An idle gap is not part of the measurement.
@@ -209,6 +221,8 @@ pub(crate) struct Link {
     pub(crate) set_block_pending: bool,
     pub(crate) goodbye: Goodbye,
     pub(crate) stalled: bool,
+    /// The link test under way, if any: no reliable messages go on the link until it ends.
+    pub(crate) test: Option<LinkTest>,
     pub(crate) terminate_pending: bool,
     /// The state last published with [`crate::Event::LinkState`].
     pub(crate) reported: LinkState,
@@ -251,6 +265,7 @@ impl Link {
             set_block_pending: false,
             goodbye: Goodbye::None,
             stalled: false,
+            test: None,
             terminate_pending: false,
             reported: LinkState::Active,
             acks: VecDeque::new(),
@@ -271,6 +286,7 @@ impl Link {
     /// Whether reliable messages may go on this link.
     pub(crate) fn usable(&self) -> bool {
         !self.stalled
+            && self.test.is_none()
             && !self.local_blocked
             && !self.remote_blocked
             && self.goodbye == Goodbye::None
@@ -308,6 +324,28 @@ impl Link {
         }
     }
 
+    /// Starts a link test of `size` filler bytes; its Ping is wanted from now.
+    pub(crate) fn start_test(&mut self, size: usize, now: Time) {
+        self.test = Some(LinkTest::new(size));
+        self.ping_wanted.get_or_insert(now);
+    }
+
+    /// A Pong came `sample` after its Ping. Returns whether it ended a link test, which then
+    /// sets the link's rate and lets it carry data again.
+    pub(crate) fn on_pong(&mut self, sample: Duration, now: Time) -> bool {
+        let base = self.rtt.min();
+        self.rtt.update(sample, now);
+        let Some(test) = self.test.filter(LinkTest::answered) else {
+            return false;
+        };
+        if let Some(rate) = test.rate(sample, base) {
+            self.rate.seed(rate, now);
+        }
+        self.test = None;
+        self.stalled = false;
+        true
+    }
+
     pub(crate) fn on_data_acked(&mut self, bytes: usize, now: Time) {
         let interval = self.rtt.smoothed();
         let limited = self.window_limited;
@@ -321,6 +359,8 @@ impl Link {
             LinkState::Blocked
         } else if self.stalled {
             LinkState::Stalled
+        } else if self.test.is_some() {
+            LinkState::Testing
         } else {
             LinkState::Active
         }

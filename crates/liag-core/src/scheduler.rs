@@ -29,6 +29,16 @@ impl LinkView {
         let transmit = (self.inflight + len) as f64 / self.rate.max(1.0);
         Duration::from_secs_f64(transmit.min(3600.0)) + self.min_rtt / 2
     }
+
+    /// How long `len` more bytes would wait in this link's queue and take to transmit: the
+    /// bytes in flight beyond what the path itself holds (rate × minimum round trip), at the
+    /// link's rate. A long path full of data in transit is not a queue.
+    pub fn queue_time(&self, len: usize) -> Duration {
+        let rate = self.rate.max(1.0);
+        let in_path = rate * self.min_rtt.as_secs_f64();
+        let queued = ((self.inflight + len) as f64 - in_path).max(0.0);
+        Duration::from_secs_f64((queued / rate).min(3600.0))
+    }
 }
 
 /// The question put to a scheduler: may `link` take `len` more bytes of new data now?
@@ -61,7 +71,10 @@ pub trait Scheduler: Send + std::fmt::Debug {
 /// A link is used when data sent on it arrives no later than on any other link, or when the
 /// backlog is so large that the faster links could not deliver it all before this link would:
 /// then the slower link adds bandwidth without holding back the stream. A small write therefore
-/// goes at once on the fastest link, while a bulk transfer fills every link.
+/// goes at once on the fastest link, while a bulk transfer fills every link. Even then a
+/// slower link's queue is kept short (within 100 ms of the earliest arrival): a path whose
+/// delay is long may be used, one that has slowed to a crawl gets only what it can deliver
+/// in that time.
 #[derive(Debug, Clone, Default)]
 pub struct EarliestArrival {
     _private: (),
@@ -76,6 +89,11 @@ impl EarliestArrival {
 
 /// How much later than the best link a link may deliver and still count as "as early".
 const SLACK: Duration = Duration::from_millis(1);
+
+/// How far a slower link's own queue may reach past the earliest arrival. Data a link takes
+/// is the next of the stream, so the receiver waits for it: a link whose queue grew longer
+/// would hold the whole stream back by the difference, however large the backlog.
+const LATE: Duration = Duration::from_millis(100);
 
 impl Scheduler for EarliestArrival {
     fn admit(&mut self, offer: &Offer<'_>) -> bool {
@@ -100,6 +118,6 @@ impl Scheduler for EarliestArrival {
         };
         // Time for the faster links together to deliver the whole backlog.
         let drain = first + Duration::from_secs_f64((offer.backlog as f64 / rate).min(3600.0));
-        drain >= mine
+        drain >= mine && me.queue_time(offer.len) <= first + LATE
     }
 }

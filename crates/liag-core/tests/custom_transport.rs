@@ -207,7 +207,7 @@ fn two_serial_lines_carry_one_connection() {
     assert_eq!(refused, Err(RefusedReason::Closed));
 
     let mut server = server.conn.unwrap();
-    let message: Bytes = (0..300_000u32)
+    let message: Bytes = (0..3_000_000u32)
         .map(|i| (i * 31 % 251) as u8)
         .collect::<Vec<u8>>()
         .into();

@@ -116,6 +116,59 @@ fn failover_black_hole() {
     assert!(after > 0.9, "efficiency after healing {after}");
 }
 
+/// The lowest goodput over any `window` seconds between `from` and `to`, bytes per second.
+fn lowest_rate(sim: &Sim, from: f64, to: f64, window: f64) -> f64 {
+    let r = sim.received(Side::B);
+    let steps = ((to - from - window) / 0.01) as usize;
+    (0..=steps)
+        .map(|i| from + i as f64 * 0.01)
+        .map(|t| (r.bytes_at(secs(t + window)) - r.bytes_at(secs(t))) as f64 / window)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Three links of 20 ms RTT; the fastest drops to 1 % of its rate at 5 s (degraded, not dead:
+/// it still acknowledges, slowly) and gets its rate back at 10 s.
+#[test]
+fn failover_degraded_link() {
+    let links = [
+        LinkSpec::mbit(40.0, 10),
+        LinkSpec::mbit(20.0, 10),
+        LinkSpec::mbit(10.0, 10),
+    ];
+    let mut sim = Sim::new(6, Config::default());
+    for &spec in &links {
+        sim.add_link(spec);
+    }
+    sim.send(Side::A, 150_000_000);
+    sim.fault_at(Duration::from_secs(5), 0, Fault::Rate(400_000));
+    sim.fault_at(Duration::from_secs(10), 0, Fault::Heal);
+
+    sim.run_until(secs(16.0), |_| false);
+    let stall = sim.received(Side::B).longest_gap(secs(5.0), secs(10.0));
+    let during = efficiency(&sim, &links[1..], 6.0, 10.0);
+    let survivors: f64 = links[1..].iter().map(LinkSpec::bytes_per_sec).sum();
+    let lowest_after = lowest_rate(&sim, 10.0, 16.0, 0.5);
+    let after = efficiency(&sim, &links, 11.0, 16.0);
+
+    assert!(sim.run_until(secs(60.0), |s| s.received(Side::B).finished));
+    assert!(sim.verified(Side::B));
+    println!(
+        "40 Mbit/s link down to 1 %: longest stall {:.0} ms, remaining links {:.1} % used, \
+         after the heal lowest 0.5 s {:.1} % of the survivors, all links {:.1} % used 1-6 s after",
+        stall.as_secs_f64() * 1000.0,
+        during * 100.0,
+        lowest_after / survivors * 100.0,
+        after * 100.0
+    );
+    assert!(stall <= Duration::from_millis(300), "stall {stall:?}");
+    assert!(during > 0.9, "efficiency while degraded {during}");
+    assert!(
+        lowest_after >= survivors * 0.95,
+        "lowest after the heal {lowest_after}"
+    );
+    assert!(after > 0.9, "efficiency after healing {after}");
+}
+
 /// The fastest link is reset mid-transfer, and a new one appears later.
 #[test]
 fn failover_reset_and_new_link() {

@@ -54,8 +54,7 @@ impl Connection {
             Message::Ping => l.queue_pong(),
             Message::Pong => {
                 if let Some(sent) = l.ping_sent.take() {
-                    l.rtt.update(now - sent, now);
-                    l.stalled = false;
+                    l.on_pong(now - sent, now);
                 }
             }
             Message::Ack { received } => self.on_ack(now, link, received),
@@ -118,8 +117,8 @@ impl Connection {
         let Some(l) = self.link_mut(link) else {
             return;
         };
-        // Any acknowledgement shows the link delivers again.
-        l.stalled = false;
+        // A stalled link stays out until its test's Pong: late acknowledgements of what was
+        // queued before the stall say the link delivers, not how fast it does now.
         if carrier == Some(link) {
             let sample = match (sent_at, resent) {
                 (Some(at), false) => Some(now - at),

@@ -228,9 +228,24 @@ impl Connection {
             self.send.peer_window = peer_recv_buffer.into();
         }
         tracing::debug!(%id, tag = %info.tag, "link added");
-        self.links.push(Link::new(id, info, now));
+        let mut link = Link::new(id, info, now);
+        // The first link carries data at once; later ones are measured first.
+        if self.links.iter().any(Link::usable) {
+            link.start_test(crate::probe::TEST_BYTES, now);
+        }
+        self.links.push(link);
         self.refresh_working(now);
         id
+    }
+
+    /// The filler a test of `link` sends: none when no other link carries data, since then
+    /// there is nothing to protect the stream from and every moment counts.
+    fn test_size(&self, link: LinkId) -> usize {
+        if self.links.iter().any(|l| l.id != link && l.usable()) {
+            crate::probe::TEST_BYTES
+        } else {
+            0
+        }
     }
 
     /// Records the server id a link's Welcome carried (initiator side) and checks it against

@@ -82,14 +82,16 @@ impl Connection {
     }
 
     /// A link stopped acknowledging: its data moves to the others at once, it gets a small
-    /// window, and a Ping probes it; any Ack or Pong brings it back.
+    /// window, and a link test measures it; the test's Pong brings it back. With no other
+    /// link to carry data the test is its Ping alone.
     fn stall(&mut self, now: Time, link: LinkId) {
         self.requeue_link(link);
+        let size = self.test_size(link);
         if let Some(l) = self.link_mut(link) {
             tracing::debug!(%link, "link stalled");
             l.stalled = true;
             l.window.reset();
-            l.ping_wanted.get_or_insert(now);
+            l.start_test(size, now);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What a link sends next: control messages first, then resends, then new data (spec §6.9).
 
 use bytes::Bytes;
+use std::time::Duration;
 
 use liag_proto::message::Message;
 
@@ -10,6 +11,18 @@ use crate::link::{Goodbye, LinkId};
 use crate::scheduler::{LinkView, Offer};
 use crate::send::Reliable;
 use crate::time::Time;
+
+/// The longest a link should take to transmit one payload. The receiver waits that long for
+/// a payload at the head of the stream, so a slow link gets smaller payloads.
+const PAYLOAD_TIME: Duration = Duration::from_millis(50);
+
+/// The smallest payload a slow link is cut down to.
+const MIN_PAYLOAD: usize = 1 << 10;
+
+/// The largest payload a link delivering `rate` bytes per second should take.
+fn payload_for(rate: f64) -> usize {
+    ((rate * PAYLOAD_TIME.as_secs_f64()) as usize).max(MIN_PAYLOAD)
+}
 
 /// What a link sends next: a payload owed after a Data header, or a message to encode.
 enum Next {
@@ -67,9 +80,14 @@ impl Connection {
             }
             Goodbye::Local { sent: true } | Goodbye::Remote { sent: true } => return None,
         }
-        if l.ping_wanted.is_some() && l.ping_sent.is_none() {
+        // A link test's Ping waits for its filler: the Pong must come back behind it.
+        let test_ready = l.test.as_ref().is_none_or(|t| t.ready_to_ping());
+        if l.ping_wanted.is_some() && l.ping_sent.is_none() && test_ready {
             l.ping_wanted = None;
             l.ping_sent = Some(now);
+            if let Some(test) = &mut l.test {
+                test.pinged();
+            }
             return Some(Next::Message(Message::Ping));
         }
         if l.set_block_pending {
@@ -79,6 +97,9 @@ impl Connection {
         }
         if let Some(received) = l.acks.pop_front() {
             return Some(Next::Message(Message::Ack { received }));
+        }
+        if let Some(len) = l.test.as_mut().and_then(|t| t.next_filler()) {
+            return Some(Next::Message(Message::TestData { len }));
         }
         if !l.usable() || !self.peer_window_known {
             return None;
@@ -141,7 +162,8 @@ impl Connection {
             return None;
         }
         let budget = self.send.data_budget(self.config.send_buffer);
-        let max = self.config.max_payload.min(budget);
+        let rate = self.link_mut(link)?.rate();
+        let max = self.config.max_payload.min(budget).min(payload_for(rate));
         let front = self.send.queue.front().map_or(0, Bytes::len);
         let len = front.min(max);
         if len == 0 {

@@ -58,8 +58,11 @@ pub enum Fault {
     Reset,
     /// Nothing moves in either direction until [`Fault::Heal`]; nothing is lost.
     BlackHole,
-    /// Ends a black hole.
+    /// Ends a black hole, and gives back the link's own rate after [`Fault::Rate`].
     Heal,
+    /// The link's rate becomes this many bits per second in both directions: a degraded path
+    /// that still delivers. What is queued drains at the new rate.
+    Rate(u64),
     /// Data from A to B is corrupted: B's frame checksum fails and the link is reset.
     Corrupt,
     /// Side A removes the link gracefully (Goodbye).
@@ -85,6 +88,8 @@ struct SimLink {
     /// Each side's id for the link, while that side has it.
     ids: [Option<LinkId>; 2],
     blackholed: bool,
+    /// The rate the link was made with, for [`Fault::Heal`].
+    rate: u64,
 }
 
 #[derive(Debug)]
@@ -164,6 +169,7 @@ impl Sim {
             dirs: [Dir::new(), Dir::new()],
             ids: [Some(a), Some(b)],
             blackholed: false,
+            rate: spec.rate,
         });
         self.links.len() - 1
     }
@@ -330,7 +336,9 @@ impl Sim {
                 };
                 match fault {
                     Fault::BlackHole => link.blackholed = true,
+                    Fault::Rate(rate) => link.spec.rate = rate.max(1),
                     Fault::Heal => {
+                        link.spec.rate = link.rate;
                         if link.blackholed {
                             link.blackholed = false;
                             let spec = link.spec;

@@ -1,0 +1,176 @@
+//! The link test: a link joining a connection whose links already carry data, and a link
+//! that stalled, carry no data until filler and a Ping have shown what they deliver now.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+use bytes::Bytes;
+use liag_core::proto::message::MessageKind;
+use liag_core::{Config, Connection, Direction, Event, LinkId, LinkInfo, LinkState, Time};
+use std::time::Duration;
+
+const RTT: Duration = Duration::from_millis(10);
+
+/// Two connections joined by `n` links: (a's ids, b's ids), pairwise.
+fn joined(now: Time, n: usize) -> (Connection, Connection, Vec<(LinkId, LinkId)>) {
+    let mut a = Connection::new(Config::default(), now);
+    let mut b = Connection::new(Config::default(), now);
+    let links = (0..n)
+        .map(|i| {
+            let tag = format!("link {i}");
+            let la = a.add_link(now, LinkInfo::new(Direction::Outgoing, &tag, RTT), 64 << 20);
+            let lb = b.add_link(now, LinkInfo::new(Direction::Incoming, &tag, RTT), 64 << 20);
+            (la, lb)
+        })
+        .collect();
+    (a, b, links)
+}
+
+/// Every packet `from` has for `link` now.
+fn transmits(now: Time, from: &mut Connection, link: LinkId) -> Vec<Bytes> {
+    std::iter::from_fn(|| from.poll_transmit(now, link)).collect()
+}
+
+fn deliver(now: Time, to: &mut Connection, link: LinkId, packets: Vec<Bytes>) {
+    for p in packets {
+        to.handle_packet(now, link, p);
+    }
+}
+
+/// Moves packets both ways on one link pair until it is quiet.
+fn exchange(now: Time, a: &mut Connection, b: &mut Connection, (la, lb): (LinkId, LinkId)) {
+    for _ in 0..1000 {
+        let to_b = transmits(now, a, la);
+        let to_a = transmits(now, b, lb);
+        if to_b.is_empty() && to_a.is_empty() {
+            return;
+        }
+        deliver(now, b, lb, to_b);
+        deliver(now, a, la, to_a);
+    }
+}
+
+/// The kinds of the messages among `packets`; the payload packet after each Data is skipped.
+fn kinds(packets: &[Bytes]) -> Vec<MessageKind> {
+    let mut kinds = Vec::new();
+    let mut payload_next = false;
+    for p in packets {
+        if std::mem::take(&mut payload_next) {
+            continue;
+        }
+        let kind = MessageKind::from_u8(p[0]).unwrap();
+        payload_next = kind == MessageKind::Data;
+        kinds.push(kind);
+    }
+    kinds
+}
+
+fn state(c: &Connection, link: LinkId) -> LinkState {
+    c.link_stats()
+        .into_iter()
+        .find(|l| l.id == link)
+        .unwrap()
+        .state
+}
+
+#[test]
+fn a_link_joining_busy_links_is_tested_before_it_carries_data() {
+    let now = Time::ZERO;
+    let (mut a, mut b, links) = joined(now, 2);
+    let (first, second) = (links[0], links[1]);
+    assert_eq!(state(&a, first.0), LinkState::Active);
+    assert_eq!(state(&a, second.0), LinkState::Testing);
+    let published: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert!(published.contains(&Event::LinkState {
+        link: second.0,
+        state: LinkState::Testing
+    }));
+
+    a.write(Bytes::from(vec![7u8; 1 << 20])).unwrap();
+    let sent = transmits(now, &mut a, second.0);
+    let sent_kinds = kinds(&sent);
+    // 64 KiB of filler, then the Ping, and nothing reliable.
+    assert_eq!(sent_kinds.last(), Some(&MessageKind::Ping));
+    let filler: usize = sent
+        .iter()
+        .filter(|p| p[0] == MessageKind::TestData as u8)
+        .map(|p| p.len() - 1)
+        .sum();
+    assert_eq!(filler, 64 << 10);
+    assert!(!sent_kinds.contains(&MessageKind::Data), "{sent_kinds:?}");
+
+    // The peer answers; the Pong ends the test and the link carries data.
+    let later = now + Duration::from_millis(30);
+    deliver(later, &mut b, second.1, sent);
+    deliver(later, &mut a, second.0, transmits(later, &mut b, second.1));
+    assert_eq!(state(&a, second.0), LinkState::Active);
+    let published: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert!(published.contains(&Event::LinkState {
+        link: second.0,
+        state: LinkState::Active
+    }));
+    let rate = a.link_stats()[1].rate;
+    assert!(rate > 0.0 && rate.is_finite(), "rate {rate}");
+}
+
+#[test]
+fn the_first_link_carries_data_at_once() {
+    let now = Time::ZERO;
+    let (mut a, _b, links) = joined(now, 1);
+    a.write(Bytes::from_static(b"hello")).unwrap();
+    assert!(kinds(&transmits(now, &mut a, links[0].0)).contains(&MessageKind::Data));
+}
+
+#[test]
+fn late_acknowledgements_do_not_bring_a_stalled_link_back() {
+    let now = Time::ZERO;
+    let (mut a, mut b, links) = joined(now, 2);
+    for &pair in &links {
+        exchange(now, &mut a, &mut b, pair);
+    }
+    let (la, lb) = links[0];
+    assert_eq!(state(&a, links[1].0), LinkState::Active);
+
+    // Data goes out on the first link and is held on the way: the link stalls.
+    a.write(Bytes::from(vec![1u8; 100_000])).unwrap();
+    let held = transmits(now, &mut a, la);
+    assert!(kinds(&held).contains(&MessageKind::Data));
+    let t = now + Duration::from_secs(1);
+    a.handle_timeout(t);
+    assert_eq!(state(&a, la), LinkState::Stalled);
+
+    // The held data arrives at last and is acknowledged: still stalled.
+    deliver(t, &mut b, lb, held);
+    let acks = transmits(t, &mut b, lb);
+    assert!(kinds(&acks).contains(&MessageKind::Ack));
+    deliver(t, &mut a, la, acks);
+    assert_eq!(state(&a, la), LinkState::Stalled);
+
+    // The link test goes out, filler then Ping; its Pong brings the link back.
+    let test = transmits(t, &mut a, la);
+    assert_eq!(kinds(&test).last(), Some(&MessageKind::Ping));
+    assert!(kinds(&test).contains(&MessageKind::TestData));
+    let t2 = t + Duration::from_millis(50);
+    deliver(t2, &mut b, lb, test);
+    deliver(t2, &mut a, la, transmits(t2, &mut b, lb));
+    assert_eq!(state(&a, la), LinkState::Active);
+}
+
+#[test]
+fn a_lone_link_is_tested_with_its_ping_alone() {
+    let now = Time::ZERO;
+    let (mut a, mut b, links) = joined(now, 1);
+    exchange(now, &mut a, &mut b, links[0]);
+    let (la, lb) = links[0];
+    a.write(Bytes::from(vec![1u8; 1000])).unwrap();
+    let held = transmits(now, &mut a, la);
+    let t = now + Duration::from_secs(1);
+    a.handle_timeout(t);
+    assert_eq!(state(&a, la), LinkState::Stalled);
+    // No other link could carry data, so no filler delays the link's return.
+    let test = transmits(t, &mut a, la);
+    assert_eq!(kinds(&test), vec![MessageKind::Ping]);
+    deliver(t, &mut b, lb, held);
+    deliver(t, &mut b, lb, test);
+    deliver(t, &mut a, la, transmits(t, &mut b, lb));
+    assert_eq!(state(&a, la), LinkState::Active);
+}
