@@ -50,6 +50,16 @@ impl Fault {
     /// Every fault.
     pub const ALL: [Fault; 3] = [Fault::Down, Fault::Reset, Fault::Degraded];
 
+    /// The fault a command-line word names: `down`, `reset` or `degraded`.
+    pub fn parse(word: &str) -> Option<Fault> {
+        match word {
+            "down" => Some(Fault::Down),
+            "reset" => Some(Fault::Reset),
+            "degraded" => Some(Fault::Degraded),
+            _ => None,
+        }
+    }
+
     /// The fault's name in reports.
     pub fn name(self) -> &'static str {
         match self {

@@ -1,8 +1,9 @@
 //! Runs liag's end-to-end benchmark scenarios and writes their figures as JSON.
 //!
-//! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]`
-//! where KIND is throughput, round_trip, efficiency, failover, real_paths, idle or busy;
-//! real_paths needs `--liag PATH`, the `liag` binary to run. `cargo xtask
+//! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]
+//! [--fault F]...` where KIND is throughput, round_trip, efficiency, failover, real_paths, idle
+//! or busy; real_paths needs `--liag PATH`, the `liag` binary to run, and runs the faults
+//! named with `--fault` (down, reset, degraded; all by default). `cargo xtask
 //! bench` runs this and turns the JSON into a table, a report and plots.
 
 use liag_benches::e2e::emulated::{self, Fault};
@@ -21,6 +22,8 @@ struct Args {
     liag: Option<std::path::PathBuf>,
     quick: bool,
     only: Option<String>,
+    /// The real-path faults to run; all when none is named.
+    faults: Vec<netpaths::Fault>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -29,6 +32,7 @@ fn parse() -> Result<Args, String> {
         liag: None,
         quick: false,
         only: None,
+        faults: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -37,6 +41,12 @@ fn parse() -> Result<Args, String> {
             "--liag" => args.liag = Some(it.next().ok_or("--liag needs a path")?.into()),
             "--only" => args.only = Some(it.next().ok_or("--only needs a kind")?),
             "--quick" => args.quick = true,
+            "--fault" => {
+                let word = it.next().ok_or("--fault needs down, reset or degraded")?;
+                let fault = netpaths::Fault::parse(&word)
+                    .ok_or_else(|| format!("unknown fault {word:?}: down, reset or degraded"))?;
+                args.faults.push(fault);
+            }
             // `cargo bench` passes this to every target.
             "--bench" => {}
             other => return Err(format!("unknown argument {other:?}")),
@@ -116,12 +126,15 @@ fn real_paths(args: &Args) -> io::Result<Vec<Value>> {
     let runs = if args.quick { 2 } else { 5 };
     let ends = real_paths::Ends::liag(liag);
     let mut out = vec![real_paths::steady(&ends, args.quick)?];
-    let faults: Vec<Value> = netpaths::Fault::ALL
-        .into_iter()
-        .map(|fault| real_paths::failover(&ends, fault, runs, args.quick))
-        .collect::<io::Result<_>>()?;
-    out.extend(faults);
-    // aggligator's tunnel, where its binaries are named: the silent path against itself and
+    let faults = if args.faults.is_empty() {
+        netpaths::Fault::ALL.to_vec()
+    } else {
+        args.faults.clone()
+    };
+    for &fault in &faults {
+        out.push(real_paths::failover(&ends, fault, runs, args.quick)?);
+    }
+    // aggligator's tunnel, where its binaries are named: each fault against itself and
     // against liag in both roles.
     for (version, path) in aggligator_tunnels() {
         let agg = Tunnel::aggligator(&path);
@@ -153,12 +166,9 @@ fn real_paths(args: &Args) -> io::Result<Vec<Value>> {
                 label,
                 baseline,
             };
-            out.push(real_paths::failover(
-                &ends,
-                netpaths::Fault::Down,
-                runs,
-                args.quick,
-            )?);
+            for &fault in &faults {
+                out.push(real_paths::failover(&ends, fault, runs, args.quick)?);
+            }
         }
     }
     Ok(out)

@@ -338,9 +338,11 @@ impl Link {
         let Some(test) = self.test.filter(LinkTest::answered) else {
             return false;
         };
-        if let Some(rate) = test.rate(sample, base) {
+        let rate = test.rate(sample, base);
+        if let Some(rate) = rate {
             self.rate.seed(rate, now);
         }
+        tracing::debug!(link = %self.id, ?sample, ?rate, "link test done");
         self.test = None;
         self.stalled = false;
         true

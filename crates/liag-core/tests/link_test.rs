@@ -88,14 +88,14 @@ fn a_link_joining_busy_links_is_tested_before_it_carries_data() {
     a.write(Bytes::from(vec![7u8; 1 << 20])).unwrap();
     let sent = transmits(now, &mut a, second.0);
     let sent_kinds = kinds(&sent);
-    // 64 KiB of filler, then the Ping, and nothing reliable.
+    // 16 KiB of filler, then the Ping, and nothing reliable.
     assert_eq!(sent_kinds.last(), Some(&MessageKind::Ping));
     let filler: usize = sent
         .iter()
         .filter(|p| p[0] == MessageKind::TestData as u8)
         .map(|p| p.len() - 1)
         .sum();
-    assert_eq!(filler, 64 << 10);
+    assert_eq!(filler, 16 << 10);
     assert!(!sent_kinds.contains(&MessageKind::Data), "{sent_kinds:?}");
 
     // The peer answers; the Pong ends the test and the link carries data.
