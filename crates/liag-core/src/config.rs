@@ -14,7 +14,8 @@ pub struct Config {
     /// by the peer (queued plus in flight). Default 64 MiB.
     pub send_buffer: usize,
     /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB or half the peer's
-    /// receive buffer.
+    /// receive buffer, and, per link, cut to what the link transmits in 50 ms at its
+    /// estimated rate (at least 1 KiB), so the receiver never waits long for one payload.
     pub max_payload: usize,
     /// Most reliable sequence numbers outstanding at once; at most 65,536 by the protocol.
     /// Default 65,000, leaving room for control messages.

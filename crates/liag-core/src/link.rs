@@ -82,15 +82,21 @@ pub struct LinkConfig {
     pub max_inflight: Option<usize>,
 }
 
-/// Where a link stands, as its statistics show it.
+/// Where a link stands, as its statistics show it. Only an active link carries reliable
+/// messages; every state still carries Acks, Pings and Pongs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LinkState {
     /// Carrying data.
     Active,
-    /// Stopped acknowledging; its data moved to the other links while liag tests it again.
+    /// Stopped acknowledging; its data moved to the other links at once. A link test
+    /// (16 KiB of TestData, then a Ping) measures it, and only the test's Pong brings it back:
+    /// late acknowledgements do not.
     Stalled,
-    /// Joined while other links carry data; carries none until its link test shows what it
-    /// delivers.
+    /// Joined while another link was active; carries no data until its link test (16 KiB of
+    /// TestData, then a Ping) shows what it delivers. That takes about a round trip plus the
+    /// time both ends' filler takes to drain; a link whose Pong never comes is removed after
+    /// the ping timeout. A testing link does not count as working for the no-link timeout.
     Testing,
     /// Blocked by this endpoint's or the peer's application.
     Blocked,
@@ -122,7 +128,8 @@ pub struct LinkStats {
     pub inflight: usize,
     /// The in-flight limit.
     pub window: usize,
-    /// Estimated delivery rate in bytes per second.
+    /// Estimated delivery rate in bytes per second: from the link test when there was one,
+    /// then from acknowledged data.
     pub rate: f64,
     /// Bytes sent on the link (packets, without framing).
     pub sent_bytes: u64,
@@ -330,14 +337,30 @@ impl Link {
         self.ping_wanted.get_or_insert(now);
     }
 
+    fn start_test_again(&mut self, size: usize, now: Time) {
+        self.test = None;
+        self.start_test(size, now);
+    }
+
     /// A Pong came `sample` after its Ping. Returns whether it ended a link test, which then
     /// sets the link's rate and lets it carry data again.
+    ///
+    /// A test whose Pong took far longer than the link's round trip so far measured what was
+    /// queued ahead of it (its filler may have waited in a socket buffer all through an
+    /// outage), not the link: it is run again, and the next one, queued behind nothing,
+    /// measures the link as it is now.
     pub(crate) fn on_pong(&mut self, sample: Duration, now: Time) -> bool {
         let base = self.rtt.min();
+        let expected = self.rtt.smoothed() * 4 + Duration::from_millis(100);
         self.rtt.update(sample, now);
         let Some(test) = self.test.filter(LinkTest::answered) else {
             return false;
         };
+        if sample > expected && test.size() > 0 {
+            tracing::debug!(link = %self.id, ?sample, "link test again: its Pong waited");
+            self.start_test_again(test.size(), now);
+            return false;
+        }
         let rate = test.rate(sample, base);
         if let Some(rate) = rate {
             self.rate.seed(rate, now);

@@ -52,6 +52,11 @@ impl LinkTest {
         u32::try_from(len).ok()
     }
 
+    /// Filler bytes in the whole test.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
     /// Whether the test's Ping may go out: all its filler is sent.
     pub(crate) fn ready_to_ping(&self) -> bool {
         self.left == 0

@@ -14,7 +14,8 @@ pub struct LinkView {
     pub rtt: Duration,
     /// Smallest recent round trip.
     pub min_rtt: Duration,
-    /// Estimated delivery rate, bytes per second.
+    /// Estimated delivery rate, bytes per second: from the link test when there was one,
+    /// then from acknowledged data.
     pub rate: f64,
     /// Payload bytes in flight.
     pub inflight: usize,
@@ -47,11 +48,13 @@ impl LinkView {
 pub struct Offer<'a> {
     /// The link asking; it has window room for `len`.
     pub link: LinkId,
-    /// The payload size on offer.
+    /// The payload size on offer: the front of the queue, at most the configured
+    /// `max_payload`, and cut for a slow link to what it transmits in 50 ms (at least 1 KiB).
     pub len: usize,
     /// Bytes waiting to be sent: new application data and resends.
     pub backlog: usize,
-    /// Every usable link, the asking one included.
+    /// Every usable link, the asking one included: active links only (testing, stalled,
+    /// blocked and disconnecting links carry no data and are left out).
     pub links: &'a [LinkView],
 }
 

@@ -42,7 +42,8 @@ fn close_alone(mut io: BoxLink) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LinkEvent {
-    /// A link joined; it starts [`LinkState::Active`].
+    /// A link joined; it starts [`LinkState::Active`], or is followed at once by
+    /// [`LinkState::Testing`] when it joins while another link is active.
     Added {
         /// The link.
         link: LinkId,

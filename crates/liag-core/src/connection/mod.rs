@@ -41,8 +41,11 @@ pub enum Event {
     Readable,
     /// Write capacity became available after a write was refused.
     Writable,
-    /// A link's state changed (it stalled, came back, was blocked or started its Goodbye).
-    /// Links start [`LinkState::Active`]; a removed link gets [`Event::LinkRemoved`] instead.
+    /// A link's state changed (it went under test, stalled, came back, was blocked or started
+    /// its Goodbye). Events compare with [`LinkState::Active`] at first, and a link that joins
+    /// while another is active is [`LinkState::Testing`] from the start; a removed link gets
+    /// [`Event::LinkRemoved`] instead. A state held only between two drains of the events
+    /// may not be published: the event says where the link is now.
     LinkState {
         /// The link.
         link: LinkId,
