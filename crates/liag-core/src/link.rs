@@ -9,7 +9,7 @@ use liag_proto::inbound::InboundReader;
 use liag_proto::message::UserData;
 use liag_proto::seq::Seq;
 
-use crate::probe::LinkTest;
+use crate::probe::{LinkTest, PongFor};
 use crate::rtt::{Rtt, Window};
 use crate::time::Time;
 
@@ -89,14 +89,15 @@ pub struct LinkConfig {
 pub enum LinkState {
     /// Carrying data.
     Active,
-    /// Stopped acknowledging; its data moved to the other links at once. A link test
-    /// (16 KiB of TestData, then a Ping) measures it, and only the test's Pong brings it back:
-    /// late acknowledgements do not.
+    /// Stopped acknowledging; its data moved to the other links at once. A link test (a
+    /// Ping, 16 KiB of TestData, a Ping) measures it, and only the test's last Pong brings it
+    /// back: late acknowledgements do not.
     Stalled,
-    /// Joined while another link was active; carries no data until its link test (16 KiB of
-    /// TestData, then a Ping) shows what it delivers. That takes about a round trip plus the
-    /// time both ends' filler takes to drain; a link whose Pong never comes is removed after
-    /// the ping timeout. A testing link does not count as working for the no-link timeout.
+    /// Joined while another link was active; carries no data until its link test (a Ping,
+    /// 16 KiB of TestData, a Ping) shows what it delivers. That takes about a round trip plus
+    /// the time both ends' filler takes to drain. A link whose Pongs are over a second late
+    /// shows as [`LinkState::Stalled`]; the ping timeout removes it. A testing link does not
+    /// count as working for the no-link timeout.
     Testing,
     /// Blocked by this endpoint's or the peer's application.
     Blocked,
@@ -197,6 +198,10 @@ impl RateEstimator {
             if self.interval_limited || (self.rate > 0.0 && sample > self.rate) {
                 self.rate = if self.rate == 0.0 {
                     sample
+                } else if sample > self.rate {
+                    // Up quickly: a link just tested or back from a stall starts from an
+                    // estimate that errs low, and is held to it until the estimate grows.
+                    0.5 * self.rate + 0.5 * sample
                 } else {
                     0.75 * self.rate + 0.25 * sample
                 };
@@ -331,44 +336,50 @@ impl Link {
         }
     }
 
-    /// Starts a link test of `size` filler bytes; its Ping is wanted from now.
+    /// Starts a link test of `size` filler bytes; its closing Ping is wanted from now.
     pub(crate) fn start_test(&mut self, size: usize, now: Time) {
         self.test = Some(LinkTest::new(size));
         self.ping_wanted.get_or_insert(now);
     }
 
-    fn start_test_again(&mut self, size: usize, now: Time) {
-        self.test = None;
-        self.start_test(size, now);
-    }
-
-    /// A Pong came `sample` after its Ping. Returns whether it ended a link test, which then
-    /// sets the link's rate and lets it carry data again.
-    ///
-    /// A test whose Pong took far longer than the link's round trip so far measured what was
-    /// queued ahead of it (its filler may have waited in a socket buffer all through an
-    /// outage), not the link: it is run again, and the next one, queued behind nothing,
-    /// measures the link as it is now.
-    pub(crate) fn on_pong(&mut self, sample: Duration, now: Time) -> bool {
-        let base = self.rtt.min();
-        let expected = self.rtt.smoothed() * 4 + Duration::from_millis(100);
-        self.rtt.update(sample, now);
-        let Some(test) = self.test.filter(LinkTest::answered) else {
+    /// A Pong arrived. Returns whether it ended a link test, which then sets the link's rate
+    /// and lets it carry data again.
+    pub(crate) fn on_pong(&mut self, now: Time) -> bool {
+        let Some(test) = &mut self.test else {
+            if let Some(sent) = self.ping_sent.take() {
+                self.rtt.update(now - sent, now);
+            }
             return false;
         };
-        if sample > expected && test.size() > 0 {
-            tracing::debug!(link = %self.id, ?sample, "link test again: its Pong waited");
-            self.start_test_again(test.size(), now);
-            return false;
+        match test.on_pong(now, self.ping_sent) {
+            PongFor::Lead(sample) => {
+                self.rtt.update(sample, now);
+                false
+            }
+            PongFor::Other => {
+                if let Some(sent) = self.ping_sent.take() {
+                    self.rtt.update(now - sent, now);
+                }
+                false
+            }
+            PongFor::Close(rate) => {
+                let sent = self.ping_sent.take();
+                match rate {
+                    Some(rate) => self.rate.seed(rate, now),
+                    // A test by Ping alone: its round trip is a clean sample. With filler it
+                    // is not (the filler went first).
+                    None => {
+                        if let Some(sent) = sent {
+                            self.rtt.update(now - sent, now);
+                        }
+                    }
+                }
+                tracing::debug!(link = %self.id, ?rate, "link test done");
+                self.test = None;
+                self.stalled = false;
+                true
+            }
         }
-        let rate = test.rate(sample, base);
-        if let Some(rate) = rate {
-            self.rate.seed(rate, now);
-        }
-        tracing::debug!(link = %self.id, ?sample, ?rate, "link test done");
-        self.test = None;
-        self.stalled = false;
-        true
     }
 
     pub(crate) fn on_data_acked(&mut self, bytes: usize, now: Time) {

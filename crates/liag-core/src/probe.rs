@@ -1,86 +1,136 @@
-//! The link test (spec §6.2): filler bytes followed by a Ping, to learn what a link delivers
-//! *now* before it carries data the stream would wait for.
+//! The link test (spec §6.2): a Ping, filler bytes, and a second Ping, to learn what a link
+//! delivers *now* before it carries data the stream would wait for.
 //!
-//! A link is tested when it joins a connection whose other links already carry data, and
-//! after it stalls. Its Pong comes back once the filler (and whatever was queued ahead of it)
-//! has drained, so the round trip beyond the link's base delay gives its current delivery
-//! rate. Until then the link carries no reliable messages: data handed to a link of unknown
-//! rate could sit behind a queue the other links have long delivered past, and the whole
-//! stream would wait for it.
+//! A link is tested when it joins a connection that already has an active link, and after it
+//! stalls. The two Pongs come back in order: the first once whatever was queued ahead of the
+//! test has drained, the second once the filler has drained too. The time between them is the
+//! filler's transmission at the link's current rate, whatever the path's delay and whatever
+//! waited ahead (a socket buffer full through an outage, say). Until the second Pong the link
+//! carries no reliable messages: data handed to a link of unknown rate could sit behind a
+//! queue the other links have long delivered past, and the whole stream would wait for it.
 //!
-//! TestData is part of protocol 4; every peer discards it.
+//! TestData is part of protocol 4; every peer discards it, and answers each Ping.
 
 use std::time::Duration;
 
-/// Filler bytes in a test. Both ends test a new link at once, and each Pong comes back behind
-/// the other end's filler, so the filler is kept small: 16 KiB shows a slow link for what it
-/// is (a third of a second at 400 kbit/s) and costs a fast one about a millisecond. The rate
-/// it gives is a first estimate that acknowledged data refines.
+use crate::time::Time;
+
+/// Filler bytes in a test. Both ends test a new link at once, and each Pong may come back
+/// behind the other end's filler, so the filler is kept small: 16 KiB shows a slow link for
+/// what it is (a third of a second at 400 kbit/s) and costs a fast one about a millisecond.
 pub(crate) const TEST_BYTES: usize = 16 << 10;
 
-/// Filler bytes per TestData message (aggligator's write size).
+/// Filler bytes per TestData message (aggligator's write size), unless the configured
+/// payload size is smaller.
 const CHUNK: usize = 8 << 10;
+
+/// Where a test's leading Ping stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lead {
+    /// Not sent yet.
+    Unsent,
+    /// Sent at this time; its Pong is the next to arrive.
+    Sent(Time),
+    /// Its Pong arrived at this time.
+    Answered(Time),
+}
 
 /// One link test under way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LinkTest {
+    lead: Lead,
     /// Filler bytes still to send.
     left: usize,
     /// Filler bytes in the whole test.
     size: usize,
-    /// The test's Ping went out: the next Pong answers it.
-    pinged: bool,
+    /// The closing Ping went out: the Pong after the lead's answers it.
+    closed: bool,
+}
+
+/// What a Pong meant to a test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum PongFor {
+    /// The leading Ping's: a clean round-trip sample.
+    Lead(Duration),
+    /// The closing Ping's: the test is over, with the rate it showed (none for a test
+    /// without filler).
+    Close(Option<f64>),
+    /// Neither: a Ping from before the test.
+    Other,
 }
 
 impl LinkTest {
-    /// A test of `size` filler bytes; 0 tests with the Ping alone.
+    /// A test of `size` filler bytes; 0 tests with one Ping alone.
     pub(crate) fn new(size: usize) -> Self {
         LinkTest {
+            lead: Lead::Unsent,
             left: size,
             size,
-            pinged: false,
+            closed: false,
         }
     }
 
-    /// The length of the next TestData message, while filler remains.
-    pub(crate) fn next_filler(&mut self) -> Option<u32> {
-        if self.left == 0 {
+    /// Whether the leading Ping should go out now (no other Ping is outstanding, so its Pong
+    /// is the next to come).
+    pub(crate) fn wants_lead(&self, other_ping_outstanding: bool) -> bool {
+        self.size > 0 && self.lead == Lead::Unsent && !other_ping_outstanding
+    }
+
+    /// Records that the leading Ping went out at `now`.
+    pub(crate) fn lead_sent(&mut self, now: Time) {
+        self.lead = Lead::Sent(now);
+    }
+
+    /// Since when the test waits for a Pong: the leading Ping's send time while its Pong is
+    /// awaited, then that of the closing Ping (`closing`, the link's outstanding Ping).
+    pub(crate) fn waiting_since(&self, closing: Option<Time>) -> Option<Time> {
+        match self.lead {
+            Lead::Sent(at) => Some(at),
+            _ if self.closed => closing,
+            _ => None,
+        }
+    }
+
+    /// The length of the next TestData message, while filler remains and after the leading
+    /// Ping; no message is longer than `max_payload` (a packet transport's packet size, say)
+    /// plus its type byte.
+    pub(crate) fn next_filler(&mut self, max_payload: usize) -> Option<u32> {
+        if self.left == 0 || self.lead == Lead::Unsent {
             return None;
         }
-        let len = self.left.min(CHUNK);
+        let len = self.left.min(CHUNK).min(max_payload.max(1));
         self.left -= len;
         u32::try_from(len).ok()
     }
 
-    /// Filler bytes in the whole test.
-    pub(crate) fn size(&self) -> usize {
-        self.size
+    /// Whether the closing Ping may go out: the lead and all the filler are sent.
+    pub(crate) fn ready_to_close(&self) -> bool {
+        self.left == 0 && (self.size == 0 || self.lead != Lead::Unsent)
     }
 
-    /// Whether the test's Ping may go out: all its filler is sent.
-    pub(crate) fn ready_to_ping(&self) -> bool {
-        self.left == 0
+    /// Records that the closing Ping went out.
+    pub(crate) fn close_sent(&mut self) {
+        self.closed = true;
     }
 
-    /// Records that the test's Ping went out.
-    pub(crate) fn pinged(&mut self) {
-        self.pinged = true;
-    }
-
-    /// Whether a Pong arriving now answers this test.
-    pub(crate) fn answered(&self) -> bool {
-        self.pinged
-    }
-
-    /// The delivery rate, bytes per second, that a Pong after `sample` shows on a link whose
-    /// round trip without a queue is `base`: the filler over the time it took beyond the base
-    /// delay. `None` for a test without filler.
-    pub(crate) fn rate(&self, sample: Duration, base: Duration) -> Option<f64> {
-        if self.size == 0 {
-            return None;
+    /// A Pong arrived at `now`; `generic` is the send time of the link's outstanding
+    /// (closing or keep-alive) Ping, if any, which it answers unless the lead's comes first.
+    pub(crate) fn on_pong(&mut self, now: Time, generic: Option<Time>) -> PongFor {
+        if let Lead::Sent(at) = self.lead {
+            self.lead = Lead::Answered(now);
+            return PongFor::Lead(now - at);
         }
-        let drain = sample.saturating_sub(base).max(Duration::from_millis(1));
-        Some(self.size as f64 / drain.as_secs_f64())
+        if !self.closed || generic.is_none() {
+            return PongFor::Other;
+        }
+        let rate = match self.lead {
+            Lead::Answered(first) if self.size > 0 => {
+                let drain = (now - first).max(Duration::from_millis(1));
+                Some(self.size as f64 / drain.as_secs_f64())
+            }
+            _ => None,
+        };
+        PongFor::Close(rate)
     }
 }
 
@@ -88,41 +138,68 @@ impl LinkTest {
 mod tests {
     use super::*;
 
+    fn at(ms: u64) -> Time {
+        Time::from(Duration::from_millis(ms))
+    }
+
     #[test]
-    fn filler_comes_in_chunks_then_the_ping() {
+    fn lead_then_filler_then_close() {
         let mut test = LinkTest::new(TEST_BYTES + 100);
+        assert_eq!(
+            test.next_filler(32 << 10),
+            None,
+            "filler waits for the lead"
+        );
+        assert!(!test.wants_lead(true), "another Ping is outstanding");
+        assert!(test.wants_lead(false));
+        test.lead_sent(at(0));
         let mut sent = 0;
-        while let Some(len) = test.next_filler() {
+        while let Some(len) = test.next_filler(32 << 10) {
             assert!(len as usize <= CHUNK);
             sent += len as usize;
         }
         assert_eq!(sent, TEST_BYTES + 100);
-        assert!(test.ready_to_ping());
-        assert!(!test.answered());
-        test.pinged();
-        assert!(test.answered());
-    }
-
-    #[test]
-    fn rate_is_the_filler_over_the_drain_time() {
-        let test = LinkTest::new(TEST_BYTES);
-        let rate = test
-            .rate(Duration::from_millis(120), Duration::from_millis(20))
-            .unwrap();
-        assert!((rate - TEST_BYTES as f64 * 10.0).abs() < 1.0);
-        // A round trip no longer than the base says little: the rate is bounded, not infinite.
-        let fast = test.rate(Duration::from_millis(5), Duration::from_millis(20));
-        assert_eq!(fast, Some(TEST_BYTES as f64 * 1000.0));
+        assert!(test.ready_to_close());
+        test.close_sent();
         assert_eq!(
-            LinkTest::new(0).rate(Duration::from_secs(1), Duration::ZERO),
-            None
+            test.on_pong(at(50), Some(at(0))),
+            PongFor::Lead(at(50) - at(0))
         );
+        // The second Pong, 100 ms after the first: the filler took 100 ms.
+        let PongFor::Close(Some(rate)) = test.on_pong(at(150), Some(at(0))) else {
+            panic!("the closing Pong ends the test");
+        };
+        assert!((rate - (TEST_BYTES + 100) as f64 * 10.0).abs() < 1.0);
     }
 
     #[test]
-    fn a_ping_only_test_is_ready_at_once() {
+    fn filler_fits_a_small_packet_size() {
+        let mut test = LinkTest::new(TEST_BYTES);
+        test.lead_sent(at(0));
+        let lens: Vec<u32> = std::iter::from_fn(|| test.next_filler(1200)).collect();
+        assert!(lens.iter().all(|&len| len <= 1200));
+        assert_eq!(lens.iter().sum::<u32>() as usize, TEST_BYTES);
+    }
+
+    #[test]
+    fn pongs_at_once_give_a_bounded_rate() {
+        let mut test = LinkTest::new(TEST_BYTES);
+        test.lead_sent(at(0));
+        while test.next_filler(32 << 10).is_some() {}
+        test.close_sent();
+        test.on_pong(at(1), Some(at(0)));
+        let close = test.on_pong(at(1), Some(at(0)));
+        assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 * 1000.0)));
+    }
+
+    #[test]
+    fn a_ping_only_test_has_no_lead_and_no_rate() {
         let mut test = LinkTest::new(0);
-        assert_eq!(test.next_filler(), None);
-        assert!(test.ready_to_ping());
+        assert!(!test.wants_lead(false));
+        assert_eq!(test.next_filler(32 << 10), None);
+        assert!(test.ready_to_close());
+        assert_eq!(test.on_pong(at(5), Some(at(0))), PongFor::Other);
+        test.close_sent();
+        assert_eq!(test.on_pong(at(9), Some(at(1))), PongFor::Close(None));
     }
 }

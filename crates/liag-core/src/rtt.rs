@@ -95,7 +95,8 @@ impl Rtt {
 
     /// How long to wait for an acknowledgement before calling the link stalled.
     pub(crate) fn ack_timeout(&self, floor: Duration, ceiling: Duration) -> Duration {
-        (self.srtt * 2 + self.rttvar * 4).clamp(floor, ceiling)
+        let timeout = (self.srtt.saturating_mul(2)).saturating_add(self.rttvar.saturating_mul(4));
+        timeout.clamp(floor, ceiling)
     }
 }
 

@@ -174,3 +174,21 @@ fn a_lone_link_is_tested_with_its_ping_alone() {
     deliver(t, &mut a, la, transmits(t, &mut b, lb));
     assert_eq!(state(&a, la), LinkState::Active);
 }
+
+#[test]
+fn a_test_whose_pongs_never_come_shows_the_link_stalled() {
+    let now = Time::ZERO;
+    let (mut a, mut b, links) = joined(now, 2);
+    exchange(now, &mut a, &mut b, links[0]);
+    let (la, _) = links[1];
+    // The test goes out and vanishes: the path went silent after the handshake.
+    let test = transmits(now, &mut a, la);
+    assert_eq!(kinds(&test).first(), Some(&MessageKind::Ping));
+    assert_eq!(state(&a, la), LinkState::Testing);
+    // Within a second or so the link shows as stalled, so a keeper probes its path instead of
+    // waiting for the ping timeout.
+    let t = a.poll_timeout().unwrap();
+    assert!(t <= now + Duration::from_millis(1500), "{t:?}");
+    a.handle_timeout(t);
+    assert_eq!(state(&a, la), LinkState::Stalled);
+}

@@ -53,9 +53,7 @@ impl Connection {
         match msg {
             Message::Ping => l.queue_pong(),
             Message::Pong => {
-                if let Some(sent) = l.ping_sent.take() {
-                    l.on_pong(now - sent, now);
-                }
+                l.on_pong(now);
             }
             Message::Ack { received } => self.on_ack(now, link, received),
             Message::Consumed { seq, consumed } => {

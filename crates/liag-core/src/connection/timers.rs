@@ -1,9 +1,16 @@
 //! Timers: acknowledgement timeouts, pings, and the no-link timeout, as one table.
 
+use std::time::Duration;
+
 use super::Connection;
 use crate::error::{ConnectionError, LinkError};
 use crate::link::LinkId;
 use crate::time::Time;
+
+/// How long a link test's Pong may take before the link counts as stalled, at least: a slow
+/// path's test takes a while (16 KiB at 400 kbit/s is a third of a second), a silent one
+/// should be probed.
+const TEST_PATIENCE: Duration = Duration::from_secs(1);
 
 /// The kinds of deadline a connection keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +24,9 @@ enum Timer {
     SendTimeout(LinkId),
     /// A link has been quiet: ping it.
     KeepAlive(LinkId),
+    /// A link test's Pong is overdue: the link counts as stalled (so a keeper probes its
+    /// path) while the test goes on.
+    TestOverdue(LinkId),
     /// No working link for too long: the connection fails.
     NoLink,
 }
@@ -39,7 +49,15 @@ impl Connection {
                     (Timer::KeepAlive(l.id), l.last_sent + interval)
                 }
             };
-            ack.into_iter().chain(Some(ping))
+            let test = l
+                .test
+                .filter(|_| !l.stalled)
+                .and_then(|t| t.waiting_since(l.ping_sent))
+                .map(|at| {
+                    let patience = l.ack_timeout(config).max(TEST_PATIENCE);
+                    (Timer::TestOverdue(l.id), at + patience)
+                });
+            ack.into_iter().chain(Some(ping)).chain(test)
         });
         let no_link = self
             .no_link_since
@@ -73,6 +91,12 @@ impl Connection {
                 Timer::KeepAlive(link) => {
                     if let Some(l) = self.link_mut(link) {
                         l.ping_wanted.get_or_insert(now);
+                    }
+                }
+                Timer::TestOverdue(link) => {
+                    if let Some(l) = self.link_mut(link) {
+                        tracing::debug!(%link, "link test overdue");
+                        l.stalled = true;
                     }
                 }
                 Timer::NoLink => self.close(Err(ConnectionError::NoLinksTimeout)),

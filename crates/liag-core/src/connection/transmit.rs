@@ -51,6 +51,7 @@ impl Connection {
 
     fn next_packet(&mut self, now: Time, link: LinkId) -> Option<Next> {
         let closed = self.closed.is_some();
+        let max_payload = self.config.max_payload;
         let l = self.link_mut(link)?;
         if let Some(payload) = l.pending_payload.take() {
             return Some(Next::Payload(payload));
@@ -80,13 +81,19 @@ impl Connection {
             }
             Goodbye::Local { sent: true } | Goodbye::Remote { sent: true } => return None,
         }
-        // A link test's Ping waits for its filler: the Pong must come back behind it.
-        let test_ready = l.test.as_ref().is_none_or(|t| t.ready_to_ping());
+        // A link test leads with a Ping of its own, once no other Ping is outstanding, and
+        // closes with the link's usual Ping after its filler.
+        let outstanding = l.ping_sent.is_some();
+        if let Some(test) = l.test.as_mut().filter(|t| t.wants_lead(outstanding)) {
+            test.lead_sent(now);
+            return Some(Next::Message(Message::Ping));
+        }
+        let test_ready = l.test.as_ref().is_none_or(|t| t.ready_to_close());
         if l.ping_wanted.is_some() && l.ping_sent.is_none() && test_ready {
             l.ping_wanted = None;
             l.ping_sent = Some(now);
             if let Some(test) = &mut l.test {
-                test.pinged();
+                test.close_sent();
             }
             return Some(Next::Message(Message::Ping));
         }
@@ -98,7 +105,7 @@ impl Connection {
         if let Some(received) = l.acks.pop_front() {
             return Some(Next::Message(Message::Ack { received }));
         }
-        if let Some(len) = l.test.as_mut().and_then(|t| t.next_filler()) {
+        if let Some(len) = l.test.as_mut().and_then(|t| t.next_filler(max_payload)) {
             return Some(Next::Message(Message::TestData { len }));
         }
         if !l.usable() || !self.peer_window_known {
@@ -149,6 +156,11 @@ impl Connection {
         let &index = self.send.resend.first()?;
         let len = self.send.get(index).map_or(0, |s| s.msg.data_len());
         if !self.link_mut(link)?.has_window_for(len) {
+            return None;
+        }
+        // A resend is what the receiver waits for most: it goes where the scheduler would put
+        // new data, never on a link just back and still slow.
+        if !self.admit(link, len) {
             return None;
         }
         let (seq, msg) = self.send.resend_on(index, link, now)?;
