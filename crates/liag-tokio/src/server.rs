@@ -98,12 +98,18 @@ pub struct Listener {
 }
 
 /// A new connection waiting to be accepted or refused.
+///
+/// Dropping it refuses the connection (Refused(ConnectionRefused) on its links), as does
+/// dropping the [`Listener`] with offers still queued: nothing is left holding a slot or a
+/// socket.
 pub struct Incoming {
     conn_id: ConnId,
     pending: Arc<Mutex<Pending>>,
     server: Arc<ServerInner>,
     remote_user_data: UserData,
     tag: String,
+    /// Accepted or refused already; dropping then does nothing more.
+    answered: bool,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -229,16 +235,23 @@ impl ServerInner {
         // together, and the second must find the connection the first one made.
         let tag = info.tag.clone();
         let peer_recv_buffer = incoming.cfg.recv_buffer.get();
+        let max_links = self.settings.max_links_per_connection.max(1);
         let mut link = Some(link);
+        // Queues the link on a pending connection, unless that has its fill of links.
         let queue = |pending: &Arc<Mutex<Pending>>, link: &mut Option<BoxLink>| {
+            let mut pending = lock(pending);
+            if pending.links.len() >= max_links {
+                return false;
+            }
             if let Some(io) = link.take() {
                 let info = info.clone();
-                lock(pending).links.push(ReadyLink {
+                pending.links.push(ReadyLink {
                     io,
                     info,
                     peer_recv_buffer,
                 });
             }
+            true
         };
         let route = {
             let mut table = lock(&self.table);
@@ -246,8 +259,11 @@ impl ServerInner {
                 Resolution::Refuse(reason) => Route::Refuse(reason),
                 Resolution::Join(Handle::Running(shared)) => Route::Join(shared),
                 Resolution::Join(Handle::Pending(pending)) => {
-                    queue(&pending, &mut link);
-                    Route::Queued
+                    if queue(&pending, &mut link) {
+                        Route::Queued
+                    } else {
+                        Route::Refuse(RefusedReason::LinkRefused)
+                    }
                 }
                 Resolution::New => {
                     let pending = Arc::new(Mutex::new(Pending::default()));
@@ -261,16 +277,24 @@ impl ServerInner {
             (Route::Refuse(reason), Some(link)) => refuse(link, reason).await,
             // Closing: a new link would only keep it alive (aggligator refuses too). Checked
             // outside the table's lock, which must not wait for a busy connection's.
-            (Route::Join(shared), Some(link)) if shared.lock().conn.is_closed() => {
-                lock(&self.table).stop_taking_links(incoming.conn_id);
-                refuse(link, RefusedReason::Closed).await
-            }
             (Route::Join(shared), Some(mut link)) => {
+                // Checked outside the table's lock, which must not wait for a busy
+                // connection's.
+                let joining = match Joining::reserve(&shared, max_links) {
+                    Ok(joining) => joining,
+                    Err(reason) => {
+                        if reason == RefusedReason::Closed {
+                            lock(&self.table).stop_taking_links(incoming.conn_id);
+                        }
+                        return refuse(link, reason).await;
+                    }
+                };
                 within(limit, async { link.send(handshake::accepted()).await }).await?;
                 link.as_mut().handshake_done();
                 // Should the connection have closed meanwhile, the core lets the link go at
                 // once and the driver closes it.
                 Control::new(shared).attach_link(link, info, peer_recv_buffer);
+                drop(joining);
                 Ok(())
             }
             (Route::New(pending), None) => self.offer(tag, incoming, pending),
@@ -292,6 +316,7 @@ impl ServerInner {
             server: self.clone(),
             remote_user_data: incoming.user_data,
             tag,
+            answered: false,
         };
         let sender = lock(&self.incoming).clone();
         let sent = sender.map(|tx| tx.try_send(offer));
@@ -338,7 +363,8 @@ impl Incoming {
     }
 
     /// Accepts the connection: Accepted goes out on its links and data starts to flow.
-    pub fn accept(self) -> Stream {
+    pub fn accept(mut self) -> Stream {
+        self.answered = true;
         let server = self.server.clone();
         let shared = Shared::new(Connection::new(server.settings.config.clone(), Time::ZERO));
         let span = tracing::info_span!("liag", conn = %self.conn_id, side = "server");
@@ -384,14 +410,59 @@ impl Incoming {
         self.refuse_as(RefusedReason::ConnectionRefused);
     }
 
-    fn refuse_as(self, reason: RefusedReason) {
+    fn refuse_as(mut self, reason: RefusedReason) {
+        self.refuse_links(reason);
+    }
+
+    /// Forgets the connection and refuses its links with `reason`; without a runtime to
+    /// send the refusal on, the links are just closed.
+    fn refuse_links(&mut self, reason: RefusedReason) {
+        self.answered = true;
         let links = {
             let mut table = lock(&self.server.table);
             table.remove(self.conn_id);
             std::mem::take(&mut lock(&self.pending).links)
         };
+        let runtime = tokio::runtime::Handle::try_current().ok();
         for ready in links {
-            tokio::spawn(refuse(ready.io, reason));
+            if let Some(runtime) = &runtime {
+                runtime.spawn(refuse(ready.io, reason));
+            }
         }
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.refuse_links(RefusedReason::ConnectionRefused);
+        }
+    }
+}
+
+/// A link let through to a running connection, counted against its link limit until it is
+/// attached or fails.
+struct Joining(Arc<Shared>);
+
+impl Joining {
+    /// Reserves room for one more link: refused with Closed when the connection is ending (a
+    /// new link would only keep it alive; aggligator refuses too), with LinkRefused when it
+    /// has `max_links` already.
+    fn reserve(shared: &Arc<Shared>, max_links: usize) -> Result<Joining, RefusedReason> {
+        let mut inner = shared.lock();
+        if inner.conn.is_closed() {
+            return Err(RefusedReason::Closed);
+        }
+        if inner.conn.link_ids().count() + inner.joining >= max_links {
+            return Err(RefusedReason::LinkRefused);
+        }
+        inner.joining += 1;
+        Ok(Joining(shared.clone()))
+    }
+}
+
+impl Drop for Joining {
+    fn drop(&mut self) {
+        self.0.lock().joining -= 1;
     }
 }

@@ -18,6 +18,10 @@ pub struct Settings {
     pub max_connections: usize,
     /// Most new connections waiting for the application to accept them. Default 32.
     pub max_pending_connections: usize,
+    /// Most links one connection of a server may have; a link beyond them is refused with
+    /// Refused(LinkRefused). Each link costs a socket, a read buffer and work on every packet,
+    /// so one peer must not open thousands. Default 32.
+    pub max_links_per_connection: usize,
 }
 
 impl Default for Settings {
@@ -28,6 +32,7 @@ impl Default for Settings {
             max_pending_handshakes: 256,
             max_connections: 4096,
             max_pending_connections: 32,
+            max_links_per_connection: 32,
         }
     }
 }

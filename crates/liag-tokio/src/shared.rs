@@ -36,6 +36,9 @@ pub(crate) struct Inner {
     events: broadcast::Sender<LinkEvent>,
     /// The driver task is gone (the connection ended and its links are closed).
     pub(crate) driver_done: bool,
+    /// Links a server has let through to this connection and not yet attached: they count
+    /// against the link limit while their Accepted goes out.
+    pub(crate) joining: usize,
     /// Handles that still write or read; when both reach zero, the application is done.
     pub(crate) writers: usize,
     pub(crate) readers: usize,
@@ -61,8 +64,12 @@ impl Inner {
         Time::from(self.epoch.elapsed())
     }
 
+    /// The instant of core time `t`; a time beyond what the clock can hold (a configuration
+    /// with `Duration::MAX` timers) is a day from now, as good as never and checked again then.
     pub(crate) fn instant(&self, t: Time) -> Instant {
-        self.epoch + t.since_epoch()
+        self.epoch
+            .checked_add(t.since_epoch())
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400))
     }
 
     /// Records the links' counters if the last sample is old enough, or if `force`.
@@ -140,6 +147,7 @@ impl Shared {
                 links_to_remove: Vec::new(),
                 events: broadcast::channel(LINK_EVENTS_KEPT).0,
                 driver_done: false,
+                joining: 0,
                 writers: 0,
                 readers: 0,
                 samples: std::collections::VecDeque::new(),

@@ -33,14 +33,46 @@ pub(crate) fn unmap(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The name of the local interface that has `ip`, if any.
-pub(crate) fn interface_of(ip: IpAddr) -> Option<String> {
-    let ip = unmap(ip);
-    if_addrs::get_if_addrs()
-        .ok()?
-        .into_iter()
-        .find(|i| i.ip() == ip)
-        .map(|i| i.name)
+/// How long the interface list read for accepted links is trusted.
+const INTERFACES_FOR: Duration = Duration::from_secs(1);
+
+/// The local interfaces, read at most once a second however fast links arrive.
+#[derive(Debug, Default)]
+struct Interfaces {
+    read: Option<(Instant, Vec<if_addrs::Interface>)>,
+}
+
+impl Interfaces {
+    /// The name of the interface that has `ip`, if any.
+    fn name_of(&mut self, ip: IpAddr) -> Option<String> {
+        let fresh = self
+            .read
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < INTERFACES_FOR);
+        if !fresh {
+            self.read = Some((Instant::now(), if_addrs::get_if_addrs().unwrap_or_default()));
+        }
+        let ip = unmap(ip);
+        let (_, list) = self.read.as_ref()?;
+        list.iter().find(|i| i.ip() == ip).map(|i| i.name.clone())
+    }
+}
+
+/// The first pause after an accept fails; it doubles while failures go on.
+const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
+/// The longest pause between accepts that fail.
+const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
+
+/// Whether an accept error concerns only the connection being accepted (it was reset or
+/// aborted before the accept), so the next accept may follow at once.
+fn only_that_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
 }
 
 /// Most bytes a link's socket holds that TCP has not sent yet (`TCP_NOTSENT_LOWAT`).
@@ -66,10 +98,19 @@ pub(crate) fn tune(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// Accepts TCP links for a [`Server`].
+///
+/// Accepting never stops on an error. When the process runs out of file descriptors or
+/// memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), or a listener fails in any other way, the
+/// acceptor logs it once at `warn`, pauses (10 ms at first, doubling up to 1 s while the
+/// failure lasts) and tries again; it logs at `info` when it accepts again. A connection that
+/// fails while being accepted, or whose address cannot be read, is dropped alone.
 #[derive(Debug)]
 pub struct TcpAcceptor {
     listeners: Vec<TcpListener>,
     next: usize,
+    /// Since when accepting fails, and the pause before the next try.
+    failing: Option<(Instant, Duration)>,
+    interfaces: Interfaces,
 }
 
 impl TcpAcceptor {
@@ -82,7 +123,12 @@ impl TcpAcceptor {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
             listeners.push(listener);
         }
-        Ok(TcpAcceptor { listeners, next: 0 })
+        Ok(TcpAcceptor {
+            listeners,
+            next: 0,
+            failing: None,
+            interfaces: Interfaces::default(),
+        })
     }
 
     /// Listens on each address of each local interface individually, at `port`.
@@ -112,7 +158,8 @@ impl TcpAcceptor {
             .collect()
     }
 
-    /// Hands every accepted connection to `server`, until a listener fails.
+    /// Hands every accepted connection to `server`; it returns only if the acceptor listens on
+    /// no address.
     ///
     /// Each link's Welcome carries the name of the interface it arrived on (spec §10.3), or its
     /// local address as text when no interface has it.
@@ -128,11 +175,42 @@ impl TcpAcceptor {
                 "the TCP acceptor listens on no address",
             ));
         }
+        loop {
+            let (stream, peer) = match self.next_connection().await {
+                Ok(accepted) => accepted,
+                Err(e) if only_that_connection(&e) => continue,
+                Err(e) => {
+                    self.pause_after(&e).await;
+                    continue;
+                }
+            };
+            if let Some((since, _)) = self.failing.take() {
+                tracing::info!(after = ?since.elapsed(), "accepting TCP links again");
+            }
+            let peer = SocketAddr::new(unmap(peer.ip()), peer.port());
+            let local = match stream.local_addr() {
+                Ok(local) => local,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "accepted socket has no address");
+                    continue;
+                }
+            };
+            if let Err(e) = tune(&stream) {
+                tracing::debug!(%peer, error = %e, "cannot tune socket");
+            }
+            let name = (self.interfaces.name_of(local.ip()))
+                .unwrap_or_else(|| unmap(local.ip()).to_string());
+            return Ok((stream, format!("{name} <- {peer}"), user_data(&name)));
+        }
+    }
+
+    /// The next connection any listener has.
+    async fn next_connection(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
         // Start with a different listener each time, so a busy one cannot starve the others.
         self.next = (self.next + 1) % self.listeners.len();
         let start = self.next;
         let listeners = &self.listeners;
-        let (stream, peer) = std::future::poll_fn(|cx| {
+        std::future::poll_fn(|cx| {
             for i in 0..listeners.len() {
                 let listener = &listeners[(start + i) % listeners.len()];
                 if let std::task::Poll::Ready(r) = listener.poll_accept(cx) {
@@ -141,14 +219,22 @@ impl TcpAcceptor {
             }
             std::task::Poll::Pending
         })
-        .await?;
-        let peer = SocketAddr::new(unmap(peer.ip()), peer.port());
-        let local = stream.local_addr()?;
-        if let Err(e) = tune(&stream) {
-            tracing::debug!(%peer, error = %e, "cannot tune socket");
-        }
-        let name = interface_of(local.ip()).unwrap_or_else(|| unmap(local.ip()).to_string());
-        Ok((stream, format!("{name} <- {peer}"), user_data(&name)))
+        .await
+    }
+
+    /// Waits before the next accept after `e`: out of descriptors or memory, the pending
+    /// connections stay in the kernel's queue until some close.
+    async fn pause_after(&mut self, e: &io::Error) {
+        let pause = match self.failing {
+            None => {
+                tracing::warn!(error = %e, "cannot accept TCP links for now; retrying");
+                ACCEPT_PAUSE_MIN
+            }
+            Some((_, pause)) => (pause * 2).min(ACCEPT_PAUSE_MAX),
+        };
+        let since = self.failing.map_or_else(Instant::now, |(since, _)| since);
+        self.failing = Some((since, pause));
+        tokio::time::sleep(pause).await;
     }
 }
 

@@ -269,8 +269,13 @@ impl<C: StreamConnector> StreamConnector for TlsConnector<C> {
     }
 }
 
+/// Most TLS handshakes a [`TlsAcceptor`] runs at once; it takes no more connections from the
+/// inner acceptor meanwhile.
+pub const MAX_HANDSHAKES: usize = 64;
+
 /// TLS server around a stream acceptor. Handshakes run concurrently, each for at most ten
-/// seconds, so a slow or silent client holds up no one. Tags get ` (tls)` added.
+/// seconds, so a slow or silent client holds up no one; at most [`MAX_HANDSHAKES`] at once.
+/// Tags get ` (tls)` added.
 pub struct TlsAcceptor<A> {
     inner: A,
     tls: tokio_rustls::TlsAcceptor,
@@ -298,7 +303,7 @@ impl<A: StreamAcceptor> StreamAcceptor for TlsAcceptor<A> {
         Box::pin(async move {
             loop {
                 tokio::select! {
-                    accepted = self.inner.accept_stream() => {
+                    accepted = self.inner.accept_stream(), if self.handshakes.len() < MAX_HANDSHAKES => {
                         let (io, tag, user_data) = accepted?;
                         let handshake = self.tls.accept(io);
                         self.handshakes.spawn(async move {

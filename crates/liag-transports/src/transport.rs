@@ -62,9 +62,9 @@ impl Links {
     /// last attempt failed (refused, unreachable, filtered, ...).
     pub async fn wait_for_link(&self, limit: Duration) -> io::Result<()> {
         let control = self.outgoing.control();
-        let deadline = Instant::now() + limit;
+        let deadline = Instant::now().checked_add(limit);
         while control.links().is_empty() {
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 let last = self
                     .last_error
                     .lock()

@@ -14,13 +14,14 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use liag_tokio::liag_core::proto::message::UserData;
 
-use super::{HANDSHAKE_TIMEOUT, WsBytes, acceptor_user_data};
+use super::{HANDSHAKE_TIMEOUT, MAX_UPGRADES, WsBytes, acceptor_user_data, ws_config};
 use crate::stream::{BoxStream, StreamAcceptor, box_stream};
 use crate::tcp::TcpAcceptor;
 
 /// Accepts WebSocket links on TCP ports, at one URL path; other paths get HTTP 404.
 ///
-/// Upgrades run concurrently, each for at most ten seconds, so a slow client holds up no one.
+/// Upgrades run concurrently, each for at most ten seconds, so a slow client holds up no one;
+/// at most [`MAX_UPGRADES`] at once. Messages are limited to [`super::MAX_MESSAGE`].
 /// To accept on a route of an HTTP server of your own instead, upgrade there and hand the
 /// socket, as [`WsBytes`], to [`liag_tokio::Server::add_incoming`] (`examples/websocket_axum.rs`).
 pub struct WsAcceptor {
@@ -120,7 +121,7 @@ where
             Err(refusal)
         }
     };
-    let ws = tokio_tungstenite::accept_hdr_async(io, check)
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(io, check, Some(ws_config()))
         .await
         .map_err(|e| io::Error::other(format!("{tag}: websocket upgrade failed: {e}")))?;
     Ok(box_stream(WsBytes::new(ws)))
@@ -131,7 +132,7 @@ impl StreamAcceptor for WsAcceptor {
         Box::pin(async move {
             loop {
                 tokio::select! {
-                    accepted = self.tcp.accept_tcp() => {
+                    accepted = self.tcp.accept_tcp(), if self.upgrades.len() < MAX_UPGRADES => {
                         let (tcp, tag, _) = accepted?;
                         self.upgrades.spawn(upgrade(tcp, tag, self.path.clone(), self.tls.clone()));
                     }

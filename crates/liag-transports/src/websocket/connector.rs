@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{Settings, Stream};
 
-use super::{HANDSHAKE_TIMEOUT, RESOLVE_EVERY, WsBytes, upgrade_error};
+use super::{HANDSHAKE_TIMEOUT, RESOLVE_EVERY, WsBytes, upgrade_error, ws_config};
 use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamConnector, box_stream};
 use crate::tcp::{interfaces_for, lock, open_tcp, unmap, user_data};
@@ -203,14 +203,16 @@ impl WsConnector {
                     .map_err(|e| {
                         io::Error::new(e.kind(), format!("TLS with {} failed: {e}", target.url))
                     })?;
-                let (ws, _) = tokio_tungstenite::client_async(request, tls)
-                    .await
-                    .map_err(|e| upgrade_error(&target.url, e))?;
+                let (ws, _) =
+                    tokio_tungstenite::client_async_with_config(request, tls, Some(ws_config()))
+                        .await
+                        .map_err(|e| upgrade_error(&target.url, e))?;
                 Ok(box_stream(WsBytes::new(ws)))
             } else {
-                let (ws, _) = tokio_tungstenite::client_async(request, tcp)
-                    .await
-                    .map_err(|e| upgrade_error(&target.url, e))?;
+                let (ws, _) =
+                    tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config()))
+                        .await
+                        .map_err(|e| upgrade_error(&target.url, e))?;
                 Ok::<BoxStream, io::Error>(box_stream(WsBytes::new(ws)))
             }
         };

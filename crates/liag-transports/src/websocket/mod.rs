@@ -18,6 +18,7 @@ use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use liag_tokio::liag_core::proto::message::UserData;
 
@@ -29,6 +30,23 @@ pub const AGG_SPEED_PATH: &str = "/agg-speed";
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often targets are resolved again.
 pub(crate) const RESOLVE_EVERY: Duration = Duration::from_secs(10);
+
+/// The largest WebSocket message or frame either side takes: one stream frame, header and
+/// the largest payload protocol 4 allows. A peer cannot make liag buffer more for a message
+/// (tungstenite's own default is 64 MiB).
+pub const MAX_MESSAGE: usize = liag_tokio::liag_core::proto::frame::HEADER_LEN
+    + liag_tokio::liag_core::proto::frame::MAX_PAYLOAD_LEN as usize;
+
+/// Most WebSocket upgrades (with their TLS handshakes) an acceptor runs at once; it accepts
+/// no more TCP connections meanwhile, so the ones waiting stay in the kernel's queue.
+pub const MAX_UPGRADES: usize = 64;
+
+/// tungstenite's limits for a link: no message or frame beyond [`MAX_MESSAGE`].
+pub(crate) fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
 
 /// The user data an acceptor sends: the raw octets of its configured local IP (spec §11).
 pub fn acceptor_user_data(local_ip: IpAddr) -> UserData {
@@ -58,6 +76,13 @@ mod tests {
 
     use super::*;
     use std::net::Ipv6Addr;
+
+    #[test]
+    fn no_message_or_frame_beyond_one_stream_frame() {
+        let config = ws_config();
+        assert_eq!(config.max_message_size, Some(8 * 1024 * 1024 + 10));
+        assert_eq!(config.max_frame_size, Some(8 * 1024 * 1024 + 10));
+    }
 
     #[test]
     fn acceptor_user_data_is_the_ip_octets() {

@@ -1,0 +1,181 @@
+//! Peers that follow the protocol and abuse it: too many links for one connection, offers the
+//! application drops, configurations at their limits. The server keeps its bounds and serves
+//! everyone else.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+mod common;
+
+use bytes::BytesMut;
+use common::*;
+use liag_transports::liag_tokio::liag_core::handshake::{
+    Initiator, InitiatorParams, InitiatorStep,
+};
+use liag_transports::liag_tokio::liag_core::proto::frame::{FrameDecoder, FrameEncoder};
+use liag_transports::liag_tokio::liag_core::proto::ids::ConnId;
+use liag_transports::liag_tokio::liag_core::proto::message::{
+    ExchangedCfg, Message, RefusedReason,
+};
+use liag_transports::liag_tokio::{Server, Settings};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How a raw handshake ended.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Accepted,
+    Refused(RefusedReason),
+}
+
+/// Runs the initiator's handshake for `conn_id` on a fresh socket to `addr`; returns the
+/// answer and the socket, kept open.
+async fn handshake(addr: SocketAddr, conn_id: u128, existing: bool) -> (Answer, TcpStream) {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let (mut encoder, mut decoder, mut buf) =
+        (FrameEncoder::new(), FrameDecoder::new(), BytesMut::new());
+    let cfg = ExchangedCfg {
+        recv_buffer: NonZeroU32::new(1 << 20).unwrap(),
+    };
+    let params = InitiatorParams::new(ConnId::new(conn_id), existing, cfg);
+    let mut initiator = Initiator::new(params, &mut rand_rng(conn_id as u64));
+    let welcome = read_packet(&mut socket, &mut decoder, &mut buf).await;
+    let InitiatorStep::SendConnect { connect, .. } = initiator.handle_packet(&welcome).unwrap()
+    else {
+        panic!("expected to send Connect");
+    };
+    let mut out = BytesMut::new();
+    encoder.encode(&connect, &mut out).unwrap();
+    socket.write_all(&out).await.unwrap();
+    let reply = read_packet(&mut socket, &mut decoder, &mut buf).await;
+    let answer = match Message::decode(&reply).unwrap() {
+        Message::Accepted => Answer::Accepted,
+        Message::Refused(reason) => Answer::Refused(reason),
+        other => panic!("unexpected {other:?}"),
+    };
+    (answer, socket)
+}
+
+async fn read_packet(
+    socket: &mut TcpStream,
+    decoder: &mut FrameDecoder,
+    buf: &mut BytesMut,
+) -> bytes::Bytes {
+    loop {
+        if let Some(p) = decoder.decode(buf).unwrap() {
+            return p;
+        }
+        let n = socket.read_buf(buf).await.unwrap();
+        assert!(n > 0, "server closed during the handshake");
+    }
+}
+
+fn rand_rng(seed: u64) -> impl rand_core::CryptoRng {
+    use rand::SeedableRng;
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_beyond_the_limit_are_refused() {
+    let mut settings = Settings::default();
+    settings.max_links_per_connection = 4;
+    let (_server, listener, addrs) = server(settings).await;
+    echo(listener);
+
+    let (first, _a) = handshake(addrs[0], 41, false).await;
+    assert_eq!(first, Answer::Accepted);
+    let mut held = Vec::new();
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let (answer, socket) = handshake(addrs[0], 41, true).await;
+        answers.push(answer);
+        held.push(socket);
+    }
+    let accepted = answers.iter().filter(|a| **a == Answer::Accepted).count();
+    assert_eq!(accepted, 3, "{answers:?}");
+    assert!(
+        answers[3..]
+            .iter()
+            .all(|a| *a == Answer::Refused(RefusedReason::LinkRefused))
+    );
+    // Another connection is not affected.
+    let (other, _b) = handshake(addrs[0], 42, false).await;
+    assert_eq!(other, Answer::Accepted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_connection_takes_no_more_links_than_the_limit() {
+    let mut settings = Settings::default();
+    settings.max_links_per_connection = 3;
+    // No one accepts: every link waits on the pending connection.
+    let (_server, _listener, addrs) = server(settings).await;
+    let first = tokio::spawn(handshake(addrs[0], 43, false));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut waiting = vec![first];
+    for _ in 0..2 {
+        waiting.push(tokio::spawn(handshake(addrs[0], 43, true)));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The fourth is refused at once, though the first three still wait.
+    let (fourth, _s) = tokio::time::timeout(Duration::from_secs(5), handshake(addrs[0], 43, true))
+        .await
+        .expect("refused without waiting for the application");
+    assert_eq!(fourth, Answer::Refused(RefusedReason::LinkRefused));
+    assert!(waiting.iter().all(|w| !w.is_finished()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_offer_is_refused() {
+    let (_server, mut listener, addrs) = server(Settings::default()).await;
+    let link = tokio::spawn(handshake(addrs[0], 44, false));
+    let offer = tokio::time::timeout(Duration::from_secs(5), listener.next())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(offer);
+    let (answer, _s) = tokio::time::timeout(Duration::from_secs(5), link)
+        .await
+        .expect("the link is answered")
+        .unwrap();
+    assert_eq!(answer, Answer::Refused(RefusedReason::ConnectionRefused));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_listener_refuses_the_queued_offers() {
+    let (_server, listener, addrs) = server(Settings::default()).await;
+    let links: Vec<_> = (0..3)
+        .map(|i| tokio::spawn(handshake(addrs[0], 50 + i, false)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(listener);
+    for link in links {
+        let (answer, _s) = tokio::time::timeout(Duration::from_secs(5), link)
+            .await
+            .expect("the link is answered")
+            .unwrap();
+        assert!(matches!(answer, Answer::Refused(_)), "{answer:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timers_of_duration_max_do_not_panic() {
+    let mut settings = Settings::default();
+    let config = &mut settings.config;
+    config.ping_interval = Duration::MAX;
+    config.ping_timeout = Duration::MAX;
+    config.no_link_timeout = Duration::MAX;
+    config.ack_timeout_max = Duration::MAX;
+    settings.handshake_timeout = Duration::MAX;
+    let (_server, listener, addrs) = server(settings.clone()).await;
+    echo(listener);
+    let (stream, links) = connector(&addrs).connect(settings).await.unwrap();
+    links.wait_for_link(Duration::MAX).await.unwrap();
+    let payload = data(3, 1 << 20);
+    let back = tokio::time::timeout(Duration::from_secs(30), roundtrip(stream, payload.clone()))
+        .await
+        .expect("echoed in time");
+    assert!(back == payload);
+    let _ = Server::new(Settings::default());
+}
