@@ -141,14 +141,17 @@ pub struct ReadHalf {
 pub struct WriteHalf {
     shared: Arc<Shared>,
     shut_down: bool,
+    /// How long shutting down may wait for the peer's acknowledgements.
+    shutdown_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// A message waiting for room, for the `Sink` API.
     pending: Option<Bytes>,
 }
 
 /// Both sides of a connection: `AsyncRead + AsyncWrite` for byte streams, and a `futures`
 /// `Stream` and `Sink` of `Bytes` for messages (each up to the configured `max_payload`, 32 KiB
-/// by default, arrives whole). Shutting down the write side sends SendFinish; dropping the read
-/// side tells the peer to stop.
+/// by default, arrives whole). Shutting down the write side sends SendFinish and completes once
+/// the peer has acknowledged every byte written (an error if the connection fails first, or
+/// after the no-link timeout); dropping the read side tells the peer to stop.
 pub struct Stream {
     read: ReadHalf,
     write: WriteHalf,
@@ -174,6 +177,7 @@ impl Stream {
             write: WriteHalf {
                 shared,
                 shut_down: false,
+                shutdown_deadline: None,
                 pending: None,
             },
         }
@@ -259,13 +263,38 @@ impl AsyncWrite for WriteHalf {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Sends the end of the stream and waits until the peer has acknowledged every byte
+    /// written (or stopped receiving). It fails if the connection fails first, or if that
+    /// takes longer than the no-link timeout.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.shut_down {
             this.shut_down = true;
             shutdown(&this.shared);
         }
-        Poll::Ready(Ok(()))
+        let mut inner = this.shared.lock();
+        if inner.conn.write_settled() {
+            return Poll::Ready(Ok(()));
+        }
+        match inner.conn.outcome() {
+            Some(Ok(())) => return Poll::Ready(Ok(())),
+            Some(closed) => return Poll::Ready(Err(io_error(closed))),
+            None => {}
+        }
+        let limit = inner.conn.config().no_link_timeout;
+        inner.writer = Some(cx.waker().clone());
+        inner.conn.wait_writable();
+        drop(inner);
+        let deadline = this
+            .shutdown_deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the peer did not acknowledge all data within {limit:?}"),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

@@ -247,3 +247,57 @@ async fn a_link_for_a_connection_whose_driver_ended_is_closed() {
     assert!(attach_is_refused(&control, a).await);
     assert!(set_within(&dropped, Duration::from_secs(10)).await);
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_waits_until_the_peer_acknowledged_every_byte() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client, mut server, _control, mode, _dropped) = pair().await;
+    // The peer gets nothing for now: the client's link blocks.
+    mode.store(BLOCKS, Ordering::Relaxed);
+    client.write_all(b"hello").await.unwrap();
+    let early = tokio::time::timeout(Duration::from_secs(5), client.shutdown()).await;
+    assert!(
+        early.is_err(),
+        "shutdown returned before the data was acknowledged"
+    );
+    // The link works again: the data arrives, is acknowledged, and shutdown completes.
+    mode.store(WORKS, Ordering::Relaxed);
+    let mut got = [0u8; 5];
+    tokio::time::timeout(Duration::from_secs(60), server.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"hello");
+    tokio::time::timeout(Duration::from_secs(60), client.shutdown())
+        .await
+        .expect("shutdown completes once everything is acknowledged")
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn losing_the_last_link_with_data_unacknowledged_is_no_clean_end() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client, mut server, control, mode, _dropped) = pair().await;
+    // The server finishes first, and the client reads its end of stream.
+    server.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).await.unwrap();
+    // The client's last data never gets through: its only link fails.
+    mode.store(BLOCKS, Ordering::Relaxed);
+    client.write_all(b"lost").await.unwrap();
+    let shutdown = tokio::spawn(async move { client.shutdown().await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    mode.store(FAILS, Ordering::Relaxed);
+    let result = tokio::time::timeout(Duration::from_secs(200), shutdown)
+        .await
+        .expect("shutdown ends")
+        .unwrap();
+    assert!(result.is_err(), "shutdown reported success for lost data");
+    // And the connection itself ends in an error, not a clean end.
+    let _ = tokio::time::timeout(Duration::from_secs(200), control.closed()).await;
+    assert!(
+        matches!(control.result(), Some(Err(_))),
+        "{:?}",
+        control.result()
+    );
+}

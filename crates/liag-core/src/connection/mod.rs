@@ -349,6 +349,13 @@ impl Connection {
             .saturating_sub(self.send.queued + self.send.unacked)
     }
 
+    /// Whether the write side is done: [`Connection::finish`] was called, the end of the
+    /// stream went out, and the peer acknowledged every byte of data; or the peer stopped
+    /// receiving.
+    pub fn write_settled(&self) -> bool {
+        (self.send.finish_sent && self.send.unacked == 0) || self.send.peer_receive_finished
+    }
+
     /// Whether the peer asked this side to stop sending (it closed its receiving side).
     pub fn peer_stopped_receiving(&self) -> bool {
         self.send.peer_receive_closed || self.send.peer_receive_finished
@@ -473,8 +480,14 @@ impl Connection {
             self.events.push_back(Event::LinkRemoved { link, error });
         }
         // A peer that closes every link after both sides finished has ended gracefully, even
-        // if its last acknowledgements never left it (spec §8.3, weak point W8).
-        if self.links.is_empty() && self.send.finish_sent && self.recv.finished {
+        // if its last acknowledgements never left it (spec §8.3, weak point W8): those of
+        // SendFinish and the final Consumed. Not if data is unacknowledged: then the last
+        // link was lost before the peer had everything, and a clean end would be a lie.
+        if self.links.is_empty()
+            && self.send.finish_sent
+            && self.send.unacked == 0
+            && self.recv.finished
+        {
             self.close(Ok(()));
         }
         self.refresh_working(now);

@@ -51,6 +51,7 @@ impl Connection {
 
     fn next_packet(&mut self, now: Time, link: LinkId) -> Option<Next> {
         let closed = self.closed.is_some();
+        let clean_end = matches!(self.closed, Some(Ok(())));
         let max_payload = self.config.max_payload;
         let l = self.link_mut(link)?;
         if let Some(payload) = l.pending_payload.take() {
@@ -61,6 +62,13 @@ impl Connection {
             return Some(Next::Message(Message::Terminate));
         }
         if closed {
+            // A clean end still owes the peer its last acknowledgements: without them a peer
+            // that waits for every ack would wait for its timeouts (spec §8.3, W8).
+            if clean_end {
+                if let Some(received) = l.acks.pop_front() {
+                    return Some(Next::Message(Message::Ack { received }));
+                }
+            }
             return None;
         }
         if l.pongs_owed > 0 {
