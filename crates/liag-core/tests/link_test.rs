@@ -192,3 +192,38 @@ fn a_test_whose_pongs_never_come_shows_the_link_stalled() {
     a.handle_timeout(t);
     assert_eq!(state(&a, la), LinkState::Stalled);
 }
+
+#[test]
+fn a_clean_end_still_sends_the_acks_it_owes() {
+    let now = Time::ZERO;
+    let (mut a, mut b, links) = joined(now, 1);
+    let (la, lb) = links[0];
+    exchange(now, &mut a, &mut b, links[0]);
+    b.write(Bytes::from_static(b"last words")).unwrap();
+    b.finish();
+    a.finish();
+    // Packet by packet, until b ends: it ends on the peer's final Consumed, which it must
+    // still acknowledge, or the peer waits for its timeouts.
+    let mut owed_after_end = Vec::new();
+    for _ in 0..100 {
+        for p in transmits(now, &mut b, lb) {
+            a.handle_packet(now, la, p);
+        }
+        while a.read().is_some() {}
+        for p in transmits(now, &mut a, la) {
+            b.handle_packet(now, lb, p);
+            if b.outcome().is_some() {
+                owed_after_end = kinds(&transmits(now, &mut b, lb));
+                break;
+            }
+        }
+        if b.outcome().is_some() {
+            break;
+        }
+    }
+    assert_eq!(b.outcome(), Some(&Ok(())));
+    assert!(
+        owed_after_end.contains(&MessageKind::Ack),
+        "{owed_after_end:?}"
+    );
+}
