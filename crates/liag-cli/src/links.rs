@@ -135,7 +135,14 @@ impl ClientLinks {
                 };
                 Ok(Some((config, name)))
             }
-            None if self.tls.tls => Ok(Some((insecure_client_config(), AGG_SERVER_NAME.into()))),
+            None if self.tls.tls => {
+                eprintln!(
+                    "warning: --tls without --tls-ca encrypts the links but does not \
+                     authenticate the server: anyone on the path can pose as it and read \
+                     everything (docs/transports.md, \"Threat model\")"
+                );
+                Ok(Some((insecure_client_config(), AGG_SERVER_NAME.into())))
+            }
             None => Ok(None),
         }
     }
