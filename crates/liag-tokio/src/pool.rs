@@ -8,7 +8,7 @@
 //! when its last slice is dropped. The pool keeps blocks only while its owner says it is busy.
 
 use bytes::Bytes;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Free blocks of one capacity. A block is a `Vec` filled by copying or reading into its
@@ -69,19 +69,33 @@ impl BlockPool {
     }
 
     /// Shares what `block` holds, which came from [`BlockPool::take`], as `Bytes`; the block
-    /// comes back when the last slice of it is dropped.
-    pub(crate) fn share(self: &Arc<Self>, block: Vec<u8>) -> Bytes {
-        Bytes::from_owner(Block {
-            data: block,
-            pool: self.clone(),
-        })
+    /// comes back when the last slice of it is dropped. Its capacity counts in `pinned` until
+    /// then.
+    pub(crate) fn share(self: &Arc<Self>, block: Vec<u8>, pinned: &Arc<AtomicUsize>) -> Bytes {
+        share(block, Some(self.clone()), pinned)
     }
 }
 
-/// A pooled block shared by the `Bytes` sliced from it.
+/// Shares what `block` holds as `Bytes`, its capacity counted in `pinned` until the last slice
+/// of it is dropped; then it goes back to `pool`, if it came from one.
+pub(crate) fn share(
+    block: Vec<u8>,
+    pool: Option<Arc<BlockPool>>,
+    pinned: &Arc<AtomicUsize>,
+) -> Bytes {
+    pinned.fetch_add(block.capacity(), Ordering::Relaxed);
+    Bytes::from_owner(Block {
+        data: block,
+        pool,
+        pinned: pinned.clone(),
+    })
+}
+
+/// A block shared by the `Bytes` sliced from it.
 struct Block {
     data: Vec<u8>,
-    pool: Arc<BlockPool>,
+    pool: Option<Arc<BlockPool>>,
+    pinned: Arc<AtomicUsize>,
 }
 
 impl AsRef<[u8]> for Block {
@@ -92,7 +106,12 @@ impl AsRef<[u8]> for Block {
 
 impl Drop for Block {
     fn drop(&mut self) {
-        self.pool.give_back(std::mem::take(&mut self.data));
+        self.pinned
+            .fetch_sub(self.data.capacity(), Ordering::Relaxed);
+        let data = std::mem::take(&mut self.data);
+        if let Some(pool) = &self.pool {
+            pool.give_back(data);
+        }
     }
 }
 
@@ -103,26 +122,29 @@ mod tests {
     #[test]
     fn a_block_comes_back_when_its_last_slice_drops_and_only_while_kept() {
         let pool = BlockPool::new(64, 2);
+        let pinned = Arc::new(AtomicUsize::new(0));
         pool.set_keep(true);
         let mut block = pool.take();
         block.extend_from_slice(&[7; 64]);
         let first = block.as_ptr();
-        let shared = pool.share(block);
+        let shared = pool.share(block, &pinned);
         let slice = shared.slice(8..16);
         drop(shared);
         assert!(pool.lock().is_empty(), "a slice still holds it");
+        assert_eq!(pinned.load(Ordering::Relaxed), 64, "and it counts whole");
         drop(slice);
+        assert_eq!(pinned.load(Ordering::Relaxed), 0);
         let again = pool.take();
         assert_eq!(again.as_ptr(), first, "the same memory again");
         assert!(again.is_empty());
 
         // At most `max_free` are kept, and none once the pool stops keeping.
-        let blocks: Vec<Bytes> = (0..3).map(|_| pool.share(pool.take())).collect();
+        let blocks: Vec<Bytes> = (0..3).map(|_| pool.share(pool.take(), &pinned)).collect();
         drop(blocks);
         assert_eq!(pool.lock().len(), 2);
         pool.set_keep(false);
         assert!(pool.lock().is_empty());
-        drop(pool.share(pool.take()));
+        drop(pool.share(pool.take(), &pinned));
         assert!(pool.lock().is_empty());
     }
 }

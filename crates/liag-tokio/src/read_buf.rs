@@ -9,6 +9,7 @@ use bytes::Bytes;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use tokio::io::AsyncRead;
 
@@ -20,6 +21,11 @@ pub(crate) const BLOCK_LEN: usize = 128 << 10;
 const SHARE_AT: usize = BLOCK_LEN / 2;
 /// Free blocks a link's pool keeps at most (1 MiB).
 const POOL_KEEP: usize = 8;
+/// Most read memory a link shares out at once. A payload is a slice of what was read, so one
+/// small payload held out of order keeps its whole block alive while the receive buffer counts
+/// only the payload: a peer sending one byte per block could pin gigabytes. Beyond this much,
+/// reads are copied out instead, and a copy holds only itself.
+pub(crate) const MAX_PINNED: usize = 8 << 20;
 
 /// Bytes read from a stream and not yet decoded, and the memory the next read goes into.
 #[derive(Debug)]
@@ -30,6 +36,8 @@ pub(crate) struct ReadBuffer {
     /// or a pooled one whose last read was copied out.
     next: Option<Vec<u8>>,
     pool: Arc<BlockPool>,
+    /// Capacity of the read memory shared out and still held by some slice.
+    pinned: Arc<AtomicUsize>,
 }
 
 impl Default for ReadBuffer {
@@ -38,6 +46,7 @@ impl Default for ReadBuffer {
             unread: Bytes::new(),
             next: None,
             pool: BlockPool::new(BLOCK_LEN, POOL_KEEP),
+            pinned: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -79,11 +88,18 @@ impl ReadBuffer {
         match tokio_util::io::poll_read_buf(io, cx, &mut block) {
             Poll::Ready(Ok(n)) if n > 0 => {
                 debug_assert_eq!(block.len(), filled + n);
+                let pinned = self.pinned.load(Ordering::Relaxed);
                 // A block of the pool's size is the pool's (it takes back only those).
-                self.unread = if block.capacity() != BLOCK_LEN {
-                    Bytes::from(block)
+                self.unread = if pinned + block.capacity() > MAX_PINNED {
+                    // Enough is held already: a copy, and the block serves again.
+                    let copy = Bytes::copy_from_slice(&block);
+                    block.clear();
+                    self.next = Some(block);
+                    copy
+                } else if block.capacity() != BLOCK_LEN {
+                    crate::pool::share(block, None, &self.pinned)
                 } else if block.len() >= SHARE_AT {
-                    self.pool.share(block)
+                    self.pool.share(block, &self.pinned)
                 } else {
                     // Too little to tie up a whole block: copied out, the block stays ours.
                     let copy = Bytes::copy_from_slice(&block);
@@ -194,5 +210,51 @@ mod tests {
         assert_eq!(got.len(), payloads.len());
         assert!(got.iter().zip(&payloads).all(|(a, b)| a[..] == b[..]));
         assert_eq!(decoder.decode_eof(&mut read.unread), Ok(None));
+    }
+
+    #[test]
+    fn small_payloads_held_out_of_order_pin_a_bounded_amount() {
+        // A peer's pattern: one tiny payload per block, each kept by the receiver (held out of
+        // order, say), while the big ones around it are consumed.
+        let mut wire = bytes::BytesMut::new();
+        let mut encoder = FrameEncoder::new();
+        for i in 0..400u32 {
+            encoder.encode(&[i as u8], &mut wire).unwrap();
+            encoder.encode(&vec![0u8; 120_000], &mut wire).unwrap();
+        }
+        let mut io = Pieces {
+            data: wire.to_vec(),
+            at: 0,
+            sizes: vec![BLOCK_LEN],
+            turn: 0,
+            ready: false,
+        };
+        let mut read = ReadBuffer::default();
+        read.set_busy(true);
+        let mut decoder = FrameDecoder::new();
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let mut held = Vec::new();
+        let mut most = 0;
+        for _ in 0..100_000 {
+            if let Some(p) = decoder.decode(&mut read.unread).unwrap() {
+                if p.len() == 1 {
+                    held.push(p);
+                }
+                most = most.max(read.pinned.load(Ordering::Relaxed));
+                continue;
+            }
+            let need = decoder.bytes_needed(read.unread.len());
+            match read.poll_read(Pin::new(&mut io), &mut cx, need, 4096) {
+                Poll::Ready(Ok(0)) => break,
+                Poll::Ready(Ok(_)) | Poll::Pending => {}
+                Poll::Ready(Err(e)) => panic!("{e}"),
+            }
+        }
+        assert_eq!(held.len(), 400);
+        assert!(held.iter().enumerate().all(|(i, p)| p[0] == i as u8));
+        // Without the bound, 400 blocks of 128 KiB (50 MiB) would be pinned.
+        assert!(most <= MAX_PINNED, "pinned {most}");
+        drop(held);
+        drop(read);
     }
 }
