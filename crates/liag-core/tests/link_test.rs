@@ -227,3 +227,24 @@ fn a_clean_end_still_sends_the_acks_it_owes() {
         "{owed_after_end:?}"
     );
 }
+
+#[test]
+fn a_test_slowed_by_the_peers_own_filler_is_not_overdue() {
+    let now = Time::ZERO;
+    let (mut a, mut b, links) = joined(now, 2);
+    exchange(now, &mut a, &mut b, links[0]);
+    let (la, _) = links[1];
+    let test = transmits(now, &mut a, la);
+    assert!(!test.is_empty());
+    // The Pongs are late, but the peer's own test filler keeps arriving: the path works.
+    let filler = liag_core::proto::message::Message::TestData { len: 8192 }.to_bytes();
+    let mut t = now;
+    for _ in 0..30 {
+        t += Duration::from_millis(100);
+        a.handle_packet(t, la, filler.clone());
+        if a.poll_timeout().is_some_and(|due| due <= t) {
+            a.handle_timeout(t);
+        }
+    }
+    assert_eq!(state(&a, la), LinkState::Testing);
+}

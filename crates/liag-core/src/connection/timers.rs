@@ -24,8 +24,8 @@ enum Timer {
     SendTimeout(LinkId),
     /// A link has been quiet: ping it.
     KeepAlive(LinkId),
-    /// A link test's Pong is overdue: the link counts as stalled (so a keeper probes its
-    /// path) while the test goes on.
+    /// A link test's Pong is overdue and nothing else came on the link either: the link
+    /// counts as stalled (so a keeper probes its path) while the test goes on.
     TestOverdue(LinkId),
     /// No working link for too long: the connection fails.
     NoLink,
@@ -54,8 +54,11 @@ impl Connection {
                 .filter(|_| !l.stalled)
                 .and_then(|t| t.waiting_since(l.ping_sent))
                 .map(|at| {
+                    // Overdue only while the link is silent: a peer testing the link itself
+                    // (aggligator 0.9 sends until its socket blocks) delays the Pongs behind
+                    // its own filler, but its bytes show the path works.
                     let patience = l.ack_timeout(config).max(TEST_PATIENCE);
-                    (Timer::TestOverdue(l.id), at + patience)
+                    (Timer::TestOverdue(l.id), at.max(l.last_received) + patience)
                 });
             ack.into_iter().chain(Some(ping)).chain(test)
         });
