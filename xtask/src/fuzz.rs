@@ -44,11 +44,14 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
         "fuzzing {target} for {secs} s, corpus in {}",
         corpus.display()
     );
+    // Seeds (captured traffic, say) are read as a second corpus; new inputs go to the first.
+    let seeds = fuzz_dir.join("seeds").join(target);
     let status = Command::new("cargo")
         .current_dir(root)
         .env("RUSTC_BOOTSTRAP", "1")
         .args(["fuzz", "run", "--release", target])
         .arg(&corpus)
+        .args(seeds.is_dir().then_some(&seeds))
         .arg("--")
         .arg(format!("-max_total_time={secs}"))
         .arg("-print_final_stats=1")
