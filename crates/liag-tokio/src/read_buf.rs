@@ -171,6 +171,32 @@ mod tests {
         }
     }
 
+    /// Reads `io` to its end through `read`, handing each decoded packet to `each` (with the
+    /// read buffer, to look at) and calling `before_read` before every read.
+    fn read_all(
+        read: &mut ReadBuffer,
+        io: &mut Pieces,
+        mut before_read: impl FnMut(&mut ReadBuffer, usize),
+        mut each: impl FnMut(&ReadBuffer, Bytes),
+    ) -> FrameDecoder {
+        let mut decoder = FrameDecoder::new();
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        for round in 0..100_000 {
+            if let Some(p) = decoder.decode(&mut read.unread).unwrap() {
+                each(read, p);
+                continue;
+            }
+            before_read(read, round);
+            let need = decoder.bytes_needed(read.unread.len());
+            match read.poll_read(Pin::new(&mut *io), &mut cx, need, 4096) {
+                Poll::Ready(Ok(0)) => break,
+                Poll::Ready(Ok(_)) | Poll::Pending => {}
+                Poll::Ready(Err(e)) => panic!("{e}"),
+            }
+        }
+        decoder
+    }
+
     #[test]
     fn frames_come_through_whole_however_the_stream_is_cut() {
         let payloads: Vec<Vec<u8>> = (0..400u32)
@@ -190,23 +216,10 @@ mod tests {
             ready: false,
         };
         let mut read = ReadBuffer::default();
-        let mut decoder = FrameDecoder::new();
-        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
         let mut got = Vec::new();
-        for round in 0..100_000 {
-            // Busy for a while, then not, then busy again: both kinds of block.
-            read.set_busy(round % 3000 < 2000);
-            if let Some(p) = decoder.decode(&mut read.unread).unwrap() {
-                got.push(p);
-                continue;
-            }
-            let need = decoder.bytes_needed(read.unread.len());
-            match read.poll_read(Pin::new(&mut io), &mut cx, need, 4096) {
-                Poll::Ready(Ok(0)) => break,
-                Poll::Ready(Ok(_)) | Poll::Pending => {}
-                Poll::Ready(Err(e)) => panic!("{e}"),
-            }
-        }
+        // Busy for a while, then not, then busy again: both kinds of block.
+        let busy = |read: &mut ReadBuffer, round: usize| read.set_busy(round % 3000 < 2000);
+        let mut decoder = read_all(&mut read, &mut io, busy, |_, p| got.push(p));
         assert_eq!(got.len(), payloads.len());
         assert!(got.iter().zip(&payloads).all(|(a, b)| a[..] == b[..]));
         assert_eq!(decoder.decode_eof(&mut read.unread), Ok(None));
@@ -231,25 +244,19 @@ mod tests {
         };
         let mut read = ReadBuffer::default();
         read.set_busy(true);
-        let mut decoder = FrameDecoder::new();
-        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
         let mut held = Vec::new();
         let mut most = 0;
-        for _ in 0..100_000 {
-            if let Some(p) = decoder.decode(&mut read.unread).unwrap() {
+        read_all(
+            &mut read,
+            &mut io,
+            |_, _| {},
+            |read, p| {
                 if p.len() == 1 {
                     held.push(p);
                 }
                 most = most.max(read.pinned.load(Ordering::Relaxed));
-                continue;
-            }
-            let need = decoder.bytes_needed(read.unread.len());
-            match read.poll_read(Pin::new(&mut io), &mut cx, need, 4096) {
-                Poll::Ready(Ok(0)) => break,
-                Poll::Ready(Ok(_)) | Poll::Pending => {}
-                Poll::Ready(Err(e)) => panic!("{e}"),
-            }
-        }
+            },
+        );
         assert_eq!(held.len(), 400);
         assert!(held.iter().enumerate().all(|(i, p)| p[0] == i as u8));
         // Without the bound, 400 blocks of 128 KiB (50 MiB) would be pinned.

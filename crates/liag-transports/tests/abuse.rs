@@ -20,7 +20,7 @@ use liag_transports::liag_tokio::{Server, Settings};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// How a raw handshake ended.
@@ -41,7 +41,7 @@ async fn handshake(addr: SocketAddr, conn_id: u128, existing: bool) -> (Answer, 
     };
     let params = InitiatorParams::new(ConnId::new(conn_id), existing, cfg);
     let mut initiator = Initiator::new(params, &mut rand_rng(conn_id as u64));
-    let welcome = read_packet(&mut socket, &mut decoder, &mut buf).await;
+    let welcome = receive(&mut socket, &mut decoder, &mut buf).await;
     let InitiatorStep::SendConnect { connect, .. } = initiator.handle_packet(&welcome).unwrap()
     else {
         panic!("expected to send Connect");
@@ -49,32 +49,13 @@ async fn handshake(addr: SocketAddr, conn_id: u128, existing: bool) -> (Answer, 
     let mut out = BytesMut::new();
     encoder.encode(&connect, &mut out).unwrap();
     socket.write_all(&out).await.unwrap();
-    let reply = read_packet(&mut socket, &mut decoder, &mut buf).await;
+    let reply = receive(&mut socket, &mut decoder, &mut buf).await;
     let answer = match Message::decode(&reply).unwrap() {
         Message::Accepted => Answer::Accepted,
         Message::Refused(reason) => Answer::Refused(reason),
         other => panic!("unexpected {other:?}"),
     };
     (answer, socket)
-}
-
-async fn read_packet(
-    socket: &mut TcpStream,
-    decoder: &mut FrameDecoder,
-    buf: &mut BytesMut,
-) -> bytes::Bytes {
-    loop {
-        if let Some(p) = decoder.decode(buf).unwrap() {
-            return p;
-        }
-        let n = socket.read_buf(buf).await.unwrap();
-        assert!(n > 0, "server closed during the handshake");
-    }
-}
-
-fn rand_rng(seed: u64) -> impl rand_core::CryptoRng {
-    use rand::SeedableRng;
-    rand::rngs::StdRng::seed_from_u64(seed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,12 +2,15 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use bytes::BytesMut;
+use liag_transports::liag_tokio::liag_core::proto::frame::FrameDecoder;
 use liag_transports::liag_tokio::liag_core::proto::message::UserData;
 use liag_transports::liag_tokio::{Listener, Server, Settings, Stream};
 use liag_transports::tcp::{TcpAcceptor, TcpConnector, TcpLinkFilter};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// A server listening on 127.0.0.1, 127.0.0.2 and 127.0.0.3 (each on a port of its own).
 pub(crate) async fn server(settings: Settings) -> (Server, Listener, Vec<SocketAddr>) {
@@ -91,4 +94,25 @@ pub(crate) async fn roundtrip(stream: Stream, payload: Vec<u8>) -> Vec<u8> {
     let mut back = Vec::new();
     r.read_to_end(&mut back).await.unwrap();
     back
+}
+
+/// The next framed packet from a raw socket (a hand-made peer's handshake, say).
+pub(crate) async fn receive(
+    socket: &mut TcpStream,
+    decoder: &mut FrameDecoder,
+    buf: &mut BytesMut,
+) -> bytes::Bytes {
+    loop {
+        if let Some(p) = decoder.decode(buf).unwrap() {
+            return p;
+        }
+        let n = socket.read_buf(buf).await.unwrap();
+        assert!(n > 0, "server closed during the handshake");
+    }
+}
+
+/// A seeded generator for hand-made handshakes.
+pub(crate) fn rand_rng(seed: u64) -> impl rand_core::CryptoRng {
+    use rand::SeedableRng;
+    rand::rngs::StdRng::seed_from_u64(seed)
 }
