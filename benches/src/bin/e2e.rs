@@ -3,7 +3,8 @@
 //! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]
 //! [--fault F]...` where KIND is throughput, round_trip, efficiency, failover, real_paths, idle
 //! or busy; real_paths needs `--liag PATH`, the `liag` binary to run, and runs the faults
-//! named with `--fault` (down, reset, degraded; all by default). `cargo xtask
+//! named with `--fault` (down, reset, degraded; all by default), and `--pair TEXT` keeps only
+//! the aggligator pairings whose label has TEXT (such as `liag client`). `cargo xtask
 //! bench` runs this and turns the JSON into a table, a report and plots.
 
 use liag_benches::e2e::emulated::{self, Fault};
@@ -24,6 +25,8 @@ struct Args {
     only: Option<String>,
     /// The real-path faults to run; all when none is named.
     faults: Vec<netpaths::Fault>,
+    /// Only the aggligator pairings whose label has this text ("liag client", say).
+    pair: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -33,6 +36,7 @@ fn parse() -> Result<Args, String> {
         quick: false,
         only: None,
         faults: Vec::new(),
+        pair: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -41,6 +45,7 @@ fn parse() -> Result<Args, String> {
             "--liag" => args.liag = Some(it.next().ok_or("--liag needs a path")?.into()),
             "--only" => args.only = Some(it.next().ok_or("--only needs a kind")?),
             "--quick" => args.quick = true,
+            "--pair" => args.pair = Some(it.next().ok_or("--pair needs a text")?),
             "--fault" => {
                 let word = it.next().ok_or("--fault needs down, reset or degraded")?;
                 let fault = netpaths::Fault::parse(&word)
@@ -159,7 +164,8 @@ fn real_paths(args: &Args) -> io::Result<Vec<Value>> {
                 false,
             ),
         ];
-        for (server, client, label, baseline) in pairs {
+        let wanted = |label: &str| args.pair.as_deref().is_none_or(|p| label.contains(p));
+        for (server, client, label, baseline) in pairs.into_iter().filter(|p| wanted(&p.2)) {
             let ends = real_paths::Ends {
                 server,
                 client,
