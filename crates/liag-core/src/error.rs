@@ -82,7 +82,9 @@ pub enum LinkError {
     SendTimeout,
     /// Removed gracefully with Goodbye, by either side.
     Goodbye,
-    /// The transport closed or failed; the driver's description.
+    /// The peer closed the transport: its end of the stream, no error.
+    Closed,
+    /// The transport failed; the driver's description.
     Transport(String),
     /// The connection ended.
     ConnectionClosed,
@@ -99,6 +101,7 @@ impl fmt::Display for LinkError {
                 f.write_str("the transport took nothing for the ping timeout")
             }
             LinkError::Goodbye => f.write_str("removed gracefully"),
+            LinkError::Closed => f.write_str("closed by the peer"),
             LinkError::Transport(e) => write!(f, "transport: {e}"),
             LinkError::ConnectionClosed => f.write_str("connection closed"),
         }

@@ -248,3 +248,31 @@ fn a_test_slowed_by_the_peers_own_filler_is_not_overdue() {
     }
     assert_eq!(state(&a, la), LinkState::Testing);
 }
+
+/// The peer ended: its SendFinish arrived, then it closed the link, perhaps before its last
+/// Acks left it (spec §8.3, W8). Whether that is a clean end depends on how the link ended.
+fn last_link_ends(error: liag_core::LinkError) -> Option<Result<(), liag_core::ConnectionError>> {
+    let now = Time::ZERO;
+    let (mut a, mut b, links) = joined(now, 1);
+    let (la, lb) = links[0];
+    exchange(now, &mut a, &mut b, links[0]);
+    b.finish();
+    exchange(now, &mut a, &mut b, links[0]);
+    a.write(Bytes::from_static(b"last words")).unwrap();
+    a.finish();
+    // a's data and SendFinish reach b; b's Acks for them never reach a.
+    deliver(now, &mut b, lb, transmits(now, &mut a, la));
+    a.handle_link_error(now, la, error);
+    a.outcome().cloned()
+}
+
+#[test]
+fn a_peer_closing_its_last_link_after_both_finished_is_a_clean_end() {
+    assert_eq!(last_link_ends(liag_core::LinkError::Closed), Some(Ok(())));
+}
+
+#[test]
+fn a_last_link_failing_with_data_unacknowledged_is_no_clean_end() {
+    let error = liag_core::LinkError::Transport("reset".into());
+    assert_eq!(last_link_ends(error), None);
+}

@@ -198,7 +198,7 @@ impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
                 .decode(&mut this.read.unread)
                 .map_err(frame_error)?;
             if let Some(packet) = decoded {
-                return Poll::Ready(Some(Ok(packet)));
+                return Poll::Ready(Some(Ok(this.read.hand_out(packet))));
             }
             if this.eof {
                 let last = this.codec.decoder.decode_eof(&mut this.read.unread);

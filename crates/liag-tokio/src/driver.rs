@@ -130,7 +130,7 @@ impl Driver {
                         break;
                     }
                     Poll::Ready(None) => {
-                        fail(inner, now, link, "closed by peer");
+                        fail_with(inner, now, link, LinkError::Closed);
                         break;
                     }
                     Poll::Pending => break,
@@ -254,11 +254,14 @@ impl Driver {
 /// Reports a transport failure to the core, which removes the link (and says so in an event).
 /// A link the core already let go only finishes closing.
 fn fail(inner: &mut Inner, now: Time, link: &mut LinkIo, why: &str) {
+    fail_with(inner, now, link, LinkError::Transport(why.to_string()));
+}
+
+fn fail_with(inner: &mut Inner, now: Time, link: &mut LinkIo, error: LinkError) {
     link.dirty = false;
     if link.closing.is_some() {
         return;
     }
-    let error = LinkError::Transport(why.to_string());
     inner.conn.handle_link_error(now, link.id, error);
 }
 

@@ -141,8 +141,9 @@ pub struct ReadHalf {
 pub struct WriteHalf {
     shared: Arc<Shared>,
     shut_down: bool,
-    /// How long shutting down may wait for the peer's acknowledgements.
-    shutdown_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// While shutting down: the bytes unacknowledged when last seen, and how long the wait
+    /// for the next acknowledgement may take.
+    shutdown_deadline: Option<(usize, Pin<Box<tokio::time::Sleep>>)>,
     /// A message waiting for room, for the `Sink` API.
     pending: Option<Bytes>,
 }
@@ -150,8 +151,9 @@ pub struct WriteHalf {
 /// Both sides of a connection: `AsyncRead + AsyncWrite` for byte streams, and a `futures`
 /// `Stream` and `Sink` of `Bytes` for messages (each up to the configured `max_payload`, 32 KiB
 /// by default, arrives whole). Shutting down the write side sends SendFinish and completes once
-/// the peer has acknowledged every byte written (an error if the connection fails first, or
-/// after the no-link timeout); dropping the read side tells the peer to stop.
+/// the peer has acknowledged every byte written (an error if the connection fails first, or if
+/// nothing is acknowledged for the no-link timeout); dropping the read side tells the peer to
+/// stop.
 pub struct Stream {
     read: ReadHalf,
     write: WriteHalf,
@@ -264,8 +266,9 @@ impl AsyncWrite for WriteHalf {
     }
 
     /// Sends the end of the stream and waits until the peer has acknowledged every byte
-    /// written (or stopped receiving). It fails if the connection fails first, or if that
-    /// takes longer than the no-link timeout.
+    /// written (or stopped receiving). It fails if the connection fails first, or if no byte
+    /// is acknowledged for as long as the no-link timeout: a slow transfer may take as long
+    /// as it needs, a peer that stops acknowledging may not.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.shut_down {
@@ -282,16 +285,24 @@ impl AsyncWrite for WriteHalf {
             None => {}
         }
         let limit = inner.conn.config().no_link_timeout;
+        let unacked = inner.conn.stats().unacked;
         inner.writer = Some(cx.waker().clone());
         inner.conn.wait_writable();
         drop(inner);
-        let deadline = this
+        let (last, deadline) = this
             .shutdown_deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            .get_or_insert_with(|| (unacked, Box::pin(tokio::time::sleep(limit))));
+        if unacked < *last {
+            // Progress: the wait starts again.
+            *last = unacked;
+            if let Some(at) = tokio::time::Instant::now().checked_add(limit) {
+                deadline.as_mut().reset(at);
+            }
+        }
         match deadline.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("the peer did not acknowledge all data within {limit:?}"),
+                format!("the peer acknowledged no data for {limit:?}"),
             ))),
             Poll::Pending => Poll::Pending,
         }

@@ -472,6 +472,7 @@ impl Connection {
 
     /// Drops a link for `error` and moves its data to the others.
     fn fail_link(&mut self, now: Time, link: LinkId, error: LinkError) {
+        let closed_by_peer = matches!(error, LinkError::Closed | LinkError::Goodbye);
         self.requeue_link(link);
         let before = self.links.len();
         self.links.retain(|l| l.id != link);
@@ -480,12 +481,12 @@ impl Connection {
             self.events.push_back(Event::LinkRemoved { link, error });
         }
         // A peer that closes every link after both sides finished has ended gracefully, even
-        // if its last acknowledgements never left it (spec §8.3, weak point W8): those of
-        // SendFinish and the final Consumed. Not if data is unacknowledged: then the last
-        // link was lost before the peer had everything, and a clean end would be a lie.
+        // if its last acknowledgements never left it (spec §8.3, weak point W8): it ends only
+        // once our SendFinish, and so all our data, reached its application. A last link that
+        // failed instead proves nothing: with data unacknowledged, a clean end would be a lie.
         if self.links.is_empty()
             && self.send.finish_sent
-            && self.send.unacked == 0
+            && (self.send.unacked == 0 || closed_by_peer)
             && self.recv.finished
         {
             self.close(Ok(()));

@@ -305,11 +305,7 @@ impl Sim {
                         Segment::Packet(p) => conn.handle_packet(now, id, p),
                         Segment::Fin => {
                             self.links[i].ids[to] = None;
-                            conn.handle_link_error(
-                                now,
-                                id,
-                                LinkError::Transport("closed by peer".into()),
-                            );
+                            conn.handle_link_error(now, id, LinkError::Closed);
                         }
                     }
                 }

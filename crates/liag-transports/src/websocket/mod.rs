@@ -31,11 +31,15 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often targets are resolved again.
 pub(crate) const RESOLVE_EVERY: Duration = Duration::from_secs(10);
 
-/// The largest WebSocket message or frame either side takes: one stream frame, header and
-/// the largest payload protocol 4 allows. A peer cannot make liag buffer more for a message
-/// (tungstenite's own default is 64 MiB).
-pub const MAX_MESSAGE: usize = liag_tokio::liag_core::proto::frame::HEADER_LEN
+/// The largest WebSocket message liag sends: one stream frame, header and the largest payload
+/// protocol 4 allows.
+pub const MAX_SENT_MESSAGE: usize = liag_tokio::liag_core::proto::frame::HEADER_LEN
     + liag_tokio::liag_core::proto::frame::MAX_PAYLOAD_LEN as usize;
+
+/// The largest WebSocket message or frame either side takes: two stream frames' worth, room
+/// for a peer that gathers writes, and no more (tungstenite's own default is 64 MiB). Spec §11
+/// lets a peer chunk the stream as it likes; a peer sending messages beyond this is refused.
+pub const MAX_MESSAGE: usize = 2 * MAX_SENT_MESSAGE;
 
 /// Most WebSocket upgrades (with their TLS handshakes) an acceptor runs at once; it accepts
 /// no more TCP connections meanwhile, so the ones waiting stay in the kernel's queue.
@@ -78,10 +82,10 @@ mod tests {
     use std::net::Ipv6Addr;
 
     #[test]
-    fn no_message_or_frame_beyond_one_stream_frame() {
+    fn no_message_or_frame_beyond_two_stream_frames() {
         let config = ws_config();
-        assert_eq!(config.max_message_size, Some(8 * 1024 * 1024 + 10));
-        assert_eq!(config.max_frame_size, Some(8 * 1024 * 1024 + 10));
+        assert_eq!(config.max_message_size, Some(2 * (8 * 1024 * 1024 + 10)));
+        assert_eq!(config.max_frame_size, Some(2 * (8 * 1024 * 1024 + 10)));
     }
 
     #[test]

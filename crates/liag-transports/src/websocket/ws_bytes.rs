@@ -116,10 +116,12 @@ where
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        let buf = &buf[..buf.len().min(super::MAX_SENT_MESSAGE)];
         self.get_mut().send(cx, Bytes::copy_from_slice(buf))
     }
 
-    /// All the buffers go out as one Binary message.
+    /// The buffers go out as one Binary message, of at most [`super::MAX_SENT_MESSAGE`]
+    /// bytes; what does not fit is left for the next write.
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -132,9 +134,14 @@ where
         let this = self.get_mut();
         // Wait for room before copying, so a pending write costs no copy.
         ready!(Pin::new(&mut this.ws).poll_ready(cx)).map_err(ws_error)?;
+        let len = len.min(super::MAX_SENT_MESSAGE);
         let mut data = BytesMut::with_capacity(len);
         for b in bufs {
-            data.extend_from_slice(b);
+            let room = len - data.len();
+            if room == 0 {
+                break;
+            }
+            data.extend_from_slice(&b[..b.len().min(room)]);
         }
         this.send(cx, data.freeze())
     }
