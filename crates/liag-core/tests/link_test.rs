@@ -72,6 +72,18 @@ fn state(c: &Connection, link: LinkId) -> LinkState {
         .state
 }
 
+/// Writes `len` bytes, takes what `link` sends (held on the way, never delivered) and lets its
+/// ack timeout pass: the link stalls. Returns the held packets and the time after.
+fn stall(now: Time, a: &mut Connection, link: LinkId, len: usize) -> (Vec<Bytes>, Time) {
+    a.write(Bytes::from(vec![1u8; len])).unwrap();
+    let held = transmits(now, a, link);
+    assert!(kinds(&held).contains(&MessageKind::Data));
+    let t = now + Duration::from_secs(1);
+    a.handle_timeout(t);
+    assert_eq!(state(a, link), LinkState::Stalled);
+    (held, t)
+}
+
 #[test]
 fn a_link_joining_busy_links_is_tested_before_it_carries_data() {
     let now = Time::ZERO;
@@ -131,12 +143,7 @@ fn late_acknowledgements_do_not_bring_a_stalled_link_back() {
     assert_eq!(state(&a, links[1].0), LinkState::Active);
 
     // Data goes out on the first link and is held on the way: the link stalls.
-    a.write(Bytes::from(vec![1u8; 100_000])).unwrap();
-    let held = transmits(now, &mut a, la);
-    assert!(kinds(&held).contains(&MessageKind::Data));
-    let t = now + Duration::from_secs(1);
-    a.handle_timeout(t);
-    assert_eq!(state(&a, la), LinkState::Stalled);
+    let (held, t) = stall(now, &mut a, la, 100_000);
 
     // The held data arrives at last and is acknowledged: still stalled.
     deliver(t, &mut b, lb, held);
@@ -145,7 +152,7 @@ fn late_acknowledgements_do_not_bring_a_stalled_link_back() {
     deliver(t, &mut a, la, acks);
     assert_eq!(state(&a, la), LinkState::Stalled);
 
-    // The link test goes out, filler then Ping; its Pong brings the link back.
+    // The link test goes out, a Ping, filler, a Ping; its last Pong brings the link back.
     let test = transmits(t, &mut a, la);
     assert_eq!(kinds(&test).last(), Some(&MessageKind::Ping));
     assert!(kinds(&test).contains(&MessageKind::TestData));
@@ -161,11 +168,7 @@ fn a_lone_link_is_tested_with_its_ping_alone() {
     let (mut a, mut b, links) = joined(now, 1);
     exchange(now, &mut a, &mut b, links[0]);
     let (la, lb) = links[0];
-    a.write(Bytes::from(vec![1u8; 1000])).unwrap();
-    let held = transmits(now, &mut a, la);
-    let t = now + Duration::from_secs(1);
-    a.handle_timeout(t);
-    assert_eq!(state(&a, la), LinkState::Stalled);
+    let (held, t) = stall(now, &mut a, la, 1000);
     // No other link could carry data, so no filler delays the link's return.
     let test = transmits(t, &mut a, la);
     assert_eq!(kinds(&test), vec![MessageKind::Ping]);

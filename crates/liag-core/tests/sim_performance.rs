@@ -74,21 +74,24 @@ fn efficiency_unequal_delays() {
     assert!(warm >= 0.95, "warm efficiency {warm}");
 }
 
-/// Three links of 20 ms RTT; the fastest is black-holed at 5 s and healed at 10 s.
-#[test]
-fn failover_black_hole() {
-    let links = [
-        LinkSpec::mbit(40.0, 10),
-        LinkSpec::mbit(20.0, 10),
-        LinkSpec::mbit(10.0, 10),
-    ];
-    let mut sim = Sim::new(2, Config::default());
+/// 40 (`first`), 20 and 10 Mbit/s links of 20 ms RTT carrying 150 MB; at 5 s the first gets
+/// `fault`, and at 10 s it heals.
+fn faulted_at_5s(seed: u64, first: LinkSpec, fault: Fault) -> (Sim, [LinkSpec; 3]) {
+    let links = [first, LinkSpec::mbit(20.0, 10), LinkSpec::mbit(10.0, 10)];
+    let mut sim = Sim::new(seed, Config::default());
     for &spec in &links {
         sim.add_link(spec);
     }
     sim.send(Side::A, 150_000_000);
-    sim.fault_at(Duration::from_secs(5), 0, Fault::BlackHole);
+    sim.fault_at(Duration::from_secs(5), 0, fault);
     sim.fault_at(Duration::from_secs(10), 0, Fault::Heal);
+    (sim, links)
+}
+
+/// Three links of 20 ms RTT; the fastest is black-holed at 5 s and healed at 10 s.
+#[test]
+fn failover_black_hole() {
+    let (mut sim, links) = faulted_at_5s(2, LinkSpec::mbit(40.0, 10), Fault::BlackHole);
 
     sim.run_until(secs(10.0), |_| false);
     let stall = sim.received(Side::B).longest_gap(secs(5.0), secs(6.0));
@@ -121,18 +124,11 @@ fn failover_black_hole() {
 /// the outage, not the link. The healed link must still come back to full use.
 #[test]
 fn healed_link_with_a_deep_queue_comes_back() {
-    let links = [
+    let (mut sim, links) = faulted_at_5s(
+        7,
         LinkSpec::mbit(40.0, 10).with_queue(4 << 20),
-        LinkSpec::mbit(20.0, 10),
-        LinkSpec::mbit(10.0, 10),
-    ];
-    let mut sim = Sim::new(7, Config::default());
-    for &spec in &links {
-        sim.add_link(spec);
-    }
-    sim.send(Side::A, 150_000_000);
-    sim.fault_at(Duration::from_secs(5), 0, Fault::BlackHole);
-    sim.fault_at(Duration::from_secs(10), 0, Fault::Heal);
+        Fault::BlackHole,
+    );
     sim.run_until(secs(16.0), |_| false);
     let stall = sim.received(Side::B).longest_gap(secs(5.0), secs(6.0));
     let after = efficiency(&sim, &links, 12.0, 16.0);
@@ -162,18 +158,7 @@ fn lowest_rate(sim: &Sim, from: f64, to: f64, window: f64) -> f64 {
 /// it still acknowledges, slowly) and gets its rate back at 10 s.
 #[test]
 fn failover_degraded_link() {
-    let links = [
-        LinkSpec::mbit(40.0, 10),
-        LinkSpec::mbit(20.0, 10),
-        LinkSpec::mbit(10.0, 10),
-    ];
-    let mut sim = Sim::new(6, Config::default());
-    for &spec in &links {
-        sim.add_link(spec);
-    }
-    sim.send(Side::A, 150_000_000);
-    sim.fault_at(Duration::from_secs(5), 0, Fault::Rate(400_000));
-    sim.fault_at(Duration::from_secs(10), 0, Fault::Heal);
+    let (mut sim, links) = faulted_at_5s(6, LinkSpec::mbit(40.0, 10), Fault::Rate(400_000));
 
     sim.run_until(secs(16.0), |_| false);
     let stall = sim.received(Side::B).longest_gap(secs(5.0), secs(10.0));
