@@ -372,14 +372,18 @@ impl Incoming {
         let stream = Stream::new(shared.clone());
         // Under the table's lock, as links join a pending connection: from here on they go to
         // the running one.
+        // The waiting links are counted against the link limit before any other link can
+        // find the running connection.
         let links = {
             let mut table = lock(&server.table);
+            let links = std::mem::take(&mut lock(&self.pending).links);
+            let joining: Vec<Joining> = links.iter().map(|_| Joining::add(&shared)).collect();
             table.insert(self.conn_id, Handle::Running(shared.clone()));
-            std::mem::take(&mut lock(&self.pending).links)
+            links.into_iter().zip(joining)
         };
         // Links that joined while the application decided were left waiting; accept them.
         let control = Control::new(shared.clone());
-        for ready in links {
+        for (ready, joining) in links {
             let control = control.clone();
             tokio::spawn(async move {
                 let mut io = ready.io;
@@ -387,6 +391,7 @@ impl Incoming {
                     io.as_mut().handshake_done();
                     control.attach_link(io, ready.info, ready.peer_recv_buffer);
                 }
+                drop(joining);
             });
         }
         // Take no more links once the connection ends; forget it once its links are closed.
@@ -458,6 +463,12 @@ impl Joining {
         }
         inner.joining += 1;
         Ok(Joining(shared.clone()))
+    }
+
+    /// Counts one more link on its way in, unconditionally.
+    fn add(shared: &Arc<Shared>) -> Joining {
+        shared.lock().joining += 1;
+        Joining(shared.clone())
     }
 }
 

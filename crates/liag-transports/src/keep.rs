@@ -20,7 +20,8 @@ use std::time::Duration;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
 
-use liag_tokio::liag_core::proto::message::UserData;
+use liag_tokio::liag_core::handshake::HandshakeError;
+use liag_tokio::liag_core::proto::message::{RefusedReason, UserData};
 use liag_tokio::liag_core::{LinkId, LinkState};
 use liag_tokio::{LinkEvent, Outgoing};
 use tokio::sync::broadcast::error::RecvError;
@@ -34,6 +35,9 @@ const PATHS_EVERY: Duration = Duration::from_secs(1);
 /// First and longest wait before reopening a path whose attempt failed.
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Wait before reopening a path whose link the server refused for having enough links: it
+/// will not take more soon, and asking every few seconds would only cost both sides.
+const REFUSED_BACKOFF: Duration = Duration::from_secs(60);
 /// A link stalled this long gets probed.
 const PROBE_AFTER: Duration = Duration::from_millis(150);
 /// While a link is stalled, a fresh attempt on its path starts this often...
@@ -223,14 +227,29 @@ fn finished(
         // A probe failing says only that the path is still silent; the next one is due soon.
         Err(e) if probe => tracing::trace!(path = %name, error = %e, "probe failed"),
         Err(e) => {
-            let backoff = path
-                .retry
-                .map_or(BACKOFF_MIN, |(_, b)| (b * 2).min(BACKOFF_MAX));
+            let backoff = if refused_as_one_too_many(&e) {
+                if path.retry.is_none_or(|(_, b)| b < REFUSED_BACKOFF) {
+                    tracing::info!(path = %name, "the server takes no more links; retrying in a minute");
+                }
+                REFUSED_BACKOFF
+            } else {
+                path.retry
+                    .map_or(BACKOFF_MIN, |(_, b)| (b * 2).min(BACKOFF_MAX))
+            };
             tracing::debug!(path = %name, error = %e, ?backoff, "link attempt failed");
             *last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{name}: {e}"));
             path.retry = Some((Instant::now() + backoff, backoff));
         }
     }
+}
+
+/// Whether the server refused a link because the connection has as many as it takes.
+fn refused_as_one_too_many(e: &io::Error) -> bool {
+    matches!(
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<HandshakeError>()),
+        Some(HandshakeError::Refused(RefusedReason::LinkRefused))
+    )
 }
 
 /// Opens a transport on `path` and adds it to the connection as a link.

@@ -63,16 +63,34 @@ const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
 /// The longest pause between accepts that fail.
 const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
 
-/// Whether an accept error concerns only the connection being accepted (it was reset or
-/// aborted before the accept), so the next accept may follow at once.
+/// Whether an accept error concerns only the connection being accepted, so the next accept
+/// may follow at once: it was reset or aborted first, or (Linux passes a new socket's pending
+/// network errors on through accept) its network or protocol failed. Anything else, running
+/// out of descriptors or memory above all, is the listener's trouble and gets a pause.
 fn only_that_connection(e: &io::Error) -> bool {
-    matches!(
+    use io::ErrorKind as K;
+    let kind = matches!(
         e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    )
+        K::ConnectionAborted
+            | K::ConnectionReset
+            | K::Interrupted
+            | K::WouldBlock
+            | K::NetworkDown
+            | K::NetworkUnreachable
+            | K::HostUnreachable
+            | K::PermissionDenied
+    );
+    kind || e.raw_os_error().is_some_and(|code| {
+        [
+            libc::EPROTO,
+            libc::ENOPROTOOPT,
+            libc::EHOSTDOWN,
+            #[cfg(target_os = "linux")]
+            libc::ENONET,
+            libc::EOPNOTSUPP,
+        ]
+        .contains(&code)
+    })
 }
 
 /// Most bytes a link's socket holds that TCP has not sent yet (`TCP_NOTSENT_LOWAT`).
@@ -100,7 +118,7 @@ pub(crate) fn tune(stream: &TcpStream) -> io::Result<()> {
 /// Accepts TCP links for a [`Server`].
 ///
 /// Accepting never stops on an error. When the process runs out of file descriptors or
-/// memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), or a listener fails in any other way, the
+/// memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), or the listener itself fails, the
 /// acceptor logs it once at `warn`, pauses (10 ms at first, doubling up to 1 s while the
 /// failure lasts) and tries again; it logs at `info` when it accepts again. A connection that
 /// fails while being accepted, or whose address cannot be read, is dropped alone.
@@ -507,5 +525,42 @@ impl StreamConnector for TcpConnector {
                     TcpLinkFilter::InterfaceIp => other.remote.ip() == this.remote.ip(),
                 }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_that_connection;
+    use std::io;
+
+    #[test]
+    fn accept_pauses_only_for_the_listeners_own_trouble() {
+        // Out of descriptors or memory: pause, the kernel keeps the connections queued.
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            let e = io::Error::from_raw_os_error(code);
+            assert!(!only_that_connection(&e), "{e}");
+        }
+        // A broken listener: pause rather than spin.
+        for code in [libc::EBADF, libc::EINVAL, libc::ENOTSOCK] {
+            let e = io::Error::from_raw_os_error(code);
+            assert!(!only_that_connection(&e), "{e}");
+        }
+        // One connection's network errors, passed on by accept: take the next one at once.
+        for code in [
+            libc::ECONNABORTED,
+            libc::EPROTO,
+            libc::ENETDOWN,
+            libc::ENETUNREACH,
+            libc::EHOSTUNREACH,
+            libc::EHOSTDOWN,
+            libc::ENOPROTOOPT,
+            libc::EOPNOTSUPP,
+            libc::EPERM,
+            libc::EINTR,
+            libc::EAGAIN,
+        ] {
+            let e = io::Error::from_raw_os_error(code);
+            assert!(only_that_connection(&e), "{e}");
+        }
     }
 }

@@ -108,6 +108,68 @@ async fn a_pending_connection_takes_no_more_links_than_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_waiting_on_an_accepted_connection_count_against_the_limit() {
+    let mut settings = Settings::default();
+    settings.max_links_per_connection = 3;
+    let (_server, mut listener, addrs) = server(settings).await;
+    let mut links = vec![tokio::spawn(handshake(addrs[0], 45, false))];
+    let offer = tokio::time::timeout(Duration::from_secs(5), listener.next())
+        .await
+        .unwrap()
+        .unwrap();
+    for _ in 0..2 {
+        links.push(tokio::spawn(handshake(addrs[0], 45, true)));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // More links race the acceptance: the three waiting links are attached after it, and
+    // none of the late ones may slip in before them.
+    for _ in 0..4 {
+        links.push(tokio::spawn(handshake(addrs[0], 45, true)));
+    }
+    let _stream = offer.accept();
+    let mut answers = Vec::new();
+    let mut held = Vec::new();
+    for link in links {
+        let (answer, socket) = tokio::time::timeout(Duration::from_secs(5), link)
+            .await
+            .expect("the link is answered")
+            .unwrap();
+        answers.push(answer);
+        held.push(socket);
+    }
+    let accepted = answers.iter().filter(|a| **a == Answer::Accepted).count();
+    assert_eq!(accepted, 3, "{answers:?}");
+    assert!(
+        answers[..3].iter().all(|a| *a == Answer::Accepted),
+        "{answers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_with_more_paths_than_the_limit_does_not_keep_asking() {
+    let mut settings = Settings::default();
+    settings.max_links_per_connection = 1;
+    let (server, listener, addrs) = server(settings.clone()).await;
+    echo(listener);
+    let joins = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = joins.clone();
+    server.set_link_filter(std::sync::Arc::new(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        true
+    }));
+    let (stream, links) = connector(&addrs[..2]).connect(settings).await.unwrap();
+    links.wait_for_link(Duration::from_secs(5)).await.unwrap();
+    // Without a long wait after the refusal the second path would be retried after 0.25,
+    // 0.75, 1.75 and 3.75 s. Refused for having too many links, it waits a minute.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The first path's link, and the second path's once.
+    let asked = joins.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(asked, 2, "links asked for");
+    assert_eq!(links.outgoing().control().links().len(), 1);
+    drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_offer_is_refused() {
     let (_server, mut listener, addrs) = server(Settings::default()).await;
     let link = tokio::spawn(handshake(addrs[0], 44, false));
