@@ -65,6 +65,7 @@ mod read_buf;
 mod server;
 mod settings;
 mod shared;
+mod sources;
 mod stream;
 
 pub use codec::{BoxLink, LinkCodec, PacketLink, StreamLink, stream_link};

@@ -2,7 +2,9 @@
 //! connection; [`Listener`] hands new connections to the application as [`Incoming`].
 
 use futures::SinkExt;
+use std::collections::VecDeque;
 use std::io;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -17,6 +19,7 @@ use crate::control::Control;
 use crate::handshake::{accept, within};
 use crate::settings::Settings;
 use crate::shared::Shared;
+use crate::sources::{CountedLink, Slot, Source, Sources};
 use crate::stream::Stream;
 
 /// A link that finished its handshake, waiting for its connection to be accepted.
@@ -29,9 +32,10 @@ struct ReadyLink {
 /// A new connection the application has not decided on yet. Touched only under the
 /// connection table's lock, so a link joining it and the application's decision are ordered:
 /// every link either reaches the decision or is refused, none falls between.
-#[derive(Default)]
 struct Pending {
     links: Vec<ReadyLink>,
+    /// The connection slot of the source it came from, held while the connection lives.
+    slot: Option<Slot>,
 }
 
 /// Where an incoming link went, decided under the table's lock.
@@ -72,9 +76,18 @@ struct ServerInner {
     table: Mutex<ConnectionTable<Handle>>,
     incoming: Mutex<Option<mpsc::Sender<Incoming>>>,
     /// Handshakes in progress, oldest first, to evict when full.
-    handshakes: Mutex<std::collections::VecDeque<(u64, tokio::task::AbortHandle)>>,
+    handshakes: Mutex<VecDeque<Handshake>>,
+    /// What each source holds.
+    sources: Arc<Sources>,
     next_handshake: std::sync::atomic::AtomicU64,
     filter: Mutex<Option<LinkFilter>>,
+}
+
+/// A handshake in progress.
+struct Handshake {
+    id: u64,
+    source: Option<Source>,
+    task: tokio::task::AbortHandle,
 }
 
 /// Takes incoming links and routes each to its connection. Cheap to clone.
@@ -128,7 +141,11 @@ impl Server {
             inner: Arc::new(ServerInner {
                 server_id: ServerId::random(&mut rand::rng()),
                 table: Mutex::new(ConnectionTable::new(settings.max_connections)),
-                handshakes: Mutex::new(std::collections::VecDeque::new()),
+                handshakes: Mutex::new(VecDeque::new()),
+                sources: Sources::new(
+                    settings.max_links_per_source,
+                    settings.max_connections_per_source,
+                ),
                 next_handshake: std::sync::atomic::AtomicU64::new(0),
                 settings,
                 incoming: Mutex::new(Some(tx)),
@@ -168,33 +185,86 @@ impl Server {
     /// (`max_pending_handshakes`): when the limit is reached, the oldest handshake in progress
     /// is abandoned, so sockets that never speak cannot lock real clients out.
     pub fn add_incoming_link(&self, link: BoxLink, tag: impl Into<String>, user_data: UserData) {
-        let tag = tag.into();
+        self.start_handshake(link, tag.into(), user_data, None);
+    }
+
+    /// Like [`Server::add_incoming_link`], for a link from the peer address `peer`: each
+    /// source (an IPv4 address, an IPv6 /64) may hold at most `max_links_per_source` sockets
+    /// and `max_connections_per_source` connections, and a full handshake table abandons the
+    /// oldest handshake of the source with the most, so one busy source shuts out only
+    /// itself.
+    pub fn add_incoming_link_from(
+        &self,
+        link: BoxLink,
+        tag: impl Into<String>,
+        user_data: UserData,
+        peer: IpAddr,
+    ) {
+        let source = Source::of(peer);
+        let Some(slot) = self.inner.sources.socket(source) else {
+            tracing::debug!(%source, "source holds its fill of sockets; closing a new one");
+            return;
+        };
+        self.start_handshake(
+            CountedLink::boxed(link, slot),
+            tag.into(),
+            user_data,
+            Some(source),
+        );
+    }
+
+    fn start_handshake(
+        &self,
+        link: BoxLink,
+        tag: String,
+        user_data: UserData,
+        source: Option<Source>,
+    ) {
         let inner = self.inner.clone();
         let id = inner
             .next_handshake
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut pending = lock(&inner.handshakes);
         while pending.len() >= inner.settings.max_pending_handshakes.max(1) {
-            if let Some((_, oldest)) = pending.pop_front() {
-                tracing::debug!("too many handshakes in progress; abandoning the oldest");
-                oldest.abort();
+            if let Some(oldest) = evict(&mut pending) {
+                tracing::debug!(source = ?oldest.source, "too many handshakes in progress; abandoning one");
+                oldest.task.abort();
             }
         }
         let task = inner.clone();
         let handle = tokio::spawn(async move {
-            let result = task.clone().handle_link(link, tag.clone(), user_data).await;
-            lock(&task.handshakes).retain(|(i, _)| *i != id);
+            let result = task
+                .clone()
+                .handle_link(link, tag.clone(), user_data, source)
+                .await;
+            lock(&task.handshakes).retain(|h| h.id != id);
             if let Err(e) = result {
                 tracing::debug!(%tag, error = %e, "incoming link failed");
             }
         });
-        pending.push_back((id, handle.abort_handle()));
+        pending.push_back(Handshake {
+            id,
+            source,
+            task: handle.abort_handle(),
+        });
     }
 
     /// Handshakes in progress.
     pub fn pending_handshakes(&self) -> usize {
         lock(&self.inner.handshakes).len()
     }
+}
+
+/// Takes the handshake to abandon from a full table: the oldest of the source with the most
+/// in progress (links without a source count as one source).
+fn evict(pending: &mut VecDeque<Handshake>) -> Option<Handshake> {
+    let mut counts: std::collections::HashMap<Option<Source>, usize> = Default::default();
+    for h in pending.iter() {
+        *counts.entry(h.source).or_default() += 1;
+    }
+    let busiest = counts.into_iter().max_by_key(|(_, n)| *n)?.0;
+    let at = pending.iter().position(|h| h.source == busiest)?;
+    pending.remove(at)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -207,6 +277,7 @@ impl ServerInner {
         mut link: BoxLink,
         tag: String,
         user_data: UserData,
+        source: Option<Source>,
     ) -> io::Result<()> {
         let cfg = ExchangedCfg {
             recv_buffer: self.settings.config.recv_buffer,
@@ -265,12 +336,18 @@ impl ServerInner {
                         Route::Refuse(RefusedReason::LinkRefused)
                     }
                 }
-                Resolution::New => {
-                    let pending = Arc::new(Mutex::new(Pending::default()));
-                    table.insert(incoming.conn_id, Handle::Pending(pending.clone()));
-                    queue(&pending, &mut link);
-                    Route::New(pending)
-                }
+                Resolution::New => match source.map(|s| self.sources.connection(s)) {
+                    Some(None) => Route::Refuse(RefusedReason::NotListening),
+                    slot => {
+                        let pending = Arc::new(Mutex::new(Pending {
+                            links: Vec::new(),
+                            slot: slot.flatten(),
+                        }));
+                        table.insert(incoming.conn_id, Handle::Pending(pending.clone()));
+                        queue(&pending, &mut link);
+                        Route::New(pending)
+                    }
+                },
             }
         };
         match (route, link) {
@@ -396,6 +473,7 @@ impl Incoming {
         }
         // Take no more links once the connection ends; forget it once its links are closed.
         let conn_id = self.conn_id;
+        let slot = lock(&self.pending).slot.take();
         tokio::spawn(async move {
             let mut changes = control.watch();
             while control.result().is_none() {
@@ -406,6 +484,7 @@ impl Incoming {
             lock(&server.table).stop_taking_links(conn_id);
             let _ = control.closed().await;
             lock(&server.table).remove(conn_id);
+            drop(slot);
         });
         stream
     }

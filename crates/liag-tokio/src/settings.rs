@@ -22,6 +22,14 @@ pub struct Settings {
     /// Refused(LinkRefused). Each link costs a socket, a read buffer and work on every packet,
     /// so one peer must not open thousands. Default 32.
     pub max_links_per_connection: usize,
+    /// Most sockets (links and handshakes in progress) one source may hold on a server; a
+    /// socket beyond them is closed at once. A source is the peer's IPv4 address or IPv6 /64,
+    /// for transports that have one. Default 128: far more than one host's paths, and few
+    /// enough that one host cannot take a server's file descriptors.
+    pub max_links_per_source: usize,
+    /// Most connections one source may hold on a server; a new one beyond them is refused with
+    /// Refused(NotListening). Default 64.
+    pub max_connections_per_source: usize,
 }
 
 impl Default for Settings {
@@ -33,6 +41,8 @@ impl Default for Settings {
             max_connections: 4096,
             max_pending_connections: 32,
             max_links_per_connection: 32,
+            max_links_per_source: 128,
+            max_connections_per_source: 64,
         }
     }
 }

@@ -7,7 +7,7 @@
 use futures::future::BoxFuture;
 use liag_transports::liag_tokio::liag_core::proto::message::UserData;
 use liag_transports::liag_tokio::{BoxLink, Server, Settings, stream_link};
-use liag_transports::{Acceptor, Connector, connect_with, serve};
+use liag_transports::{Accepted, Acceptor, Connector, connect_with, serve};
 use std::io;
 use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,10 +45,14 @@ struct UnixAcceptor {
 }
 
 impl Acceptor for UnixAcceptor {
-    fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxLink, String, UserData)>> {
+    fn accept(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxLink>>> {
         Box::pin(async move {
             let (stream, _) = self.listener.accept().await?;
-            Ok((stream_link(stream), self.name.clone(), UserData::empty()))
+            Ok(Accepted::new(
+                stream_link(stream),
+                self.name.clone(),
+                UserData::empty(),
+            ))
         })
     }
 }

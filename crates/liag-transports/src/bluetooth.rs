@@ -21,7 +21,7 @@ use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{Settings, Stream};
 
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
-use crate::transport::{Links, connect_with};
+use crate::transport::{Accepted, Links, connect_with};
 
 /// agg-speed's RFCOMM channel.
 pub const DEFAULT_CHANNEL: u8 = 20;
@@ -194,16 +194,13 @@ impl RfcommAcceptor {
 }
 
 impl StreamAcceptor for RfcommAcceptor {
-    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, String, UserData)>> {
+    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxStream>>> {
         Box::pin(async move {
             match &mut self.source {
                 Source::Channel(listener) => {
                     let (stream, peer) = listener.accept().await?;
-                    Ok((
-                        box_stream(stream),
-                        format!("rfcomm <- {peer}"),
-                        UserData::empty(),
-                    ))
+                    let tag = format!("rfcomm <- {peer}");
+                    Ok(Accepted::new(box_stream(stream), tag, UserData::empty()))
                 }
                 Source::Profile { handle, .. } => loop {
                     let request = handle.next().await.ok_or_else(|| {
@@ -213,7 +210,7 @@ impl StreamAcceptor for RfcommAcceptor {
                     match request.accept() {
                         Ok(stream) => {
                             let tag = format!("rfcomm <- {peer}");
-                            return Ok((box_stream(stream), tag, UserData::empty()));
+                            return Ok(Accepted::new(box_stream(stream), tag, UserData::empty()));
                         }
                         Err(e) => tracing::debug!(%peer, error = %e, "RFCOMM connect failed"),
                     }

@@ -39,6 +39,6 @@ pub mod transport;
 pub mod websocket;
 
 pub use stream::{BoxStream, IoStream, StreamAcceptor, StreamConnector, box_stream};
-pub use transport::{Acceptor, Connector, Links, MultiConnector, connect_with, serve};
+pub use transport::{Accepted, Acceptor, Connector, Links, MultiConnector, connect_with, serve};
 
 pub use liag_tokio;

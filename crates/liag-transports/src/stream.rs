@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{BoxLink, stream_link};
 
-use crate::transport::{Acceptor, Connector};
+use crate::transport::{Accepted, Acceptor, Connector};
 
 /// A byte stream a link runs over: TCP, TLS, a WebSocket as bytes, RFCOMM, a pipe.
 pub trait IoStream: AsyncRead + AsyncWrite + Send + 'static {}
@@ -66,14 +66,11 @@ pub trait StreamAcceptor: Send + 'static {
     ///
     /// Must be cancel-safe: a wrapper may drop the future when something else is ready first,
     /// and must not lose a stream by doing so.
-    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, String, UserData)>>;
+    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxStream>>>;
 }
 
 impl<A: StreamAcceptor> Acceptor for A {
-    fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxLink, String, UserData)>> {
-        Box::pin(async move {
-            let (io, tag, user_data) = self.accept_stream().await?;
-            Ok((stream_link(io), tag, user_data))
-        })
+    fn accept(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxLink>>> {
+        Box::pin(async move { Ok(self.accept_stream().await?.map(stream_link)) })
     }
 }

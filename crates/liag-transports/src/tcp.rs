@@ -15,7 +15,7 @@ use liag_tokio::{Server, Settings, Stream};
 
 use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
-use crate::transport::{Links, connect_with};
+use crate::transport::{Accepted, Links, connect_with};
 
 /// How often targets are resolved again.
 const RESOLVE_EVERY: Duration = Duration::from_secs(10);
@@ -185,8 +185,9 @@ impl TcpAcceptor {
         crate::serve(self, server).await
     }
 
-    /// The next accepted connection, tuned, with its tag and this side's user data.
-    pub async fn accept_tcp(&mut self) -> io::Result<(TcpStream, String, UserData)> {
+    /// The next accepted connection, tuned, with its tag, this side's user data and the
+    /// peer's address.
+    pub async fn accept_tcp(&mut self) -> io::Result<Accepted<TcpStream>> {
         if self.listeners.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -218,7 +219,8 @@ impl TcpAcceptor {
             }
             let name = (self.interfaces.name_of(local.ip()))
                 .unwrap_or_else(|| unmap(local.ip()).to_string());
-            return Ok((stream, format!("{name} <- {peer}"), user_data(&name)));
+            let accepted = Accepted::new(stream, format!("{name} <- {peer}"), user_data(&name));
+            return Ok(accepted.from_peer(peer.ip()));
         }
     }
 
@@ -257,11 +259,8 @@ impl TcpAcceptor {
 }
 
 impl StreamAcceptor for TcpAcceptor {
-    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, String, UserData)>> {
-        Box::pin(async move {
-            let (stream, tag, user_data) = self.accept_tcp().await?;
-            Ok((box_stream(stream), tag, user_data))
-        })
+    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxStream>>> {
+        Box::pin(async move { Ok(self.accept_tcp().await?.map(box_stream)) })
     }
 }
 

@@ -21,6 +21,7 @@ use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, S
 use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
+use crate::transport::Accepted;
 
 /// The server name aggligator's tools use with `--tls`; a liag client with `--tls` sends it too.
 pub const AGG_SERVER_NAME: &str = "aggligator.rs";
@@ -279,7 +280,7 @@ pub const MAX_HANDSHAKES: usize = 64;
 pub struct TlsAcceptor<A> {
     inner: A,
     tls: tokio_rustls::TlsAcceptor,
-    handshakes: JoinSet<io::Result<(BoxStream, String, UserData)>>,
+    handshakes: JoinSet<io::Result<Accepted<BoxStream>>>,
 }
 
 impl<A: StreamAcceptor> TlsAcceptor<A> {
@@ -299,19 +300,21 @@ impl<A: StreamAcceptor> TlsAcceptor<A> {
 }
 
 impl<A: StreamAcceptor> StreamAcceptor for TlsAcceptor<A> {
-    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, String, UserData)>> {
+    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxStream>>> {
         Box::pin(async move {
             loop {
                 tokio::select! {
                     accepted = self.inner.accept_stream(), if self.handshakes.len() < MAX_HANDSHAKES => {
-                        let (io, tag, user_data) = accepted?;
+                        let Accepted { io, tag, user_data, peer } = accepted?;
                         let handshake = self.tls.accept(io);
                         self.handshakes.spawn(async move {
                             let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
                                 .await
                                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("TLS handshake on {tag} timed out")))?
                                 .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake on {tag} failed: {e}")))?;
-                            Ok((box_stream(tls), tag + SUFFIX, user_data))
+                            let mut accepted = Accepted::new(box_stream(tls), tag + SUFFIX, user_data);
+                            accepted.peer = peer;
+                            Ok(accepted)
                         });
                     }
                     Some(done) = self.handshakes.join_next() => match done {

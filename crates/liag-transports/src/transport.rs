@@ -4,6 +4,7 @@
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -30,17 +31,67 @@ pub trait Connector: Send + Sync + 'static {
     }
 }
 
+/// A transport an acceptor took in, ready for the link handshake.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Accepted<T> {
+    /// The transport: a link, or a byte stream still to be framed.
+    pub io: T,
+    /// A name for the link, such as `"eth0 <- 192.0.2.7:40112"`.
+    pub tag: String,
+    /// This side's user data for the link (sent in the Welcome).
+    pub user_data: UserData,
+    /// The peer's IP address, where the transport has one: a [`Server`] limits what each
+    /// source may hold (`Settings::max_links_per_source` and
+    /// `Settings::max_connections_per_source`).
+    pub peer: Option<IpAddr>,
+}
+
+impl<T> Accepted<T> {
+    /// A transport with no peer address.
+    pub fn new(io: T, tag: impl Into<String>, user_data: UserData) -> Self {
+        Accepted {
+            io,
+            tag: tag.into(),
+            user_data,
+            peer: None,
+        }
+    }
+
+    /// The same, from the peer address `peer`.
+    pub fn from_peer(mut self, peer: IpAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// The same with the transport changed by `f` (wrapped in TLS, framed as a link).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Accepted<U> {
+        Accepted {
+            io: f(self.io),
+            tag: self.tag,
+            user_data: self.user_data,
+            peer: self.peer,
+        }
+    }
+}
+
 /// Accepts links for a server: a TCP listener, a WebSocket route, your own.
 pub trait Acceptor: Send + 'static {
-    /// The next incoming transport with a tag for it and this side's user data for the link.
-    fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxLink, String, UserData)>>;
+    /// The next incoming transport with a tag for it, this side's user data for the link and
+    /// the peer's address if it has one.
+    fn accept(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxLink>>>;
 }
 
 /// Hands every transport `acceptor` accepts to `server`, until the acceptor fails.
 pub async fn serve(mut acceptor: impl Acceptor, server: Server) -> io::Result<()> {
     loop {
-        let (link, tag, user_data) = acceptor.accept().await?;
-        server.add_incoming_link(link, tag, user_data);
+        let accepted = acceptor.accept().await?;
+        match accepted.peer {
+            Some(peer) => {
+                server.add_incoming_link_from(accepted.io, accepted.tag, accepted.user_data, peer)
+            }
+            None => server.add_incoming_link(accepted.io, accepted.tag, accepted.user_data),
+        }
     }
 }
 

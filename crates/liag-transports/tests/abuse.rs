@@ -33,7 +33,18 @@ enum Answer {
 /// Runs the initiator's handshake for `conn_id` on a fresh socket to `addr`; returns the
 /// answer and the socket, kept open.
 async fn handshake(addr: SocketAddr, conn_id: u128, existing: bool) -> (Answer, TcpStream) {
-    let mut socket = TcpStream::connect(addr).await.unwrap();
+    handshake_on(TcpStream::connect(addr).await.unwrap(), conn_id, existing).await
+}
+
+/// A socket to `addr` from the loopback address `from`, a source of its own.
+async fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// [`handshake`] on a socket already open.
+async fn handshake_on(mut socket: TcpStream, conn_id: u128, existing: bool) -> (Answer, TcpStream) {
     let (mut encoder, mut decoder, mut buf) =
         (FrameEncoder::new(), FrameDecoder::new(), BytesMut::new());
     let cfg = ExchangedCfg {
@@ -167,6 +178,98 @@ async fn a_client_with_more_paths_than_the_limit_does_not_keep_asking() {
     assert_eq!(asked, 2, "links asked for");
     assert_eq!(links.outgoing().control().links().len(), 1);
     drop(stream);
+}
+
+/// Whether the server closes `socket` without a word within a second.
+async fn closed_at_once(socket: &mut TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), socket.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_holds_a_bounded_number_of_sockets() {
+    let mut settings = Settings::default();
+    settings.max_links_per_source = 4;
+    let (_server, listener, addrs) = server(settings).await;
+    echo(listener);
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(connect_from([127, 0, 0, 2], addrs[0]).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fifth = connect_from([127, 0, 0, 2], addrs[0]).await;
+    assert!(
+        closed_at_once(&mut fifth).await,
+        "a fifth socket of one source is closed"
+    );
+    // The four still wait in their handshakes; another source is served.
+    for socket in &mut idle {
+        assert!(!closed_at_once(socket).await);
+    }
+    let (answer, _s) = handshake_on(connect_from([127, 0, 0, 3], addrs[0]).await, 60, false).await;
+    assert_eq!(answer, Answer::Accepted);
+    // A socket given back is a slot free again.
+    drop(idle.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (answer, _t) = handshake_on(connect_from([127, 0, 0, 2], addrs[0]).await, 61, false).await;
+    assert_eq!(answer, Answer::Accepted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_holds_a_bounded_number_of_connections() {
+    let mut settings = Settings::default();
+    settings.max_connections_per_source = 2;
+    let (_server, listener, addrs) = server(settings).await;
+    echo(listener);
+    let mut held = Vec::new();
+    for id in 0..3 {
+        let socket = connect_from([127, 0, 0, 2], addrs[0]).await;
+        let (answer, socket) = handshake_on(socket, 70 + id, false).await;
+        held.push((answer, socket));
+    }
+    let answers: Vec<&Answer> = held.iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        answers,
+        [
+            &Answer::Accepted,
+            &Answer::Accepted,
+            &Answer::Refused(RefusedReason::NotListening)
+        ]
+    );
+    // A second link of a connection it holds is no new connection.
+    let (join, _j) = handshake_on(connect_from([127, 0, 0, 2], addrs[1]).await, 70, true).await;
+    assert_eq!(join, Answer::Accepted);
+    let (other, _o) = handshake_on(connect_from([127, 0, 0, 3], addrs[0]).await, 79, false).await;
+    assert_eq!(other, Answer::Accepted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_source_evicts_only_its_own_handshakes() {
+    let mut settings = Settings::default();
+    settings.max_pending_handshakes = 4;
+    let (_server, listener, addrs) = server(settings).await;
+    echo(listener);
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(connect_from([127, 0, 0, 2], addrs[0]).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A real client's socket, then a flood of silent ones from the other source: the oldest
+    // handshake overall is abandoned no longer, the busiest source's oldest is.
+    let real = connect_from([127, 0, 0, 3], addrs[0]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..12 {
+        silent.push(connect_from([127, 0, 0, 2], addrs[0]).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (answer, _r) = tokio::time::timeout(Duration::from_secs(5), handshake_on(real, 80, false))
+        .await
+        .expect("the real client's handshake goes on");
+    assert_eq!(answer, Answer::Accepted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

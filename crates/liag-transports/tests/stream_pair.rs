@@ -13,7 +13,7 @@ use liag_transports::liag_tokio::liag_core::proto::message::UserData;
 use liag_transports::liag_tokio::{Server, Settings};
 use liag_transports::tls::{TlsAcceptor, TlsConnector, insecure_client_config};
 use liag_transports::{
-    BoxStream, StreamAcceptor, StreamConnector, box_stream, connect_with, serve,
+    Accepted, BoxStream, StreamAcceptor, StreamConnector, box_stream, connect_with, serve,
 };
 use std::io;
 use std::time::Duration;
@@ -54,7 +54,7 @@ struct PairAcceptor {
 }
 
 impl StreamAcceptor for PairAcceptor {
-    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, String, UserData)>> {
+    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxStream>>> {
         Box::pin(async move {
             let io = self
                 .from_connector
@@ -62,11 +62,8 @@ impl StreamAcceptor for PairAcceptor {
                 .await
                 .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "connector gone"))?;
             self.accepted += 1;
-            Ok((
-                box_stream(io),
-                format!("pair <- {}", self.accepted),
-                empty(),
-            ))
+            let tag = format!("pair <- {}", self.accepted);
+            Ok(Accepted::new(box_stream(io), tag, empty()))
         })
     }
 }

@@ -17,6 +17,7 @@ use liag_tokio::liag_core::proto::message::UserData;
 use super::{HANDSHAKE_TIMEOUT, MAX_UPGRADES, WsBytes, acceptor_user_data, ws_config};
 use crate::stream::{BoxStream, StreamAcceptor, box_stream};
 use crate::tcp::TcpAcceptor;
+use crate::transport::Accepted;
 
 /// Accepts WebSocket links on TCP ports, at one URL path; other paths get HTTP 404.
 ///
@@ -29,7 +30,7 @@ pub struct WsAcceptor {
     path: Arc<str>,
     user_data: UserData,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    upgrades: JoinSet<io::Result<(BoxStream, String)>>,
+    upgrades: JoinSet<io::Result<Accepted<BoxStream>>>,
 }
 
 impl fmt::Debug for WsAcceptor {
@@ -128,16 +129,23 @@ where
 }
 
 impl StreamAcceptor for WsAcceptor {
-    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, String, UserData)>> {
+    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxStream>>> {
         Box::pin(async move {
             loop {
                 tokio::select! {
                     accepted = self.tcp.accept_tcp(), if self.upgrades.len() < MAX_UPGRADES => {
-                        let (tcp, tag, _) = accepted?;
-                        self.upgrades.spawn(upgrade(tcp, tag, self.path.clone(), self.tls.clone()));
+                        let Accepted { io, tag, peer, .. } = accepted?;
+                        let upgrade = upgrade(io, tag, self.path.clone(), self.tls.clone());
+                        let user_data = self.user_data.clone();
+                        self.upgrades.spawn(async move {
+                            let (io, tag) = upgrade.await?;
+                            let mut accepted = Accepted::new(io, tag, user_data);
+                            accepted.peer = peer;
+                            Ok(accepted)
+                        });
                     }
                     Some(done) = self.upgrades.join_next() => match done {
-                        Ok(Ok((io, tag))) => return Ok((io, tag, self.user_data.clone())),
+                        Ok(Ok(accepted)) => return Ok(accepted),
                         Ok(Err(e)) => tracing::debug!(error = %e, "websocket link refused"),
                         Err(e) => tracing::debug!(error = %e, "websocket upgrade task failed"),
                     },

@@ -1,0 +1,231 @@
+//! What one source may hold of a server: sockets (links and handshakes) and connections.
+//!
+//! A source is the peer's address: an IPv4 address, or an IPv6 /64 (one host's usual share of
+//! a network, where it can pick any address). Each socket and each connection takes a slot of
+//! its source's and gives it back when dropped, so the counts can never fall out of step with
+//! what is really held.
+
+use bytes::Bytes;
+use futures::{Sink, Stream};
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use crate::codec::{BoxLink, PacketLink};
+
+/// The key a source is counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Source(IpAddr);
+
+impl Source {
+    pub(crate) fn of(ip: IpAddr) -> Source {
+        match ip {
+            IpAddr::V4(v4) => Source(IpAddr::V4(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Source(IpAddr::V4(v4)),
+                None => Source(IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    sockets: usize,
+    connections: usize,
+}
+
+/// Every source's holdings, with the limits they are held to.
+#[derive(Debug)]
+pub(crate) struct Sources {
+    held: Mutex<HashMap<Source, Held>>,
+    max_sockets: usize,
+    max_connections: usize,
+}
+
+/// Which count a slot is taken from.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Socket,
+    Connection,
+}
+
+/// One socket or connection of a source, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    sources: Arc<Sources>,
+    source: Source,
+    kind: Kind,
+}
+
+impl Sources {
+    pub(crate) fn new(max_sockets: usize, max_connections: usize) -> Arc<Sources> {
+        Arc::new(Sources {
+            held: Mutex::new(HashMap::new()),
+            max_sockets: max_sockets.max(1),
+            max_connections: max_connections.max(1),
+        })
+    }
+
+    /// A socket slot of `source`'s, unless it holds its fill.
+    pub(crate) fn socket(self: &Arc<Self>, source: Source) -> Option<Slot> {
+        self.take(source, Kind::Socket)
+    }
+
+    /// A connection slot of `source`'s, unless it holds its fill.
+    pub(crate) fn connection(self: &Arc<Self>, source: Source) -> Option<Slot> {
+        self.take(source, Kind::Connection)
+    }
+
+    fn take(self: &Arc<Self>, source: Source, kind: Kind) -> Option<Slot> {
+        let mut held = self.lock();
+        let entry = held.entry(source).or_default();
+        let (count, max) = match kind {
+            Kind::Socket => (&mut entry.sockets, self.max_sockets),
+            Kind::Connection => (&mut entry.connections, self.max_connections),
+        };
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            sources: self.clone(),
+            source,
+            kind,
+        })
+    }
+
+    /// Sockets `source` holds.
+    #[cfg(test)]
+    fn sockets(&self, source: Source) -> usize {
+        self.lock().get(&source).map_or(0, |h| h.sockets)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Source, Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut held = self.sources.lock();
+        if let Some(entry) = held.get_mut(&self.source) {
+            match self.kind {
+                Kind::Socket => entry.sockets -= 1,
+                Kind::Connection => entry.connections -= 1,
+            }
+            if entry.sockets == 0 && entry.connections == 0 {
+                held.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// A link that keeps its source's socket slot for as long as it lives, through the handshake
+/// and in whichever connection it joins.
+pub(crate) struct CountedLink {
+    link: BoxLink,
+    _slot: Slot,
+}
+
+impl CountedLink {
+    pub(crate) fn boxed(link: BoxLink, slot: Slot) -> BoxLink {
+        Box::pin(CountedLink { link, _slot: slot })
+    }
+}
+
+impl Stream for CountedLink {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.link.as_mut().poll_next(cx)
+    }
+}
+
+impl Sink<Bytes> for CountedLink {
+    type Error = io::Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.link.as_mut().poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, packet: Bytes) -> io::Result<()> {
+        self.link.as_mut().start_send(packet)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.link.as_mut().poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.link.as_mut().poll_close(cx)
+    }
+}
+
+impl PacketLink for CountedLink {
+    fn handshake_done(mut self: Pin<&mut Self>) {
+        self.link.as_mut().handshake_done();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_host_is_counted_by_its_64() {
+        let a = Source::of("2001:db8:1:2::1".parse().unwrap_or(IpAddr::from([0u8; 16])));
+        let b = Source::of(
+            "2001:db8:1:2:ffff::9"
+                .parse()
+                .unwrap_or(IpAddr::from([0u8; 16])),
+        );
+        let c = Source::of("2001:db8:1:3::1".parse().unwrap_or(IpAddr::from([0u8; 16])));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let mapped = Source::of(
+            "::ffff:192.0.2.7"
+                .parse()
+                .unwrap_or(IpAddr::from([0u8; 16])),
+        );
+        assert_eq!(mapped, Source::of(IpAddr::from([192, 0, 2, 7])));
+    }
+
+    #[test]
+    fn slots_are_bounded_and_given_back() {
+        let sources = Sources::new(2, 1);
+        let src = Source::of(IpAddr::from([192, 0, 2, 1]));
+        let other = Source::of(IpAddr::from([192, 0, 2, 2]));
+        let a = sources.socket(src);
+        let b = sources.socket(src);
+        assert!(a.is_some() && b.is_some());
+        assert!(sources.socket(src).is_none());
+        assert!(
+            sources.socket(other).is_some(),
+            "another source is not affected"
+        );
+        drop(a);
+        assert_eq!(sources.sockets(src), 1);
+        assert!(sources.socket(src).is_some());
+        let c = sources.connection(src);
+        assert!(c.is_some());
+        assert!(sources.connection(src).is_none());
+        drop((b, c));
+        assert!(
+            sources.lock().get(&src).is_none(),
+            "forgotten once it holds nothing"
+        );
+    }
+}
