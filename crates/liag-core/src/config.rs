@@ -31,6 +31,10 @@ pub struct Config {
     pub ping_timeout: Duration,
     /// The connection fails when it has had no working link for this long. Default 90 s.
     pub no_link_timeout: Duration,
+    /// The same for a connection that has received no data yet, if shorter: a peer that
+    /// opens connections and leaves them without links or data cannot keep them long. Default
+    /// `None` (`no_link_timeout` applies); a `liag_tokio::Server` sets its own.
+    pub no_link_timeout_before_data: Option<Duration>,
     /// Most Acks queued on one link; copies beyond it are not acknowledged (the peer
     /// resends), so a peer flooding duplicates cannot grow memory. Default 16,384.
     pub max_queued_acks: usize,
@@ -50,6 +54,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(15),
             ping_timeout: Duration::from_secs(40),
             no_link_timeout: Duration::from_secs(90),
+            no_link_timeout_before_data: None,
             max_queued_acks: 16_384,
             disconnect_on_server_id_mismatch: true,
         }

@@ -120,7 +120,7 @@ impl From<Violation> for LinkError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectionError {
-    /// No working link for the configured `no_link_timeout`.
+    /// No working link for the configured `no_link_timeout` (or `no_link_timeout_before_data`).
     NoLinksTimeout,
     /// A new link reached a different server than the first (the peer restarted).
     ServerIdMismatch,

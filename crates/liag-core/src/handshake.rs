@@ -316,6 +316,16 @@ impl<H: Clone> ConnectionTable<H> {
         self.connections.remove(&conn_id).map(|(h, _)| h)
     }
 
+    /// Whether the table holds `max_connections`, so a new connection is refused.
+    pub fn is_full(&self) -> bool {
+        self.connections.len() >= self.max_connections
+    }
+
+    /// Every connection known, with its handle.
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &H)> + '_ {
+        self.connections.iter().map(|(id, (h, _))| (*id, h))
+    }
+
     /// Number of connections known.
     pub fn len(&self) -> usize {
         self.connections.len()

@@ -127,6 +127,28 @@ fn no_link_timeout_ends_both_sides() {
 }
 
 #[test]
+fn a_connection_that_never_received_data_loses_its_links_sooner() {
+    let mut config = Config::default();
+    config.no_link_timeout_before_data = Some(Duration::from_secs(5));
+    let mut sim = three_links(16, config);
+    // A sends and B receives; B sends nothing, so A never receives data.
+    sim.send(Side::A, 1_000_000);
+    for link in 0..3 {
+        sim.fault_at(Duration::from_secs(2), link, Fault::Reset);
+    }
+    assert!(sim.run_until(secs(30.0), |s| s.closed(Side::A).is_some()));
+    assert_eq!(
+        sim.closed(Side::A),
+        Some(&Err(ConnectionError::NoLinksTimeout))
+    );
+    let ended = sim.now().since_epoch().as_secs_f64();
+    assert!((7.0..7.1).contains(&ended), "ended at {ended}");
+    // B got data: the full no-link timeout (90 s) applies to it.
+    assert!(sim.connection(Side::B).received_data());
+    assert!(sim.closed(Side::B).is_none());
+}
+
+#[test]
 fn goodbye_removes_a_link_without_loss() {
     let mut sim = three_links(16, Config::default());
     sim.send(Side::A, 40_000_000);

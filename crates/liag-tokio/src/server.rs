@@ -255,6 +255,36 @@ impl Server {
     }
 }
 
+/// Ends a running connection that has no link, to make room in a full table: one that never
+/// received data if there is one. Returns whether it found one.
+fn evict_linkless(table: &mut ConnectionTable<Handle>) -> bool {
+    let mut victim: Option<(ConnId, Arc<Shared>, bool)> = None;
+    for (id, handle) in table.iter() {
+        let Handle::Running(shared) = handle else {
+            continue;
+        };
+        let inner = shared.lock();
+        if !inner.conn.is_linkless() || inner.joining > 0 {
+            continue;
+        }
+        let used = inner.conn.received_data();
+        drop(inner);
+        if victim.as_ref().is_none_or(|(_, _, v)| *v && !used) {
+            victim = Some((id, shared.clone(), used));
+        }
+        if !used {
+            break;
+        }
+    }
+    let Some((id, shared, _)) = victim else {
+        return false;
+    };
+    tracing::debug!(conn = %id, "connection table full; ending a connection without links");
+    table.remove(id);
+    Control::new(shared).terminate();
+    true
+}
+
 /// Takes the handshake to abandon from a full table: the oldest of the source with the most
 /// in progress (links without a source count as one source).
 fn evict(pending: &mut VecDeque<Handshake>) -> Option<Handshake> {
@@ -326,7 +356,14 @@ impl ServerInner {
         };
         let route = {
             let mut table = lock(&self.table);
-            match table.resolve(incoming.conn_id, incoming.existing_connection) {
+            let mut resolution = table.resolve(incoming.conn_id, incoming.existing_connection);
+            if matches!(resolution, Resolution::Refuse(RefusedReason::NotListening))
+                && table.is_full()
+                && evict_linkless(&mut table)
+            {
+                resolution = table.resolve(incoming.conn_id, incoming.existing_connection);
+            }
+            match resolution {
                 Resolution::Refuse(reason) => Route::Refuse(reason),
                 Resolution::Join(Handle::Running(shared)) => Route::Join(shared),
                 Resolution::Join(Handle::Pending(pending)) => {
@@ -443,7 +480,11 @@ impl Incoming {
     pub fn accept(mut self) -> Stream {
         self.answered = true;
         let server = self.server.clone();
-        let shared = Shared::new(Connection::new(server.settings.config.clone(), Time::ZERO));
+        let mut config = server.settings.config.clone();
+        let before_data = server.settings.no_link_timeout_before_data;
+        config.no_link_timeout_before_data =
+            config.no_link_timeout_before_data.or(Some(before_data));
+        let shared = Shared::new(Connection::new(config, Time::ZERO));
         let span = tracing::info_span!("liag", conn = %self.conn_id, side = "server");
         crate::driver::spawn(shared.clone(), span);
         let stream = Stream::new(shared.clone());

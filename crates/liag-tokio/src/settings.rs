@@ -30,6 +30,11 @@ pub struct Settings {
     /// Most connections one source may hold on a server; a new one beyond them is refused with
     /// Refused(NotListening). Default 64.
     pub max_connections_per_source: usize,
+    /// A server's connection that has received no data yet fails after this long without a
+    /// working link (its configuration's `no_link_timeout_before_data`, unless that is set).
+    /// And when the server holds `max_connections`, a new connection takes the place of one
+    /// without links, one that never carried data first. Default 10 s.
+    pub no_link_timeout_before_data: Duration,
 }
 
 impl Default for Settings {
@@ -43,6 +48,7 @@ impl Default for Settings {
             max_links_per_connection: 32,
             max_links_per_source: 128,
             max_connections_per_source: 64,
+            no_link_timeout_before_data: Duration::from_secs(10),
         }
     }
 }

@@ -273,6 +273,48 @@ async fn a_busy_source_evicts_only_its_own_handshakes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_left_without_links_or_data_is_soon_forgotten() {
+    let mut settings = Settings::default();
+    settings.no_link_timeout_before_data = Duration::from_millis(500);
+    let (server, listener, addrs) = server(settings).await;
+    echo(listener);
+    let (answer, socket) = handshake(addrs[0], 90, false).await;
+    assert_eq!(answer, Answer::Accepted);
+    assert_eq!(server.connections(), 1);
+    drop(socket);
+    let gone = tokio::time::timeout(Duration::from_secs(10), async {
+        while server.connections() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "the connection outlived its short life");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_makes_room_by_ending_a_linkless_connection() {
+    let mut settings = Settings::default();
+    settings.max_connections = 2;
+    let (server, listener, addrs) = server(settings).await;
+    echo(listener);
+    let (first, socket) = handshake(addrs[0], 91, false).await;
+    let (second, _held) = handshake(addrs[0], 92, false).await;
+    assert_eq!((first, second), (Answer::Accepted, Answer::Accepted));
+    // The first loses its only link; it would otherwise keep its slot for the no-link
+    // timeout.
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.connections(), 2);
+    let (third, _t) = handshake(addrs[0], 93, false).await;
+    assert_eq!(third, Answer::Accepted);
+    // Connections with links are not ended for a newcomer.
+    let (fourth, _f) = handshake(addrs[0], 94, false).await;
+    assert_eq!(fourth, Answer::Refused(RefusedReason::NotListening));
+    let (join, _j) = handshake(addrs[1], 92, true).await;
+    assert_eq!(join, Answer::Accepted, "the held connection still runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_offer_is_refused() {
     let (_server, mut listener, addrs) = server(Settings::default()).await;
     let link = tokio::spawn(handshake(addrs[0], 44, false));

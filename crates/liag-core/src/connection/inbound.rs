@@ -157,7 +157,9 @@ impl Connection {
 
     fn on_reliable(&mut self, link: LinkId, seq: Seq, msg: Incoming) -> Result<(), LinkError> {
         let had_data = self.recv.readable();
+        let is_data = matches!(msg, Incoming::Data(_));
         let arrival = self.recv.receive(seq, msg)?;
+        self.received_data |= is_data;
         let max_acks = self.config.max_queued_acks;
         if let Some(l) = self.link_mut(link) {
             // Every copy is acknowledged on the link it came in on (§7.5 R1), unless this side

@@ -162,6 +162,8 @@ pub struct Connection {
     closed: Option<Result<(), ConnectionError>>,
     /// When the connection last had a working link, or was created.
     no_link_since: Option<Time>,
+    /// A Data message has arrived: the peer uses the connection.
+    received_data: bool,
     server_id: Option<ServerId>,
     peer_window_known: bool,
     receive_close_pending: bool,
@@ -196,6 +198,7 @@ impl Connection {
             events: VecDeque::new(),
             closed: None,
             no_link_since: Some(now),
+            received_data: false,
             server_id: None,
             peer_window_known: false,
             receive_close_pending: false,
@@ -204,6 +207,16 @@ impl Connection {
             views: Vec::new(),
             arena: crate::arena::Arena::default(),
         }
+    }
+
+    /// Whether the peer has sent any data yet.
+    pub fn received_data(&self) -> bool {
+        self.received_data
+    }
+
+    /// Whether the connection has no link at all, working or not.
+    pub fn is_linkless(&self) -> bool {
+        self.links.is_empty()
     }
 
     /// The configuration in force.

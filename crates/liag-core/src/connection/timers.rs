@@ -62,9 +62,15 @@ impl Connection {
                 });
             ack.into_iter().chain(Some(ping)).chain(test)
         });
+        let limit = match self.config.no_link_timeout_before_data {
+            Some(before_data) if !self.received_data => {
+                before_data.min(self.config.no_link_timeout)
+            }
+            _ => self.config.no_link_timeout,
+        };
         let no_link = self
             .no_link_since
-            .map(|since| (Timer::NoLink, since + self.config.no_link_timeout));
+            .map(|since| (Timer::NoLink, since + limit));
         links.chain(no_link)
     }
 
