@@ -3,6 +3,8 @@
 use core::num::NonZeroU32;
 use std::time::Duration;
 
+use crate::budget::MemoryBudget;
+
 /// How a connection behaves. Only `recv_buffer` is sent to the peer; the rest is local.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -40,6 +42,10 @@ pub struct Config {
     pub max_queued_acks: usize,
     /// Whether a later link reaching a different server ends the connection. Default true.
     pub disconnect_on_server_id_mismatch: bool,
+    /// A byte budget shared with other connections (see [`MemoryBudget`]): what they buffer
+    /// together stays within it. Default `None`; a `liag_tokio::Server` gives all its
+    /// connections one.
+    pub memory_budget: Option<MemoryBudget>,
 }
 
 impl Default for Config {
@@ -57,6 +63,7 @@ impl Default for Config {
             no_link_timeout_before_data: None,
             max_queued_acks: 16_384,
             disconnect_on_server_id_mismatch: true,
+            memory_budget: None,
         }
     }
 }

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod arena;
+mod budget;
 mod config;
 mod connection;
 mod error;
@@ -34,6 +35,7 @@ mod send;
 pub mod sim;
 mod time;
 
+pub use budget::{MemoryBudget, RECV_FLOOR, SEND_FLOOR};
 pub use config::Config;
 pub use connection::{Connection, ConnectionStats, Event, WriteError};
 pub use error::{ConnectionError, LinkError, Violation};

@@ -15,6 +15,8 @@ pub(crate) enum Arrival {
     Duplicate,
     /// New and stored; deliver in order.
     Stored,
+    /// New Data that the shared memory budget has no room for: dropped, not acknowledged.
+    OverBudget,
     /// New Consumed: apply it to the send budget now.
     Consumed(u32),
     /// New ReceiveClose: the peer asks us to stop sending.
@@ -74,8 +76,14 @@ impl RecvState {
         }
     }
 
-    /// Stores or recognises one reliable message (spec §7.5 R2–R4).
-    pub(crate) fn receive(&mut self, seq: Seq, msg: Incoming) -> Result<Arrival, Violation> {
+    /// Stores or recognises one reliable message (spec §7.5 R2–R4). `budget` is what a shared
+    /// memory budget has left and this connection's floor, if it has one.
+    pub(crate) fn receive(
+        &mut self,
+        seq: Seq,
+        msg: Incoming,
+        budget: Option<(usize, usize)>,
+    ) -> Result<Arrival, Violation> {
         let offset = match seq.position(Seq::new(self.next as u32), self.window) {
             Position::Behind(_) => return Ok(Arrival::Duplicate),
             Position::Ahead(offset) => offset,
@@ -93,6 +101,15 @@ impl RecvState {
                         buffered,
                         limit: self.recv_buffer,
                     });
+                }
+                // The next payload in order, with all before it read, is always taken, and so
+                // is anything within the connection's floor: that keeps every connection
+                // moving however full the budget.
+                let next_to_read = index == self.next && self.ready.is_empty();
+                let fits =
+                    |(room, floor): (usize, usize)| payload.len() <= room || buffered <= floor;
+                if budget.is_some_and(|b| !fits(b)) && !next_to_read {
+                    return Ok(Arrival::OverBudget);
                 }
                 self.buffered = buffered;
                 (Slot::Data(payload), Arrival::Stored)

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use liag_core::handshake::{self, ConnectionTable, IncomingLink, Resolution};
 use liag_core::proto::ids::{ConnId, ServerId};
 use liag_core::proto::message::{ExchangedCfg, RefusedReason, UserData};
-use liag_core::{Connection, Direction, LinkInfo, Time};
+use liag_core::{Connection, Direction, LinkInfo, MemoryBudget, Time};
 
 use crate::codec::{BoxLink, stream_link};
 use crate::control::Control;
@@ -79,6 +79,8 @@ struct ServerInner {
     handshakes: Mutex<VecDeque<Handshake>>,
     /// What each source holds.
     sources: Arc<Sources>,
+    /// What all connections buffer together.
+    budget: MemoryBudget,
     next_handshake: std::sync::atomic::AtomicU64,
     filter: Mutex<Option<LinkFilter>>,
 }
@@ -142,6 +144,7 @@ impl Server {
                 server_id: ServerId::random(&mut rand::rng()),
                 table: Mutex::new(ConnectionTable::new(settings.max_connections)),
                 handshakes: Mutex::new(VecDeque::new()),
+                budget: MemoryBudget::new(settings.memory_budget),
                 sources: Sources::new(
                     settings.max_links_per_source,
                     settings.max_connections_per_source,
@@ -163,6 +166,11 @@ impl Server {
     /// Installs a filter that may refuse individual links.
     pub fn set_link_filter(&self, filter: LinkFilter) {
         *lock(&self.inner.filter) = Some(filter);
+    }
+
+    /// Bytes the server's connections buffer together, against `Settings::memory_budget`.
+    pub fn memory_used(&self) -> usize {
+        self.inner.budget.used()
     }
 
     /// Number of connections the server knows, pending or running.
@@ -484,6 +492,7 @@ impl Incoming {
         let before_data = server.settings.no_link_timeout_before_data;
         config.no_link_timeout_before_data =
             config.no_link_timeout_before_data.or(Some(before_data));
+        config.memory_budget = config.memory_budget.or(Some(server.budget.clone()));
         let shared = Shared::new(Connection::new(config, Time::ZERO));
         let span = tracing::info_span!("liag", conn = %self.conn_id, side = "server");
         crate::driver::spawn(shared.clone(), span);

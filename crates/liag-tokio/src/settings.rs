@@ -35,6 +35,11 @@ pub struct Settings {
     /// And when the server holds `max_connections`, a new connection takes the place of one
     /// without links, one that never carried data first. Default 10 s.
     pub no_link_timeout_before_data: Duration,
+    /// Bytes all of a server's connections may buffer together, received and unread or
+    /// written and unacknowledged (a `liag_core::MemoryBudget`, unless the configuration
+    /// names one). Each connection's own bounds (`recv_buffer`, `send_buffer`) still hold.
+    /// Default 128 MiB.
+    pub memory_budget: usize,
 }
 
 impl Default for Settings {
@@ -49,6 +54,7 @@ impl Default for Settings {
             max_links_per_source: 128,
             max_connections_per_source: 64,
             no_link_timeout_before_data: Duration::from_secs(10),
+            memory_budget: 128 << 20,
         }
     }
 }

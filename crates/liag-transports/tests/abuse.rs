@@ -315,6 +315,58 @@ async fn a_full_server_makes_room_by_ending_a_linkless_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_floods_stay_within_the_memory_budget() {
+    use liag_transports::liag_tokio::liag_core::proto::seq::Seq;
+    let mut settings = Settings::default();
+    settings.memory_budget = 4 << 20;
+    let (server, listener, addrs) = server(settings.clone()).await;
+    echo(listener);
+    // Four connections each send 6 MB of Data that can never be delivered: the message
+    // before it never comes. Each alone is within its 64 MiB receive buffer.
+    let mut floods = Vec::new();
+    for id in 0..4u128 {
+        let from = connect_from([127, 0, 0, 2], addrs[0]).await;
+        let (answer, mut socket) = handshake_on(from, 100 + id, false).await;
+        assert_eq!(answer, Answer::Accepted);
+        floods.push(tokio::spawn(async move {
+            // The handshake's Connect was frame 0 on this link.
+            let mut encoder = FrameEncoder::new();
+            encoder.encode(&[], &mut BytesMut::new()).unwrap();
+            let payload = vec![7u8; 30_000];
+            for seq in 1..=200u32 {
+                let mut out = BytesMut::new();
+                let header = Message::Data { seq: Seq::new(seq) }.to_bytes();
+                encoder.encode(&header, &mut out).unwrap();
+                encoder.encode(&payload, &mut out).unwrap();
+                if socket.write_all(&out).await.is_err() {
+                    break;
+                }
+            }
+            socket
+        }));
+    }
+    let mut held = Vec::new();
+    for flood in floods {
+        held.push(flood.await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let used = server.memory_used();
+    // The budget, and at most each connection's floor beside it.
+    let floors = 5 * liag_transports::liag_tokio::liag_core::RECV_FLOOR;
+    assert!(used <= (4 << 20) + floors, "{used} bytes held");
+    assert!(used >= 3 << 20, "the floods did fill the budget: {used}");
+    // A real client is still served, whole and in order.
+    let (stream, links) = connector(&addrs).connect(settings).await.unwrap();
+    links.wait_for_link(Duration::from_secs(5)).await.unwrap();
+    let payload = data(5, 2 << 20);
+    let back = tokio::time::timeout(Duration::from_secs(60), roundtrip(stream, payload.clone()))
+        .await
+        .expect("echoed in time");
+    assert!(back == payload);
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_offer_is_refused() {
     let (_server, mut listener, addrs) = server(Settings::default()).await;
     let link = tokio::spawn(handshake(addrs[0], 44, false));

@@ -40,6 +40,7 @@ impl Connection {
         }
         self.refresh_working(now);
         self.check_graceful_end();
+        self.sync_budget();
     }
 
     /// A link's transport failed or closed: its data moves to the other links.
@@ -158,7 +159,11 @@ impl Connection {
     fn on_reliable(&mut self, link: LinkId, seq: Seq, msg: Incoming) -> Result<(), LinkError> {
         let had_data = self.recv.readable();
         let is_data = matches!(msg, Incoming::Data(_));
-        let arrival = self.recv.receive(seq, msg)?;
+        let arrival = self.recv.receive(seq, msg, self.budget_room())?;
+        if arrival == Arrival::OverBudget {
+            // Not acknowledged: the peer sends it again once there is room.
+            return Ok(());
+        }
         self.received_data |= is_data;
         let max_acks = self.config.max_queued_acks;
         if let Some(l) = self.link_mut(link) {
@@ -173,7 +178,7 @@ impl Connection {
             }
         }
         match arrival {
-            Arrival::Duplicate | Arrival::Stored => {}
+            Arrival::Duplicate | Arrival::Stored | Arrival::OverBudget => {}
             Arrival::Consumed(n) => {
                 if !self.send.consumed(n) {
                     return Err(Violation::ConsumedUnderflow {

@@ -173,6 +173,8 @@ pub struct Connection {
     views: Vec<LinkView>,
     /// Where outgoing messages are encoded.
     arena: crate::arena::Arena,
+    /// This connection's share of a budget shared with others, if it has one.
+    account: Option<crate::budget::Account>,
 }
 
 impl Connection {
@@ -188,6 +190,10 @@ impl Connection {
             .max_payload
             .clamp(1, liag_proto::frame::MAX_PAYLOAD_LEN as usize);
         let recv = RecvState::new(config.recv_buffer.get(), liag_proto::seq::SEQ_WINDOW);
+        let account = config
+            .memory_budget
+            .clone()
+            .map(crate::budget::Account::new);
         Connection {
             config,
             links: Vec::new(),
@@ -206,6 +212,7 @@ impl Connection {
             write_blocked: false,
             views: Vec::new(),
             arena: crate::arena::Arena::default(),
+            account,
         }
     }
 
@@ -345,6 +352,7 @@ impl Connection {
             let chunk = data.split_to(taken);
             self.send.queued += chunk.len();
             self.send.queue.push_back(chunk);
+            self.sync_budget();
         }
         Ok(taken)
     }
@@ -357,9 +365,36 @@ impl Connection {
 
     /// Bytes [`Connection::write`] would take now.
     pub fn send_capacity(&self) -> usize {
-        self.config
-            .send_buffer
-            .saturating_sub(self.send.queued + self.send.unacked)
+        let sending = self.send.queued + self.send.unacked;
+        let room = self.config.send_buffer.saturating_sub(sending);
+        match &self.account {
+            // What the shared budget has left, and always enough for this connection's own
+            // acknowledgements to wake a blocked writer.
+            Some(account) => {
+                let floor = account.floor(crate::budget::SEND_FLOOR);
+                room.min(account.room().max(floor.saturating_sub(sending)))
+            }
+            None => room,
+        }
+    }
+
+    /// Bytes this connection buffers: received and unread, written and unacknowledged.
+    fn held(&self) -> usize {
+        self.recv.buffered + self.send.queued + self.send.unacked
+    }
+
+    /// Brings the shared budget's account up to date with what the connection holds.
+    pub(crate) fn sync_budget(&mut self) {
+        let held = self.held();
+        if let Some(account) = &mut self.account {
+            account.set(held);
+        }
+    }
+
+    /// What the shared budget has left and this connection's receive floor, if it has a
+    /// budget.
+    pub(crate) fn budget_room(&self) -> Option<(usize, usize)> {
+        (self.account.as_ref()).map(|a| (a.room(), a.floor(crate::budget::RECV_FLOOR)))
     }
 
     /// Whether the write side is done: [`Connection::finish`] was called, the end of the
@@ -381,12 +416,16 @@ impl Connection {
 
     /// The next received payload, in order.
     pub fn read(&mut self) -> Option<Bytes> {
-        self.recv.read()
+        let payload = self.recv.read();
+        self.sync_budget();
+        payload
     }
 
     /// Up to `max` bytes of received data, in order.
     pub fn read_max(&mut self, max: usize) -> Option<Bytes> {
-        self.recv.read_max(max)
+        let payload = self.recv.read_max(max);
+        self.sync_budget();
+        payload
     }
 
     /// Whether the peer finished sending and everything was read.
@@ -403,6 +442,7 @@ impl Connection {
                 self.receive_close_pending = true;
                 self.receive_finish_pending = true;
             }
+            self.sync_budget();
         }
     }
 

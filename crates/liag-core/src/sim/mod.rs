@@ -119,14 +119,19 @@ const MAX_ROUNDS: usize = 10_000;
 impl Sim {
     /// Two connections with `config`, no links, randomness from `seed`.
     pub fn new(seed: u64, config: Config) -> Self {
+        Self::with_configs(seed, config.clone(), config)
+    }
+
+    /// Two connections, A with `a` and B with `b`.
+    pub fn with_configs(seed: u64, a: Config, b: Config) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let end = |rng: &mut fastrand::Rng| End {
-            conn: Connection::new(config.clone(), Time::ZERO),
+        let end = |rng: &mut fastrand::Rng, config: Config| End {
+            conn: Connection::new(config, Time::ZERO),
             writer: Writer::new(rng),
             received: Received::new(),
             closed: None,
         };
-        let ends = [end(&mut rng), end(&mut rng)];
+        let ends = [end(&mut rng, a), end(&mut rng, b)];
         Sim {
             now: Time::ZERO,
             rng,
