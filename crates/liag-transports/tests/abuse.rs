@@ -352,7 +352,7 @@ async fn out_of_order_floods_stay_within_the_memory_budget() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let used = server.memory_used();
     // The budget, and at most each connection's floor beside it.
-    let floors = 5 * liag_transports::liag_tokio::liag_core::RECV_FLOOR;
+    let floors = 5 * liag_tokio::liag_core::RECV_FLOOR;
     assert!(used <= (4 << 20) + floors, "{used} bytes held");
     assert!(used >= 3 << 20, "the floods did fill the budget: {used}");
     // A real client is still served, whole and in order.

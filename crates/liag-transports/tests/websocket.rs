@@ -100,3 +100,41 @@ async fn wrong_path_and_untrusted_certificate_are_reported() {
         .unwrap_err();
     assert!(e.to_string().contains("TLS with wss://localhost"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_message_before_the_link_handshake_is_refused_unread() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = ws_server(None).await;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /liag HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = [0u8; 4096];
+    let n = socket.read(&mut response).await.unwrap();
+    assert!(response[..n].starts_with(b"HTTP/1.1 101"));
+    // One masked (with a zero key) Binary frame of 15 MiB, within tungstenite's message
+    // limit, sent before any link handshake: the acceptor stops reading it after
+    // PRE_HANDSHAKE_READ bytes and closes, so the write cannot complete.
+    let len: u64 = 15 << 20;
+    let mut frame = vec![0x82u8, 0x80 | 127];
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    socket.write_all(&frame).await.unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    let mut sent = 0u64;
+    let refused = tokio::time::timeout(Duration::from_secs(10), async {
+        while sent < len {
+            if socket.write_all(&chunk).await.is_err() {
+                return true;
+            }
+            sent += chunk.len() as u64;
+        }
+        false
+    })
+    .await
+    .expect("the acceptor neither read nor closed");
+    assert!(refused, "the acceptor read all 15 MiB");
+    println!("the acceptor closed after {sent} bytes were written");
+}

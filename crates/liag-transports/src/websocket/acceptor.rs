@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use liag_tokio::liag_core::proto::message::UserData;
 
+use super::gate::{Gate, PRE_HANDSHAKE_READ};
 use super::{HANDSHAKE_TIMEOUT, MAX_UPGRADES, WsBytes, acceptor_user_data, ws_config};
 use crate::stream::{BoxStream, StreamAcceptor, box_stream};
 use crate::tcp::TcpAcceptor;
@@ -122,10 +123,11 @@ where
             Err(refusal)
         }
     };
+    let (io, opener) = Gate::new(io, PRE_HANDSHAKE_READ);
     let ws = tokio_tungstenite::accept_hdr_async_with_config(io, check, Some(ws_config()))
         .await
         .map_err(|e| io::Error::other(format!("{tag}: websocket upgrade failed: {e}")))?;
-    Ok(box_stream(WsBytes::new(ws)))
+    Ok(box_stream(WsBytes::gated(ws, opener)))
 }
 
 impl StreamAcceptor for WsAcceptor {
