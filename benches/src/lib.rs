@@ -4,5 +4,6 @@
 //! Benchmarks print figures; they never assert on time.
 
 pub mod e2e;
+pub mod hostile;
 pub mod netpaths;
 pub mod tunnel_run;

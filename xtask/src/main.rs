@@ -4,10 +4,13 @@
 //! - `fuzz <target> [--secs N]`: runs one cargo-fuzz target on the stable toolchain;
 //! - `fuzz list`: names the targets;
 //! - `bench [--quick] [--no-criterion] [--only KIND]`: runs the benchmarks and writes the
-//!   report to `target/liag-bench/`.
+//!   report to `target/liag-bench/`;
+//! - `hostile [--quick] [--only NAME]`: attacks a real `liag tunnel server` on loopback and
+//!   reports, per attack, whether it lives and serves, its memory and its CPU.
 
 mod bench;
 mod fuzz;
+mod hostile;
 mod tidy;
 
 use std::path::PathBuf;
@@ -22,6 +25,9 @@ tasks:
   fuzz <target> [--secs N]    run one fuzz target for N seconds (default 60)
   bench [--quick] [--no-criterion] [--only KIND]
                               run the benchmarks; report in target/liag-bench/
+  hostile [--quick] [--only NAME] [--list]
+                              attack a liag tunnel server on loopback; figures in
+                              target/liag-hostile/
 ";
 
 /// The repository's root: the parent of this crate's directory.
@@ -39,6 +45,7 @@ fn main() -> ExitCode {
         ["tidy"] => tidy::run(&repo_root()),
         ["fuzz", rest @ ..] => fuzz::run(&repo_root(), rest),
         ["bench", rest @ ..] => bench::run(&repo_root(), rest),
+        ["hostile", rest @ ..] => hostile::run(&repo_root(), rest),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())
