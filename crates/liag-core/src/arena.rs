@@ -1,16 +1,21 @@
 //! Encodes outgoing messages into slices of one shared buffer, so a message costs no
-//! allocation of its own: a new buffer is needed once per few thousand messages.
+//! allocation of its own: a new buffer is needed once per few thousand messages. The first
+//! buffers are small and each is twice the last, up to the full size, so a connection that
+//! sends little (one of thousands a server holds idle) holds little.
 
 use bytes::{Bytes, BytesMut};
 
 use liag_proto::message::Message;
 
-/// Size of each shared buffer.
+/// Size of the first shared buffer, and of the later ones.
+const FIRST_CHUNK: usize = 512;
 const CHUNK: usize = 16 << 10;
 
 #[derive(Debug, Default)]
 pub(crate) struct Arena {
     buf: BytesMut,
+    /// The size of the last buffer.
+    chunk: usize,
 }
 
 impl Arena {
@@ -18,7 +23,8 @@ impl Arena {
     pub(crate) fn encode(&mut self, msg: &Message) -> Bytes {
         let len = msg.encoded_len();
         if self.buf.capacity() - self.buf.len() < len {
-            self.buf = BytesMut::with_capacity(CHUNK.max(len));
+            self.chunk = (self.chunk * 2).clamp(FIRST_CHUNK, CHUNK);
+            self.buf = BytesMut::with_capacity(self.chunk.max(len));
         }
         msg.encode(&mut self.buf);
         self.buf.split().freeze()

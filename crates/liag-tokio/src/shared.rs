@@ -16,7 +16,7 @@ use crate::codec::BoxLink;
 use crate::control::LinkEvent;
 
 /// Link events a subscriber may fall behind by before it is told it lagged.
-const LINK_EVENTS_KEPT: usize = 256;
+const LINK_EVENTS_KEPT: usize = 64;
 
 /// A link waiting for the driver to take it.
 pub(crate) struct NewLink {
