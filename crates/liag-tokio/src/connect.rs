@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use liag_core::handshake::InitiatorParams;
+use liag_core::handshake::{HandshakeError, InitiatorParams};
 use liag_core::proto::ids::ConnId;
-use liag_core::proto::message::{ExchangedCfg, UserData, Welcome};
+use liag_core::proto::message::{ExchangedCfg, RefusedReason, UserData, Welcome};
 use liag_core::{Connection, Direction, LinkId, LinkInfo};
 
 use crate::codec::{BoxLink, stream_link};
@@ -112,6 +112,7 @@ impl Outgoing {
         params.user_data = user_data.clone();
         let started = tokio::time::Instant::now();
         let shared = self.shared.clone();
+        let existing = params.existing_connection;
         let welcome = within(
             self.settings.handshake_timeout,
             initiate(&mut link, params, move |welcome| {
@@ -121,7 +122,15 @@ impl Outgoing {
                 result.map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e))
             }),
         )
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if existing && refused_as_closed(e) {
+                tracing::debug!("the server no longer knows the connection; ending it");
+                let mut inner = self.shared.lock();
+                inner.conn.abort_by_server();
+                inner.wake_driver();
+            }
+        })?;
         self.accepted.store(true, Ordering::Release);
         if !filter(&welcome) {
             return Err(io::Error::other("link rejected by the link filter"));
@@ -133,4 +142,13 @@ impl Outgoing {
         let recv_buffer = welcome.cfg.recv_buffer.get();
         Ok(self.control().attach_link(link, info, recv_buffer))
     }
+}
+
+/// Whether a link's handshake ended with Refused(Closed).
+fn refused_as_closed(e: &io::Error) -> bool {
+    matches!(
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<HandshakeError>()),
+        Some(HandshakeError::Refused(RefusedReason::Closed))
+    )
 }

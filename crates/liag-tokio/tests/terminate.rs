@@ -32,3 +32,51 @@ async fn terminate_is_an_error_for_the_peer() {
     let err = result.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
 }
+
+#[tokio::test]
+async fn a_link_refused_as_closed_ends_the_connection() {
+    use liag_tokio::liag_core::ConnectionError;
+    let (server, mut listener) = Server::new(Settings::default());
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let stream = listener.next().await.unwrap().accept();
+        let control = stream.control();
+        // The client takes its only link away; the server then ends the connection, which
+        // it can no longer tell the client.
+        while !control.links().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        control.terminate();
+        let _ = control.closed().await;
+        let _ = ended_tx.send(());
+        drop(stream);
+    });
+    let (_client, outgoing) = connect(Settings::default());
+    let (a, b) = tokio::io::duplex(1 << 16);
+    server.add_incoming(b, "pipe", UserData::empty());
+    let first = outgoing
+        .add_link(a, "pipe", UserData::empty())
+        .await
+        .unwrap();
+    outgoing.control().remove_link(first);
+    ended_rx.await.unwrap();
+    // Let the server forget the connection.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (a, b) = tokio::io::duplex(1 << 16);
+    server.add_incoming(b, "pipe 2", UserData::empty());
+    let refused = outgoing.add_link(a, "pipe 2", UserData::empty()).await;
+    assert!(refused.is_err());
+    // At once, not after the no-link timeout.
+    let control = outgoing.control();
+    let result = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Some(result) = control.result() {
+                return result;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the connection ended");
+    assert_eq!(result, Err(ConnectionError::AbortedByServer));
+}

@@ -446,6 +446,14 @@ impl Connection {
         }
     }
 
+    /// The acceptor refused a link for this connection with Refused(Closed): it no longer
+    /// knows the connection, or is ending it. The connection ends with
+    /// [`ConnectionError::AbortedByServer`] rather than retrying until the no-link timeout
+    /// (spec §5.5, as aggligator 0.10 does).
+    pub fn abort_by_server(&mut self) {
+        self.close(Err(ConnectionError::AbortedByServer));
+    }
+
     /// Ends the connection at once: Terminate goes out on every link, and pending data is lost.
     pub fn terminate(&mut self) {
         for link in &mut self.links {
