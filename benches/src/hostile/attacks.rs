@@ -107,7 +107,7 @@ pub const ATTACKS: &[Attack] = &[
     },
     Attack {
         name: "ooo-flood",
-        what: "16 connections send 8 MB each that can never be delivered",
+        what: "24 connections send 8 MB each that can never be delivered",
         run: ooo_flood,
     },
     Attack {
@@ -281,7 +281,7 @@ fn pinning(t: &Target, scale: usize) -> Held {
 
 fn ooo_flood(t: &Target, scale: usize) -> Held {
     let payload = vec![7u8; 30_000];
-    links(16 / scale.min(4), t, 4 << 64, |_, link| {
+    links(24 / scale.min(4), t, 4 << 64, |_, link| {
         for seq in 1..=(8_000_000 / payload.len() / scale) as u32 {
             if link.send_data(seq, &payload).is_err() {
                 break;
