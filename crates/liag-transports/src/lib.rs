@@ -35,6 +35,8 @@ pub mod tcp;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;
+#[cfg(feature = "tls")]
+mod upgrades;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 

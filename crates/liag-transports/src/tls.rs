@@ -8,7 +8,6 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinSet;
 pub use tokio_rustls::rustls;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
@@ -22,6 +21,7 @@ use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
 use crate::transport::Accepted;
+use crate::upgrades::Upgrades;
 
 /// The server name aggligator's tools use with `--tls`; a liag client with `--tls` sends it too.
 pub const AGG_SERVER_NAME: &str = "aggligator.rs";
@@ -270,17 +270,18 @@ impl<C: StreamConnector> StreamConnector for TlsConnector<C> {
     }
 }
 
-/// Most TLS handshakes a [`TlsAcceptor`] runs at once; it takes no more connections from the
-/// inner acceptor meanwhile.
+/// Most TLS handshakes a [`TlsAcceptor`] runs at once; when all are taken, a newcomer takes
+/// the place of the oldest handshake of the source with the most.
 pub const MAX_HANDSHAKES: usize = 64;
 
 /// TLS server around a stream acceptor. Handshakes run concurrently, each for at most ten
-/// seconds, so a slow or silent client holds up no one; at most [`MAX_HANDSHAKES`] at once.
+/// seconds, so a slow or silent client holds up no one; at most [`MAX_HANDSHAKES`] at once,
+/// the oldest of the busiest source abandoned for a newcomer when all are taken.
 /// Tags get ` (tls)` added.
 pub struct TlsAcceptor<A> {
     inner: A,
     tls: tokio_rustls::TlsAcceptor,
-    handshakes: JoinSet<io::Result<Accepted<BoxStream>>>,
+    handshakes: Upgrades<io::Result<Accepted<BoxStream>>>,
 }
 
 impl<A: StreamAcceptor> TlsAcceptor<A> {
@@ -289,7 +290,7 @@ impl<A: StreamAcceptor> TlsAcceptor<A> {
         TlsAcceptor {
             inner,
             tls: config.into(),
-            handshakes: JoinSet::new(),
+            handshakes: Upgrades::new(MAX_HANDSHAKES),
         }
     }
 
@@ -304,10 +305,10 @@ impl<A: StreamAcceptor> StreamAcceptor for TlsAcceptor<A> {
         Box::pin(async move {
             loop {
                 tokio::select! {
-                    accepted = self.inner.accept_stream(), if self.handshakes.len() < MAX_HANDSHAKES => {
+                    accepted = self.inner.accept_stream() => {
                         let Accepted { io, tag, user_data, peer } = accepted?;
                         let handshake = self.tls.accept(io);
-                        self.handshakes.spawn(async move {
+                        self.handshakes.spawn(peer, async move {
                             let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
                                 .await
                                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("TLS handshake on {tag} timed out")))?
@@ -317,7 +318,7 @@ impl<A: StreamAcceptor> StreamAcceptor for TlsAcceptor<A> {
                             Ok(accepted)
                         });
                     }
-                    Some(done) = self.handshakes.join_next() => match done {
+                    Some(done) = self.handshakes.next() => match done {
                         Ok(Ok(accepted)) => return Ok(accepted),
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS link refused"),
                         Err(e) => tracing::debug!(error = %e, "TLS handshake task failed"),

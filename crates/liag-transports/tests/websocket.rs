@@ -138,3 +138,29 @@ async fn a_big_message_before_the_link_handshake_is_refused_unread() {
     assert!(refused, "the acceptor read all 15 MiB");
     println!("the acceptor closed after {sent} bytes were written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_upgrades_from_one_host_do_not_shut_out_a_client() {
+    use tokio::io::AsyncWriteExt;
+    let addr = ws_server(None).await;
+    // More half-sent upgrades than the acceptor runs at once, all from 127.0.0.2, held open.
+    let mut silent = Vec::new();
+    for _ in 0..liag_transports::websocket::MAX_UPGRADES + 6 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from(([127, 0, 0, 2], 0))).unwrap();
+        let mut socket = socket.connect(addr).await.unwrap();
+        socket.write_all(b"GET /liag HTTP/1.1\r\n").await.unwrap();
+        silent.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A client from another host gets its upgrade at once, not after theirs time out (10 s).
+    let connector = WsConnector::new([format!("ws://127.0.0.1:{}/liag", addr.port())]).unwrap();
+    let (stream, links) = connector.connect(Settings::default()).await.unwrap();
+    links.wait_for_link(Duration::from_secs(5)).await.unwrap();
+    let payload = data(12, 1 << 20);
+    let back = tokio::time::timeout(Duration::from_secs(30), roundtrip(stream, payload.clone()))
+        .await
+        .unwrap();
+    assert!(back == payload);
+    drop(silent);
+}

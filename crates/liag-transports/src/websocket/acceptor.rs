@@ -7,7 +7,6 @@ use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpStream;
-use tokio::task::JoinSet;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
@@ -19,11 +18,14 @@ use super::{HANDSHAKE_TIMEOUT, MAX_UPGRADES, WsBytes, acceptor_user_data, ws_con
 use crate::stream::{BoxStream, StreamAcceptor, box_stream};
 use crate::tcp::TcpAcceptor;
 use crate::transport::Accepted;
+use crate::upgrades::Upgrades;
 
 /// Accepts WebSocket links on TCP ports, at one URL path; other paths get HTTP 404.
 ///
 /// Upgrades run concurrently, each for at most ten seconds, so a slow client holds up no one;
-/// at most [`MAX_UPGRADES`] at once. Messages are limited to [`super::MAX_MESSAGE`].
+/// at most [`MAX_UPGRADES`] at once, and when all are taken a newcomer takes the place of the
+/// oldest upgrade of the source with the most. Until the link handshake is answered, at most
+/// [`super::PRE_HANDSHAKE_READ`] bytes are read. Messages are limited to [`super::MAX_MESSAGE`].
 /// To accept on a route of an HTTP server of your own instead, upgrade there and hand the
 /// socket, as [`WsBytes`], to [`liag_tokio::Server::add_incoming`] (`examples/websocket_axum.rs`).
 pub struct WsAcceptor {
@@ -31,7 +33,7 @@ pub struct WsAcceptor {
     path: Arc<str>,
     user_data: UserData,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    upgrades: JoinSet<io::Result<Accepted<BoxStream>>>,
+    upgrades: Upgrades<io::Result<Accepted<BoxStream>>>,
 }
 
 impl fmt::Debug for WsAcceptor {
@@ -52,7 +54,7 @@ impl WsAcceptor {
             path: path.into(),
             user_data: acceptor_user_data(Ipv6Addr::UNSPECIFIED.into()),
             tls: None,
-            upgrades: JoinSet::new(),
+            upgrades: Upgrades::new(MAX_UPGRADES),
         })
     }
 
@@ -63,7 +65,7 @@ impl WsAcceptor {
             path: path.into(),
             user_data: acceptor_user_data(Ipv6Addr::UNSPECIFIED.into()),
             tls: None,
-            upgrades: JoinSet::new(),
+            upgrades: Upgrades::new(MAX_UPGRADES),
         })
     }
 
@@ -135,18 +137,18 @@ impl StreamAcceptor for WsAcceptor {
         Box::pin(async move {
             loop {
                 tokio::select! {
-                    accepted = self.tcp.accept_tcp(), if self.upgrades.len() < MAX_UPGRADES => {
+                    accepted = self.tcp.accept_tcp() => {
                         let Accepted { io, tag, peer, .. } = accepted?;
                         let upgrade = upgrade(io, tag, self.path.clone(), self.tls.clone());
                         let user_data = self.user_data.clone();
-                        self.upgrades.spawn(async move {
+                        self.upgrades.spawn(peer, async move {
                             let (io, tag) = upgrade.await?;
                             let mut accepted = Accepted::new(io, tag, user_data);
                             accepted.peer = peer;
                             Ok(accepted)
                         });
                     }
-                    Some(done) = self.upgrades.join_next() => match done {
+                    Some(done) = self.upgrades.next() => match done {
                         Ok(Ok(accepted)) => return Ok(accepted),
                         Ok(Err(e)) => tracing::debug!(error = %e, "websocket link refused"),
                         Err(e) => tracing::debug!(error = %e, "websocket upgrade task failed"),
