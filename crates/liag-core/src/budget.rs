@@ -1,32 +1,45 @@
 //! [`MemoryBudget`]: one bound on the bytes many connections buffer together.
-//!
-//! Each connection's buffers are bounded by its own configuration (`recv_buffer`,
-//! `send_buffer`), but a server with thousands of connections would multiply that by
-//! thousands. Connections sharing a budget each keep an account of what they hold (received
-//! and unread, written and unacknowledged) and take in more only while the total stays within
-//! the budget:
-//!
-//! - a Data message that does not fit is dropped unacknowledged (the peer sends it again
-//!   later), unless it is the very next one in order and the application has read everything
-//!   before it, or the connection holds less than its receive floor: every connection can
-//!   always make progress;
-//! - writes take no more than fits, and always up to the connection's send floor, so a writer
-//!   blocked by the budget is woken by its own acknowledgements.
-//!
-//! A floor is [`RECV_FLOOR`] or [`SEND_FLOOR`], or the budget's even share among the
-//! connections sharing it if that is less: the floors together never exceed the budget, so
-//! connections hold at most about twice the budget however many there are. A connection
-//! held to its floors is slow (a dropped payload waits for the peer's resend) but it moves.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Bytes a connection may always have written and unacknowledged, whatever the budget.
+/// Bytes a connection may have written and not had acknowledged, however full the budget: its
+/// send floor, unless the budget's even share among its connections is less (but never below
+/// [`MIN_FLOOR`]).
 pub const SEND_FLOOR: usize = 256 << 10;
-/// Bytes a connection may always have received and not read, whatever the budget.
+/// Bytes a connection may have received and not read, however full the budget: its receive
+/// floor, unless the budget's even share among its connections is less (but never below
+/// [`MIN_FLOOR`]).
 pub const RECV_FLOOR: usize = 256 << 10;
+/// The least a floor is, however many connections share the budget: a connection always
+/// moves.
+pub const MIN_FLOOR: usize = 16 << 10;
+/// The largest payload taken beyond the budget because it is the next to read (with all
+/// before it read). Larger ones wait until there is room: a peer cannot make each of many
+/// connections hold a payload of 8 MiB this way.
+pub(crate) const NEXT_TO_READ_MAX: usize = 64 << 10;
 
-/// A byte budget shared by connections: clone it into each one's [`crate::Config`].
+/// A byte budget shared by connections: clone it into each one's [`crate::Config`]
+/// (`memory_budget`). A `liag_tokio::Server` gives all its connections one.
+///
+/// Each connection's buffers are bounded by its own configuration (`recv_buffer`,
+/// `send_buffer`), but a server with thousands of connections would multiply that by
+/// thousands. Connections sharing a budget each keep an account of what they hold (received
+/// and unread, written and unacknowledged) and take in more only while the total stays within
+/// the budget:
+///
+/// - a Data message that does not fit is dropped unacknowledged (the peer sends it again
+///   later), unless the connection holds less than its receive floor, or the message is the
+///   very next one in order, the application has read everything before it and it is at most
+///   64 KiB;
+/// - writes take no more than fits, and always up to the connection's send floor, so a writer
+///   blocked by the budget is woken by its own acknowledgements.
+///
+/// A floor is [`RECV_FLOOR`] or [`SEND_FLOOR`], or the budget's even share among the
+/// connections sharing it if that is less, but never below [`MIN_FLOOR`]: all connections
+/// together hold at most about twice the budget (more only when thousands share a small one).
+/// A connection held to its floors is slow (a dropped payload waits for the peer's resend), but
+/// it moves. A budget of `usize::MAX` bounds nothing.
 #[derive(Debug, Clone)]
 pub struct MemoryBudget {
     inner: Arc<Shared>,
@@ -81,10 +94,13 @@ impl Account {
         Account { budget, held: 0 }
     }
 
-    /// `floor`, or the budget's even share among its connections if that is less.
+    /// `floor`, or the budget's even share among its connections if that is less, but at
+    /// least [`MIN_FLOOR`].
     pub(crate) fn floor(&self, floor: usize) -> usize {
         let accounts = self.budget.inner.accounts.load(Ordering::Relaxed).max(1);
-        floor.min(self.budget.limit() / accounts)
+        floor
+            .min(self.budget.limit() / accounts)
+            .max(MIN_FLOOR.min(floor))
     }
 
     /// Records that the connection now holds `held` bytes.
@@ -129,11 +145,15 @@ mod tests {
         assert_eq!(budget.room(), 0);
         assert_eq!(
             a.floor(SEND_FLOOR),
-            500,
-            "two connections share a floor of 1000"
+            MIN_FLOOR,
+            "never below the least floor"
         );
         drop(b);
-        assert_eq!(a.floor(SEND_FLOOR), 1000);
+        let big = MemoryBudget::new(1 << 20);
+        let (c, _d) = (Account::new(big.clone()), Account::new(big.clone()));
+        assert_eq!(c.floor(SEND_FLOOR), 256 << 10);
+        let _more: Vec<Account> = (0..6).map(|_| Account::new(big.clone())).collect();
+        assert_eq!(c.floor(SEND_FLOOR), 128 << 10, "eight share 1 MiB");
         drop(a);
         assert_eq!(budget.used(), 0);
     }

@@ -35,7 +35,7 @@ mod send;
 pub mod sim;
 mod time;
 
-pub use budget::{MemoryBudget, RECV_FLOOR, SEND_FLOOR};
+pub use budget::{MIN_FLOOR, MemoryBudget, RECV_FLOOR, SEND_FLOOR};
 pub use config::Config;
 pub use connection::{Connection, ConnectionStats, Event, WriteError};
 pub use error::{ConnectionError, LinkError, Violation};

@@ -105,7 +105,9 @@ impl RecvState {
                 // The next payload in order, with all before it read, is always taken, and so
                 // is anything within the connection's floor: that keeps every connection
                 // moving however full the budget.
-                let next_to_read = index == self.next && self.ready.is_empty();
+                let next_to_read = index == self.next
+                    && self.ready.is_empty()
+                    && payload.len() <= crate::budget::NEXT_TO_READ_MAX;
                 let fits =
                     |(room, floor): (usize, usize)| payload.len() <= room || buffered <= floor;
                 if budget.is_some_and(|b| !fits(b)) && !next_to_read {

@@ -158,7 +158,7 @@ impl Connection {
 
     fn on_reliable(&mut self, link: LinkId, seq: Seq, msg: Incoming) -> Result<(), LinkError> {
         let had_data = self.recv.readable();
-        let is_data = matches!(msg, Incoming::Data(_));
+        let is_data = matches!(&msg, Incoming::Data(payload) if !payload.is_empty());
         let arrival = self.recv.receive(seq, msg, self.budget_room())?;
         if arrival == Arrival::OverBudget {
             // Not acknowledged: the peer sends it again once there is room.
