@@ -6,10 +6,12 @@ use std::io;
 use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use bytes::Bytes;
 use liag_tokio::liag_core::proto::message::{UserData, Welcome};
-use liag_tokio::{BoxLink, stream_link};
+use liag_tokio::{BoxLink, PacketLink, stream_link};
+use std::task::{Context, Poll};
 
-use crate::transport::{Accepted, Acceptor, Connector};
+use crate::transport::{Accepted, Acceptor, Connector, OnHandshake};
 
 /// A byte stream a link runs over: TCP, TLS, a WebSocket as bytes, RFCOMM, a pipe.
 pub trait IoStream: AsyncRead + AsyncWrite + Send + 'static {}
@@ -71,6 +73,60 @@ pub trait StreamAcceptor: Send + 'static {
 
 impl<A: StreamAcceptor> Acceptor for A {
     fn accept(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxLink>>> {
-        Box::pin(async move { Ok(self.accept_stream().await?.map(stream_link)) })
+        Box::pin(async move {
+            let mut accepted = self.accept_stream().await?.map(stream_link);
+            if let Some(hook) = accepted.on_handshake.take() {
+                accepted = accepted.map(|link| {
+                    Box::pin(Hooked {
+                        link,
+                        hook: Some(hook),
+                    }) as BoxLink
+                });
+            }
+            Ok(accepted)
+        })
+    }
+}
+
+/// A link that runs its transport's [`OnHandshake`] once the handshake is through.
+struct Hooked {
+    link: BoxLink,
+    hook: Option<OnHandshake>,
+}
+
+impl futures::Stream for Hooked {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.link.as_mut().poll_next(cx)
+    }
+}
+
+impl futures::Sink<Bytes> for Hooked {
+    type Error = io::Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.link.as_mut().poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, packet: Bytes) -> io::Result<()> {
+        self.link.as_mut().start_send(packet)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.link.as_mut().poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.link.as_mut().poll_close(cx)
+    }
+}
+
+impl PacketLink for Hooked {
+    fn handshake_done(mut self: Pin<&mut Self>) {
+        self.link.as_mut().handshake_done();
+        if let Some(OnHandshake(hook)) = self.hook.take() {
+            hook();
+        }
     }
 }

@@ -220,7 +220,7 @@ impl TcpAcceptor {
             let name = (self.interfaces.name_of(local.ip()))
                 .unwrap_or_else(|| unmap(local.ip()).to_string());
             let accepted = Accepted::new(stream, format!("{name} <- {peer}"), user_data(&name));
-            return Ok(accepted.from_peer(peer.ip()));
+            return Ok(accepted.with_peer(peer.ip()));
         }
     }
 

@@ -306,16 +306,16 @@ impl<A: StreamAcceptor> StreamAcceptor for TlsAcceptor<A> {
             loop {
                 tokio::select! {
                     accepted = self.inner.accept_stream() => {
-                        let Accepted { io, tag, user_data, peer } = accepted?;
+                        let (io, mut rest) = accepted?.split();
+                        let tag = rest.tag.clone();
+                        rest.tag.push_str(SUFFIX);
                         let handshake = self.tls.accept(io);
-                        self.handshakes.spawn(peer, async move {
+                        self.handshakes.spawn(rest.peer, async move {
                             let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
                                 .await
                                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("TLS handshake on {tag} timed out")))?
                                 .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake on {tag} failed: {e}")))?;
-                            let mut accepted = Accepted::new(box_stream(tls), tag + SUFFIX, user_data);
-                            accepted.peer = peer;
-                            Ok(accepted)
+                            Ok(rest.map(|()| box_stream(tls)))
                         });
                     }
                     Some(done) = self.handshakes.next() => match done {

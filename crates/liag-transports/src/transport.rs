@@ -32,6 +32,10 @@ pub trait Connector: Send + Sync + 'static {
 }
 
 /// A transport an acceptor took in, ready for the link handshake.
+///
+/// Give it the peer's address ([`Accepted::with_peer`]) wherever the transport has one:
+/// without it, the [`Server`]'s per-source limits do not apply to the link, and all links
+/// without an address count as one source when handshakes are too many.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Accepted<T> {
@@ -45,6 +49,17 @@ pub struct Accepted<T> {
     /// source may hold (`Settings::max_links_per_source` and
     /// `Settings::max_connections_per_source`).
     pub peer: Option<IpAddr>,
+    /// Called once the link's handshake is through: a WebSocket acceptor lifts its read limit.
+    pub(crate) on_handshake: Option<OnHandshake>,
+}
+
+/// What runs once a link's handshake is through.
+pub(crate) struct OnHandshake(pub(crate) Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for OnHandshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnHandshake")
+    }
 }
 
 impl<T> Accepted<T> {
@@ -55,22 +70,44 @@ impl<T> Accepted<T> {
             tag: tag.into(),
             user_data,
             peer: None,
+            on_handshake: None,
         }
     }
 
     /// The same, from the peer address `peer`.
-    pub fn from_peer(mut self, peer: IpAddr) -> Self {
+    pub fn with_peer(mut self, peer: IpAddr) -> Self {
         self.peer = Some(peer);
         self
     }
 
     /// The same with the transport changed by `f` (wrapped in TLS, framed as a link).
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Accepted<U> {
-        Accepted {
-            io: f(self.io),
+        let (io, rest) = self.split();
+        rest.map_unit(f(io))
+    }
+
+    /// The transport, and everything else about it, for a wrapper that changes the transport
+    /// over time (a TLS handshake) and puts it back with [`Accepted::map`].
+    pub fn split(self) -> (T, Accepted<()>) {
+        let rest = Accepted {
+            io: (),
             tag: self.tag,
             user_data: self.user_data,
             peer: self.peer,
+            on_handshake: self.on_handshake,
+        };
+        (self.io, rest)
+    }
+}
+
+impl Accepted<()> {
+    fn map_unit<U>(self, io: U) -> Accepted<U> {
+        Accepted {
+            io,
+            tag: self.tag,
+            user_data: self.user_data,
+            peer: self.peer,
+            on_handshake: self.on_handshake,
         }
     }
 }

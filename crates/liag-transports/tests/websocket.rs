@@ -164,3 +164,51 @@ async fn half_upgrades_from_one_host_do_not_shut_out_a_client() {
     assert!(back == payload);
     drop(silent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_inside_a_websocket_keeps_the_gate_shut_until_the_link_handshake() {
+    use liag_transports::tls::{TlsAcceptor, insecure_client_config};
+    use liag_transports::websocket::WsBytes;
+    use tokio::io::AsyncWriteExt;
+    use tokio_rustls::rustls::pki_types::ServerName;
+    // As `liag tunnel server --websocket --tls`: TLS runs inside the WebSocket.
+    let pki = kit::Pki::new();
+    let (server, listener) = Server::new(Settings::default());
+    let acceptor = WsAcceptor::bind(&[SocketAddr::from(([127, 0, 0, 1], 0))], "/liag")
+        .await
+        .unwrap();
+    let addr = acceptor.local_addrs()[0];
+    tokio::spawn(serve(TlsAcceptor::new(acceptor, pki.server_config()), server));
+    echo(listener);
+    // The client upgrades and completes TLS, which takes the server's reads and writes...
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/liag"), tcp)
+        .await
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(insecure_client_config());
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, WsBytes::new(ws)).await.unwrap();
+    // ... then, below TLS, starts a 15 MiB WebSocket message before any link handshake.
+    let (ws_bytes, _) = tls.into_inner();
+    let mut ws = ws_bytes.into_inner();
+    let socket = ws.get_mut();
+    let len: u64 = 15 << 20;
+    let mut frame = vec![0x82u8, 0x80 | 127];
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    socket.write_all(&frame).await.unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    let mut sent = 0u64;
+    let refused = tokio::time::timeout(Duration::from_secs(10), async {
+        while sent < len {
+            if socket.write_all(&chunk).await.is_err() {
+                return true;
+            }
+            sent += chunk.len() as u64;
+        }
+        false
+    })
+    .await
+    .expect("the acceptor neither read nor closed");
+    assert!(refused, "the acceptor read all 15 MiB");
+}

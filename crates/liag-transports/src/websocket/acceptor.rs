@@ -13,11 +13,11 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use liag_tokio::liag_core::proto::message::UserData;
 
-use super::gate::{Gate, PRE_HANDSHAKE_READ};
+use super::gate::{Gate, Opener, PRE_HANDSHAKE_READ};
 use super::{HANDSHAKE_TIMEOUT, MAX_UPGRADES, WsBytes, acceptor_user_data, ws_config};
 use crate::stream::{BoxStream, StreamAcceptor, box_stream};
 use crate::tcp::TcpAcceptor;
-use crate::transport::Accepted;
+use crate::transport::{Accepted, OnHandshake};
 use crate::upgrades::Upgrades;
 
 /// Accepts WebSocket links on TCP ports, at one URL path; other paths get HTTP 404.
@@ -92,17 +92,20 @@ async fn upgrade(
     tag: String,
     path: Arc<str>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-) -> io::Result<(BoxStream, String)> {
+) -> io::Result<(BoxStream, Opener, String)> {
     let work = async {
         match tls {
             Some(tls) => {
                 let tls = tls.accept(tcp).await.map_err(|e| {
                     io::Error::new(e.kind(), format!("{tag}: TLS handshake failed: {e}"))
                 })?;
-                let io = upgrade_on(tls, &tag, &path).await?;
-                Ok((io, format!("wss {tag}")))
+                let (io, opener) = upgrade_on(tls, &tag, &path).await?;
+                Ok((io, opener, format!("wss {tag}")))
             }
-            None => Ok((upgrade_on(tcp, &tag, &path).await?, format!("ws {tag}"))),
+            None => {
+                let (io, opener) = upgrade_on(tcp, &tag, &path).await?;
+                Ok((io, opener, format!("ws {tag}")))
+            }
         }
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, work)
@@ -110,7 +113,8 @@ async fn upgrade(
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{tag}: upgrade timed out")))?
 }
 
-async fn upgrade_on<S>(io: S, tag: &str, path: &str) -> io::Result<BoxStream>
+/// Upgrades `io` at `path`: the stream, behind a gate the link's handshake opens.
+async fn upgrade_on<S>(io: S, tag: &str, path: &str) -> io::Result<(BoxStream, Opener)>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -129,7 +133,7 @@ where
     let ws = tokio_tungstenite::accept_hdr_async_with_config(io, check, Some(ws_config()))
         .await
         .map_err(|e| io::Error::other(format!("{tag}: websocket upgrade failed: {e}")))?;
-    Ok(box_stream(WsBytes::gated(ws, opener)))
+    Ok((box_stream(WsBytes::new(ws)), opener))
 }
 
 impl StreamAcceptor for WsAcceptor {
@@ -142,9 +146,10 @@ impl StreamAcceptor for WsAcceptor {
                         let upgrade = upgrade(io, tag, self.path.clone(), self.tls.clone());
                         let user_data = self.user_data.clone();
                         self.upgrades.spawn(peer, async move {
-                            let (io, tag) = upgrade.await?;
+                            let (io, opener, tag) = upgrade.await?;
                             let mut accepted = Accepted::new(io, tag, user_data);
                             accepted.peer = peer;
+                            accepted.on_handshake = Some(OnHandshake(Box::new(move || opener.open())));
                             Ok(accepted)
                         });
                     }

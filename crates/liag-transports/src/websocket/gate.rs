@@ -3,9 +3,9 @@
 //! tungstenite gathers a whole message (up to [`super::MAX_MESSAGE`], 16 MiB) before it hands
 //! any of it on, so a peer that upgrades and sends one big message makes the acceptor hold it
 //! before liag has seen a byte of a handshake. Below tungstenite, the gate lets through only
-//! [`PRE_HANDSHAKE_READ`] bytes (the HTTP upgrade and the link handshake need a few hundred)
-//! until [`WsBytes`](super::WsBytes) opens it: at the acceptor's first write after it read,
-//! which is its Accepted (or Refused, and then the link closes).
+//! [`PRE_HANDSHAKE_READ`] bytes (the HTTP upgrade and the link handshake need a few hundred,
+//! a TLS handshake inside the WebSocket a few thousand) until the link's handshake is through:
+//! the link then runs the acceptor's `OnHandshake`, which opens the gate.
 
 use std::io;
 use std::pin::Pin;

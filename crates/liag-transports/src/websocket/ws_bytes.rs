@@ -10,8 +10,6 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::gate::Opener;
-
 /// Turns a WebSocket (any `Stream` and `Sink` of tungstenite messages, such as
 /// `tokio_tungstenite::WebSocketStream`) into an `AsyncRead + AsyncWrite` byte stream, which
 /// [`liag_tokio::stream_link`] frames as a link.
@@ -23,9 +21,6 @@ pub struct WsBytes<S> {
     /// What is left of the last Binary message received.
     pending: Bytes,
     eof: bool,
-    /// An acceptor's gate below the WebSocket, opened at its first write after a read.
-    gate: Option<Opener>,
-    read_any: bool,
 }
 
 impl<S> std::fmt::Debug for WsBytes<S> {
@@ -44,17 +39,6 @@ impl<S> WsBytes<S> {
             ws,
             pending: Bytes::new(),
             eof: false,
-            gate: None,
-            read_any: false,
-        }
-    }
-
-    /// An acceptor's WebSocket over a [`Gate`](super::gate::Gate): the gate opens at the first
-    /// write after a read, the link handshake's answer.
-    pub(crate) fn gated(ws: S, opener: Opener) -> Self {
-        WsBytes {
-            gate: Some(opener),
-            ..WsBytes::new(ws)
         }
     }
 
@@ -100,7 +84,6 @@ where
             }
         }
         let n = this.pending.len().min(buf.remaining());
-        this.read_any = true;
         buf.put_slice(&this.pending[..n]);
         this.pending.advance(n);
         Poll::Ready(Ok(()))
@@ -113,11 +96,6 @@ where
 {
     fn send(&mut self, cx: &mut Context<'_>, data: Bytes) -> Poll<io::Result<usize>> {
         ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(ws_error)?;
-        if self.read_any {
-            if let Some(gate) = self.gate.take() {
-                gate.open();
-            }
-        }
         let len = data.len();
         Pin::new(&mut self.ws)
             .start_send(Message::Binary(data))
