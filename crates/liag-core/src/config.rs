@@ -35,7 +35,8 @@ pub struct Config {
     pub no_link_timeout: Duration,
     /// The same for a connection that has received no data yet, if shorter: a peer that
     /// opens connections and leaves them without links or data cannot keep them long. Default
-    /// `None` (`no_link_timeout` applies); a `liag_tokio::Server` sets its own.
+    /// `None` (`no_link_timeout` applies); a `liag_tokio::Server` fills it in from its
+    /// settings where it is `None`.
     pub no_link_timeout_before_data: Option<Duration>,
     /// Most Acks queued on one link; copies beyond it are not acknowledged (the peer
     /// resends), so a peer flooding duplicates cannot grow memory. Default 16,384.

@@ -32,7 +32,7 @@ struct ReadyLink {
 /// A new connection the application has not decided on yet. Touched only under the
 /// connection table's lock, so a link joining it and the application's decision are ordered:
 /// every link either reaches the decision or is refused, none falls between.
-struct Pending {
+pub(crate) struct Pending {
     links: Vec<ReadyLink>,
     /// The connection slot of the source it came from, held while the connection lives.
     slot: Option<Slot>,
@@ -50,7 +50,7 @@ enum Route {
 }
 
 #[derive(Clone)]
-enum Handle {
+pub(crate) enum Handle {
     Running(Arc<Shared>),
     Pending(Arc<Mutex<Pending>>),
 }
@@ -81,14 +81,17 @@ struct ServerInner {
     sources: Arc<Sources>,
     /// What all connections buffer together.
     budget: MemoryBudget,
+    /// When a full table last had no connection to give way, so the next newcomers do not
+    /// each search it again.
+    fruitless_search: Mutex<Option<tokio::time::Instant>>,
     next_handshake: std::sync::atomic::AtomicU64,
     filter: Mutex<Option<LinkFilter>>,
 }
 
 /// A handshake in progress.
-struct Handshake {
+pub(crate) struct Handshake {
     id: u64,
-    source: Option<Source>,
+    pub(crate) source: Option<Source>,
     task: tokio::task::AbortHandle,
 }
 
@@ -145,6 +148,7 @@ impl Server {
                 table: Mutex::new(ConnectionTable::new(settings.max_connections)),
                 handshakes: Mutex::new(VecDeque::new()),
                 budget: MemoryBudget::new(settings.memory_budget),
+                fruitless_search: Mutex::new(None),
                 sources: Sources::new(
                     settings.max_links_per_source,
                     settings.max_connections_per_source,
@@ -168,7 +172,8 @@ impl Server {
         *lock(&self.inner.filter) = Some(filter);
     }
 
-    /// Bytes the server's connections buffer together, against `Settings::memory_budget`.
+    /// Bytes the server's connections buffer together, against `Settings::memory_budget`
+    /// (connections given a budget of their own in `Settings::config` are not counted).
     pub fn memory_used(&self) -> usize {
         self.inner.budget.used()
     }
@@ -187,11 +192,27 @@ impl Server {
         self.add_incoming_link(stream_link(io), tag, user_data);
     }
 
+    /// Like [`Server::add_incoming`], for a byte stream from the peer address `peer`, which
+    /// the per-source limits count (see [`Server::add_incoming_link_from`]).
+    pub fn add_incoming_from<S>(
+        &self,
+        io: S,
+        tag: impl Into<String>,
+        user_data: UserData,
+        peer: IpAddr,
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        self.add_incoming_link_from(stream_link(io), tag, user_data, peer);
+    }
+
     /// Like [`Server::add_incoming`], for a link of any kind.
     ///
     /// Handshakes are bounded in time (`handshake_timeout`) and in number
-    /// (`max_pending_handshakes`): when the limit is reached, the oldest handshake in progress
-    /// is abandoned, so sockets that never speak cannot lock real clients out.
+    /// (`max_pending_handshakes`): when the limit is reached, the oldest handshake of the
+    /// source with the most is abandoned (links without an address count as one source), so
+    /// sockets that never speak cannot lock real clients out. Links added here have no source:
+    /// the per-source limits do not apply to them; prefer [`Server::add_incoming_link_from`].
     pub fn add_incoming_link(&self, link: BoxLink, tag: impl Into<String>, user_data: UserData) {
         self.start_handshake(link, tag.into(), user_data, None);
     }
@@ -234,7 +255,7 @@ impl Server {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut pending = lock(&inner.handshakes);
         while pending.len() >= inner.settings.max_pending_handshakes.max(1) {
-            if let Some(oldest) = evict(&mut pending) {
+            if let Some(oldest) = crate::evict::handshake_to_abandon(&mut pending) {
                 tracing::debug!(source = ?oldest.source, "too many handshakes in progress; abandoning one");
                 oldest.task.abort();
             }
@@ -263,53 +284,33 @@ impl Server {
     }
 }
 
-/// Ends a running connection that has no link, to make room in a full table: one that never
-/// received data if there is one. Returns whether it found one.
-fn evict_linkless(table: &mut ConnectionTable<Handle>) -> bool {
-    let mut victim: Option<(ConnId, Arc<Shared>, bool)> = None;
-    for (id, handle) in table.iter() {
-        let Handle::Running(shared) = handle else {
-            continue;
-        };
-        let inner = shared.lock();
-        if !inner.conn.is_linkless() || inner.joining > 0 {
-            continue;
-        }
-        let used = inner.conn.received_data();
-        drop(inner);
-        if victim.as_ref().is_none_or(|(_, _, v)| *v && !used) {
-            victim = Some((id, shared.clone(), used));
-        }
-        if !used {
-            break;
-        }
-    }
-    let Some((id, shared, _)) = victim else {
-        return false;
-    };
-    tracing::debug!(conn = %id, "connection table full; ending a connection without links");
-    table.remove(id);
-    Control::new(shared).terminate();
-    true
-}
-
-/// Takes the handshake to abandon from a full table: the oldest of the source with the most
-/// in progress (links without a source count as one source).
-fn evict(pending: &mut VecDeque<Handshake>) -> Option<Handshake> {
-    let mut counts: std::collections::HashMap<Option<Source>, usize> = Default::default();
-    for h in pending.iter() {
-        *counts.entry(h.source).or_default() += 1;
-    }
-    let busiest = counts.into_iter().max_by_key(|(_, n)| *n)?.0;
-    let at = pending.iter().position(|h| h.source == busiest)?;
-    pending.remove(at)
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ServerInner {
+    /// Makes room in a full table by ending a connection that gives way (see
+    /// [`crate::evict::connection_to_end`]); at most one fruitless search per 100 ms.
+    fn make_room(&self, table: &mut ConnectionTable<Handle>) -> bool {
+        let mut last = lock(&self.fruitless_search);
+        if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(100)) {
+            return false;
+        }
+        let unproven_after = self.settings.no_link_timeout_before_data;
+        match crate::evict::connection_to_end(table, unproven_after) {
+            Some((id, shared)) => {
+                tracing::debug!(conn = %id, "connection table full; ending a connection that gives way");
+                table.remove(id);
+                Control::new(shared).terminate();
+                true
+            }
+            None => {
+                *last = Some(tokio::time::Instant::now());
+                false
+            }
+        }
+    }
+
     async fn handle_link(
         self: Arc<Self>,
         mut link: BoxLink,
@@ -367,7 +368,7 @@ impl ServerInner {
             let mut resolution = table.resolve(incoming.conn_id, incoming.existing_connection);
             if matches!(resolution, Resolution::Refuse(RefusedReason::NotListening))
                 && table.is_full()
-                && evict_linkless(&mut table)
+                && self.make_room(&mut table)
             {
                 resolution = table.resolve(incoming.conn_id, incoming.existing_connection);
             }
@@ -397,11 +398,10 @@ impl ServerInner {
         };
         match (route, link) {
             (Route::Refuse(reason), Some(link)) => refuse(link, reason).await,
-            // Closing: a new link would only keep it alive (aggligator refuses too). Checked
-            // outside the table's lock, which must not wait for a busy connection's.
             (Route::Join(shared), Some(mut link)) => {
-                // Checked outside the table's lock, which must not wait for a busy
-                // connection's.
+                // Room and a running connection (one closing would be kept alive by a new
+                // link: refused, as aggligator does), checked outside the table's lock, which
+                // must not wait for a busy connection's.
                 let joining = match Joining::reserve(&shared, max_links) {
                     Ok(joining) => joining,
                     Err(reason) => {

@@ -12,9 +12,13 @@ pub struct Settings {
     pub config: Config,
     /// How long a link's handshake may take. Default 10 s.
     pub handshake_timeout: Duration,
-    /// Most handshakes a server runs at once; further links are closed at once. Default 256.
+    /// Most handshakes a server runs at once; a newcomer beyond them takes the place of the
+    /// oldest handshake of the source with the most. Default 256.
     pub max_pending_handshakes: usize,
-    /// Most connections a server keeps. Default 4096.
+    /// Most connections a server keeps. When it holds them all, a new connection takes the
+    /// place of one that gives way: without links and never any data; with links but no data
+    /// for `no_link_timeout_before_data` since it opened; without links (a client between
+    /// paths). If none gives way, Refused(NotListening). Default 4096.
     pub max_connections: usize,
     /// Most new connections waiting for the application to accept them. Default 32.
     pub max_pending_connections: usize,
@@ -23,22 +27,27 @@ pub struct Settings {
     /// so one peer must not open thousands. Default 32.
     pub max_links_per_connection: usize,
     /// Most sockets (links and handshakes in progress) one source may hold on a server; a
-    /// socket beyond them is closed at once. A source is the peer's IPv4 address or IPv6 /64,
-    /// for transports that have one. Default 128: far more than one host's paths, and few
-    /// enough that one host cannot take a server's file descriptors.
+    /// socket beyond them is closed at once. A source ([`crate::Source`]) is the peer's IPv4
+    /// address or IPv6 /64, for links added with an address (`Server::add_incoming_from`,
+    /// `Server::add_incoming_link_from`; liag-transports' acceptors do). Default 128: far more
+    /// than one host's paths, and few enough that one host cannot take a server's file
+    /// descriptors. Hosts behind one NAT address share it: raise it for them.
     pub max_links_per_source: usize,
     /// Most connections one source may hold on a server; a new one beyond them is refused with
-    /// Refused(NotListening). Default 64.
+    /// Refused(NotListening). `liag tunnel` opens a connection per forwarded TCP connection,
+    /// so this bounds those a host forwards at once. Default 64.
     pub max_connections_per_source: usize,
-    /// A server's connection that has received no data yet fails after this long without a
-    /// working link (its configuration's `no_link_timeout_before_data`, unless that is set).
-    /// And when the server holds `max_connections`, a new connection takes the place of one
-    /// without links, one that never carried data first. Default 10 s.
+    /// How long a server's connection that has never received data lives without a working
+    /// link (with data received, `config.no_link_timeout`, 90 s, applies). The server puts it
+    /// into each connection's configuration where `config.no_link_timeout_before_data` is
+    /// `None`, and never above `config.no_link_timeout`; set it to that to turn it off. Mind
+    /// protocols where the client sends nothing and the server speaks. Default 10 s.
     pub no_link_timeout_before_data: Duration,
     /// Bytes all of a server's connections may buffer together, received and unread or
-    /// written and unacknowledged (a `liag_core::MemoryBudget`, unless the configuration
-    /// names one). Each connection's own bounds (`recv_buffer`, `send_buffer`) still hold.
-    /// Default 128 MiB.
+    /// written and unacknowledged: a `liag_core::MemoryBudget` (its rules are there) given to
+    /// each connection whose `config.memory_budget` is `None`. Each connection's own bounds
+    /// (`recv_buffer`, `send_buffer`) still hold; `usize::MAX` bounds nothing more. Default
+    /// 128 MiB.
     pub memory_budget: usize,
 }
 

@@ -16,12 +16,14 @@ use std::task::{Context, Poll};
 
 use crate::codec::{BoxLink, PacketLink};
 
-/// The key a source is counted under.
+/// A peer as a server counts it: an IPv4 address, or an IPv6 /64 (an IPv4-mapped IPv6
+/// address counts as its IPv4 address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Source(IpAddr);
+pub struct Source(IpAddr);
 
 impl Source {
-    pub(crate) fn of(ip: IpAddr) -> Source {
+    /// The source `ip` belongs to.
+    pub fn of(ip: IpAddr) -> Source {
         match ip {
             IpAddr::V4(v4) => Source(IpAddr::V4(v4)),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -1,5 +1,6 @@
 //! [`Upgrades`]: the WebSocket upgrades or TLS handshakes an acceptor runs at once, bounded,
-//! with room made for a newcomer by abandoning the oldest of the busiest source.
+//! with room made for a newcomer by abandoning the oldest of the busiest source (an IPv4
+//! address or IPv6 /64, as the server counts them).
 //!
 //! Waiting for a free slot instead would let anyone who opens sockets and says nothing hold
 //! every slot for the whole upgrade timeout and shut everyone else out.
@@ -9,11 +10,13 @@ use std::future::Future;
 use std::net::IpAddr;
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 
+use liag_tokio::Source;
+
 /// Upgrades in progress, oldest first.
 #[derive(Debug)]
 pub(crate) struct Upgrades<T> {
     tasks: JoinSet<T>,
-    order: VecDeque<(Id, Option<IpAddr>, AbortHandle)>,
+    order: VecDeque<(Id, Option<Source>, AbortHandle)>,
     max: usize,
 }
 
@@ -34,7 +37,7 @@ impl<T: Send + 'static> Upgrades<T> {
         upgrade: impl Future<Output = T> + Send + 'static,
     ) {
         while self.order.len() >= self.max {
-            let mut counts: HashMap<Option<IpAddr>, usize> = HashMap::new();
+            let mut counts: HashMap<Option<Source>, usize> = HashMap::new();
             for (_, source, _) in &self.order {
                 *counts.entry(*source).or_default() += 1;
             }
@@ -48,7 +51,8 @@ impl<T: Send + 'static> Upgrades<T> {
             }
         }
         let task = self.tasks.spawn(upgrade);
-        self.order.push_back((task.id(), peer, task));
+        self.order
+            .push_back((task.id(), peer.map(Source::of), task));
     }
 
     /// Upgrades in progress.
@@ -95,6 +99,6 @@ mod tests {
         let second = upgrades.next().await;
         assert!(matches!(second, Some(Ok("done"))), "{second:?}");
         let sources: Vec<_> = upgrades.order.iter().map(|(_, s, _)| *s).collect();
-        assert_eq!(sources, [other, busy]);
+        assert_eq!(sources, [other.map(Source::of), busy.map(Source::of)]);
     }
 }

@@ -366,6 +366,50 @@ async fn out_of_order_floods_stay_within_the_memory_budget() {
     drop(held);
 }
 
+/// Sends one Data message numbered `seq` on a link whose handshake sent one frame (Connect).
+async fn send_first_data(socket: &mut TcpStream, seq: u32, payload: &[u8]) {
+    use liag_transports::liag_tokio::liag_core::proto::seq::Seq;
+    let mut encoder = FrameEncoder::new();
+    encoder.encode(&[], &mut BytesMut::new()).unwrap();
+    let mut out = BytesMut::new();
+    let header = Message::Data { seq: Seq::new(seq) }.to_bytes();
+    encoder.encode(&header, &mut out).unwrap();
+    encoder.encode(payload, &mut out).unwrap();
+    socket.write_all(&out).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_ends_a_connection_whose_links_never_carried_data() {
+    let mut settings = Settings::default();
+    settings.max_connections = 2;
+    settings.no_link_timeout_before_data = Duration::from_millis(300);
+    let (_server, listener, addrs) = server(settings).await;
+    echo(listener);
+    let (idle, _i) = handshake(addrs[0], 95, false).await;
+    let (used, mut used_socket) = handshake(addrs[0], 96, false).await;
+    assert_eq!((idle, used), (Answer::Accepted, Answer::Accepted));
+    send_first_data(&mut used_socket, 0, b"hello").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both hold a link; the one that never sent a byte in 300 ms gives way.
+    let (third, _t) = handshake(addrs[0], 97, false).await;
+    assert_eq!(third, Answer::Accepted);
+    let (again, _a) = handshake(addrs[1], 95, true).await;
+    assert_eq!(
+        again,
+        Answer::Refused(RefusedReason::Closed),
+        "the idle one was ended"
+    );
+    let (joined, _j) = handshake(addrs[1], 96, true).await;
+    assert_eq!(
+        joined,
+        Answer::Accepted,
+        "the one that carried data runs on"
+    );
+    // The newcomer is young: nothing gives way for a fourth.
+    let (fourth, _f) = handshake(addrs[0], 98, false).await;
+    assert_eq!(fourth, Answer::Refused(RefusedReason::NotListening));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_offer_is_refused() {
     let (_server, mut listener, addrs) = server(Settings::default()).await;

@@ -178,7 +178,10 @@ async fn tls_inside_a_websocket_keeps_the_gate_shut_until_the_link_handshake() {
         .await
         .unwrap();
     let addr = acceptor.local_addrs()[0];
-    tokio::spawn(serve(TlsAcceptor::new(acceptor, pki.server_config()), server));
+    tokio::spawn(serve(
+        TlsAcceptor::new(acceptor, pki.server_config()),
+        server,
+    ));
     echo(listener);
     // The client upgrades and completes TLS, which takes the server's reads and writes...
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
