@@ -79,6 +79,23 @@ impl MemoryBudget {
     pub(crate) fn room(&self) -> usize {
         self.limit().saturating_sub(self.used())
     }
+
+    /// Counts `n` more bytes against the budget if they fit; for buffers outside any
+    /// connection's own accounts (a link's frame in progress). Give them back with
+    /// [`MemoryBudget::release`].
+    pub fn try_charge(&self, n: usize) -> bool {
+        let limit = self.limit();
+        (self.inner.used)
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(n).filter(|total| *total <= limit)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `n` bytes taken with [`MemoryBudget::try_charge`].
+    pub fn release(&self, n: usize) {
+        self.inner.used.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 /// One connection's share of a budget: what it holds, given back when dropped.

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Decoder, Encoder};
 
+use liag_core::MemoryBudget;
 use liag_core::proto::frame::{FrameDecoder, FrameEncoder, FrameError, HEADER_LEN};
 use liag_core::proto::message::MAX_HANDSHAKE_LEN;
 
@@ -85,7 +86,17 @@ pub trait PacketLink:
 {
     /// Called once the handshake is done; a framed stream lifts its frame-size limit.
     fn handshake_done(self: Pin<&mut Self>) {}
+
+    /// Counts what the link holds of a frame in progress, beyond [`FREE_PARTIAL`], against
+    /// `budget` (a server's memory budget); when it does not fit, the link fails. By default
+    /// nothing is counted.
+    fn charge_to(self: Pin<&mut Self>, budget: MemoryBudget) {
+        let _ = budget;
+    }
 }
+
+/// What a stream link may hold of a frame in progress without charging a memory budget.
+pub const FREE_PARTIAL: usize = 64 << 10;
 
 /// A boxed link.
 pub type BoxLink = Pin<Box<dyn PacketLink>>;
@@ -111,6 +122,8 @@ pub struct StreamLink<S> {
     staging: BytesMut,
     /// Bytes in `write_queue` and `staging`.
     queued: usize,
+    /// The budget a frame in progress is charged to, and how much is charged now.
+    charge: Option<(MemoryBudget, usize)>,
 }
 
 impl<S> std::fmt::Debug for StreamLink<S> {
@@ -141,10 +154,41 @@ where
         write_queue: VecDeque::new(),
         staging: BytesMut::new(),
         queued: 0,
+        charge: None,
     })
 }
 
 type Cx<'a, 'b> = &'a mut Context<'b>;
+
+impl<S> StreamLink<S> {
+    /// Charges the budget for what is held of the frame in progress beyond [`FREE_PARTIAL`],
+    /// or gives back what is no longer held.
+    fn settle_charge(&mut self) -> io::Result<()> {
+        let Some((budget, charged)) = &mut self.charge else {
+            return Ok(());
+        };
+        let held = self.read.unread.len().saturating_sub(FREE_PARTIAL);
+        if held > *charged {
+            if !budget.try_charge(held - *charged) {
+                return Err(io::Error::other(
+                    "a frame in progress does not fit in the server's memory budget",
+                ));
+            }
+        } else {
+            budget.release(*charged - held);
+        }
+        *charged = held;
+        Ok(())
+    }
+}
+
+impl<S> Drop for StreamLink<S> {
+    fn drop(&mut self) {
+        if let Some((budget, charged)) = &self.charge {
+            budget.release(*charged);
+        }
+    }
+}
 
 impl<S: AsyncRead + AsyncWrite> StreamLink<S> {
     fn push_staging(&mut self) {
@@ -198,7 +242,9 @@ impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
                 .decode(&mut this.read.unread)
                 .map_err(frame_error)?;
             if let Some(packet) = decoded {
-                return Poll::Ready(Some(Ok(this.read.hand_out(packet))));
+                let packet = this.read.hand_out(packet);
+                this.settle_charge()?;
+                return Poll::Ready(Some(Ok(packet)));
             }
             if this.eof {
                 let last = this.codec.decoder.decode_eof(&mut this.read.unread);
@@ -212,6 +258,7 @@ impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
             {
                 Poll::Ready(Ok(0)) => this.eof = true,
                 Poll::Ready(Ok(n)) => {
+                    this.settle_charge()?;
                     let chunk = if n >= this.read_chunk {
                         (this.read_chunk * 2).min(READ_MAX)
                     } else if n < this.read_chunk / 4 {
@@ -273,5 +320,13 @@ impl<S: AsyncRead + AsyncWrite> Sink<Bytes> for StreamLink<S> {
 impl<S: AsyncRead + AsyncWrite + Send + 'static> PacketLink for StreamLink<S> {
     fn handshake_done(self: Pin<&mut Self>) {
         self.get_mut().codec.open_up();
+    }
+
+    fn charge_to(self: Pin<&mut Self>, budget: MemoryBudget) {
+        let this = self.get_mut();
+        if let Some((old, charged)) = this.charge.take() {
+            old.release(charged);
+        }
+        this.charge = Some((budget, 0));
     }
 }

@@ -69,7 +69,7 @@ mod shared;
 mod sources;
 mod stream;
 
-pub use codec::{BoxLink, LinkCodec, PacketLink, StreamLink, stream_link};
+pub use codec::{BoxLink, FREE_PARTIAL, LinkCodec, PacketLink, StreamLink, stream_link};
 pub use connect::{Outgoing, connect};
 pub use control::{Control, LinkEvent, LinkRates};
 pub use liag_core;

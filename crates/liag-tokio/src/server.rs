@@ -413,6 +413,7 @@ impl ServerInner {
                 };
                 within(limit, async { link.send(handshake::accepted()).await }).await?;
                 link.as_mut().handshake_done();
+                link.as_mut().charge_to(self.budget.clone());
                 // Should the connection have closed meanwhile, the core lets the link go at
                 // once and the driver closes it.
                 Control::new(shared).attach_link(link, info, peer_recv_buffer);
@@ -512,10 +513,12 @@ impl Incoming {
         let control = Control::new(shared.clone());
         for (ready, joining) in links {
             let control = control.clone();
+            let budget = server.budget.clone();
             tokio::spawn(async move {
                 let mut io = ready.io;
                 if io.send(handshake::accepted()).await.is_ok() {
                     io.as_mut().handshake_done();
+                    io.as_mut().charge_to(budget.clone());
                     control.attach_link(io, ready.info, ready.peer_recv_buffer);
                 }
                 drop(joining);

@@ -180,6 +180,10 @@ impl PacketLink for CountedLink {
     fn handshake_done(mut self: Pin<&mut Self>) {
         self.link.as_mut().handshake_done();
     }
+
+    fn charge_to(mut self: Pin<&mut Self>, budget: liag_core::MemoryBudget) {
+        self.link.as_mut().charge_to(budget);
+    }
 }
 
 #[cfg(test)]

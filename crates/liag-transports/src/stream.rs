@@ -129,4 +129,8 @@ impl PacketLink for Hooked {
             hook();
         }
     }
+
+    fn charge_to(mut self: Pin<&mut Self>, budget: liag_tokio::liag_core::MemoryBudget) {
+        self.link.as_mut().charge_to(budget);
+    }
 }

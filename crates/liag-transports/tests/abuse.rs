@@ -411,6 +411,52 @@ async fn a_full_server_ends_a_connection_whose_links_never_carried_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_in_progress_is_held_to_the_memory_budget() {
+    use liag_transports::liag_tokio::liag_core::proto::frame::FrameHeader;
+    let mut settings = Settings::default();
+    settings.memory_budget = 1 << 20;
+    let (server, listener, addrs) = server(settings).await;
+    echo(listener);
+    let (answer, mut socket) = handshake(addrs[0], 110, false).await;
+    assert_eq!(answer, Answer::Accepted);
+    // A frame announced at 8 MiB, after the handshake, and 3 MiB of it sent.
+    let header = FrameHeader {
+        len: 8 << 20,
+        frame_seq: 1,
+        checksum: 0,
+    };
+    socket.write_all(&header.to_bytes()).await.unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    let mut peak = 0;
+    let mut closed = false;
+    for _ in 0..48 {
+        if socket.write_all(&chunk).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        peak = peak.max(server.memory_used());
+    }
+    // The server may not have read the rest yet: give it time to fail the link.
+    let mut byte = [0u8; 1];
+    let eof = tokio::time::timeout(Duration::from_secs(5), async {
+        use tokio::io::AsyncReadExt;
+        loop {
+            match socket.read(&mut byte).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(closed || eof, "the link holding the frame was failed");
+    assert!(peak <= 1 << 20, "{peak} bytes counted");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.memory_used(), 0, "given back with the link");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_offer_is_refused() {
     let (_server, mut listener, addrs) = server(Settings::default()).await;
     let link = tokio::spawn(handshake(addrs[0], 44, false));
