@@ -52,8 +52,9 @@ fn main() -> ExitCode {
                 json!({
                     "attack": r.attack, "what": r.what, "alive": r.alive,
                     "peak_rss_mib": r.peak_rss_mib, "hold_cpu_percent": r.hold_cpu_percent,
-                    "held": r.held, "served_during": r.served_during,
-                    "served_after": r.served_after, "during_ms": r.during_ms, "note": r.note,
+                    "sockets_opened": r.held, "round_trips_during": r.during.1,
+                    "round_trips_worked": r.during.0, "slowest_during_ms": r.during_max_ms,
+                    "served_after": r.served_after, "note": r.note,
                 })
             })
             .collect();
@@ -65,7 +66,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let failed = reports.iter().any(|r| !r.alive || !r.served_after);
+    let failed = reports
+        .iter()
+        .any(|r| !r.alive || !r.served_after || r.during.0 < r.during.1);
     if failed {
         ExitCode::FAILURE
     } else {

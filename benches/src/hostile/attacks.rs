@@ -71,6 +71,11 @@ pub const ATTACKS: &[Attack] = &[
         run: huge_frame,
     },
     Attack {
+        name: "big-frames",
+        what: "100 links from 100 hosts send 4 MiB of an 8 MiB frame after the handshake",
+        run: big_frames,
+    },
+    Attack {
         name: "seq-bomb",
         what: "20 links send Data far beyond the window",
         run: seq_bomb,
@@ -112,7 +117,7 @@ pub const ATTACKS: &[Attack] = &[
     },
     Attack {
         name: "churn",
-        what: "2,000 connections from 200 hosts, each left without links",
+        what: "5,000 connections from 200 hosts, each left without links",
         run: churn,
     },
     Attack {
@@ -176,6 +181,26 @@ fn links(count: usize, t: &Target, first_id: u128, work: impl Fn(usize, &mut Raw
     }
     held.note = format!("{accepted} of {count} connections accepted");
     held
+}
+
+fn big_frames(t: &Target, scale: usize) -> Held {
+    let chunk = vec![0u8; 64 << 10];
+    links(100 / scale, t, 6 << 64, |_, link| {
+        // Frame 0 was the Connect; this one claims the largest payload and gets half of it.
+        let header = liag_core::proto::frame::FrameHeader {
+            len: liag_core::proto::frame::MAX_PAYLOAD_LEN,
+            frame_seq: 1,
+            checksum: 0,
+        };
+        if link.socket.write_all(&header.to_bytes()).is_err() {
+            return;
+        }
+        for _ in 0..64 {
+            if link.socket.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    })
 }
 
 fn seq_bomb(t: &Target, scale: usize) -> Held {
@@ -291,7 +316,7 @@ fn ooo_flood(t: &Target, scale: usize) -> Held {
 }
 
 fn churn(t: &Target, scale: usize) -> Held {
-    let count = 2000 / scale;
+    let count = 5000 / scale;
     let mut accepted = 0;
     for i in 0..count {
         let Ok(socket) = connect(crowd(i % 200), t.tcp) else {

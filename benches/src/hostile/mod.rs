@@ -2,8 +2,10 @@
 //! with a real `liag tunnel client` using it during and after.
 //!
 //! For each attack it reports whether the server is still alive, its peak resident memory,
-//! the CPU it uses while the attackers merely hold their sockets, and whether a real client's
-//! round trip through the tunnel succeeded while the attackers held on and after they left.
+//! the CPU it uses while the attackers merely hold their sockets, and whether real clients'
+//! round trips through the tunnel succeeded all along (one client over TCP links, one over
+//! WebSocket links, each making a round trip every 200 ms from the attack's start until the
+//! attackers leave) and after they left.
 //! The server runs with a file limit (`ulimit -n`) of [`NOFILE`], so attacks on descriptors
 //! bite. Attackers come from their own loopback addresses (127.0.0.2 for a lone host, 127.1.x.y
 //! for a crowd); the real client from 127.0.0.1.
@@ -49,12 +51,12 @@ pub struct Report {
     pub hold_cpu_percent: f64,
     /// Sockets the attackers held.
     pub held: usize,
-    /// A real client's round trip worked while they held them...
-    pub served_during: bool,
-    /// ... and after they left.
+    /// Round trips made while the attack ran and the attackers held on, and how many worked...
+    pub during: (usize, usize),
+    /// ... the slowest of them, ms...
+    pub during_max_ms: f64,
+    /// ... and whether both clients were served after the attackers left.
     pub served_after: bool,
-    /// The round trip's time while they held on, ms.
-    pub during_ms: Option<f64>,
     /// What the attack saw.
     pub note: String,
 }
@@ -93,13 +95,13 @@ fn echo() -> io::Result<u16> {
     Ok(port)
 }
 
-/// `liag tunnel server` and `client` around an echo server.
+/// `liag tunnel server` and two clients (TCP links, WebSocket links) around an echo server.
 struct Tunnel {
     server: Killed,
-    _client: Killed,
+    _clients: [Killed; 2],
     target: Target,
-    /// The client's forwarded port.
-    local: u16,
+    /// The clients' forwarded ports.
+    local: [u16; 2],
 }
 
 impl Tunnel {
@@ -116,7 +118,8 @@ impl Tunnel {
     }
 
     fn try_start(liag: &Path, echo_port: u16) -> io::Result<Tunnel> {
-        let (tcp, ws, local) = (free_port()?, free_port()?, free_port()?);
+        let (tcp, ws) = (free_port()?, free_port()?);
+        let local = [free_port()?, free_port()?];
         let server = Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -133,19 +136,26 @@ impl Tunnel {
         };
         wait_for(target.tcp)?;
         wait_for(target.ws)?;
-        let client = Command::new(liag)
-            .args(["tunnel", "client", "--tcp"])
-            .arg(target.tcp.to_string())
-            .arg("--port")
-            .arg(format!("{echo_port}:{local}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(Killed)?;
-        wait_for(SocketAddr::from(([127, 0, 0, 1], local)))?;
+        let client = |links: [String; 2], local: u16| {
+            Command::new(liag)
+                .args(["tunnel", "client"])
+                .args(links)
+                .arg("--port")
+                .arg(format!("{echo_port}:{local}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map(Killed)
+        };
+        let tcp_client = client(["--tcp".into(), target.tcp.to_string()], local[0])?;
+        let ws_url = format!("ws://{}/liag-tunnel", target.ws);
+        let ws_client = client(["--websocket".into(), ws_url], local[1])?;
+        for port in local {
+            wait_for(SocketAddr::from(([127, 0, 0, 1], port)))?;
+        }
         Ok(Tunnel {
             server,
-            _client: client,
+            _clients: [tcp_client, ws_client],
             target,
             local,
         })
@@ -155,19 +165,24 @@ impl Tunnel {
         matches!(self.server.0.try_wait(), Ok(None))
     }
 
-    /// One round trip of 64 KiB through the tunnel on a new connection; its time if it
-    /// came back whole in time.
-    fn round_trip(&self) -> Option<Duration> {
-        let started = Instant::now();
-        let mut s = TcpStream::connect(("127.0.0.1", self.local)).ok()?;
-        s.set_read_timeout(Some(SERVED_WITHIN)).ok()?;
-        s.set_write_timeout(Some(SERVED_WITHIN)).ok()?;
-        let data: Vec<u8> = (0..64 << 10).map(|i: u32| (i * 7 + 3) as u8).collect();
-        s.write_all(&data).ok()?;
-        let mut back = vec![0u8; data.len()];
-        s.read_exact(&mut back).ok()?;
-        (back == data && started.elapsed() <= SERVED_WITHIN).then(|| started.elapsed())
+    /// A round trip through each client; whether both worked.
+    fn served(&self) -> bool {
+        self.local.iter().all(|&port| round_trip(port).is_some())
     }
+}
+
+/// One round trip of 64 KiB through a tunnel client's port `local`, on a new connection; its
+/// time if it came back whole in time.
+fn round_trip(local: u16) -> Option<Duration> {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", local)).ok()?;
+    s.set_read_timeout(Some(SERVED_WITHIN)).ok()?;
+    s.set_write_timeout(Some(SERVED_WITHIN)).ok()?;
+    let data: Vec<u8> = (0..64 << 10).map(|i: u32| (i * 7 + 3) as u8).collect();
+    s.write_all(&data).ok()?;
+    let mut back = vec![0u8; data.len()];
+    s.read_exact(&mut back).ok()?;
+    (back == data && started.elapsed() <= SERVED_WITHIN).then(|| started.elapsed())
 }
 
 /// Waits until `addr` takes connections (bounded: 10 s).
@@ -184,24 +199,65 @@ fn wait_for(addr: SocketAddr) -> io::Result<()> {
     ))
 }
 
+/// Round trips through both clients, one every 200 ms, until told to stop (at most ten
+/// minutes): how many, how many worked, and the slowest.
+struct Prober {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, usize, Duration)>,
+}
+
+impl Prober {
+    fn start(local: [u16; 2]) -> Prober {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut made, mut worked, mut slowest) = (0, 0, Duration::ZERO);
+            for _ in 0..3000 {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                for port in local {
+                    made += 1;
+                    match round_trip(port) {
+                        Some(t) => {
+                            worked += 1;
+                            slowest = slowest.max(t);
+                        }
+                        None => slowest = slowest.max(SERVED_WITHIN),
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            (made, worked, slowest)
+        });
+        Prober { stop, thread }
+    }
+
+    fn finish(self) -> (usize, usize, Duration) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
 /// Runs `attack` against a fresh tunnel; `scale` divides its counts.
 pub fn run_one(liag: &Path, attack: &Attack, scale: usize) -> io::Result<Report> {
     let echo_port = echo()?;
     let mut tunnel = Tunnel::start(liag, echo_port)?;
-    // The client's first connection sets up its links; the suite measures what follows.
-    tunnel.round_trip();
+    // The clients' first connections set up their links; the suite measures what follows.
+    tunnel.served();
     let pid = tunnel.server.0.id();
     let peak = watch::PeakRss::start(pid);
+    let prober = Prober::start(tunnel.local);
     let held = attack.run(&tunnel.target, scale);
     let cpu_before = watch::cpu_secs(pid);
     std::thread::sleep(HOLD);
     let cpu_after = watch::cpu_secs(pid);
-    let during = tunnel.round_trip();
+    let (made, worked, slowest) = prober.finish();
     let sockets = held.sockets();
     let note = held.note.clone();
     drop(held);
     std::thread::sleep(Duration::from_secs(1));
-    let after = tunnel.round_trip();
+    let after = tunnel.served();
     let alive = tunnel.alive();
     let hold_cpu_percent = match (cpu_before, cpu_after) {
         (Some(a), Some(b)) => (b - a) / HOLD.as_secs_f64() * 100.0,
@@ -214,9 +270,9 @@ pub fn run_one(liag: &Path, attack: &Attack, scale: usize) -> io::Result<Report>
         peak_rss_mib: peak.finish(),
         hold_cpu_percent,
         held: sockets,
-        served_during: during.is_some(),
-        served_after: after.is_some(),
-        during_ms: during.map(|d| d.as_secs_f64() * 1000.0),
+        during: (worked, made),
+        during_max_ms: slowest.as_secs_f64() * 1000.0,
+        served_after: after,
         note,
     })
 }
@@ -234,14 +290,16 @@ pub fn run(liag: &Path, quick: bool, only: &[String]) -> io::Result<Vec<Report>>
 /// The reports as a Markdown table.
 pub fn table(reports: &[Report]) -> String {
     let mut out = String::from(
-        "| attack | what | alive | peak RSS | CPU while held | sockets held | served during | served after | seen |\n\
+        "| attack | what | alive | peak RSS | CPU while held | sockets opened | round trips during (slowest) | served after | seen |\n\
          |---|---|---|---|---|---|---|---|---|\n",
     );
     let yes = |b: bool| if b { "yes" } else { "**no**" };
     for r in reports {
-        let during = match r.during_ms {
-            Some(ms) => format!("yes ({ms:.0} ms)"),
-            None => "**no**".into(),
+        let (worked, made) = r.during;
+        let during = if worked == made {
+            format!("{worked} of {made} ({:.0} ms)", r.during_max_ms)
+        } else {
+            format!("**{worked} of {made}** ({:.0} ms)", r.during_max_ms)
         };
         out.push_str(&format!(
             "| {} | {} | {} | {:.0} MiB | {:.1} % | {} | {} | {} | {} |\n",

@@ -167,7 +167,7 @@ impl<S> StreamLink<S> {
         let Some((budget, charged)) = &mut self.charge else {
             return Ok(());
         };
-        let held = self.read.unread.len().saturating_sub(FREE_PARTIAL);
+        let held = self.read.held().saturating_sub(FREE_PARTIAL);
         if held > *charged {
             if !budget.try_charge(held - *charged) {
                 return Err(io::Error::other(

@@ -38,6 +38,11 @@ pub(crate) struct ReadBuffer {
     pool: Arc<BlockPool>,
     /// Capacity of the read memory shared out and still held by some slice.
     pinned: Arc<AtomicUsize>,
+    /// While a frame larger than a pooled block arrives: where it ends in `next`, which then
+    /// holds `unread` and everything read after it. Nothing can be decoded before the frame
+    /// is whole, so the block is filled in place and shared out once, not copied anew for
+    /// every read.
+    frame_end: Option<usize>,
 }
 
 impl Default for ReadBuffer {
@@ -47,6 +52,7 @@ impl Default for ReadBuffer {
             next: None,
             pool: BlockPool::new(BLOCK_LEN, POOL_KEEP),
             pinned: Arc::new(AtomicUsize::new(0)),
+            frame_end: None,
         }
     }
 }
@@ -67,6 +73,8 @@ impl ReadBuffer {
             self.unread = Bytes::new();
         }
         let mut block = match self.next.take() {
+            // A big frame still arriving: its block goes on filling.
+            Some(block) if self.frame_end.is_some() => block,
             // The block of a pending or copied-out read serves again. `unread` only shrinks from
             // the front meanwhile, so a block of its length still holds a copy of it.
             Some(mut block) if block.capacity() >= self.unread.len() + need => {
@@ -80,7 +88,11 @@ impl ReadBuffer {
                 if let Some(old) = stale {
                     self.pool.give_back(old);
                 }
-                self.fresh_block(need, chunk)
+                let block = self.fresh_block(need, chunk);
+                if need > BLOCK_LEN {
+                    self.frame_end = Some(self.unread.len() + need);
+                }
+                block
             }
         };
         let filled = block.len();
@@ -88,6 +100,13 @@ impl ReadBuffer {
         match tokio_util::io::poll_read_buf(io, cx, &mut block) {
             Poll::Ready(Ok(n)) if n > 0 => {
                 debug_assert_eq!(block.len(), filled + n);
+                if self.frame_end.is_some_and(|end| block.len() < end) {
+                    // The block holds all that is unread now; the old slice may go.
+                    self.unread = Bytes::new();
+                    self.next = Some(block);
+                    return Poll::Ready(Ok(n));
+                }
+                self.frame_end = None;
                 // A block of the pool's size is the pool's (it takes back only those).
                 self.unread = if block.capacity() != BLOCK_LEN {
                     crate::pool::share(block, None, &self.pinned)
@@ -107,6 +126,14 @@ impl ReadBuffer {
                 self.next = Some(block);
                 other
             }
+        }
+    }
+
+    /// Bytes read and not yet taken, with those of a big frame still arriving.
+    pub(crate) fn held(&self) -> usize {
+        match (&self.next, self.frame_end) {
+            (Some(block), Some(_)) => block.len(),
+            _ => self.unread.len(),
         }
     }
 
@@ -226,6 +253,42 @@ mod tests {
         assert_eq!(got.len(), payloads.len());
         assert!(got.iter().zip(&payloads).all(|(a, b)| a[..] == b[..]));
         assert_eq!(decoder.decode_eof(&mut read.unread), Ok(None));
+    }
+
+    #[test]
+    fn a_big_frame_fills_one_block_in_place() {
+        // Frames of several blocks' size, between small ones, cut into small reads.
+        let payloads: Vec<Vec<u8>> = [100, 3 << 20, 7, 1 << 20, (8 << 20) - 5, 60_000]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| (0..len).map(|j| (i * 31 + j * 7) as u8).collect())
+            .collect();
+        let mut wire = bytes::BytesMut::new();
+        let mut encoder = FrameEncoder::new();
+        for p in &payloads {
+            encoder.encode(p, &mut wire).unwrap();
+        }
+        let mut io = Pieces {
+            data: wire.to_vec(),
+            at: 0,
+            sizes: vec![65_536, 1, 40_000, 16_384],
+            turn: 0,
+            ready: false,
+        };
+        let mut read = ReadBuffer::default();
+        let mut got = Vec::new();
+        let mut most_held = 0;
+        let mut decoder = read_all(
+            &mut read,
+            &mut io,
+            |read, _| most_held = most_held.max(read.held()),
+            |_, p| got.push(p),
+        );
+        assert_eq!(got.len(), payloads.len());
+        assert!(got.iter().zip(&payloads).all(|(a, b)| a[..] == b[..]));
+        assert_eq!(decoder.decode_eof(&mut read.unread), Ok(None));
+        // What is held of a frame in progress is what has come of it.
+        assert!(most_held < 8 << 20, "{most_held}");
     }
 
     #[test]
