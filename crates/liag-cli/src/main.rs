@@ -1,6 +1,7 @@
 //! The `liag` command: link aggregation from the command line.
 
 mod demo;
+mod limits;
 mod links;
 mod speed;
 mod speed_stream;

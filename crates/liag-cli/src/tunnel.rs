@@ -14,6 +14,7 @@ use liag_transports::liag_tokio::{Server, Settings, Stream};
 use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::WsAcceptor;
 
+use crate::limits::ServerLimits;
 use crate::links::{ClientLinks, ClientTls, ServerTls, serve_rfcomm, spawn_serve};
 
 /// The port aggregated links use when `--tcp` gives none.
@@ -48,6 +49,8 @@ pub(crate) enum Args {
         rfcomm: Option<u8>,
         #[command(flatten)]
         tls: ServerTls,
+        #[command(flatten)]
+        limits: ServerLimits,
         /// Accepted for agg-tunnel compatibility; liag's tunnel shows no link monitor.
         #[arg(short = 'n', long = "no-monitor")]
         no_monitor: bool,
@@ -102,8 +105,9 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
             websocket,
             rfcomm,
             tls,
+            limits,
             ..
-        } => server(ports, tcp, (websocket, rfcomm), tls).await,
+        } => server(ports, tcp, (websocket, rfcomm), tls, limits).await,
         Args::Client {
             ports,
             tcp,
@@ -173,6 +177,7 @@ async fn server(
     tcp: u16,
     (websocket, rfcomm): (Option<u16>, Option<u8>),
     tls: ServerTls,
+    limits: ServerLimits,
 ) -> io::Result<ExitCode> {
     let published: HashMap<u16, String> = ports
         .iter()
@@ -181,7 +186,7 @@ async fn server(
     let tls = tls.config()?;
     let with_tls = if tls.is_some() { " with TLS" } else { "" };
     let acceptor = TcpAcceptor::all_interfaces(tcp).await?;
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(limits.settings());
     eprintln!(
         "liag tunnel server: links on TCP {:?}{with_tls}, publishing {:?}",
         acceptor.local_addrs(),

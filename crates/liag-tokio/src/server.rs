@@ -231,7 +231,6 @@ impl Server {
     ) {
         let source = Source::of(peer);
         let Some(slot) = self.inner.sources.socket(source) else {
-            tracing::debug!(%source, "source holds its fill of sockets; closing a new one");
             return;
         };
         self.start_handshake(

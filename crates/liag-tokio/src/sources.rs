@@ -55,6 +55,8 @@ pub(crate) struct Sources {
     held: Mutex<HashMap<Source, Held>>,
     max_sockets: usize,
     max_connections: usize,
+    /// When a refusal was last logged at `warn`: at most one every ten seconds.
+    warned: Mutex<Option<std::time::Instant>>,
 }
 
 /// Which count a slot is taken from.
@@ -78,6 +80,7 @@ impl Sources {
             held: Mutex::new(HashMap::new()),
             max_sockets: max_sockets.max(1),
             max_connections: max_connections.max(1),
+            warned: Mutex::new(None),
         })
     }
 
@@ -99,6 +102,8 @@ impl Sources {
             Kind::Connection => (&mut entry.connections, self.max_connections),
         };
         if *count >= max {
+            drop(held);
+            self.refused(source, kind, max);
             return None;
         }
         *count += 1;
@@ -107,6 +112,22 @@ impl Sources {
             source,
             kind,
         })
+    }
+
+    /// Tells the operator of a refusal: at `warn` once every ten seconds (a peer at its limit
+    /// may be an attacker, or clients behind one NAT address that need more), else `debug`.
+    fn refused(&self, source: Source, kind: Kind, max: usize) {
+        let what = match kind {
+            Kind::Socket => "sockets (max_links_per_source)",
+            Kind::Connection => "connections (max_connections_per_source)",
+        };
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(10)) {
+            *warned = Some(std::time::Instant::now());
+            tracing::warn!(%source, max, "a source holds its fill of {what}; refusing more");
+        } else {
+            tracing::debug!(%source, max, "a source holds its fill of {what}; refusing more");
+        }
     }
 
     /// Sockets `source` holds.

@@ -1,0 +1,65 @@
+//! What a server lets one peer hold: the flags of `liag tunnel server`, as [`Settings`].
+
+use liag_transports::liag_tokio::Settings;
+
+/// A server's limits on what peers may hold (see docs/transports.md, "A server facing the
+/// internet").
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ServerLimits {
+    /// Most connections one peer address (IPv4, or IPv6 /64) may hold at once; each forwarded
+    /// TCP connection is one. Raise it for clients behind one NAT address.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    max_connections_per_source: usize,
+    /// Most sockets (links and handshakes) one peer address may hold.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    max_links_per_source: usize,
+    /// MiB all connections may buffer together (received and unread, sent and unacknowledged).
+    #[arg(long, default_value_t = 128, value_name = "MIB")]
+    memory_budget: usize,
+}
+
+impl ServerLimits {
+    /// The settings with these limits.
+    pub(crate) fn settings(&self) -> Settings {
+        let mut settings = Settings::default();
+        settings.max_connections_per_source = self.max_connections_per_source;
+        settings.max_links_per_source = self.max_links_per_source;
+        settings.memory_budget = self.memory_budget.saturating_mul(1 << 20);
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        limits: ServerLimits,
+    }
+
+    #[test]
+    fn defaults_are_the_libraries_and_flags_change_them() {
+        let default = Cli::parse_from(["x"]).limits.settings();
+        let library = Settings::default();
+        assert_eq!(
+            default.max_connections_per_source,
+            library.max_connections_per_source
+        );
+        assert_eq!(default.max_links_per_source, library.max_links_per_source);
+        assert_eq!(default.memory_budget, library.memory_budget);
+        let set = Cli::parse_from([
+            "x",
+            "--max-connections-per-source",
+            "500",
+            "--memory-budget",
+            "512",
+        ])
+        .limits
+        .settings();
+        assert_eq!(set.max_connections_per_source, 500);
+        assert_eq!(set.memory_budget, 512 << 20);
+    }
+}
