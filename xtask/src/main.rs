@@ -5,7 +5,7 @@
 //! - `fuzz list`: names the targets;
 //! - `bench [--quick] [--no-criterion] [--only KIND]`: runs the benchmarks and writes the
 //!   report to `target/liag-bench/`;
-//! - `hostile [--quick] [--only NAME]`: attacks a real `liag tunnel server` on loopback and
+//! - `hostile [--quick] [--only NAME] [--list]`: attacks a real `liag tunnel server` on loopback and
 //!   reports, per attack, whether it lives and serves, its memory and its CPU.
 
 mod bench;

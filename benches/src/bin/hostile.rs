@@ -1,8 +1,12 @@
 //! Runs the hostile suite against `liag tunnel server` and prints what each attack did.
 //!
 //! `cargo run --release -p liag-benches --bin hostile -- --liag PATH [--quick] [--only NAME]...
-//! [--out FILE]`; `cargo xtask hostile` builds liag and runs this. The attacks come from
-//! loopback addresses beyond 127.0.0.1, which Linux routes to `lo` without set-up.
+//! [--out FILE] [--list]`; `cargo xtask hostile` builds liag and runs this. Linux only: the
+//! attacks come from loopback addresses beyond 127.0.0.1, which Linux routes to `lo` without
+//! set-up, and the server is measured through `/proc`.
+//!
+//! Exits with 0 when the server lived and served through every attack, 1 when it did not, 2
+//! when the suite itself could not run.
 
 use liag_benches::hostile::{self, attacks::ATTACKS};
 use serde_json::json;
@@ -41,7 +45,7 @@ fn main() -> ExitCode {
         Ok(reports) => reports,
         Err(e) => {
             eprintln!("hostile: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(2);
         }
     };
     print!("{}", hostile::table(&reports));
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
             serde_json::to_string_pretty(&rows).unwrap_or_default(),
         ) {
             eprintln!("hostile: cannot write {out}: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(2);
         }
     }
     let failed = reports
