@@ -43,8 +43,8 @@ pub const MAX_SENT_MESSAGE: usize = liag_tokio::liag_core::proto::frame::HEADER_
 /// lets a peer chunk the stream as it likes; a peer sending messages beyond this is refused.
 pub const MAX_MESSAGE: usize = 2 * MAX_SENT_MESSAGE;
 
-/// Most WebSocket upgrades (with their TLS handshakes) an acceptor runs at once; it accepts
-/// no more TCP connections meanwhile, so the ones waiting stay in the kernel's queue.
+/// Most WebSocket upgrades (with their TLS handshakes) an acceptor runs at once; a newcomer
+/// beyond them takes the place of the oldest upgrade of the source with the most.
 pub const MAX_UPGRADES: usize = 64;
 
 /// tungstenite's limits for a link: no message or frame beyond [`MAX_MESSAGE`].
