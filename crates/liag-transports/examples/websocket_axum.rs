@@ -4,7 +4,7 @@
 //!
 //! `cargo run -p liag-transports --example websocket_axum`
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::extract::ws::{Message as AxumMessage, WebSocket, WebSocketUpgrade};
 use axum::routing::get;
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use liag_transports::liag_tokio::{Server, Settings};
 use liag_transports::websocket::tungstenite::{Error as WsError, Message};
 use liag_transports::websocket::{WsBytes, WsConnector, acceptor_user_data};
 use std::io;
-use std::net::Ipv6Addr;
+use std::net::{Ipv6Addr, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// axum's message as tungstenite's, which [`WsBytes`] reads (only Binary carries data).
@@ -52,12 +52,20 @@ fn into_bytes(socket: WebSocket) -> impl tokio::io::AsyncRead + tokio::io::Async
     tokio::io::join(WsBytes::new(stream), WsBytes::new(Box::pin(sink)))
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(server): State<Server>) -> axum::response::Response {
-    ws.on_upgrade(move |socket| async move {
-        // As aggligator's default acceptor: the user data is the octets of `::`.
-        let user_data = acceptor_user_data(Ipv6Addr::UNSPECIFIED.into());
-        server.add_incoming(into_bytes(socket), "axum /liag", user_data);
-    })
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(server): State<Server>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> axum::response::Response {
+    // Bound what one message may make the route hold before liag sees it.
+    ws.max_message_size(liag_transports::websocket::MAX_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            // As aggligator's default acceptor: the user data is the octets of `::`.
+            let user_data = acceptor_user_data(Ipv6Addr::UNSPECIFIED.into());
+            // With the peer's address, the server's per-source limits apply.
+            let tag = format!("axum /liag <- {peer}");
+            server.add_incoming_from(into_bytes(socket), tag, user_data, peer.ip());
+        })
 }
 
 #[tokio::main]
@@ -72,6 +80,7 @@ async fn main() -> io::Result<()> {
         .with_state(server);
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = http.local_addr()?;
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(http, app).await });
 
     // The liag application: echo each connection.
