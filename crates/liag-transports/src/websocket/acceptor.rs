@@ -27,7 +27,7 @@ use crate::upgrades::Upgrades;
 /// oldest upgrade of the source with the most. Until the link handshake is answered, at most
 /// [`super::PRE_HANDSHAKE_READ`] bytes are read. Messages are limited to [`super::MAX_MESSAGE`].
 /// To accept on a route of an HTTP server of your own instead, upgrade there and hand the
-/// socket, as [`WsBytes`], to [`liag_tokio::Server::add_incoming`] (`examples/websocket_axum.rs`).
+/// socket, as [`WsBytes`], to [`liag_tokio::Server::add_incoming_from`] (`examples/websocket_axum.rs`).
 pub struct WsAcceptor {
     tcp: TcpAcceptor,
     path: Arc<str>,
