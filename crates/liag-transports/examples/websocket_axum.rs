@@ -4,8 +4,8 @@
 //!
 //! `cargo run -p liag-transports --example websocket_axum`
 
-use axum::extract::{ConnectInfo, State};
 use axum::extract::ws::{Message as AxumMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
 use axum::routing::get;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt, future};
