@@ -11,7 +11,9 @@ use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{BoxLink, PacketLink, stream_link};
 use std::task::{Context, Poll};
 
-use crate::transport::{Accepted, Acceptor, Connector, OnHandshake};
+use std::sync::Arc;
+
+use crate::transport::{Accepted, Acceptor, Connector, LinkHooks};
 
 /// A byte stream a link runs over: TCP, TLS, a WebSocket as bytes, RFCOMM, a pipe.
 pub trait IoStream: AsyncRead + AsyncWrite + Send + 'static {}
@@ -75,23 +77,18 @@ impl<A: StreamAcceptor> Acceptor for A {
     fn accept(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxLink>>> {
         Box::pin(async move {
             let mut accepted = self.accept_stream().await?.map(stream_link);
-            if let Some(hook) = accepted.on_handshake.take() {
-                accepted = accepted.map(|link| {
-                    Box::pin(Hooked {
-                        link,
-                        hook: Some(hook),
-                    }) as BoxLink
-                });
+            if let Some(hooks) = accepted.hooks.take() {
+                accepted = accepted.map(|link| Box::pin(Hooked { link, hooks }) as BoxLink);
             }
             Ok(accepted)
         })
     }
 }
 
-/// A link that runs its transport's [`OnHandshake`] once the handshake is through.
+/// A link that tells its transport's [`LinkHooks`] what becomes of it.
 struct Hooked {
     link: BoxLink,
-    hook: Option<OnHandshake>,
+    hooks: Arc<dyn LinkHooks>,
 }
 
 impl futures::Stream for Hooked {
@@ -125,12 +122,11 @@ impl futures::Sink<Bytes> for Hooked {
 impl PacketLink for Hooked {
     fn handshake_done(mut self: Pin<&mut Self>) {
         self.link.as_mut().handshake_done();
-        if let Some(OnHandshake(hook)) = self.hook.take() {
-            hook();
-        }
+        self.hooks.handshake_done();
     }
 
     fn charge_to(mut self: Pin<&mut Self>, budget: liag_tokio::liag_core::MemoryBudget) {
+        self.hooks.charge_to(budget.clone());
         self.link.as_mut().charge_to(budget);
     }
 }

@@ -49,17 +49,16 @@ pub struct Accepted<T> {
     /// source may hold (`Settings::max_links_per_source` and
     /// `Settings::max_connections_per_source`).
     pub peer: Option<IpAddr>,
-    /// Called once the link's handshake is through: a WebSocket acceptor lifts its read limit.
-    pub(crate) on_handshake: Option<OnHandshake>,
+    /// What the transport needs to hear of the link: a WebSocket acceptor's meter.
+    pub(crate) hooks: Option<Arc<dyn LinkHooks>>,
 }
 
-/// What runs once a link's handshake is through.
-pub(crate) struct OnHandshake(pub(crate) Box<dyn FnOnce() + Send>);
-
-impl std::fmt::Debug for OnHandshake {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OnHandshake")
-    }
+/// What a transport below the framing hears of its link.
+pub(crate) trait LinkHooks: Send + Sync + std::fmt::Debug {
+    /// The link's handshake is through.
+    fn handshake_done(&self);
+    /// The server's memory budget, for what the transport holds.
+    fn charge_to(&self, budget: liag_tokio::liag_core::MemoryBudget);
 }
 
 impl<T> Accepted<T> {
@@ -70,7 +69,7 @@ impl<T> Accepted<T> {
             tag: tag.into(),
             user_data,
             peer: None,
-            on_handshake: None,
+            hooks: None,
         }
     }
 
@@ -94,7 +93,7 @@ impl<T> Accepted<T> {
             tag: self.tag,
             user_data: self.user_data,
             peer: self.peer,
-            on_handshake: self.on_handshake,
+            hooks: self.hooks,
         };
         (self.io, rest)
     }
@@ -107,7 +106,7 @@ impl Accepted<()> {
             tag: self.tag,
             user_data: self.user_data,
             peer: self.peer,
-            on_handshake: self.on_handshake,
+            hooks: self.hooks,
         }
     }
 }

@@ -215,3 +215,82 @@ async fn tls_inside_a_websocket_keeps_the_gate_shut_until_the_link_handshake() {
     .expect("the acceptor neither read nor closed");
     assert!(refused, "the acceptor read all 15 MiB");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_message_after_the_link_handshake_is_held_to_the_budget() {
+    use bytes::BytesMut;
+    use liag_transports::liag_tokio::liag_core::handshake::{
+        Initiator, InitiatorParams, InitiatorStep,
+    };
+    use liag_transports::liag_tokio::liag_core::proto::frame::{FrameDecoder, FrameEncoder};
+    use liag_transports::liag_tokio::liag_core::proto::ids::ConnId;
+    use liag_transports::liag_tokio::liag_core::proto::message::{ExchangedCfg, Message};
+    use liag_transports::websocket::WsBytes;
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+    async fn next_packet(io: &mut (impl AsyncRead + Unpin), d: &mut FrameDecoder) -> bytes::Bytes {
+        let mut buf = BytesMut::new();
+        loop {
+            if let Some(p) = d.decode(&mut buf).unwrap() {
+                return p;
+            }
+            assert!(io.read_buf(&mut buf).await.unwrap() > 0, "closed in the handshake");
+        }
+    }
+
+    let mut settings = Settings::default();
+    settings.memory_budget = 1 << 20;
+    let (server, listener) = Server::new(settings);
+    let acceptor = WsAcceptor::bind(&[SocketAddr::from(([127, 0, 0, 1], 0))], "/liag")
+        .await
+        .unwrap();
+    let addr = acceptor.local_addrs()[0];
+    tokio::spawn(serve(acceptor, server.clone()));
+    echo(listener);
+    // A link handshake done by hand over the WebSocket...
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/liag"), tcp)
+        .await
+        .unwrap();
+    let mut io = WsBytes::new(ws);
+    let mut decoder = FrameDecoder::new();
+    let cfg = ExchangedCfg {
+        recv_buffer: std::num::NonZeroU32::new(1 << 20).unwrap(),
+    };
+    let params = InitiatorParams::new(ConnId::new(120), false, cfg);
+    let mut initiator = Initiator::new(params, &mut rand_rng(120));
+    let welcome = next_packet(&mut io, &mut decoder).await;
+    let InitiatorStep::SendConnect { connect, .. } = initiator.handle_packet(&welcome).unwrap()
+    else {
+        panic!("expected to send Connect");
+    };
+    let mut out = BytesMut::new();
+    FrameEncoder::new().encode(&connect, &mut out).unwrap();
+    io.write_all(&out).await.unwrap();
+    io.flush().await.unwrap();
+    let answer = next_packet(&mut io, &mut decoder).await;
+    assert_eq!(Message::decode(&answer).unwrap(), Message::Accepted);
+    // ... then, below it, a 15 MiB WebSocket message that never ends.
+    let mut ws = io.into_inner();
+    let socket = ws.get_mut();
+    let len: u64 = 15 << 20;
+    let mut frame = vec![0x82u8, 0x80 | 127];
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    socket.write_all(&frame).await.unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    let mut peak = 0;
+    let failed = tokio::time::timeout(Duration::from_secs(10), async {
+        for _ in 0..(len / chunk.len() as u64) {
+            if socket.write_all(&chunk).await.is_err() {
+                return true;
+            }
+            peak = peak.max(server.memory_used());
+        }
+        false
+    })
+    .await
+    .expect("the acceptor neither read nor closed");
+    assert!(failed, "the acceptor took all 15 MiB");
+    assert!(peak <= 1 << 20, "{peak} bytes counted");
+}

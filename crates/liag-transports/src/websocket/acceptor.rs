@@ -13,11 +13,11 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use liag_tokio::liag_core::proto::message::UserData;
 
-use super::gate::{Gate, Opener, PRE_HANDSHAKE_READ};
+use super::gate::{Gate, Meter, PRE_HANDSHAKE_READ};
 use super::{HANDSHAKE_TIMEOUT, MAX_UPGRADES, WsBytes, acceptor_user_data, ws_config};
 use crate::stream::{BoxStream, StreamAcceptor, box_stream};
 use crate::tcp::TcpAcceptor;
-use crate::transport::{Accepted, OnHandshake};
+use crate::transport::Accepted;
 use crate::upgrades::Upgrades;
 
 /// Accepts WebSocket links on TCP ports, at one URL path; other paths get HTTP 404.
@@ -92,19 +92,19 @@ async fn upgrade(
     tag: String,
     path: Arc<str>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-) -> io::Result<(BoxStream, Opener, String)> {
+) -> io::Result<(BoxStream, Arc<Meter>, String)> {
     let work = async {
         match tls {
             Some(tls) => {
                 let tls = tls.accept(tcp).await.map_err(|e| {
                     io::Error::new(e.kind(), format!("{tag}: TLS handshake failed: {e}"))
                 })?;
-                let (io, opener) = upgrade_on(tls, &tag, &path).await?;
-                Ok((io, opener, format!("wss {tag}")))
+                let (io, meter) = upgrade_on(tls, &tag, &path).await?;
+                Ok((io, meter, format!("wss {tag}")))
             }
             None => {
-                let (io, opener) = upgrade_on(tcp, &tag, &path).await?;
-                Ok((io, opener, format!("ws {tag}")))
+                let (io, meter) = upgrade_on(tcp, &tag, &path).await?;
+                Ok((io, meter, format!("ws {tag}")))
             }
         }
     };
@@ -113,8 +113,8 @@ async fn upgrade(
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{tag}: upgrade timed out")))?
 }
 
-/// Upgrades `io` at `path`: the stream, behind a gate the link's handshake opens.
-async fn upgrade_on<S>(io: S, tag: &str, path: &str) -> io::Result<(BoxStream, Opener)>
+/// Upgrades `io` at `path`: the stream, and the meter of what it holds below the framing.
+async fn upgrade_on<S>(io: S, tag: &str, path: &str) -> io::Result<(BoxStream, Arc<Meter>)>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -129,11 +129,12 @@ where
             Err(refusal)
         }
     };
-    let (io, opener) = Gate::new(io, PRE_HANDSHAKE_READ);
+    let meter = Meter::new(PRE_HANDSHAKE_READ);
+    let io = Gate::new(io, meter.clone());
     let ws = tokio_tungstenite::accept_hdr_async_with_config(io, check, Some(ws_config()))
         .await
         .map_err(|e| io::Error::other(format!("{tag}: websocket upgrade failed: {e}")))?;
-    Ok((box_stream(WsBytes::new(ws)), opener))
+    Ok((box_stream(WsBytes::metered(ws, meter.clone())), meter))
 }
 
 impl StreamAcceptor for WsAcceptor {
@@ -146,10 +147,10 @@ impl StreamAcceptor for WsAcceptor {
                         let upgrade = upgrade(io, tag, self.path.clone(), self.tls.clone());
                         let user_data = self.user_data.clone();
                         self.upgrades.spawn(peer, async move {
-                            let (io, opener, tag) = upgrade.await?;
+                            let (io, meter, tag) = upgrade.await?;
                             let mut accepted = Accepted::new(io, tag, user_data);
                             accepted.peer = peer;
-                            accepted.on_handshake = Some(OnHandshake(Box::new(move || opener.open())));
+                            accepted.hooks = Some(meter);
                             Ok(accepted)
                         });
                     }

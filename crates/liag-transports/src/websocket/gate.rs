@@ -1,18 +1,31 @@
-//! [`Gate`]: a byte allowance below a WebSocket until the link handshake is through.
+//! [`Gate`] and [`Meter`]: what a WebSocket acceptor's link may hold below liag's framing.
 //!
 //! tungstenite gathers a whole message (up to [`super::MAX_MESSAGE`], 16 MiB) before it hands
-//! any of it on, so a peer that upgrades and sends one big message makes the acceptor hold it
-//! before liag has seen a byte of a handshake. Below tungstenite, the gate lets through only
-//! [`PRE_HANDSHAKE_READ`] bytes (the HTTP upgrade and the link handshake need a few hundred,
-//! a TLS handshake inside the WebSocket a few thousand) until the link's handshake is through:
-//! the link then runs the acceptor's `OnHandshake`, which opens the gate.
+//! any of it on, and [`WsBytes`](super::WsBytes) keeps what the framing has not taken yet of
+//! the last one; neither is a buffer liag's own accounts see. So, below tungstenite:
+//!
+//! - until the link's handshake is through, the gate lets through only
+//!   [`PRE_HANDSHAKE_READ`] bytes (the HTTP upgrade and the link handshake need a few hundred,
+//!   a TLS handshake inside the WebSocket a few thousand): a peer that upgrades and sends one
+//!   big message is closed before it is held;
+//! - after it, what the link holds there (the bytes read since the last whole message, and
+//!   what is kept of that one) beyond [`liag_tokio::FREE_PARTIAL`] is charged to the server's
+//!   memory budget, as a stream link's frame in progress is; a read that does not fit fails
+//!   the link.
+//!
+//! The link reaches the meter through the hooks its acceptor gives [`crate::Accepted`].
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use liag_tokio::FREE_PARTIAL;
+use liag_tokio::liag_core::MemoryBudget;
+
+use crate::transport::LinkHooks;
 
 /// Bytes a WebSocket acceptor reads before the link handshake is through.
 pub const PRE_HANDSHAKE_READ: usize = 64 << 10;
@@ -20,34 +33,99 @@ pub const PRE_HANDSHAKE_READ: usize = 64 << 10;
 /// The allowance of an open gate.
 const OPEN: usize = usize::MAX;
 
-/// A stream whose reads stop at an allowance until its [`Opener`] opens it.
+/// What one WebSocket link holds below the framing, shared by its [`Gate`], its `WsBytes` and
+/// the link's hooks.
 #[derive(Debug)]
-pub(crate) struct Gate<S> {
-    io: S,
-    left: Arc<AtomicUsize>,
+pub(crate) struct Meter {
+    /// Bytes the gate still lets through before the handshake; [`OPEN`] after it.
+    left: AtomicUsize,
+    /// Bytes read since the last whole message came out of tungstenite.
+    since_message: AtomicUsize,
+    /// Bytes `WsBytes` keeps of the last message.
+    pending: AtomicUsize,
+    /// The budget charged, and how much is charged now.
+    charge: Mutex<Option<(MemoryBudget, usize)>>,
 }
 
-/// Opens a [`Gate`] for good.
-#[derive(Debug, Clone)]
-pub(crate) struct Opener(Arc<AtomicUsize>);
+impl Meter {
+    pub(crate) fn new(allowance: usize) -> Arc<Meter> {
+        Arc::new(Meter {
+            left: AtomicUsize::new(allowance),
+            since_message: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            charge: Mutex::new(None),
+        })
+    }
 
-impl Opener {
-    pub(crate) fn open(&self) {
-        self.0.store(OPEN, Ordering::Relaxed);
+    /// A whole message of `len` bytes came out of tungstenite and is kept.
+    pub(crate) fn message_out(&self, len: usize) {
+        self.since_message.store(0, Ordering::Relaxed);
+        self.pending.store(len, Ordering::Relaxed);
+        self.settle();
+    }
+
+    /// The framing took some of the kept message: `left` bytes remain.
+    pub(crate) fn taken(&self, left: usize) {
+        self.pending.store(left, Ordering::Relaxed);
+        self.settle();
+    }
+
+    /// Charges or gives back the difference between what is held and what is charged;
+    /// `false` if a charge did not fit (what was charged stays).
+    fn settle(&self) -> bool {
+        let mut charge = self.charge.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((budget, charged)) = charge.as_mut() else {
+            return true;
+        };
+        let held =
+            self.since_message.load(Ordering::Relaxed) + self.pending.load(Ordering::Relaxed);
+        let held = held.saturating_sub(FREE_PARTIAL);
+        if held > *charged {
+            if !budget.try_charge(held - *charged) {
+                return false;
+            }
+        } else {
+            budget.release(*charged - held);
+        }
+        *charged = held;
+        true
     }
 }
 
+impl LinkHooks for Meter {
+    fn handshake_done(&self) {
+        self.left.store(OPEN, Ordering::Relaxed);
+    }
+
+    fn charge_to(&self, budget: MemoryBudget) {
+        let mut charge = self.charge.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((old, charged)) = charge.take() {
+            old.release(charged);
+        }
+        *charge = Some((budget, 0));
+        drop(charge);
+        self.settle();
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        if let Some((budget, charged)) = self.charge.get_mut().ok().and_then(Option::take) {
+            budget.release(charged);
+        }
+    }
+}
+
+/// A stream below a WebSocket whose reads its [`Meter`] bounds.
+#[derive(Debug)]
+pub(crate) struct Gate<S> {
+    io: S,
+    meter: Arc<Meter>,
+}
+
 impl<S> Gate<S> {
-    /// `io`, reading at most `allowance` bytes until opened.
-    pub(crate) fn new(io: S, allowance: usize) -> (Gate<S>, Opener) {
-        let left = Arc::new(AtomicUsize::new(allowance));
-        (
-            Gate {
-                io,
-                left: left.clone(),
-            },
-            Opener(left),
-        )
+    pub(crate) fn new(io: S, meter: Arc<Meter>) -> Gate<S> {
+        Gate { io, meter }
     }
 }
 
@@ -57,10 +135,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gate<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let left = self.left.load(Ordering::Relaxed);
-        if left == OPEN {
-            return Pin::new(&mut self.io).poll_read(cx, buf);
-        }
+        let left = self.meter.left.load(Ordering::Relaxed);
         if left == 0 {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -74,12 +149,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gate<S> {
         std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut part))?;
         let n = part.filled().len();
         buf.advance(n);
+        let meter = &self.meter;
         // Opened meanwhile: the store of OPEN wins over this subtraction.
-        let _ = self
-            .left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
-                (l != OPEN).then(|| l - n.min(l))
-            });
+        let _ = (meter.left).fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+            (l != OPEN).then(|| l - n.min(l))
+        });
+        meter.since_message.fetch_add(n, Ordering::Relaxed);
+        if !meter.settle() {
+            return Poll::Ready(Err(io::Error::other(
+                "a websocket message in progress does not fit in the server's memory budget",
+            )));
+        }
         Poll::Ready(Ok(()))
     }
 }
@@ -122,9 +202,10 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
-    async fn reads_stop_at_the_allowance_until_opened() {
+    async fn reads_stop_at_the_allowance_until_the_handshake() {
         let (mut far, near) = tokio::io::duplex(1 << 16);
-        let (mut gate, opener) = Gate::new(near, 10);
+        let meter = Meter::new(10);
+        let mut gate = Gate::new(near, meter.clone());
         far.write_all(&[1u8; 30]).await.unwrap();
         let mut buf = [0u8; 30];
         let mut got = 0;
@@ -134,8 +215,38 @@ mod tests {
         assert_eq!(got, 10);
         let e = gate.read(&mut buf).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-        opener.open();
+        meter.handshake_done();
         let n = gate.read(&mut buf).await.unwrap();
         assert_eq!(n, 20, "the rest comes once open");
+    }
+
+    #[tokio::test]
+    async fn after_the_handshake_what_is_held_is_charged() {
+        let (mut far, near) = tokio::io::duplex(1 << 20);
+        let meter = Meter::new(OPEN);
+        let budget = MemoryBudget::new(50 << 10);
+        meter.charge_to(budget.clone());
+        let mut gate = Gate::new(near, meter.clone());
+        far.write_all(&vec![0u8; 150 << 10]).await.unwrap();
+        let mut buf = vec![0u8; 150 << 10];
+        let mut got = 0;
+        let failed = loop {
+            match gate.read(&mut buf[got..]).await {
+                Ok(n) => got += n,
+                Err(_) => break true,
+            }
+            if got == buf.len() {
+                break false;
+            }
+        };
+        assert!(
+            failed,
+            "a message in progress beyond the budget fails the read"
+        );
+        assert!(budget.used() <= 50 << 10);
+        // A whole message out, and taken by the framing: nothing is held.
+        meter.message_out(got);
+        meter.taken(0);
+        assert_eq!(budget.used(), 0);
     }
 }

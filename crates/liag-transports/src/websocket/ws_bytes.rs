@@ -6,9 +6,12 @@ use futures::{Sink, Stream};
 use std::io;
 use std::io::IoSlice;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::gate::Meter;
 
 /// Turns a WebSocket (any `Stream` and `Sink` of tungstenite messages, such as
 /// `tokio_tungstenite::WebSocketStream`) into an `AsyncRead + AsyncWrite` byte stream, which
@@ -21,6 +24,8 @@ pub struct WsBytes<S> {
     /// What is left of the last Binary message received.
     pending: Bytes,
     eof: bool,
+    /// An acceptor's meter of what is held below the framing.
+    meter: Option<Arc<Meter>>,
 }
 
 impl<S> std::fmt::Debug for WsBytes<S> {
@@ -39,6 +44,15 @@ impl<S> WsBytes<S> {
             ws,
             pending: Bytes::new(),
             eof: false,
+            meter: None,
+        }
+    }
+
+    /// An acceptor's WebSocket, telling `meter` what it keeps.
+    pub(crate) fn metered(ws: S, meter: Arc<Meter>) -> Self {
+        WsBytes {
+            meter: Some(meter),
+            ..WsBytes::new(ws)
         }
     }
 
@@ -74,7 +88,12 @@ where
                 return Poll::Ready(Ok(()));
             }
             match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
-                Some(Ok(Message::Binary(data))) => this.pending = data,
+                Some(Ok(Message::Binary(data))) => {
+                    if let Some(meter) = &this.meter {
+                        meter.message_out(data.len());
+                    }
+                    this.pending = data;
+                }
                 // Text is ignored; Ping and Pong are answered by the library.
                 Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Frame(_))) => {}
@@ -86,6 +105,9 @@ where
         let n = this.pending.len().min(buf.remaining());
         buf.put_slice(&this.pending[..n]);
         this.pending.advance(n);
+        if let Some(meter) = &this.meter {
+            meter.taken(this.pending.len());
+        }
         Poll::Ready(Ok(()))
     }
 }
