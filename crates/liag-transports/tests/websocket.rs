@@ -234,7 +234,10 @@ async fn a_big_message_after_the_link_handshake_is_held_to_the_budget() {
             if let Some(p) = d.decode(&mut buf).unwrap() {
                 return p;
             }
-            assert!(io.read_buf(&mut buf).await.unwrap() > 0, "closed in the handshake");
+            assert!(
+                io.read_buf(&mut buf).await.unwrap() > 0,
+                "closed in the handshake"
+            );
         }
     }
 
