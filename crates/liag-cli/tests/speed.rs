@@ -16,22 +16,29 @@ fn free_port() -> u16 {
 
 /// Runs a one-shot `liag speed server` with `server_args`, waits until it listens on `port`,
 /// runs a client with `client_args` and returns its JSON report; the server must end well.
-fn speed_test(port: u16, server_args: &[&str], client_args: &[&str]) -> serde_json::Value {
+fn speed_test(ports: &[u16], server_args: &[&str], client_args: &[&str]) -> serde_json::Value {
     let mut server = Command::new(env!("CARGO_BIN_EXE_liag"))
         .args(["speed", "server", "--oneshot", "-n"])
         .args(server_args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait (at most 10 s) until the server listens.
+    // Wait (at most 30 s: a busy machine, namespaces of an earlier test still being torn down)
+    // until the server listens on every port (TCP and WebSocket links).
     let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "server never listened"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    for &port in ports {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if start.elapsed() > Duration::from_secs(30) || server.try_wait().unwrap().is_some() {
+                let _ = server.kill();
+                let out = server.wait_with_output().unwrap();
+                panic!(
+                    "server never listened on {port}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     let out = Command::new(env!("CARGO_BIN_EXE_liag"))
         .args(["speed", "client", "-t", "1", "-j"])
@@ -69,7 +76,7 @@ fn client_measures_both_directions_against_a_server() {
     let (port_s, ws_s) = (port.to_string(), ws.to_string());
     let target = format!("127.0.0.1:{port}");
     let report = speed_test(
-        port,
+        &[port, ws],
         &["--tcp", &port_s, "--websocket", &ws_s],
         &["--tcp", &target, "--tcp-link-filter", "none"],
     );
@@ -83,7 +90,7 @@ fn tcp_and_websocket_links_inside_tls() {
     let target = format!("127.0.0.1:{port}");
     let url = format!("ws://127.0.0.1:{ws}/agg-speed");
     let report = speed_test(
-        port,
+        &[port, ws],
         &["--tcp", &port_s, "--websocket", &ws_s, "--tls"],
         &[
             "--tcp",

@@ -38,13 +38,13 @@ fn liag(args: &[&str]) -> Killed {
     )
 }
 
-/// Connects, retrying while the listener is not up yet (at most 10 s).
+/// Connects, retrying while the listener is not up yet (at most 30 s: a busy machine).
 fn connect(port: u16) -> TcpStream {
     let start = Instant::now();
     loop {
         match TcpStream::connect(("127.0.0.1", port)) {
             Ok(s) => return s,
-            Err(e) if start.elapsed() < Duration::from_secs(10) => {
+            Err(e) if start.elapsed() < Duration::from_secs(30) => {
                 let _ = e;
                 std::thread::sleep(Duration::from_millis(50));
             }

@@ -92,9 +92,11 @@ impl MemoryBudget {
             .is_ok()
     }
 
-    /// Gives back `n` bytes taken with [`MemoryBudget::try_charge`].
+    /// Gives back `n` bytes taken with [`MemoryBudget::try_charge`] (never below nothing).
     pub fn release(&self, n: usize) {
-        self.inner.used.fetch_sub(n, Ordering::Relaxed);
+        let _ = (self.inner.used).fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+            Some(used.saturating_sub(n))
+        });
     }
 }
 

@@ -242,14 +242,14 @@ impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
                 .decode(&mut this.read.unread)
                 .map_err(frame_error)?;
             if let Some(packet) = decoded {
-                let packet = this.read.hand_out(packet);
-                this.settle_charge()?;
-                return Poll::Ready(Some(Ok(packet)));
+                return Poll::Ready(Some(Ok(this.read.hand_out(packet))));
             }
             if this.eof {
                 let last = this.codec.decoder.decode_eof(&mut this.read.unread);
                 return Poll::Ready(last.map_err(frame_error).transpose());
             }
+            // Every whole frame is out: what is held now is the frame in progress alone.
+            this.settle_charge()?;
             // A frame in progress gets what it needs (bounded by the decoder's checked limit).
             let need = this.codec.decoder.bytes_needed(this.read.unread.len());
             match this
@@ -258,7 +258,6 @@ impl<S: AsyncRead + AsyncWrite> Stream for StreamLink<S> {
             {
                 Poll::Ready(Ok(0)) => this.eof = true,
                 Poll::Ready(Ok(n)) => {
-                    this.settle_charge()?;
                     let chunk = if n >= this.read_chunk {
                         (this.read_chunk * 2).min(READ_MAX)
                     } else if n < this.read_chunk / 4 {

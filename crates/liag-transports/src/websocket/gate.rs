@@ -9,9 +9,8 @@
 //!   a TLS handshake inside the WebSocket a few thousand): a peer that upgrades and sends one
 //!   big message is closed before it is held;
 //! - after it, what the link holds there (the bytes read since the last whole message, and
-//!   what is kept of that one) beyond [`liag_tokio::FREE_PARTIAL`] is charged to the server's
-//!   memory budget, as a stream link's frame in progress is; a read that does not fit fails
-//!   the link.
+//!   what is kept of that one) beyond [`FREE_MESSAGE`] is charged to the server's memory
+//!   budget, as a stream link's frame in progress is; a read that does not fit fails the link.
 //!
 //! The link reaches the meter through the hooks its acceptor gives [`crate::Accepted`].
 
@@ -22,13 +21,16 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use liag_tokio::FREE_PARTIAL;
 use liag_tokio::liag_core::MemoryBudget;
 
 use crate::transport::LinkHooks;
 
 /// Bytes a WebSocket acceptor reads before the link handshake is through.
 pub const PRE_HANDSHAKE_READ: usize = 64 << 10;
+
+/// What a WebSocket link may hold below the framing without charging the budget: a busy liag
+/// peer's messages (one gathered write each, a few hundred KiB) never are.
+pub const FREE_MESSAGE: usize = 1 << 20;
 
 /// The allowance of an open gate.
 const OPEN: usize = usize::MAX;
@@ -57,7 +59,8 @@ impl Meter {
         })
     }
 
-    /// A whole message of `len` bytes came out of tungstenite and is kept.
+    /// A whole message of `len` bytes came out of tungstenite and is kept (0 for a message
+    /// that carries no data: Text, Ping, Pong).
     pub(crate) fn message_out(&self, len: usize) {
         self.since_message.store(0, Ordering::Relaxed);
         self.pending.store(len, Ordering::Relaxed);
@@ -79,7 +82,7 @@ impl Meter {
         };
         let held =
             self.since_message.load(Ordering::Relaxed) + self.pending.load(Ordering::Relaxed);
-        let held = held.saturating_sub(FREE_PARTIAL);
+        let held = held.saturating_sub(FREE_MESSAGE);
         if held > *charged {
             if !budget.try_charge(held - *charged) {
                 return false;
@@ -225,10 +228,14 @@ mod tests {
         let (mut far, near) = tokio::io::duplex(1 << 20);
         let meter = Meter::new(OPEN);
         let budget = MemoryBudget::new(50 << 10);
+        let over = FREE_MESSAGE + (150 << 10);
         meter.charge_to(budget.clone());
         let mut gate = Gate::new(near, meter.clone());
-        far.write_all(&vec![0u8; 150 << 10]).await.unwrap();
-        let mut buf = vec![0u8; 150 << 10];
+        let _writer = tokio::spawn(async move {
+            let _ = far.write_all(&vec![0u8; over]).await;
+            far
+        });
+        let mut buf = vec![0u8; over];
         let mut got = 0;
         let failed = loop {
             match gate.read(&mut buf[got..]).await {

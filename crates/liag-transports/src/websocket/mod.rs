@@ -12,7 +12,7 @@ mod ws_bytes;
 
 pub use acceptor::WsAcceptor;
 pub use connector::WsConnector;
-pub use gate::PRE_HANDSHAKE_READ;
+pub use gate::{FREE_MESSAGE, PRE_HANDSHAKE_READ};
 pub use tokio_tungstenite::tungstenite;
 pub use ws_bytes::WsBytes;
 

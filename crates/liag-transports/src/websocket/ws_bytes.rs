@@ -95,7 +95,11 @@ where
                     this.pending = data;
                 }
                 // Text is ignored; Ping and Pong are answered by the library.
-                Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {
+                    if let Some(meter) = &this.meter {
+                        meter.message_out(this.pending.len());
+                    }
+                }
                 Some(Ok(Message::Frame(_))) => {}
                 Some(Ok(Message::Close(_))) | None => this.eof = true,
                 Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => this.eof = true,
