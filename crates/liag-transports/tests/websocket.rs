@@ -29,6 +29,31 @@ async fn ws_server(tls: Option<&kit::Pki>) -> SocketAddr {
     addr
 }
 
+/// Writes, straight onto `socket` below any WebSocket library, one Binary frame announced at
+/// 15 MiB (masked with a zero key), 64 KiB at a time, calling `each` after every write, until
+/// a write fails. Returns whether one did (the acceptor closed); fails the test if the
+/// acceptor neither read it all nor closed within 10 s.
+async fn endless_message(socket: &mut tokio::net::TcpStream, mut each: impl FnMut()) -> bool {
+    use tokio::io::AsyncWriteExt;
+    let len: u64 = 15 << 20;
+    let mut frame = vec![0x82u8, 0x80 | 127];
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    socket.write_all(&frame).await.unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        for _ in 0..(len / chunk.len() as u64) {
+            if socket.write_all(&chunk).await.is_err() {
+                return true;
+            }
+            each();
+        }
+        false
+    })
+    .await
+    .expect("the acceptor neither read nor closed")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_echo_with_spec_user_data() {
     let addr = ws_server(None).await;
@@ -117,24 +142,8 @@ async fn a_big_message_before_the_link_handshake_is_refused_unread() {
     // One masked (with a zero key) Binary frame of 15 MiB, within tungstenite's message
     // limit, sent before any link handshake: the acceptor stops reading it after
     // PRE_HANDSHAKE_READ bytes and closes, so the write cannot complete.
-    let len: u64 = 15 << 20;
-    let mut frame = vec![0x82u8, 0x80 | 127];
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(&[0, 0, 0, 0]);
-    socket.write_all(&frame).await.unwrap();
-    let chunk = vec![0u8; 1 << 20];
-    let mut sent = 0u64;
-    let refused = tokio::time::timeout(Duration::from_secs(10), async {
-        while sent < len {
-            if socket.write_all(&chunk).await.is_err() {
-                return true;
-            }
-            sent += chunk.len() as u64;
-        }
-        false
-    })
-    .await
-    .expect("the acceptor neither read nor closed");
+    let mut sent = 0;
+    let refused = endless_message(&mut socket, || sent += 64 << 10).await;
     assert!(refused, "the acceptor read all 15 MiB");
     println!("the acceptor closed after {sent} bytes were written");
 }
@@ -169,7 +178,6 @@ async fn half_upgrades_from_one_host_do_not_shut_out_a_client() {
 async fn tls_inside_a_websocket_keeps_the_gate_shut_until_the_link_handshake() {
     use liag_transports::tls::{TlsAcceptor, insecure_client_config};
     use liag_transports::websocket::WsBytes;
-    use tokio::io::AsyncWriteExt;
     use tokio_rustls::rustls::pki_types::ServerName;
     // As `liag tunnel server --websocket --tls`: TLS runs inside the WebSocket.
     let pki = kit::Pki::new();
@@ -195,25 +203,10 @@ async fn tls_inside_a_websocket_keeps_the_gate_shut_until_the_link_handshake() {
     let (ws_bytes, _) = tls.into_inner();
     let mut ws = ws_bytes.into_inner();
     let socket = ws.get_mut();
-    let len: u64 = 15 << 20;
-    let mut frame = vec![0x82u8, 0x80 | 127];
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(&[0, 0, 0, 0]);
-    socket.write_all(&frame).await.unwrap();
-    let chunk = vec![0u8; 1 << 20];
-    let mut sent = 0u64;
-    let refused = tokio::time::timeout(Duration::from_secs(10), async {
-        while sent < len {
-            if socket.write_all(&chunk).await.is_err() {
-                return true;
-            }
-            sent += chunk.len() as u64;
-        }
-        false
-    })
-    .await
-    .expect("the acceptor neither read nor closed");
-    assert!(refused, "the acceptor read all 15 MiB");
+    assert!(
+        endless_message(socket, || {}).await,
+        "the acceptor read all 15 MiB"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,24 +269,8 @@ async fn a_big_message_after_the_link_handshake_is_held_to_the_budget() {
     // ... then, below it, a 15 MiB WebSocket message that never ends.
     let mut ws = io.into_inner();
     let socket = ws.get_mut();
-    let len: u64 = 15 << 20;
-    let mut frame = vec![0x82u8, 0x80 | 127];
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(&[0, 0, 0, 0]);
-    socket.write_all(&frame).await.unwrap();
-    let chunk = vec![0u8; 64 << 10];
     let mut peak = 0;
-    let failed = tokio::time::timeout(Duration::from_secs(10), async {
-        for _ in 0..(len / chunk.len() as u64) {
-            if socket.write_all(&chunk).await.is_err() {
-                return true;
-            }
-            peak = peak.max(server.memory_used());
-        }
-        false
-    })
-    .await
-    .expect("the acceptor neither read nor closed");
+    let failed = endless_message(socket, || peak = peak.max(server.memory_used())).await;
     assert!(failed, "the acceptor took all 15 MiB");
     assert!(peak <= 1 << 20, "{peak} bytes counted");
 }
