@@ -125,6 +125,10 @@ impl Account {
     /// Records that the connection now holds `held` bytes.
     pub(crate) fn set(&mut self, held: usize) {
         let used = &self.budget.inner.used;
+        if held == self.held {
+            // Most packets change nothing: no shared write for them.
+            return;
+        }
         if held > self.held {
             used.fetch_add(held - self.held, Ordering::Relaxed);
         } else {

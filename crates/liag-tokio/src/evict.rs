@@ -1,7 +1,7 @@
 //! Who gives way when a server is full: which connection ends to make room for a new one,
 //! and which handshake is abandoned for a newcomer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use liag_core::proto::ids::ConnId;
 
 use crate::server::{Handle, Handshake};
 use crate::shared::Shared;
-use crate::sources::Source;
+use crate::sources::{Source, oldest_of_busiest};
 
 /// How readily a running connection gives way, most readily first; `None` if it does not.
 ///
@@ -59,11 +59,6 @@ pub(crate) fn connection_to_end(
 /// progress (links without a source count as one source), so one busy source shuts out only
 /// itself.
 pub(crate) fn handshake_to_abandon(pending: &mut VecDeque<Handshake>) -> Option<Handshake> {
-    let mut counts: HashMap<Option<Source>, usize> = HashMap::new();
-    for h in pending.iter() {
-        *counts.entry(h.source).or_default() += 1;
-    }
-    let most = counts.values().copied().max()?;
-    let at = (pending.iter()).position(|h| counts.get(&h.source) == Some(&most))?;
-    pending.remove(at)
+    let sources: Vec<Option<Source>> = pending.iter().map(|h| h.source).collect();
+    pending.remove(oldest_of_busiest(&sources)?)
 }

@@ -16,10 +16,11 @@ use liag_core::{Connection, Direction, LinkInfo, MemoryBudget, Time};
 
 use crate::codec::{BoxLink, stream_link};
 use crate::control::Control;
+use crate::guard::guarded;
 use crate::handshake::{accept, within};
 use crate::settings::Settings;
 use crate::shared::Shared;
-use crate::sources::{CountedLink, Slot, Source, Sources};
+use crate::sources::{Slot, Source, Sources};
 use crate::stream::Stream;
 
 /// A link that finished its handshake, waiting for its connection to be accepted.
@@ -233,12 +234,7 @@ impl Server {
         let Some(slot) = self.inner.sources.socket(source) else {
             return;
         };
-        self.start_handshake(
-            CountedLink::boxed(link, slot),
-            tag.into(),
-            user_data,
-            Some(source),
-        );
+        self.start_handshake(guarded(link, slot), tag.into(), user_data, Some(source));
     }
 
     fn start_handshake(

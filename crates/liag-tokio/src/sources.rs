@@ -5,16 +5,9 @@
 //! its source's and gives it back when dropped, so the counts can never fall out of step with
 //! what is really held.
 
-use bytes::Bytes;
-use futures::{Sink, Stream};
 use std::collections::HashMap;
-use std::io;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-
-use crate::codec::{BoxLink, PacketLink};
 
 /// A peer as a server counts it: an IPv4 address, or an IPv6 /64 (an IPv4-mapped IPv6
 /// address counts as its IPv4 address).
@@ -57,6 +50,18 @@ pub(crate) struct Sources {
     max_connections: usize,
     /// When a refusal was last logged at `warn`: at most one every ten seconds.
     warned: Mutex<Option<std::time::Instant>>,
+}
+
+/// Which of `sources` (oldest first) gives way when there are too many: the oldest of the
+/// source with the most (entries without a source count as one source), so one busy source
+/// shuts out only itself. `None` when there are none.
+pub fn oldest_of_busiest(sources: &[Option<Source>]) -> Option<usize> {
+    let mut counts: HashMap<Option<Source>, usize> = HashMap::new();
+    for source in sources {
+        *counts.entry(*source).or_default() += 1;
+    }
+    let most = counts.values().copied().max()?;
+    sources.iter().position(|s| counts.get(s) == Some(&most))
 }
 
 /// Which count a slot is taken from.
@@ -156,56 +161,9 @@ impl Drop for Slot {
     }
 }
 
-/// A link that keeps its source's socket slot for as long as it lives, through the handshake
-/// and in whichever connection it joins.
-pub(crate) struct CountedLink {
-    link: BoxLink,
-    _slot: Slot,
-}
-
-impl CountedLink {
-    pub(crate) fn boxed(link: BoxLink, slot: Slot) -> BoxLink {
-        Box::pin(CountedLink { link, _slot: slot })
-    }
-}
-
-impl Stream for CountedLink {
-    type Item = io::Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.link.as_mut().poll_next(cx)
-    }
-}
-
-impl Sink<Bytes> for CountedLink {
-    type Error = io::Error;
-
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.link.as_mut().poll_ready(cx)
-    }
-
-    fn start_send(mut self: Pin<&mut Self>, packet: Bytes) -> io::Result<()> {
-        self.link.as_mut().start_send(packet)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.link.as_mut().poll_flush(cx)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.link.as_mut().poll_close(cx)
-    }
-}
-
-impl PacketLink for CountedLink {
-    fn handshake_done(mut self: Pin<&mut Self>) {
-        self.link.as_mut().handshake_done();
-    }
-
-    fn charge_to(mut self: Pin<&mut Self>, budget: liag_core::MemoryBudget) {
-        self.link.as_mut().charge_to(budget);
-    }
-}
+/// A socket slot rides along with its link, through the handshake and in whichever
+/// connection it joins, and is given back when the link is dropped.
+impl crate::guard::LinkGuard for Slot {}
 
 #[cfg(test)]
 mod tests {
@@ -228,6 +186,21 @@ mod tests {
                 .unwrap_or(IpAddr::from([0u8; 16])),
         );
         assert_eq!(mapped, Source::of(IpAddr::from([192, 0, 2, 7])));
+    }
+
+    #[test]
+    fn the_busiest_sources_oldest_gives_way() {
+        let (a, b) = (
+            Some(Source::of(IpAddr::from([192, 0, 2, 1]))),
+            Some(Source::of(IpAddr::from([192, 0, 2, 2]))),
+        );
+        assert_eq!(oldest_of_busiest(&[a, b, b, a, b]), Some(1));
+        assert_eq!(
+            oldest_of_busiest(&[b, a, None, None, a]),
+            Some(1),
+            "ties: the oldest"
+        );
+        assert_eq!(oldest_of_busiest(&[]), None);
     }
 
     #[test]

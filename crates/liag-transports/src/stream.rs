@@ -6,14 +6,10 @@ use std::io;
 use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use bytes::Bytes;
 use liag_tokio::liag_core::proto::message::{UserData, Welcome};
-use liag_tokio::{BoxLink, PacketLink, stream_link};
-use std::task::{Context, Poll};
+use liag_tokio::{BoxLink, guarded, stream_link};
 
-use std::sync::Arc;
-
-use crate::transport::{Accepted, Acceptor, Connector, LinkHooks};
+use crate::transport::{Accepted, Acceptor, Connector, Hooks};
 
 /// A byte stream a link runs over: TCP, TLS, a WebSocket as bytes, RFCOMM, a pipe.
 pub trait IoStream: AsyncRead + AsyncWrite + Send + 'static {}
@@ -77,56 +73,10 @@ impl<A: StreamAcceptor> Acceptor for A {
     fn accept(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxLink>>> {
         Box::pin(async move {
             let mut accepted = self.accept_stream().await?.map(stream_link);
-            if let Some(hooks) = accepted.hooks.take() {
-                accepted = accepted.map(|link| Box::pin(Hooked { link, hooks }) as BoxLink);
+            if let Some(Hooks(guard)) = accepted.hooks.take() {
+                accepted = accepted.map(|link| guarded(link, guard));
             }
             Ok(accepted)
         })
-    }
-}
-
-/// A link that tells its transport's [`LinkHooks`] what becomes of it.
-struct Hooked {
-    link: BoxLink,
-    hooks: Arc<dyn LinkHooks>,
-}
-
-impl futures::Stream for Hooked {
-    type Item = io::Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.link.as_mut().poll_next(cx)
-    }
-}
-
-impl futures::Sink<Bytes> for Hooked {
-    type Error = io::Error;
-
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.link.as_mut().poll_ready(cx)
-    }
-
-    fn start_send(mut self: Pin<&mut Self>, packet: Bytes) -> io::Result<()> {
-        self.link.as_mut().start_send(packet)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.link.as_mut().poll_flush(cx)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.link.as_mut().poll_close(cx)
-    }
-}
-
-impl PacketLink for Hooked {
-    fn handshake_done(mut self: Pin<&mut Self>) {
-        self.link.as_mut().handshake_done();
-        self.hooks.handshake_done();
-    }
-
-    fn charge_to(mut self: Pin<&mut Self>, budget: liag_tokio::liag_core::MemoryBudget) {
-        self.hooks.charge_to(budget.clone());
-        self.link.as_mut().charge_to(budget);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use liag_tokio::liag_core::proto::message::{UserData, Welcome};
-use liag_tokio::{BoxLink, Outgoing, Server, Settings, Stream, connect};
+use liag_tokio::{BoxLink, LinkGuard, Outgoing, Server, Settings, Stream, connect};
 
 /// Opens links towards one peer: a TCP connector, a WebSocket client, your own.
 pub trait Connector: Send + Sync + 'static {
@@ -50,15 +50,17 @@ pub struct Accepted<T> {
     /// `Settings::max_connections_per_source`).
     pub peer: Option<IpAddr>,
     /// What the transport needs to hear of the link: a WebSocket acceptor's meter.
-    pub(crate) hooks: Option<Arc<dyn LinkHooks>>,
+    pub(crate) hooks: Option<Hooks>,
 }
 
-/// What a transport below the framing hears of its link.
-pub(crate) trait LinkHooks: Send + Sync + std::fmt::Debug {
-    /// The link's handshake is through.
-    fn handshake_done(&self);
-    /// The server's memory budget, for what the transport holds.
-    fn charge_to(&self, budget: liag_tokio::liag_core::MemoryBudget);
+/// A transport's [`LinkGuard`], carried by the link it becomes.
+#[derive(Clone)]
+pub(crate) struct Hooks(pub(crate) Arc<dyn LinkGuard + Sync>);
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hooks")
+    }
 }
 
 impl<T> Accepted<T> {
@@ -81,8 +83,13 @@ impl<T> Accepted<T> {
 
     /// The same with the transport changed by `f` (wrapped in TLS, framed as a link).
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Accepted<U> {
-        let (io, rest) = self.split();
-        rest.map_unit(f(io))
+        Accepted {
+            io: f(self.io),
+            tag: self.tag,
+            user_data: self.user_data,
+            peer: self.peer,
+            hooks: self.hooks,
+        }
     }
 
     /// The transport, and everything else about it, for a wrapper that changes the transport
@@ -96,18 +103,6 @@ impl<T> Accepted<T> {
             hooks: self.hooks,
         };
         (self.io, rest)
-    }
-}
-
-impl Accepted<()> {
-    fn map_unit<U>(self, io: U) -> Accepted<U> {
-        Accepted {
-            io,
-            tag: self.tag,
-            user_data: self.user_data,
-            peer: self.peer,
-            hooks: self.hooks,
-        }
     }
 }
 

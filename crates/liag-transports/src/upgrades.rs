@@ -5,12 +5,12 @@
 //! Waiting for a free slot instead would let anyone who opens sockets and says nothing hold
 //! every slot for the whole upgrade timeout and shut everyone else out.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::IpAddr;
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 
-use liag_tokio::Source;
+use liag_tokio::{Source, oldest_of_busiest};
 
 /// Upgrades in progress, oldest first.
 #[derive(Debug)]
@@ -37,14 +37,8 @@ impl<T: Send + 'static> Upgrades<T> {
         upgrade: impl Future<Output = T> + Send + 'static,
     ) {
         while self.order.len() >= self.max {
-            let mut counts: HashMap<Option<Source>, usize> = HashMap::new();
-            for (_, source, _) in &self.order {
-                *counts.entry(*source).or_default() += 1;
-            }
-            let most = counts.values().copied().max().unwrap_or(0);
-            let at = (self.order.iter())
-                .position(|(_, source, _)| counts.get(source) == Some(&most))
-                .unwrap_or(0);
+            let sources: Vec<Option<Source>> = self.order.iter().map(|(_, s, _)| *s).collect();
+            let at = oldest_of_busiest(&sources).unwrap_or(0);
             if let Some((_, source, task)) = self.order.remove(at) {
                 tracing::debug!(?source, "too many upgrades at once; abandoning one");
                 task.abort();

@@ -17,7 +17,7 @@ use super::gate::{Gate, Meter, PRE_HANDSHAKE_READ};
 use super::{HANDSHAKE_TIMEOUT, MAX_UPGRADES, WsBytes, acceptor_user_data, ws_config};
 use crate::stream::{BoxStream, StreamAcceptor, box_stream};
 use crate::tcp::TcpAcceptor;
-use crate::transport::Accepted;
+use crate::transport::{Accepted, Hooks};
 use crate::upgrades::Upgrades;
 
 /// Accepts WebSocket links on TCP ports, at one URL path; other paths get HTTP 404.
@@ -150,7 +150,7 @@ impl StreamAcceptor for WsAcceptor {
                             let (io, meter, tag) = upgrade.await?;
                             let mut accepted = Accepted::new(io, tag, user_data);
                             accepted.peer = peer;
-                            accepted.hooks = Some(meter);
+                            accepted.hooks = Some(Hooks(meter));
                             Ok(accepted)
                         });
                     }

@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use liag_tokio::liag_core::MemoryBudget;
 
-use crate::transport::LinkHooks;
+use liag_tokio::LinkGuard;
 
 /// Bytes a WebSocket acceptor reads before the link handshake is through.
 pub const PRE_HANDSHAKE_READ: usize = 64 << 10;
@@ -95,17 +95,17 @@ impl Meter {
     }
 }
 
-impl LinkHooks for Meter {
+impl LinkGuard for Meter {
     fn handshake_done(&self) {
         self.left.store(OPEN, Ordering::Relaxed);
     }
 
-    fn charge_to(&self, budget: MemoryBudget) {
+    fn charge_to(&self, budget: &MemoryBudget) {
         let mut charge = self.charge.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((old, charged)) = charge.take() {
             old.release(charged);
         }
-        *charge = Some((budget, 0));
+        *charge = Some((budget.clone(), 0));
         drop(charge);
         self.settle();
     }
@@ -229,7 +229,7 @@ mod tests {
         let meter = Meter::new(OPEN);
         let budget = MemoryBudget::new(50 << 10);
         let over = FREE_MESSAGE + (150 << 10);
-        meter.charge_to(budget.clone());
+        meter.charge_to(&budget);
         let mut gate = Gate::new(near, meter.clone());
         let _writer = tokio::spawn(async move {
             let _ = far.write_all(&vec![0u8; over]).await;
