@@ -227,24 +227,32 @@ mod tests {
         decoder
     }
 
+    /// `payloads` framed, handed out in pieces of `sizes` in turn.
+    fn framed(payloads: &[Vec<u8>], sizes: Vec<usize>) -> Pieces {
+        let mut wire = bytes::BytesMut::new();
+        let mut encoder = FrameEncoder::new();
+        for p in payloads {
+            encoder.encode(p, &mut wire).unwrap();
+        }
+        Pieces {
+            data: wire.to_vec(),
+            at: 0,
+            sizes,
+            turn: 0,
+            ready: false,
+        }
+    }
+
     #[test]
     fn frames_come_through_whole_however_the_stream_is_cut() {
         let payloads: Vec<Vec<u8>> = (0..400u32)
             .map(|i| vec![i as u8; (i as usize * 7919) % 40_000])
             .collect();
-        let mut wire = bytes::BytesMut::new();
-        let mut encoder = FrameEncoder::new();
-        for p in &payloads {
-            encoder.encode(p, &mut wire).unwrap();
-        }
         // Whole blocks (shared), small reads (copied out of a pooled block) and odd cuts.
-        let mut io = Pieces {
-            data: wire.to_vec(),
-            at: 0,
-            sizes: vec![BLOCK_LEN, 10, 70_000, 3, BLOCK_LEN, 40_000, 1],
-            turn: 0,
-            ready: false,
-        };
+        let mut io = framed(
+            &payloads,
+            vec![BLOCK_LEN, 10, 70_000, 3, BLOCK_LEN, 40_000, 1],
+        );
         let mut read = ReadBuffer::default();
         let mut got = Vec::new();
         // Busy for a while, then not, then busy again: both kinds of block.
@@ -263,18 +271,7 @@ mod tests {
             .enumerate()
             .map(|(i, &len)| (0..len).map(|j| (i * 31 + j * 7) as u8).collect())
             .collect();
-        let mut wire = bytes::BytesMut::new();
-        let mut encoder = FrameEncoder::new();
-        for p in &payloads {
-            encoder.encode(p, &mut wire).unwrap();
-        }
-        let mut io = Pieces {
-            data: wire.to_vec(),
-            at: 0,
-            sizes: vec![65_536, 1, 40_000, 16_384],
-            turn: 0,
-            ready: false,
-        };
+        let mut io = framed(&payloads, vec![65_536, 1, 40_000, 16_384]);
         let mut read = ReadBuffer::default();
         let mut got = Vec::new();
         let mut most_held = 0;
