@@ -6,4 +6,5 @@
 pub mod e2e;
 pub mod hostile;
 pub mod netpaths;
+pub mod plain_tcp;
 pub mod tunnel_run;

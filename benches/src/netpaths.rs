@@ -91,7 +91,8 @@ impl NetPaths {
         probe.map(drop).map_err(|e| e.to_string())
     }
 
-    /// Makes the namespaces and one path per rate (in Mbit/s), each shaped in both directions.
+    /// Makes the namespaces and one path per rate (in Mbit/s), each shaped in both directions;
+    /// a path whose rate is `f64::INFINITY` is left unshaped.
     pub fn new(rates_mbit: &[f64]) -> io::Result<NetPaths> {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
@@ -137,7 +138,9 @@ impl NetPaths {
                     10 + i
                 ),
             )?;
-            paths.shape(i, mbit, "add")?;
+            if mbit.is_finite() {
+                paths.shape(i, mbit, "add")?;
+            }
         }
         Ok(paths)
     }

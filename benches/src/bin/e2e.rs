@@ -1,14 +1,14 @@
 //! Runs liag's end-to-end benchmark scenarios and writes their figures as JSON.
 //!
 //! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]
-//! [--fault F]...` where KIND is throughput, round_trip, efficiency, failover, real_paths, idle
-//! or busy; real_paths needs `--liag PATH`, the `liag` binary to run, and runs the faults
+//! [--fault F]...` where KIND is throughput, round_trip, efficiency, failover, real_paths, tunnel,
+//! idle or busy; real_paths and tunnel need `--liag PATH`, the `liag` binary to run, and runs the faults
 //! named with `--fault` (down, reset, degraded; all by default), and `--pair TEXT` keeps only
 //! the aggligator pairings whose label has TEXT (such as `liag client`). `cargo xtask
 //! bench` runs this and turns the JSON into a table, a report and plots.
 
 use liag_benches::e2e::emulated::{self, Fault};
-use liag_benches::e2e::{loopback, real_paths, scale};
+use liag_benches::e2e::{loopback, real_paths, scale, tunnel};
 use liag_benches::netpaths::{self, NetPaths};
 use liag_benches::tunnel_run::Tunnel;
 use serde_json::{Value, json};
@@ -106,6 +106,9 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
     if wanted("real_paths") {
         note(real_paths(args)?);
     }
+    if wanted("tunnel") {
+        note(tunnel(args)?);
+    }
     if wanted("idle") {
         note(vec![
             scale::idle(if q { 200 } else { 1_000 }, || HEAP.allocated()).await?,
@@ -177,6 +180,52 @@ fn real_paths(args: &Args) -> io::Result<Vec<Value>> {
             }
         }
     }
+    Ok(out)
+}
+
+/// The operator's tunnel on loopback and, where namespaces can be made, over veth paths,
+/// with aggligator's tunnel beside liag's there when LIAG_AGG_TUNNELS names it; skipped
+/// with a message where no `liag` binary was given.
+fn tunnel(args: &Args) -> io::Result<Vec<Value>> {
+    let Some(liag) = &args.liag else {
+        eprintln!("tunnel skipped: give the liag binary with --liag PATH");
+        return Ok(Vec::new());
+    };
+    let len = if args.quick {
+        tunnel::Lengths {
+            warm: 0.5,
+            secs: 2.0,
+            samples: 1_000,
+        }
+    } else {
+        tunnel::Lengths {
+            warm: 1.0,
+            secs: 5.0,
+            samples: 5_000,
+        }
+    };
+    let liag = || tunnel::Program {
+        name: "liag tunnel, 3 links".into(),
+        path: liag.clone(),
+        prefix: vec!["tunnel".into()],
+    };
+    let mut out = vec![tunnel::run(&tunnel::Place::Loopback, &[liag()], len)?];
+    let place = match tunnel::Place::veth() {
+        Ok(place) => place,
+        Err(why) => {
+            eprintln!("tunnel over veth paths skipped: cannot make network namespaces: {why}");
+            return Ok(out);
+        }
+    };
+    let mut programs = vec![liag()];
+    for (version, path) in aggligator_tunnels() {
+        programs.push(tunnel::Program {
+            name: format!("aggligator {version} tunnel, 3 links"),
+            path,
+            prefix: Vec::new(),
+        });
+    }
+    out.push(tunnel::run(&place, &programs, len)?);
     Ok(out)
 }
 

@@ -3,6 +3,7 @@
 mod demo;
 mod limits;
 mod links;
+mod relay;
 mod speed;
 mod speed_stream;
 mod tunnel;

@@ -382,11 +382,15 @@ async fn client(
     }
     stop.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
+    // The send figure counts what the server has acknowledged by now, not what sits in the
+    // send buffer (agg-speed counts bytes written, its buffer of up to 64 MiB included).
+    let backlog = control.stats();
+    let in_flight = (backlog.queued + backlog.unacked) as u64;
+    let acknowledged = sent.load(Ordering::Relaxed).saturating_sub(in_flight);
     let link_figures = control.link_rates();
-    let sent_total = match sending {
-        Some(t) => t.await.map_err(io::Error::other)??,
-        None => 0,
-    };
+    if let Some(t) = sending {
+        t.await.map_err(io::Error::other)??;
+    }
     let received_total = match receiving {
         Some(t) => {
             // The receiver stops at its next read; the stream may be idle, so do not wait long.
@@ -403,7 +407,7 @@ async fn client(
     let report = Report {
         data_limit: test.limit.map(|l| l / 1_000_000),
         time_limit: test.time.as_secs_f64(),
-        send_speed: sent_total as f64 / elapsed,
+        send_speed: acknowledged as f64 / elapsed,
         recv_speed: received_total as f64 / elapsed,
         links: link_figures
             .iter()

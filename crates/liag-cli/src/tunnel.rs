@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use liag_transports::connect_with;
@@ -16,6 +16,7 @@ use liag_transports::websocket::WsAcceptor;
 
 use crate::limits::ServerLimits;
 use crate::links::{ClientLinks, ClientTls, ServerTls, serve_rfcomm, spawn_serve};
+use crate::relay::relay;
 
 /// The port aggregated links use when `--tcp` gives none.
 const DEFAULT_PORT: u16 = 5800;
@@ -151,27 +152,6 @@ fn parse_published(spec: &str) -> io::Result<(u16, String)> {
     Ok((port, format!("{target}:{port}")))
 }
 
-/// Copies both ways, passing each direction's end on as a half-close.
-async fn relay<A, B>(a: A, b: B) -> io::Result<(u64, u64)>
-where
-    A: AsyncRead + AsyncWrite,
-    B: AsyncRead + AsyncWrite,
-{
-    let (mut ar, mut aw) = tokio::io::split(a);
-    let (mut br, mut bw) = tokio::io::split(b);
-    let forward = async {
-        let n = tokio::io::copy(&mut ar, &mut bw).await?;
-        bw.shutdown().await?;
-        io::Result::Ok(n)
-    };
-    let backward = async {
-        let n = tokio::io::copy(&mut br, &mut aw).await?;
-        aw.shutdown().await?;
-        io::Result::Ok(n)
-    };
-    tokio::try_join!(forward, backward)
-}
-
 async fn server(
     ports: Vec<String>,
     tcp: u16,
@@ -232,7 +212,7 @@ async fn forward_to_target(mut stream: Stream, published: &HashMap<u16, String>)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {target}: {e}")))?;
     socket.set_nodelay(true)?;
     eprintln!("liag tunnel server: forwarding to {target}");
-    relay(stream, socket).await?;
+    relay(socket, stream).await?;
     Ok(())
 }
 

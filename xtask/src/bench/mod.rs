@@ -6,18 +6,20 @@
 
 mod plot;
 mod report;
+mod tunnel_rows;
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The end-to-end kinds, in the order they run.
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "throughput",
     "round_trip",
     "efficiency",
     "failover",
     "real_paths",
+    "tunnel",
     "idle",
     "busy",
 ];

@@ -39,7 +39,13 @@ fn pct(x: f64) -> String {
 
 /// The report's rows: end-to-end scenarios first, then the criterion benches.
 pub(super) fn rows(scenarios: &[Value], criterion: &[Value]) -> Vec<Row> {
-    let mut rows: Vec<Row> = scenarios.iter().filter_map(scenario_row).collect();
+    let mut rows: Vec<Row> = scenarios
+        .iter()
+        .flat_map(|s| match s["kind"].as_str() {
+            Some("tunnel") => super::tunnel_rows::rows(s),
+            _ => scenario_row(s).into_iter().collect(),
+        })
+        .collect();
     for c in criterion {
         let ns = f(c, "mean_ns");
         let figures = match c["gib_s"].as_f64() {

@@ -1,0 +1,110 @@
+//! The tunnel's data path: bytes between a TCP socket and a liag [`Stream`], both ways, with
+//! one copy each way (the kernel's) and one system call per batch.
+//!
+//! - TCP to liag: each read lands in a shared buffer of at least [`READ_MIN`] free bytes and is
+//!   handed to the connection as it is (`Sink<Bytes>` takes it without a copy). Whatever one
+//!   read returns goes out at once: a small write waits for no timer and no other bytes.
+//! - liag to TCP: the payloads the connection has ready (as `Bytes`, no copy) are gathered,
+//!   up to [`GATHER_MAX`] bytes, and written with one vectored write.
+//!
+//! Each direction passes its end on as a half-close.
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::{FutureExt, SinkExt, StreamExt};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use liag_transports::liag_tokio::{ReadHalf, Stream, WriteHalf};
+
+/// A read from TCP always has this much room (a fresh buffer is taken when less is left).
+const READ_MIN: usize = 64 << 10;
+/// The size of a fresh read buffer: reads share it until it runs low.
+const READ_BUFFER: usize = 256 << 10;
+/// The most bytes gathered into one write to TCP.
+const GATHER_MAX: usize = 1 << 20;
+/// The most payloads in one vectored write (well under any `IOV_MAX`).
+const SLICES_MAX: usize = 64;
+
+/// Copies both ways between `tcp` and `stream` until both directions end; the bytes moved
+/// towards the stream and towards the socket.
+pub(crate) async fn relay(tcp: TcpStream, stream: Stream) -> io::Result<(u64, u64)> {
+    let (tcp_read, tcp_write) = tcp.into_split();
+    let (stream_read, stream_write) = stream.into_split();
+    tokio::try_join!(
+        tcp_to_liag(tcp_read, stream_write),
+        liag_to_tcp(stream_read, tcp_write)
+    )
+}
+
+async fn tcp_to_liag(mut from: OwnedReadHalf, mut to: WriteHalf) -> io::Result<u64> {
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    let mut total = 0u64;
+    loop {
+        if buf.capacity() - buf.len() < READ_MIN {
+            // The old buffer lives on in the payloads not yet acknowledged.
+            buf = BytesMut::with_capacity(READ_BUFFER);
+        }
+        let n = from.read_buf(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        to.send(buf.split().freeze()).await?;
+    }
+    to.close().await?;
+    Ok(total)
+}
+
+async fn liag_to_tcp(mut from: ReadHalf, mut to: OwnedWriteHalf) -> io::Result<u64> {
+    let mut ready: VecDeque<Bytes> = VecDeque::new();
+    let mut total = 0u64;
+    while let Some(first) = from.next().await {
+        ready.push_back(first?);
+        let mut gathered = ready[0].len();
+        // What else is ready now, without waiting.
+        while gathered < GATHER_MAX && ready.len() < SLICES_MAX {
+            match from.next().now_or_never() {
+                Some(Some(more)) => {
+                    let more = more?;
+                    gathered += more.len();
+                    ready.push_back(more);
+                }
+                _ => break,
+            }
+        }
+        total += gathered as u64;
+        write_all_vectored(&mut to, &mut ready).await?;
+    }
+    to.shutdown().await?;
+    Ok(total)
+}
+
+/// Writes every buffer of `ready`, in order, with as few system calls as the socket allows.
+async fn write_all_vectored(
+    to: &mut OwnedWriteHalf,
+    ready: &mut VecDeque<Bytes>,
+) -> io::Result<()> {
+    while !ready.is_empty() {
+        let slices: Vec<IoSlice<'_>> = ready.iter().map(|b| IoSlice::new(b)).collect();
+        let mut n = to.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let Some(front) = ready.front_mut() else {
+                break;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                ready.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
