@@ -2,15 +2,16 @@
 //! one copy each way (the kernel's) and one system call per batch.
 //!
 //! - TCP to liag: each read lands in a shared buffer of at least [`READ_MIN`] free bytes and is
-//!   handed to the connection as it is (`Sink<Bytes>` takes it without a copy). Whatever one
-//!   read returns goes out at once: a small write waits for no timer and no other bytes.
+//!   handed to the connection as it is (`WriteHalf::write_all_bytes` takes it without a copy).
+//!   Whatever one read returns goes out at once: a small write waits for no timer and no other
+//!   bytes.
 //! - liag to TCP: the payloads the connection has ready (as `Bytes`, no copy) are gathered,
 //!   up to [`GATHER_MAX`] bytes, and written with one vectored write.
 //!
 //! Each direction passes its end on as a half-close.
 
 use bytes::{Buf, Bytes, BytesMut};
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{FutureExt, StreamExt};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,9 +53,9 @@ async fn tcp_to_liag(mut from: OwnedReadHalf, mut to: WriteHalf) -> io::Result<u
             break;
         }
         total += n as u64;
-        to.send(buf.split().freeze()).await?;
+        to.write_all_bytes(buf.split().freeze()).await?;
     }
-    to.close().await?;
+    to.shutdown().await?;
     Ok(total)
 }
 

@@ -196,6 +196,24 @@ impl Stream {
     }
 }
 
+impl WriteHalf {
+    /// Writes all of `data` as part of the byte stream, sharing its buffer instead of copying
+    /// it. Unlike the `Sink`, which keeps a message of up to one payload whole, each part goes
+    /// out as soon as there is room for any of it, so a connection squeezed below one payload
+    /// of room still moves.
+    pub async fn write_all_bytes(&mut self, mut data: Bytes) -> io::Result<()> {
+        while !data.is_empty() {
+            let shared = &self.shared;
+            let n = std::future::poll_fn(|cx| {
+                poll_write_bytes(shared, cx, Source::Share(&data), false)
+            })
+            .await?;
+            data.advance(n);
+        }
+        Ok(())
+    }
+}
+
 impl Drop for ReadHalf {
     fn drop(&mut self) {
         let last = {

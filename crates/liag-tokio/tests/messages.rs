@@ -70,3 +70,40 @@ async fn messages_arrive_whole_and_in_order() {
         "the large message arrives in order, in parts"
     );
 }
+
+/// `write_all_bytes` is a byte stream: with less room than one payload (a send buffer of
+/// 8 KiB), writes of 20 KiB still go through, in parts, and arrive intact and in order.
+#[tokio::test]
+async fn shared_byte_writes_move_with_less_room_than_a_payload() {
+    let (server, mut listener) = Server::new(Settings::default());
+    let mut settings = Settings::default();
+    settings.config.send_buffer = 8 << 10;
+    let (client, outgoing) = connect(settings);
+    let (a, b) = tokio::io::duplex(1 << 16);
+    server.add_incoming(b, "pipe".to_string(), UserData::empty());
+    tokio::spawn(async move {
+        outgoing
+            .add_link(a, "pipe".to_string(), UserData::empty())
+            .await
+    });
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let chunks: Vec<Bytes> = data.chunks(20 << 10).map(Bytes::copy_from_slice).collect();
+    let (_read, mut write) = client.into_split();
+    let writer = tokio::spawn(async move {
+        for c in chunks {
+            write.write_all_bytes(c).await.unwrap();
+        }
+        tokio::io::AsyncWriteExt::shutdown(&mut write)
+            .await
+            .unwrap();
+    });
+    let mut server_end = listener.next().await.unwrap().accept();
+    let mut got = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut server_end, &mut got);
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .unwrap()
+        .unwrap();
+    writer.await.unwrap();
+    assert_eq!(got, data);
+}
