@@ -24,8 +24,12 @@ use liag_transports::liag_tokio::{ReadHalf, Stream, WriteHalf};
 const READ_MIN: usize = 64 << 10;
 /// The size of a fresh read buffer: reads share it until it runs low.
 const READ_BUFFER: usize = 256 << 10;
-/// The most bytes gathered into one write to TCP.
-const GATHER_MAX: usize = 1 << 20;
+/// The most bytes gathered into one write to TCP: read from the connection (and so released
+/// from its memory budget) but not yet taken by the socket.
+const GATHER_MAX: usize = 128 << 10;
+/// A read shorter than this is copied out, so a small payload waiting for acknowledgement
+/// does not keep a whole read buffer alive.
+const COPY_BELOW: usize = 8 << 10;
 /// The most payloads in one vectored write (well under any `IOV_MAX`).
 const SLICES_MAX: usize = 64;
 
@@ -53,7 +57,14 @@ async fn tcp_to_liag(mut from: OwnedReadHalf, mut to: WriteHalf) -> io::Result<u
             break;
         }
         total += n as u64;
-        to.write_all_bytes(buf.split().freeze()).await?;
+        let data = if n < COPY_BELOW {
+            let small = Bytes::copy_from_slice(&buf);
+            buf.clear();
+            small
+        } else {
+            buf.split().freeze()
+        };
+        to.write_all_bytes(data).await?;
     }
     to.shutdown().await?;
     Ok(total)
@@ -66,18 +77,26 @@ async fn liag_to_tcp(mut from: ReadHalf, mut to: OwnedWriteHalf) -> io::Result<u
         ready.push_back(first?);
         let mut gathered = ready[0].len();
         // What else is ready now, without waiting.
+        let mut failed = None;
         while gathered < GATHER_MAX && ready.len() < SLICES_MAX {
             match from.next().now_or_never() {
-                Some(Some(more)) => {
-                    let more = more?;
+                Some(Some(Ok(more))) => {
                     gathered += more.len();
                     ready.push_back(more);
+                }
+                Some(Some(Err(e))) => {
+                    failed = Some(e);
+                    break;
                 }
                 _ => break,
             }
         }
         total += gathered as u64;
+        // What was read before a failure is written first.
         write_all_vectored(&mut to, &mut ready).await?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
     }
     to.shutdown().await?;
     Ok(total)

@@ -384,9 +384,12 @@ async fn client(
     let elapsed = start.elapsed().as_secs_f64();
     // The send figure counts what the server has acknowledged by now, not what sits in the
     // send buffer (agg-speed counts bytes written, its buffer of up to 64 MiB included).
+    // `sent` is read first: a piece finished after it is in flight but not counted, so the
+    // figure errs low.
+    let written = sent.load(Ordering::Relaxed);
     let backlog = control.stats();
     let in_flight = (backlog.queued + backlog.unacked) as u64;
-    let acknowledged = sent.load(Ordering::Relaxed).saturating_sub(in_flight);
+    let acknowledged = written.saturating_sub(in_flight);
     let link_figures = control.link_rates();
     if let Some(t) = sending {
         t.await.map_err(io::Error::other)??;
