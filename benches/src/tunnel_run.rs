@@ -88,7 +88,7 @@ fn pattern(offset: u64) -> u8 {
 }
 
 /// Kills the process when dropped.
-struct Killed(Child);
+pub struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {

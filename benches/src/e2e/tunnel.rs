@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::quantile;
 use crate::netpaths::{NetPaths, SERVER, Side};
 use crate::plain_tcp::{self, Stop, Stopper};
+use crate::tunnel_run::Killed;
 
 /// Where the two ends run.
 pub enum Place {
@@ -165,16 +166,6 @@ fn free_port(place: &Place, side: Side) -> io::Result<u16> {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
     })?
-}
-
-/// Kills the process when dropped.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Crosses through `program`'s server and client.
