@@ -130,6 +130,9 @@ pub enum ConnectionError {
     TerminatedByPeer,
     /// The server refused a link because the connection is closed there.
     AbortedByServer,
+    /// The last link went while nothing could add another
+    /// ([`Connection::close_to_new_links`](crate::Connection::close_to_new_links)).
+    NoLinkLeft,
 }
 
 impl fmt::Display for ConnectionError {
@@ -140,6 +143,9 @@ impl fmt::Display for ConnectionError {
             ConnectionError::TerminatedLocally => "connection terminated",
             ConnectionError::TerminatedByPeer => "connection terminated by the peer",
             ConnectionError::AbortedByServer => "the server closed the connection",
+            ConnectionError::NoLinkLeft => {
+                "no link is left and none can be added (nothing keeps the links up any more)"
+            }
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use liag_core::handshake::{HandshakeError, InitiatorParams};
@@ -11,21 +11,74 @@ use liag_core::proto::message::{ExchangedCfg, RefusedReason, UserData, Welcome};
 use liag_core::{Connection, Direction, LinkId, LinkInfo};
 
 use crate::codec::{BoxLink, stream_link};
-use crate::control::Control;
+use crate::control::{Control, LinkEvent, Refusal};
 use crate::handshake::{initiate, within};
 use crate::settings::Settings;
 use crate::shared::Shared;
 use crate::stream::Stream;
 
-/// The initiator's handle for adding links to its connection.
+/// The initiator's handle for adding links to its connection. Cheap to clone.
+///
+/// Once every clone is dropped, nothing can add a link: the connection then ends with
+/// [`ConnectionError::NoLinkLeft`](liag_core::ConnectionError::NoLinkLeft) as soon as it has
+/// no link, instead of waiting for one that cannot come.
 #[derive(Clone)]
 pub struct Outgoing {
     shared: Arc<Shared>,
     conn_id: ConnId,
     settings: Settings,
-    /// Whether some link was accepted, so later links say `existing_connection`.
-    accepted: Arc<AtomicBool>,
+    common: Arc<Common>,
 }
+
+/// What the clones of one [`Outgoing`] share.
+struct Common {
+    shared: Arc<Shared>,
+    /// Whether some link was accepted, so later links say `existing_connection`.
+    accepted: AtomicBool,
+    /// Handshakes that had the server's Welcome for a new connection and wait for its
+    /// application to accept it.
+    awaiting_accept: AtomicUsize,
+}
+
+impl Drop for Common {
+    fn drop(&mut self) {
+        let mut inner = self.shared.lock();
+        inner.conn.close_to_new_links();
+        inner.wake_driver();
+    }
+}
+
+/// Counts one handshake as waiting for the server's application, until dropped.
+struct AwaitingAccept<'a> {
+    count: &'a AtomicUsize,
+    counted: AtomicBool,
+}
+
+impl AwaitingAccept<'_> {
+    fn start(&self) {
+        if !self.counted.swap(true, Ordering::AcqRel) {
+            self.count.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn started(&self) -> bool {
+        self.counted.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for AwaitingAccept<'_> {
+    fn drop(&mut self) {
+        if self.started() {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The error of a handshake that timed out after the server's Welcome, waiting for the
+/// server's application to accept the connection.
+const NOT_ACCEPTED: &str = "the server answered but its application did not accept the \
+    connection within the handshake timeout: a server takes each new connection from its \
+    Listener and accepts it (Incoming::accept) before the connection's first link is up";
 
 impl std::fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,10 +100,14 @@ pub fn connect(settings: Settings) -> (Stream, Outgoing) {
     crate::driver::spawn(shared.clone(), span);
     let stream = Stream::new(shared.clone());
     let outgoing = Outgoing {
-        shared,
+        shared: shared.clone(),
         conn_id,
         settings,
-        accepted: Arc::new(AtomicBool::new(false)),
+        common: Arc::new(Common {
+            shared,
+            accepted: AtomicBool::new(false),
+            awaiting_accept: AtomicUsize::new(0),
+        }),
     };
     (stream, outgoing)
 }
@@ -69,6 +126,13 @@ impl Outgoing {
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
         self.shared.lock().conn.is_closed()
+    }
+
+    /// How many link handshakes now wait for the server's application to accept this new
+    /// connection: the server answered them, and its application has yet to take the
+    /// connection from its `Listener` and call `Incoming::accept`.
+    pub fn awaiting_accept(&self) -> usize {
+        self.common.awaiting_accept.load(Ordering::Acquire)
     }
 
     /// Handshakes a byte-stream transport as a new link of this connection.
@@ -104,7 +168,7 @@ impl Outgoing {
         }
         let mut params = InitiatorParams::new(
             self.conn_id,
-            self.accepted.load(Ordering::Acquire),
+            self.common.accepted.load(Ordering::Acquire),
             ExchangedCfg {
                 recv_buffer: self.settings.config.recv_buffer,
             },
@@ -113,17 +177,37 @@ impl Outgoing {
         let started = tokio::time::Instant::now();
         let shared = self.shared.clone();
         let existing = params.existing_connection;
+        let awaiting = AwaitingAccept {
+            count: &self.common.awaiting_accept,
+            counted: AtomicBool::new(false),
+        };
         let welcome = within(
             self.settings.handshake_timeout,
-            initiate(&mut link, params, move |welcome| {
+            initiate(&mut link, params, |welcome| {
                 let mut inner = shared.lock();
                 let result = inner.conn.check_server_id(welcome.server_id);
                 inner.wake_driver();
+                if result.is_ok() && !existing {
+                    awaiting.start();
+                }
                 result.map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e))
             }),
         )
         .await
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::TimedOut && awaiting.started() {
+                io::Error::new(io::ErrorKind::TimedOut, NOT_ACCEPTED)
+            } else {
+                e
+            }
+        })
         .inspect_err(|e| {
+            if let Some(reason) = refused_for(e) {
+                self.shared.lock().publish(LinkEvent::Refused {
+                    tag: tag.clone(),
+                    refusal: Refusal::Server(reason),
+                });
+            }
             if existing && refused_as_closed(e) {
                 tracing::debug!("the server no longer knows the connection; ending it");
                 let mut inner = self.shared.lock();
@@ -131,9 +215,15 @@ impl Outgoing {
                 inner.wake_driver();
             }
         })?;
-        self.accepted.store(true, Ordering::Release);
+        drop(awaiting);
+        self.common.accepted.store(true, Ordering::Release);
         if !filter(&welcome) {
-            return Err(io::Error::other("link rejected by the link filter"));
+            tracing::debug!(%tag, "link refused by the link filter");
+            self.shared.lock().publish(LinkEvent::Refused {
+                tag,
+                refusal: Refusal::LinkFilter,
+            });
+            return Err(io::Error::other("link refused by the link filter"));
         }
         let mut info = LinkInfo::new(Direction::Outgoing, tag, started.elapsed());
         info.local_user_data = user_data;
@@ -144,11 +234,15 @@ impl Outgoing {
     }
 }
 
+/// Why the server refused a link, if the handshake ended with Refused.
+fn refused_for(e: &io::Error) -> Option<RefusedReason> {
+    match e.get_ref()?.downcast_ref::<HandshakeError>()? {
+        HandshakeError::Refused(reason) => Some(*reason),
+        _ => None,
+    }
+}
+
 /// Whether a link's handshake ended with Refused(Closed).
 fn refused_as_closed(e: &io::Error) -> bool {
-    matches!(
-        e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<HandshakeError>()),
-        Some(HandshakeError::Refused(RefusedReason::Closed))
-    )
+    refused_for(e) == Some(RefusedReason::Closed)
 }

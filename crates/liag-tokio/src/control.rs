@@ -8,6 +8,8 @@ use liag_core::{
     ConnectionError, ConnectionStats, LinkConfig, LinkError, LinkId, LinkInfo, LinkState, LinkStats,
 };
 
+use liag_core::proto::message::RefusedReason;
+
 use crate::codec::BoxLink;
 use crate::shared::{NewLink, Shared};
 
@@ -64,6 +66,24 @@ pub enum LinkEvent {
     },
     /// The connection ended; its links are being closed.
     Closed(Result<(), ConnectionError>),
+    /// A link's handshake ended in a refusal, so it never joined.
+    Refused {
+        /// The tag it would have had.
+        tag: String,
+        /// Who refused it, and why.
+        refusal: Refusal,
+    },
+}
+
+/// Why a link never joined ([`LinkEvent::Refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// This side's link filter turned it down after the server's Welcome: it would duplicate
+    /// a link already up (see the transport's link filter).
+    LinkFilter,
+    /// The server refused it.
+    Server(RefusedReason),
 }
 
 /// A handle to a connection for everything but its data: its links and how it ends.

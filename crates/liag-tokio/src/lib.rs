@@ -18,8 +18,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
-//! use liag_tokio::{Server, Settings, connect};
-//! use liag_core::proto::message::UserData;
+//! use liag_tokio::{Server, Settings, UserData, connect};
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
 //! let (server, mut listener) = Server::new(Settings::default());
@@ -72,10 +71,19 @@ mod stream;
 
 pub use codec::{BoxLink, FREE_PARTIAL, LinkCodec, PacketLink, StreamLink, stream_link};
 pub use connect::{Outgoing, connect};
-pub use control::{Control, LinkEvent, LinkRates};
+pub use control::{Control, LinkEvent, LinkRates, Refusal};
 pub use guard::{LinkGuard, guarded};
 pub use liag_core;
 pub use server::{Incoming, LinkDescription, LinkFilter, Listener, Server};
 pub use settings::Settings;
 pub use sources::{Source, oldest_of_busiest};
 pub use stream::{ReadHalf, Stream, WriteHalf};
+
+// What users name in signatures and handle, so that depending on liag-tokio alone is enough.
+pub use liag_core::proto::message::{RefusedReason, UserData, Welcome};
+pub use liag_core::{
+    Config, ConnectionError, ConnectionStats, LinkError, LinkId, LinkState, LinkStats,
+};
+
+/// A boxed future that is `Send`, as transports return them.
+pub type BoxFuture<'a, T> = futures::future::BoxFuture<'a, T>;

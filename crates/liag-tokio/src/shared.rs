@@ -179,6 +179,7 @@ pub(crate) fn io_error(closed: &Result<(), ConnectionError>) -> std::io::Error {
                     std::io::ErrorKind::ConnectionReset
                 }
                 ConnectionError::TerminatedLocally => std::io::ErrorKind::ConnectionAborted,
+                ConnectionError::NoLinkLeft => std::io::ErrorKind::NotConnected,
                 _ => std::io::ErrorKind::TimedOut,
             };
             std::io::Error::new(kind, e.clone())

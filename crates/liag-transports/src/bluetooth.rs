@@ -6,7 +6,7 @@
 //! BlueZ, an adapter or the peer is missing.
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
+use liag_tokio::BoxFuture;
 use std::fmt;
 use std::io;
 use std::str::FromStr;
@@ -17,8 +17,8 @@ use bluer::rfcomm::{self, Listener, Profile, ProfileHandle, Role, Socket};
 use bluer::{Adapter, Session};
 pub use bluer::{Address, Uuid};
 
-use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{Settings, Stream};
+use liag_tokio::{UserData, Welcome};
 
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
 use crate::transport::{Accepted, Links, connect_with};

@@ -12,7 +12,7 @@
 //! starts a short-lived attempt on its path every [`PROBE_EVERY`]: whenever the path heals,
 //! an attempt is at most that far away, and the first one through replaces the stalled link.
 
-use futures::future::BoxFuture;
+use liag_tokio::BoxFuture;
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -45,6 +45,29 @@ const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// ... and each gives up after this long, so at most ten are in flight per path.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Wait before reopening a path whose link this side's link filter refused, unless a link
+/// goes first (which may change the filter's answer).
+const FILTERED_BACKOFF: Duration = Duration::from_secs(60);
+
+/// What the loop shares with [`crate::Links`] and with its attempts.
+#[derive(Debug, Default)]
+pub(crate) struct Status {
+    /// Why the last attempt failed.
+    pub(crate) last_error: Option<String>,
+    /// Paths the connector named last.
+    pub(crate) paths: usize,
+    /// Attempts under way.
+    pub(crate) attempts: usize,
+    /// The links up or just kept by the link filter, by path, with the acceptor's user data:
+    /// what the filter of the next link to reach it compares against.
+    kept: HashMap<String, UserData>,
+}
+
+/// Locks the loop's status.
+pub(crate) fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
+    status.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// What the loop knows of one path.
 #[derive(Default)]
 struct Path {
@@ -58,13 +81,20 @@ struct Path {
     probed_at: Option<Instant>,
     /// After a failed attempt: not before this, and the wait that led to it.
     retry: Option<(Instant, Duration)>,
+    /// Whether the last attempt was refused by the link filter.
+    filtered: bool,
+    /// Whether its link went, and the link filter's view has yet to hear of it.
+    gone: bool,
 }
 
 impl Path {
     /// Takes in where its live link stands: `None` when the connection removed it.
     fn link_is(&mut self, state: Option<LinkState>) {
         match state {
-            None => (self.live, self.stalled_since) = (None, None),
+            None => {
+                self.gone |= self.live.is_some();
+                (self.live, self.stalled_since) = (None, None);
+            }
             Some(LinkState::Stalled) => {
                 self.stalled_since = self.stalled_since.or(Some(Instant::now()));
             }
@@ -73,13 +103,19 @@ impl Path {
     }
 }
 
-type Attempt = (String, bool, io::Result<(LinkId, UserData)>);
+/// How an attempt ended well: a link, or the link filter's refusal.
+enum Opened {
+    Link(LinkId, UserData),
+    Filtered(Vec<String>),
+}
+
+type Attempt = (String, bool, io::Result<Opened>);
 
 /// Keeps `outgoing`'s links up on the paths `connector` names, until the connection closes.
 pub(crate) async fn keep_links<C: Connector>(
     connector: Arc<C>,
     outgoing: Outgoing,
-    last_error: Arc<Mutex<Option<String>>>,
+    status: Arc<Mutex<Status>>,
 ) {
     let control = outgoing.control();
     let mut events = control.link_events();
@@ -102,11 +138,15 @@ pub(crate) async fn keep_links<C: Connector>(
                     if let Some(path) = path_of(&mut paths, link) {
                         path.link_is(None);
                     }
+                    forget_gone(&mut paths, &status);
                 }
                 Ok(LinkEvent::Closed(_)) | Err(RecvError::Closed) => return,
                 Ok(_) => {}
                 // Fell behind: the connection's own list says where the links stand.
-                Err(RecvError::Lagged(_)) => resync(&control, &mut paths),
+                Err(RecvError::Lagged(_)) => {
+                    resync(&control, &mut paths);
+                    forget_gone(&mut paths, &status);
+                }
             },
             Some(done) = running.join_next_with_id() => {
                 let (id, attempt) = match done {
@@ -119,10 +159,11 @@ pub(crate) async fn keep_links<C: Connector>(
                 }
                 if let Some((name, probe, result)) = attempt {
                     let path = paths.entry(name.clone()).or_default();
-                    finished(&control, &name, path, probe, result, &last_error);
+                    finished(&control, &name, path, probe, result, &status);
                     // The new link's events may have come before its attempt ended.
                     if path.live.is_some() {
                         resync(&control, &mut paths);
+                        forget_gone(&mut paths, &status);
                     }
                 }
             }
@@ -137,8 +178,7 @@ pub(crate) async fn keep_links<C: Connector>(
                 Ok(found) => names = found,
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot list paths");
-                    *last_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(format!("cannot list paths: {e}"));
+                    lock(&status).last_error = Some(format!("cannot list paths: {e}"));
                 }
             }
         }
@@ -163,12 +203,12 @@ pub(crate) async fn keep_links<C: Connector>(
                 }
                 (Some(_), None) => continue,
             };
-            let others: Vec<(String, UserData)> = paths
-                .iter()
-                .filter(|(other, _)| *other != name)
-                .filter_map(|(other, p)| p.live.as_ref().map(|(_, ud)| (other.clone(), ud.clone())))
-                .collect();
-            let open = open_link(connector.clone(), name.clone(), outgoing.clone(), others);
+            let open = open_link(
+                connector.clone(),
+                name.clone(),
+                outgoing.clone(),
+                status.clone(),
+            );
             let name2 = name.clone();
             let handle = running.spawn(async move {
                 let result = if probe {
@@ -181,6 +221,29 @@ pub(crate) async fn keep_links<C: Connector>(
             running_path.insert(handle.id(), name.clone());
             paths.entry(name.clone()).or_default().attempts.push(handle);
         }
+        let mut status = lock(&status);
+        status.paths = names.len();
+        status.attempts = running.len();
+    }
+}
+
+/// Takes the paths whose link went out of the link filter's view, and lets the paths the
+/// filter refused try again at once: without that link, its answer may differ.
+fn forget_gone(paths: &mut HashMap<String, Path>, status: &Mutex<Status>) {
+    let gone: Vec<&String> = paths
+        .iter_mut()
+        .filter_map(|(name, p)| std::mem::take(&mut p.gone).then_some(name))
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    let mut status = lock(status);
+    for name in gone {
+        status.kept.remove(name);
+    }
+    drop(status);
+    for path in paths.values_mut().filter(|p| p.filtered) {
+        (path.filtered, path.retry) = (false, None);
     }
 }
 
@@ -209,11 +272,26 @@ fn finished(
     name: &str,
     path: &mut Path,
     probe: bool,
-    result: io::Result<(LinkId, UserData)>,
-    last_error: &Mutex<Option<String>>,
+    result: io::Result<Opened>,
+    status: &Mutex<Status>,
 ) {
     match result {
-        Ok(fresh) => {
+        Ok(Opened::Filtered(others)) => {
+            if !path.filtered {
+                tracing::warn!(
+                    path = %name,
+                    duplicates = ?others,
+                    "link refused by the link filter: it duplicates a link already up; \
+                     tried again when a link goes (a TCP connector keeps several links over \
+                     one interface with TcpLinkFilter::None)"
+                );
+            }
+            lock(status).last_error = Some(format!("{name}: refused by the link filter"));
+            path.filtered = true;
+            path.retry = Some((Instant::now() + FILTERED_BACKOFF, FILTERED_BACKOFF));
+        }
+        Ok(Opened::Link(id, remote)) => {
+            let fresh = (id, remote);
             tracing::debug!(path = %name, probe, "link up");
             if let Some((old, _)) = path.live.replace(fresh) {
                 control.drop_link(old);
@@ -223,6 +301,7 @@ fn finished(
                 attempt.abort();
             }
             (path.stalled_since, path.probed_at, path.retry) = (None, None, None);
+            path.filtered = false;
         }
         // A probe failing says only that the path is still silent; the next one is due soon.
         Err(e) if probe => tracing::trace!(path = %name, error = %e, "probe failed"),
@@ -237,7 +316,7 @@ fn finished(
                     .map_or(BACKOFF_MIN, |(_, b)| (b * 2).min(BACKOFF_MAX))
             };
             tracing::debug!(path = %name, error = %e, ?backoff, "link attempt failed");
-            *last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{name}: {e}"));
+            lock(status).last_error = Some(format!("{name}: {e}"));
             path.retry = Some((Instant::now() + backoff, backoff));
         }
     }
@@ -253,22 +332,44 @@ fn refused_as_one_too_many(e: &io::Error) -> bool {
 }
 
 /// Opens a transport on `path` and adds it to the connection as a link.
+///
+/// The link filter sees the links up at the moment the server accepted this one, and a link
+/// it keeps joins that view at once: of two links racing through their handshakes, the second
+/// is measured against the first.
 fn open_link<C: Connector>(
     connector: Arc<C>,
     path: String,
     outgoing: Outgoing,
-    others: Vec<(String, UserData)>,
-) -> BoxFuture<'static, io::Result<(LinkId, UserData)>> {
+    status: Arc<Mutex<Status>>,
+) -> BoxFuture<'static, io::Result<Opened>> {
     Box::pin(async move {
         let (link, user_data) = connector.open(&path).await?;
         let mut remote = UserData::empty();
-        let id = outgoing
+        let mut refused_beside = None;
+        let added = outgoing
             .add_packet_link(link, path.clone(), user_data, |welcome| {
                 remote = welcome.user_data.clone();
-                connector.keep(&path, welcome, &others)
+                let mut status = lock(&status);
+                let others: Vec<(String, UserData)> = status
+                    .kept
+                    .iter()
+                    .filter(|(other, _)| **other != path)
+                    .map(|(other, ud)| (other.clone(), ud.clone()))
+                    .collect();
+                let keep = connector.keep(&path, welcome, &others);
+                if keep {
+                    status.kept.insert(path.clone(), remote.clone());
+                } else {
+                    refused_beside = Some(others.into_iter().map(|(p, _)| p).collect());
+                }
+                keep
             })
-            .await?;
-        Ok((id, remote))
+            .await;
+        match (added, refused_beside) {
+            (Ok(id), _) => Ok(Opened::Link(id, remote)),
+            (Err(_), Some(others)) => Ok(Opened::Filtered(others)),
+            (Err(e), None) => Err(e),
+        }
     })
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::Mutex;
 
-use liag_tokio::liag_core::proto::message::UserData;
+use liag_tokio::UserData;
 
 /// Paths by the names a connector gave them in its last `paths()`.
 #[derive(Debug)]

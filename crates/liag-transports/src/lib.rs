@@ -44,3 +44,9 @@ pub use stream::{BoxStream, IoStream, StreamAcceptor, StreamConnector, box_strea
 pub use transport::{Accepted, Acceptor, Connector, Links, MultiConnector, connect_with, serve};
 
 pub use liag_tokio;
+// What users name in the traits' signatures and around a connection, so that depending on
+// liag-transports alone is enough.
+pub use liag_tokio::{
+    BoxFuture, BoxLink, ConnectionError, Control, Incoming, LinkError, LinkEvent, LinkId,
+    LinkState, LinkStats, Listener, Refusal, Server, Settings, Stream, UserData, Welcome,
+};

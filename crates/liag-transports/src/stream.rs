@@ -1,13 +1,13 @@
 //! Stream transports: [`StreamConnector`] and [`StreamAcceptor`] hand out byte streams, which
 //! wrappers such as TLS can wrap before the stream framing (spec §2.1) makes them links.
 
-use futures::future::BoxFuture;
+use liag_tokio::BoxFuture;
 use std::io;
 use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{BoxLink, guarded, stream_link};
+use liag_tokio::{UserData, Welcome};
 
 use crate::transport::{Accepted, Acceptor, Connector, Hooks};
 

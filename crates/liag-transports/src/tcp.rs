@@ -1,7 +1,7 @@
 //! TCP links (spec §10): an acceptor, and a connector that keeps one link per local interface
 //! and remote address, reconnecting with backoff and re-probing silent paths.
 
-use futures::future::BoxFuture;
+use liag_tokio::BoxFuture;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Instant;
 
-use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{Server, Settings, Stream};
+use liag_tokio::{UserData, Welcome};
 
 use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
@@ -265,6 +265,16 @@ impl StreamAcceptor for TcpAcceptor {
 }
 
 /// Which new links the connector keeps (spec §10.5), compared with the links it has.
+///
+/// The filter runs when the server accepts a link, against the links up (or kept) at that
+/// moment, so its effect does not depend on which handshake finishes first. A refused link
+/// is logged at `warn`, published as [`LinkEvent::Refused`](liag_tokio::LinkEvent::Refused)
+/// and tried again when one of the connection's links goes.
+///
+/// The default, [`TcpLinkFilter::InterfaceInterface`], keeps one link per local interface and
+/// server interface: right for a client with several networks (Wi-Fi, Ethernet, cellular).
+/// Where every link leaves through one interface (loopback tests, or one network card towards
+/// several addresses of a server) it keeps a single link; use [`TcpLinkFilter::None`] there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum TcpLinkFilter {
@@ -315,7 +325,7 @@ impl fmt::Display for Path {
 #[derive(Debug, Clone)]
 pub struct TcpConnector {
     targets: Vec<String>,
-    default_port: u16,
+    default_port: Option<u16>,
     /// One link per local interface (true) or one per remote address (false). Default true.
     pub multi_interface: bool,
     /// The link filter. Default [`TcpLinkFilter::InterfaceInterface`].
@@ -329,8 +339,28 @@ pub struct TcpConnector {
 }
 
 impl TcpConnector {
-    /// Targets are `host` or `host:port`; hosts are resolved to all their addresses.
+    /// Targets are `host` or `host:port`; hosts are resolved to all their addresses, and a
+    /// target without a port gets `default_port`.
+    ///
+    /// The default link filter keeps one link per local interface and server interface:
+    /// several targets reached over one interface (loopback, or one network card towards
+    /// several addresses of a server) give one link unless `filter` is
+    /// [`TcpLinkFilter::None`].
     pub fn new(targets: impl IntoIterator<Item = impl Into<String>>, default_port: u16) -> Self {
+        Self::with_port(targets, Some(default_port))
+    }
+
+    /// Targets that each carry their port: `host:port`, `192.0.2.1:5700`,
+    /// `[2001:db8::1]:5700`. A target without one fails [`TcpConnector::connect`]. Otherwise
+    /// as [`TcpConnector::new`].
+    pub fn to(targets: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::with_port(targets, None)
+    }
+
+    fn with_port(
+        targets: impl IntoIterator<Item = impl Into<String>>,
+        default_port: Option<u16>,
+    ) -> Self {
         TcpConnector {
             targets: targets.into_iter().map(Into::into).collect(),
             default_port,
@@ -353,10 +383,19 @@ impl TcpConnector {
                     .is_some_and(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok())
             {
                 target.clone()
-            } else if target.contains(':') && !target.starts_with('[') {
-                format!("[{target}]:{}", self.default_port)
+            } else if let Some(port) = self.default_port {
+                if target.contains(':') && !target.starts_with('[') {
+                    format!("[{target}]:{port}")
+                } else {
+                    format!("{target}:{port}")
+                }
             } else {
-                format!("{target}:{}", self.default_port)
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "target {target:?} has no port (host:port, or TcpConnector::new with a default port)"
+                    ),
+                ));
             };
             let found = tokio::net::lookup_host(&with_port)
                 .await

@@ -3,7 +3,7 @@
 //! the usual cases: a certificate and key from PEM files, a private CA, the WebPKI roots, and an
 //! explicit mode without server authentication (aggligator's `agg-speed --tls`).
 
-use futures::future::BoxFuture;
+use liag_tokio::BoxFuture;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig};
 
-use liag_tokio::liag_core::proto::message::{UserData, Welcome};
+use liag_tokio::{UserData, Welcome};
 
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
 use crate::transport::Accepted;

@@ -1,16 +1,19 @@
 //! The traits a transport implements, and the generic loops that run them: [`serve`] for an
 //! [`Acceptor`], [`Links`] (from [`connect_with`]) keeping a [`Connector`]'s links up.
 
-use futures::future::BoxFuture;
+use liag_tokio::BoxFuture;
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use crate::keep::{Status, lock};
 use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{BoxLink, LinkGuard, Outgoing, Server, Settings, Stream, connect};
+use liag_tokio::{UserData, Welcome};
 
 /// Opens links towards one peer: a TCP connector, a WebSocket client, your own.
 pub trait Connector: Send + Sync + 'static {
@@ -127,11 +130,18 @@ pub async fn serve(mut acceptor: impl Acceptor, server: Server) -> io::Result<()
 }
 
 /// A connection's links kept up by a connector in a task of their own.
+///
+/// The upkeep runs until the connection ends or [`Links::stop`] is called; dropping `Links`
+/// does not stop it. Once it is stopped and every handle that adds links is gone (this one and
+/// the clones of [`Links::outgoing`]), the connection ends with
+/// [`ConnectionError::NoLinkLeft`](liag_tokio::ConnectionError::NoLinkLeft) as soon as its
+/// last link goes: it never waits for a link that cannot come.
 #[derive(Debug)]
+#[must_use = "the links' upkeep runs on when dropped; keep `Links` to watch or stop it"]
 pub struct Links {
     outgoing: Outgoing,
-    task: tokio::task::JoinHandle<()>,
-    last_error: Arc<std::sync::Mutex<Option<String>>>,
+    task: tokio::task::AbortHandle,
+    status: Arc<Mutex<Status>>,
 }
 
 impl Links {
@@ -140,27 +150,78 @@ impl Links {
         &self.outgoing
     }
 
-    /// Waits until the connection has a link, for at most `limit`; the error says why the
-    /// last attempt failed (refused, unreachable, filtered, ...).
+    /// Waits until the connection has a link, for at most `limit`; the error says what is
+    /// still pending (the server not accepting the connection, attempts under way) or why
+    /// the last attempt failed (refused, unreachable, filtered, ...).
     pub async fn wait_for_link(&self, limit: Duration) -> io::Result<()> {
+        self.wait_for_links(1, limit).await
+    }
+
+    /// Waits until the connection has `count` links at once, for at most `limit`; the error
+    /// says how many it has and why no more came, as [`Links::wait_for_link`].
+    pub async fn wait_for_links(&self, count: usize, limit: Duration) -> io::Result<()> {
         let control = self.outgoing.control();
+        let mut events = control.link_events();
         let deadline = Instant::now().checked_add(limit);
-        while control.links().is_empty() {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                let last = self
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
-                let why = last.unwrap_or_else(|| "no path could be tried".into());
+        loop {
+            let have = control.links().len();
+            if have >= count {
+                return Ok(());
+            }
+            if let Some(closed) = control.result() {
+                let why = closed.err().map_or("it ended".into(), |e| e.to_string());
                 return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no link came up within {limit:?}; last attempt: {why}"),
+                    io::ErrorKind::NotConnected,
+                    format!("the connection has {have} of {count} links and ended: {why}"),
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            let wait = events.recv();
+            let timed_out = match deadline {
+                Some(d) => tokio::time::timeout_at(d, wait).await.is_err(),
+                None => wait.await.is_err_and(|e| e == RecvError::Closed),
+            };
+            if timed_out && control.links().len() < count {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    self.why_not(control.links().len(), count, limit),
+                ));
+            }
         }
-        Ok(())
+    }
+
+    /// What keeps the connection from `count` links after `limit`.
+    fn why_not(&self, have: usize, count: usize, limit: Duration) -> String {
+        let status = lock(&self.status);
+        let waiting = self.outgoing.awaiting_accept();
+        let pending = if waiting > 0 {
+            let last = match &status.last_error {
+                Some(e) => format!("; last failure: {e}"),
+                None => String::new(),
+            };
+            format!(
+                "the server answered {waiting} link handshake(s) but its application has not \
+                 accepted the connection: a server takes each new connection from its \
+                 Listener and accepts it (Incoming::accept) before the connection's first link \
+                 is up{last}"
+            )
+        } else if self.task.is_finished() {
+            "the links' upkeep was stopped".into()
+        } else if status.paths == 0 {
+            match &status.last_error {
+                Some(e) => format!("the connector names no path ({e})"),
+                None => "the connector names no path".into(),
+            }
+        } else {
+            let under_way = match status.attempts {
+                0 => String::new(),
+                n => format!("{n} attempt(s) still under way; "),
+            };
+            match &status.last_error {
+                Some(e) => format!("{under_way}last failure: {e}"),
+                None => format!("{under_way}no attempt has failed yet"),
+            }
+        };
+        format!("{have} of {count} links up within {limit:?}: {pending}")
     }
 
     /// Stops making links (the connection keeps those it has).
@@ -169,28 +230,29 @@ impl Links {
     }
 }
 
-impl Drop for Links {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// Makes a connection whose links `connector` opens and keeps: one per path, reconnected
 /// with backoff when it fails, replaced when it stalls and a fresh transport gets through.
+///
+/// Keep the [`Links`]: it tells when links are up ([`Links::wait_for_link`]) and what went
+/// wrong when they are not. On the server side, the application must be accepting
+/// connections (`Listener::next`, `Incoming::accept`) while the links come up: a link's
+/// handshake ends only once the server accepted its connection.
+#[must_use = "the connection is unused; its links are kept up until it ends"]
 pub fn connect_with(connector: impl Connector, settings: Settings) -> (Stream, Links) {
     let (stream, outgoing) = connect(settings);
-    let last_error = Arc::default();
+    let status = Arc::default();
     let task = tokio::spawn(crate::keep::keep_links(
         Arc::new(connector),
         outgoing.clone(),
-        Arc::clone(&last_error),
-    ));
+        Arc::clone(&status),
+    ))
+    .abort_handle();
     (
         stream,
         Links {
             outgoing,
             task,
-            last_error,
+            status,
         },
     )
 }
@@ -202,7 +264,7 @@ pub fn connect_with(connector: impl Connector, settings: Settings) -> (Stream, L
 #[derive(Default)]
 pub struct MultiConnector {
     connectors: Vec<Box<dyn Connector>>,
-    owner: std::sync::Mutex<HashMap<String, usize>>,
+    owner: Mutex<HashMap<String, usize>>,
 }
 
 impl std::fmt::Debug for MultiConnector {

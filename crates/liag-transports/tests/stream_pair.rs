@@ -8,8 +8,8 @@ mod common;
 mod kit;
 
 use common::*;
-use futures::future::BoxFuture;
-use liag_transports::liag_tokio::liag_core::proto::message::UserData;
+use liag_transports::BoxFuture;
+use liag_transports::UserData;
 use liag_transports::liag_tokio::{Server, Settings};
 use liag_transports::tls::{TlsAcceptor, TlsConnector, insecure_client_config};
 use liag_transports::{

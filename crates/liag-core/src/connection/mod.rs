@@ -162,6 +162,8 @@ pub struct Connection {
     closed: Option<Result<(), ConnectionError>>,
     /// When the connection last had a working link, or was created.
     no_link_since: Option<Time>,
+    /// No link will be added any more ([`Connection::close_to_new_links`]).
+    closed_to_new_links: bool,
     /// A Data message has arrived: the peer uses the connection.
     received_data: bool,
     server_id: Option<ServerId>,
@@ -204,6 +206,7 @@ impl Connection {
             events: VecDeque::new(),
             closed: None,
             no_link_since: Some(now),
+            closed_to_new_links: false,
             received_data: false,
             server_id: None,
             peer_window_known: false,
@@ -454,6 +457,22 @@ impl Connection {
         self.close(Err(ConnectionError::AbortedByServer));
     }
 
+    /// Says that no link will be added any more (the initiator's handle that adds links is
+    /// gone). Without links the connection can then never move data again, so it ends with
+    /// [`ConnectionError::NoLinkLeft`] as soon as it has none, rather than after the no-link
+    /// timeout. Links it has keep working, and a stalled one may still come back.
+    pub fn close_to_new_links(&mut self) {
+        self.closed_to_new_links = true;
+        self.end_if_linkless();
+    }
+
+    /// Ends the connection once it has no link and can get none.
+    fn end_if_linkless(&mut self) {
+        if self.closed_to_new_links && self.links.is_empty() {
+            self.close(Err(ConnectionError::NoLinkLeft));
+        }
+    }
+
     /// Ends the connection at once: Terminate goes out on every link, and pending data is lost.
     pub fn terminate(&mut self) {
         for link in &mut self.links {
@@ -552,6 +571,7 @@ impl Connection {
         {
             self.close(Ok(()));
         }
+        self.end_if_linkless();
         self.refresh_working(now);
     }
 

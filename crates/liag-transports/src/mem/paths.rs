@@ -7,13 +7,13 @@
 //! [`crate::connect_with`] that exercises reconnection and stalled-path probing exactly as a
 //! real transport would.
 
-use futures::future::BoxFuture;
+use liag_tokio::BoxFuture;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use liag_tokio::Server;
-use liag_tokio::liag_core::proto::message::UserData;
+use liag_tokio::UserData;
 
 use super::{MemControl, MemLinkSpec, pair};
 use crate::Connector;

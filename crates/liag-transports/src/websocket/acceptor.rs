@@ -1,7 +1,7 @@
 //! The WebSocket server: [`WsAcceptor`] upgrades connections on TCP ports at one URL path,
 //! with TLS first for `wss://`.
 
-use futures::future::BoxFuture;
+use liag_tokio::BoxFuture;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -11,7 +11,7 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
-use liag_tokio::liag_core::proto::message::UserData;
+use liag_tokio::UserData;
 
 use super::gate::{Gate, Meter, PRE_HANDSHAKE_READ};
 use super::{HANDSHAKE_TIMEOUT, MAX_UPGRADES, WsBytes, acceptor_user_data, ws_config};

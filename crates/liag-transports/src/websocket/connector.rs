@@ -1,7 +1,7 @@
 //! The WebSocket client: [`WsConnector`] keeps one link per local interface and server address
 //! of each `ws://` or `wss://` URL.
 
-use futures::future::BoxFuture;
+use liag_tokio::BoxFuture;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -12,8 +12,8 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::Uri;
 
-use liag_tokio::liag_core::proto::message::{UserData, Welcome};
 use liag_tokio::{Settings, Stream};
+use liag_tokio::{UserData, Welcome};
 
 use super::{HANDSHAKE_TIMEOUT, RESOLVE_EVERY, WsBytes, upgrade_error, ws_config};
 use crate::known::KnownPaths;

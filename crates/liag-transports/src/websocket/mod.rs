@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use liag_tokio::liag_core::proto::message::UserData;
+use liag_tokio::UserData;
 
 /// agg-speed's WebSocket port.
 pub const DEFAULT_PORT: u16 = 8080;
