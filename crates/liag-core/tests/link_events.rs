@@ -132,3 +132,28 @@ fn a_closed_connection_lets_a_new_link_go_at_once() {
     );
     assert!(!a.link_stats().iter().any(|l| l.id == late));
 }
+
+#[test]
+fn closed_to_new_links_it_ends_with_its_last_link() {
+    let now = Time::ZERO;
+    let (mut a, la, mut b, lb) = pair(now);
+    exchange(now, &mut a, la, &mut b, lb);
+    a.close_to_new_links();
+    // A link is left: the connection goes on.
+    assert!(!a.is_closed());
+    let mid = now + Duration::from_millis(1);
+    a.handle_link_error(mid, la, LinkError::Closed);
+    assert!(a.is_closed());
+    let closed = Event::Closed(Err(liag_core::ConnectionError::NoLinkLeft));
+    assert!(events(&mut a).contains(&closed));
+}
+
+#[test]
+fn closed_to_new_links_without_a_link_it_ends_at_once() {
+    let mut a = Connection::new(Config::default(), Time::ZERO);
+    a.close_to_new_links();
+    assert_eq!(
+        events(&mut a),
+        [Event::Closed(Err(liag_core::ConnectionError::NoLinkLeft))]
+    );
+}

@@ -15,42 +15,9 @@
 //! Links are byte streams framed by liag-proto ([`stream_link`]) or packet transports
 //! ([`PacketLink`]). Ready-made transports (TCP, emulated links) are in `liag-transports`.
 //!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> std::io::Result<()> {
-//! use liag_tokio::{Server, Settings, UserData, connect};
-//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! # Example
 //!
-//! let (server, mut listener) = Server::new(Settings::default());
-//! // The server's application: echo everything on each new connection.
-//! tokio::spawn(async move {
-//!     while let Some(incoming) = listener.next().await {
-//!         let mut stream = incoming.accept();
-//!         tokio::spawn(async move {
-//!             let mut data = Vec::new();
-//!             stream.read_to_end(&mut data).await?;
-//!             stream.write_all(&data).await?;
-//!             stream.shutdown().await
-//!         });
-//!     }
-//! });
-//!
-//! let (mut client, outgoing) = connect(Settings::default());
-//! // Two links, here in-memory pipes; in real life TCP connections over two networks.
-//! for i in 0..2 {
-//!     let (a, b) = tokio::io::duplex(1 << 16);
-//!     server.add_incoming(b, format!("pipe {i}"), UserData::empty());
-//!     outgoing.add_link(a, format!("pipe {i}"), UserData::empty()).await?;
-//! }
-//! client.write_all(b"hello over two links").await?;
-//! client.shutdown().await?;
-//! let mut echo = Vec::new();
-//! client.read_to_end(&mut echo).await?;
-//! assert_eq!(echo, b"hello over two links");
-//! # Ok(())
-//! # }
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -221,7 +221,11 @@ impl Links {
                 None => format!("{under_way}no attempt has failed yet"),
             }
         };
-        format!("{have} of {count} links up within {limit:?}: {pending}")
+        if count == 1 {
+            format!("no link came up within {limit:?}: {pending}")
+        } else {
+            format!("{have} of {count} links up within {limit:?}: {pending}")
+        }
     }
 
     /// Stops making links (the connection keeps those it has).
