@@ -90,6 +90,9 @@ impl std::fmt::Debug for Outgoing {
 
 /// Makes a new outgoing connection with no links yet. Data written now is sent once the first
 /// link is up; add links with [`Outgoing::add_link`] (the transports' connectors do that).
+/// Keep the [`Outgoing`] (or a clone) while links may still be added: once every clone is
+/// gone, the connection ends as soon as it has no link.
+#[must_use = "the connection is unused; links join it through the Outgoing"]
 pub fn connect(settings: Settings) -> (Stream, Outgoing) {
     let conn_id = ConnId::random(&mut rand::rng());
     let shared = Shared::new(Connection::new(

@@ -7,7 +7,7 @@
 use futures::SinkExt;
 use liag_tokio::liag_core::proto::message::UserData;
 use liag_tokio::liag_core::{ConnectionError, Direction, LinkError, LinkId, LinkInfo};
-use liag_tokio::{Control, LinkEvent, Server, Settings, Stream, connect, stream_link};
+use liag_tokio::{Control, LinkEvent, Outgoing, Server, Settings, Stream, connect, stream_link};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -88,8 +88,17 @@ impl AsyncWrite for Faulty {
     }
 }
 
-/// A client and an accepted server connection over one pipe whose client end is [`Faulty`].
-async fn pair() -> (Stream, Stream, Control, Arc<AtomicU8>, Arc<AtomicBool>) {
+/// A client and an accepted server connection over one pipe whose client end is [`Faulty`],
+/// and the client's handle for more links (while it lives, a client that loses its links
+/// waits for new ones).
+async fn pair() -> (
+    Stream,
+    Stream,
+    Control,
+    Arc<AtomicU8>,
+    Arc<AtomicBool>,
+    Outgoing,
+) {
     let (server, mut listener) = Server::new(Settings::default());
     let (client, outgoing) = connect(Settings::default());
     let (a, b) = tokio::io::duplex(64 << 10);
@@ -102,7 +111,7 @@ async fn pair() -> (Stream, Stream, Control, Arc<AtomicU8>, Arc<AtomicBool>) {
     while control.links().is_empty() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    (client, accepted, control, mode, dropped)
+    (client, accepted, control, mode, dropped, outgoing)
 }
 
 /// Waits up to `limit` of virtual time for `flag`.
@@ -144,7 +153,7 @@ where
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_flush_removes_the_link() {
-    let (mut client, _server, control, mode, _dropped) = pair().await;
+    let (mut client, _server, control, mode, _dropped, _outgoing) = pair().await;
     let mut events = control.link_events();
     mode.store(FAILS, Ordering::Relaxed);
     client
@@ -161,7 +170,7 @@ async fn a_failed_flush_removes_the_link() {
 
 #[tokio::test(start_paused = true)]
 async fn a_link_whose_writes_block_is_failed_after_the_ping_timeout() {
-    let (mut client, _server, control, mode, dropped) = pair().await;
+    let (mut client, _server, control, mode, dropped, _outgoing) = pair().await;
     let mut events = control.link_events();
     mode.store(BLOCKS, Ordering::Relaxed);
     // Data the link can never send: it stalls, its Ping cannot go out either.
@@ -183,7 +192,7 @@ async fn a_link_whose_writes_block_is_failed_after_the_ping_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn a_burst_larger_than_the_turn_budget_arrives_without_waiting_for_a_timer() {
-    let (mut client, server, _control, _mode, _dropped) = pair().await;
+    let (mut client, server, _control, _mode, _dropped, _outgoing) = pair().await;
     // Far more one-byte messages than the drivers move in the turns of one poll. Nobody reads
     // at the server, so no read wakes its driver: only the driver itself can see to the rest.
     let messages = 20_000;
@@ -251,7 +260,7 @@ async fn a_link_for_a_connection_whose_driver_ended_is_closed() {
 #[tokio::test(start_paused = true)]
 async fn shutdown_waits_until_the_peer_acknowledged_every_byte() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut client, mut server, _control, mode, _dropped) = pair().await;
+    let (mut client, mut server, _control, mode, _dropped, _outgoing) = pair().await;
     // The peer gets nothing for now: the client's link blocks.
     mode.store(BLOCKS, Ordering::Relaxed);
     client.write_all(b"hello").await.unwrap();
@@ -277,7 +286,7 @@ async fn shutdown_waits_until_the_peer_acknowledged_every_byte() {
 #[tokio::test(start_paused = true)]
 async fn losing_the_last_link_with_data_unacknowledged_is_no_clean_end() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut client, mut server, control, mode, _dropped) = pair().await;
+    let (mut client, mut server, control, mode, _dropped, _outgoing) = pair().await;
     // The server finishes first, and the client reads its end of stream.
     server.shutdown().await.unwrap();
     let mut rest = Vec::new();
