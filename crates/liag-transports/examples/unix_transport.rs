@@ -4,8 +4,8 @@
 //!
 //! `cargo run -p liag-transports --example unix_transport`
 
-use futures::future::BoxFuture;
-use liag_transports::liag_tokio::liag_core::proto::message::UserData;
+use liag_transports::BoxFuture;
+use liag_transports::UserData;
 use liag_transports::liag_tokio::{BoxLink, Server, Settings, stream_link};
 use liag_transports::{Accepted, Acceptor, Connector, connect_with, serve};
 use std::io;

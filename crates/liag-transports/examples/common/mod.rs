@@ -1,6 +1,6 @@
 //! Set-up shared by the loopback examples: one aggregated connection over N TCP links.
 
-use liag_transports::liag_tokio::liag_core::proto::message::UserData;
+use liag_transports::UserData;
 use liag_transports::liag_tokio::{Listener, Server, Settings, Stream, connect};
 use tokio::net::{TcpListener, TcpStream};
 
