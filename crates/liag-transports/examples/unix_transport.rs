@@ -1,15 +1,18 @@
-//! Adding a transport: Unix domain sockets as liag links, through the [`Connector`] and
-//! [`Acceptor`] traits. The server listens on two socket files; the client keeps one link to
-//! each, and the two carry one connection.
+//! A transport of your own: Unix domain sockets as liag links. The server listens on two
+//! socket files; the client keeps one link to each, and the two carry one connection.
+//!
+//! A byte-stream transport implements `StreamConnector` and `StreamAcceptor`; liag frames the
+//! streams for it, and wrappers such as TLS fit around it.
 //!
 //! `cargo run -p liag-transports --example unix_transport`
 
-use liag_transports::BoxFuture;
-use liag_transports::UserData;
-use liag_transports::liag_tokio::{BoxLink, Server, Settings, stream_link};
-use liag_transports::{Accepted, Acceptor, Connector, connect_with, serve};
+use liag_transports::{
+    Accepted, BoxFuture, BoxStream, Server, Settings, StreamAcceptor, StreamConnector, UserData,
+    box_stream, connect_with, serve,
+};
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -18,7 +21,7 @@ struct UnixConnector {
     sockets: Vec<PathBuf>,
 }
 
-impl Connector for UnixConnector {
+impl StreamConnector for UnixConnector {
     fn paths(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
         // Only sockets that exist now; the connector asks again every second.
         let paths = self
@@ -30,10 +33,13 @@ impl Connector for UnixConnector {
         Box::pin(async move { Ok(paths) })
     }
 
-    fn open<'a>(&'a self, path: &'a str) -> BoxFuture<'a, io::Result<(BoxLink, UserData)>> {
+    fn open_stream<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> BoxFuture<'a, io::Result<(BoxStream, UserData)>> {
         Box::pin(async move {
             let stream = UnixStream::connect(path).await?;
-            Ok((stream_link(stream), UserData::empty()))
+            Ok((box_stream(stream), UserData::empty()))
         })
     }
 }
@@ -44,12 +50,13 @@ struct UnixAcceptor {
     name: String,
 }
 
-impl Acceptor for UnixAcceptor {
-    fn accept(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxLink>>> {
+impl StreamAcceptor for UnixAcceptor {
+    // Cancel-safe, as a StreamAcceptor must be: `UnixListener::accept` is.
+    fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxStream>>> {
         Box::pin(async move {
             let (stream, _) = self.listener.accept().await?;
             Ok(Accepted::new(
-                stream_link(stream),
+                box_stream(stream),
                 self.name.clone(),
                 UserData::empty(),
             ))
@@ -61,11 +68,18 @@ impl Acceptor for UnixAcceptor {
 async fn main() -> io::Result<()> {
     let dir = std::env::temp_dir().join(format!("liag-unix-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    let result = run(&dir).await;
+    std::fs::remove_dir_all(&dir)?;
+    result
+}
+
+async fn run(dir: &std::path::Path) -> io::Result<()> {
     let sockets: Vec<PathBuf> = (0..2).map(|i| dir.join(format!("link{i}.sock"))).collect();
 
+    // The server: one acceptor per socket file, all into one Server, and an application that
+    // accepts the connection (in a task of its own, so it runs while the links come up).
     let (server, mut listener) = Server::new(Settings::default());
     for socket in &sockets {
-        let _ = std::fs::remove_file(socket);
         let acceptor = UnixAcceptor {
             listener: UnixListener::bind(socket)?,
             name: socket.display().to_string(),
@@ -85,20 +99,32 @@ async fn main() -> io::Result<()> {
         io::Result::Ok(data.len())
     });
 
+    // The client: a link over each socket file.
     let (mut stream, links) = connect_with(UnixConnector { sockets }, Settings::default());
+    links.wait_for_links(2, Duration::from_secs(5)).await?;
+    let tags: Vec<String> = links
+        .outgoing()
+        .control()
+        .links()
+        .into_iter()
+        .map(|l| l.tag)
+        .collect();
+
     let message: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
-    stream.write_all(&message).await?;
-    // The links while the connection is open (they close with it).
-    let during = links.outgoing().control().links();
-    stream.shutdown().await?;
-    let mut back = Vec::new();
-    stream.read_to_end(&mut back).await?;
-    assert_eq!(back, message);
-    println!(
-        "echoed {} bytes; links while open: {:?}",
-        echo.await.map_err(io::Error::other)??,
-        during.iter().map(|l| &l.tag).collect::<Vec<_>>()
-    );
-    std::fs::remove_dir_all(&dir)?;
+    let exchange = async {
+        stream.write_all(&message).await?;
+        stream.shutdown().await?;
+        let mut back = Vec::new();
+        stream.read_to_end(&mut back).await?;
+        io::Result::Ok(back)
+    };
+    let back = tokio::time::timeout(Duration::from_secs(30), exchange).await??;
+    if back != message {
+        return Err(io::Error::other("the echo differs from what was sent"));
+    }
+    let echoed = tokio::time::timeout(Duration::from_secs(5), echo)
+        .await?
+        .map_err(io::Error::other)??;
+    println!("echoed {echoed} bytes over links {tags:?}");
     Ok(())
 }
