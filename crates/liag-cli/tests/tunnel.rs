@@ -3,12 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-/// A free port on loopback (taken and released; good enough for a test).
+/// A free port on loopback (taken and released: another socket may get it before it is
+/// bound again, which [`listening`] detects).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -17,40 +19,75 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Kills the process when the test ends, however it ends.
-struct Killed(Child);
+/// A `liag` process, killed when the test ends however it ends, with what it printed on
+/// standard error.
+struct Liag {
+    child: Child,
+    stderr: Receiver<String>,
+    heard: String,
+}
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+impl Liag {
+    /// What the process printed on standard error so far.
+    fn heard(&mut self) -> &str {
+        self.heard.extend(self.stderr.try_iter().map(|l| l + "\n"));
+        &self.heard
     }
 }
 
-fn liag(args: &[&str]) -> Killed {
-    Killed(
-        Command::new(env!("CARGO_BIN_EXE_liag"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+impl Drop for Liag {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
-/// Connects, retrying while the listener is not up yet (at most 30 s: a busy machine).
-fn connect(port: u16) -> TcpStream {
-    let start = Instant::now();
-    loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => return s,
-            Err(e) if start.elapsed() < Duration::from_secs(30) => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(50));
+fn liag(args: &[&str]) -> Liag {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liag"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (said, stderr) = mpsc::channel();
+    let pipe = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = said.send(line);
+        }
+    });
+    Liag {
+        child,
+        stderr,
+        heard: String::new(),
+    }
+}
+
+/// Runs `liag` with the arguments `args(port)` gives for a free port and returns its first
+/// connection there, once it listens: with another free port if the first was taken
+/// meanwhile, at most three. Waits at most 30 s for each (a busy machine).
+fn listening(args: impl Fn(u16) -> Vec<String>) -> (Liag, u16, TcpStream) {
+    for _ in 0..3 {
+        let port = free_port();
+        let args = args(port);
+        let mut process = liag(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let start = Instant::now();
+        loop {
+            if let Ok(socket) = TcpStream::connect(("127.0.0.1", port)) {
+                return (process, port, socket);
             }
-            Err(e) => panic!("port {port} never listened: {e}"),
+            let exited = process.child.try_wait().unwrap().is_some();
+            if exited && process.heard().contains("Address already in use") {
+                break;
+            }
+            if exited || start.elapsed() > Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("{args:?} never listened on {port}: {}", process.heard());
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
+    panic!("three free ports were all taken before liag bound them");
 }
 
 #[test]
@@ -70,32 +107,21 @@ fn tunnel_forwards_an_echo() {
             s.write_all(&buf[..n]).unwrap();
         }
     });
-    let (link_port, local_port) = (free_port(), free_port());
-    let _server = liag(&[
-        "tunnel",
-        "server",
-        "-p",
-        &echo_port.to_string(),
-        "--tcp",
-        &link_port.to_string(),
-    ]);
-    // Wait for the server's link port.
-    drop(connect(link_port));
-    let forward = format!("{echo_port}:{local_port}");
+    let echo_port = echo_port.to_string();
+    let (_server, link_port, probe) = listening(|port| {
+        let port = port.to_string();
+        ["tunnel", "server", "-p", &echo_port, "--tcp", &port]
+            .map(String::from)
+            .to_vec()
+    });
+    drop(probe);
     let target = format!("127.0.0.1:{link_port}");
-    let _client = liag(&[
-        "tunnel",
-        "client",
-        "-p",
-        &forward,
-        "--tcp",
-        &target,
-        "--tcp-link-filter",
-        "none",
-        "--once",
-    ]);
-
-    let mut socket = connect(local_port);
+    let (_client, _, mut socket) = listening(|port| {
+        let forward = format!("{echo_port}:{port}");
+        let args = ["tunnel", "client", "-p", &forward, "--tcp", &target];
+        let once = ["--tcp-link-filter", "none", "--once"];
+        args.iter().chain(&once).map(|a| a.to_string()).collect()
+    });
     socket
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
@@ -169,45 +195,41 @@ fn tunnel_argument_errors() {
 /// a one-shot client exits with an error.
 #[test]
 fn unpublished_port_is_an_error() {
-    let (link_port, local_port) = (free_port(), free_port());
-    let _server = liag(&[
-        "tunnel",
-        "server",
-        "-p",
-        "1",
-        "--tcp",
-        &link_port.to_string(),
-    ]);
-    drop(connect(link_port));
-    let forward = format!("9:{local_port}");
+    let (_server, link_port, probe) = listening(|port| {
+        let port = port.to_string();
+        ["tunnel", "server", "-p", "1", "--tcp", &port]
+            .map(String::from)
+            .to_vec()
+    });
+    drop(probe);
     let target = format!("127.0.0.1:{link_port}");
-    let mut client = Command::new(env!("CARGO_BIN_EXE_liag"))
-        .args([
-            "tunnel",
-            "client",
-            "-p",
-            &forward,
-            "--tcp",
-            &target,
-            "--tcp-link-filter",
-            "none",
-            "--once",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut socket = connect(local_port);
+    let (mut client, _, mut socket) = listening(|port| {
+        let forward = format!("9:{port}");
+        let args = ["tunnel", "client", "-p", &forward, "--tcp", &target];
+        let once = ["--tcp-link-filter", "none", "--once"];
+        args.iter().chain(&once).map(|a| a.to_string()).collect()
+    });
     socket.write_all(b"hello").unwrap();
     socket.shutdown(std::net::Shutdown::Write).unwrap();
     let mut rest = Vec::new();
     let _ = socket.read_to_end(&mut rest);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while client.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = client.child.try_wait().unwrap() {
+            break status;
+        }
         assert!(Instant::now() < deadline, "the one-shot client did not end");
         std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    // Its last words may still be in the pipe.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !client.heard().contains("terminated by the peer") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
-    let out = client.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("terminated by the peer"));
+    assert!(
+        client.heard().contains("terminated by the peer"),
+        "{}",
+        client.heard()
+    );
 }
