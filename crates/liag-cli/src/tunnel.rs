@@ -288,14 +288,21 @@ async fn forward_to_server(
     let connector = links.connector().await?;
     let (mut stream, links) = connect_with(connector, Settings::default());
     let control = links.outgoing().control();
-    links
-        .wait_for_link(std::time::Duration::from_secs(10))
-        .await?;
-    stream.write_all(&server_port.to_be_bytes()).await?;
-    relay(socket, stream).await?;
-    // Both directions are done; let the connection end gracefully before links go away.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), control.closed()).await;
-    Ok(())
+    let forwarded = async {
+        links
+            .wait_for_link(std::time::Duration::from_secs(10))
+            .await?;
+        stream.write_all(&server_port.to_be_bytes()).await?;
+        relay(socket, stream).await?;
+        // Both directions are done; let the connection end gracefully before links go away.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), control.closed()).await;
+        io::Result::Ok(())
+    }
+    .await;
+    // However the forwarding ended, no new link is made for it: with its stream gone and
+    // no handle left to add links, the connection ends with its last link.
+    links.stop();
+    forwarded
 }
 
 #[cfg(test)]

@@ -236,7 +236,7 @@ impl Control {
 
     /// Every change to the connection's links from now on, as the connection makes it: links
     /// added, their state, links removed and why, and the connection's end. A receiver that
-    /// falls more than 256 events behind gets [`broadcast::error::RecvError::Lagged`] and
+    /// falls more than 64 events behind gets [`broadcast::error::RecvError::Lagged`] and
     /// should read [`Control::links`] afresh.
     pub fn link_events(&self) -> broadcast::Receiver<LinkEvent> {
         self.shared.lock().subscribe()

@@ -46,8 +46,13 @@ const PROBE_EVERY: Duration = Duration::from_millis(100);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Wait before reopening a path whose link this side's link filter refused, unless a link
-/// goes first (which may change the filter's answer).
+/// goes first (which may change the filter's answer); also the least time between two
+/// warnings of a refusal on one path.
 const FILTERED_BACKOFF: Duration = Duration::from_secs(60);
+/// A link that goes sooner than this after coming up does not reset its path's backoff: the
+/// path is reopened after the next wait, so a peer that takes links and closes them at once
+/// cannot make this side reconnect as fast as handshakes go.
+const LIVED_LONG: Duration = Duration::from_secs(5);
 
 /// What the loop shares with [`crate::Links`] and with its attempts.
 #[derive(Debug, Default)]
@@ -58,9 +63,15 @@ pub(crate) struct Status {
     pub(crate) paths: usize,
     /// Attempts under way.
     pub(crate) attempts: usize,
-    /// The links up or just kept by the link filter, by path, with the acceptor's user data:
-    /// what the filter of the next link to reach it compares against.
-    kept: HashMap<String, UserData>,
+    /// The links up or just kept by the link filter, by path, with the acceptor's user data
+    /// and the number of the attempt that made the link: what the filter of the next link to
+    /// reach it compares against.
+    kept: HashMap<String, (u64, UserData)>,
+    /// Attempts started, to number them.
+    attempts_started: u64,
+    /// Links that went out of the filter's view so far: a refusal measured against an older
+    /// view is void.
+    generation: u64,
 }
 
 /// Locks the loop's status.
@@ -68,23 +79,35 @@ pub(crate) fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> 
     status.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The link up on a path.
+struct Live {
+    id: LinkId,
+    /// The number of the attempt that made it: its entry in the link filter's view.
+    attempt: u64,
+    /// When it came up.
+    since: Instant,
+}
+
 /// What the loop knows of one path.
 #[derive(Default)]
 struct Path {
-    /// The link up on it, with the acceptor's user data (for the connector's link filter).
-    live: Option<(LinkId, UserData)>,
+    /// The link up on it.
+    live: Option<Live>,
     /// Since when the live link is stalled.
     stalled_since: Option<Instant>,
     /// Attempts in flight on this path.
     attempts: Vec<AbortHandle>,
-    /// When the last probe started.
-    probed_at: Option<Instant>,
-    /// After a failed attempt: not before this, and the wait that led to it.
+    /// No probe before this.
+    next_probe: Option<Instant>,
+    /// Not reopened before this, and the wait that led to it; a link that lives long forgets
+    /// the wait.
     retry: Option<(Instant, Duration)>,
     /// Whether the last attempt was refused by the link filter.
     filtered: bool,
-    /// Whether its link went, and the link filter's view has yet to hear of it.
-    gone: bool,
+    /// When a refusal by the link filter was last logged.
+    warned_at: Option<Instant>,
+    /// The attempt whose link went, and the link filter's view has yet to hear of it.
+    gone: Option<u64>,
 }
 
 impl Path {
@@ -92,8 +115,17 @@ impl Path {
     fn link_is(&mut self, state: Option<LinkState>) {
         match state {
             None => {
-                self.gone |= self.live.is_some();
-                (self.live, self.stalled_since) = (None, None);
+                if let Some(live) = self.live.take() {
+                    self.gone = Some(live.attempt);
+                    let now = Instant::now();
+                    self.retry = if now - live.since >= LIVED_LONG {
+                        None
+                    } else {
+                        let backoff = next_backoff(self.retry);
+                        Some((now + backoff, backoff))
+                    };
+                }
+                self.stalled_since = None;
             }
             Some(LinkState::Stalled) => {
                 self.stalled_since = self.stalled_since.or(Some(Instant::now()));
@@ -103,10 +135,22 @@ impl Path {
     }
 }
 
+/// The wait after `retry`'s.
+fn next_backoff(retry: Option<(Instant, Duration)>) -> Duration {
+    retry.map_or(BACKOFF_MIN, |(_, b)| {
+        (b * 2).clamp(BACKOFF_MIN, BACKOFF_MAX)
+    })
+}
+
 /// How an attempt ended well: a link, or the link filter's refusal.
 enum Opened {
-    Link(LinkId, UserData),
-    Filtered(Vec<String>),
+    /// The link, the number of its attempt, and the acceptor's user data.
+    Link(LinkId, u64, UserData),
+    /// Refused beside these paths, in the filter's view of this generation.
+    Filtered {
+        others: Vec<String>,
+        generation: u64,
+    },
 }
 
 type Attempt = (String, bool, io::Result<Opened>);
@@ -194,11 +238,11 @@ pub(crate) async fn keep_links<C: Connector>(
                     false
                 }
                 (Some(_), Some(since)) => {
-                    let due = path.probed_at.is_none_or(|t| now - t >= PROBE_EVERY);
+                    let due = path.next_probe.is_none_or(|t| now >= t);
                     if now - since < PROBE_AFTER || !due {
                         continue;
                     }
-                    path.probed_at = Some(now);
+                    path.next_probe = Some(now + PROBE_EVERY);
                     true
                 }
                 (Some(_), None) => continue,
@@ -227,20 +271,25 @@ pub(crate) async fn keep_links<C: Connector>(
     }
 }
 
-/// Takes the paths whose link went out of the link filter's view, and lets the paths the
-/// filter refused try again at once: without that link, its answer may differ.
+/// Takes the links that went out of the link filter's view, and lets the paths the filter
+/// refused try again at once: without those links, its answer may differ. A path's entry in
+/// the view goes only with the link that made it: a newer link on the path keeps its own.
 fn forget_gone(paths: &mut HashMap<String, Path>, status: &Mutex<Status>) {
-    let gone: Vec<&String> = paths
-        .iter_mut()
-        .filter_map(|(name, p)| std::mem::take(&mut p.gone).then_some(name))
-        .collect();
-    if gone.is_empty() {
+    let mut forgot = false;
+    let mut status = lock(status);
+    for (name, path) in paths.iter_mut() {
+        let Some(attempt) = path.gone.take() else {
+            continue;
+        };
+        if status.kept.get(name).is_some_and(|(a, _)| *a == attempt) {
+            status.kept.remove(name);
+            forgot = true;
+        }
+    }
+    if !forgot {
         return;
     }
-    let mut status = lock(status);
-    for name in gone {
-        status.kept.remove(name);
-    }
+    status.generation += 1;
     drop(status);
     for path in paths.values_mut().filter(|p| p.filtered) {
         (path.filtered, path.retry) = (false, None);
@@ -251,7 +300,7 @@ fn forget_gone(paths: &mut HashMap<String, Path>, status: &Mutex<Status>) {
 fn path_of(paths: &mut HashMap<String, Path>, link: LinkId) -> Option<&mut Path> {
     paths
         .values_mut()
-        .find(|p| p.live.as_ref().is_some_and(|(id, _)| *id == link))
+        .find(|p| p.live.as_ref().is_some_and(|live| live.id == link))
 }
 
 /// Sets every path's link from the connection's list: gone, stalled or working.
@@ -261,7 +310,7 @@ fn resync(control: &liag_tokio::Control, paths: &mut HashMap<String, Path>) {
         let state = path
             .live
             .as_ref()
-            .and_then(|(id, _)| stats.iter().find(|s| s.id == *id).map(|s| s.state));
+            .and_then(|live| stats.iter().find(|s| s.id == live.id).map(|s| s.state));
         path.link_is(state);
     }
 }
@@ -276,8 +325,15 @@ fn finished(
     status: &Mutex<Status>,
 ) {
     match result {
-        Ok(Opened::Filtered(others)) => {
-            if !path.filtered {
+        Ok(Opened::Filtered { generation, .. }) if generation != lock(status).generation => {
+            // A link went while this one was measured: the refusal is void, try again.
+            tracing::debug!(path = %name, "link filter's refusal outdated; trying again");
+            (path.filtered, path.retry) = (false, None);
+        }
+        Ok(Opened::Filtered { others, .. }) => {
+            let now = Instant::now();
+            if path.warned_at.is_none_or(|t| now - t >= FILTERED_BACKOFF) {
+                path.warned_at = Some(now);
                 tracing::warn!(
                     path = %name,
                     duplicates = ?others,
@@ -288,23 +344,40 @@ fn finished(
             }
             lock(status).last_error = Some(format!("{name}: refused by the link filter"));
             path.filtered = true;
-            path.retry = Some((Instant::now() + FILTERED_BACKOFF, FILTERED_BACKOFF));
+            path.retry = Some((now + FILTERED_BACKOFF, FILTERED_BACKOFF));
         }
-        Ok(Opened::Link(id, remote)) => {
-            let fresh = (id, remote);
+        Ok(Opened::Link(id, attempt, remote)) => {
             tracing::debug!(path = %name, probe, "link up");
-            if let Some((old, _)) = path.live.replace(fresh) {
-                control.drop_link(old);
+            // Of two links that passed the filter on this path, the view keeps the live one.
+            lock(status)
+                .kept
+                .insert(name.to_string(), (attempt, remote));
+            let now = Instant::now();
+            let fresh = Live {
+                id,
+                attempt,
+                since: now,
+            };
+            if let Some(old) = path.live.replace(fresh) {
+                control.drop_link(old.id);
             }
             // The path works: the other probes on it have nothing left to find.
             for attempt in path.attempts.drain(..) {
                 attempt.abort();
             }
-            (path.stalled_since, path.probed_at, path.retry) = (None, None, None);
+            (path.stalled_since, path.next_probe) = (None, None);
+            // Reopened at once if the link lives long, after the next wait if not.
+            path.retry = path.retry.map(|(_, backoff)| (now, backoff));
             path.filtered = false;
         }
         // A probe failing says only that the path is still silent; the next one is due soon.
-        Err(e) if probe => tracing::trace!(path = %name, error = %e, "probe failed"),
+        // Unless the server takes no more links: its answer will not change soon.
+        Err(e) if probe => {
+            tracing::trace!(path = %name, error = %e, "probe failed");
+            if refused_as_one_too_many(&e) {
+                path.next_probe = Some(Instant::now() + REFUSED_BACKOFF);
+            }
+        }
         Err(e) => {
             let backoff = if refused_as_one_too_many(&e) {
                 if path.retry.is_none_or(|(_, b)| b < REFUSED_BACKOFF) {
@@ -312,8 +385,7 @@ fn finished(
                 }
                 REFUSED_BACKOFF
             } else {
-                path.retry
-                    .map_or(BACKOFF_MIN, |(_, b)| (b * 2).min(BACKOFF_MAX))
+                next_backoff(path.retry)
             };
             tracing::debug!(path = %name, error = %e, ?backoff, "link attempt failed");
             lock(status).last_error = Some(format!("{name}: {e}"));
@@ -344,30 +416,37 @@ fn open_link<C: Connector>(
 ) -> BoxFuture<'static, io::Result<Opened>> {
     Box::pin(async move {
         let (link, user_data) = connector.open(&path).await?;
-        let mut remote = UserData::empty();
-        let mut refused_beside = None;
+        let attempt = {
+            let mut status = lock(&status);
+            status.attempts_started += 1;
+            status.attempts_started
+        };
+        let (mut remote, mut refused) = (UserData::empty(), None);
         let added = outgoing
             .add_packet_link(link, path.clone(), user_data, |welcome| {
-                remote = welcome.user_data.clone();
                 let mut status = lock(&status);
                 let others: Vec<(String, UserData)> = status
                     .kept
                     .iter()
                     .filter(|(other, _)| **other != path)
-                    .map(|(other, ud)| (other.clone(), ud.clone()))
+                    .map(|(other, (_, ud))| (other.clone(), ud.clone()))
                     .collect();
                 let keep = connector.keep(&path, welcome, &others);
                 if keep {
-                    status.kept.insert(path.clone(), remote.clone());
+                    remote = welcome.user_data.clone();
+                    status.kept.insert(path.clone(), (attempt, remote.clone()));
                 } else {
-                    refused_beside = Some(others.into_iter().map(|(p, _)| p).collect());
+                    refused = Some(Opened::Filtered {
+                        others: others.into_iter().map(|(p, _)| p).collect(),
+                        generation: status.generation,
+                    });
                 }
                 keep
             })
             .await;
-        match (added, refused_beside) {
-            (Ok(id), _) => Ok(Opened::Link(id, remote)),
-            (Err(_), Some(others)) => Ok(Opened::Filtered(others)),
+        match (added, refused) {
+            (Ok(id), _) => Ok(Opened::Link(id, attempt, remote)),
+            (Err(_), Some(refused)) => Ok(refused),
             (Err(e), None) => Err(e),
         }
     })

@@ -377,11 +377,18 @@ impl TcpConnector {
     pub async fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
         let mut addrs = Vec::new();
         for target in &self.targets {
-            let with_port = if target.parse::<SocketAddr>().is_ok()
-                || target
-                    .rsplit_once(':')
-                    .is_some_and(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok())
-            {
+            // A port follows the last colon of `host:port` or `[v6 address]:port`.
+            let port = target.rsplit_once(':').and_then(|(host, port)| {
+                let bracketed = host.starts_with('[') && host.ends_with(']');
+                (!host.contains(':') || bracketed).then_some(port)
+            });
+            let with_port = if let Some(port) = port {
+                if port.parse::<u16>().is_err() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("target {target:?}: {port:?} is not a port (0 to 65535)"),
+                    ));
+                }
                 target.clone()
             } else if let Some(port) = self.default_port {
                 if target.contains(':') && !target.starts_with('[') {

@@ -28,6 +28,10 @@ pub trait Connector: Send + Sync + 'static {
     /// Whether to keep a new link on `path`, whose acceptor sent `welcome`, beside the links
     /// already up on other paths (`others`: path and the acceptor's user data). A link filter
     /// (spec §10.5); by default every link is kept.
+    ///
+    /// Links reaching the filter at once are measured one after another, each against the
+    /// links kept before it, so it runs under a lock shared with the link upkeep: make it a
+    /// quick comparison that never blocks.
     fn keep(&self, path: &str, welcome: &Welcome, others: &[(String, UserData)]) -> bool {
         let _ = (path, welcome, others);
         true
@@ -175,15 +179,21 @@ impl Links {
                     format!("the connection has {have} of {count} links and ended: {why}"),
                 ));
             }
-            let wait = events.recv();
-            let timed_out = match deadline {
-                Some(d) => tokio::time::timeout_at(d, wait).await.is_err(),
-                None => wait.await.is_err_and(|e| e == RecvError::Closed),
-            };
-            if timed_out && control.links().len() < count {
+            // The deadline holds however many events come before it.
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    self.why_not(control.links().len(), count, limit),
+                    self.why_not(have, count, limit),
+                ));
+            }
+            let event = match deadline {
+                Some(d) => tokio::time::timeout_at(d, events.recv()).await.ok(),
+                None => Some(events.recv().await),
+            };
+            if let Some(Err(RecvError::Closed)) = event {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    format!("the connection has {have} of {count} links and its events ended"),
                 ));
             }
         }

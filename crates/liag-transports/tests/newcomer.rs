@@ -223,3 +223,60 @@ async fn a_target_without_a_port_is_refused_by_name() {
     let ok = TcpConnector::to(["127.0.0.1:5700", "[::1]:5701"]);
     assert_eq!(ok.resolve().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_port_out_of_range_is_named_as_such() {
+    for target in ["127.0.0.1:99999", "[::1]:70000", "localhost:"] {
+        let error = TcpConnector::to([target]).resolve().await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{target}");
+        assert!(error.to_string().contains("is not a port"), "{error}");
+    }
+}
+
+/// A server that takes each link and closes it at once does not make the client reconnect
+/// as fast as handshakes go: a link that dies young does not reset its path's backoff.
+#[tokio::test(start_paused = true)]
+async fn links_closed_at_once_are_reopened_with_backoff() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// `Pipes` on one path, counting the links it opens.
+    struct Counted(Pipes, Arc<AtomicUsize>);
+    impl Connector for Counted {
+        fn paths(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
+            self.0.paths()
+        }
+        fn open<'a>(&'a self, path: &'a str) -> BoxFuture<'a, io::Result<(BoxLink, UserData)>> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.open(path)
+        }
+    }
+
+    let (server, mut listener) = Server::new(Settings::default());
+    tokio::spawn(async move {
+        while let Some(incoming) = listener.next().await {
+            let stream = incoming.accept();
+            let control = stream.control();
+            let mut events = control.link_events();
+            for link in control.links() {
+                control.drop_link(link.id);
+            }
+            tokio::spawn(async move {
+                let _stream = stream;
+                while let Ok(event) = events.recv().await {
+                    if let LinkEvent::Added { link } = event {
+                        control.drop_link(link);
+                    }
+                }
+            });
+        }
+    });
+    let opened = Arc::new(AtomicUsize::new(0));
+    let connector = Counted(pipes(&server, 1, false), opened.clone());
+    let (_stream, links) = connect_with(connector, Settings::default());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    // Waits of 0.25, 0.5, 1, 2, 4, 8 and then 10 s: about a dozen links in a minute.
+    let opened = opened.load(Ordering::Relaxed);
+    assert!((3..=16).contains(&opened), "{opened} links opened in 60 s");
+    links.stop();
+}
