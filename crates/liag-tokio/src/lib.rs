@@ -49,7 +49,7 @@ pub use stream::{ReadHalf, Stream, WriteHalf};
 // What users name in signatures and handle, so that depending on liag-tokio alone is enough.
 pub use liag_core::proto::message::{RefusedReason, UserData, Welcome};
 pub use liag_core::{
-    Config, ConnectionError, ConnectionStats, LinkError, LinkId, LinkState, LinkStats,
+    Config, ConnectionError, ConnectionStats, LinkError, LinkId, LinkInfo, LinkState, LinkStats,
 };
 
 /// A boxed future that is `Send`, as transports return them.

@@ -111,6 +111,11 @@ impl std::fmt::Debug for Server {
 }
 
 /// Yields the new connections a [`Server`] receives.
+///
+/// Take each with [`Listener::next`] and accept it ([`Incoming::accept`]) while clients
+/// connect: a client's first links finish their handshakes only once the connection is
+/// accepted. Once the `Listener` is dropped, the server refuses every new connection (with
+/// [`RefusedReason::NotListening`]); links joining connections already accepted still come.
 #[derive(Debug)]
 pub struct Listener {
     rx: mpsc::Receiver<Incoming>,
@@ -140,7 +145,8 @@ impl std::fmt::Debug for Incoming {
 }
 
 impl Server {
-    /// A server with a fresh server id, and the listener for its new connections.
+    /// A server with a fresh server id, and the listener for its new connections: accept
+    /// from it while clients connect (see [`Listener`]).
     pub fn new(settings: Settings) -> (Server, Listener) {
         let (tx, rx) = mpsc::channel(settings.max_pending_connections.max(1));
         let server = Server {

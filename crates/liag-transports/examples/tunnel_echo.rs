@@ -21,9 +21,16 @@ async fn client(target: String, mib: usize) -> std::io::Result<()> {
         5800,
     );
     connector.filter = TcpLinkFilter::None;
+    let targets = target.split(',').count();
     let (stream, links) = connector.connect(Settings::default()).await?;
-    // Give every target a moment to join before the data starts.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A link before the data starts, and the others if they come soon (a name may stand for
+    // several addresses, or two for one).
+    links
+        .wait_for_link(std::time::Duration::from_secs(10))
+        .await?;
+    let _ = links
+        .wait_for_links(targets, std::time::Duration::from_secs(1))
+        .await;
     let link_count = links.outgoing().control().links().len();
     let (mut r, mut w) = stream.into_split();
     let data = pattern(mib << 20);

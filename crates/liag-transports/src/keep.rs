@@ -2,8 +2,9 @@
 //! and re-probed with fresh transports while it is stalled.
 //!
 //! The loop follows the connection's link events ([`liag_tokio::Control::link_events`]): a
-//! link the connection removed is reopened at once, and a link that stalls is probed, with no
-//! second record of link state to fall out of step with the connection's.
+//! link the connection removed is reopened at once (after its path's next backoff if it lived
+//! less than [`LIVED_LONG`]), and a link that stalls is probed, with no second record of link
+//! state to fall out of step with the connection's.
 //!
 //! A stalled link is one the connection stopped hearing from (a black hole, a dead Wi-Fi, a
 //! NAT that forgot the flow). Its own transport may take seconds to notice the path is back

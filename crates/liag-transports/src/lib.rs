@@ -2,7 +2,7 @@
 //!
 //! | feature | module | what |
 //! |---|---|---|
-//! | `tcp` | [`tcp`] | [`tcp::TcpAcceptor`] for servers; [`tcp::TcpConnector`] keeps one link per local interface and remote address, reconnects with backoff and re-probes silent paths |
+//! | `tcp` | [`tcp`] | [`tcp::TcpAcceptor`] for servers; [`tcp::TcpConnector`] opens one link per local interface and server address and by default keeps one per pair of interfaces, reconnects with backoff and re-probes silent paths |
 //! | `mem` | [`mem`] | emulated links in memory with rate, delay, jitter, queue and faults |
 //! | `websocket` | `websocket` | `ws://` and `wss://` links, client and server, also on an HTTP server's route (spec §11) |
 //! | `tls` | `tls` | TLS around any stream transport, the framing inside it (spec §12) |
@@ -17,8 +17,8 @@
 //! reconnection, backoff and stalled-path probing. `examples/unix_transport.rs` adds Unix
 //! domain sockets that way. A byte-stream transport had better implement [`StreamConnector`]
 //! and [`StreamAcceptor`]: it is then a `Connector` or `Acceptor` too, and wrappers such as TLS
-//! fit around it. Byte streams become links with [`liag_tokio::stream_link`]; packet
-//! transports implement [`liag_tokio::PacketLink`]. [`MultiConnector`] puts several
+//! fit around it. Byte streams become links with [`stream_link`]; packet transports implement
+//! [`PacketLink`]. [`MultiConnector`] puts several
 //! connectors' links into one connection.
 
 #![deny(missing_docs)]
@@ -46,7 +46,9 @@ pub use transport::{Accepted, Acceptor, Connector, Links, MultiConnector, connec
 pub use liag_tokio;
 // What users name in the traits' signatures and around a connection, so that depending on
 // liag-transports alone is enough.
+pub use liag_tokio::liag_core::LinkInfo;
 pub use liag_tokio::{
-    BoxFuture, BoxLink, ConnectionError, Control, Incoming, LinkError, LinkEvent, LinkId,
-    LinkState, LinkStats, Listener, Refusal, Server, Settings, Stream, UserData, Welcome,
+    BoxFuture, BoxLink, Config, ConnectionError, Control, Incoming, LinkError, LinkEvent, LinkId,
+    LinkRates, LinkState, LinkStats, Listener, Outgoing, PacketLink, Refusal, Server, Settings,
+    Stream, UserData, Welcome, stream_link,
 };

@@ -221,6 +221,11 @@ impl Links {
                 Some(e) => format!("the connector names no path ({e})"),
                 None => "the connector names no path".into(),
             }
+        } else if status.paths < count {
+            format!(
+                "the connector names {} path(s), and keeps one link on each",
+                status.paths
+            )
         } else {
             let under_way = match status.attempts {
                 0 => String::new(),

@@ -209,6 +209,17 @@ async fn wait_for_links_counts_links() {
         .await
         .unwrap();
     assert_eq!(links.outgoing().control().links().len(), 3);
+    // A fourth cannot come: one link per path, and there are three.
+    let error = links
+        .wait_for_links(4, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("3 of 4 links up within 5s: the connector names 3 path(s)"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -20,9 +20,10 @@ pub(crate) async fn loopback_connection(links: usize) -> std::io::Result<(Stream
         server.add_incoming(accepted, format!("tcp{i}"), UserData::empty());
         let outgoing = outgoing.clone();
         tokio::spawn(async move {
-            outgoing
-                .add_link(socket, format!("tcp{i}"), UserData::empty())
-                .await
+            let added = outgoing.add_link(socket, format!("tcp{i}"), UserData::empty());
+            if let Err(e) = added.await {
+                eprintln!("link tcp{i} did not join: {e}");
+            }
         });
     }
     Ok((stream, listener))
