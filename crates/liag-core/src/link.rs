@@ -421,3 +421,55 @@ impl Link {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Time {
+        Time::from_duration(Duration::from_millis(ms))
+    }
+
+    const RTT: Duration = Duration::from_millis(100);
+
+    /// `bytes` acknowledged in two halves 100 ms apart, ending at `end` ms: an interval whose
+    /// sample is `bytes` per 100 ms.
+    fn interval(rate: &mut RateEstimator, end: u64, bytes: usize, limited: bool) {
+        rate.on_ack(bytes / 2, at(end - 100), RTT, limited);
+        rate.on_ack(bytes / 2, at(end), RTT, limited);
+    }
+
+    fn assert_rate(rate: &RateEstimator, expected: f64) {
+        assert!(
+            (rate.rate - expected).abs() < 1.0,
+            "{} != {expected}",
+            rate.rate
+        );
+    }
+
+    #[test]
+    fn the_rate_is_measured_over_window_limited_intervals() {
+        let mut rate = RateEstimator::new(at(0));
+        interval(&mut rate, 200, 200_000, false);
+        assert_rate(&rate, 0.0); // what the application sent says nothing of the link
+        interval(&mut rate, 400, 200_000, true);
+        assert_rate(&rate, 2e6);
+        // Down slowly, and only when the link held sending back.
+        interval(&mut rate, 600, 100_000, false);
+        assert_rate(&rate, 2e6);
+        interval(&mut rate, 800, 100_000, true);
+        assert_rate(&rate, 0.75 * 2e6 + 0.25 * 1e6);
+        // Up quickly, whoever held sending back.
+        interval(&mut rate, 1_000, 400_000, false);
+        assert_rate(&rate, 0.5 * 1.75e6 + 0.5 * 4e6);
+    }
+
+    #[test]
+    fn an_idle_gap_is_not_measured_and_a_link_test_seeds_the_rate() {
+        let mut rate = RateEstimator::new(at(0));
+        rate.seed(5e6, at(0));
+        // Acknowledgements resume after 10 s of silence: the interval starts with them.
+        interval(&mut rate, 10_100, 500_000, true);
+        assert_rate(&rate, 5e6);
+    }
+}

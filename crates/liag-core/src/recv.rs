@@ -203,3 +203,146 @@ impl RecvState {
         self.reorder.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(bytes: &'static [u8]) -> Incoming {
+        Incoming::Data(Bytes::from_static(bytes))
+    }
+
+    /// Everything ready to read, one payload after another.
+    fn read_all(recv: &mut RecvState) -> Vec<u8> {
+        std::iter::from_fn(|| recv.read()).flatten().collect()
+    }
+
+    #[test]
+    fn out_of_order_data_is_held_and_delivered_in_order() {
+        let mut recv = RecvState::new(1 << 20, 16);
+        assert_eq!(
+            recv.receive(Seq::new(2), data(b"c"), None),
+            Ok(Arrival::Stored)
+        );
+        assert_eq!(
+            recv.receive(Seq::new(1), data(b"b"), None),
+            Ok(Arrival::Stored)
+        );
+        assert!(!recv.readable() && recv.held() == 2);
+        assert_eq!(
+            recv.receive(Seq::new(2), data(b"c"), None),
+            Ok(Arrival::Duplicate)
+        );
+        assert_eq!(
+            recv.receive(Seq::new(0), data(b"a"), None),
+            Ok(Arrival::Stored)
+        );
+        assert_eq!(recv.held(), 0);
+        assert_eq!(read_all(&mut recv), b"abc");
+        assert_eq!(
+            recv.receive(Seq::new(1), data(b"b"), None),
+            Ok(Arrival::Duplicate)
+        );
+        assert_eq!((recv.buffered, recv.unreported), (0, 3));
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut recv = RecvState::new(1 << 20, 16);
+        recv.next = u64::from(u32::MAX);
+        assert_eq!(
+            recv.receive(Seq::new(0), data(b"y"), None),
+            Ok(Arrival::Stored)
+        );
+        assert_eq!(
+            recv.receive(Seq::new(u32::MAX), data(b"x"), None),
+            Ok(Arrival::Stored)
+        );
+        assert_eq!(read_all(&mut recv), b"xy");
+        assert_eq!(recv.next, u64::from(u32::MAX) + 2);
+        let behind = recv.receive(Seq::new(u32::MAX), data(b"x"), None);
+        assert_eq!(behind, Ok(Arrival::Duplicate));
+    }
+
+    #[test]
+    fn a_message_past_the_window_or_the_buffer_is_a_violation() {
+        let mut recv = RecvState::new(4, 16);
+        // The window reaches 16 past the next expected.
+        let beyond = recv.receive(Seq::new(17), data(b"x"), None);
+        assert!(matches!(
+            beyond,
+            Err(Violation::BeyondWindow { offset: 17, .. })
+        ));
+        assert_eq!(
+            recv.receive(Seq::new(16), data(b"abc"), None),
+            Ok(Arrival::Stored)
+        );
+        let over = recv.receive(Seq::new(15), data(b"de"), None);
+        let expected = Violation::ReceiveBufferOverflow {
+            buffered: 5,
+            limit: 4,
+        };
+        assert_eq!(over, Err(expected));
+        assert_eq!(recv.buffered, 3, "the refused payload is not counted");
+    }
+
+    #[test]
+    fn a_full_budget_drops_data_but_never_the_next_payload_to_read() {
+        let mut recv = RecvState::new(1 << 20, 16);
+        let full = Some((0, 0));
+        assert_eq!(
+            recv.receive(Seq::new(1), data(b"b"), full),
+            Ok(Arrival::OverBudget)
+        );
+        assert_eq!(recv.held(), 0, "dropped, to come again");
+        assert_eq!(
+            recv.receive(Seq::new(0), data(b"a"), full),
+            Ok(Arrival::Stored)
+        );
+        // Within the connection's floor, data is taken however full the budget.
+        assert_eq!(
+            recv.receive(Seq::new(1), data(b"b"), Some((0, 2))),
+            Ok(Arrival::Stored)
+        );
+        assert_eq!(read_all(&mut recv), b"ab");
+    }
+
+    #[test]
+    fn control_messages_are_applied_on_arrival_and_recognised_when_copied() {
+        let mut recv = RecvState::new(1 << 20, 16);
+        let consumed = recv.receive(Seq::new(1), Incoming::Consumed(7), None);
+        assert_eq!(
+            consumed,
+            Ok(Arrival::Consumed(7)),
+            "applied before the gap fills"
+        );
+        let again = recv.receive(Seq::new(1), Incoming::Consumed(7), None);
+        assert_eq!(again, Ok(Arrival::Duplicate), "and only once");
+        assert_eq!(
+            recv.receive(Seq::new(0), data(b"a"), None),
+            Ok(Arrival::Stored)
+        );
+        assert_eq!(
+            recv.receive(Seq::new(2), Incoming::SendFinish, None),
+            Ok(Arrival::Stored)
+        );
+        assert!(recv.finished && recv.readable());
+        assert_eq!(read_all(&mut recv), b"a");
+    }
+
+    #[test]
+    fn closing_discards_what_is_buffered_and_what_comes_and_reports_it_consumed() {
+        let mut recv = RecvState::new(100, 16);
+        recv.receive(Seq::new(0), data(b"abcd"), None).unwrap();
+        assert_eq!(recv.read_max(1).as_deref(), Some(&b"a"[..]));
+        assert!(!recv.consumed_due(), "1 of 100 read, 3 still buffered");
+        recv.close();
+        recv.receive(Seq::new(1), data(b"efghijklmnop"), None)
+            .unwrap();
+        assert!(!recv.readable());
+        assert_eq!((recv.buffered, recv.unreported), (0, 16));
+        assert!(recv.consumed_due());
+        assert_eq!(recv.take_unreported(), 16);
+        assert!(!recv.consumed_due());
+    }
+}

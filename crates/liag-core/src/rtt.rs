@@ -219,3 +219,132 @@ impl Window {
         self.acked_since_step = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn at(n: u64) -> Time {
+        Time::from_duration(ms(n))
+    }
+
+    #[test]
+    fn the_first_data_sample_replaces_the_handshakes_estimate() {
+        let mut rtt = Rtt::new(ms(50), at(0));
+        rtt.update(ms(10), at(100));
+        assert_eq!(
+            (rtt.smoothed(), rtt.min(), rtt.recent_min()),
+            (ms(10), ms(10), ms(10))
+        );
+    }
+
+    #[test]
+    fn smoothing_follows_rfc_6298() {
+        let mut rtt = Rtt::new(ms(1), at(0));
+        rtt.update(ms(100), at(0));
+        rtt.update(ms(200), at(1));
+        // srtt = 7/8 * 100 + 1/8 * 200; rttvar = 3/4 * 50 + 1/4 * |100 - 200|.
+        assert_eq!(rtt.smoothed(), Duration::from_micros(112_500));
+        let timeout = rtt.ack_timeout(ms(0), ms(10_000));
+        assert_eq!(timeout, Duration::from_micros(2 * 112_500 + 4 * 62_500));
+        assert_eq!(rtt.ack_timeout(ms(1_000), ms(10_000)), ms(1_000));
+        assert_eq!(rtt.ack_timeout(ms(0), ms(300)), ms(300));
+    }
+
+    #[test]
+    fn the_minimum_holds_for_a_window_then_rises() {
+        let mut rtt = Rtt::new(ms(1), at(0));
+        rtt.update(ms(10), at(0));
+        rtt.update(ms(50), at(5_000));
+        assert_eq!(rtt.min(), ms(10));
+        // The first window ends: its minimum is still remembered for one more.
+        rtt.update(ms(50), at(10_500));
+        assert_eq!(rtt.min(), ms(10));
+        rtt.update(ms(50), at(21_000));
+        assert_eq!(rtt.min(), ms(50));
+    }
+
+    #[test]
+    fn the_recent_minimum_forgets_after_eight_samples() {
+        let mut rtt = Rtt::new(ms(1), at(0));
+        rtt.update(ms(10), at(0));
+        for i in 0..RECENT as u64 - 1 {
+            rtt.update(ms(100), at(i + 1));
+            assert_eq!(rtt.recent_min(), ms(10));
+        }
+        rtt.update(ms(100), at(100));
+        assert_eq!(rtt.recent_min(), ms(100));
+        assert_eq!(rtt.min(), ms(10));
+    }
+
+    /// An estimate whose every sample is `delay`.
+    fn steady(delay: Duration) -> Rtt {
+        let mut rtt = Rtt::new(delay, at(0));
+        for i in 0..RECENT as u64 {
+            rtt.update(delay, at(i));
+        }
+        rtt
+    }
+
+    #[test]
+    fn the_window_grows_without_a_queue_only_when_it_held_sending_back() {
+        let (rtt, serialization) = (steady(ms(20)), Duration::from_micros(100));
+        let mut window = Window::new();
+        let start = window.get();
+        window.on_ack(10_000, &rtt, Some(ms(20)), at(10), false, serialization);
+        assert_eq!(window.get(), start, "the application held sending back");
+        window.on_ack(10_000, &rtt, Some(ms(20)), at(20), true, serialization);
+        assert_eq!(
+            window.get(),
+            start + 10_000,
+            "far from the target: grows by what was acked"
+        );
+        for i in 0..3 {
+            window.on_ack(
+                MAX_WINDOW,
+                &rtt,
+                Some(ms(20)),
+                at(30 + i),
+                true,
+                serialization,
+            );
+        }
+        assert_eq!(window.get(), MAX_WINDOW);
+    }
+
+    #[test]
+    fn a_queue_shrinks_the_window_but_not_below_its_floor() {
+        let serialization = Duration::from_micros(100);
+        let mut window = Window::new();
+        // The link's delay with no queue: 10 ms.
+        window.on_ack(0, &steady(ms(10)), Some(ms(10)), at(0), true, serialization);
+        let start = window.get();
+        // Now every sample sees 100 ms: a queue of 90 ms, past the 5 ms target.
+        let queued = steady(ms(100));
+        window.on_ack(64 << 10, &queued, None, at(10), true, serialization);
+        assert_eq!(window.get(), start - (32 << 10));
+        window.on_ack(200 << 10, &queued, None, at(20), true, serialization);
+        assert_eq!(window.get(), start - (132 << 10));
+        window.on_ack(200 << 10, &queued, None, at(30), true, serialization);
+        assert_eq!(window.get(), MIN_WINDOW);
+    }
+
+    #[test]
+    fn a_delay_even_the_smallest_window_sees_becomes_the_new_base() {
+        let serialization = Duration::from_micros(100);
+        let mut window = Window::new();
+        window.on_ack(0, &steady(ms(10)), Some(ms(10)), at(0), true, serialization);
+        let queued = steady(ms(100));
+        window.on_ack(MAX_WINDOW, &queued, None, at(10), true, serialization);
+        assert_eq!(window.get(), MIN_WINDOW);
+        // At the floor the 100 ms is taken as the path's delay (a peer holding its
+        // acknowledgements, a longer path), and the window grows again.
+        window.on_ack(64 << 10, &queued, None, at(200), true, serialization);
+        window.on_ack(64 << 10, &queued, None, at(210), true, serialization);
+        assert_eq!(window.get(), MIN_WINDOW + (64 << 10));
+    }
+}

@@ -124,3 +124,73 @@ impl Scheduler for EarliestArrival {
         drain >= mine && me.queue_time(offer.len) <= first + LATE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: f64 = 1e6;
+    const PAYLOAD: usize = 16 << 10;
+
+    fn link(id: u64, rate: f64, min_rtt_ms: u64, inflight: usize) -> LinkView {
+        let min_rtt = Duration::from_millis(min_rtt_ms);
+        LinkView {
+            id: LinkId(id),
+            rtt: min_rtt,
+            min_rtt,
+            rate,
+            inflight,
+            window: usize::MAX,
+        }
+    }
+
+    fn admits(links: &[LinkView], asking: u64, backlog: usize) -> bool {
+        let offer = Offer {
+            link: LinkId(asking),
+            len: PAYLOAD,
+            backlog,
+            links,
+        };
+        EarliestArrival::new().admit(&offer)
+    }
+
+    #[test]
+    fn the_earliest_arrival_always_takes_the_data() {
+        let links = [link(1, 10.0 * MB, 10, 0), link(2, 1.0 * MB, 50, 0)];
+        assert!(admits(&links, 1, 0));
+        assert!(
+            admits(&links[1..], 2, 0),
+            "alone, the slowest link is the earliest"
+        );
+        assert!(!admits(&links, 3, 0), "a link not among the usable ones");
+    }
+
+    #[test]
+    fn a_small_write_waits_for_the_fast_link_and_a_backlog_fills_the_slow_one() {
+        let links = [link(1, 10.0 * MB, 10, 0), link(2, 1.0 * MB, 50, 0)];
+        assert!(
+            !admits(&links, 2, PAYLOAD),
+            "the fast link delivers it sooner"
+        );
+        // 10 MB take the fast link a second: the slow one delivers its payload well before.
+        assert!(admits(&links, 2, 10_000_000));
+    }
+
+    #[test]
+    fn links_as_early_as_the_best_share_the_data() {
+        let links = [link(1, 10.0 * MB, 10, 0), link(2, 10.0 * MB, 10, 0)];
+        assert!(admits(&links, 1, 0) && admits(&links, 2, 0));
+    }
+
+    #[test]
+    fn a_slow_links_queue_stays_within_the_lateness_bound_however_large_the_backlog() {
+        // 200 kB queued at 1 MB/s: 200 ms behind, past the 100 ms bound.
+        let queued = link(2, 1.0 * MB, 10, 200_000);
+        let links = [link(1, 10.0 * MB, 10, 0), queued];
+        assert!(!admits(&links, 2, 1 << 30));
+        // A long path full of data in transit is not a queue: 200 kB on a 1 MB/s, 200 ms path.
+        let long = link(2, 1.0 * MB, 200, 200_000);
+        assert!(long.queue_time(PAYLOAD) < Duration::from_millis(20));
+        assert!(admits(&[link(1, 10.0 * MB, 10, 0), long], 2, 1 << 30));
+    }
+}

@@ -279,3 +279,143 @@ impl SendState {
         self.queued = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: LinkId = LinkId(1);
+    const B: LinkId = LinkId(2);
+
+    fn data(len: usize) -> Reliable {
+        Reliable::Data(Bytes::from(vec![0; len]))
+    }
+
+    /// A sender whose next message gets index `base`, with `n` messages of 10 bytes sent on A.
+    fn sent(base: u64, n: usize) -> SendState {
+        let mut send = SendState::new(1 << 20);
+        send.base = base;
+        for _ in 0..n {
+            send.push(data(10), A, Time::ZERO);
+        }
+        send
+    }
+
+    #[test]
+    fn acks_slide_the_base_only_over_a_settled_prefix() {
+        let mut send = sent(0, 3);
+        assert_eq!(send.unacked, 30);
+        assert!(matches!(
+            send.ack(Seq::new(1)),
+            Acked::New { data_len: 10, .. }
+        ));
+        assert_eq!(
+            (send.base, send.next_index()),
+            (0, 3),
+            "the first is still out"
+        );
+        assert_eq!(
+            send.ack(Seq::new(1)),
+            Acked::Stale,
+            "a duplicate settles nothing"
+        );
+        assert!(matches!(send.ack(Seq::new(0)), Acked::New { .. }));
+        assert_eq!((send.base, send.unacked), (2, 10));
+        assert!(matches!(send.ack(Seq::new(2)), Acked::New { .. }));
+        assert!(send.all_acked());
+        assert_eq!(send.ack(Seq::new(3)), Acked::Stale, "never sent");
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_while_indices_do_not() {
+        let base = u64::from(u32::MAX) - 1;
+        let mut send = sent(base, 4);
+        let seqs: Vec<u32> = (0..4).map(|i| (base + i) as u32).collect();
+        assert_eq!(seqs, [u32::MAX - 1, u32::MAX, 0, 1]);
+        assert_eq!(send.index_of(Seq::new(0)), Some(base + 2));
+        assert_eq!(send.index_of(Seq::new(1)), Some(base + 3));
+        assert_eq!(send.index_of(Seq::new(2)), None, "past the last sent");
+        assert_eq!(
+            send.index_of(Seq::new(u32::MAX - 2)),
+            None,
+            "before the base"
+        );
+        for seq in [u32::MAX - 1, u32::MAX, 0] {
+            assert!(matches!(send.ack(Seq::new(seq)), Acked::New { .. }));
+        }
+        assert_eq!(send.base, base + 3);
+        assert_eq!(send.index_of(Seq::new(1)), Some(base + 3));
+    }
+
+    #[test]
+    fn a_requeued_message_is_resent_on_another_link_and_acked_from_there() {
+        let mut send = sent(0, 2);
+        assert_eq!(send.requeue(0, B), None, "it is in flight on A, not B");
+        assert_eq!(send.requeue(0, A), Some(10));
+        assert!(!send.in_flight_on(0, A, Time::ZERO));
+        assert!(send.resend.contains(&0));
+        let now = Time::from_duration(std::time::Duration::from_millis(5));
+        let (seq, msg) = send.resend_on(0, B, now).expect("queued for resend");
+        assert_eq!((seq, msg.data_len()), (Seq::new(0), 10));
+        assert!(send.in_flight_on(0, B, now));
+        assert_eq!(
+            send.resend_on(0, B, now).map(|(s, _)| s),
+            None,
+            "sent already"
+        );
+        let acked = send.ack(Seq::new(0));
+        let expected = Acked::New {
+            link: Some(B),
+            data_len: 10,
+            sent_at: Some(now),
+            resent: true,
+        };
+        assert_eq!(acked, expected);
+    }
+
+    #[test]
+    fn an_ack_for_a_message_waiting_to_be_resent_settles_it() {
+        let mut send = sent(0, 1);
+        send.requeue(0, A);
+        let acked = send.ack(Seq::new(0));
+        assert!(matches!(
+            acked,
+            Acked::New {
+                link: None,
+                sent_at: None,
+                resent: true,
+                ..
+            }
+        ));
+        assert!(send.resend.is_empty() && send.all_acked());
+        assert_eq!(send.unacked, 0);
+    }
+
+    #[test]
+    fn the_budget_is_the_smaller_of_the_peers_window_and_the_send_buffer() {
+        let mut send = SendState::new(100);
+        send.push(data(30), A, Time::ZERO);
+        assert_eq!(send.data_budget(1000), 70, "the peer's window");
+        assert_eq!(send.data_budget(50), 20, "the send buffer");
+        send.ack(Seq::new(0));
+        assert_eq!(send.data_budget(50), 50, "acked: the buffer is free");
+        assert_eq!(
+            send.data_budget(1000),
+            70,
+            "not consumed: the window is not"
+        );
+        assert!(send.consumed(30));
+        assert_eq!(send.data_budget(1000), 100);
+        assert!(!send.consumed(1), "more than was sent");
+    }
+
+    #[test]
+    fn queued_data_is_taken_in_pieces_of_the_budget() {
+        let mut send = SendState::new(100);
+        send.queue.push_back(Bytes::from_static(b"abcdef"));
+        send.queued = 6;
+        assert_eq!(send.take_data(4).as_deref(), Some(&b"abcd"[..]));
+        assert_eq!(send.take_data(4).as_deref(), Some(&b"ef"[..]));
+        assert_eq!((send.take_data(4), send.queued), (None, 0));
+    }
+}

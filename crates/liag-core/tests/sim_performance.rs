@@ -13,6 +13,27 @@ fn secs(s: f64) -> Time {
     Time::from(Duration::from_secs_f64(s))
 }
 
+/// Checks a share of the links' sum against the one docs/architecture.md gives for it. The
+/// simulator is exact, so a share that moves by more than 0.1 point is a change of behaviour,
+/// better or worse: look into it, then update the doc and the pin.
+fn pinned_share(what: &str, share: f64, documented: f64) {
+    assert!(
+        (share - documented).abs() <= 0.001,
+        "{what}: {:.2} %, documented {:.2} % (within 0.1 point)",
+        share * 100.0,
+        documented * 100.0
+    );
+}
+
+/// The same for a gap in delivery, within 5 ms of the documented one.
+fn pinned_gap(what: &str, gap: Duration, documented_ms: u64) {
+    let documented = Duration::from_millis(documented_ms);
+    assert!(
+        gap.abs_diff(documented) <= Duration::from_millis(5),
+        "{what}: {gap:?}, documented {documented:?} (within 5 ms)"
+    );
+}
+
 /// Goodput between `from` and `to` as a share of the links' summed capacity.
 fn efficiency(sim: &Sim, links: &[LinkSpec], from: f64, to: f64) -> f64 {
     let r = sim.received(Side::B);
@@ -56,6 +77,8 @@ fn efficiency_equal_delays() {
         warm * 100.0
     );
     assert!(warm >= 0.98, "warm efficiency {warm}");
+    pinned_share("equal delays, first 10 s", cold, 0.9945);
+    pinned_share("equal delays, 2-20 s", warm, 0.9998);
 }
 
 #[test]
@@ -72,6 +95,8 @@ fn efficiency_unequal_delays() {
         warm * 100.0
     );
     assert!(warm >= 0.95, "warm efficiency {warm}");
+    pinned_share("unequal delays, first 10 s", cold, 0.9742);
+    pinned_share("unequal delays, 2-20 s", warm, 1.0002);
 }
 
 /// 40 (`first`), 20 and 10 Mbit/s links of 20 ms RTT carrying 150 MB; at 5 s the first gets
@@ -117,6 +142,9 @@ fn failover_black_hole() {
         "healed link carries data again"
     );
     assert!(after > 0.9, "efficiency after healing {after}");
+    pinned_gap("black hole, gap", stall, 89);
+    pinned_share("black hole, the other two meanwhile", during, 1.003);
+    pinned_share("black hole, all after healing", after, 0.993);
 }
 
 /// A black hole on a link whose queue takes writes all through it, as a kernel socket buffer
@@ -142,6 +170,8 @@ fn healed_link_with_a_deep_queue_comes_back() {
     );
     assert!(stall <= Duration::from_millis(300), "stall {stall:?}");
     assert!(after > 0.9, "efficiency after healing {after}");
+    pinned_gap("deep queue, gap", stall, 132);
+    pinned_share("deep queue, all after healing", after, 0.987);
 }
 
 /// The lowest goodput over any `window` seconds between `from` and `to`, bytes per second.
@@ -184,6 +214,9 @@ fn failover_degraded_link() {
         "lowest after the heal {lowest_after}"
     );
     assert!(after > 0.9, "efficiency after healing {after}");
+    pinned_gap("degraded, gap", stall, 111);
+    pinned_share("degraded, the other two meanwhile", during, 0.991);
+    pinned_share("degraded, all after the restore", after, 0.998);
 }
 
 /// The fastest link is reset mid-transfer, and a new one appears later.
@@ -218,6 +251,7 @@ fn failover_reset_and_new_link() {
         new_link.is_some_and(|l| l.data_bytes > 1_000_000),
         "the new link carries data"
     );
+    pinned_gap("reset, gap", stall, 35);
 }
 
 /// A 64-byte write on an idle connection arrives one path delay (plus serialization) later.
@@ -257,6 +291,11 @@ fn small_write_latency() {
         added.as_secs_f64() * 1000.0
     );
     assert!(added < Duration::from_millis(1), "added {added:?}");
+    let documented = Duration::from_micros(5_018);
+    assert!(
+        worst.abs_diff(documented) < Duration::from_micros(10),
+        "64-byte write: {worst:?}, documented {documented:?}"
+    );
 }
 
 /// A simulated minute of a 100 Mbit/s transfer over two links. Its CPU cost is measured by
