@@ -482,6 +482,7 @@ impl Connection {
     }
 
     /// The next event, if any.
+    #[must_use = "an event taken is gone from the queue"]
     pub fn poll_event(&mut self) -> Option<Event> {
         if self.events.is_empty() {
             self.publish_link_states();

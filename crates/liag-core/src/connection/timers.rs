@@ -75,6 +75,7 @@ impl Connection {
     }
 
     /// When [`Connection::handle_timeout`] must be called next, if ever.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Time> {
         if self.closed.is_some() {
             return None;

@@ -36,6 +36,7 @@ impl Connection {
     /// Call it whenever the link can take a packet, until it returns `None`; packets must be
     /// sent in the order they are returned. A Data message's payload is always the very next
     /// packet for the same link.
+    #[must_use = "a packet taken and not sent is lost to the link"]
     pub fn poll_transmit(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
         let packet = match self.next_packet(now, link)? {
             Next::Payload(payload) => payload,
