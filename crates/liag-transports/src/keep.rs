@@ -276,6 +276,9 @@ pub(crate) async fn keep_links<C: Connector>(
 /// refused try again at once: without those links, its answer may differ. A path's entry in
 /// the view goes only with the link that made it: a newer link on the path keeps its own.
 fn forget_gone(paths: &mut HashMap<String, Path>, status: &Mutex<Status>) {
+    if paths.values().all(|p| p.gone.is_none()) {
+        return;
+    }
     let mut forgot = false;
     let mut status = lock(status);
     for (name, path) in paths.iter_mut() {
