@@ -2,13 +2,13 @@
 //!
 //! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]
 //! [--fault F]...` where KIND is throughput, round_trip, efficiency, failover, real_paths, tunnel,
-//! idle or busy; real_paths and tunnel need `--liag PATH`, the `liag` binary to run, and runs the faults
-//! named with `--fault` (down, reset, degraded; all by default), and `--pair TEXT` keeps only
+//! to_aggligator, idle or busy; real_paths, tunnel and to_aggligator need `--liag PATH`, the
+//! `liag` binary to run; real_paths runs the faults named with `--fault` (down, reset, degraded; all by default), and `--pair TEXT` keeps only
 //! the aggligator pairings whose label has TEXT (such as `liag client`). `cargo xtask
 //! bench` runs this and turns the JSON into a table, a report and plots.
 
 use liag_benches::e2e::emulated::{self, Fault};
-use liag_benches::e2e::{loopback, real_paths, scale, tunnel};
+use liag_benches::e2e::{loopback, real_paths, scale, to_aggligator, tunnel};
 use liag_benches::netpaths::{self, NetPaths};
 use liag_benches::tunnel_run::Tunnel;
 use serde_json::{Value, json};
@@ -108,6 +108,9 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
     }
     if wanted("tunnel") {
         note(tunnel(args)?);
+    }
+    if wanted("to_aggligator") {
+        note(to_aggligator(args)?);
     }
     if wanted("idle") {
         note(vec![
@@ -226,6 +229,31 @@ fn tunnel(args: &Args) -> io::Result<Vec<Value>> {
         });
     }
     out.push(tunnel::run(&place, &programs, len)?);
+    Ok(out)
+}
+
+/// liag and agg-speed sending to agg-speed's server over veth paths, for each aggligator
+/// version whose `agg-tunnel` LIAG_AGG_TUNNELS names (`agg-speed` is installed beside it);
+/// skipped with a message where namespaces cannot be made or no `liag` binary was given.
+fn to_aggligator(args: &Args) -> io::Result<Vec<Value>> {
+    let Some(liag) = &args.liag else {
+        eprintln!("to_aggligator skipped: give the liag binary with --liag PATH");
+        return Ok(Vec::new());
+    };
+    if let Err(why) = NetPaths::available() {
+        eprintln!("to_aggligator skipped: cannot make network namespaces here: {why}");
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (version, tunnel) in aggligator_tunnels() {
+        let speed = tunnel.with_file_name("agg-speed");
+        if !speed.exists() {
+            eprintln!("to_aggligator {version} skipped: no agg-speed beside {tunnel:?}");
+            continue;
+        }
+        let rounds = if args.quick { 1 } else { 3 };
+        out.extend(to_aggligator::run(liag, &version, &speed, rounds)?);
+    }
     Ok(out)
 }
 

@@ -6,6 +6,7 @@ pub mod emulated;
 pub mod loopback;
 pub mod real_paths;
 pub mod scale;
+pub mod to_aggligator;
 pub mod tunnel;
 
 use std::io;

@@ -43,6 +43,9 @@ pub(super) fn rows(scenarios: &[Value], criterion: &[Value]) -> Vec<Row> {
         .iter()
         .flat_map(|s| match s["kind"].as_str() {
             Some("tunnel") => super::tunnel_rows::rows(s),
+            Some("real_paths") if against_aggligator(s).is_some() => {
+                interop_row(s, scenarios).into_iter().collect()
+            }
             _ => scenario_row(s).into_iter().collect(),
         })
         .collect();
@@ -61,6 +64,53 @@ pub(super) fn rows(scenarios: &[Value], criterion: &[Value]) -> Vec<Row> {
         });
     }
     rows
+}
+
+/// The aggligator version at one end of a real-path scenario with liag at the other.
+fn against_aggligator(s: &Value) -> Option<&str> {
+    if s["baseline"].as_bool() != Some(false) {
+        return None;
+    }
+    let name = s["scenario"].as_str()?;
+    let (_, rest) = name.split_once("aggligator ")?;
+    rest.split_whitespace().next()
+}
+
+/// A real-path scenario between liag and aggligator, judged against aggligator at both ends
+/// in the same run (the same fault, the same version): no worse in any worst-of-N figure.
+fn interop_row(s: &Value, scenarios: &[Value]) -> Option<Row> {
+    let mut row = scenario_row(s)?;
+    let version = against_aggligator(s)?;
+    let own = format!("aggligator {version} at both ends");
+    let baseline = scenarios.iter().find(|b| {
+        b["kind"] == "real_paths"
+            && b["fault"] == s["fault"]
+            && b["scenario"].as_str().is_some_and(|n| n.contains(&own))
+    });
+    row.target = "no worse than aggligator against itself (worst of the runs)";
+    row.holds = baseline.map(|b| {
+        let no_later = |key: &str| {
+            let (x, y) = (s[key].as_f64(), b[key].as_f64());
+            match (x, y) {
+                (Some(x), Some(y)) => x <= y,
+                (Some(_), None) => true,
+                (None, y) => y.is_none(),
+            }
+        };
+        let lowest = match (
+            s["lowest_after_heal_mbit_s"].as_f64(),
+            b["lowest_after_heal_mbit_s"].as_f64(),
+        ) {
+            (Some(x), Some(y)) => x >= y,
+            _ => true,
+        };
+        s["intact"].as_bool() == Some(true)
+            && s["lost_bytes"].as_i64() == Some(0)
+            && no_later("stall_ms_worst")
+            && no_later("back_ms_worst")
+            && lowest
+    });
+    Some(row)
 }
 
 /// A time in ms, or "never".
@@ -202,6 +252,17 @@ fn scenario_row(s: &Value) -> Option<Row> {
             "",
             None,
         ),
+        "to_aggligator" => {
+            let share = f(s, "share");
+            let figures = format!(
+                "liag {:.0} MB/s, agg-speed {:.0} MB/s (medians of {} rounds); {}",
+                f(s, "liag_median_mb_s"),
+                f(s, "aggligator_median_mb_s"),
+                s["rounds"].as_u64().unwrap_or(0),
+                pct(share),
+            );
+            row(figures, "≥ 90 % of agg-speed's", Some(share >= 0.9))
+        }
         "idle" => {
             let heap = f(s, "heap_kib_per_endpoint");
             let figures = format!(
@@ -318,6 +379,37 @@ mod tests {
         assert_eq!(verdicts(s(301.0, Some(450.0), Some(45.0))), [Some(false)]);
         assert_eq!(verdicts(s(180.0, None, Some(45.0))), [Some(false)]);
         assert_eq!(verdicts(s(180.0, Some(450.0), Some(29.0))), [Some(false)]);
+    }
+
+    #[test]
+    fn interop_is_judged_against_aggligator_at_both_ends() {
+        let s = |name: &str, baseline: bool, stall: f64, back: f64, lowest: f64| {
+            json!({"kind": "real_paths", "fault": "interface down", "baseline": baseline,
+                   "scenario": format!("real paths, fastest interface down, {name}"),
+                   "runs": 5, "intact": true, "lost_bytes": 0, "stall_ms_median": 50.0,
+                   "stall_ms_worst": stall, "back_ms_median": 200.0, "back_ms_worst": back,
+                   "lowest_after_heal_mbit_s": lowest, "survivors_mbit_s": 30.0})
+        };
+        let own = s("aggligator 0.10 at both ends", true, 1580.0, 807.0, 26.0);
+        let judged = |pair: Value| rows(&[own.clone(), pair], &[])[1].holds;
+        // Slower than liag's own targets, yet no worse than aggligator against itself.
+        let server = "liag server, aggligator 0.10 client";
+        assert_eq!(judged(s(server, false, 1015.0, 474.0, 42.9)), Some(true));
+        assert_eq!(judged(s(server, false, 1015.0, 900.0, 42.9)), Some(false));
+        assert_eq!(judged(s(server, false, 1015.0, 474.0, 21.0)), Some(false));
+        // Another version's baseline does not count.
+        let other = s("aggligator 0.9 server, liag client", false, 200.0, 300.0, 45.0);
+        assert_eq!(judged(other), None);
+    }
+
+    #[test]
+    fn sending_to_aggligator_needs_nine_tenths_of_its_own_rate() {
+        let s = |share: f64| {
+            json!({"kind": "to_aggligator", "scenario": "a", "rounds": 3, "share": share,
+                   "liag_median_mb_s": 90.0, "aggligator_median_mb_s": 90.0 / share})
+        };
+        assert_eq!(verdicts(s(0.95)), [Some(true)]);
+        assert_eq!(verdicts(s(0.85)), [Some(false)]);
     }
 
     #[test]
