@@ -398,7 +398,13 @@ mod tests {
         assert_eq!(judged(s(server, false, 1015.0, 900.0, 42.9)), Some(false));
         assert_eq!(judged(s(server, false, 1015.0, 474.0, 21.0)), Some(false));
         // Another version's baseline does not count.
-        let other = s("aggligator 0.9 server, liag client", false, 200.0, 300.0, 45.0);
+        let other = s(
+            "aggligator 0.9 server, liag client",
+            false,
+            200.0,
+            300.0,
+            45.0,
+        );
         assert_eq!(judged(other), None);
     }
 
