@@ -249,11 +249,57 @@ pub(crate) struct Link {
     pub(crate) rate: RateEstimator,
     /// Whether the window was nearly full when the last acknowledgement came.
     pub(crate) window_limited: bool,
+    /// The burst of acknowledgements under way.
+    pub(crate) ack_burst: AckBurst,
     pub(crate) last_sent: Time,
     pub(crate) last_received: Time,
     pub(crate) sent_bytes: u64,
     pub(crate) received_bytes: u64,
     pub(crate) data_bytes: u64,
+}
+
+/// Acknowledgements this close together count as one burst.
+const ACK_BURST: Duration = Duration::from_millis(1);
+
+/// Acknowledgements that came together: when the first did, and the link's bytes in flight
+/// and window then.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AckBurst {
+    at: Time,
+    inflight: usize,
+    window: usize,
+}
+
+impl AckBurst {
+    fn new(now: Time) -> Self {
+        AckBurst {
+            at: now,
+            inflight: 0,
+            window: 0,
+        }
+    }
+
+    /// Whether the window was what held the link back when the burst of acknowledgements
+    /// that one at `now` belongs to began (`inflight` and `window` as they are before it is
+    /// counted). A peer that holds its acks and sends them in bursts frees much of the window
+    /// at once: the burst's later acks find it open, and grown by the earlier ones, yet the
+    /// window was full when the burst came.
+    pub(crate) fn window_limited(
+        &mut self,
+        now: Time,
+        inflight: usize,
+        window: usize,
+        max_payload: usize,
+    ) -> bool {
+        if now - self.at > ACK_BURST {
+            *self = AckBurst {
+                at: now,
+                inflight,
+                window,
+            };
+        }
+        self.inflight + max_payload > self.window
+    }
 }
 
 /// Most Pongs owed at once; further Pings in a row are answered once.
@@ -287,6 +333,7 @@ impl Link {
             window: Window::new(),
             rate: RateEstimator::new(now),
             window_limited: false,
+            ack_burst: AckBurst::new(now),
             last_sent: now,
             last_received: now,
             sent_bytes: 0,
@@ -471,5 +518,24 @@ mod tests {
         // Acknowledgements resume after 10 s of silence: the interval starts with them.
         interval(&mut rate, 10_100, 500_000, true);
         assert_rate(&rate, 5e6);
+    }
+
+    #[test]
+    fn a_burst_of_acks_is_judged_by_the_window_when_it_began() {
+        let payload = 32 << 10;
+        let mut burst = AckBurst::new(at(0));
+        // The window (1 MiB) was full when the burst came: every ack of it says so, though
+        // each frees room and the window grows as they come.
+        let (mut inflight, mut window) = (1 << 20, 1 << 20);
+        for _ in 0..20 {
+            assert!(burst.window_limited(at(50), inflight, window, payload));
+            inflight -= payload;
+            window += payload;
+        }
+        // The next burst finds room the sender did not use: the application held it back.
+        assert!(!burst.window_limited(at(100), inflight / 2, window, payload));
+        // Steady acks, each more than a millisecond apart, are judged one by one.
+        assert!(burst.window_limited(at(102), window - payload / 2, window, payload));
+        assert!(!burst.window_limited(at(104), window / 2, window, payload));
     }
 }

@@ -14,6 +14,10 @@ const RECENT: usize = 8;
 /// How long a minimum RTT sample is trusted before the estimate may rise again.
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 
+/// The longest a peer may be taken to hold its acknowledgements: a gap beyond it is a stall
+/// or a queue, never a peer's batching.
+const MAX_HOLD: Duration = Duration::from_millis(100);
+
 /// Round-trip estimate in the style of RFC 6298, plus a windowed minimum.
 #[derive(Debug, Clone)]
 pub(crate) struct Rtt {
@@ -116,6 +120,40 @@ pub(crate) struct Window {
     /// Measured on data, not pings, so a peer that holds its acks (aggligator flushes them
     /// every 50 ms when idle) does not look like a queue.
     base: WindowedMin,
+    /// When the latest acknowledgement came.
+    last_ack: Option<Time>,
+    /// How long the peer held its acknowledgements lately (see [`Window::on_ack`]).
+    hold: WindowedMax,
+}
+
+/// The maximum of samples over the last [`MIN_RTT_WINDOW`] or so (two buckets).
+#[derive(Debug, Clone, Default)]
+struct WindowedMax {
+    max: Duration,
+    current: Duration,
+    start: Time,
+}
+
+impl WindowedMax {
+    fn update(&mut self, sample: Duration, now: Time) {
+        if now - self.start > MIN_RTT_WINDOW {
+            self.max = self.current.max(sample);
+            self.current = sample;
+            self.start = now;
+        } else {
+            self.current = self.current.max(sample);
+            self.max = self.max.max(sample);
+        }
+    }
+
+    /// The maximum, forgotten once a window has passed without a sample.
+    fn get(&self, now: Time) -> Duration {
+        if now - self.start > MIN_RTT_WINDOW * 2 {
+            Duration::ZERO
+        } else {
+            self.max
+        }
+    }
 }
 
 /// The minimum of samples over the last `MIN_RTT_WINDOW` or so (two buckets).
@@ -157,6 +195,8 @@ impl Window {
             cwnd: MIN_WINDOW * 4,
             acked_since_step: 0,
             base: WindowedMin::default(),
+            last_ack: None,
+            hold: WindowedMax::default(),
         }
     }
 
@@ -169,6 +209,31 @@ impl Window {
     /// payloads, so that even a slow link can keep a packet queued behind the one on the wire.
     fn target(base: Duration, serialization: Duration) -> Duration {
         (base / 2).max(Duration::from_millis(5)) + serialization * 2
+    }
+
+    /// How long the peer held its acknowledgements lately, as far as liag could tell.
+    #[cfg(test)]
+    fn hold(&self, now: Time) -> Duration {
+        self.hold.get(now)
+    }
+
+    /// Notes a peer that holds its acknowledgements and sends them in bursts (aggligator
+    /// 0.10 flushes them every 50 ms). A queue at a bottleneck returns acknowledgements
+    /// steadily, one payload's serialization apart, and a path returns them one round trip
+    /// after sending. A silence longer than both, after a message that went out promptly
+    /// after the previous acknowledgement, is the peer holding them: the round trips of the
+    /// burst that ends it include up to that long, which is no queue of liag's.
+    fn note_gap(&mut self, sample: Option<Duration>, now: Time, serialization: Duration) {
+        let last = self.last_ack.replace(now);
+        let (Some(last), Some(sample), Some(base)) = (last, sample, self.base.get()) else {
+            return;
+        };
+        let gap = now - last;
+        let slack = serialization * 2 + Duration::from_millis(1);
+        let in_flight_throughout = sample + slack >= gap;
+        if in_flight_throughout && gap > base + slack && gap <= MAX_HOLD {
+            self.hold.update(gap, now);
+        }
     }
 
     /// Adjusts the window for `acked` bytes acknowledged with the given RTT state and, if
@@ -186,8 +251,13 @@ impl Window {
         if let Some(sample) = sample {
             self.base.update(sample, now);
         }
+        self.note_gap(sample, now, serialization);
         let base = self.base.get().unwrap_or(rtt.min());
-        let queueing = rtt.recent_min().saturating_sub(base);
+        // What the peer's holding adds is no queue: take it off the delay.
+        let queueing = rtt
+            .recent_min()
+            .saturating_sub(base)
+            .saturating_sub(self.hold.get(now));
         let target = Self::target(base, serialization);
         if queueing > target && self.cwnd <= MIN_WINDOW {
             // Even the smallest window sees this delay, so it is not a queue of ours: the peer
@@ -346,5 +416,49 @@ mod tests {
         window.on_ack(64 << 10, &queued, None, at(200), true, serialization);
         window.on_ack(64 << 10, &queued, None, at(210), true, serialization);
         assert_eq!(window.get(), MIN_WINDOW + (64 << 10));
+    }
+
+    #[test]
+    fn a_peer_holding_its_acknowledgements_is_no_queue() {
+        // The path's own delay is 1 ms; the peer sends its acks in a burst every 50 ms, so a
+        // window-limited sender sees 50 ms round trips. The window must grow to cover them.
+        let serialization = Duration::from_micros(50);
+        let mut window = Window::new();
+        let mut rtt = Rtt::new(ms(1), at(0));
+        window.on_ack(0, &rtt, Some(ms(1)), at(0), true, serialization);
+        let start = window.get();
+        for burst in 1..=4u64 {
+            let flush = at(burst * 50);
+            for i in 0..RECENT as u64 {
+                // Sent right after the previous burst, all acknowledged at the flush.
+                let sample = ms(49) - Duration::from_micros(i * 10);
+                rtt.update(sample, flush);
+                window.on_ack(16 << 10, &rtt, Some(sample), flush, true, serialization);
+            }
+        }
+        assert_eq!(window.hold(at(200)), ms(50));
+        assert!(
+            window.get() > start,
+            "held acknowledgements shrank the window: {} -> {}",
+            start,
+            window.get()
+        );
+    }
+
+    #[test]
+    fn a_queue_returning_steady_acknowledgements_still_shrinks_the_window() {
+        // Acks one every millisecond, each round trip longer: a queue, not a peer's holding.
+        let serialization = Duration::from_micros(500);
+        let mut window = Window::new();
+        let mut rtt = Rtt::new(ms(10), at(0));
+        window.on_ack(0, &rtt, Some(ms(10)), at(0), true, serialization);
+        let start = window.get();
+        for i in 1..=40u64 {
+            let sample = ms(10 + 2 * i);
+            rtt.update(sample, at(i));
+            window.on_ack(16 << 10, &rtt, Some(sample), at(i), true, serialization);
+        }
+        assert_eq!(window.hold(at(40)), Duration::ZERO);
+        assert!(window.get() < start, "{} -> {}", start, window.get());
     }
 }

@@ -108,8 +108,10 @@ impl Connection {
         let max_payload = self.config.max_payload;
         if let Some(carrier) = carrier {
             if let Some(c) = self.link_mut(carrier) {
-                // Whether the window was what held the link back when this ack came.
-                c.window_limited = c.inflight_bytes + max_payload > c.window.get();
+                let (inflight, window) = (c.inflight_bytes, c.window.get());
+                c.window_limited = c
+                    .ack_burst
+                    .window_limited(now, inflight, window, max_payload);
                 c.inflight_bytes -= data_len;
             }
         }
