@@ -47,6 +47,7 @@ pub use sources::{Source, oldest_of_busiest};
 pub use stream::{ReadHalf, Stream, WriteHalf};
 
 // What users name in signatures and handle, so that depending on liag-tokio alone is enough.
+pub use liag_core::proto::frame::FrameError;
 pub use liag_core::proto::message::{RefusedReason, UserData, Welcome};
 pub use liag_core::{
     Config, ConnectionError, ConnectionStats, LinkError, LinkId, LinkInfo, LinkState, LinkStats,
