@@ -182,8 +182,7 @@ fn add_rfcomm(
     tls: &Option<(Arc<ClientConfig>, String)>,
 ) -> io::Result<()> {
     use liag_transports::bluetooth::{RfcommConnector, parse_target};
-    let (address, service) =
-        parse_target(target).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let (address, service) = parse_target(target)?;
     add(multi, RfcommConnector::new(address, service), tls)
 }
 

@@ -1,6 +1,11 @@
 //! Why a link or a connection ended.
+//!
+//! Each error converts into [`std::io::Error`] with a fitting [`ErrorKind`], the error itself
+//! kept inside (`io::Error::get_ref` and `downcast_ref` give it back), so `?` works in code
+//! that returns `io::Result`.
 
 use std::fmt;
+use std::io::ErrorKind;
 
 use liag_proto::frame::FrameError;
 use liag_proto::message::{DecodeError, MessageKind};
@@ -84,10 +89,42 @@ pub enum LinkError {
     Goodbye,
     /// The peer closed the transport: its end of the stream, no error.
     Closed,
-    /// The transport failed; the driver's description.
-    Transport(String),
+    /// The transport failed with an I/O error.
+    Transport {
+        /// The I/O error's kind (`BrokenPipe`, `ConnectionReset`, ...).
+        kind: ErrorKind,
+        /// The I/O error's text.
+        message: String,
+    },
+    /// This side's application dropped the link at once, as if its transport had failed
+    /// (`liag_tokio::Control::drop_link`).
+    Dropped,
     /// The connection ended.
     ConnectionClosed,
+}
+
+impl LinkError {
+    /// A transport failure of this kind, with this text.
+    pub fn transport(kind: ErrorKind, message: impl Into<String>) -> Self {
+        LinkError::Transport {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The [`ErrorKind`] the error has as an [`std::io::Error`].
+    pub fn io_kind(&self) -> ErrorKind {
+        match self {
+            LinkError::Frame(_) | LinkError::Decode(_) | LinkError::Protocol(_) => {
+                ErrorKind::InvalidData
+            }
+            LinkError::PingTimeout | LinkError::SendTimeout => ErrorKind::TimedOut,
+            LinkError::Goodbye | LinkError::Dropped => ErrorKind::ConnectionAborted,
+            LinkError::Closed => ErrorKind::UnexpectedEof,
+            LinkError::Transport { kind, .. } => *kind,
+            LinkError::ConnectionClosed => ErrorKind::NotConnected,
+        }
+    }
 }
 
 impl fmt::Display for LinkError {
@@ -102,13 +139,20 @@ impl fmt::Display for LinkError {
             }
             LinkError::Goodbye => f.write_str("removed gracefully"),
             LinkError::Closed => f.write_str("closed by the peer"),
-            LinkError::Transport(e) => write!(f, "transport: {e}"),
+            LinkError::Transport { message, .. } => write!(f, "transport: {message}"),
+            LinkError::Dropped => f.write_str("dropped by the application"),
             LinkError::ConnectionClosed => f.write_str("connection closed"),
         }
     }
 }
 
 impl std::error::Error for LinkError {}
+
+impl From<LinkError> for std::io::Error {
+    fn from(e: LinkError) -> Self {
+        std::io::Error::new(e.io_kind(), e)
+    }
+}
 
 impl From<Violation> for LinkError {
     fn from(v: Violation) -> Self {
@@ -151,3 +195,26 @@ impl fmt::Display for ConnectionError {
 }
 
 impl std::error::Error for ConnectionError {}
+
+impl ConnectionError {
+    /// The [`ErrorKind`] the error has as an [`std::io::Error`]: what a connection's stream
+    /// reports once the connection ended this way.
+    pub fn io_kind(&self) -> ErrorKind {
+        match self {
+            ConnectionError::NoLinksTimeout => ErrorKind::TimedOut,
+            // The server the connection lived on is gone (restarted): its state is lost.
+            ConnectionError::ServerIdMismatch => ErrorKind::ConnectionReset,
+            ConnectionError::TerminatedLocally => ErrorKind::ConnectionAborted,
+            ConnectionError::TerminatedByPeer | ConnectionError::AbortedByServer => {
+                ErrorKind::ConnectionReset
+            }
+            ConnectionError::NoLinkLeft => ErrorKind::NotConnected,
+        }
+    }
+}
+
+impl From<ConnectionError> for std::io::Error {
+    fn from(e: ConnectionError) -> Self {
+        std::io::Error::new(e.io_kind(), e)
+    }
+}

@@ -58,6 +58,16 @@ impl fmt::Display for HandshakeError {
 
 impl std::error::Error for HandshakeError {}
 
+impl From<HandshakeError> for std::io::Error {
+    fn from(e: HandshakeError) -> Self {
+        let kind = match e {
+            HandshakeError::Refused(_) => std::io::ErrorKind::ConnectionRefused,
+            _ => std::io::ErrorKind::InvalidData,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
 impl From<DecodeError> for HandshakeError {
     fn from(e: DecodeError) -> Self {
         HandshakeError::Decode(e)

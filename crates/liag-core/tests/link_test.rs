@@ -276,6 +276,6 @@ fn a_peer_closing_its_last_link_after_both_finished_is_a_clean_end() {
 
 #[test]
 fn a_last_link_failing_with_data_unacknowledged_is_no_clean_end() {
-    let error = liag_core::LinkError::Transport("reset".into());
+    let error = liag_core::LinkError::transport(std::io::ErrorKind::ConnectionReset, "reset");
     assert_eq!(last_link_ends(error), None);
 }

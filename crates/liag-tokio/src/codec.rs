@@ -46,6 +46,8 @@ impl LinkCodec {
     }
 }
 
+/// A framing error as an I/O error of kind `InvalidData`; the driver takes the [`FrameError`]
+/// back out (`get_ref`), so the link leaves with `LinkError::Frame`.
 fn frame_error(e: FrameError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
@@ -170,7 +172,8 @@ impl<S> StreamLink<S> {
         let held = self.read.held().saturating_sub(FREE_PARTIAL);
         if held > *charged {
             if !budget.try_charge(held - *charged) {
-                return Err(io::Error::other(
+                return Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
                     "a frame in progress does not fit in the server's memory budget",
                 ));
             }

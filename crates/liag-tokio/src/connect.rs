@@ -1,17 +1,17 @@
 //! The initiating side: [`connect`] makes a connection, [`Outgoing`] adds links to it.
 
-use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use liag_core::handshake::{HandshakeError, InitiatorParams};
+use liag_core::handshake::InitiatorParams;
 use liag_core::proto::ids::ConnId;
 use liag_core::proto::message::{ExchangedCfg, RefusedReason, UserData, Welcome};
 use liag_core::{Connection, Direction, LinkId, LinkInfo};
 
 use crate::codec::{BoxLink, stream_link};
 use crate::control::{Control, LinkEvent, Refusal};
+use crate::error::AddLinkError;
 use crate::handshake::{initiate, within};
 use crate::settings::Settings;
 use crate::shared::Shared;
@@ -74,12 +74,6 @@ impl Drop for AwaitingAccept<'_> {
     }
 }
 
-/// The error of a handshake that timed out after the server's Welcome, waiting for the
-/// server's application to accept the connection.
-const NOT_ACCEPTED: &str = "the server answered but its application did not accept the \
-    connection within the handshake timeout: a server takes each new connection from its \
-    Listener and accepts it (Incoming::accept) before the connection's first link is up";
-
 impl std::fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outgoing")
@@ -139,12 +133,17 @@ impl Outgoing {
     }
 
     /// Handshakes a byte-stream transport as a new link of this connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`Outgoing::add_packet_link`], which never fails with [`AddLinkError::Filtered`]
+    /// here.
     pub async fn add_link<S>(
         &self,
         io: S,
         tag: impl Into<String>,
         user_data: UserData,
-    ) -> io::Result<LinkId>
+    ) -> Result<LinkId, AddLinkError>
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -155,19 +154,32 @@ impl Outgoing {
     /// Handshakes a link (stream or packet) as a new link of this connection. `filter` sees
     /// the acceptor's Welcome after Accepted; if it says no, the link is closed unused (a link
     /// filter, spec §10.5).
+    ///
+    /// A refusal, by the server or by `filter`, is also published as
+    /// [`LinkEvent::Refused`].
+    ///
+    /// # Errors
+    ///
+    /// The link did not join; its transport is closed. [`AddLinkError::Refused`]: the server
+    /// refused it, with its reason ([`RefusedReason::Closed`] on a later link also ends this
+    /// connection). [`AddLinkError::ServerIdMismatch`]: it reached another server than the
+    /// first link did. [`AddLinkError::Filtered`]: `filter` refused it.
+    /// [`AddLinkError::Timeout`] and [`AddLinkError::NotAccepted`]: the handshake did not end
+    /// within [`Settings::handshake_timeout`], the second when the server answered but its
+    /// application has not accepted the connection. [`AddLinkError::Closed`]: the connection
+    /// has ended. [`AddLinkError::TransportClosed`], [`AddLinkError::Protocol`] and
+    /// [`AddLinkError::Io`]: the transport ended, carried something else than a handshake, or
+    /// failed.
     pub async fn add_packet_link(
         &self,
         mut link: BoxLink,
         tag: impl Into<String>,
         user_data: UserData,
         filter: impl FnOnce(&Welcome) -> bool,
-    ) -> io::Result<LinkId> {
+    ) -> Result<LinkId, AddLinkError> {
         let tag = tag.into();
         if self.is_closed() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "connection closed",
-            ));
+            return Err(AddLinkError::Closed);
         }
         let mut params = InitiatorParams::new(
             self.conn_id,
@@ -186,32 +198,32 @@ impl Outgoing {
         };
         let welcome = within(
             self.settings.handshake_timeout,
+            AddLinkError::Timeout,
             initiate(&mut link, params, |welcome| {
                 let mut inner = shared.lock();
-                let result = inner.conn.check_server_id(welcome.server_id);
+                // A mismatch is the only way the check fails.
+                let result = (inner.conn.check_server_id(welcome.server_id))
+                    .map_err(|_| AddLinkError::ServerIdMismatch);
                 inner.wake_driver();
                 if result.is_ok() && !existing {
                     awaiting.start();
                 }
-                result.map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e))
+                result
             }),
         )
         .await
-        .map_err(|e| {
-            if e.kind() == io::ErrorKind::TimedOut && awaiting.started() {
-                io::Error::new(io::ErrorKind::TimedOut, NOT_ACCEPTED)
-            } else {
-                e
-            }
+        .map_err(|e| match e {
+            AddLinkError::Timeout if awaiting.started() => AddLinkError::NotAccepted,
+            e => e,
         })
         .inspect_err(|e| {
-            if let Some(reason) = refused_for(e) {
+            if let AddLinkError::Refused(reason) = *e {
                 self.shared.lock().publish(LinkEvent::Refused {
                     tag: tag.clone(),
                     refusal: Refusal::Server(reason),
                 });
             }
-            if existing && refused_as_closed(e) {
+            if existing && matches!(e, AddLinkError::Refused(RefusedReason::Closed)) {
                 tracing::debug!("the server no longer knows the connection; ending it");
                 let mut inner = self.shared.lock();
                 inner.conn.abort_by_server();
@@ -226,7 +238,7 @@ impl Outgoing {
                 tag,
                 refusal: Refusal::LinkFilter,
             });
-            return Err(io::Error::other("link refused by the link filter"));
+            return Err(AddLinkError::Filtered);
         }
         let mut info = LinkInfo::new(Direction::Outgoing, tag, started.elapsed());
         info.local_user_data = user_data;
@@ -235,17 +247,4 @@ impl Outgoing {
         let recv_buffer = welcome.cfg.recv_buffer.get();
         Ok(self.control().attach_link(link, info, recv_buffer))
     }
-}
-
-/// Why the server refused a link, if the handshake ended with Refused.
-fn refused_for(e: &io::Error) -> Option<RefusedReason> {
-    match e.get_ref()?.downcast_ref::<HandshakeError>()? {
-        HandshakeError::Refused(reason) => Some(*reason),
-        _ => None,
-    }
-}
-
-/// Whether a link's handshake ended with Refused(Closed).
-fn refused_as_closed(e: &io::Error) -> bool {
-    refused_for(e) == Some(RefusedReason::Closed)
 }

@@ -185,11 +185,11 @@ impl Control {
     }
 
     /// Drops a link at once, as if its transport had failed; its data moves to the others.
+    /// It leaves with [`LinkError::Dropped`].
     pub fn drop_link(&self, link: LinkId) {
         let mut inner = self.shared.lock();
         let now = inner.now();
-        let error = LinkError::Transport("dropped by the application".into());
-        inner.conn.handle_link_error(now, link, error);
+        inner.conn.handle_link_error(now, link, LinkError::Dropped);
         inner.wake_driver();
     }
 

@@ -7,12 +7,14 @@
 //! link state of its own beyond the transports and whether each is being closed.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::time::Sleep;
 use tracing::Instrument;
 
+use liag_core::proto::frame::FrameError;
 use liag_core::{Event, LinkError, LinkId, Time};
 
 use crate::codec::BoxLink;
@@ -126,7 +128,7 @@ impl Driver {
                 match link.io.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(packet))) => inner.conn.handle_packet(now, link.id, packet),
                     Poll::Ready(Some(Err(e))) => {
-                        fail(inner, now, link, &e.to_string());
+                        fail(inner, now, link, &e);
                         break;
                     }
                     Poll::Ready(None) => {
@@ -253,8 +255,20 @@ impl Driver {
 
 /// Reports a transport failure to the core, which removes the link (and says so in an event).
 /// A link the core already let go only finishes closing.
-fn fail(inner: &mut Inner, now: Time, link: &mut LinkIo, why: &str) {
-    fail_with(inner, now, link, LinkError::Transport(why.to_string()));
+fn fail(inner: &mut Inner, now: Time, link: &mut LinkIo, e: &io::Error) {
+    fail_with(inner, now, link, link_error(e));
+}
+
+/// What a transport's error means for its link: a framing error (the stream framing puts its
+/// [`FrameError`] inside the `io::Error`) stays one; any other error keeps its kind and text.
+fn link_error(e: &io::Error) -> LinkError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<FrameError>())
+    {
+        Some(frame) => LinkError::Frame(*frame),
+        None => LinkError::transport(e.kind(), e.to_string()),
+    }
 }
 
 fn fail_with(inner: &mut Inner, now: Time, link: &mut LinkIo, error: LinkError) {
@@ -272,19 +286,19 @@ fn send(
     now: Time,
     link: &mut LinkIo,
     cx: &mut Context<'_>,
-) -> (usize, Option<String>) {
+) -> (usize, Option<io::Error>) {
     let mut sent = 0;
     while sent < SEND_BUDGET {
         match link.io.as_mut().poll_ready(cx) {
             Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(e)) => return (sent, Some(e.to_string())),
+            Poll::Ready(Err(e)) => return (sent, Some(e)),
             Poll::Pending => break,
         }
         let Some(packet) = inner.conn.poll_transmit(now, link.id) else {
             break;
         };
         if let Err(e) = link.io.as_mut().start_send(packet) {
-            return (sent, Some(e.to_string()));
+            return (sent, Some(e));
         }
         link.dirty = true;
         sent += 1;
@@ -292,7 +306,7 @@ fn send(
     if link.dirty {
         match link.io.as_mut().poll_flush(cx) {
             Poll::Ready(Ok(())) => link.dirty = false,
-            Poll::Ready(Err(e)) => return (sent, Some(e.to_string())),
+            Poll::Ready(Err(e)) => return (sent, Some(e)),
             Poll::Pending => {}
         }
     }

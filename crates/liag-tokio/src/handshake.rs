@@ -1,32 +1,21 @@
 //! Link handshakes over a real link, with a time limit, for both roles.
 
 use futures::{SinkExt, StreamExt};
-use std::io;
 use std::time::Duration;
 
 use liag_core::handshake::{
     Acceptor, HandshakeError, IncomingLink, Initiator, InitiatorParams, InitiatorStep,
 };
 use liag_core::proto::ids::ServerId;
-use liag_core::proto::message::{ExchangedCfg, UserData, Welcome};
+use liag_core::proto::message::{ExchangedCfg, MessageKind, UserData, Welcome};
 
 use crate::codec::BoxLink;
+use crate::error::{AcceptError, AddLinkError, StepError};
 
-fn invalid(e: HandshakeError) -> io::Error {
-    let kind = match e {
-        HandshakeError::Refused(_) => io::ErrorKind::ConnectionRefused,
-        _ => io::ErrorKind::InvalidData,
-    };
-    io::Error::new(kind, e)
-}
-
-async fn next_packet(link: &mut BoxLink) -> io::Result<bytes::Bytes> {
+async fn next_packet(link: &mut BoxLink) -> Result<bytes::Bytes, StepError> {
     match link.next().await {
-        Some(packet) => packet,
-        None => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "link closed during the handshake",
-        )),
+        Some(packet) => Ok(packet?),
+        None => Err(StepError::TransportClosed),
     }
 }
 
@@ -35,29 +24,27 @@ async fn next_packet(link: &mut BoxLink) -> io::Result<bytes::Bytes> {
 pub(crate) async fn initiate(
     link: &mut BoxLink,
     params: InitiatorParams,
-    check_server: impl FnOnce(&Welcome) -> io::Result<()>,
-) -> io::Result<Welcome> {
+    check_server: impl FnOnce(&Welcome) -> Result<(), AddLinkError>,
+) -> Result<Welcome, AddLinkError> {
     let mut initiator = Initiator::new(params, &mut rand::rng());
     let packet = next_packet(link).await?;
-    let InitiatorStep::SendConnect { connect, welcome } =
-        initiator.handle_packet(&packet).map_err(invalid)?
-    else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "handshake out of order",
-        ));
+    let step = initiator.handle_packet(&packet).map_err(StepError::from)?;
+    let InitiatorStep::SendConnect { connect, welcome } = step else {
+        // The initiator takes nothing but a Welcome first; this is not reached.
+        let unexpected = HandshakeError::Unexpected(MessageKind::Accepted);
+        return Err(AddLinkError::Protocol(unexpected));
     };
     check_server(&welcome)?;
     link.send(connect).await?;
     let packet = next_packet(link).await?;
-    match initiator.handle_packet(&packet).map_err(invalid)? {
+    match initiator.handle_packet(&packet).map_err(StepError::from)? {
         InitiatorStep::Accepted(welcome) => {
             link.as_mut().handshake_done();
             Ok(welcome)
         }
-        InitiatorStep::SendConnect { .. } => {
-            Err(io::Error::new(io::ErrorKind::InvalidData, "second Welcome"))
-        }
+        InitiatorStep::SendConnect { .. } => Err(AddLinkError::Protocol(
+            HandshakeError::Unexpected(MessageKind::Welcome),
+        )),
     }
 }
 
@@ -67,19 +54,21 @@ pub(crate) async fn accept(
     server_id: ServerId,
     user_data: UserData,
     cfg: ExchangedCfg,
-) -> io::Result<IncomingLink> {
+) -> Result<IncomingLink, AcceptError> {
     let (mut acceptor, welcome) = Acceptor::new(server_id, user_data, cfg, &mut rand::rng());
     link.send(welcome).await?;
     let packet = next_packet(link).await?;
-    acceptor.handle_packet(&packet).map_err(invalid)
+    let incoming = acceptor.handle_packet(&packet).map_err(StepError::from)?;
+    Ok(incoming)
 }
 
-/// Runs `f` within `limit`, turning a timeout into an error.
-pub(crate) async fn within<T>(
+/// Runs `f` within `limit`; past it, fails with `timed_out`.
+pub(crate) async fn within<T, E>(
     limit: Duration,
-    f: impl Future<Output = io::Result<T>>,
-) -> io::Result<T> {
+    timed_out: E,
+    f: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     tokio::time::timeout(limit, f)
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))?
+        .unwrap_or(Err(timed_out))
 }

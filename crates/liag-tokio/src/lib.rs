@@ -15,6 +15,11 @@
 //! Links are byte streams framed by liag-proto ([`stream_link`]) or packet transports
 //! ([`PacketLink`]). Ready-made transports (TCP, emulated links) are in `liag-transports`.
 //!
+//! Errors are typed: adding a link fails with an [`AddLinkError`], a link leaves with a
+//! [`LinkError`] ([`LinkEvent::Removed`]), a connection ends with a [`ConnectionError`]
+//! ([`Control::result`]). Each converts into `std::io::Error` with a fitting kind, the typed
+//! error kept inside, so `?` works where the application returns `io::Result`.
+//!
 //! # Example
 //!
 #![doc = include_str!("../README.md")]
@@ -25,6 +30,7 @@ mod codec;
 mod connect;
 mod control;
 mod driver;
+mod error;
 mod evict;
 mod guard;
 mod handshake;
@@ -39,6 +45,7 @@ mod stream;
 pub use codec::{BoxLink, FREE_PARTIAL, LinkCodec, PacketLink, StreamLink, stream_link};
 pub use connect::{Outgoing, connect};
 pub use control::{Control, LinkEvent, LinkRates, Refusal};
+pub use error::AddLinkError;
 pub use guard::{LinkGuard, guarded};
 pub use liag_core;
 pub use server::{Incoming, LinkDescription, LinkFilter, Listener, Server};
@@ -47,6 +54,8 @@ pub use sources::{Source, oldest_of_busiest};
 pub use stream::{ReadHalf, Stream, WriteHalf};
 
 // What users name in signatures and handle, so that depending on liag-tokio alone is enough.
+pub use liag_core::handshake::HandshakeError;
+pub use liag_core::proto::frame::FrameError;
 pub use liag_core::proto::message::{RefusedReason, UserData, Welcome};
 pub use liag_core::{
     Config, ConnectionError, ConnectionStats, LinkError, LinkId, LinkInfo, LinkState, LinkStats,

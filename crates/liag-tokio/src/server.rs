@@ -3,7 +3,6 @@
 
 use futures::SinkExt;
 use std::collections::VecDeque;
-use std::io;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -16,6 +15,7 @@ use liag_core::{Connection, Direction, LinkInfo, MemoryBudget, Time};
 
 use crate::codec::{BoxLink, stream_link};
 use crate::control::Control;
+use crate::error::AcceptError;
 use crate::guard::guarded;
 use crate::handshake::{accept, within};
 use crate::settings::Settings;
@@ -269,7 +269,7 @@ impl Server {
                 .await;
             lock(&task.handshakes).retain(|h| h.id != id);
             if let Err(e) = result {
-                tracing::debug!(%tag, error = %e, "incoming link failed");
+                tracing::debug!(%tag, error = %e, "incoming link did not join");
             }
         });
         pending.push_back(Handshake {
@@ -282,6 +282,14 @@ impl Server {
     /// Handshakes in progress.
     pub fn pending_handshakes(&self) -> usize {
         lock(&self.inner.handshakes).len()
+    }
+
+    /// Runs an incoming link's handshake here, to see how it ends.
+    #[cfg(test)]
+    pub(crate) async fn handshake(&self, link: BoxLink) -> Result<(), AcceptError> {
+        (self.inner.clone())
+            .handle_link(link, "test".into(), UserData::empty(), None)
+            .await
     }
 }
 
@@ -318,7 +326,7 @@ impl ServerInner {
         tag: String,
         user_data: UserData,
         source: Option<Source>,
-    ) -> io::Result<()> {
+    ) -> Result<(), AcceptError> {
         let cfg = ExchangedCfg {
             recv_buffer: self.settings.config.recv_buffer,
         };
@@ -326,6 +334,7 @@ impl ServerInner {
         let limit = self.settings.handshake_timeout;
         let incoming = within(
             limit,
+            AcceptError::Timeout,
             accept(&mut link, self.server_id, user_data.clone(), cfg),
         )
         .await?;
@@ -412,7 +421,8 @@ impl ServerInner {
                         return refuse(link, reason).await;
                     }
                 };
-                within(limit, async { link.send(handshake::accepted()).await }).await?;
+                let accepted = async { Ok(link.send(handshake::accepted()).await?) };
+                within(limit, AcceptError::Timeout, accepted).await?;
                 link.as_mut().handshake_done();
                 link.as_mut().charge_to(self.budget.clone());
                 // Should the connection have closed meanwhile, the core lets the link go at
@@ -433,7 +443,7 @@ impl ServerInner {
         tag: String,
         incoming: IncomingLink,
         pending: Arc<Mutex<Pending>>,
-    ) -> io::Result<()> {
+    ) -> Result<(), AcceptError> {
         let offer = Incoming {
             conn_id: incoming.conn_id,
             pending: pending.clone(),
@@ -452,20 +462,26 @@ impl ServerInner {
                     mpsc::error::TrySendError::Full(o) | mpsc::error::TrySendError::Closed(o) => o,
                 };
                 offer.refuse_as(RefusedReason::NotListening);
-                Ok(())
+                Err(AcceptError::Refused(RefusedReason::NotListening))
             }
             None => Ok(()),
         }
     }
 }
 
-async fn refuse(mut link: BoxLink, reason: RefusedReason) -> io::Result<()> {
+/// Sends Refused with `reason` and closes the link, for at most a second.
+async fn send_refusal(mut link: BoxLink, reason: RefusedReason) {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
         link.send(handshake::refused(reason)).await?;
         link.close().await
     })
     .await;
-    Ok(())
+}
+
+/// Refuses an incoming link with `reason`: the handshake's outcome.
+async fn refuse(link: BoxLink, reason: RefusedReason) -> Result<(), AcceptError> {
+    send_refusal(link, reason).await;
+    Err(AcceptError::Refused(reason))
 }
 
 impl Listener {
@@ -564,7 +580,7 @@ impl Incoming {
         let runtime = tokio::runtime::Handle::try_current().ok();
         for ready in links {
             if let Some(runtime) = &runtime {
-                runtime.spawn(refuse(ready.io, reason));
+                runtime.spawn(send_refusal(ready.io, reason));
             }
         }
     }

@@ -169,21 +169,12 @@ impl Shared {
     }
 }
 
-/// Converts a connection's end into the error a handle reports.
+/// Converts a connection's end into the error a handle reports: the [`ConnectionError`]
+/// inside an error of its kind ([`ConnectionError::io_kind`]).
 pub(crate) fn io_error(closed: &Result<(), ConnectionError>) -> std::io::Error {
     match closed {
         Ok(()) => std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed"),
-        Err(e) => {
-            let kind = match e {
-                ConnectionError::TerminatedByPeer | ConnectionError::AbortedByServer => {
-                    std::io::ErrorKind::ConnectionReset
-                }
-                ConnectionError::TerminatedLocally => std::io::ErrorKind::ConnectionAborted,
-                ConnectionError::NoLinkLeft => std::io::ErrorKind::NotConnected,
-                _ => std::io::ErrorKind::TimedOut,
-            };
-            std::io::Error::new(kind, e.clone())
-        }
+        Err(e) => e.clone().into(),
     }
 }
 

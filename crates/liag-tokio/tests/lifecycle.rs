@@ -1,13 +1,17 @@
 //! The link lifecycle as the driver runs it, in tokio's paused time: every transport failure
-//! reaches the core, a link whose transport takes nothing is failed, the driver never sleeps
+//! reaches the core with its cause (a framing error as such, an I/O error with its kind), a
+//! link whose transport takes nothing is failed, the driver never sleeps
 //! on work it already has, a closed connection takes no links, and the end is known at once.
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
 use futures::SinkExt;
+use liag_tokio::liag_core::proto::frame::FrameHeader;
 use liag_tokio::liag_core::proto::message::UserData;
 use liag_tokio::liag_core::{ConnectionError, Direction, LinkError, LinkId, LinkInfo};
-use liag_tokio::{Control, LinkEvent, Outgoing, Server, Settings, Stream, connect, stream_link};
+use liag_tokio::{
+    Control, FrameError, LinkEvent, Outgoing, Server, Settings, Stream, connect, stream_link,
+};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -162,10 +166,59 @@ async fn a_failed_flush_removes_the_link() {
         .unwrap();
     let removed = removed(&mut events, Duration::from_secs(1)).await;
     assert!(
-        matches!(removed, Some((_, LinkError::Transport(_)))),
+        matches!(
+            removed,
+            Some((
+                _,
+                LinkError::Transport {
+                    kind: io::ErrorKind::BrokenPipe,
+                    ..
+                }
+            ))
+        ),
         "{removed:?}"
     );
     assert!(control.links().is_empty(), "{:?}", control.links());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bad_frame_removes_the_link_with_the_framing_error() {
+    use tokio::io::AsyncWriteExt;
+    let (_client, outgoing) = connect(Settings::default());
+    let control = outgoing.control();
+    let mut events = control.link_events();
+    let (a, mut b) = tokio::io::duplex(1 << 16);
+    let info = LinkInfo::new(Direction::Outgoing, "pipe", Duration::from_millis(1));
+    control.attach_link(stream_link(a), info, 1 << 20);
+    // A whole frame whose checksum is wrong.
+    let header = FrameHeader {
+        len: 4,
+        frame_seq: 0,
+        checksum: 0,
+    };
+    b.write_all(&header.to_bytes()).await.unwrap();
+    b.write_all(b"liag").await.unwrap();
+    let removed = removed(&mut events, Duration::from_secs(1)).await;
+    assert!(
+        matches!(
+            removed,
+            Some((
+                _,
+                LinkError::Frame(FrameError::ChecksumMismatch { expected: 0, .. })
+            ))
+        ),
+        "{removed:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_the_application_drops_leaves_as_dropped() {
+    let (_client, _server, control, _mode, _dropped, _outgoing) = pair().await;
+    let mut events = control.link_events();
+    let link = control.links()[0].id;
+    control.drop_link(link);
+    let removed = removed(&mut events, Duration::from_secs(1)).await;
+    assert_eq!(removed, Some((link, LinkError::Dropped)));
 }
 
 #[tokio::test(start_paused = true)]

@@ -20,6 +20,7 @@ pub use bluer::{Address, Uuid};
 use liag_tokio::{Settings, Stream};
 use liag_tokio::{UserData, Welcome};
 
+use crate::error::{ConnectError, RfcommTargetError};
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
 use crate::transport::{Accepted, Links, connect_with};
 
@@ -96,32 +97,36 @@ impl fmt::Display for RfcommService {
 }
 
 impl FromStr for RfcommService {
-    type Err = String;
+    type Err = RfcommTargetError;
 
     /// A channel number or a UUID.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, RfcommTargetError> {
         if let Ok(channel) = s.parse::<u8>() {
             return match channel {
                 1..=30 => Ok(RfcommService::Channel(channel)),
-                _ => Err(format!("RFCOMM channel {channel} is not within 1 to 30")),
+                _ => Err(RfcommTargetError::ChannelOutOfRange(channel)),
             };
         }
         s.parse::<Uuid>()
             .map(RfcommService::Uuid)
-            .map_err(|_| format!("{s:?} is neither an RFCOMM channel nor a service UUID"))
+            .map_err(|_| RfcommTargetError::NotAService(s.to_string()))
     }
 }
 
 /// Parses `AA:BB:CC:DD:EE:FF` (channel 20, as agg-speed) or `AA:BB:CC:DD:EE:FF/SERVICE` with
 /// a channel number or service UUID.
-pub fn parse_target(s: &str) -> Result<(Address, RfcommService), String> {
+///
+/// # Errors
+///
+/// The address or the service does not parse ([`RfcommTargetError`]).
+pub fn parse_target(s: &str) -> Result<(Address, RfcommService), RfcommTargetError> {
     let (addr, service) = match s.split_once('/') {
         Some((a, svc)) => (a, svc.parse()?),
         None => (s, RfcommService::Channel(DEFAULT_CHANNEL)),
     };
     let addr = addr
         .parse::<Address>()
-        .map_err(|_| format!("{addr:?} is not a Bluetooth address (AA:BB:CC:DD:EE:FF)"))?;
+        .map_err(|_| RfcommTargetError::NotAnAddress(addr.to_string()))?;
     Ok((addr, service))
 }
 
@@ -251,8 +256,15 @@ impl RfcommConnector {
     }
 
     /// Makes a connection and starts keeping its links; fails if BlueZ or an adapter is missing.
-    pub async fn connect(self, settings: Settings) -> io::Result<(Stream, Links)> {
-        StreamConnector::paths(&self).await?;
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::Unavailable`]: BlueZ is not reachable, or no adapter is powered; the
+    /// error says which.
+    pub async fn connect(self, settings: Settings) -> Result<(Stream, Links), ConnectError> {
+        StreamConnector::paths(&self)
+            .await
+            .map_err(ConnectError::Unavailable)?;
         Ok(connect_with(self, settings))
     }
 
@@ -403,21 +415,15 @@ mod tests {
         let (_, svc) =
             parse_target("01:23:45:67:89:0A/7f95058c-c00e-44a9-9003-2ce90d60e2e7").unwrap();
         assert_eq!(svc, RfcommService::Uuid(AGG_SPEED_UUID));
-        assert!(
-            parse_target("01:23:45:67:89:0A/31")
-                .unwrap_err()
-                .contains("1 to 30")
-        );
-        assert!(
-            parse_target("not-an-address")
-                .unwrap_err()
-                .contains("Bluetooth address")
-        );
-        assert!(
-            parse_target("01:23:45:67:89:0A/x")
-                .unwrap_err()
-                .contains("neither")
-        );
+        let e = parse_target("01:23:45:67:89:0A/31").unwrap_err();
+        assert_eq!(e, RfcommTargetError::ChannelOutOfRange(31));
+        assert!(e.to_string().contains("1 to 30"), "{e}");
+        let e = parse_target("not-an-address").unwrap_err();
+        assert_eq!(e, RfcommTargetError::NotAnAddress("not-an-address".into()));
+        assert!(e.to_string().contains("Bluetooth address"), "{e}");
+        let e = parse_target("01:23:45:67:89:0A/x").unwrap_err();
+        assert_eq!(e, RfcommTargetError::NotAService("x".into()));
+        assert!(e.to_string().contains("neither"), "{e}");
     }
 
     #[test]

@@ -15,18 +15,17 @@
 
 use liag_tokio::BoxFuture;
 use std::collections::HashMap;
-use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
 
-use liag_tokio::liag_core::handshake::HandshakeError;
 use liag_tokio::liag_core::proto::message::{RefusedReason, UserData};
 use liag_tokio::liag_core::{LinkId, LinkState};
-use liag_tokio::{LinkEvent, Outgoing};
+use liag_tokio::{AddLinkError, LinkEvent, Outgoing};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::error::AttemptError;
 use crate::transport::Connector;
 
 /// How often the loop looks for work when no event comes: retries and probes falling due.
@@ -59,7 +58,7 @@ const LIVED_LONG: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub(crate) struct Status {
     /// Why the last attempt failed.
-    pub(crate) last_error: Option<String>,
+    pub(crate) last_error: Option<Arc<AttemptError>>,
     /// Paths the connector named last.
     pub(crate) paths: usize,
     /// Attempts under way.
@@ -154,7 +153,7 @@ enum Opened {
     },
 }
 
-type Attempt = (String, bool, io::Result<Opened>);
+type Attempt = (String, bool, Result<Opened, AttemptError>);
 
 /// Keeps `outgoing`'s links up on the paths `connector` names, until the connection closes.
 pub(crate) async fn keep_links<C: Connector>(
@@ -223,7 +222,7 @@ pub(crate) async fn keep_links<C: Connector>(
                 Ok(found) => names = found,
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot list paths");
-                    lock(&status).last_error = Some(format!("cannot list paths: {e}"));
+                    lock(&status).last_error = Some(Arc::new(AttemptError::Paths(e)));
                 }
             }
         }
@@ -257,7 +256,12 @@ pub(crate) async fn keep_links<C: Connector>(
             let name2 = name.clone();
             let handle = running.spawn(async move {
                 let result = if probe {
-                    within(PROBE_TIMEOUT, open).await
+                    let timed_out = AttemptError::ProbeTimeout {
+                        path: name2.clone(),
+                    };
+                    tokio::time::timeout(PROBE_TIMEOUT, open)
+                        .await
+                        .unwrap_or(Err(timed_out))
                 } else {
                     open.await
                 };
@@ -325,7 +329,7 @@ fn finished(
     name: &str,
     path: &mut Path,
     probe: bool,
-    result: io::Result<Opened>,
+    result: Result<Opened, AttemptError>,
     status: &Mutex<Status>,
 ) {
     match result {
@@ -346,7 +350,10 @@ fn finished(
                      one interface with TcpLinkFilter::None)"
                 );
             }
-            lock(status).last_error = Some(format!("{name}: refused by the link filter"));
+            lock(status).last_error = Some(Arc::new(AttemptError::AddLink {
+                path: name.to_string(),
+                error: AddLinkError::Filtered,
+            }));
             path.filtered = true;
             path.retry = Some((now + FILTERED_BACKOFF, FILTERED_BACKOFF));
         }
@@ -392,18 +399,20 @@ fn finished(
                 next_backoff(path.retry)
             };
             tracing::debug!(path = %name, error = %e, ?backoff, "link attempt failed");
-            lock(status).last_error = Some(format!("{name}: {e}"));
+            lock(status).last_error = Some(Arc::new(e));
             path.retry = Some((Instant::now() + backoff, backoff));
         }
     }
 }
 
 /// Whether the server refused a link because the connection has as many as it takes.
-fn refused_as_one_too_many(e: &io::Error) -> bool {
+fn refused_as_one_too_many(e: &AttemptError) -> bool {
     matches!(
-        e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<HandshakeError>()),
-        Some(HandshakeError::Refused(RefusedReason::LinkRefused))
+        e,
+        AttemptError::AddLink {
+            error: AddLinkError::Refused(RefusedReason::LinkRefused),
+            ..
+        }
     )
 }
 
@@ -417,9 +426,12 @@ fn open_link<C: Connector>(
     path: String,
     outgoing: Outgoing,
     status: Arc<Mutex<Status>>,
-) -> BoxFuture<'static, io::Result<Opened>> {
+) -> BoxFuture<'static, Result<Opened, AttemptError>> {
     Box::pin(async move {
-        let (link, user_data) = connector.open(&path).await?;
+        let (link, user_data) = match connector.open(&path).await {
+            Ok(opened) => opened,
+            Err(error) => return Err(AttemptError::Open { path, error }),
+        };
         let attempt = {
             let mut status = lock(&status);
             status.attempts_started += 1;
@@ -451,13 +463,7 @@ fn open_link<C: Connector>(
         match (added, refused) {
             (Ok(id), _) => Ok(Opened::Link(id, attempt, remote)),
             (Err(_), Some(refused)) => Ok(refused),
-            (Err(e), None) => Err(e),
+            (Err(error), None) => Err(AttemptError::AddLink { path, error }),
         }
     })
-}
-
-async fn within<T>(limit: Duration, f: impl Future<Output = io::Result<T>>) -> io::Result<T> {
-    tokio::time::timeout(limit, f)
-        .await
-        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "probe timed out")))
 }

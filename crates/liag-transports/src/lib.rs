@@ -20,11 +20,18 @@
 //! fit around it. Byte streams become links with [`stream_link`]; packet transports implement
 //! [`PacketLink`]. [`MultiConnector`] puts several
 //! connectors' links into one connection.
+//!
+//! Errors are typed per operation and keep their cause: a connector's `connect` fails with a
+//! [`ConnectError`], [`Links::wait_for_link`] with a [`WaitError`] (naming the last
+//! [`AttemptError`]), a link added by hand with an [`AddLinkError`]; parsing a target fails
+//! with [`TcpTargetError`] and its kin. Each converts into `std::io::Error` with a fitting
+//! kind, so `?` works where the application returns `io::Result`.
 
 #![deny(missing_docs)]
 
 #[cfg(all(feature = "bluetooth", target_os = "linux"))]
 pub mod bluetooth;
+mod error;
 mod keep;
 mod known;
 #[cfg(feature = "mem")]
@@ -40,6 +47,13 @@ mod upgrades;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 
+#[cfg(all(feature = "bluetooth", target_os = "linux"))]
+pub use error::RfcommTargetError;
+#[cfg(feature = "tls")]
+pub use error::ServerNameError;
+#[cfg(feature = "websocket")]
+pub use error::WsUrlError;
+pub use error::{AttemptError, ConnectError, ParseLinkFilterError, TcpTargetError, WaitError};
 pub use stream::{BoxStream, IoStream, StreamAcceptor, StreamConnector, box_stream};
 pub use transport::{Accepted, Acceptor, Connector, Links, MultiConnector, connect_with, serve};
 
@@ -48,7 +62,7 @@ pub use liag_tokio;
 // liag-transports alone is enough.
 pub use liag_tokio::liag_core::LinkInfo;
 pub use liag_tokio::{
-    BoxFuture, BoxLink, Config, ConnectionError, Control, Incoming, LinkError, LinkEvent, LinkId,
-    LinkRates, LinkState, LinkStats, Listener, Outgoing, PacketLink, Refusal, Server, Settings,
-    Stream, UserData, Welcome, stream_link,
+    AddLinkError, BoxFuture, BoxLink, Config, ConnectionError, Control, FrameError, HandshakeError,
+    Incoming, LinkError, LinkEvent, LinkId, LinkRates, LinkState, LinkStats, Listener, Outgoing,
+    PacketLink, Refusal, RefusedReason, Server, Settings, Stream, UserData, Welcome, stream_link,
 };

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use liag_tokio::{Server, Settings, Stream};
 use liag_tokio::{UserData, Welcome};
 
+use crate::error::{ConnectError, ParseLinkFilterError, TcpTargetError};
 use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
 use crate::transport::{Accepted, Links, connect_with};
@@ -288,16 +289,17 @@ pub enum TcpLinkFilter {
 }
 
 impl std::str::FromStr for TcpLinkFilter {
-    type Err = String;
+    type Err = ParseLinkFilterError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    /// `none`, `interface-interface` or `interface-ip`.
+    fn from_str(s: &str) -> Result<Self, ParseLinkFilterError> {
         match s {
             "none" => Ok(TcpLinkFilter::None),
             "interface-interface" => Ok(TcpLinkFilter::InterfaceInterface),
             "interface-ip" => Ok(TcpLinkFilter::InterfaceIp),
-            other => Err(format!(
-                "unknown link filter {other:?}; use none, interface-interface or interface-ip"
-            )),
+            other => Err(ParseLinkFilterError {
+                given: other.to_string(),
+            }),
         }
     }
 }
@@ -374,39 +376,22 @@ impl TcpConnector {
     }
 
     /// Resolves the targets once; an error names the target that failed.
-    pub async fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::Target`]: a target is malformed ([`TcpTargetError`]).
+    /// [`ConnectError::Resolve`]: a host name did not resolve. [`ConnectError::NoAddress`]:
+    /// no address of the IP version asked for ([`TcpConnector::ipv4_only`]).
+    pub async fn resolve(&self) -> Result<Vec<SocketAddr>, ConnectError> {
         let mut addrs = Vec::new();
         for target in &self.targets {
-            // A port follows the last colon of `host:port` or `[v6 address]:port`.
-            let port = target.rsplit_once(':').and_then(|(host, port)| {
-                let bracketed = host.starts_with('[') && host.ends_with(']');
-                (!host.contains(':') || bracketed).then_some(port)
-            });
-            let with_port = if let Some(port) = port {
-                if port.parse::<u16>().is_err() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("target {target:?}: {port:?} is not a port (0 to 65535)"),
-                    ));
+            let with_port = with_port(target, self.default_port)?;
+            let found = tokio::net::lookup_host(&with_port).await.map_err(|error| {
+                ConnectError::Resolve {
+                    target: target.clone(),
+                    error,
                 }
-                target.clone()
-            } else if let Some(port) = self.default_port {
-                if target.contains(':') && !target.starts_with('[') {
-                    format!("[{target}]:{port}")
-                } else {
-                    format!("{target}:{port}")
-                }
-            } else {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "target {target:?} has no port (host:port, or TcpConnector::new with a default port)"
-                    ),
-                ));
-            };
-            let found = tokio::net::lookup_host(&with_port)
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {target:?}: {e}")))?;
+            })?;
             addrs.extend(found.map(|a| SocketAddr::new(unmap(a.ip()), a.port())));
         }
         if let Some(v4) = self.ipv4_only {
@@ -415,13 +400,9 @@ impl TcpConnector {
         addrs.sort();
         addrs.dedup();
         if addrs.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "{:?} has no address of the requested IP version",
-                    self.targets
-                ),
-            ));
+            return Err(ConnectError::NoAddress {
+                targets: self.targets.clone(),
+            });
         }
         Ok(addrs)
     }
@@ -450,20 +431,24 @@ impl TcpConnector {
 
     /// Makes a connection and starts keeping its links; fails only if the targets cannot be
     /// resolved or no path exists.
-    pub async fn connect(self, settings: Settings) -> io::Result<(Stream, Links)> {
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpConnector::resolve`], and [`ConnectError::NoInterface`]: no local interface
+    /// can reach the addresses.
+    pub async fn connect(self, settings: Settings) -> Result<(Stream, Links), ConnectError> {
         let addrs = self.resolve().await?;
         if self.paths_to(&addrs).is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no local interface can reach {:?}", self.targets),
-            ));
+            return Err(ConnectError::NoInterface {
+                targets: self.targets.clone(),
+            });
         }
         *lock(&self.resolved) = Some((Instant::now(), addrs));
         Ok(connect_with(self, settings))
     }
 
     /// The addresses, resolved at most every ten seconds.
-    async fn addresses(&self) -> io::Result<Vec<SocketAddr>> {
+    async fn addresses(&self) -> Result<Vec<SocketAddr>, ConnectError> {
         let cached = lock(&self.resolved).clone();
         match cached {
             Some((at, addrs)) if at.elapsed() < RESOLVE_EVERY => Ok(addrs),
@@ -473,6 +458,29 @@ impl TcpConnector {
                 Ok(addrs)
             }
         }
+    }
+}
+
+/// `target` with its port: its own (checked), or `default_port`.
+fn with_port(target: &str, default_port: Option<u16>) -> Result<String, TcpTargetError> {
+    // A port follows the last colon of `host:port` or `[v6 address]:port`.
+    let port = target.rsplit_once(':').and_then(|(host, port)| {
+        let bracketed = host.starts_with('[') && host.ends_with(']');
+        (!host.contains(':') || bracketed).then_some(port)
+    });
+    match (port, default_port) {
+        (Some(port), _) if port.parse::<u16>().is_err() => Err(TcpTargetError::BadPort {
+            target: target.to_string(),
+            port: port.to_string(),
+        }),
+        (Some(_), _) => Ok(target.to_string()),
+        (None, Some(port)) if target.contains(':') && !target.starts_with('[') => {
+            Ok(format!("[{target}]:{port}"))
+        }
+        (None, Some(port)) => Ok(format!("{target}:{port}")),
+        (None, None) => Err(TcpTargetError::NoPort {
+            target: target.to_string(),
+        }),
     }
 }
 
@@ -542,7 +550,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl StreamConnector for TcpConnector {
     fn paths(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
         Box::pin(async move {
-            let addrs = self.addresses().await?;
+            let addrs = self.addresses().await.map_err(io::Error::from)?;
             let paths = self.paths_to(&addrs);
             Ok(self
                 .known

@@ -19,6 +19,7 @@ use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, S
 
 use liag_tokio::{UserData, Welcome};
 
+use crate::error::ServerNameError;
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
 use crate::transport::Accepted;
 use crate::upgrades::Upgrades;
@@ -198,13 +199,20 @@ impl<A: std::fmt::Debug> std::fmt::Debug for TlsAcceptor<A> {
 
 impl<C: StreamConnector> TlsConnector<C> {
     /// Wraps `inner`; the server must prove it is `server_name` under `config`.
-    pub fn new(inner: C, config: Arc<ClientConfig>, server_name: &str) -> io::Result<Self> {
-        let server_name = ServerName::try_from(server_name.to_string()).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{server_name:?} is not a TLS server name: {e}"),
-            )
-        })?;
+    ///
+    /// # Errors
+    ///
+    /// `server_name` is neither a DNS name nor an IP address.
+    pub fn new(
+        inner: C,
+        config: Arc<ClientConfig>,
+        server_name: &str,
+    ) -> Result<Self, ServerNameError> {
+        let server_name =
+            ServerName::try_from(server_name.to_string()).map_err(|error| ServerNameError {
+                name: server_name.to_string(),
+                error,
+            })?;
         Ok(TlsConnector {
             inner,
             tls: config.into(),

@@ -7,6 +7,7 @@ use std::io;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::error::WaitError;
 use crate::keep::{Status, lock};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -157,13 +158,26 @@ impl Links {
     /// Waits until the connection has a link, for at most `limit`; the error says what is
     /// still pending (the server not accepting the connection, attempts under way) or why
     /// the last attempt failed (refused, unreachable, filtered, ...).
-    pub async fn wait_for_link(&self, limit: Duration) -> io::Result<()> {
+    ///
+    /// # Errors
+    ///
+    /// As [`Links::wait_for_links`].
+    pub async fn wait_for_link(&self, limit: Duration) -> Result<(), WaitError> {
         self.wait_for_links(1, limit).await
     }
 
     /// Waits until the connection has `count` links at once, for at most `limit`; the error
     /// says how many it has and why no more came, as [`Links::wait_for_link`].
-    pub async fn wait_for_links(&self, count: usize, limit: Duration) -> io::Result<()> {
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Ended`] (or [`WaitError::EventsEnded`]): the connection ended first.
+    /// Otherwise the time ran out, and the variant says what kept the links away:
+    /// [`WaitError::NotAccepted`] (the server's application has not accepted the
+    /// connection), [`WaitError::UpkeepStopped`], [`WaitError::NoPath`],
+    /// [`WaitError::TooFewPaths`] or [`WaitError::NoLinkInTime`] (attempts under way or
+    /// failed, with the last failure).
+    pub async fn wait_for_links(&self, count: usize, limit: Duration) -> Result<(), WaitError> {
         let control = self.outgoing.control();
         let mut events = control.link_events();
         let deadline = Instant::now().checked_add(limit);
@@ -173,73 +187,70 @@ impl Links {
                 return Ok(());
             }
             if let Some(closed) = control.result() {
-                let why = closed.err().map_or("it ended".into(), |e| e.to_string());
-                return Err(io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    format!("the connection has {have} of {count} links and ended: {why}"),
-                ));
+                return Err(WaitError::Ended {
+                    have,
+                    wanted: count,
+                    error: closed.err(),
+                });
             }
             // The deadline holds however many events come before it.
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    self.why_not(have, count, limit),
-                ));
+                return Err(self.why_not(have, count, limit));
             }
             let event = match deadline {
                 Some(d) => tokio::time::timeout_at(d, events.recv()).await.ok(),
                 None => Some(events.recv().await),
             };
             if let Some(Err(RecvError::Closed)) = event {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    format!("the connection has {have} of {count} links and its events ended"),
-                ));
+                return Err(WaitError::EventsEnded {
+                    have,
+                    wanted: count,
+                });
             }
         }
     }
 
     /// What keeps the connection from `count` links after `limit`.
-    fn why_not(&self, have: usize, count: usize, limit: Duration) -> String {
+    fn why_not(&self, have: usize, wanted: usize, limit: Duration) -> WaitError {
         let status = lock(&self.status);
-        let waiting = self.outgoing.awaiting_accept();
-        let pending = if waiting > 0 {
-            let last = match &status.last_error {
-                Some(e) => format!("; last failure: {e}"),
-                None => String::new(),
-            };
-            format!(
-                "the server answered {waiting} link handshake(s) but its application has not \
-                 accepted the connection: a server takes each new connection from its \
-                 Listener and accepts it (Incoming::accept) before the connection's first link \
-                 is up{last}"
-            )
+        let answered = self.outgoing.awaiting_accept();
+        let last_failure = status.last_error.clone();
+        if answered > 0 {
+            WaitError::NotAccepted {
+                have,
+                wanted,
+                limit,
+                answered,
+                last_failure,
+            }
         } else if self.task.is_finished() {
-            "the links' upkeep was stopped".into()
+            WaitError::UpkeepStopped {
+                have,
+                wanted,
+                limit,
+            }
         } else if status.paths == 0 {
-            match &status.last_error {
-                Some(e) => format!("the connector names no path ({e})"),
-                None => "the connector names no path".into(),
+            WaitError::NoPath {
+                have,
+                wanted,
+                limit,
+                last_failure,
             }
-        } else if status.paths < count {
-            format!(
-                "the connector names {} path(s), and keeps one link on each",
-                status.paths
-            )
-        } else {
-            let under_way = match status.attempts {
-                0 => String::new(),
-                n => format!("{n} attempt(s) still under way; "),
-            };
-            match &status.last_error {
-                Some(e) => format!("{under_way}last failure: {e}"),
-                None => format!("{under_way}no attempt has failed yet"),
+        } else if status.paths < wanted {
+            WaitError::TooFewPaths {
+                have,
+                wanted,
+                limit,
+                paths: status.paths,
             }
-        };
-        if count == 1 {
-            format!("no link came up within {limit:?}: {pending}")
         } else {
-            format!("{have} of {count} links up within {limit:?}: {pending}")
+            WaitError::NoLinkInTime {
+                have,
+                wanted,
+                limit,
+                attempts: status.attempts,
+                last_failure,
+            }
         }
     }
 

@@ -83,8 +83,20 @@ async fn refused_connection_reports_refusal() {
         .add_link(socket, "refused", empty())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    assert!(
+        matches!(
+            err,
+            liag_transports::AddLinkError::Refused(
+                liag_transports::RefusedReason::ConnectionRefused
+            )
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("refused"), "{err}");
+    assert_eq!(
+        std::io::Error::from(err).kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,10 +5,11 @@
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
 use liag_transports::liag_tokio::stream_link;
-use liag_transports::tcp::TcpConnector;
+use liag_transports::tcp::{TcpConnector, TcpLinkFilter};
 use liag_transports::{
-    BoxFuture, BoxLink, ConnectionError, Connector, LinkEvent, Links, Listener, Refusal, Server,
-    Settings, UserData, Welcome, connect_with,
+    AddLinkError, AttemptError, BoxFuture, BoxLink, ConnectError, ConnectionError, Connector,
+    LinkEvent, Links, Listener, ParseLinkFilterError, Refusal, Server, Settings, TcpTargetError,
+    UserData, WaitError, Welcome, connect_with,
 };
 use std::io;
 use std::time::Duration;
@@ -72,10 +73,22 @@ async fn a_server_that_does_not_accept_is_named_in_the_error() {
         .wait_for_link(Duration::from_secs(3))
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    assert!(
+        matches!(
+            error,
+            WaitError::NotAccepted {
+                have: 0,
+                wanted: 1,
+                answered: 2,
+                ..
+            }
+        ),
+        "{error}"
+    );
     let text = error.to_string();
     assert!(text.contains("Incoming::accept"), "{text}");
     assert!(text.contains("answered 2 link handshake(s)"), "{text}");
+    assert_eq!(io::Error::from(error).kind(), io::ErrorKind::TimedOut);
     assert_eq!(links.outgoing().awaiting_accept(), 2);
 
     // Past the handshake timeout, the attempts' own error says the same.
@@ -85,6 +98,21 @@ async fn a_server_that_does_not_accept_is_named_in_the_error() {
         .unwrap_err();
     assert!(
         error.to_string().contains("did not accept the connection"),
+        "{error}"
+    );
+    let last = match &error {
+        WaitError::NotAccepted { last_failure, .. }
+        | WaitError::NoLinkInTime { last_failure, .. } => last_failure.as_deref(),
+        _ => None,
+    };
+    assert!(
+        matches!(
+            last,
+            Some(AttemptError::AddLink {
+                error: AddLinkError::NotAccepted,
+                ..
+            })
+        ),
         "{error}"
     );
 }
@@ -180,6 +208,18 @@ async fn racing_links_meet_the_filter_one_after_the_other() {
         error.to_string().contains("refused by the link filter"),
         "{error}"
     );
+    assert!(
+        matches!(
+            &error,
+            WaitError::NoLinkInTime {
+                have: 1,
+                wanted: 2,
+                last_failure: Some(failure),
+                ..
+            } if matches!(**failure, AttemptError::AddLink { error: AddLinkError::Filtered, .. })
+        ),
+        "{error:?}"
+    );
 
     // Without the link the filter compared against, a refused path gets its turn at once,
     // not after the refusal's minute of backoff.
@@ -220,17 +260,93 @@ async fn wait_for_links_counts_links() {
             .contains("3 of 4 links up within 5s: the connector names 3 path(s)"),
         "{error}"
     );
+    assert!(
+        matches!(
+            error,
+            WaitError::TooFewPaths {
+                have: 3,
+                wanted: 4,
+                paths: 3,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connector_without_paths_is_named() {
+    let (server, listener) = Server::new(Settings::default());
+    echo(listener);
+    let (_stream, links) = connect_with(pipes(&server, 0, false), Settings::default());
+    let error = links
+        .wait_for_link(Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, WaitError::NoPath { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "no link came up within 2s: the connector names no path"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_upkeep_is_named() {
+    let (server, _listener) = Server::new(Settings::default());
+    let (_stream, links) = connect_with(pipes(&server, 1, false), Settings::default());
+    links.stop();
+    // The abort takes effect once the upkeep's task runs again.
+    tokio::task::yield_now().await;
+    let error = links
+        .wait_for_link(Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, WaitError::UpkeepStopped { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().ends_with("the links' upkeep was stopped"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_ends_while_waited_on_is_named() {
+    let (server, _listener) = Server::new(Settings::default());
+    let (_stream, links) = connect_with(pipes(&server, 1, false), Settings::default());
+    links.outgoing().control().terminate();
+    let error = links
+        .wait_for_links(2, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            WaitError::Ended {
+                have: 0,
+                wanted: 2,
+                error: Some(ConnectionError::TerminatedLocally),
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(io::Error::from(error).kind(), io::ErrorKind::NotConnected);
 }
 
 #[tokio::test]
 async fn a_target_without_a_port_is_refused_by_name() {
     let connector = TcpConnector::to(["127.0.0.1:5700", "127.0.0.1"]);
     let error = connector.resolve().await.unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    assert!(
+        matches!(
+            &error,
+            ConnectError::Target(TcpTargetError::NoPort { target }) if target == "127.0.0.1"
+        ),
+        "{error:?}"
+    );
     assert!(
         error.to_string().contains("\"127.0.0.1\" has no port"),
         "{error}"
     );
+    assert_eq!(io::Error::from(error).kind(), io::ErrorKind::InvalidInput);
     let ok = TcpConnector::to(["127.0.0.1:5700", "[::1]:5701"]);
     assert_eq!(ok.resolve().await.unwrap().len(), 2);
 }
@@ -239,9 +355,34 @@ async fn a_target_without_a_port_is_refused_by_name() {
 async fn a_port_out_of_range_is_named_as_such() {
     for target in ["127.0.0.1:99999", "[::1]:70000", "localhost:"] {
         let error = TcpConnector::to([target]).resolve().await.unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{target}");
+        assert!(
+            matches!(error, ConnectError::Target(TcpTargetError::BadPort { .. })),
+            "{target}: {error:?}"
+        );
         assert!(error.to_string().contains("is not a port"), "{error}");
     }
+}
+
+#[tokio::test]
+async fn targets_without_an_address_of_the_ip_version_asked_for_are_named() {
+    let mut connector = TcpConnector::to(["127.0.0.1:5700"]);
+    connector.ipv4_only = Some(false);
+    let error = connector.connect(Settings::default()).await.unwrap_err();
+    assert!(matches!(error, ConnectError::NoAddress { .. }), "{error:?}");
+    assert_eq!(io::Error::from(error).kind(), io::ErrorKind::NotFound);
+}
+
+#[test]
+fn link_filters_parse_by_name() {
+    assert_eq!("none".parse(), Ok(TcpLinkFilter::None));
+    assert_eq!("interface-ip".parse(), Ok(TcpLinkFilter::InterfaceIp));
+    let error = "interface".parse::<TcpLinkFilter>().unwrap_err();
+    let ParseLinkFilterError { given, .. } = &error;
+    assert_eq!(given, "interface");
+    assert_eq!(
+        error.to_string(),
+        "unknown link filter \"interface\"; use none, interface-interface or interface-ip"
+    );
 }
 
 /// A server that takes each link and closes it at once does not make the client reconnect

@@ -24,6 +24,7 @@ mod wire;
 pub use app::Received;
 pub use wire::LinkSpec;
 
+use std::io::ErrorKind;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -351,14 +352,16 @@ impl Sim {
                         let ids = std::mem::take(&mut link.ids);
                         let errors = if fault == Fault::Corrupt {
                             [
-                                LinkError::Transport("reset by peer".into()),
+                                LinkError::transport(ErrorKind::ConnectionReset, "reset by peer"),
                                 LinkError::Frame(FrameError::ChecksumMismatch {
                                     expected: 0,
                                     computed: 1,
                                 }),
                             ]
                         } else {
-                            [0, 1].map(|_| LinkError::Transport("connection reset".into()))
+                            [0, 1].map(|_| {
+                                LinkError::transport(ErrorKind::ConnectionReset, "connection reset")
+                            })
                         };
                         for ((end, id), error) in self.ends.iter_mut().zip(ids).zip(errors) {
                             if let Some(id) = id {

@@ -16,6 +16,7 @@ use liag_tokio::{Settings, Stream};
 use liag_tokio::{UserData, Welcome};
 
 use super::{HANDSHAKE_TIMEOUT, RESOLVE_EVERY, WsBytes, upgrade_error, ws_config};
+use crate::error::{ConnectError, WsUrlError};
 use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamConnector, box_stream};
 use crate::tcp::{interfaces_for, lock, open_tcp, unmap, user_data};
@@ -31,20 +32,23 @@ struct Target {
 }
 
 impl Target {
-    fn parse(url: &str) -> io::Result<Self> {
-        let bad = |why: &str| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid WebSocket URL {url:?}: {why}"),
-            )
-        };
-        let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
+    fn parse(url: &str) -> Result<Self, WsUrlError> {
+        let uri: Uri = url.parse().map_err(|error| WsUrlError::Invalid {
+            url: url.to_string(),
+            error,
+        })?;
         let tls = match uri.scheme_str() {
             Some("ws") => false,
             Some("wss") => true,
-            _ => return Err(bad("the scheme must be ws or wss")),
+            _ => {
+                return Err(WsUrlError::Scheme {
+                    url: url.to_string(),
+                });
+            }
         };
-        let host = uri.host().ok_or_else(|| bad("no host"))?;
+        let host = uri.host().ok_or_else(|| WsUrlError::NoHost {
+            url: url.to_string(),
+        })?;
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -96,16 +100,17 @@ impl fmt::Debug for WsConnector {
 impl WsConnector {
     /// Links to these `ws://` or `wss://` URLs; `wss` checks the server against the WebPKI
     /// roots unless [`WsConnector::set_tls_config`] says otherwise.
-    pub fn new(urls: impl IntoIterator<Item = impl AsRef<str>>) -> io::Result<Self> {
+    ///
+    /// # Errors
+    ///
+    /// A URL that is unusable, or none at all ([`WsUrlError`]).
+    pub fn new(urls: impl IntoIterator<Item = impl AsRef<str>>) -> Result<Self, WsUrlError> {
         let targets = urls
             .into_iter()
             .map(|u| Target::parse(u.as_ref()))
-            .collect::<io::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         if targets.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no WebSocket URL given",
-            ));
+            return Err(WsUrlError::NoUrl);
         }
         Ok(WsConnector {
             targets,
@@ -129,12 +134,20 @@ impl WsConnector {
     }
 
     /// Resolves every URL's host; an error names the URL that failed.
-    pub async fn resolve(&self) -> io::Result<Vec<(usize, SocketAddr)>> {
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::Resolve`]: a host name did not resolve. [`ConnectError::NoAddress`]:
+    /// no address of the IP version asked for ([`WsConnector::ipv4_only`]).
+    pub async fn resolve(&self) -> Result<Vec<(usize, SocketAddr)>, ConnectError> {
         let mut found = Vec::new();
         for (i, t) in self.targets.iter().enumerate() {
             let addrs = tokio::net::lookup_host((t.host.as_str(), t.port))
                 .await
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {}: {e}", t.url)))?;
+                .map_err(|error| ConnectError::Resolve {
+                    target: t.url.clone(),
+                    error,
+                })?;
             found.extend(addrs.map(|a| (i, SocketAddr::new(unmap(a.ip()), a.port()))));
         }
         if let Some(v4) = self.ipv4_only {
@@ -143,25 +156,25 @@ impl WsConnector {
         found.sort();
         found.dedup();
         if found.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "{:?} have no address of the requested IP version",
-                    self.urls()
-                ),
-            ));
+            return Err(ConnectError::NoAddress {
+                targets: self.urls().into_iter().map(str::to_string).collect(),
+            });
         }
         Ok(found)
     }
 
     /// Makes a connection and starts keeping its links; fails only if no URL resolves.
-    pub async fn connect(self, settings: Settings) -> io::Result<(Stream, Links)> {
+    ///
+    /// # Errors
+    ///
+    /// As [`WsConnector::resolve`].
+    pub async fn connect(self, settings: Settings) -> Result<(Stream, Links), ConnectError> {
         let found = self.resolve().await?;
         *lock(&self.resolved) = Some((Instant::now(), found));
         Ok(connect_with(self, settings))
     }
 
-    async fn addresses(&self) -> io::Result<Vec<(usize, SocketAddr)>> {
+    async fn addresses(&self) -> Result<Vec<(usize, SocketAddr)>, ConnectError> {
         let cached = lock(&self.resolved).clone();
         match cached {
             Some((at, found)) if at.elapsed() < RESOLVE_EVERY => Ok(found),
@@ -231,7 +244,7 @@ impl WsConnector {
 impl StreamConnector for WsConnector {
     fn paths(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
         Box::pin(async move {
-            let found = self.addresses().await?;
+            let found = self.addresses().await.map_err(io::Error::from)?;
             let mut paths = Vec::new();
             for (target, remote) in found {
                 if self.multi_interface {
@@ -288,7 +301,13 @@ mod tests {
         let t = Target::parse("wss://[::1]/x").unwrap();
         assert_eq!((t.host.as_str(), t.port, t.tls), ("::1", 443, true));
         let e = Target::parse("http://h/p").unwrap_err();
+        assert!(matches!(e, WsUrlError::Scheme { .. }), "{e}");
         assert!(e.to_string().contains("scheme"), "{e}");
-        assert!(WsConnector::new(Vec::<String>::new()).is_err());
+        let e = Target::parse("ws:///p").unwrap_err();
+        assert!(matches!(e, WsUrlError::Invalid { .. }), "{e}");
+        let e = Target::parse("ws://h h/p").unwrap_err();
+        assert!(matches!(e, WsUrlError::Invalid { .. }), "{e}");
+        let e = WsConnector::new(Vec::<String>::new()).unwrap_err();
+        assert!(matches!(e, WsUrlError::NoUrl), "{e}");
     }
 }
