@@ -7,7 +7,7 @@
 //! the aggligator pairings whose label has TEXT (such as `liag client`). `cargo xtask
 //! bench` runs this and turns the JSON into a table, a report and plots.
 
-use liag_benches::e2e::emulated::{self, Fault};
+use liag_benches::e2e::emulated::{self, Failure};
 use liag_benches::e2e::{loopback, real_paths, scale, to_aggligator, tunnel};
 use liag_benches::netpaths::{self, NetPaths};
 use liag_benches::tunnel_run::Tunnel;
@@ -97,7 +97,7 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
     if wanted("failover") {
         let links = emulated::equal_delays();
         let (at, hole, secs) = if q { (2.0, 1.0, 5.0) } else { (4.0, 3.0, 12.0) };
-        for fault in [Fault::Reset, Fault::BlackHole] {
+        for fault in [Failure::Reset, Failure::BlackHole] {
             note(vec![
                 emulated::failover(fault, &links, at, hole, secs).await?,
             ]);

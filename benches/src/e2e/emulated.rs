@@ -11,25 +11,25 @@ use tokio::io::AsyncWriteExt;
 
 use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Server, Settings, Stream};
-use liag_transports::mem::{MemLinkSpec, MemPaths};
+use liag_transports::mem::{Fault, LinkSpec, MemPaths};
 
 use super::{CHUNK, Received, accept};
 
 /// 40, 20 and 10 Mbit/s, all with a one-way delay of 10 ms.
-pub fn equal_delays() -> Vec<MemLinkSpec> {
+pub fn equal_delays() -> Vec<LinkSpec> {
     [40.0, 20.0, 10.0]
-        .map(|mbit| MemLinkSpec::new(mbit, Duration::from_millis(10)))
+        .map(|mbit| LinkSpec::mbit(mbit, 10))
         .to_vec()
 }
 
 /// 40 Mbit/s 5 ms, 20 Mbit/s 40 ms, 10 Mbit/s 150 ms.
-pub fn unequal_delays() -> Vec<MemLinkSpec> {
+pub fn unequal_delays() -> Vec<LinkSpec> {
     [(40.0, 5), (20.0, 40), (10.0, 150)]
-        .map(|(mbit, ms)| MemLinkSpec::new(mbit, Duration::from_millis(ms)))
+        .map(|(mbit, ms)| LinkSpec::mbit(mbit, ms))
         .to_vec()
 }
 
-fn describe(specs: &[MemLinkSpec]) -> String {
+fn describe(specs: &[LinkSpec]) -> String {
     let links: Vec<String> = specs
         .iter()
         .map(|s| format!("{} Mbit/s {} ms", s.rate / 1_000_000, s.delay.as_millis()))
@@ -47,7 +47,7 @@ struct Run {
 }
 
 impl Run {
-    fn start(specs: &[MemLinkSpec], secs: f64) -> Run {
+    fn start(specs: &[LinkSpec], secs: f64) -> Run {
         let (server, mut listener) = Server::new(Settings::default());
         let paths = MemPaths::new(server, specs.iter().copied(), 7);
         let start = Instant::now();
@@ -95,12 +95,7 @@ async fn write_for(mut stream: Stream, start: Instant, secs: f64) -> io::Result<
 
 /// Goodput ÷ the links' sum over a fresh connection: cold (its first `cold` seconds) and
 /// warm (the `warm` seconds after).
-pub async fn efficiency(
-    name: &str,
-    specs: &[MemLinkSpec],
-    cold: f64,
-    warm: f64,
-) -> io::Result<Value> {
+pub async fn efficiency(name: &str, specs: &[LinkSpec], cold: f64, warm: f64) -> io::Result<Value> {
     let run = Run::start(specs, cold + warm);
     let sum = run.paths.bytes_per_sec() * 8.0 / 1e6;
     let (received, sent, crc) = run.finish().await?;
@@ -121,7 +116,7 @@ pub async fn efficiency(
 
 /// What happens to the fastest path in a failover run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub enum Failure {
     /// Its link is reset; new links on it work at once.
     Reset,
     /// It goes silent for a while, then heals.
@@ -132,8 +127,8 @@ pub enum Fault {
 /// `heal_after` seconds later. Measures the stall (the longest time nothing arrived), the time
 /// until goodput is back to 90 % of its rate before the fault (over 100 ms), and bytes lost.
 pub async fn failover(
-    fault: Fault,
-    specs: &[MemLinkSpec],
+    failure: Failure,
+    specs: &[LinkSpec],
     fault_at: f64,
     heal_after: f64,
     secs: f64,
@@ -141,15 +136,15 @@ pub async fn failover(
     let run = Run::start(specs, secs);
     let sum = run.paths.bytes_per_sec() * 8.0 / 1e6;
     run.at(fault_at).await;
-    let healed_at = match fault {
-        Fault::Reset => {
-            run.paths.reset(0);
+    let healed_at = match failure {
+        Failure::Reset => {
+            run.paths.fault(0, Fault::Reset);
             fault_at
         }
-        Fault::BlackHole => {
-            run.paths.black_hole(0);
+        Failure::BlackHole => {
+            run.paths.fault(0, Fault::BlackHole);
             run.at(fault_at + heal_after).await;
-            run.paths.heal(0);
+            run.paths.fault(0, Fault::Heal);
             fault_at + heal_after
         }
     };
@@ -158,14 +153,14 @@ pub async fn failover(
     let back = received
         .reaches(healed_at, 0.1, 0.9 * before)
         .map(|t| t - healed_at);
-    let name = match fault {
-        Fault::Reset => "failover, fastest link reset",
-        Fault::BlackHole => "failover, fastest link black-holed",
+    let name = match failure {
+        Failure::Reset => "failover, fastest link reset",
+        Failure::BlackHole => "failover, fastest link black-holed",
     };
     Ok(json!({
         "scenario": name,
         "kind": "failover",
-        "fault": format!("{fault:?}"),
+        "fault": format!("{failure:?}"),
         "links": describe(specs),
         "sum_mbit_s": sum,
         "fault_at": fault_at,

@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use liag_transports::liag_tokio::liag_core::proto::message::UserData;
+use liag_transports::UserData;
 use liag_transports::liag_tokio::{Server, Settings, connect};
-use liag_transports::mem::{MemControl, MemLinkSpec, pair};
+use liag_transports::mem::{Fault, LinkSpec, MemControl, pair};
 
 use crate::speed_stream::{Generator, PIECE};
 use crate::view::{LinkRow, View};
@@ -18,10 +18,10 @@ use crate::view::{LinkRow, View};
 /// Options of `liag demo`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// An emulated link as RATE/DELAY, the delay one way (repeat for more links).
-    /// Default: 40mbit/5ms, 20mbit/40ms and 10mbit/150ms.
-    #[arg(long = "link", value_name = "RATE/DELAY")]
-    links: Vec<MemLinkSpec>,
+    /// An emulated link as RATE/DELAY[/JITTER], the delay one way (repeat for more
+    /// links). Default: 40mbit/5ms, 20mbit/40ms and 10mbit/150ms.
+    #[arg(long = "link", value_name = "RATE/DELAY[/JITTER]")]
+    links: Vec<LinkSpec>,
     /// How long to send, in seconds.
     #[arg(long, default_value_t = 20.0, value_parser = parse_duration)]
     duration: f64,
@@ -56,15 +56,15 @@ struct Progress {
 pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
     let specs = if args.links.is_empty() {
         vec![
-            MemLinkSpec::new(40.0, Duration::from_millis(5)),
-            MemLinkSpec::new(20.0, Duration::from_millis(40)),
-            MemLinkSpec::new(10.0, Duration::from_millis(150)),
+            LinkSpec::mbit(40.0, 5),
+            LinkSpec::mbit(20.0, 40),
+            LinkSpec::mbit(10.0, 150),
         ]
     } else {
         args.links.clone()
     };
     let duration = Duration::from_secs_f64(args.duration);
-    let sum: f64 = specs.iter().map(MemLinkSpec::bytes_per_sec).sum();
+    let sum: f64 = specs.iter().map(LinkSpec::bytes_per_sec).sum();
     let fastest = (0..specs.len())
         .max_by(|&a, &b| {
             specs[a]
@@ -152,11 +152,11 @@ pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
         tick.tick().await;
         let t = start.elapsed();
         if !cut_done && t >= cut_at {
-            controls[fastest].black_hole();
+            controls[fastest].fault(Fault::BlackHole);
             cut_done = true;
         }
         if !heal_done && t >= heal_at {
-            controls[fastest].heal();
+            controls[fastest].fault(Fault::Heal);
             heal_done = true;
         }
         let received = progress.received.load(Ordering::Relaxed);
@@ -182,7 +182,7 @@ pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
                         },
                         rtt: l.rtt,
                         rate: delta as f64 / secs,
-                        capacity: specs.get(i).map_or(0.0, MemLinkSpec::bytes_per_sec),
+                        capacity: specs.get(i).map_or(0.0, LinkSpec::bytes_per_sec),
                         total: bytes,
                     }
                 })
@@ -245,7 +245,7 @@ impl Summary {
     #[allow(clippy::too_many_arguments)]
     fn new(
         samples: &[(Duration, u64)],
-        specs: &[MemLinkSpec],
+        specs: &[LinkSpec],
         fastest: usize,
         duration: Duration,
         cut_at: Duration,
@@ -254,7 +254,7 @@ impl Summary {
         progress: &Progress,
         sent: u64,
     ) -> Self {
-        let sum: f64 = specs.iter().map(MemLinkSpec::bytes_per_sec).sum();
+        let sum: f64 = specs.iter().map(LinkSpec::bytes_per_sec).sum();
         let at = |t: Duration| {
             let i = samples.partition_point(|&(s, _)| s <= t);
             if i == 0 { 0 } else { samples[i - 1].1 }

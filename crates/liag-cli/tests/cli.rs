@@ -49,7 +49,10 @@ fn demo_plain_output_has_a_line_per_link() {
 fn bad_arguments_are_explained() {
     for (args, expected) in [
         (&["demo", "--link", "fast"][..], "expected RATE/DELAY"),
-        (&["demo", "--link", "40parsec/5ms"][..], "unknown unit"),
+        (
+            &["demo", "--link", "40parsec/5ms"][..],
+            "is not a number with a unit",
+        ),
         (&["demo", "--duration", "0"][..], "from 1 to 3600"),
         (&["nonsense"][..], "unrecognized subcommand"),
     ] {

@@ -4,14 +4,18 @@
 //! acknowledges reliable messages, resends what a failed or stalled link carried, reorders
 //! what arrives, keeps flow control, and decides which link carries what. It reads no clock,
 //! opens no socket and draws randomness only from an RNG it is given, so any runtime or
-//! transport can drive it and every behaviour can be tested in virtual time ([`sim`]).
+//! transport can drive it and every behaviour can be tested in virtual time (`sim`).
 //!
 //! | piece | what |
 //! |---|---|
 //! | [`Connection`] | one aggregated connection: inputs `handle_*`, outputs `poll_*` |
 //! | [`handshake`] | a link's Welcome/Connect/Accepted exchange, both roles, and the server's table |
 //! | [`Scheduler`] | the policy placing new data on links; [`EarliestArrival`] by default |
-//! | [`sim`] | a deterministic simulator of links with rate, delay, jitter, queues and faults |
+//! | `netem` | a link emulator free of I/O: rate, delay, jitter, queue and faults (feature `netem`) |
+//! | `sim` | two connections over emulated links in virtual time, replayable from a seed (feature `sim`) |
+//!
+//! The emulator and the simulator are for tests, benchmarks and demos; their features keep
+//! their dependencies out of a build that does not ask for them.
 //!
 //! A custom transport plugs in below the [`Connection`]: anything that carries packets for a
 //! [`LinkId`] in order works. Stream transports frame packets with
@@ -27,11 +31,14 @@ mod connection;
 mod error;
 pub mod handshake;
 mod link;
+#[cfg(feature = "netem")]
+pub mod netem;
 mod probe;
 mod recv;
 mod rtt;
 mod scheduler;
 mod send;
+#[cfg(feature = "sim")]
 pub mod sim;
 mod time;
 

@@ -152,7 +152,7 @@ fn a_connection_that_never_received_data_loses_its_links_sooner() {
 fn goodbye_removes_a_link_without_loss() {
     let mut sim = three_links(16, Config::default());
     sim.send(Side::A, 40_000_000);
-    sim.fault_at(Duration::from_secs(2), 0, Fault::Remove);
+    sim.remove_at(Duration::from_secs(2), 0);
     assert!(sim.run_until(secs(60.0), |s| s.received(Side::B).finished));
     assert!(sim.verified(Side::B));
     let removed: Vec<_> = sim
@@ -176,7 +176,7 @@ fn blocked_link_carries_no_new_data_either_way() {
     let mut sim = three_links(17, Config::default());
     sim.send(Side::A, 200_000_000);
     sim.send(Side::B, 200_000_000);
-    sim.fault_at(Duration::from_secs(1), 0, Fault::Block);
+    sim.block_at(Duration::from_secs(1), 0, true);
     sim.run_until(secs(2.0), |_| false);
     let before: Vec<u64> = [Side::A, Side::B]
         .map(|s| sim.connection(s).link_stats()[0].data_bytes)
@@ -186,7 +186,7 @@ fn blocked_link_carries_no_new_data_either_way() {
         .map(|s| sim.connection(s).link_stats()[0].data_bytes)
         .to_vec();
     assert_eq!(before, after, "no data on the blocked link");
-    sim.fault_at(Duration::from_secs(5), 0, Fault::Unblock);
+    sim.block_at(Duration::from_secs(5), 0, false);
     sim.run_until(secs(8.0), |_| false);
     let unblocked = sim.connection(Side::A).link_stats()[0].data_bytes;
     assert!(unblocked > after[0] + 1_000_000);
@@ -358,10 +358,10 @@ fn server_id_mismatch_ends_the_connection() {
     use liag_core::proto::ids::ServerId;
     let mut conn = liag_core::Connection::new(Config::default(), Time::ZERO);
     let first = ServerId::new(1).unwrap();
-    assert_eq!(conn.check_server_id(first), Ok(()));
-    assert_eq!(conn.check_server_id(first), Ok(()));
+    assert_eq!(conn.handle_server_id(first), Ok(()));
+    assert_eq!(conn.handle_server_id(first), Ok(()));
     assert_eq!(
-        conn.check_server_id(ServerId::new(2).unwrap()),
+        conn.handle_server_id(ServerId::new(2).unwrap()),
         Err(ConnectionError::ServerIdMismatch)
     );
     assert!(conn.is_closed());

@@ -39,14 +39,15 @@ fn scenario(seed: u64) -> Sim {
         let fault = match rng.u8(0..7) {
             0 if link > 0 => Fault::Reset,
             1 if link > 0 => Fault::Corrupt,
-            2 if link > 0 => Fault::Remove,
+            2 if link > 0 => {
+                sim.remove_at(at, link);
+                continue;
+            }
             3 => {
-                sim.fault_at(
-                    at + Duration::from_millis(rng.u64(1..=2_000)),
-                    link,
-                    Fault::Unblock,
-                );
-                Fault::Block
+                let until = at + Duration::from_millis(rng.u64(1..=2_000));
+                sim.block_at(until, link, false);
+                sim.block_at(at, link, true);
+                continue;
             }
             4 => {
                 let s = spec(&mut rng);

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use liag_transports::liag_tokio::{Server, Settings, connect};
-use liag_transports::mem::{MemLinkSpec, pair};
+use liag_transports::mem::{Fault, LinkSpec, pair};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -21,7 +21,7 @@ async fn link_killed_and_another_added() {
     });
     let (mut stream, outgoing) = connect(Settings::default());
     let mut controls = Vec::new();
-    let spec = MemLinkSpec::new(200.0, Duration::from_millis(2));
+    let spec = LinkSpec::mbit(200.0, 2);
     for i in 0..3 {
         let (a, b, control) = pair(spec, i);
         server.add_incoming_link(b.boxed(), format!("mem{i}"), empty());
@@ -43,7 +43,7 @@ async fn link_killed_and_another_added() {
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    controls[0].cut();
+    controls[0].fault(Fault::Reset);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (a, b, _control) = pair(spec, 9);
     server.add_incoming_link(b.boxed(), "mem-new", empty());
@@ -166,8 +166,8 @@ async fn a_hundred_concurrent_connections() {
 /// probed and carries data again once healed, and every byte arrives. In tokio's virtual time.
 #[tokio::test(start_paused = true)]
 async fn emulated_paths_reconnect_and_heal() {
+    use liag_core::LinkState;
     use liag_transports::connect_with;
-    use liag_transports::liag_tokio::liag_core::LinkState;
     use liag_transports::mem::MemPaths;
 
     let (server, mut listener) = Server::new(Settings::default());
@@ -175,7 +175,7 @@ async fn emulated_paths_reconnect_and_heal() {
         let mut stream = listener.next().await.unwrap().accept();
         drain(&mut stream).await
     });
-    let spec = MemLinkSpec::new(20.0, Duration::from_millis(10));
+    let spec = LinkSpec::mbit(20.0, 10);
     let paths = MemPaths::new(server, [spec, spec], 1);
     let (mut stream, links) = connect_with(paths.clone(), Settings::default());
     links.wait_for_link(Duration::from_secs(5)).await.unwrap();
@@ -198,7 +198,7 @@ async fn emulated_paths_reconnect_and_heal() {
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let first = on("path0")[0].id;
-    paths.reset(0);
+    paths.fault(0, Fault::Reset);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let now0 = on("path0");
     assert!(
@@ -207,7 +207,7 @@ async fn emulated_paths_reconnect_and_heal() {
         "path0 reconnected: {now0:?}"
     );
 
-    paths.black_hole(1);
+    paths.fault(1, Fault::BlackHole);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let silent = on("path1");
     assert!(
@@ -215,7 +215,7 @@ async fn emulated_paths_reconnect_and_heal() {
         "path1 stalled: {silent:?}"
     );
     let before: u64 = silent.iter().map(|l| l.data_bytes).sum();
-    paths.heal(1);
+    paths.fault(1, Fault::Heal);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let healed = on("path1");
     assert!(

@@ -1,9 +1,9 @@
 //! A deterministic simulator: two [`Connection`]s joined by simulated links, in virtual time.
 //!
-//! Links have a rate, a one-way delay, jitter and a queue, and faults can be scheduled: reset,
-//! black hole (silence until healed), corruption (the receiver's checksum fails), graceful
-//! removal, blocking, and links that appear mid-transfer. Randomness comes from one seed, so a
-//! run replays exactly.
+//! Each direction of a link is a [`Netem`]: rate, one-way delay, jitter and a queue. Faults of
+//! the emulator's vocabulary ([`Fault`]: reset, black hole, heal, rate, corruption) can be
+//! scheduled, and so can an endpoint's own acts: graceful removal, blocking, and links that
+//! appear mid-transfer. Randomness comes from one seed, so a run replays exactly.
 //!
 //! ```
 //! use liag_core::sim::{LinkSpec, Side, Sim};
@@ -19,10 +19,9 @@
 //! ```
 
 mod app;
-mod wire;
 
+pub use crate::netem::{Fault, LinkSpec};
 pub use app::Received;
-pub use wire::LinkSpec;
 
 use std::io::ErrorKind;
 use std::time::Duration;
@@ -31,10 +30,10 @@ use crate::config::Config;
 use crate::connection::{Connection, Event};
 use crate::error::LinkError;
 use crate::link::{Direction, LinkId, LinkInfo};
+use crate::netem::{Netem, Segment};
 use crate::time::Time;
 use app::Writer;
 use liag_proto::frame::FrameError;
-use wire::{Dir, Segment};
 
 /// One of the two endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,46 +50,23 @@ impl Side {
     }
 }
 
-/// Something that happens to a link at a scheduled time.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Both transports are reset; everything queued is lost.
-    Reset,
-    /// Nothing moves in either direction until [`Fault::Heal`]; nothing is lost.
-    BlackHole,
-    /// Ends a black hole, and gives back the link's own rate after [`Fault::Rate`].
-    Heal,
-    /// The link's rate becomes this many bits per second in both directions: a degraded path
-    /// that still delivers. What is queued drains at the new rate.
-    Rate(u64),
-    /// Data from A to B is corrupted: B's frame checksum fails and the link is reset.
-    Corrupt,
-    /// Side A removes the link gracefully (Goodbye).
-    Remove,
-    /// Side A blocks the link.
-    Block,
-    /// Side A unblocks the link.
-    Unblock,
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Action {
     Fault(usize, Fault),
+    /// Side A removes the link gracefully (Goodbye).
+    Remove(usize),
+    /// Side A blocks (`true`) or unblocks the link.
+    Block(usize, bool),
     AddLink(LinkSpec),
     Write(Side, u64),
 }
 
 #[derive(Debug)]
 struct SimLink {
-    spec: LinkSpec,
     /// `dirs[0]` carries A to B, `dirs[1]` B to A.
-    dirs: [Dir; 2],
+    dirs: [Netem; 2],
     /// Each side's id for the link, while that side has it.
     ids: [Option<LinkId>; 2],
-    blackholed: bool,
-    /// The rate the link was made with, for [`Fault::Heal`].
-    rate: u64,
 }
 
 #[derive(Debug)]
@@ -170,12 +146,13 @@ impl Sim {
             LinkInfo::new(Direction::Incoming, tag, rtt),
             recv_buffer[1],
         );
+        // Each direction's jitter has a seed of its own, so adding jitter to one link moves
+        // nothing else of the run.
+        let seed = |dir: u64| self.seed ^ ((self.links.len() as u64) << 1 | dir);
+        let dirs = [Netem::new(spec, seed(0)), Netem::new(spec, seed(1))];
         self.links.push(SimLink {
-            spec,
-            dirs: [Dir::new(), Dir::new()],
+            dirs,
             ids: [Some(a), Some(b)],
-            blackholed: false,
-            rate: spec.rate,
         });
         self.links.len() - 1
     }
@@ -184,6 +161,17 @@ impl Sim {
     pub fn fault_at(&mut self, at: Duration, link: usize, fault: Fault) {
         self.schedule
             .push((Time::from(at), Action::Fault(link, fault)));
+    }
+
+    /// Schedules side A's graceful removal of link `link` (a Goodbye) at `at`.
+    pub fn remove_at(&mut self, at: Duration, link: usize) {
+        self.schedule.push((Time::from(at), Action::Remove(link)));
+    }
+
+    /// Schedules side A's blocking (`true`) or unblocking of link `link` at `at`.
+    pub fn block_at(&mut self, at: Duration, link: usize, blocked: bool) {
+        self.schedule
+            .push((Time::from(at), Action::Block(link, blocked)));
     }
 
     /// Schedules a new link at `at`.
@@ -273,7 +261,7 @@ impl Sim {
         let links = self
             .links
             .iter()
-            .flat_map(|l| l.dirs.iter().filter_map(|d| d.next_event(l.blackholed)));
+            .flat_map(|l| l.dirs.iter().filter_map(Netem::poll_timeout));
         let timers = self.ends.iter().filter_map(|e| e.conn.poll_timeout());
         let scheduled = self.schedule.iter().map(|&(t, _)| t);
         links.chain(timers).chain(scheduled).min()
@@ -295,12 +283,9 @@ impl Sim {
         }
         for i in 0..self.links.len() {
             for dir in 0..2 {
-                if self.links[i].blackholed {
-                    continue;
-                }
                 let mut arrived = std::mem::take(&mut self.arrived);
-                let link = &mut self.links[i];
-                link.dirs[dir].advance(now, &link.spec, &mut self.rng, &mut arrived);
+                let line = &mut self.links[i].dirs[dir];
+                arrived.extend(std::iter::from_fn(|| line.poll_output(now)));
                 let to = 1 - dir;
                 for segment in arrived.drain(..) {
                     let Some(id) = self.links[i].ids[to] else {
@@ -336,51 +321,39 @@ impl Sim {
                 let Some(link) = self.links.get_mut(i) else {
                     return;
                 };
-                match fault {
-                    Fault::BlackHole => link.blackholed = true,
-                    Fault::Rate(rate) => link.spec.rate = rate.max(1),
-                    Fault::Heal => {
-                        link.spec.rate = link.rate;
-                        if link.blackholed {
-                            link.blackholed = false;
-                            let spec = link.spec;
-                            link.dirs.iter_mut().for_each(|d| d.heal(now, &spec));
+                link.dirs.iter_mut().for_each(|d| d.apply(now, fault));
+                if matches!(fault, Fault::Reset | Fault::Corrupt) {
+                    // Corruption is of the data from A to B: B's checksum fails, A sees the
+                    // reset that follows.
+                    let ids = std::mem::take(&mut link.ids);
+                    let errors = if fault == Fault::Corrupt {
+                        [
+                            LinkError::transport(ErrorKind::ConnectionReset, "reset by peer"),
+                            LinkError::Frame(FrameError::ChecksumMismatch {
+                                expected: 0,
+                                computed: 1,
+                            }),
+                        ]
+                    } else {
+                        [0, 1].map(|_| {
+                            LinkError::transport(ErrorKind::ConnectionReset, "connection reset")
+                        })
+                    };
+                    for ((end, id), error) in self.ends.iter_mut().zip(ids).zip(errors) {
+                        if let Some(id) = id {
+                            end.conn.handle_link_error(now, id, error);
                         }
                     }
-                    Fault::Reset | Fault::Corrupt => {
-                        link.dirs.iter_mut().for_each(Dir::clear);
-                        let ids = std::mem::take(&mut link.ids);
-                        let errors = if fault == Fault::Corrupt {
-                            [
-                                LinkError::transport(ErrorKind::ConnectionReset, "reset by peer"),
-                                LinkError::Frame(FrameError::ChecksumMismatch {
-                                    expected: 0,
-                                    computed: 1,
-                                }),
-                            ]
-                        } else {
-                            [0, 1].map(|_| {
-                                LinkError::transport(ErrorKind::ConnectionReset, "connection reset")
-                            })
-                        };
-                        for ((end, id), error) in self.ends.iter_mut().zip(ids).zip(errors) {
-                            if let Some(id) = id {
-                                end.conn.handle_link_error(now, id, error);
-                            }
-                        }
-                    }
-                    Fault::Remove => {
-                        if let Some(id) = link.ids[0] {
-                            self.ends[0].conn.remove_link(now, id);
-                        }
-                    }
-                    Fault::Block | Fault::Unblock => {
-                        if let Some(id) = link.ids[0] {
-                            self.ends[0]
-                                .conn
-                                .set_link_blocked(now, id, fault == Fault::Block);
-                        }
-                    }
+                }
+            }
+            Action::Remove(i) => {
+                if let Some(id) = self.links.get(i).and_then(|l| l.ids[0]) {
+                    self.ends[0].conn.remove_link(now, id);
+                }
+            }
+            Action::Block(i, blocked) => {
+                if let Some(id) = self.links.get(i).and_then(|l| l.ids[0]) {
+                    self.ends[0].conn.set_link_blocked(now, id, blocked);
                 }
             }
         }
@@ -408,13 +381,12 @@ impl Sim {
         progressed |= end.received.pump(now, &mut end.conn);
         for link in &mut self.links {
             let Some(id) = link.ids[side] else { continue };
-            let held = link.blackholed;
-            let dir = &mut link.dirs[side];
-            while dir.writable(&link.spec) {
+            let line = &mut link.dirs[side];
+            while line.writable() {
                 let Some(packet) = end.conn.poll_transmit(now, id) else {
                     break;
                 };
-                dir.push(now, &link.spec, Segment::Packet(packet), held);
+                line.handle_input(now, Segment::Packet(packet));
                 progressed = true;
             }
         }
@@ -447,11 +419,10 @@ impl Sim {
         let Some(link) = self.links.iter_mut().find(|l| l.ids[side] == Some(id)) else {
             return;
         };
-        let held = link.blackholed;
         while let Some(packet) = self.ends[side].conn.poll_transmit(now, id) {
-            link.dirs[side].push(now, &link.spec, Segment::Packet(packet), held);
+            link.dirs[side].handle_input(now, Segment::Packet(packet));
         }
-        link.dirs[side].push(now, &link.spec, Segment::Fin, held);
+        link.dirs[side].handle_input(now, Segment::Fin);
         link.ids[side] = None;
     }
 }

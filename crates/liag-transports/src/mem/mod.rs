@@ -1,127 +1,60 @@
 //! Emulated links in memory: rate, one-way delay, jitter and a queue, with runtime faults.
 //!
-//! A [`pair`] is two packet-link ends and a [`MemControl`] to cut, black-hole, heal or corrupt
-//! the link while it runs; [`MemPaths`] makes such links on named paths for a connector. For
-//! tests, benchmarks and the demo.
+//! A [`pair`] is two packet-link ends and a [`MemControl`] that applies a [`Fault`] (reset,
+//! black hole, heal, rate, corruption) while the link runs; [`MemPaths`] makes such links on
+//! named paths for a connector. Each direction is liag-core's [`Netem`], the emulator the
+//! simulator drives in virtual time, here driven by tokio's clock. For tests, benchmarks and
+//! the demo.
 
 use bytes::Bytes;
 use futures::{Sink, Stream};
-use std::collections::VecDeque;
+use parking_lot::Mutex;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
+use liag_core::Time;
+use liag_core::netem::{Netem, Segment};
 use liag_tokio::{BoxLink, PacketLink};
 
 mod paths;
+pub use liag_core::netem::{Fault, LinkSpec, ParseLinkSpecError};
 pub use paths::MemPaths;
 
-/// The shape of an emulated link (both directions alike).
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub struct MemLinkSpec {
-    /// Bits per second.
-    pub rate: u64,
-    /// One-way delay.
-    pub delay: Duration,
-    /// Extra one-way delay, uniform in `0..=jitter`; order is kept.
-    pub jitter: Duration,
-    /// Bytes the sender may queue ahead of the line before it has to wait.
-    pub queue: usize,
-}
-
-impl MemLinkSpec {
-    /// `mbit` Mbit/s with `delay` one way, no jitter, a queue of 20 ms at the rate (at least
-    /// 64 KiB).
-    pub fn new(mbit: f64, delay: Duration) -> Self {
-        let rate = (mbit * 1e6) as u64;
-        MemLinkSpec {
-            rate,
-            delay,
-            jitter: Duration::ZERO,
-            queue: ((rate / 8 / 50) as usize).max(64 << 10),
-        }
-    }
-
-    /// The same link with jitter.
-    pub fn with_jitter(mut self, jitter: Duration) -> Self {
-        self.jitter = jitter;
-        self
-    }
-
-    /// Payload bytes per second.
-    pub fn bytes_per_sec(&self) -> f64 {
-        self.rate as f64 / 8.0
-    }
-}
-
-impl std::str::FromStr for MemLinkSpec {
-    type Err = String;
-
-    /// Parses `40mbit/5ms` (also `kbit`, `gbit`, `s`, `us`).
-    fn from_str(text: &str) -> Result<Self, String> {
-        let (rate, delay) = text
-            .split_once('/')
-            .ok_or_else(|| format!("{text:?}: expected RATE/DELAY, such as 40mbit/5ms"))?;
-        let number = |s: &str, units: &[(&str, f64)]| -> Result<f64, String> {
-            let s = s.trim().to_ascii_lowercase();
-            for (unit, scale) in units {
-                if let Some(n) = s.strip_suffix(unit) {
-                    return n
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|v| v.is_finite() && *v >= 0.0)
-                        .map(|v| v * scale)
-                        .ok_or_else(|| format!("{text:?}: {n:?} is not a number"));
-                }
-            }
-            Err(format!("{text:?}: unknown unit in {s:?}"))
-        };
-        let bits = number(
-            rate,
-            &[("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1.0)],
-        )?;
-        let secs = number(delay, &[("ms", 1e-3), ("us", 1e-6), ("s", 1.0)])?;
-        if bits < 1000.0 {
-            return Err(format!("{text:?}: the rate must be at least 1kbit"));
-        }
-        let mut spec = MemLinkSpec::new(bits / 1e6, Duration::from_secs_f64(secs));
-        spec.rate = bits as u64;
-        Ok(spec)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    None,
-    Cut,
-    Corrupt,
-}
-
-/// One direction of a link.
+/// One direction of a link, shared by the end that sends on it and the end that receives.
 struct Dir {
-    spec: MemLinkSpec,
-    /// Packets on the way, with their arrival times.
-    transit: VecDeque<(Instant, Bytes)>,
-    /// When the line finishes sending what it was given.
-    line_free: Instant,
-    last_arrival: Instant,
-    held: bool,
-    fault: Fault,
-    sender_closed: bool,
+    line: Netem,
+    /// The instant `Time::ZERO` stands for.
+    epoch: Instant,
+    /// The receiver took the Fin: the stream has ended.
+    ended: bool,
     receiver: Option<Waker>,
     sender: Option<Waker>,
-    rng: fastrand::Rng,
 }
 
 impl Dir {
-    fn backlog(&self, now: Instant) -> usize {
-        let secs = self.line_free.saturating_duration_since(now).as_secs_f64();
-        (secs * self.spec.bytes_per_sec()) as usize
+    fn now(&self) -> Time {
+        Time::from(Instant::now().saturating_duration_since(self.epoch))
+    }
+
+    fn instant(&self, at: Time) -> Instant {
+        self.epoch + at.since_epoch()
+    }
+
+    /// The line's next event as an instant, if anything is to move.
+    fn next_event(&self) -> Option<Instant> {
+        self.line.poll_timeout().map(|at| self.instant(at))
+    }
+
+    /// Hands a segment to the line and wakes the receiver, whose next event may be sooner.
+    fn send(&mut self, segment: Segment) {
+        let now = self.now();
+        self.line.handle_input(now, segment);
+        if let Some(w) = self.receiver.take() {
+            w.wake();
+        }
     }
 
     fn wake(&mut self) {
@@ -131,6 +64,26 @@ impl Dir {
         if let Some(w) = self.sender.take() {
             w.wake();
         }
+    }
+}
+
+/// The error a failed link reports to the end that receives on it.
+fn receive_error(fault: Fault) -> io::Error {
+    match fault {
+        Fault::Corrupt => io::Error::new(io::ErrorKind::InvalidData, "frame checksum mismatch"),
+        _ => io::Error::new(io::ErrorKind::ConnectionReset, "link reset"),
+    }
+}
+
+fn send_error() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionReset, "link reset")
+}
+
+/// Waits on `sleep` until `at`; wakes the task at once if `at` has passed already.
+fn sleep_until(sleep: &mut Pin<Box<Sleep>>, at: Instant, cx: &mut Context<'_>) {
+    sleep.as_mut().reset(at);
+    if sleep.as_mut().poll(cx).is_ready() {
+        cx.waker().wake_by_ref();
     }
 }
 
@@ -160,33 +113,24 @@ impl std::fmt::Debug for MemControl {
     }
 }
 
-fn lock(dir: &Mutex<Dir>) -> std::sync::MutexGuard<'_, Dir> {
-    dir.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Makes an emulated link: its two ends and its control.
-pub fn pair(spec: MemLinkSpec, seed: u64) -> (MemLink, MemLink, MemControl) {
-    let now = Instant::now();
-    let dir = |s| {
+/// Makes an emulated link: its two ends and its control; `seed` seeds its jitter.
+pub fn pair(spec: LinkSpec, seed: u64) -> (MemLink, MemLink, MemControl) {
+    let epoch = Instant::now();
+    let dir = |seed| {
         Arc::new(Mutex::new(Dir {
-            spec,
-            transit: VecDeque::new(),
-            line_free: now,
-            last_arrival: now,
-            held: false,
-            fault: Fault::None,
-            sender_closed: false,
+            line: Netem::new(spec, seed),
+            epoch,
+            ended: false,
             receiver: None,
             sender: None,
-            rng: fastrand::Rng::with_seed(s),
         }))
     };
     let (ab, ba) = (dir(seed), dir(seed ^ 0x9E37_79B9));
     let end = |tx: &Arc<Mutex<Dir>>, rx: &Arc<Mutex<Dir>>| MemLink {
         tx: tx.clone(),
         rx: rx.clone(),
-        rx_sleep: Box::pin(tokio::time::sleep_until(now)),
-        tx_sleep: Box::pin(tokio::time::sleep_until(now)),
+        rx_sleep: Box::pin(tokio::time::sleep_until(epoch)),
+        tx_sleep: Box::pin(tokio::time::sleep_until(epoch)),
     };
     let a = end(&ab, &ba);
     let b = end(&ba, &ab);
@@ -194,46 +138,17 @@ pub fn pair(spec: MemLinkSpec, seed: u64) -> (MemLink, MemLink, MemControl) {
 }
 
 impl MemControl {
-    fn each(&self, f: impl Fn(&mut Dir)) {
+    /// Applies `fault` to both directions now: [`Fault::Reset`] fails both ends and loses
+    /// what was in flight; [`Fault::BlackHole`] silences the link until [`Fault::Heal`],
+    /// losing nothing; [`Fault::Rate`] degrades it; [`Fault::Corrupt`] makes the receiving
+    /// ends see a checksum failure.
+    pub fn fault(&self, fault: Fault) {
         for dir in &self.dirs {
-            let mut d = lock(dir);
-            f(&mut d);
+            let mut d = dir.lock();
+            let now = d.now();
+            d.line.apply(now, fault);
             d.wake();
         }
-    }
-
-    /// Resets the link: both ends fail, everything in flight is lost.
-    pub fn cut(&self) {
-        self.each(|d| {
-            d.fault = Fault::Cut;
-            d.transit.clear();
-        });
-    }
-
-    /// Silences the link: nothing moves until [`MemControl::heal`]; nothing is lost.
-    pub fn black_hole(&self) {
-        self.each(|d| d.held = true);
-    }
-
-    /// Ends a black hole: what was held arrives after the one-way delay.
-    pub fn heal(&self) {
-        let now = Instant::now();
-        self.each(|d| {
-            if d.held {
-                d.held = false;
-                let earliest = now + d.spec.delay;
-                for (at, _) in &mut d.transit {
-                    *at = (*at).max(earliest);
-                }
-                d.last_arrival = d.last_arrival.max(earliest);
-                d.line_free = d.line_free.max(now);
-            }
-        });
-    }
-
-    /// Corrupts the link: the receiving ends see a checksum failure, and the link fails.
-    pub fn corrupt(&self) {
-        self.each(|d| d.fault = Fault::Corrupt);
     }
 
     /// Whether an end of the link is still in use (this control not counted, nor its clones).
@@ -243,7 +158,7 @@ impl MemControl {
 
     /// Whether the link is silenced.
     pub fn is_black_holed(&self) -> bool {
-        lock(&self.dirs[0]).held
+        self.dirs[0].lock().line.is_held()
     }
 }
 
@@ -259,38 +174,30 @@ impl Stream for MemLink {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let mut d = lock(&this.rx);
-        match d.fault {
-            Fault::Cut => {
-                return Poll::Ready(Some(Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "link cut",
-                ))));
-            }
-            Fault::Corrupt => {
-                return Poll::Ready(Some(Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "frame checksum mismatch",
-                ))));
-            }
-            Fault::None => {}
+        let mut d = this.rx.lock();
+        if let Some(fault) = d.line.failure() {
+            return Poll::Ready(Some(Err(receive_error(fault))));
         }
-        if !d.held {
-            let now = Instant::now();
-            match d.transit.front() {
-                Some(&(at, _)) if at <= now => {
-                    let packet = d.transit.pop_front().map(|(_, p)| p);
-                    return Poll::Ready(packet.map(Ok));
+        if d.ended {
+            return Poll::Ready(None);
+        }
+        let now = d.now();
+        match d.line.poll_output(now) {
+            Some(Segment::Packet(packet)) => {
+                // The line moved: the sender may have room again.
+                if let Some(w) = d.sender.take() {
+                    w.wake();
                 }
-                Some(&(at, _)) => {
-                    this.rx_sleep.as_mut().reset(at);
-                    if this.rx_sleep.as_mut().poll(cx).is_ready() {
-                        cx.waker().wake_by_ref();
-                    }
-                }
-                None if d.sender_closed => return Poll::Ready(None),
-                None => {}
+                return Poll::Ready(Some(Ok(packet)));
             }
+            Some(Segment::Fin) => {
+                d.ended = true;
+                return Poll::Ready(None);
+            }
+            None => {}
+        }
+        if let Some(at) = d.next_event() {
+            sleep_until(&mut this.rx_sleep, at, cx);
         }
         d.receiver = Some(cx.waker().clone());
         Poll::Pending
@@ -302,51 +209,30 @@ impl Sink<Bytes> for MemLink {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let mut d = lock(&this.tx);
-        if d.fault != Fault::None {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionReset,
-                "link cut",
-            )));
+        let mut d = this.tx.lock();
+        if d.line.failure().is_some() {
+            return Poll::Ready(Err(send_error()));
         }
-        let now = Instant::now();
-        if !d.held && d.backlog(now) < d.spec.queue {
+        let now = d.now();
+        d.line.handle_timeout(now);
+        if d.line.writable() {
             return Poll::Ready(Ok(()));
         }
-        if !d.held {
-            // Wait until the line has sent enough of its backlog.
-            let wait = Duration::from_secs_f64(
-                (d.backlog(now) - d.spec.queue + 1) as f64 / d.spec.bytes_per_sec(),
-            );
-            this.tx_sleep.as_mut().reset(now + wait);
-            if this.tx_sleep.as_mut().poll(cx).is_ready() {
-                cx.waker().wake_by_ref();
-            }
+        // Wait until the line has sent its head (nothing moves while black-holed: the heal
+        // wakes this).
+        if let Some(at) = d.next_event() {
+            sleep_until(&mut this.tx_sleep, at, cx);
         }
         d.sender = Some(cx.waker().clone());
         Poll::Pending
     }
 
     fn start_send(self: Pin<&mut Self>, packet: Bytes) -> io::Result<()> {
-        let mut d = lock(&self.tx);
-        if d.fault != Fault::None {
-            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "link cut"));
+        let mut d = self.tx.lock();
+        if d.line.failure().is_some() {
+            return Err(send_error());
         }
-        let now = Instant::now();
-        let transmit = Duration::from_secs_f64((packet.len() + 10) as f64 / d.spec.bytes_per_sec());
-        d.line_free = d.line_free.max(now) + transmit;
-        let jitter = if d.spec.jitter.is_zero() {
-            Duration::ZERO
-        } else {
-            let max = d.spec.jitter.as_nanos() as u64;
-            Duration::from_nanos(d.rng.u64(0..=max))
-        };
-        let at = (d.line_free + d.spec.delay + jitter).max(d.last_arrival);
-        d.last_arrival = at;
-        d.transit.push_back((at, packet));
-        if let Some(w) = d.receiver.take() {
-            w.wake();
-        }
+        d.send(Segment::Packet(packet));
         Ok(())
     }
 
@@ -355,22 +241,14 @@ impl Sink<Bytes> for MemLink {
     }
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut d = lock(&self.tx);
-        d.sender_closed = true;
-        if let Some(w) = d.receiver.take() {
-            w.wake();
-        }
+        self.tx.lock().send(Segment::Fin);
         Poll::Ready(Ok(()))
     }
 }
 
 impl Drop for MemLink {
     fn drop(&mut self) {
-        let mut d = lock(&self.tx);
-        d.sender_closed = true;
-        if let Some(w) = d.receiver.take() {
-            w.wake();
-        }
+        self.tx.lock().send(Segment::Fin);
     }
 }
 
@@ -379,18 +257,77 @@ impl PacketLink for MemLink {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::{SinkExt, StreamExt};
+    use std::time::Duration;
 
-    #[test]
-    fn parses_specs() {
-        let spec: MemLinkSpec = "40mbit/5ms".parse().unwrap();
-        assert_eq!(spec.rate, 40_000_000);
-        assert_eq!(spec.delay, Duration::from_millis(5));
-        let spec: MemLinkSpec = "1.5gbit/150us".parse().unwrap();
-        assert_eq!(spec.rate, 1_500_000_000);
-        assert_eq!(spec.delay, Duration::from_micros(150));
-        assert!("40mbit".parse::<MemLinkSpec>().is_err());
-        assert!("fast/5ms".parse::<MemLinkSpec>().is_err());
-        assert!("40parsec/5ms".parse::<MemLinkSpec>().is_err());
-        assert!("-4mbit/5ms".parse::<MemLinkSpec>().is_err());
+    /// 990 payload bytes: with the 10-byte frame header, 1 ms at 8 Mbit/s.
+    fn packet() -> Bytes {
+        Bytes::from(vec![7; 990])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_packet_takes_its_serialization_and_the_delay() {
+        let (mut a, mut b, _control) = pair(LinkSpec::mbit(8.0, 5), 1);
+        let start = Instant::now();
+        a.send(packet()).await.unwrap();
+        assert_eq!(b.next().await.unwrap().unwrap(), packet());
+        assert_eq!(start.elapsed(), Duration::from_millis(6));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_black_hole_holds_until_the_heal_and_loses_nothing() {
+        let (mut a, mut b, control) = pair(LinkSpec::mbit(8.0, 5), 1);
+        control.fault(Fault::BlackHole);
+        assert!(control.is_black_holed());
+        a.send(packet()).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_secs(1), b.next()).await;
+        assert!(waited.is_err(), "nothing comes through a black hole");
+        let healed = Instant::now();
+        control.fault(Fault::Heal);
+        assert_eq!(b.next().await.unwrap().unwrap(), packet());
+        assert_eq!(healed.elapsed(), Duration::from_millis(6));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn faults_fail_both_ends_with_their_errors() {
+        let (mut a, mut b, control) = pair(LinkSpec::mbit(8.0, 5), 1);
+        control.fault(Fault::Corrupt);
+        let received = b.next().await.unwrap().unwrap_err();
+        assert_eq!(received.kind(), io::ErrorKind::InvalidData);
+        let sent = a.send(packet()).await.unwrap_err();
+        assert_eq!(sent.kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_end_ends_the_stream_after_what_it_sent() {
+        let (mut a, mut b, _control) = pair(LinkSpec::mbit(8.0, 5), 1);
+        a.send(packet()).await.unwrap();
+        drop(a);
+        assert_eq!(b.next().await.unwrap().unwrap(), packet());
+        assert!(b.next().await.is_none());
+        assert!(b.next().await.is_none(), "and stays ended");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_holds_the_sender_back_to_the_rate() {
+        let spec = LinkSpec::mbit(8.0, 5).with_queue(10 * 990);
+        let (mut a, mut b, _control) = pair(spec, 1);
+        let reader = tokio::spawn(async move {
+            for _ in 0..100 {
+                b.next().await.unwrap().unwrap();
+            }
+        });
+        let start = Instant::now();
+        for _ in 0..100 {
+            a.send(packet()).await.unwrap();
+        }
+        // 100 packets at 1 ms each; the sender is let go once the queue holds the last 10.
+        let sent = start.elapsed();
+        assert!(
+            sent >= Duration::from_millis(89) && sent <= Duration::from_millis(92),
+            "{sent:?}"
+        );
+        reader.await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(105));
     }
 }
