@@ -1,9 +1,8 @@
 //! `cargo xtask tidy`: the crate stack and the source rules, checked from `cargo metadata`.
 
-use serde_json::Value;
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::process::Command;
 
 /// The stack, bottom first: each crate may depend only on crates before it.
 const STACK: [&str; 5] = [
@@ -46,51 +45,92 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
     }
 }
 
-fn cargo_metadata(root: &Path) -> Result<Value, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--locked"])
-        .output()
-        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+/// What the checks need of `cargo metadata`: each package's declared dependencies, and the
+/// resolved graph's edges that are not dev-only.
+#[derive(Debug, Default)]
+struct Graph {
+    /// Package name and the names of the packages it declares as dependencies (any kind).
+    declared: Vec<(String, Vec<String>)>,
+    /// Package id to name.
+    names: HashMap<String, String>,
+    /// Package id to the ids it needs outside of tests.
+    normal: HashMap<String, Vec<String>>,
+}
+
+impl Graph {
+    fn of(metadata: &Metadata) -> Graph {
+        let declared = metadata
+            .packages
+            .iter()
+            .map(|p| {
+                let deps = p.dependencies.iter().map(|d| d.name.clone()).collect();
+                (p.name.to_string(), deps)
+            })
+            .collect();
+        let names = metadata
+            .packages
+            .iter()
+            .map(|p| (p.id.repr.clone(), p.name.to_string()))
+            .collect();
+        let normal = metadata
+            .resolve
+            .iter()
+            .flat_map(|r| &r.nodes)
+            .map(|node| {
+                let deps = node
+                    .deps
+                    .iter()
+                    .filter(|d| {
+                        d.dep_kinds
+                            .iter()
+                            .any(|k| k.kind != DependencyKind::Development)
+                    })
+                    .map(|d| d.pkg.repr.clone())
+                    .collect();
+                (node.id.repr.clone(), deps)
+            })
+            .collect();
+        Graph {
+            declared,
+            names,
+            normal,
+        }
     }
-    serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))
+}
+
+fn cargo_metadata(root: &Path) -> Result<Graph, String> {
+    let metadata = MetadataCommand::new()
+        .current_dir(root)
+        .other_options(vec!["--locked".to_string()])
+        .exec()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    Ok(Graph::of(&metadata))
 }
 
 fn rank(name: &str) -> Option<usize> {
     STACK.iter().position(|&n| n == name)
 }
 
-/// Every dependency (of any kind) of a stack crate on a stack crate must point down the stack.
-fn check_stack(metadata: &Value) -> Vec<String> {
+/// Every dependency (of any kind) of a stack crate on another stack crate must point down the
+/// stack. A crate may name itself as a dev-dependency, to test itself with features on.
+fn check_stack(graph: &Graph) -> Vec<String> {
     let mut problems = Vec::new();
-    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
     for name in STACK {
-        if !packages.iter().any(|p| p["name"] == name) {
+        if !graph.declared.iter().any(|(n, _)| n == name) {
             problems.push(format!("crate {name} is missing from the workspace"));
         }
     }
-    for package in &packages {
-        let Some(name) = package["name"].as_str() else {
-            continue;
-        };
+    for (name, deps) in &graph.declared {
         let Some(own) = rank(name) else { continue };
-        for dep in package["dependencies"].as_array().into_iter().flatten() {
-            let Some(dep_name) = dep["name"].as_str() else {
+        for dep in deps {
+            if dep == name {
                 continue;
-            };
-            if let Some(dep_rank) = rank(dep_name) {
-                if dep_rank >= own {
-                    problems.push(format!(
-                        "{name} depends on {dep_name}, which is not below it in the stack {}",
-                        STACK.join(" <- ")
-                    ));
-                }
+            }
+            if rank(dep).is_some_and(|r| r >= own) {
+                problems.push(format!(
+                    "{name} depends on {dep}, which is not below it in the stack {}",
+                    STACK.join(" <- ")
+                ));
             }
         }
     }
@@ -98,52 +138,26 @@ fn check_stack(metadata: &Value) -> Vec<String> {
 }
 
 /// The normal (non-dev) dependency closure of proto and core holds no async runtime.
-fn check_runtime_free(metadata: &Value) -> Vec<String> {
-    let Some(nodes) = metadata["resolve"]["nodes"].as_array() else {
+fn check_runtime_free(graph: &Graph) -> Vec<String> {
+    if graph.normal.is_empty() {
         return vec!["cargo metadata has no dependency graph".into()];
-    };
-    let names: HashMap<&str, &str> = metadata["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
-        .collect();
-    let edges: HashMap<&str, Vec<&str>> = nodes
-        .iter()
-        .filter_map(|node| {
-            let deps = node["deps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|d| {
-                    d["dep_kinds"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|k| k["kind"].as_str() != Some("dev"))
-                })
-                .filter_map(|d| d["pkg"].as_str())
-                .collect();
-            Some((node["id"].as_str()?, deps))
-        })
-        .collect();
-
+    }
     let mut problems = Vec::new();
     for krate in RUNTIME_FREE {
-        let Some((&start, _)) = names.iter().find(|(_, n)| **n == krate) else {
+        let Some((start, _)) = graph.names.iter().find(|(_, n)| *n == krate) else {
             continue;
         };
         let mut seen = BTreeSet::new();
-        let mut stack = vec![(start, vec![krate])];
+        let mut stack = vec![(start.as_str(), vec![krate])];
         while let Some((id, path)) = stack.pop() {
-            for &dep in edges.get(id).into_iter().flatten() {
-                let dep_name = names.get(dep).copied().unwrap_or(dep);
+            for dep in graph.normal.get(id).into_iter().flatten() {
+                let dep_name = graph.names.get(dep).map_or(dep.as_str(), String::as_str);
                 let mut dep_path = path.clone();
                 dep_path.push(dep_name);
                 if RUNTIMES.contains(&dep_name) {
                     problems.push(format!("{krate} depends on {}", dep_path.join(" -> ")));
-                } else if seen.insert(dep) {
-                    stack.push((dep, dep_path));
+                } else if seen.insert(dep.as_str()) {
+                    stack.push((dep.as_str(), dep_path));
                 }
             }
         }
@@ -224,7 +238,6 @@ fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     /// The real repository passes: this is how CI runs the tidy checks.
     #[test]
@@ -232,38 +245,66 @@ mod tests {
         run(&crate::repo_root()).unwrap();
     }
 
+    fn owned(items: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|d| d.to_string()).collect()))
+            .collect()
+    }
+
     #[test]
     fn upward_dependency_is_caught() {
-        let metadata = json!({"packages": [
-            {"name": "liag-proto", "dependencies": []},
-            {"name": "liag-core", "dependencies": [{"name": "liag-tokio"}]},
-            {"name": "liag-tokio", "dependencies": [{"name": "liag-core"}]},
-            {"name": "liag-transports", "dependencies": []},
-            {"name": "liag-cli", "dependencies": []},
-        ]});
-        let problems = check_stack(&metadata);
+        let graph = Graph {
+            declared: owned(&[
+                ("liag-proto", &[]),
+                ("liag-core", &["liag-tokio", "liag-core"]),
+                ("liag-tokio", &["liag-core"]),
+                ("liag-transports", &[]),
+                ("liag-cli", &[]),
+            ]),
+            ..Graph::default()
+        };
+        let problems = check_stack(&graph);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].starts_with("liag-core depends on liag-tokio"));
     }
 
     #[test]
     fn transitive_runtime_is_caught() {
-        let metadata = json!({
-            "packages": [
-                {"id": "core", "name": "liag-core"},
-                {"id": "helper", "name": "helper"},
-                {"id": "tokio", "name": "tokio"},
-            ],
-            "resolve": {"nodes": [
-                {"id": "core", "deps": [{"pkg": "helper", "dep_kinds": [{"kind": null}]}]},
-                {"id": "helper", "deps": [{"pkg": "tokio", "dep_kinds": [{"kind": null}]}]},
-                {"id": "tokio", "deps": []},
-            ]}
-        });
+        let graph = Graph {
+            names: [
+                ("core", "liag-core"),
+                ("helper", "helper"),
+                ("tokio", "tokio"),
+            ]
+            .map(|(id, name)| (id.to_string(), name.to_string()))
+            .into(),
+            normal: owned(&[
+                ("core", &["helper"]),
+                ("helper", &["tokio"]),
+                ("tokio", &[]),
+            ])
+            .into_iter()
+            .collect(),
+            ..Graph::default()
+        };
         assert_eq!(
-            check_runtime_free(&metadata),
+            check_runtime_free(&graph),
             ["liag-core depends on liag-core -> helper -> tokio"]
         );
+    }
+
+    /// The graph read from the repository's own metadata has the stack and its edges.
+    #[test]
+    fn the_real_graph_is_read() {
+        let graph = cargo_metadata(&crate::repo_root()).unwrap();
+        let core = graph
+            .declared
+            .iter()
+            .find(|(n, _)| n == "liag-core")
+            .unwrap();
+        assert!(core.1.iter().any(|d| d == "liag-proto"));
+        assert!(!graph.normal.is_empty());
     }
 
     #[test]
