@@ -13,7 +13,7 @@ use std::io;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use liag_transports::liag_tokio::liag_core::proto::message::UserData;
+use liag_transports::UserData;
 use liag_transports::liag_tokio::{Listener, Server, Settings, Stream, connect};
 use tokio::net::{TcpListener, TcpStream};
 

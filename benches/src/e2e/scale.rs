@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use liag_transports::liag_tokio::liag_core::proto::message::UserData;
+use liag_transports::UserData;
 use liag_transports::liag_tokio::{Server, Settings, Stream, connect};
 
 use super::resident_bytes;

@@ -1,12 +1,12 @@
-//! Link handshakes (spec §5) for both roles, and the acceptor's table of connections.
+//! Link handshakes (spec §5) for both roles, and the responder's table of connections.
 //!
 //! A handshake runs on a fresh transport before the link joins a [`crate::Connection`]:
 //!
 //! ```text
-//! initiator                          acceptor
-//!     <-------------- Welcome ---------  Acceptor::new
+//! initiator                          responder
+//!     <-------------- Welcome ---------  Responder::new
 //!     Initiator::handle_packet
-//!     --------------- Connect -------->  Acceptor::handle_packet -> IncomingLink
+//!     --------------- Connect -------->  Responder::handle_packet -> IncomingLink
 //!                                        ConnectionTable::resolve
 //!     <------ Accepted | Refused ------  accepted() / refused(reason)
 //!     Initiator::handle_packet -> Accepted
@@ -38,7 +38,7 @@ pub enum HandshakeError {
     Unexpected(MessageKind),
     /// The peer's key was unusable.
     KeyAgreement(KeyAgreementError),
-    /// The acceptor refused the link.
+    /// The responder refused the link.
     Refused(RefusedReason),
     /// A packet arrived after the handshake had finished.
     Finished,
@@ -107,11 +107,11 @@ impl InitiatorParams {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InitiatorStep {
     /// The Welcome arrived: check its server id against the connection
-    /// ([`crate::Connection::check_server_id`]), send `connect`, and wait for the result.
+    /// ([`crate::Connection::handle_server_id`]), send `connect`, and wait for the result.
     SendConnect {
         /// The Connect packet to send.
         connect: Bytes,
-        /// What the acceptor said about itself.
+        /// What the responder said about itself.
         welcome: Welcome,
     },
     /// The link was accepted: add it to the connection with the Welcome's configuration.
@@ -142,7 +142,7 @@ impl Initiator {
         }
     }
 
-    /// Handles the next packet from the acceptor.
+    /// Handles the next packet from the responder.
     pub fn handle_packet(&mut self, packet: &Bytes) -> Result<InitiatorStep, HandshakeError> {
         // Any error ends the handshake: the state is taken first.
         let state = std::mem::replace(&mut self.state, InitiatorState::Done);
@@ -184,7 +184,7 @@ impl Initiator {
     }
 }
 
-/// What an initiator asked for, as the acceptor learns it from Connect.
+/// What an initiator asked for, as the responder learns it from Connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IncomingLink {
@@ -202,13 +202,13 @@ pub struct IncomingLink {
     pub extensions: Extensions,
 }
 
-/// The acceptor's side of one link's handshake: it sends Welcome and waits for Connect.
+/// The responder's side of one link's handshake: it sends Welcome and waits for Connect.
 #[derive(Debug)]
-pub struct Acceptor {
+pub struct Responder {
     keys: Option<LinkKeyPair>,
 }
 
-impl Acceptor {
+impl Responder {
     /// Starts a handshake with fresh keys; returns it and the Welcome packet to send first.
     pub fn new(
         server_id: ServerId,
@@ -225,7 +225,7 @@ impl Acceptor {
             cfg,
         })
         .to_bytes();
-        (Acceptor { keys: Some(keys) }, welcome)
+        (Responder { keys: Some(keys) }, welcome)
     }
 
     /// Handles the initiator's Connect. Afterwards, resolve the link with a
@@ -250,12 +250,12 @@ impl Acceptor {
     }
 }
 
-/// The Accepted packet, the acceptor's first after Welcome when a link joins.
+/// The Accepted packet, the responder's first after Welcome when a link joins.
 pub fn accepted() -> Bytes {
     Message::Accepted.to_bytes()
 }
 
-/// A Refused packet; the acceptor sends it, flushes and closes the transport.
+/// A Refused packet; the responder sends it, flushes and closes the transport.
 pub fn refused(reason: RefusedReason) -> Bytes {
     Message::Refused(reason).to_bytes()
 }
@@ -271,7 +271,7 @@ pub enum Resolution<H> {
     Refuse(RefusedReason),
 }
 
-/// The acceptor's connections by id, and whether it takes new ones.
+/// The responder's connections by id, and whether it takes new ones.
 ///
 /// `H` is whatever the driver uses to reach a connection (a channel, an index).
 #[derive(Debug)]

@@ -13,9 +13,21 @@ use crate::probe::{LinkTest, PongFor};
 use crate::rtt::{Rtt, Window};
 use crate::time::Time;
 
-/// A link's handle inside one connection. Never on the wire.
+/// A link's handle inside one connection: opaque, never reused by the connection, never on
+/// the wire. It prints as `link N`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LinkId(pub u64);
+pub struct LinkId(u64);
+
+impl LinkId {
+    pub(crate) const fn new(n: u64) -> Self {
+        LinkId(n)
+    }
+
+    /// The link's number within its connection, for logs and metrics.
+    pub const fn number(self) -> u64 {
+        self.0
+    }
+}
 
 impl fmt::Debug for LinkId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

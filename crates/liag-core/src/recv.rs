@@ -27,7 +27,7 @@ pub(crate) enum Arrival {
 
 /// A reliable message as the receiver sees it.
 #[derive(Debug)]
-pub(crate) enum Incoming {
+pub(crate) enum ReliableMsg {
     Data(Bytes),
     Consumed(u32),
     SendFinish,
@@ -81,7 +81,7 @@ impl RecvState {
     pub(crate) fn receive(
         &mut self,
         seq: Seq,
-        msg: Incoming,
+        msg: ReliableMsg,
         budget: Option<(usize, usize)>,
     ) -> Result<Arrival, Violation> {
         let offset = match seq.position(Seq::new(self.next as u32), self.window) {
@@ -94,7 +94,7 @@ impl RecvState {
             return Ok(Arrival::Duplicate);
         }
         let (slot, arrival) = match msg {
-            Incoming::Data(payload) => {
+            ReliableMsg::Data(payload) => {
                 let buffered = self.buffered + payload.len();
                 if buffered > self.recv_buffer {
                     return Err(Violation::ReceiveBufferOverflow {
@@ -116,10 +116,10 @@ impl RecvState {
                 self.buffered = buffered;
                 (Slot::Data(payload), Arrival::Stored)
             }
-            Incoming::SendFinish => (Slot::SendFinish, Arrival::Stored),
-            Incoming::Consumed(n) => (Slot::Applied, Arrival::Consumed(n)),
-            Incoming::ReceiveClose => (Slot::Applied, Arrival::ReceiveClose),
-            Incoming::ReceiveFinish => (Slot::Applied, Arrival::ReceiveFinish),
+            ReliableMsg::SendFinish => (Slot::SendFinish, Arrival::Stored),
+            ReliableMsg::Consumed(n) => (Slot::Applied, Arrival::Consumed(n)),
+            ReliableMsg::ReceiveClose => (Slot::Applied, Arrival::ReceiveClose),
+            ReliableMsg::ReceiveFinish => (Slot::Applied, Arrival::ReceiveFinish),
         };
         if index == self.next {
             // In order: deliver at once, without a trip through the reorder buffer.
@@ -208,8 +208,8 @@ impl RecvState {
 mod tests {
     use super::*;
 
-    fn data(bytes: &'static [u8]) -> Incoming {
-        Incoming::Data(Bytes::from_static(bytes))
+    fn data(bytes: &'static [u8]) -> ReliableMsg {
+        ReliableMsg::Data(Bytes::from_static(bytes))
     }
 
     /// Everything ready to read, one payload after another.
@@ -310,20 +310,20 @@ mod tests {
     #[test]
     fn control_messages_are_applied_on_arrival_and_recognised_when_copied() {
         let mut recv = RecvState::new(1 << 20, 16);
-        let consumed = recv.receive(Seq::new(1), Incoming::Consumed(7), None);
+        let consumed = recv.receive(Seq::new(1), ReliableMsg::Consumed(7), None);
         assert_eq!(
             consumed,
             Ok(Arrival::Consumed(7)),
             "applied before the gap fills"
         );
-        let again = recv.receive(Seq::new(1), Incoming::Consumed(7), None);
+        let again = recv.receive(Seq::new(1), ReliableMsg::Consumed(7), None);
         assert_eq!(again, Ok(Arrival::Duplicate), "and only once");
         assert_eq!(
             recv.receive(Seq::new(0), data(b"a"), None),
             Ok(Arrival::Stored)
         );
         assert_eq!(
-            recv.receive(Seq::new(2), Incoming::SendFinish, None),
+            recv.receive(Seq::new(2), ReliableMsg::SendFinish, None),
             Ok(Arrival::Stored)
         );
         assert!(recv.finished && recv.readable());

@@ -135,7 +135,7 @@ mod tests {
     fn link(id: u64, rate: f64, min_rtt_ms: u64, inflight: usize) -> LinkView {
         let min_rtt = Duration::from_millis(min_rtt_ms);
         LinkView {
-            id: LinkId(id),
+            id: LinkId::new(id),
             rtt: min_rtt,
             min_rtt,
             rate,
@@ -146,7 +146,7 @@ mod tests {
 
     fn admits(links: &[LinkView], asking: u64, backlog: usize) -> bool {
         let offer = Offer {
-            link: LinkId(asking),
+            link: LinkId::new(asking),
             len: PAYLOAD,
             backlog,
             links,

@@ -284,8 +284,8 @@ impl SendState {
 mod tests {
     use super::*;
 
-    const A: LinkId = LinkId(1);
-    const B: LinkId = LinkId(2);
+    const A: LinkId = LinkId::new(1);
+    const B: LinkId = LinkId::new(2);
 
     fn data(len: usize) -> Reliable {
         Reliable::Data(Bytes::from(vec![0; len]))

@@ -6,7 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 use liag_core::handshake::{
-    self, Acceptor, ConnectionTable, Initiator, InitiatorParams, InitiatorStep, Resolution,
+    self, ConnectionTable, Initiator, InitiatorParams, InitiatorStep, Resolution, Responder,
 };
 use liag_core::proto::frame::{FrameDecoder, FrameEncoder};
 use liag_core::proto::ids::{ConnId, ServerId};
@@ -94,7 +94,7 @@ fn open_link(
     now: Time,
 ) -> Result<(LinkId, LinkId), RefusedReason> {
     let server_id = ServerId::new(0x5E).unwrap();
-    let (mut acceptor, welcome) = Acceptor::new(server_id, UserData::empty(), cfg(), rng);
+    let (mut acceptor, welcome) = Responder::new(server_id, UserData::empty(), cfg(), rng);
     line.server.send(&welcome, &mut line.to_client);
 
     let mut initiator = Initiator::new(InitiatorParams::new(conn_id, existing, cfg()), rng);
@@ -106,7 +106,7 @@ fn open_link(
     else {
         panic!("a Welcome asks for a Connect");
     };
-    client.check_server_id(welcome.server_id).unwrap();
+    client.handle_server_id(welcome.server_id).unwrap();
     line.client.send(&connect, &mut line.to_server);
 
     let packet = line

@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use liag_core::handshake::{
-    Acceptor, ConnectionTable, HandshakeError, Initiator, InitiatorParams, InitiatorStep,
-    Resolution,
+    ConnectionTable, HandshakeError, Initiator, InitiatorParams, InitiatorStep, Resolution,
+    Responder,
 };
 use liag_core::proto::PublicKey;
 use liag_core::proto::extensions::Extensions;
@@ -41,7 +41,7 @@ fn initiator_wants_welcome_first() {
 #[test]
 fn initiator_reports_refusal_and_garbage() {
     let mut rng = StdRng::seed_from_u64(2);
-    let (_, welcome) = Acceptor::new(server_id(), UserData::empty(), cfg(), &mut rng);
+    let (_, welcome) = Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
     for (answer, expected) in [
         (
             Message::Refused(RefusedReason::NotListening).to_bytes(),
@@ -69,7 +69,7 @@ fn initiator_reports_refusal_and_garbage() {
 #[test]
 fn wrong_version_is_a_decode_error() {
     let mut rng = StdRng::seed_from_u64(3);
-    let (_, welcome) = Acceptor::new(server_id(), UserData::empty(), cfg(), &mut rng);
+    let (_, welcome) = Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
     let mut bad = welcome.to_vec();
     bad[6] = 5;
     let mut init = Initiator::new(InitiatorParams::new(ConnId::new(1), false, cfg()), &mut rng);
@@ -102,7 +102,7 @@ fn low_order_keys_are_refused_both_ways() {
         ))
     );
 
-    let (mut acceptor, _) = Acceptor::new(server_id(), UserData::empty(), cfg(), &mut rng);
+    let (mut acceptor, _) = Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
     let evil_connect = Message::Connect(Connect {
         extensions: Extensions::NONE,
         public_key: PublicKey::from([0; 32]),
@@ -124,7 +124,7 @@ fn low_order_keys_are_refused_both_ways() {
 #[test]
 fn acceptor_wants_connect() {
     let mut rng = StdRng::seed_from_u64(5);
-    let (mut acceptor, welcome) = Acceptor::new(server_id(), UserData::empty(), cfg(), &mut rng);
+    let (mut acceptor, welcome) = Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
     assert_eq!(
         acceptor.handle_packet(&welcome),
         Err(HandshakeError::Unexpected(MessageKind::Welcome))
@@ -143,7 +143,7 @@ fn every_link_masks_differently() {
     let mut masked = Vec::new();
     for _ in 0..2 {
         let (mut acceptor, welcome) =
-            Acceptor::new(server_id(), UserData::empty(), cfg(), &mut rng);
+            Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
         let mut init = Initiator::new(InitiatorParams::new(id, false, cfg()), &mut rng);
         let Ok(InitiatorStep::SendConnect { connect, .. }) = init.handle_packet(&welcome) else {
             panic!("Connect expected");

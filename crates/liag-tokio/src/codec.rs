@@ -1,4 +1,4 @@
-//! The stream framing as a tokio-util codec, and boxed links of both kinds.
+//! Stream links: the framing of spec §2 over any byte stream, and boxed links of both kinds.
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{Sink, Stream};
@@ -8,7 +8,6 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::{Decoder, Encoder};
 
 use liag_core::MemoryBudget;
 use liag_core::proto::frame::{FrameDecoder, FrameEncoder, FrameError, HEADER_LEN};
@@ -19,28 +18,28 @@ use crate::read_buf::{BLOCK_LEN, ReadBuffer};
 /// How much a stream link queues before `poll_ready` makes it write.
 const WRITE_BUFFER: usize = 256 << 10;
 
-/// liag's frame codec (spec §2), usable with `tokio_util::codec::Framed`.
+/// A stream link's framing (spec §2): its encoder and decoder.
 ///
 /// It starts with the payload limit lowered to the largest handshake message, so an
-/// unauthenticated peer cannot make it buffer 8 MiB; [`LinkCodec::open_up`] lifts it.
+/// unauthenticated peer cannot make it buffer 8 MiB; [`Framing::open_up`] lifts it.
 #[derive(Debug)]
-pub struct LinkCodec {
+struct Framing {
     encoder: FrameEncoder,
     decoder: FrameDecoder,
 }
 
-impl Default for LinkCodec {
+impl Default for Framing {
     fn default() -> Self {
-        LinkCodec {
+        Framing {
             encoder: FrameEncoder::new(),
             decoder: FrameDecoder::with_max_payload_len(MAX_HANDSHAKE_LEN),
         }
     }
 }
 
-impl LinkCodec {
+impl Framing {
     /// Allows full-size frames, once the handshake is done.
-    pub fn open_up(&mut self) {
+    fn open_up(&mut self) {
         self.decoder
             .set_max_payload_len(liag_core::proto::frame::MAX_PAYLOAD_LEN);
     }
@@ -50,33 +49,6 @@ impl LinkCodec {
 /// back out (`get_ref`), so the link leaves with `LinkError::Frame`.
 fn frame_error(e: FrameError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
-impl Decoder for LinkCodec {
-    type Item = Bytes;
-    type Error = io::Error;
-
-    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Bytes>> {
-        let packet = self.decoder.decode(src).map_err(frame_error)?;
-        if packet.is_none() {
-            // Reserve what the frame in progress needs; bounded by the checked limit.
-            src.reserve(self.decoder.bytes_needed(src.len()));
-        }
-        Ok(packet)
-    }
-
-    fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<Bytes>> {
-        self.decoder.decode_eof(src).map_err(frame_error)
-    }
-}
-
-impl Encoder<Bytes> for LinkCodec {
-    type Error = io::Error;
-
-    fn encode(&mut self, packet: Bytes, dst: &mut BytesMut) -> io::Result<()> {
-        dst.reserve(HEADER_LEN + packet.len());
-        self.encoder.encode(&packet, dst).map_err(frame_error)
-    }
 }
 
 /// A link as the driver sees it: packets in, packets out.
@@ -113,7 +85,7 @@ pub type BoxLink = Pin<Box<dyn PacketLink>>;
 pub struct StreamLink<S> {
     // The stream is boxed so the link is `Unpin` whatever `S` is.
     io: Pin<Box<S>>,
-    codec: LinkCodec,
+    codec: Framing,
     read: ReadBuffer,
     /// How much to make room for before the next read.
     read_chunk: usize,
@@ -149,7 +121,7 @@ where
 {
     Box::pin(StreamLink {
         io: Box::pin(io),
-        codec: LinkCodec::default(),
+        codec: Framing::default(),
         read: ReadBuffer::default(),
         read_chunk: READ_MIN,
         eof: false,

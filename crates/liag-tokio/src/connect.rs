@@ -202,7 +202,7 @@ impl Outgoing {
             initiate(&mut link, params, |welcome| {
                 let mut inner = shared.lock();
                 // A mismatch is the only way the check fails.
-                let result = (inner.conn.check_server_id(welcome.server_id))
+                let result = (inner.conn.handle_server_id(welcome.server_id))
                     .map_err(|_| AddLinkError::ServerIdMismatch);
                 inner.wake_driver();
                 if result.is_ok() && !existing {

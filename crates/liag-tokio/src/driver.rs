@@ -102,7 +102,7 @@ impl Driver {
                 .iter()
                 .find(|l| l.id == new.id)
                 .map_or("", |l| l.tag.as_str());
-            let span = tracing::debug_span!("link", id = new.id.0, %tag);
+            let span = tracing::debug_span!("link", id = new.id.number(), %tag);
             span.in_scope(|| tracing::debug!("link attached"));
             inner.publish(LinkEvent::Added { link: new.id });
             self.links.push(LinkIo {

@@ -4,7 +4,7 @@ use futures::{SinkExt, StreamExt};
 use std::time::Duration;
 
 use liag_core::handshake::{
-    Acceptor, HandshakeError, IncomingLink, Initiator, InitiatorParams, InitiatorStep,
+    HandshakeError, IncomingLink, Initiator, InitiatorParams, InitiatorStep, Responder,
 };
 use liag_core::proto::ids::ServerId;
 use liag_core::proto::message::{ExchangedCfg, MessageKind, UserData, Welcome};
@@ -55,7 +55,7 @@ pub(crate) async fn accept(
     user_data: UserData,
     cfg: ExchangedCfg,
 ) -> Result<IncomingLink, AcceptError> {
-    let (mut acceptor, welcome) = Acceptor::new(server_id, user_data, cfg, &mut rand::rng());
+    let (mut acceptor, welcome) = Responder::new(server_id, user_data, cfg, &mut rand::rng());
     link.send(welcome).await?;
     let packet = next_packet(link).await?;
     let incoming = acceptor.handle_packet(&packet).map_err(StepError::from)?;

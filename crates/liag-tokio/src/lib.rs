@@ -42,7 +42,7 @@ mod shared;
 mod sources;
 mod stream;
 
-pub use codec::{BoxLink, FREE_PARTIAL, LinkCodec, PacketLink, StreamLink, stream_link};
+pub use codec::{BoxLink, FREE_PARTIAL, PacketLink, StreamLink, stream_link};
 pub use connect::{Outgoing, connect};
 pub use control::{Control, LinkEvent, LinkRates, Refusal};
 pub use error::AddLinkError;

@@ -8,8 +8,9 @@
 //! when its last slice is dropped. The pool keeps blocks only while its owner says it is busy.
 
 use bytes::Bytes;
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Free blocks of one capacity. A block is a `Vec` filled by copying or reading into its
 /// spare capacity, so no block is ever zeroed.
@@ -33,10 +34,6 @@ impl BlockPool {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Vec<u8>>> {
-        self.free.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Whether the pool keeps returned blocks.
     pub(crate) fn keeps(&self) -> bool {
         self.keep.load(Ordering::Relaxed)
@@ -46,13 +43,14 @@ impl BlockPool {
     pub(crate) fn set_keep(&self, keep: bool) {
         let was = self.keep.swap(keep, Ordering::Relaxed);
         if was && !keep {
-            self.lock().clear();
+            self.free.lock().clear();
         }
     }
 
     /// An empty block with room for `block_len` bytes: a kept one, or a new one.
     pub(crate) fn take(&self) -> Vec<u8> {
-        self.lock()
+        self.free
+            .lock()
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(self.block_len))
     }
@@ -60,7 +58,7 @@ impl BlockPool {
     /// Returns a block, whatever it holds.
     pub(crate) fn give_back(&self, mut block: Vec<u8>) {
         if block.capacity() == self.block_len && self.keeps() {
-            let mut free = self.lock();
+            let mut free = self.free.lock();
             if free.len() < self.max_free {
                 block.clear();
                 free.push(block);
@@ -130,7 +128,7 @@ mod tests {
         let shared = pool.share(block, &pinned);
         let slice = shared.slice(8..16);
         drop(shared);
-        assert!(pool.lock().is_empty(), "a slice still holds it");
+        assert!(pool.free.lock().is_empty(), "a slice still holds it");
         assert_eq!(pinned.load(Ordering::Relaxed), 64, "and it counts whole");
         drop(slice);
         assert_eq!(pinned.load(Ordering::Relaxed), 0);
@@ -141,10 +139,10 @@ mod tests {
         // At most `max_free` are kept, and none once the pool stops keeping.
         let blocks: Vec<Bytes> = (0..3).map(|_| pool.share(pool.take(), &pinned)).collect();
         drop(blocks);
-        assert_eq!(pool.lock().len(), 2);
+        assert_eq!(pool.free.lock().len(), 2);
         pool.set_keep(false);
-        assert!(pool.lock().is_empty());
+        assert!(pool.free.lock().is_empty());
         drop(pool.share(pool.take(), &pinned));
-        assert!(pool.lock().is_empty());
+        assert!(pool.free.lock().is_empty());
     }
 }

@@ -2,9 +2,10 @@
 //! connection; [`Listener`] hands new connections to the application as [`Incoming`].
 
 use futures::SinkExt;
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
@@ -176,7 +177,7 @@ impl Server {
 
     /// Installs a filter that may refuse individual links.
     pub fn set_link_filter(&self, filter: LinkFilter) {
-        *lock(&self.inner.filter) = Some(filter);
+        *self.inner.filter.lock() = Some(filter);
     }
 
     /// Bytes the server's connections buffer together, against `Settings::memory_budget`
@@ -187,7 +188,7 @@ impl Server {
 
     /// Number of connections the server knows, pending or running.
     pub fn connections(&self) -> usize {
-        lock(&self.inner.table).len()
+        self.inner.table.lock().len()
     }
 
     /// Takes a new byte-stream transport (an accepted TCP socket, say) and runs its
@@ -254,7 +255,7 @@ impl Server {
         let id = inner
             .next_handshake
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut pending = lock(&inner.handshakes);
+        let mut pending = inner.handshakes.lock();
         while pending.len() >= inner.settings.max_pending_handshakes.max(1) {
             if let Some(oldest) = crate::evict::handshake_to_abandon(&mut pending) {
                 tracing::debug!(source = ?oldest.source, "too many handshakes in progress; abandoning one");
@@ -267,7 +268,7 @@ impl Server {
                 .clone()
                 .handle_link(link, tag.clone(), user_data, source)
                 .await;
-            lock(&task.handshakes).retain(|h| h.id != id);
+            task.handshakes.lock().retain(|h| h.id != id);
             if let Err(e) = result {
                 tracing::debug!(%tag, error = %e, "incoming link did not join");
             }
@@ -281,7 +282,7 @@ impl Server {
 
     /// Handshakes in progress.
     pub fn pending_handshakes(&self) -> usize {
-        lock(&self.inner.handshakes).len()
+        self.inner.handshakes.lock().len()
     }
 
     /// Runs an incoming link's handshake here, to see how it ends.
@@ -293,15 +294,11 @@ impl Server {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl ServerInner {
     /// Makes room in a full table by ending a connection that gives way (see
     /// [`crate::evict::connection_to_end`]); at most one fruitless search per 100 ms.
     fn make_room(&self, table: &mut ConnectionTable<Handle>) -> bool {
-        let mut last = lock(&self.fruitless_search);
+        let mut last = self.fruitless_search.lock();
         if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(100)) {
             return false;
         }
@@ -347,7 +344,7 @@ impl ServerInner {
             remote_user_data: incoming.user_data.clone(),
             existing_connection: incoming.existing_connection,
         };
-        let filter = lock(&self.filter).clone();
+        let filter = self.filter.lock().clone();
         if filter.is_some_and(|f| !f(&description)) {
             return refuse(link, RefusedReason::LinkRefused).await;
         }
@@ -359,7 +356,7 @@ impl ServerInner {
         let mut link = Some(link);
         // Queues the link on a pending connection, unless that has its fill of links.
         let queue = |pending: &Arc<Mutex<Pending>>, link: &mut Option<BoxLink>| {
-            let mut pending = lock(pending);
+            let mut pending = pending.lock();
             if pending.links.len() >= max_links {
                 return false;
             }
@@ -374,7 +371,7 @@ impl ServerInner {
             true
         };
         let route = {
-            let mut table = lock(&self.table);
+            let mut table = self.table.lock();
             let mut resolution = table.resolve(incoming.conn_id, incoming.existing_connection);
             if matches!(resolution, Resolution::Refuse(RefusedReason::NotListening))
                 && table.is_full()
@@ -416,7 +413,7 @@ impl ServerInner {
                     Ok(joining) => joining,
                     Err(reason) => {
                         if reason == RefusedReason::Closed {
-                            lock(&self.table).stop_taking_links(incoming.conn_id);
+                            self.table.lock().stop_taking_links(incoming.conn_id);
                         }
                         return refuse(link, reason).await;
                     }
@@ -452,7 +449,7 @@ impl ServerInner {
             tag,
             answered: false,
         };
-        let sender = lock(&self.incoming).clone();
+        let sender = self.incoming.lock().clone();
         let sent = sender.map(|tx| tx.try_send(offer));
         match sent {
             Some(Ok(())) => Ok(()),
@@ -520,8 +517,8 @@ impl Incoming {
         // The waiting links are counted against the link limit before any other link can
         // find the running connection.
         let links = {
-            let mut table = lock(&server.table);
-            let links = std::mem::take(&mut lock(&self.pending).links);
+            let mut table = server.table.lock();
+            let links = std::mem::take(&mut self.pending.lock().links);
             let joining: Vec<Joining> = links.iter().map(|_| Joining::add(&shared)).collect();
             table.insert(self.conn_id, Handle::Running(shared.clone()));
             links.into_iter().zip(joining)
@@ -543,7 +540,7 @@ impl Incoming {
         }
         // Take no more links once the connection ends; forget it once its links are closed.
         let conn_id = self.conn_id;
-        let slot = lock(&self.pending).slot.take();
+        let slot = self.pending.lock().slot.take();
         tokio::spawn(async move {
             let mut changes = control.watch();
             while control.result().is_none() {
@@ -551,9 +548,9 @@ impl Incoming {
                     break;
                 }
             }
-            lock(&server.table).stop_taking_links(conn_id);
+            server.table.lock().stop_taking_links(conn_id);
             let _ = control.closed().await;
-            lock(&server.table).remove(conn_id);
+            server.table.lock().remove(conn_id);
             drop(slot);
         });
         stream
@@ -573,9 +570,9 @@ impl Incoming {
     fn refuse_links(&mut self, reason: RefusedReason) {
         self.answered = true;
         let links = {
-            let mut table = lock(&self.server.table);
+            let mut table = self.server.table.lock();
             table.remove(self.conn_id);
-            std::mem::take(&mut lock(&self.pending).links)
+            std::mem::take(&mut self.pending.lock().links)
         };
         let runtime = tokio::runtime::Handle::try_current().ok();
         for ready in links {

@@ -4,7 +4,8 @@
 //! driver; the driver owns the links' I/O. No channel sits between the application and the
 //! state machine.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -156,12 +157,9 @@ impl Shared {
         })
     }
 
-    /// Locks the state. A panic while it was held is a bug elsewhere; the state itself stays
-    /// consistent, so the lock is taken anyway.
+    /// Locks the state.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock()
     }
 
     pub(crate) fn notify_change(&self) {

@@ -5,9 +5,10 @@
 //! its source's and gives it back when dropped, so the counts can never fall out of step with
 //! what is really held.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A peer as a server counts it: an IPv4 address, or an IPv6 /64 (an IPv4-mapped IPv6
 /// address counts as its IPv4 address).
@@ -100,7 +101,7 @@ impl Sources {
     }
 
     fn take(self: &Arc<Self>, source: Source, kind: Kind) -> Option<Slot> {
-        let mut held = self.lock();
+        let mut held = self.held.lock();
         let entry = held.entry(source).or_default();
         let (count, max) = match kind {
             Kind::Socket => (&mut entry.sockets, self.max_sockets),
@@ -126,7 +127,7 @@ impl Sources {
             Kind::Socket => "sockets (max_links_per_source)",
             Kind::Connection => "connections (max_connections_per_source)",
         };
-        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        let mut warned = self.warned.lock();
         if warned.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(10)) {
             *warned = Some(std::time::Instant::now());
             tracing::warn!(%source, max, "a source holds its fill of {what}; refusing more");
@@ -138,17 +139,13 @@ impl Sources {
     /// Sockets `source` holds.
     #[cfg(test)]
     fn sockets(&self, source: Source) -> usize {
-        self.lock().get(&source).map_or(0, |h| h.sockets)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Source, Held>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        self.held.lock().get(&source).map_or(0, |h| h.sockets)
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut held = self.sources.lock();
+        let mut held = self.sources.held.lock();
         if let Some(entry) = held.get_mut(&self.source) {
             match self.kind {
                 Kind::Socket => entry.sockets -= 1,
@@ -224,7 +221,7 @@ mod tests {
         assert!(sources.connection(src).is_none());
         drop((b, c));
         assert!(
-            sources.lock().get(&src).is_none(),
+            sources.held.lock().get(&src).is_none(),
             "forgotten once it holds nothing"
         );
     }

@@ -103,7 +103,7 @@ fn poll_write_bytes(
     let fits = if whole { room >= data.len() } else { room > 0 };
     if !fits && data.len() > 0 {
         inner.writer = Some(cx.waker().clone());
-        inner.conn.wait_writable();
+        inner.conn.want_writable();
         return Poll::Pending;
     }
     let n = data.len().min(room);
@@ -305,7 +305,7 @@ impl AsyncWrite for WriteHalf {
         let limit = inner.conn.config().no_link_timeout;
         let unacked = inner.conn.stats().unacked;
         inner.writer = Some(cx.waker().clone());
-        inner.conn.wait_writable();
+        inner.conn.want_writable();
         drop(inner);
         let (last, deadline) = this
             .shutdown_deadline

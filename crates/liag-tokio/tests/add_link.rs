@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
 use bytes::BytesMut;
-use liag_tokio::liag_core::proto::frame::FrameEncoder;
-use liag_tokio::liag_core::proto::message::{Message, MessageKind};
+use liag_core::proto::frame::FrameEncoder;
+use liag_core::proto::message::{Message, MessageKind};
 use liag_tokio::{
     AddLinkError, ConnectionError, HandshakeError, LinkEvent, Listener, Outgoing, Refusal,
     RefusedReason, Server, Settings, UserData, connect, stream_link,

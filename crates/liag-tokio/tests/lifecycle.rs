@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
 use futures::SinkExt;
-use liag_tokio::liag_core::proto::frame::FrameHeader;
-use liag_tokio::liag_core::proto::message::UserData;
-use liag_tokio::liag_core::{ConnectionError, Direction, LinkError, LinkId, LinkInfo};
+use liag_core::proto::frame::FrameHeader;
+use liag_core::{ConnectionError, Direction, LinkError, LinkId, LinkInfo};
+use liag_tokio::UserData;
 use liag_tokio::{
     Control, FrameError, LinkEvent, Outgoing, Server, Settings, Stream, connect, stream_link,
 };

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use liag_tokio::liag_core::proto::message::UserData;
+use liag_tokio::UserData;
 use liag_tokio::{Server, Settings, connect};
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
-use liag_tokio::liag_core::proto::message::UserData;
+use liag_tokio::UserData;
 use liag_tokio::{Server, Settings, connect};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,7 +35,7 @@ async fn terminate_is_an_error_for_the_peer() {
 
 #[tokio::test]
 async fn a_link_refused_as_closed_ends_the_connection() {
-    use liag_tokio::liag_core::ConnectionError;
+    use liag_core::ConnectionError;
     let (server, mut listener) = Server::new(Settings::default());
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {

@@ -14,15 +14,16 @@
 //! an attempt is at most that far away, and the first one through replaces the stalled link.
 
 use liag_tokio::BoxFuture;
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
 
-use liag_tokio::liag_core::proto::message::{RefusedReason, UserData};
-use liag_tokio::liag_core::{LinkId, LinkState};
+use liag_core::{LinkId, LinkState};
 use liag_tokio::{AddLinkError, LinkEvent, Outgoing};
+use liag_tokio::{RefusedReason, UserData};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::AttemptError;
@@ -72,11 +73,6 @@ pub(crate) struct Status {
     /// Links that went out of the filter's view so far: a refusal measured against an older
     /// view is void.
     generation: u64,
-}
-
-/// Locks the loop's status.
-pub(crate) fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
-    status.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The link up on a path.
@@ -222,7 +218,7 @@ pub(crate) async fn keep_links<C: Connector>(
                 Ok(found) => names = found,
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot list paths");
-                    lock(&status).last_error = Some(Arc::new(AttemptError::Paths(e)));
+                    status.lock().last_error = Some(Arc::new(AttemptError::Paths(e)));
                 }
             }
         }
@@ -270,7 +266,7 @@ pub(crate) async fn keep_links<C: Connector>(
             running_path.insert(handle.id(), name.clone());
             paths.entry(name.clone()).or_default().attempts.push(handle);
         }
-        let mut status = lock(&status);
+        let mut status = status.lock();
         status.paths = names.len();
         status.attempts = running.len();
     }
@@ -284,7 +280,7 @@ fn forget_gone(paths: &mut HashMap<String, Path>, status: &Mutex<Status>) {
         return;
     }
     let mut forgot = false;
-    let mut status = lock(status);
+    let mut status = status.lock();
     for (name, path) in paths.iter_mut() {
         let Some(attempt) = path.gone.take() else {
             continue;
@@ -333,7 +329,7 @@ fn finished(
     status: &Mutex<Status>,
 ) {
     match result {
-        Ok(Opened::Filtered { generation, .. }) if generation != lock(status).generation => {
+        Ok(Opened::Filtered { generation, .. }) if generation != status.lock().generation => {
             // A link went while this one was measured: the refusal is void, try again.
             tracing::debug!(path = %name, "link filter's refusal outdated; trying again");
             (path.filtered, path.retry) = (false, None);
@@ -350,7 +346,7 @@ fn finished(
                      one interface with TcpLinkFilter::None)"
                 );
             }
-            lock(status).last_error = Some(Arc::new(AttemptError::AddLink {
+            status.lock().last_error = Some(Arc::new(AttemptError::AddLink {
                 path: name.to_string(),
                 error: AddLinkError::Filtered,
             }));
@@ -360,7 +356,8 @@ fn finished(
         Ok(Opened::Link(id, attempt, remote)) => {
             tracing::debug!(path = %name, probe, "link up");
             // Of two links that passed the filter on this path, the view keeps the live one.
-            lock(status)
+            status
+                .lock()
                 .kept
                 .insert(name.to_string(), (attempt, remote));
             let now = Instant::now();
@@ -399,7 +396,7 @@ fn finished(
                 next_backoff(path.retry)
             };
             tracing::debug!(path = %name, error = %e, ?backoff, "link attempt failed");
-            lock(status).last_error = Some(Arc::new(e));
+            status.lock().last_error = Some(Arc::new(e));
             path.retry = Some((Instant::now() + backoff, backoff));
         }
     }
@@ -433,14 +430,14 @@ fn open_link<C: Connector>(
             Err(error) => return Err(AttemptError::Open { path, error }),
         };
         let attempt = {
-            let mut status = lock(&status);
+            let mut status = status.lock();
             status.attempts_started += 1;
             status.attempts_started
         };
         let (mut remote, mut refused) = (UserData::empty(), None);
         let added = outgoing
             .add_packet_link(link, path.clone(), user_data, |welcome| {
-                let mut status = lock(&status);
+                let mut status = status.lock();
                 let others: Vec<(String, UserData)> = status
                     .kept
                     .iter()

@@ -1,9 +1,9 @@
 //! The paths a connector listed last, by name: `open` looks its path up, and `keep` compares
 //! a new link's path with those of the links already up.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io;
-use std::sync::Mutex;
 
 use liag_tokio::UserData;
 
@@ -18,13 +18,9 @@ impl<P> Default for KnownPaths<P> {
 }
 
 impl<P: Clone> KnownPaths<P> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, P>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Remembers each path under its name; returns the names, in order.
     pub(crate) fn record(&self, paths: impl IntoIterator<Item = (String, P)>) -> Vec<String> {
-        let mut known = self.lock();
+        let mut known = self.0.lock();
         paths
             .into_iter()
             .map(|(name, path)| {
@@ -36,7 +32,8 @@ impl<P: Clone> KnownPaths<P> {
 
     /// The path named `name`.
     pub(crate) fn get(&self, name: &str) -> io::Result<P> {
-        self.lock()
+        self.0
+            .lock()
             .get(name)
             .cloned()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("unknown path {name}")))
@@ -51,7 +48,7 @@ impl<P: Clone> KnownPaths<P> {
         others: &[(String, UserData)],
         clash: impl Fn(&P, &P, &UserData) -> bool,
     ) -> bool {
-        let known = self.lock();
+        let known = self.0.lock();
         let Some(this) = known.get(name) else {
             return true;
         };

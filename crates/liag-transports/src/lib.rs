@@ -60,7 +60,7 @@ pub use transport::{Accepted, Acceptor, Connector, Links, MultiConnector, connec
 pub use liag_tokio;
 // What users name in the traits' signatures and around a connection, so that depending on
 // liag-transports alone is enough.
-pub use liag_tokio::liag_core::LinkInfo;
+pub use liag_core::LinkInfo;
 pub use liag_tokio::{
     AddLinkError, BoxFuture, BoxLink, Config, ConnectionError, Control, FrameError, HandshakeError,
     Incoming, LinkError, LinkEvent, LinkId, LinkRates, LinkState, LinkStats, Listener, Outgoing,

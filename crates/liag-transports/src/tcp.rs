@@ -2,10 +2,11 @@
 //! and remote address, reconnecting with backoff and re-probing silent paths.
 
 use liag_tokio::BoxFuture;
+use parking_lot::Mutex;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Instant;
@@ -443,18 +444,18 @@ impl TcpConnector {
                 targets: self.targets.clone(),
             });
         }
-        *lock(&self.resolved) = Some((Instant::now(), addrs));
+        *self.resolved.lock() = Some((Instant::now(), addrs));
         Ok(connect_with(self, settings))
     }
 
     /// The addresses, resolved at most every ten seconds.
     async fn addresses(&self) -> Result<Vec<SocketAddr>, ConnectError> {
-        let cached = lock(&self.resolved).clone();
+        let cached = self.resolved.lock().clone();
         match cached {
             Some((at, addrs)) if at.elapsed() < RESOLVE_EVERY => Ok(addrs),
             _ => {
                 let addrs = self.resolve().await?;
-                *lock(&self.resolved) = Some((Instant::now(), addrs.clone()));
+                *self.resolved.lock() = Some((Instant::now(), addrs.clone()));
                 Ok(addrs)
             }
         }
@@ -541,10 +542,6 @@ pub(crate) fn interfaces_for(remote: SocketAddr, allowed: Option<&[String]>) -> 
     names.sort();
     names.dedup();
     names
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl StreamConnector for TcpConnector {

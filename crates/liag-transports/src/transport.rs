@@ -2,13 +2,14 @@
 //! [`Acceptor`], [`Links`] (from [`connect_with`]) keeping a [`Connector`]'s links up.
 
 use liag_tokio::BoxFuture;
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::error::WaitError;
-use crate::keep::{Status, lock};
+use crate::keep::Status;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
@@ -212,7 +213,7 @@ impl Links {
 
     /// What keeps the connection from `count` links after `limit`.
     fn why_not(&self, have: usize, wanted: usize, limit: Duration) -> WaitError {
-        let status = lock(&self.status);
+        let status = self.status.lock();
         let answered = self.outgoing.awaiting_accept();
         let last_failure = status.last_error.clone();
         if answered > 0 {
@@ -328,11 +329,7 @@ impl MultiConnector {
     }
 
     fn owner_of(&self, path: &str) -> Option<usize> {
-        self.owner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(path)
-            .copied()
+        self.owner.lock().get(path).copied()
     }
 }
 
@@ -356,7 +353,7 @@ impl Connector for MultiConnector {
                     Err(e) => last_error = Some(e),
                 }
             }
-            *self.owner.lock().unwrap_or_else(|p| p.into_inner()) = owner;
+            *self.owner.lock() = owner;
             match last_error {
                 Some(e) if all.is_empty() => Err(e),
                 _ => Ok(all),

@@ -8,14 +8,10 @@ mod common;
 
 use bytes::BytesMut;
 use common::*;
-use liag_transports::liag_tokio::liag_core::handshake::{
-    Initiator, InitiatorParams, InitiatorStep,
-};
-use liag_transports::liag_tokio::liag_core::proto::frame::{FrameDecoder, FrameEncoder};
-use liag_transports::liag_tokio::liag_core::proto::ids::ConnId;
-use liag_transports::liag_tokio::liag_core::proto::message::{
-    ExchangedCfg, Message, RefusedReason,
-};
+use liag_core::handshake::{Initiator, InitiatorParams, InitiatorStep};
+use liag_core::proto::frame::{FrameDecoder, FrameEncoder};
+use liag_core::proto::ids::ConnId;
+use liag_core::proto::message::{ExchangedCfg, Message, RefusedReason};
 use liag_transports::liag_tokio::{Server, Settings};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -316,7 +312,7 @@ async fn a_full_server_makes_room_by_ending_a_linkless_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_order_floods_stay_within_the_memory_budget() {
-    use liag_transports::liag_tokio::liag_core::proto::seq::Seq;
+    use liag_core::proto::seq::Seq;
     let mut settings = Settings::default();
     settings.memory_budget = 4 << 20;
     let (server, listener, addrs) = server(settings.clone()).await;
@@ -352,7 +348,7 @@ async fn out_of_order_floods_stay_within_the_memory_budget() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let used = server.memory_used();
     // The budget, and at most each connection's floor beside it.
-    let floors = 5 * liag_tokio::liag_core::RECV_FLOOR;
+    let floors = 5 * liag_core::RECV_FLOOR;
     assert!(used <= (4 << 20) + floors, "{used} bytes held");
     assert!(used >= 3 << 20, "the floods did fill the budget: {used}");
     // A real client is still served, whole and in order.
@@ -368,7 +364,7 @@ async fn out_of_order_floods_stay_within_the_memory_budget() {
 
 /// Sends one Data message numbered `seq` on a link whose handshake sent one frame (Connect).
 async fn send_first_data(socket: &mut TcpStream, seq: u32, payload: &[u8]) {
-    use liag_transports::liag_tokio::liag_core::proto::seq::Seq;
+    use liag_core::proto::seq::Seq;
     let mut encoder = FrameEncoder::new();
     encoder.encode(&[], &mut BytesMut::new()).unwrap();
     let mut out = BytesMut::new();
@@ -412,7 +408,7 @@ async fn a_full_server_ends_a_connection_whose_links_never_carried_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_in_progress_is_held_to_the_memory_budget() {
-    use liag_transports::liag_tokio::liag_core::proto::frame::FrameHeader;
+    use liag_core::proto::frame::FrameHeader;
     let mut settings = Settings::default();
     settings.memory_budget = 1 << 20;
     let (server, listener, addrs) = server(settings).await;

@@ -3,8 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use bytes::BytesMut;
+use liag_core::proto::frame::FrameDecoder;
 use liag_transports::UserData;
-use liag_transports::liag_tokio::liag_core::proto::frame::FrameDecoder;
 use liag_transports::liag_tokio::{Listener, Server, Settings, Stream};
 use liag_transports::tcp::{TcpAcceptor, TcpConnector, TcpLinkFilter};
 use sha2::{Digest, Sha256};

@@ -6,14 +6,12 @@ mod common;
 
 use bytes::BytesMut;
 use common::*;
+use liag_core::handshake::{Initiator, InitiatorParams, InitiatorStep};
+use liag_core::proto::frame::{FrameDecoder, FrameEncoder};
+use liag_core::proto::ids::ConnId;
+use liag_core::proto::message::{ExchangedCfg, Message};
+use liag_core::proto::seq::Seq;
 use liag_transports::liag_tokio::Settings;
-use liag_transports::liag_tokio::liag_core::handshake::{
-    Initiator, InitiatorParams, InitiatorStep,
-};
-use liag_transports::liag_tokio::liag_core::proto::frame::{FrameDecoder, FrameEncoder};
-use liag_transports::liag_tokio::liag_core::proto::ids::ConnId;
-use liag_transports::liag_tokio::liag_core::proto::message::{ExchangedCfg, Message};
-use liag_transports::liag_tokio::liag_core::proto::seq::Seq;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;

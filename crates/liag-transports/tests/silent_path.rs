@@ -15,8 +15,8 @@
 mod common;
 
 use common::*;
+use liag_core::{LinkState, LinkStats};
 use liag_transports::liag_tokio::Settings;
-use liag_transports::liag_tokio::liag_core::{LinkState, LinkStats};
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};

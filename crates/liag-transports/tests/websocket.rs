@@ -212,12 +212,10 @@ async fn tls_inside_a_websocket_keeps_the_gate_shut_until_the_link_handshake() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_big_message_after_the_link_handshake_is_held_to_the_budget() {
     use bytes::BytesMut;
-    use liag_transports::liag_tokio::liag_core::handshake::{
-        Initiator, InitiatorParams, InitiatorStep,
-    };
-    use liag_transports::liag_tokio::liag_core::proto::frame::{FrameDecoder, FrameEncoder};
-    use liag_transports::liag_tokio::liag_core::proto::ids::ConnId;
-    use liag_transports::liag_tokio::liag_core::proto::message::{ExchangedCfg, Message};
+    use liag_core::handshake::{Initiator, InitiatorParams, InitiatorStep};
+    use liag_core::proto::frame::{FrameDecoder, FrameEncoder};
+    use liag_core::proto::ids::ConnId;
+    use liag_core::proto::message::{ExchangedCfg, Message};
     use liag_transports::websocket::WsBytes;
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 

@@ -9,7 +9,7 @@ use liag_proto::seq::Seq;
 use super::{Connection, Event};
 use crate::error::{ConnectionError, LinkError, Violation};
 use crate::link::{Goodbye, LinkId};
-use crate::recv::{Arrival, Incoming};
+use crate::recv::{Arrival, ReliableMsg};
 use crate::send::Acked;
 use crate::time::Time;
 
@@ -32,7 +32,9 @@ impl Connection {
             return;
         }
         let result = match inbound {
-            Inbound::Data { seq, payload } => self.on_reliable(link, seq, Incoming::Data(payload)),
+            Inbound::Data { seq, payload } => {
+                self.on_reliable(link, seq, ReliableMsg::Data(payload))
+            }
             Inbound::Message(msg) => self.on_message(now, link, msg),
         };
         if let Err(error) = result {
@@ -58,12 +60,14 @@ impl Connection {
             }
             Message::Ack { received } => self.on_ack(now, link, received),
             Message::Consumed { seq, consumed } => {
-                self.on_reliable(link, seq, Incoming::Consumed(consumed))?
+                self.on_reliable(link, seq, ReliableMsg::Consumed(consumed))?
             }
-            Message::SendFinish { seq } => self.on_reliable(link, seq, Incoming::SendFinish)?,
-            Message::ReceiveClose { seq } => self.on_reliable(link, seq, Incoming::ReceiveClose)?,
+            Message::SendFinish { seq } => self.on_reliable(link, seq, ReliableMsg::SendFinish)?,
+            Message::ReceiveClose { seq } => {
+                self.on_reliable(link, seq, ReliableMsg::ReceiveClose)?
+            }
             Message::ReceiveFinish { seq } => {
-                self.on_reliable(link, seq, Incoming::ReceiveFinish)?
+                self.on_reliable(link, seq, ReliableMsg::ReceiveFinish)?
             }
             Message::TestData { .. } => {}
             Message::SetBlock { blocked } => l.remote_blocked = blocked,
@@ -158,9 +162,9 @@ impl Connection {
         }
     }
 
-    fn on_reliable(&mut self, link: LinkId, seq: Seq, msg: Incoming) -> Result<(), LinkError> {
+    fn on_reliable(&mut self, link: LinkId, seq: Seq, msg: ReliableMsg) -> Result<(), LinkError> {
         let had_data = self.recv.readable();
-        let is_data = matches!(&msg, Incoming::Data(payload) if !payload.is_empty());
+        let is_data = matches!(&msg, ReliableMsg::Data(payload) if !payload.is_empty());
         let arrival = self.recv.receive(seq, msg, self.budget_room())?;
         if arrival == Arrival::OverBudget {
             // Not acknowledged: the peer sends it again once there is room.

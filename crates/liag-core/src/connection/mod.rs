@@ -241,7 +241,7 @@ impl Connection {
     /// [`Event::LinkRemoved`] with [`LinkError::ConnectionClosed`], so a driver closes the
     /// transport as it would any other removed link.
     pub fn add_link(&mut self, now: Time, info: LinkInfo, peer_recv_buffer: u32) -> LinkId {
-        let id = LinkId(self.next_link_id);
+        let id = LinkId::new(self.next_link_id);
         self.next_link_id += 1;
         if self.closed.is_some() {
             let error = LinkError::ConnectionClosed;
@@ -277,7 +277,7 @@ impl Connection {
     /// Records the server id a link's Welcome carried (initiator side) and checks it against
     /// the first link's, as spec §5.3 step C2 asks. On a mismatch the link must fail, and, if
     /// the configuration says so, the connection ends.
-    pub fn check_server_id(&mut self, server_id: ServerId) -> Result<(), ConnectionError> {
+    pub fn handle_server_id(&mut self, server_id: ServerId) -> Result<(), ConnectionError> {
         match self.server_id {
             None => {
                 self.server_id = Some(server_id);
@@ -362,7 +362,7 @@ impl Connection {
 
     /// Asks for [`Event::Writable`] the next time acknowledged data frees send buffer room,
     /// for a writer that needs more room than there is.
-    pub fn wait_writable(&mut self) {
+    pub fn want_writable(&mut self) {
         self.write_blocked = true;
     }
 

@@ -2,10 +2,11 @@
 //! of each `ws://` or `wss://` URL.
 
 use liag_tokio::BoxFuture;
+use parking_lot::Mutex;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::time::Instant;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
@@ -19,7 +20,7 @@ use super::{HANDSHAKE_TIMEOUT, RESOLVE_EVERY, WsBytes, upgrade_error, ws_config}
 use crate::error::{ConnectError, WsUrlError};
 use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamConnector, box_stream};
-use crate::tcp::{interfaces_for, lock, open_tcp, unmap, user_data};
+use crate::tcp::{interfaces_for, open_tcp, unmap, user_data};
 use crate::transport::{Links, connect_with};
 
 /// A server URL, checked.
@@ -170,17 +171,17 @@ impl WsConnector {
     /// As [`WsConnector::resolve`].
     pub async fn connect(self, settings: Settings) -> Result<(Stream, Links), ConnectError> {
         let found = self.resolve().await?;
-        *lock(&self.resolved) = Some((Instant::now(), found));
+        *self.resolved.lock() = Some((Instant::now(), found));
         Ok(connect_with(self, settings))
     }
 
     async fn addresses(&self) -> Result<Vec<(usize, SocketAddr)>, ConnectError> {
-        let cached = lock(&self.resolved).clone();
+        let cached = self.resolved.lock().clone();
         match cached {
             Some((at, found)) if at.elapsed() < RESOLVE_EVERY => Ok(found),
             _ => {
                 let found = self.resolve().await?;
-                *lock(&self.resolved) = Some((Instant::now(), found.clone()));
+                *self.resolved.lock() = Some((Instant::now(), found.clone()));
                 Ok(found)
             }
         }

@@ -14,14 +14,15 @@
 //!
 //! The link reaches the meter through the hooks its acceptor gives [`crate::Accepted`].
 
+use parking_lot::Mutex;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use liag_tokio::liag_core::MemoryBudget;
+use liag_core::MemoryBudget;
 
 use liag_tokio::LinkGuard;
 
@@ -76,7 +77,7 @@ impl Meter {
     /// Charges or gives back the difference between what is held and what is charged;
     /// `false` if a charge did not fit (what was charged stays).
     fn settle(&self) -> bool {
-        let mut charge = self.charge.lock().unwrap_or_else(|p| p.into_inner());
+        let mut charge = self.charge.lock();
         let Some((budget, charged)) = charge.as_mut() else {
             return true;
         };
@@ -101,7 +102,7 @@ impl LinkGuard for Meter {
     }
 
     fn charge_to(&self, budget: &MemoryBudget) {
-        let mut charge = self.charge.lock().unwrap_or_else(|p| p.into_inner());
+        let mut charge = self.charge.lock();
         if let Some((old, charged)) = charge.take() {
             old.release(charged);
         }
@@ -113,7 +114,7 @@ impl LinkGuard for Meter {
 
 impl Drop for Meter {
     fn drop(&mut self) {
-        if let Some((budget, charged)) = self.charge.get_mut().ok().and_then(Option::take) {
+        if let Some((budget, charged)) = self.charge.get_mut().take() {
             budget.release(charged);
         }
     }

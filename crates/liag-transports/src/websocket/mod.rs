@@ -35,8 +35,8 @@ pub(crate) const RESOLVE_EVERY: Duration = Duration::from_secs(10);
 
 /// The largest WebSocket message liag sends: one stream frame, header and the largest payload
 /// protocol 4 allows.
-pub const MAX_SENT_MESSAGE: usize = liag_tokio::liag_core::proto::frame::HEADER_LEN
-    + liag_tokio::liag_core::proto::frame::MAX_PAYLOAD_LEN as usize;
+pub const MAX_SENT_MESSAGE: usize =
+    liag_core::proto::frame::HEADER_LEN + liag_core::proto::frame::MAX_PAYLOAD_LEN as usize;
 
 /// The largest WebSocket message or frame either side takes: two stream frames' worth, room
 /// for a peer that gathers writes, and no more (tungstenite's own default is 64 MiB). Spec §11
