@@ -19,7 +19,7 @@ use liag_core::handshake::{
 };
 use liag_proto::frame::FrameDecoder;
 use liag_proto::ids::{ConnId, ServerId};
-use liag_proto::message::{ExchangedCfg, Message, UserData};
+use liag_proto::message::{ExchangedConfig, Message, UserData};
 use rand::SeedableRng;
 use std::num::NonZeroU32;
 
@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&role, wire)) = data.split_first() else {
         return;
     };
-    let cfg = ExchangedCfg {
+    let cfg = ExchangedConfig {
         recv_buffer: NonZeroU32::new(1 << 20).expect("non-zero"),
     };
     // A fixed generator: the keys do not matter, the parsing does.

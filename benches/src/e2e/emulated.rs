@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use liag_transports::connect_with;
-use liag_transports::liag_tokio::{Server, Settings, Stream};
+use liag_transports::liag_tokio::{Connection, EndpointConfig, Server};
 use liag_transports::mem::{Fault, LinkSpec, MemPaths};
 
 use super::{CHUNK, Received, accept};
@@ -48,10 +48,10 @@ struct Run {
 
 impl Run {
     fn start(specs: &[LinkSpec], secs: f64) -> Run {
-        let (server, mut listener) = Server::new(Settings::default());
+        let (server, mut listener) = Server::new(EndpointConfig::default());
         let paths = MemPaths::new(server, specs.iter().copied(), 7);
         let start = Instant::now();
-        let (stream, _links) = connect_with(paths.clone(), Settings::default());
+        let (stream, _links) = connect_with(paths.clone(), EndpointConfig::default());
         let receiver = tokio::spawn(async move {
             let _links = _links;
             Received::drain(accept(&mut listener).await?, start).await
@@ -77,7 +77,7 @@ impl Run {
 }
 
 /// Writes a counting pattern until `secs` after `start`, then closes.
-async fn write_for(mut stream: Stream, start: Instant, secs: f64) -> io::Result<(u64, u32)> {
+async fn write_for(mut stream: Connection, start: Instant, secs: f64) -> io::Result<(u64, u32)> {
     let mut chunk = vec![0u8; CHUNK / 4];
     let mut crc = crc32fast::Hasher::new();
     let mut sent = 0u64;

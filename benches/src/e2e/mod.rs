@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use liag_transports::UserData;
-use liag_transports::liag_tokio::{Listener, Server, Settings, Stream, connect};
+use liag_transports::liag_tokio::{Connection, EndpointConfig, Listener, Server, connect};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Size of the writes and reads of bulk transfers.
@@ -22,17 +22,17 @@ pub const CHUNK: usize = 1 << 20;
 
 /// One aggregated connection over `links` loopback TCP links (one listener, one port): the
 /// client's stream and the server's listener, whose first `Incoming` is this connection.
-pub async fn loopback_connection(links: usize) -> io::Result<(Stream, Listener)> {
-    let (server, listener) = Server::new(Settings::default());
+pub async fn loopback_connection(links: usize) -> io::Result<(Connection, Listener)> {
+    let (server, listener) = Server::new(EndpointConfig::default());
     let tcp = TcpListener::bind("127.0.0.1:0").await?;
     let addr = tcp.local_addr()?;
-    let (stream, outgoing) = connect(Settings::default());
+    let (stream, outgoing) = connect(EndpointConfig::default());
     for i in 0..links {
         let socket = TcpStream::connect(addr).await?;
         let (accepted, _) = tcp.accept().await?;
         socket.set_nodelay(true)?;
         accepted.set_nodelay(true)?;
-        server.add_incoming(accepted, format!("tcp{i}"), UserData::empty());
+        server.add_link(accepted, format!("tcp{i}"), UserData::empty());
         let outgoing = outgoing.clone();
         tokio::spawn(async move {
             outgoing
@@ -44,7 +44,7 @@ pub async fn loopback_connection(links: usize) -> io::Result<(Stream, Listener)>
 }
 
 /// Accepts the listener's next connection.
-pub async fn accept(listener: &mut Listener) -> io::Result<Stream> {
+pub async fn accept(listener: &mut Listener) -> io::Result<Connection> {
     let incoming = listener.next().await.ok_or(io::ErrorKind::NotConnected)?;
     Ok(incoming.accept())
 }

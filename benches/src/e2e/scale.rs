@@ -10,21 +10,21 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use liag_transports::UserData;
-use liag_transports::liag_tokio::{Server, Settings, Stream, connect};
+use liag_transports::liag_tokio::{Connection, EndpointConfig, Server, connect};
 
 use super::resident_bytes;
 
 /// A server on loopback whose connections are accepted into `tx`, and its address.
 async fn liag_server(
-    tx: tokio::sync::mpsc::UnboundedSender<Stream>,
+    tx: tokio::sync::mpsc::UnboundedSender<Connection>,
 ) -> io::Result<std::net::SocketAddr> {
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     let tcp = TcpListener::bind("127.0.0.1:0").await?;
     let addr = tcp.local_addr()?;
     tokio::spawn(async move {
         while let Ok((socket, peer)) = tcp.accept().await {
             let _ = socket.set_nodelay(true);
-            server.add_incoming(socket, format!("tcp {peer}"), UserData::empty());
+            server.add_link(socket, format!("tcp {peer}"), UserData::empty());
         }
     });
     tokio::spawn(async move {
@@ -38,8 +38,8 @@ async fn liag_server(
 }
 
 /// A client connection of one TCP link to `addr`.
-async fn liag_client(addr: std::net::SocketAddr) -> io::Result<Stream> {
-    let (stream, outgoing) = connect(Settings::default());
+async fn liag_client(addr: std::net::SocketAddr) -> io::Result<Connection> {
+    let (stream, outgoing) = connect(EndpointConfig::default());
     let socket = TcpStream::connect(addr).await?;
     socket.set_nodelay(true)?;
     outgoing.add_link(socket, "tcp", UserData::empty()).await?;

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use liag_core::handshake::{Initiator, InitiatorParams, InitiatorStep};
 use liag_core::proto::frame::{FrameDecoder, FrameEncoder};
 use liag_core::proto::ids::ConnId;
-use liag_core::proto::message::{ExchangedCfg, Message};
+use liag_core::proto::message::{ExchangedConfig, Message};
 use liag_core::proto::seq::Seq;
 use socket2::{Domain, Socket, Type};
 use std::io::{self, Read, Write};
@@ -88,7 +88,7 @@ impl RawLink {
 
     /// Runs the initiator's handshake for `conn_id`; `Ok(true)` when Accepted.
     pub(crate) fn handshake(&mut self, conn_id: u128, existing: bool) -> io::Result<bool> {
-        let cfg = ExchangedCfg {
+        let cfg = ExchangedConfig {
             recv_buffer: NonZeroU32::new(1 << 20).unwrap_or(NonZeroU32::MIN),
         };
         let params = InitiatorParams::new(ConnId::new(conn_id), existing, cfg);

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use liag_transports::UserData;
-use liag_transports::liag_tokio::{Server, Settings, connect};
+use liag_transports::liag_tokio::{EndpointConfig, Server, connect};
 use liag_transports::mem::{Fault, LinkSpec, MemControl, pair};
 
 use crate::speed_stream::{Generator, PIECE};
@@ -75,7 +75,7 @@ pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
     let cut_at = duration.mul_f64(0.3);
     let heal_at = duration.mul_f64(0.6);
 
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     // Small buffers keep the end of the demo close to its duration.
     settings.config.send_buffer = 4 << 20;
     let (server, mut listener) = Server::new(settings.clone());
@@ -113,7 +113,7 @@ pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
     for (i, spec) in specs.iter().enumerate() {
         let (a, b, control) = pair(*spec, i as u64);
         let tag = format!("link {i}");
-        server.add_incoming_link(b.boxed(), tag.clone(), UserData::empty());
+        server.add_packet_link(b.boxed(), tag.clone(), UserData::empty());
         outgoing
             .add_packet_link(a.boxed(), tag, UserData::empty(), |_| true)
             .await?;

@@ -1,6 +1,6 @@
-//! What a server lets one peer hold: the flags of `liag tunnel server`, as [`Settings`].
+//! What a server lets one peer hold: the flags of `liag tunnel server`, as [`EndpointConfig`].
 
-use liag_transports::liag_tokio::Settings;
+use liag_transports::liag_tokio::EndpointConfig;
 
 /// A server's limits on what peers may hold (see docs/transports.md, "A server facing the
 /// internet").
@@ -20,8 +20,8 @@ pub(crate) struct ServerLimits {
 
 impl ServerLimits {
     /// The settings with these limits.
-    pub(crate) fn settings(&self) -> Settings {
-        let mut settings = Settings::default();
+    pub(crate) fn settings(&self) -> EndpointConfig {
+        let mut settings = EndpointConfig::default();
         settings.max_connections_per_source = self.max_connections_per_source;
         settings.max_links_per_source = self.max_links_per_source;
         settings.memory_budget = self.memory_budget.saturating_mul(1 << 20);
@@ -43,7 +43,7 @@ mod tests {
     #[test]
     fn defaults_are_the_libraries_and_flags_change_them() {
         let default = Cli::parse_from(["x"]).limits.settings();
-        let library = Settings::default();
+        let library = EndpointConfig::default();
         assert_eq!(
             default.max_connections_per_source,
             library.max_connections_per_source

@@ -153,8 +153,7 @@ impl ClientLinks {
         let mut multi = MultiConnector::new();
         if !self.tcp.is_empty() {
             let mut tcp = TcpConnector::new(self.tcp.clone(), self.tcp_default_port);
-            tcp.filter = self.filter;
-            tcp.ipv4_only = self.ipv4_only;
+            tcp.set_filter(self.filter).set_ipv4_only(self.ipv4_only);
             tcp.resolve().await?;
             add(&mut multi, tcp, &tls)?;
         }
@@ -164,7 +163,7 @@ impl ClientLinks {
                 .iter()
                 .map(|t| ws_url(t, self.ws_default_port, self.ws_path));
             let mut ws = WsConnector::new(urls)?;
-            ws.ipv4_only = self.ipv4_only;
+            ws.set_ipv4_only(self.ipv4_only);
             ws.resolve().await?;
             add(&mut multi, ws, &tls)?;
         }

@@ -1,4 +1,4 @@
-//! The tunnel's data path: bytes between a TCP socket and a liag [`Stream`], both ways, with
+//! The tunnel's data path: bytes between a TCP socket and a liag [`Connection`], both ways, with
 //! one copy each way (the kernel's) and one system call per batch.
 //!
 //! - TCP to liag: each read lands in a shared buffer of at least [`READ_MIN`] free bytes and is
@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use liag_transports::liag_tokio::{ReadHalf, Stream, WriteHalf};
+use liag_transports::liag_tokio::{Connection, ReadHalf, WriteHalf};
 
 /// A read from TCP always has this much room (a fresh buffer is taken when less is left).
 const READ_MIN: usize = 64 << 10;
@@ -35,7 +35,7 @@ const SLICES_MAX: usize = 64;
 
 /// Copies both ways between `tcp` and `stream` until both directions end; the bytes moved
 /// towards the stream and towards the socket.
-pub(crate) async fn relay(tcp: TcpStream, stream: Stream) -> io::Result<(u64, u64)> {
+pub(crate) async fn relay(tcp: TcpStream, stream: Connection) -> io::Result<(u64, u64)> {
     let (tcp_read, tcp_write) = tcp.into_split();
     let (stream_read, stream_write) = stream.into_split();
     tokio::try_join!(

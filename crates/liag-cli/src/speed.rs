@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use liag_transports::MultiConnector;
 use liag_transports::connect_with;
-use liag_transports::liag_tokio::{Control, ReadHalf, Server, Settings, WriteHalf};
+use liag_transports::liag_tokio::{Control, EndpointConfig, ReadHalf, Server, WriteHalf};
 use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::{AGG_SPEED_PATH, DEFAULT_PORT as WS_DEFAULT_PORT, WsAcceptor};
 
@@ -239,7 +239,7 @@ async fn server(listen: Listen, oneshot: bool, quiet: bool) -> io::Result<ExitCo
     } else {
         TcpAcceptor::all_interfaces(listen.tcp).await?
     };
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     let with_tls = if tls.is_some() { " with TLS" } else { "" };
     eprintln!(
         "liag speed server on TCP {:?}{with_tls}",
@@ -331,7 +331,7 @@ async fn client(
     quiet: bool,
     json: bool,
 ) -> io::Result<ExitCode> {
-    let (stream, links) = connect_with(connector, Settings::default());
+    let (stream, links) = connect_with(connector, EndpointConfig::default());
     let control = links.outgoing().control();
     // Wait for the first link, so the clock starts with the transfer.
     links.wait_for_link(Duration::from_secs(10)).await?;

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use liag_transports::connect_with;
-use liag_transports::liag_tokio::{Server, Settings, Stream};
+use liag_transports::liag_tokio::{Connection, EndpointConfig, Server};
 use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::WsAcceptor;
 
@@ -196,7 +196,10 @@ async fn server(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn forward_to_target(mut stream: Stream, published: &HashMap<u16, String>) -> io::Result<()> {
+async fn forward_to_target(
+    mut stream: Connection,
+    published: &HashMap<u16, String>,
+) -> io::Result<()> {
     let mut header = [0u8; 2];
     stream.read_exact(&mut header).await?;
     let port = u16::from_be_bytes(header);
@@ -286,7 +289,7 @@ async fn forward_to_server(
 ) -> io::Result<()> {
     socket.set_nodelay(true)?;
     let connector = links.connector().await?;
-    let (mut stream, links) = connect_with(connector, Settings::default());
+    let (mut stream, links) = connect_with(connector, EndpointConfig::default());
     let control = links.outgoing().control();
     let forwarded = async {
         links

@@ -6,7 +6,7 @@
 //! initiator                          responder
 //!     <-------------- Welcome ---------  Responder::new
 //!     Initiator::handle_packet
-//!     --------------- Connect -------->  Responder::handle_packet -> IncomingLink
+//!     --------------- Connect -------->  Responder::handle_packet -> LinkRequest
 //!                                        ConnectionTable::resolve
 //!     <------ Accepted | Refused ------  accepted() / refused(reason)
 //!     Initiator::handle_packet -> Accepted
@@ -25,7 +25,7 @@ use liag_proto::extensions::Extensions;
 use liag_proto::ids::{ConnId, ServerId};
 use liag_proto::keys::{KeyAgreementError, LinkKeyPair};
 use liag_proto::message::{
-    Connect, DecodeError, ExchangedCfg, Message, MessageKind, RefusedReason, UserData, Welcome,
+    Connect, DecodeError, ExchangedConfig, Message, MessageKind, RefusedReason, UserData, Welcome,
 };
 
 /// Why a handshake failed. The transport is closed; nothing more is sent.
@@ -87,12 +87,12 @@ pub struct InitiatorParams {
     /// This endpoint's user data for the link.
     pub user_data: UserData,
     /// This endpoint's configuration.
-    pub cfg: ExchangedCfg,
+    pub cfg: ExchangedConfig,
 }
 
 impl InitiatorParams {
     /// Parameters with no server id and no user data.
-    pub fn new(conn_id: ConnId, existing_connection: bool, cfg: ExchangedCfg) -> Self {
+    pub fn new(conn_id: ConnId, existing_connection: bool, cfg: ExchangedConfig) -> Self {
         InitiatorParams {
             conn_id,
             existing_connection,
@@ -187,7 +187,7 @@ impl Initiator {
 /// What an initiator asked for, as the responder learns it from Connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct IncomingLink {
+pub struct LinkRequest {
     /// The connection the link is for, unmasked.
     pub conn_id: ConnId,
     /// Whether the initiator says the connection exists already.
@@ -197,7 +197,7 @@ pub struct IncomingLink {
     /// The initiator's user data.
     pub user_data: UserData,
     /// The initiator's configuration.
-    pub cfg: ExchangedCfg,
+    pub cfg: ExchangedConfig,
     /// The extensions the initiator announced.
     pub extensions: Extensions,
 }
@@ -213,7 +213,7 @@ impl Responder {
     pub fn new(
         server_id: ServerId,
         user_data: UserData,
-        cfg: ExchangedCfg,
+        cfg: ExchangedConfig,
         rng: &mut (impl CryptoRng + ?Sized),
     ) -> (Self, Bytes) {
         let keys = LinkKeyPair::generate(rng);
@@ -230,7 +230,7 @@ impl Responder {
 
     /// Handles the initiator's Connect. Afterwards, resolve the link with a
     /// [`ConnectionTable`] and send [`accepted`] or [`refused`].
-    pub fn handle_packet(&mut self, packet: &Bytes) -> Result<IncomingLink, HandshakeError> {
+    pub fn handle_packet(&mut self, packet: &Bytes) -> Result<LinkRequest, HandshakeError> {
         let keys = self.keys.take().ok_or(HandshakeError::Finished)?;
         let connect = match Message::decode(packet)? {
             Message::Connect(connect) => connect,
@@ -239,7 +239,7 @@ impl Responder {
         let mask = keys
             .agree(&connect.public_key)
             .map_err(HandshakeError::KeyAgreement)?;
-        Ok(IncomingLink {
+        Ok(LinkRequest {
             conn_id: connect.connection_id.unmask(&mask),
             existing_connection: connect.existing_connection,
             server_id: connect.server_id,

@@ -79,7 +79,7 @@ impl LinkInfo {
     }
 }
 
-/// Settings of one link that differ from the connection's.
+/// EndpointConfig of one link that differ from the connection's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LinkConfig {

@@ -85,7 +85,7 @@ proptest! {
         let mut now = Time::ZERO;
         let mut conn = Connection::new(config, now);
         let rtt = Duration::from_millis(10);
-        let mut links = vec![conn.add_link(now, LinkInfo::new(Direction::Incoming, "l0", rtt), 1 << 20)];
+        let mut links = vec![conn.attach_link(now, LinkInfo::new(Direction::Incoming, "l0", rtt), 1 << 20)];
         for input in inputs {
             let link = |i: usize| links[i % links.len()];
             match input {
@@ -105,7 +105,7 @@ proptest! {
                 Input::Stop => conn.stop_receiving(),
                 Input::Block(l, b) => conn.set_link_blocked(now, link(l), b),
                 Input::Remove(l) => conn.remove_link(now, link(l)),
-                Input::AddLink => links.push(conn.add_link(now, LinkInfo::new(Direction::Outgoing, "n", rtt), 1 << 20)),
+                Input::AddLink => links.push(conn.attach_link(now, LinkInfo::new(Direction::Outgoing, "n", rtt), 1 << 20)),
             }
             // Drain, as a driver would.
             for &l in &links {

@@ -10,7 +10,7 @@ use liag_core::handshake::{
 };
 use liag_core::proto::frame::{FrameDecoder, FrameEncoder};
 use liag_core::proto::ids::{ConnId, ServerId};
-use liag_core::proto::message::{ExchangedCfg, MAX_HANDSHAKE_LEN, RefusedReason, UserData};
+use liag_core::proto::message::{ExchangedConfig, MAX_HANDSHAKE_LEN, RefusedReason, UserData};
 use liag_core::{Config, Connection, Direction, LinkId, LinkInfo, Time};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -70,8 +70,8 @@ impl Line {
     }
 }
 
-fn cfg() -> ExchangedCfg {
-    ExchangedCfg {
+fn cfg() -> ExchangedConfig {
+    ExchangedConfig {
         recv_buffer: Config::default().recv_buffer,
     }
 }
@@ -135,7 +135,7 @@ fn open_link(
         line.server
             .send(&handshake::accepted(), &mut line.to_client);
         let info = LinkInfo::new(Direction::Incoming, "line", rtt);
-        conn.add_link(now, info, incoming.cfg.recv_buffer.get())
+        conn.attach_link(now, info, incoming.cfg.recv_buffer.get())
     });
 
     let packet = line
@@ -151,7 +151,7 @@ fn open_link(
             line.server
                 .decoder
                 .set_max_payload_len(liag_core::proto::frame::MAX_PAYLOAD_LEN);
-            let client_link = client.add_link(
+            let client_link = client.attach_link(
                 now,
                 LinkInfo::new(Direction::Outgoing, "line", rtt),
                 welcome.cfg.recv_buffer.get(),

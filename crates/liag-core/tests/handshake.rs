@@ -12,14 +12,14 @@ use liag_core::proto::extensions::Extensions;
 use liag_core::proto::ids::{ConnId, MaskedConnId, ServerId};
 use liag_core::proto::keys::KeyAgreementError;
 use liag_core::proto::message::{
-    Connect, DecodeError, ExchangedCfg, Message, MessageKind, RefusedReason, UserData, Welcome,
+    Connect, DecodeError, ExchangedConfig, Message, MessageKind, RefusedReason, UserData, Welcome,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::num::NonZeroU32;
 
-fn cfg() -> ExchangedCfg {
-    ExchangedCfg {
+fn cfg() -> ExchangedConfig {
+    ExchangedConfig {
         recv_buffer: NonZeroU32::new(1 << 20).unwrap(),
     }
 }

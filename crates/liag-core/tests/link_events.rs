@@ -14,8 +14,8 @@ const RTT: Duration = Duration::from_millis(10);
 fn pair(now: Time) -> (Connection, LinkId, Connection, LinkId) {
     let mut a = Connection::new(Config::default(), now);
     let mut b = Connection::new(Config::default(), now);
-    let la = a.add_link(now, LinkInfo::new(Direction::Outgoing, "a", RTT), 64 << 20);
-    let lb = b.add_link(now, LinkInfo::new(Direction::Incoming, "b", RTT), 64 << 20);
+    let la = a.attach_link(now, LinkInfo::new(Direction::Outgoing, "a", RTT), 64 << 20);
+    let lb = b.attach_link(now, LinkInfo::new(Direction::Incoming, "b", RTT), 64 << 20);
     (a, la, b, lb)
 }
 
@@ -118,7 +118,7 @@ fn a_closed_connection_lets_a_new_link_go_at_once() {
     let (mut a, _la, _b, _lb) = pair(now);
     a.terminate();
     events(&mut a);
-    let late = a.add_link(
+    let late = a.attach_link(
         now,
         LinkInfo::new(Direction::Outgoing, "late", RTT),
         1 << 20,

@@ -17,8 +17,8 @@ fn joined(now: Time, n: usize) -> (Connection, Connection, Vec<(LinkId, LinkId)>
     let links = (0..n)
         .map(|i| {
             let tag = format!("link {i}");
-            let la = a.add_link(now, LinkInfo::new(Direction::Outgoing, &tag, RTT), 64 << 20);
-            let lb = b.add_link(now, LinkInfo::new(Direction::Incoming, &tag, RTT), 64 << 20);
+            let la = a.attach_link(now, LinkInfo::new(Direction::Outgoing, &tag, RTT), 64 << 20);
+            let lb = b.attach_link(now, LinkInfo::new(Direction::Incoming, &tag, RTT), 64 << 20);
             (la, lb)
         })
         .collect();

@@ -243,7 +243,7 @@ fn inject(sim: &mut Sim, packets: &[Bytes]) -> LinkId {
     sim.add_link(LinkSpec::mbit(10.0, 10));
     let now = sim.now();
     let conn = sim.connection_mut(Side::B);
-    let link = conn.link_ids().last().unwrap();
+    let link = conn.link_stats().last().unwrap().id;
     for p in packets {
         conn.handle_packet(now, link, p.clone());
     }
@@ -379,7 +379,7 @@ fn per_link_config_caps_a_link() {
     let mut sim = Sim::new(31, Config::default());
     sim.add_link(LinkSpec::mbit(40.0, 20));
     sim.add_link(LinkSpec::mbit(40.0, 20));
-    let first = sim.connection(Side::A).link_ids().next().unwrap();
+    let first = sim.connection(Side::A).link_stats()[0].id;
     let mut capped = liag_core::LinkConfig::default();
     capped.max_inflight = Some(32 << 10);
     sim.connection_mut(Side::A).set_link_config(first, capped);

@@ -11,7 +11,7 @@ use liag_proto::extensions::Extensions;
 use liag_proto::frame::{FrameDecoder, FrameEncoder};
 use liag_proto::ids::{MaskedConnId, ServerId};
 use liag_proto::inbound::InboundReader;
-use liag_proto::message::{Connect, ExchangedCfg, Message, RefusedReason, UserData, Welcome};
+use liag_proto::message::{Connect, ExchangedConfig, Message, RefusedReason, UserData, Welcome};
 use liag_proto::seq::{Position, SEQ_WINDOW, Seq};
 use proptest::prelude::*;
 
@@ -24,8 +24,8 @@ fn user_data() -> impl Strategy<Value = UserData> {
         .prop_map(|v| UserData::new(Bytes::from(v)).expect("under 64 KiB"))
 }
 
-fn cfg() -> impl Strategy<Value = ExchangedCfg> {
-    (1..=u32::MAX).prop_map(|n| ExchangedCfg {
+fn cfg() -> impl Strategy<Value = ExchangedConfig> {
+    (1..=u32::MAX).prop_map(|n| ExchangedConfig {
         recv_buffer: NonZeroU32::new(n).expect("range starts at 1"),
     })
 }

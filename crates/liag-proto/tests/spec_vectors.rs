@@ -9,7 +9,7 @@ use liag_proto::extensions::Extensions;
 use liag_proto::frame::{FrameDecoder, FrameEncoder, FrameHeader, HEADER_LEN, checksum};
 use liag_proto::ids::{ConnId, MaskedConnId, ServerId};
 use liag_proto::keys::{KeyAgreementError, LinkKeyPair};
-use liag_proto::message::{Connect, ExchangedCfg, Message, RefusedReason, UserData, Welcome};
+use liag_proto::message::{Connect, ExchangedConfig, Message, RefusedReason, UserData, Welcome};
 use liag_proto::seq::Seq;
 
 /// Parses hex with any whitespace or `|` separators.
@@ -186,8 +186,8 @@ fn non_contributory_key_is_refused() {
     );
 }
 
-fn cfg_64_mib() -> ExchangedCfg {
-    ExchangedCfg {
+fn cfg_64_mib() -> ExchangedConfig {
+    ExchangedConfig {
         recv_buffer: NonZeroU32::new(64 << 20).unwrap(),
     }
 }

@@ -6,16 +6,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use liag_core::handshake::InitiatorParams;
 use liag_core::proto::ids::ConnId;
-use liag_core::proto::message::{ExchangedCfg, RefusedReason, UserData, Welcome};
-use liag_core::{Connection, Direction, LinkId, LinkInfo};
+use liag_core::proto::message::{ExchangedConfig, RefusedReason, UserData, Welcome};
+use liag_core::{Direction, LinkId, LinkInfo};
 
 use crate::codec::{BoxLink, stream_link};
+use crate::config::EndpointConfig;
+use crate::connection::Connection;
 use crate::control::{Control, LinkEvent, Refusal};
 use crate::error::AddLinkError;
 use crate::handshake::{initiate, within};
-use crate::settings::Settings;
 use crate::shared::Shared;
-use crate::stream::Stream;
 
 /// The initiator's handle for adding links to its connection. Cheap to clone.
 ///
@@ -26,7 +26,7 @@ use crate::stream::Stream;
 pub struct Outgoing {
     shared: Arc<Shared>,
     conn_id: ConnId,
-    settings: Settings,
+    settings: EndpointConfig,
     common: Arc<Common>,
 }
 
@@ -87,15 +87,15 @@ impl std::fmt::Debug for Outgoing {
 /// Keep the [`Outgoing`] (or a clone) while links may still be added: once every clone is
 /// gone, the connection ends as soon as it has no link.
 #[must_use = "the connection is unused; links join it through the Outgoing"]
-pub fn connect(settings: Settings) -> (Stream, Outgoing) {
+pub fn connect(settings: EndpointConfig) -> (Connection, Outgoing) {
     let conn_id = ConnId::random(&mut rand::rng());
-    let shared = Shared::new(Connection::new(
+    let shared = Shared::new(liag_core::Connection::new(
         settings.config.clone(),
         liag_core::Time::ZERO,
     ));
     let span = tracing::info_span!("liag", conn = %conn_id, side = "client");
     crate::driver::spawn(shared.clone(), span);
-    let stream = Stream::new(shared.clone());
+    let stream = Connection::new(shared.clone());
     let outgoing = Outgoing {
         shared: shared.clone(),
         conn_id,
@@ -165,7 +165,7 @@ impl Outgoing {
     /// connection). [`AddLinkError::ServerIdMismatch`]: it reached another server than the
     /// first link did. [`AddLinkError::Filtered`]: `filter` refused it.
     /// [`AddLinkError::Timeout`] and [`AddLinkError::NotAccepted`]: the handshake did not end
-    /// within [`Settings::handshake_timeout`], the second when the server answered but its
+    /// within [`EndpointConfig::handshake_timeout`], the second when the server answered but its
     /// application has not accepted the connection. [`AddLinkError::Closed`]: the connection
     /// has ended. [`AddLinkError::TransportClosed`], [`AddLinkError::Protocol`] and
     /// [`AddLinkError::Io`]: the transport ended, carried something else than a handshake, or
@@ -184,7 +184,7 @@ impl Outgoing {
         let mut params = InitiatorParams::new(
             self.conn_id,
             self.common.accepted.load(Ordering::Acquire),
-            ExchangedCfg {
+            ExchangedConfig {
                 recv_buffer: self.settings.config.recv_buffer,
             },
         );

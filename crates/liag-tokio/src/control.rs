@@ -162,13 +162,13 @@ impl Control {
         self.shared.lock().conn.stats()
     }
 
-    /// Adds a link whose handshake is done (the transports do this for you). A connection that
+    /// Attaches a link whose handshake is done (the transports do this for you). A connection that
     /// has ended lets the link go at once ([`LinkEvent::Removed`] with
     /// [`LinkError::ConnectionClosed`]) and closes its transport.
     pub fn attach_link(&self, io: BoxLink, info: LinkInfo, peer_recv_buffer: u32) -> LinkId {
         let mut inner = self.shared.lock();
         let now = inner.now();
-        let id = inner.conn.add_link(now, info, peer_recv_buffer);
+        let id = inner.conn.attach_link(now, info, peer_recv_buffer);
         if inner.driver_done {
             // No driver is left to close it: the core's events have no reader any more.
             while inner.conn.poll_event().is_some() {}

@@ -35,7 +35,7 @@ pub enum AddLinkError {
     #[error("link refused by the link filter")]
     Filtered,
     /// The handshake did not finish within
-    /// [`Settings::handshake_timeout`](crate::Settings::handshake_timeout).
+    /// [`EndpointConfig::handshake_timeout`](crate::EndpointConfig::handshake_timeout).
     #[error("handshake timed out")]
     Timeout,
     /// The server answered the handshake, but its application did not accept the new
@@ -88,7 +88,7 @@ impl From<AddLinkError> for io::Error {
     }
 }
 
-/// Why an incoming link did not join a connection on the server. `Server::add_incoming` runs
+/// Why an incoming link did not join a connection on the server. `Server::add_link` runs
 /// each handshake in a task of its own, so this is only logged (at `debug`).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AcceptError {
@@ -204,7 +204,7 @@ mod tests {
     /// How the server's side of a handshake ends, where the server does the handshake.
     mod server {
         use super::*;
-        use crate::{Server, Settings, UserData, connect, stream_link};
+        use crate::{EndpointConfig, Server, UserData, connect, stream_link};
         use bytes::BytesMut;
         use liag_core::proto::frame::FrameEncoder;
         use liag_core::proto::message::{Message, MessageKind};
@@ -213,7 +213,7 @@ mod tests {
 
         #[tokio::test(start_paused = true)]
         async fn a_silent_initiator_times_the_handshake_out() {
-            let (server, _listener) = Server::new(Settings::default());
+            let (server, _listener) = Server::new(EndpointConfig::default());
             let (a, _silent) = tokio::io::duplex(1 << 16);
             let error = server.handshake(stream_link(a)).await.unwrap_err();
             assert!(matches!(error, AcceptError::Timeout), "{error}");
@@ -221,7 +221,7 @@ mod tests {
 
         #[tokio::test(start_paused = true)]
         async fn an_initiator_that_skips_connect_breaks_the_protocol() {
-            let (server, _listener) = Server::new(Settings::default());
+            let (server, _listener) = Server::new(EndpointConfig::default());
             let (a, mut b) = tokio::io::duplex(1 << 16);
             let mut wire = BytesMut::new();
             FrameEncoder::new()
@@ -240,9 +240,9 @@ mod tests {
 
         #[tokio::test(start_paused = true)]
         async fn a_link_the_filter_refuses_is_refused_with_link_refused() {
-            let (server, _listener) = Server::new(Settings::default());
+            let (server, _listener) = Server::new(EndpointConfig::default());
             server.set_link_filter(Arc::new(|_| false));
-            let (_client, outgoing) = connect(Settings::default());
+            let (_client, outgoing) = connect(EndpointConfig::default());
             let (a, b) = tokio::io::duplex(1 << 16);
             let client =
                 tokio::spawn(async move { outgoing.add_link(a, "pipe", UserData::empty()).await });

@@ -4,10 +4,10 @@ use futures::{SinkExt, StreamExt};
 use std::time::Duration;
 
 use liag_core::handshake::{
-    HandshakeError, IncomingLink, Initiator, InitiatorParams, InitiatorStep, Responder,
+    HandshakeError, Initiator, InitiatorParams, InitiatorStep, LinkRequest, Responder,
 };
 use liag_core::proto::ids::ServerId;
-use liag_core::proto::message::{ExchangedCfg, MessageKind, UserData, Welcome};
+use liag_core::proto::message::{ExchangedConfig, MessageKind, UserData, Welcome};
 
 use crate::codec::BoxLink;
 use crate::error::{AcceptError, AddLinkError, StepError};
@@ -53,8 +53,8 @@ pub(crate) async fn accept(
     link: &mut BoxLink,
     server_id: ServerId,
     user_data: UserData,
-    cfg: ExchangedCfg,
-) -> Result<IncomingLink, AcceptError> {
+    cfg: ExchangedConfig,
+) -> Result<LinkRequest, AcceptError> {
     let (mut acceptor, welcome) = Responder::new(server_id, user_data, cfg, &mut rand::rng());
     link.send(welcome).await?;
     let packet = next_packet(link).await?;

@@ -1,14 +1,14 @@
 //! The tokio driver of liag: aggregated connections over real transports.
 //!
 //! One task per connection runs the liag-core state machine and owns its links' I/O; the
-//! application talks to it through a [`Stream`], which is both an `AsyncRead + AsyncWrite` byte
+//! application talks to it through a [`Connection`], which is both an `AsyncRead + AsyncWrite` byte
 //! stream and a `Sink`/`Stream` of [`Bytes`](bytes::Bytes) messages, and a [`Control`]. The
 //! stream handles call into the state machine directly and wake the task, so no channel sits
 //! between the application and the links.
 //!
 //! - Initiating side: [`connect`] makes a connection; [`Outgoing::add_link`] handshakes
 //!   transports into it.
-//! - Accepting side: a [`Server`] takes incoming transports ([`Server::add_incoming`]) and
+//! - Accepting side: a [`Server`] takes incoming transports ([`Server::add_link`]) and
 //!   routes each link to its connection; a [`Listener`] yields new connections as
 //!   [`Incoming`], to accept or refuse.
 //!
@@ -27,7 +27,9 @@
 #![deny(missing_docs)]
 
 mod codec;
+mod config;
 mod connect;
+mod connection;
 mod control;
 mod driver;
 mod error;
@@ -37,21 +39,19 @@ mod handshake;
 mod pool;
 mod read_buf;
 mod server;
-mod settings;
 mod shared;
 mod sources;
-mod stream;
 
 pub use codec::{BoxLink, FREE_PARTIAL, PacketLink, StreamLink, stream_link};
+pub use config::EndpointConfig;
 pub use connect::{Outgoing, connect};
+pub use connection::{Connection, ReadHalf, WriteHalf};
 pub use control::{Control, LinkEvent, LinkRates, Refusal};
 pub use error::AddLinkError;
 pub use guard::{LinkGuard, guarded};
 pub use liag_core;
 pub use server::{Incoming, LinkDescription, LinkFilter, Listener, Server};
-pub use settings::Settings;
 pub use sources::{Source, oldest_of_busiest};
-pub use stream::{ReadHalf, Stream, WriteHalf};
 
 // What users name in signatures and handle, so that depending on liag-tokio alone is enough.
 pub use liag_core::handshake::HandshakeError;

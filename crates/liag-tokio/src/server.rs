@@ -9,20 +9,20 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
-use liag_core::handshake::{self, ConnectionTable, IncomingLink, Resolution};
+use liag_core::handshake::{self, ConnectionTable, LinkRequest, Resolution};
 use liag_core::proto::ids::{ConnId, ServerId};
-use liag_core::proto::message::{ExchangedCfg, RefusedReason, UserData};
-use liag_core::{Connection, Direction, LinkInfo, MemoryBudget, Time};
+use liag_core::proto::message::{ExchangedConfig, RefusedReason, UserData};
+use liag_core::{Direction, LinkInfo, MemoryBudget, Time};
 
 use crate::codec::{BoxLink, stream_link};
+use crate::config::EndpointConfig;
+use crate::connection::Connection;
 use crate::control::Control;
 use crate::error::AcceptError;
 use crate::guard::guarded;
 use crate::handshake::{accept, within};
-use crate::settings::Settings;
 use crate::shared::Shared;
 use crate::sources::{Slot, Source, Sources};
-use crate::stream::Stream;
 
 /// A link that finished its handshake, waiting for its connection to be accepted.
 struct ReadyLink {
@@ -74,7 +74,7 @@ pub struct LinkDescription {
 
 struct ServerInner {
     server_id: ServerId,
-    settings: Settings,
+    settings: EndpointConfig,
     table: Mutex<ConnectionTable<Handle>>,
     incoming: Mutex<Option<mpsc::Sender<Incoming>>>,
     /// Handshakes in progress, oldest first, to evict when full.
@@ -148,7 +148,7 @@ impl std::fmt::Debug for Incoming {
 impl Server {
     /// A server with a fresh server id, and the listener for its new connections: accept
     /// from it while clients connect (see [`Listener`]).
-    pub fn new(settings: Settings) -> (Server, Listener) {
+    pub fn new(settings: EndpointConfig) -> (Server, Listener) {
         let (tx, rx) = mpsc::channel(settings.max_pending_connections.max(1));
         let server = Server {
             inner: Arc::new(ServerInner {
@@ -180,8 +180,8 @@ impl Server {
         *self.inner.filter.lock() = Some(filter);
     }
 
-    /// Bytes the server's connections buffer together, against `Settings::memory_budget`
-    /// (connections given a budget of their own in `Settings::config` are not counted).
+    /// Bytes the server's connections buffer together, against `EndpointConfig::memory_budget`
+    /// (connections given a budget of their own in `EndpointConfig::config` are not counted).
     pub fn memory_used(&self) -> usize {
         self.inner.budget.used()
     }
@@ -193,44 +193,39 @@ impl Server {
 
     /// Takes a new byte-stream transport (an accepted TCP socket, say) and runs its
     /// handshake in a task of its own. `user_data` is sent in the Welcome.
-    pub fn add_incoming<S>(&self, io: S, tag: impl Into<String>, user_data: UserData)
+    pub fn add_link<S>(&self, io: S, tag: impl Into<String>, user_data: UserData)
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        self.add_incoming_link(stream_link(io), tag, user_data);
+        self.add_packet_link(stream_link(io), tag, user_data);
     }
 
-    /// Like [`Server::add_incoming`], for a byte stream from the peer address `peer`, which
-    /// the per-source limits count (see [`Server::add_incoming_link_from`]).
-    pub fn add_incoming_from<S>(
-        &self,
-        io: S,
-        tag: impl Into<String>,
-        user_data: UserData,
-        peer: IpAddr,
-    ) where
+    /// Like [`Server::add_link`], for a byte stream from the peer address `peer`, which
+    /// the per-source limits count (see [`Server::add_packet_link_from`]).
+    pub fn add_link_from<S>(&self, io: S, tag: impl Into<String>, user_data: UserData, peer: IpAddr)
+    where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        self.add_incoming_link_from(stream_link(io), tag, user_data, peer);
+        self.add_packet_link_from(stream_link(io), tag, user_data, peer);
     }
 
-    /// Like [`Server::add_incoming`], for a link of any kind.
+    /// Like [`Server::add_link`], for a link of any kind.
     ///
     /// Handshakes are bounded in time (`handshake_timeout`) and in number
     /// (`max_pending_handshakes`): when the limit is reached, the oldest handshake of the
     /// source with the most is abandoned (links without an address count as one source), so
     /// sockets that never speak cannot lock real clients out. Links added here have no source:
-    /// the per-source limits do not apply to them; prefer [`Server::add_incoming_link_from`].
-    pub fn add_incoming_link(&self, link: BoxLink, tag: impl Into<String>, user_data: UserData) {
+    /// the per-source limits do not apply to them; prefer [`Server::add_packet_link_from`].
+    pub fn add_packet_link(&self, link: BoxLink, tag: impl Into<String>, user_data: UserData) {
         self.start_handshake(link, tag.into(), user_data, None);
     }
 
-    /// Like [`Server::add_incoming_link`], for a link from the peer address `peer`: each
+    /// Like [`Server::add_packet_link`], for a link from the peer address `peer`: each
     /// source (an IPv4 address, an IPv6 /64) may hold at most `max_links_per_source` sockets
     /// and `max_connections_per_source` connections, and a full handshake table abandons the
     /// oldest handshake of the source with the most, so one busy source shuts out only
     /// itself.
-    pub fn add_incoming_link_from(
+    pub fn add_packet_link_from(
         &self,
         link: BoxLink,
         tag: impl Into<String>,
@@ -324,12 +319,12 @@ impl ServerInner {
         user_data: UserData,
         source: Option<Source>,
     ) -> Result<(), AcceptError> {
-        let cfg = ExchangedCfg {
+        let cfg = ExchangedConfig {
             recv_buffer: self.settings.config.recv_buffer,
         };
         let started = tokio::time::Instant::now();
         let limit = self.settings.handshake_timeout;
-        let incoming = within(
+        let request = within(
             limit,
             AcceptError::Timeout,
             accept(&mut link, self.server_id, user_data.clone(), cfg),
@@ -337,12 +332,12 @@ impl ServerInner {
         .await?;
         let mut info = LinkInfo::new(Direction::Incoming, tag.clone(), started.elapsed());
         info.local_user_data = user_data;
-        info.remote_user_data = incoming.user_data.clone();
+        info.remote_user_data = request.user_data.clone();
 
         let description = LinkDescription {
             tag: tag.clone(),
-            remote_user_data: incoming.user_data.clone(),
-            existing_connection: incoming.existing_connection,
+            remote_user_data: request.user_data.clone(),
+            existing_connection: request.existing_connection,
         };
         let filter = self.filter.lock().clone();
         if filter.is_some_and(|f| !f(&description)) {
@@ -351,7 +346,7 @@ impl ServerInner {
         // Resolved, registered and queued under one lock: links of a new connection arrive
         // together, and the second must find the connection the first one made.
         let tag = info.tag.clone();
-        let peer_recv_buffer = incoming.cfg.recv_buffer.get();
+        let peer_recv_buffer = request.cfg.recv_buffer.get();
         let max_links = self.settings.max_links_per_connection.max(1);
         let mut link = Some(link);
         // Queues the link on a pending connection, unless that has its fill of links.
@@ -372,12 +367,12 @@ impl ServerInner {
         };
         let route = {
             let mut table = self.table.lock();
-            let mut resolution = table.resolve(incoming.conn_id, incoming.existing_connection);
+            let mut resolution = table.resolve(request.conn_id, request.existing_connection);
             if matches!(resolution, Resolution::Refuse(RefusedReason::NotListening))
                 && table.is_full()
                 && self.make_room(&mut table)
             {
-                resolution = table.resolve(incoming.conn_id, incoming.existing_connection);
+                resolution = table.resolve(request.conn_id, request.existing_connection);
             }
             match resolution {
                 Resolution::Refuse(reason) => Route::Refuse(reason),
@@ -396,7 +391,7 @@ impl ServerInner {
                             links: Vec::new(),
                             slot: slot.flatten(),
                         }));
-                        table.insert(incoming.conn_id, Handle::Pending(pending.clone()));
+                        table.insert(request.conn_id, Handle::Pending(pending.clone()));
                         queue(&pending, &mut link);
                         Route::New(pending)
                     }
@@ -413,7 +408,7 @@ impl ServerInner {
                     Ok(joining) => joining,
                     Err(reason) => {
                         if reason == RefusedReason::Closed {
-                            self.table.lock().stop_taking_links(incoming.conn_id);
+                            self.table.lock().stop_taking_links(request.conn_id);
                         }
                         return refuse(link, reason).await;
                     }
@@ -428,7 +423,7 @@ impl ServerInner {
                 drop(joining);
                 Ok(())
             }
-            (Route::New(pending), None) => self.offer(tag, incoming, pending),
+            (Route::New(pending), None) => self.offer(tag, request, pending),
             _ => Ok(()),
         }
     }
@@ -438,14 +433,14 @@ impl ServerInner {
     fn offer(
         self: &Arc<Self>,
         tag: String,
-        incoming: IncomingLink,
+        request: LinkRequest,
         pending: Arc<Mutex<Pending>>,
     ) -> Result<(), AcceptError> {
         let offer = Incoming {
-            conn_id: incoming.conn_id,
+            conn_id: request.conn_id,
             pending: pending.clone(),
             server: self.clone(),
-            remote_user_data: incoming.user_data,
+            remote_user_data: request.user_data,
             tag,
             answered: false,
         };
@@ -500,7 +495,7 @@ impl Incoming {
     }
 
     /// Accepts the connection: Accepted goes out on its links and data starts to flow.
-    pub fn accept(mut self) -> Stream {
+    pub fn accept(mut self) -> Connection {
         self.answered = true;
         let server = self.server.clone();
         let mut config = server.settings.config.clone();
@@ -508,10 +503,10 @@ impl Incoming {
         config.no_link_timeout_before_data =
             config.no_link_timeout_before_data.or(Some(before_data));
         config.memory_budget = config.memory_budget.or(Some(server.budget.clone()));
-        let shared = Shared::new(Connection::new(config, Time::ZERO));
+        let shared = Shared::new(liag_core::Connection::new(config, Time::ZERO));
         let span = tracing::info_span!("liag", conn = %self.conn_id, side = "server");
         crate::driver::spawn(shared.clone(), span);
-        let stream = Stream::new(shared.clone());
+        let stream = Connection::new(shared.clone());
         // Under the table's lock, as links join a pending connection: from here on they go to
         // the running one.
         // The waiting links are counted against the link limit before any other link can
@@ -604,7 +599,7 @@ impl Joining {
         if inner.conn.is_closed() {
             return Err(RefusedReason::Closed);
         }
-        if inner.conn.link_ids().count() + inner.joining >= max_links {
+        if inner.conn.link_count() + inner.joining >= max_links {
             return Err(RefusedReason::LinkRefused);
         }
         inner.joining += 1;

@@ -9,8 +9,8 @@ use bytes::BytesMut;
 use liag_core::proto::frame::FrameEncoder;
 use liag_core::proto::message::{Message, MessageKind};
 use liag_tokio::{
-    AddLinkError, ConnectionError, HandshakeError, LinkEvent, Listener, Outgoing, Refusal,
-    RefusedReason, Server, Settings, UserData, connect, stream_link,
+    AddLinkError, ConnectionError, EndpointConfig, HandshakeError, LinkEvent, Listener, Outgoing,
+    Refusal, RefusedReason, Server, UserData, connect, stream_link,
 };
 use std::io;
 use std::pin::Pin;
@@ -32,17 +32,17 @@ fn accept_all(mut listener: Listener) {
 /// Adds a link over a fresh pipe whose other end `server` takes.
 async fn add_to(server: &Server, outgoing: &Outgoing, tag: &str) -> Result<(), AddLinkError> {
     let (a, b) = tokio::io::duplex(1 << 16);
-    server.add_incoming(b, tag, UserData::empty());
+    server.add_link(b, tag, UserData::empty());
     outgoing.add_link(a, tag, UserData::empty()).await.map(drop)
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_link_to_another_server_is_a_server_id_mismatch() {
-    let (first, listener) = Server::new(Settings::default());
+    let (first, listener) = Server::new(EndpointConfig::default());
     accept_all(listener);
-    let (second, listener) = Server::new(Settings::default());
+    let (second, listener) = Server::new(EndpointConfig::default());
     accept_all(listener);
-    let (mut client, outgoing) = connect(Settings::default());
+    let (mut client, outgoing) = connect(EndpointConfig::default());
     add_to(&first, &outgoing, "first").await.unwrap();
     let error = add_to(&second, &outgoing, "second").await.unwrap_err();
     assert!(matches!(error, AddLinkError::ServerIdMismatch), "{error}");
@@ -64,13 +64,13 @@ async fn a_link_to_another_server_is_a_server_id_mismatch() {
 
 #[tokio::test(start_paused = true)]
 async fn a_connection_the_server_refuses_is_refused_with_its_reason() {
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     tokio::spawn(async move {
         while let Some(incoming) = listener.next().await {
             incoming.refuse();
         }
     });
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let mut events = outgoing.control().link_events();
     let error = add_to(&server, &outgoing, "pipe").await.unwrap_err();
     assert!(
@@ -99,10 +99,10 @@ async fn a_connection_the_server_refuses_is_refused_with_its_reason() {
 
 #[tokio::test(start_paused = true)]
 async fn a_link_the_servers_filter_refuses_is_refused_as_such() {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     accept_all(listener);
     server.set_link_filter(Arc::new(|_| false));
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let error = add_to(&server, &outgoing, "pipe").await.unwrap_err();
     assert!(
         matches!(error, AddLinkError::Refused(RefusedReason::LinkRefused)),
@@ -112,9 +112,9 @@ async fn a_link_the_servers_filter_refuses_is_refused_as_such() {
 
 #[tokio::test(start_paused = true)]
 async fn a_server_without_its_listener_is_not_listening() {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     drop(listener);
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let error = add_to(&server, &outgoing, "pipe").await.unwrap_err();
     assert!(
         matches!(error, AddLinkError::Refused(RefusedReason::NotListening)),
@@ -124,11 +124,11 @@ async fn a_server_without_its_listener_is_not_listening() {
 
 #[tokio::test(start_paused = true)]
 async fn a_link_this_sides_filter_refuses_is_filtered() {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     accept_all(listener);
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let (a, b) = tokio::io::duplex(1 << 16);
-    server.add_incoming(b, "pipe", UserData::empty());
+    server.add_link(b, "pipe", UserData::empty());
     let error = outgoing
         .add_packet_link(stream_link(a), "pipe", UserData::empty(), |_| false)
         .await
@@ -139,7 +139,7 @@ async fn a_link_this_sides_filter_refuses_is_filtered() {
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_peer_times_the_handshake_out() {
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let (a, _silent) = tokio::io::duplex(1 << 16);
     let error = outgoing
         .add_link(a, "silent", UserData::empty())
@@ -151,8 +151,8 @@ async fn a_silent_peer_times_the_handshake_out() {
 
 #[tokio::test(start_paused = true)]
 async fn a_server_whose_application_does_not_accept_is_named() {
-    let (server, _listener) = Server::new(Settings::default());
-    let (_client, outgoing) = connect(Settings::default());
+    let (server, _listener) = Server::new(EndpointConfig::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let error = add_to(&server, &outgoing, "pipe").await.unwrap_err();
     assert!(matches!(error, AddLinkError::NotAccepted), "{error}");
     assert!(error.to_string().contains("Incoming::accept"), "{error}");
@@ -160,9 +160,9 @@ async fn a_server_whose_application_does_not_accept_is_named() {
 
 #[tokio::test(start_paused = true)]
 async fn a_closed_connection_takes_no_link() {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     accept_all(listener);
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     add_to(&server, &outgoing, "first").await.unwrap();
     outgoing.control().terminate();
     while !outgoing.is_closed() {
@@ -175,7 +175,7 @@ async fn a_closed_connection_takes_no_link() {
 
 #[tokio::test(start_paused = true)]
 async fn a_transport_that_ends_in_the_handshake_is_said_so() {
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let (a, b) = tokio::io::duplex(1 << 16);
     drop(b);
     let error = outgoing
@@ -187,7 +187,7 @@ async fn a_transport_that_ends_in_the_handshake_is_said_so() {
 
 #[tokio::test(start_paused = true)]
 async fn a_peer_that_skips_the_welcome_breaks_the_protocol() {
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let (a, mut b) = tokio::io::duplex(1 << 16);
     let mut wire = BytesMut::new();
     FrameEncoder::new()
@@ -235,7 +235,7 @@ impl AsyncWrite for Resets {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_transport_is_an_io_error_of_its_kind() {
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let error = outgoing
         .add_link(Resets, "resets", UserData::empty())
         .await

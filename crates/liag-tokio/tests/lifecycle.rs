@@ -10,7 +10,8 @@ use liag_core::proto::frame::FrameHeader;
 use liag_core::{ConnectionError, Direction, LinkError, LinkId, LinkInfo};
 use liag_tokio::UserData;
 use liag_tokio::{
-    Control, FrameError, LinkEvent, Outgoing, Server, Settings, Stream, connect, stream_link,
+    Connection, Control, EndpointConfig, FrameError, LinkEvent, Outgoing, Server, connect,
+    stream_link,
 };
 use std::io;
 use std::pin::Pin;
@@ -96,18 +97,18 @@ impl AsyncWrite for Faulty {
 /// and the client's handle for more links (while it lives, a client that loses its links
 /// waits for new ones).
 async fn pair() -> (
-    Stream,
-    Stream,
+    Connection,
+    Connection,
     Control,
     Arc<AtomicU8>,
     Arc<AtomicBool>,
     Outgoing,
 ) {
-    let (server, mut listener) = Server::new(Settings::default());
-    let (client, outgoing) = connect(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
+    let (client, outgoing) = connect(EndpointConfig::default());
     let (a, b) = tokio::io::duplex(64 << 10);
     let (a, mode, dropped) = Faulty::new(a);
-    server.add_incoming(b, "pipe", UserData::empty());
+    server.add_link(b, "pipe", UserData::empty());
     let adding = outgoing.clone();
     tokio::spawn(async move { adding.add_link(a, "pipe", UserData::empty()).await });
     let accepted = listener.next().await.unwrap().accept();
@@ -184,7 +185,7 @@ async fn a_failed_flush_removes_the_link() {
 #[tokio::test(start_paused = true)]
 async fn a_bad_frame_removes_the_link_with_the_framing_error() {
     use tokio::io::AsyncWriteExt;
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let control = outgoing.control();
     let mut events = control.link_events();
     let (a, mut b) = tokio::io::duplex(1 << 16);
@@ -231,7 +232,7 @@ async fn a_link_whose_writes_block_is_failed_after_the_ping_timeout() {
         .send(bytes::Bytes::from(vec![1u8; 256 << 10]))
         .await
         .unwrap();
-    let timeout = Settings::default().config.ping_timeout;
+    let timeout = EndpointConfig::default().config.ping_timeout;
     let removed = removed(&mut events, timeout + Duration::from_secs(5)).await;
     assert_eq!(
         removed.map(|(_, error)| error),
@@ -277,7 +278,7 @@ async fn a_burst_larger_than_the_turn_budget_arrives_without_waiting_for_a_timer
 
 #[tokio::test(start_paused = true)]
 async fn a_closed_connection_takes_no_link_and_its_driver_ends() {
-    let (_stream, outgoing) = connect(Settings::default());
+    let (_stream, outgoing) = connect(EndpointConfig::default());
     let control = outgoing.control();
     control.terminate();
     let (a, _b) = tokio::io::duplex(1 << 10);
@@ -288,7 +289,7 @@ async fn a_closed_connection_takes_no_link_and_its_driver_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn the_end_is_known_as_soon_as_the_connection_ends() {
-    let (_stream, outgoing) = connect(Settings::default());
+    let (_stream, outgoing) = connect(EndpointConfig::default());
     let control = outgoing.control();
     control.terminate();
     assert_eq!(
@@ -300,7 +301,7 @@ async fn the_end_is_known_as_soon_as_the_connection_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn a_link_for_a_connection_whose_driver_ended_is_closed() {
-    let (_stream, outgoing) = connect(Settings::default());
+    let (_stream, outgoing) = connect(EndpointConfig::default());
     let control = outgoing.control();
     control.terminate();
     assert!(control.closed().await.is_err());

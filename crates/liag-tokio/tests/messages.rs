@@ -1,21 +1,21 @@
 //! The message API: each `Bytes` sent through the `Sink` up to a payload arrives whole and in
-//! order from the peer's `Stream`; a larger one arrives in payload-sized parts.
+//! order from the peer's `Connection`; a larger one arrives in payload-sized parts.
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use liag_tokio::UserData;
-use liag_tokio::{Server, Settings, connect};
+use liag_tokio::{EndpointConfig, Server, connect};
 use std::time::Duration;
 
 #[tokio::test]
 async fn messages_arrive_whole_and_in_order() {
-    let (server, mut listener) = Server::new(Settings::default());
-    let (mut client, outgoing) = connect(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
+    let (mut client, outgoing) = connect(EndpointConfig::default());
     for i in 0..2 {
         let (a, b) = tokio::io::duplex(1 << 16);
-        server.add_incoming(b, format!("pipe{i}"), UserData::empty());
+        server.add_link(b, format!("pipe{i}"), UserData::empty());
         let outgoing = outgoing.clone();
         tokio::spawn(async move {
             outgoing
@@ -23,7 +23,7 @@ async fn messages_arrive_whole_and_in_order() {
                 .await
         });
     }
-    let max = Settings::default().config.max_payload;
+    let max = EndpointConfig::default().config.max_payload;
     // Sizes from one byte to a whole payload, then one of 40 payloads.
     let sizes: Vec<usize> = (0..200)
         .map(|i| 1 + i * 997 % max)
@@ -75,12 +75,12 @@ async fn messages_arrive_whole_and_in_order() {
 /// 8 KiB), writes of 20 KiB still go through, in parts, and arrive intact and in order.
 #[tokio::test]
 async fn shared_byte_writes_move_with_less_room_than_a_payload() {
-    let (server, mut listener) = Server::new(Settings::default());
-    let mut settings = Settings::default();
+    let (server, mut listener) = Server::new(EndpointConfig::default());
+    let mut settings = EndpointConfig::default();
     settings.config.send_buffer = 8 << 10;
     let (client, outgoing) = connect(settings);
     let (a, b) = tokio::io::duplex(1 << 16);
-    server.add_incoming(b, "pipe".to_string(), UserData::empty());
+    server.add_link(b, "pipe".to_string(), UserData::empty());
     tokio::spawn(async move {
         outgoing
             .add_link(a, "pipe".to_string(), UserData::empty())

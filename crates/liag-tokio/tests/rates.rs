@@ -6,15 +6,15 @@
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use liag_tokio::UserData;
-use liag_tokio::{Server, Settings, connect};
+use liag_tokio::{EndpointConfig, Server, connect};
 use std::time::Duration;
 
 #[tokio::test(start_paused = true)]
 async fn a_burst_right_after_a_link_joins_shows_in_its_rates() {
-    let (server, mut listener) = Server::new(Settings::default());
-    let (mut client, outgoing) = connect(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
+    let (mut client, outgoing) = connect(EndpointConfig::default());
     let (a, b) = tokio::io::duplex(1 << 16);
-    server.add_incoming(b, "pipe".to_string(), UserData::empty());
+    server.add_link(b, "pipe".to_string(), UserData::empty());
     let adding = outgoing.clone();
     tokio::spawn(async move {
         adding

@@ -3,22 +3,22 @@
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
 use liag_tokio::UserData;
-use liag_tokio::{Server, Settings, connect};
+use liag_tokio::{EndpointConfig, Server, connect};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn terminate_is_an_error_for_the_peer() {
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     tokio::spawn(async move {
         let mut stream = listener.next().await.unwrap().accept();
         let mut header = [0u8; 2];
         stream.read_exact(&mut header).await.unwrap();
         stream.control().terminate();
     });
-    let (mut client, outgoing) = connect(Settings::default());
+    let (mut client, outgoing) = connect(EndpointConfig::default());
     let (a, b) = tokio::io::duplex(1 << 16);
-    server.add_incoming(b, "pipe", UserData::empty());
+    server.add_link(b, "pipe", UserData::empty());
     outgoing
         .add_link(a, "pipe", UserData::empty())
         .await
@@ -36,7 +36,7 @@ async fn terminate_is_an_error_for_the_peer() {
 #[tokio::test]
 async fn a_link_refused_as_closed_ends_the_connection() {
     use liag_core::ConnectionError;
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let stream = listener.next().await.unwrap().accept();
@@ -51,9 +51,9 @@ async fn a_link_refused_as_closed_ends_the_connection() {
         let _ = ended_tx.send(());
         drop(stream);
     });
-    let (_client, outgoing) = connect(Settings::default());
+    let (_client, outgoing) = connect(EndpointConfig::default());
     let (a, b) = tokio::io::duplex(1 << 16);
-    server.add_incoming(b, "pipe", UserData::empty());
+    server.add_link(b, "pipe", UserData::empty());
     let first = outgoing
         .add_link(a, "pipe", UserData::empty())
         .await
@@ -63,7 +63,7 @@ async fn a_link_refused_as_closed_ends_the_connection() {
     // Let the server forget the connection.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (a, b) = tokio::io::duplex(1 << 16);
-    server.add_incoming(b, "pipe 2", UserData::empty());
+    server.add_link(b, "pipe 2", UserData::empty());
     let refused = outgoing.add_link(a, "pipe 2", UserData::empty()).await;
     assert!(refused.is_err());
     // At once, not after the no-link timeout.

@@ -10,7 +10,7 @@
 
 use liag_transports::tcp::TcpAcceptor;
 use liag_transports::{
-    BoxFuture, BoxStream, LinkEvent, Server, Settings, StreamConnector, UserData, box_stream,
+    BoxFuture, BoxStream, EndpointConfig, LinkEvent, Server, StreamConnector, UserData, box_stream,
     connect_with, serve,
 };
 use std::collections::HashMap;
@@ -78,7 +78,7 @@ impl StreamConnector for CuttableTcp {
 #[tokio::main]
 async fn main() -> io::Result<()> {
     // The server: three loopback addresses, and an application that checks every byte.
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     let local: Vec<SocketAddr> = (1..=3)
         .map(|i| SocketAddr::from(([127, 0, 0, i], 0)))
         .collect();
@@ -111,7 +111,7 @@ async fn main() -> io::Result<()> {
         targets: targets.clone(),
         sockets: sockets.clone(),
     };
-    let (mut stream, links) = connect_with(tcp, Settings::default());
+    let (mut stream, links) = connect_with(tcp, EndpointConfig::default());
     let control = links.outgoing().control();
     let mut events = control.link_events();
     links.wait_for_links(3, Duration::from_secs(5)).await?;

@@ -5,7 +5,8 @@
 //! `cargo run -p liag-transports --example socket_pair`
 
 use liag_transports::{
-    BoxFuture, BoxStream, Server, Settings, StreamConnector, UserData, box_stream, connect_with,
+    BoxFuture, BoxStream, EndpointConfig, Server, StreamConnector, UserData, box_stream,
+    connect_with,
 };
 use std::io;
 use std::time::Duration;
@@ -30,7 +31,7 @@ impl StreamConnector for PairConnector {
     ) -> BoxFuture<'a, io::Result<(BoxStream, UserData)>> {
         Box::pin(async move {
             let (ours, theirs) = UnixStream::pair()?;
-            self.server.add_incoming(theirs, path, UserData::empty());
+            self.server.add_link(theirs, path, UserData::empty());
             Ok((box_stream(ours), UserData::empty()))
         })
     }
@@ -38,7 +39,7 @@ impl StreamConnector for PairConnector {
 
 #[tokio::main]
 async fn main() -> io::Result<()> {
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     // The server's application, started first: a link's handshake ends only once the server
     // accepted its connection.
     let echo = tokio::spawn(async move {
@@ -55,7 +56,7 @@ async fn main() -> io::Result<()> {
     });
 
     let connector = PairConnector { server, links: 3 };
-    let (mut stream, links) = connect_with(connector, Settings::default());
+    let (mut stream, links) = connect_with(connector, EndpointConfig::default());
     links.wait_for_links(3, Duration::from_secs(5)).await?;
     let tags: Vec<String> = links
         .outgoing()

@@ -5,7 +5,7 @@
 //!   and MiB of data, and checks that the echo comes back intact;
 //! - `tunnel_echo server PORT`: a liag server that reads the header and echoes the rest.
 
-use liag_transports::liag_tokio::{Server, Settings};
+use liag_transports::liag_tokio::{EndpointConfig, Server};
 use liag_transports::tcp::{TcpAcceptor, TcpConnector, TcpLinkFilter};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -20,9 +20,9 @@ async fn client(target: String, mib: usize) -> std::io::Result<()> {
         target.split(',').map(str::to_owned).collect::<Vec<_>>(),
         5800,
     );
-    connector.filter = TcpLinkFilter::None;
+    connector.set_filter(TcpLinkFilter::None);
     let targets = target.split(',').count();
-    let (stream, links) = connector.connect(Settings::default()).await?;
+    let (stream, links) = connector.connect(EndpointConfig::default()).await?;
     // A link before the data starts, and the others if they come soon (a name may stand for
     // several addresses, or two for one).
     links
@@ -61,7 +61,7 @@ async fn client(target: String, mib: usize) -> std::io::Result<()> {
 }
 
 async fn server(port: u16) -> std::io::Result<()> {
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     let acceptor = TcpAcceptor::bind(&[SocketAddr::from(([127, 0, 0, 1], port))]).await?;
     tokio::spawn(acceptor.serve(server));
     println!("liag echo server on 127.0.0.1:{port}");

@@ -7,8 +7,8 @@
 //! `cargo run -p liag-transports --example unix_transport`
 
 use liag_transports::{
-    Accepted, BoxFuture, BoxStream, Server, Settings, StreamAcceptor, StreamConnector, UserData,
-    box_stream, connect_with, serve,
+    Accepted, BoxFuture, BoxStream, EndpointConfig, Server, StreamAcceptor, StreamConnector,
+    UserData, box_stream, connect_with, serve,
 };
 use std::io;
 use std::path::PathBuf;
@@ -78,7 +78,7 @@ async fn run(dir: &std::path::Path) -> io::Result<()> {
 
     // The server: one acceptor per socket file, all into one Server, and an application that
     // accepts the connection (in a task of its own, so it runs while the links come up).
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     for socket in &sockets {
         let acceptor = UnixAcceptor {
             listener: UnixListener::bind(socket)?,
@@ -100,7 +100,7 @@ async fn run(dir: &std::path::Path) -> io::Result<()> {
     });
 
     // The client: a link over each socket file.
-    let (mut stream, links) = connect_with(UnixConnector { sockets }, Settings::default());
+    let (mut stream, links) = connect_with(UnixConnector { sockets }, EndpointConfig::default());
     links.wait_for_links(2, Duration::from_secs(5)).await?;
     let tags: Vec<String> = links
         .outgoing()

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::routing::get;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt, future};
-use liag_transports::liag_tokio::{Server, Settings};
+use liag_transports::liag_tokio::{EndpointConfig, Server};
 use liag_transports::websocket::tungstenite::{Error as WsError, Message};
 use liag_transports::websocket::{WsBytes, WsConnector, acceptor_user_data};
 use std::io;
@@ -64,13 +64,13 @@ async fn upgrade(
             let user_data = acceptor_user_data(Ipv6Addr::UNSPECIFIED.into());
             // With the peer's address, the server's per-source limits apply.
             let tag = format!("axum /liag <- {peer}");
-            server.add_incoming_from(into_bytes(socket), tag, user_data, peer.ip());
+            server.add_link_from(into_bytes(socket), tag, user_data, peer.ip());
         })
 }
 
 #[tokio::main]
 async fn main() -> io::Result<()> {
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     let app = axum::Router::new()
         .route(
             "/",
@@ -96,7 +96,7 @@ async fn main() -> io::Result<()> {
     });
 
     let connector = WsConnector::new([format!("ws://{addr}/liag")])?;
-    let (stream, links) = connector.connect(Settings::default()).await?;
+    let (stream, links) = connector.connect(EndpointConfig::default()).await?;
     links
         .wait_for_link(std::time::Duration::from_secs(10))
         .await?;

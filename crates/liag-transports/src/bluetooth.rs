@@ -17,7 +17,7 @@ use bluer::rfcomm::{self, Listener, Profile, ProfileHandle, Role, Socket};
 use bluer::{Adapter, Session};
 pub use bluer::{Address, Uuid};
 
-use liag_tokio::{Settings, Stream};
+use liag_tokio::{Connection, EndpointConfig};
 use liag_tokio::{UserData, Welcome};
 
 use crate::error::{ConnectError, RfcommTargetError};
@@ -261,7 +261,10 @@ impl RfcommConnector {
     ///
     /// [`ConnectError::Unavailable`]: BlueZ is not reachable, or no adapter is powered; the
     /// error says which.
-    pub async fn connect(self, settings: Settings) -> Result<(Stream, Links), ConnectError> {
+    pub async fn connect(
+        self,
+        settings: EndpointConfig,
+    ) -> Result<(Connection, Links), ConnectError> {
         StreamConnector::paths(&self)
             .await
             .map_err(ConnectError::Unavailable)?;

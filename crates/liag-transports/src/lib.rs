@@ -62,7 +62,8 @@ pub use liag_tokio;
 // liag-transports alone is enough.
 pub use liag_core::LinkInfo;
 pub use liag_tokio::{
-    AddLinkError, BoxFuture, BoxLink, Config, ConnectionError, Control, FrameError, HandshakeError,
-    Incoming, LinkError, LinkEvent, LinkId, LinkRates, LinkState, LinkStats, Listener, Outgoing,
-    PacketLink, Refusal, RefusedReason, Server, Settings, Stream, UserData, Welcome, stream_link,
+    AddLinkError, BoxFuture, BoxLink, Config, Connection, ConnectionError, Control, EndpointConfig,
+    FrameError, HandshakeError, Incoming, LinkError, LinkEvent, LinkId, LinkRates, LinkState,
+    LinkStats, Listener, Outgoing, PacketLink, Refusal, RefusedReason, Server, UserData, Welcome,
+    stream_link,
 };

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Instant;
 
-use liag_tokio::{Server, Settings, Stream};
+use liag_tokio::{Connection, EndpointConfig, Server};
 use liag_tokio::{UserData, Welcome};
 
 use crate::error::{ConnectError, ParseLinkFilterError, TcpTargetError};
@@ -329,14 +329,10 @@ impl fmt::Display for Path {
 pub struct TcpConnector {
     targets: Vec<String>,
     default_port: Option<u16>,
-    /// One link per local interface (true) or one per remote address (false). Default true.
-    pub multi_interface: bool,
-    /// The link filter. Default [`TcpLinkFilter::InterfaceInterface`].
-    pub filter: TcpLinkFilter,
-    /// Only these local interfaces, if set.
-    pub interfaces: Option<Vec<String>>,
-    /// Only IPv4 (`Some(true)`) or only IPv6 (`Some(false)`) addresses of the targets.
-    pub ipv4_only: Option<bool>,
+    multi_interface: bool,
+    filter: TcpLinkFilter,
+    interfaces: Option<Vec<String>>,
+    ipv4_only: Option<bool>,
     resolved: Arc<Mutex<Option<Resolved>>>,
     known: Arc<KnownPaths<Path>>,
 }
@@ -347,8 +343,8 @@ impl TcpConnector {
     ///
     /// The default link filter keeps one link per local interface and server interface:
     /// several targets reached over one interface (loopback, or one network card towards
-    /// several addresses of a server) give one link unless `filter` is
-    /// [`TcpLinkFilter::None`].
+    /// several addresses of a server) give one link unless the filter is
+    /// [`TcpLinkFilter::None`] ([`TcpConnector::set_filter`]).
     pub fn new(targets: impl IntoIterator<Item = impl Into<String>>, default_port: u16) -> Self {
         Self::with_port(targets, Some(default_port))
     }
@@ -376,13 +372,38 @@ impl TcpConnector {
         }
     }
 
+    /// One link per local interface (true) or one per remote address (false). Default true.
+    pub fn set_multi_interface(&mut self, multi_interface: bool) -> &mut Self {
+        self.multi_interface = multi_interface;
+        self
+    }
+
+    /// The link filter. Default [`TcpLinkFilter::InterfaceInterface`].
+    pub fn set_filter(&mut self, filter: TcpLinkFilter) -> &mut Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Only these local interfaces (by name), if set. Default: every interface that is up.
+    pub fn set_interfaces(&mut self, interfaces: Option<Vec<String>>) -> &mut Self {
+        self.interfaces = interfaces;
+        self
+    }
+
+    /// Only IPv4 (`Some(true)`) or only IPv6 (`Some(false)`) addresses of the targets.
+    /// Default `None`, both.
+    pub fn set_ipv4_only(&mut self, ipv4_only: Option<bool>) -> &mut Self {
+        self.ipv4_only = ipv4_only;
+        self
+    }
+
     /// Resolves the targets once; an error names the target that failed.
     ///
     /// # Errors
     ///
     /// [`ConnectError::Target`]: a target is malformed ([`TcpTargetError`]).
     /// [`ConnectError::Resolve`]: a host name did not resolve. [`ConnectError::NoAddress`]:
-    /// no address of the IP version asked for ([`TcpConnector::ipv4_only`]).
+    /// no address of the IP version asked for ([`TcpConnector::set_ipv4_only`]).
     pub async fn resolve(&self) -> Result<Vec<SocketAddr>, ConnectError> {
         let mut addrs = Vec::new();
         for target in &self.targets {
@@ -437,7 +458,10 @@ impl TcpConnector {
     ///
     /// As [`TcpConnector::resolve`], and [`ConnectError::NoInterface`]: no local interface
     /// can reach the addresses.
-    pub async fn connect(self, settings: Settings) -> Result<(Stream, Links), ConnectError> {
+    pub async fn connect(
+        self,
+        settings: EndpointConfig,
+    ) -> Result<(Connection, Links), ConnectError> {
         let addrs = self.resolve().await?;
         if self.paths_to(&addrs).is_empty() {
             return Err(ConnectError::NoInterface {

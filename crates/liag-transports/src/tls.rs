@@ -228,8 +228,8 @@ impl<C: StreamConnector> TlsConnector<C> {
     /// Makes a connection and starts keeping its links.
     pub fn connect(
         self,
-        settings: liag_tokio::Settings,
-    ) -> (liag_tokio::Stream, crate::transport::Links) {
+        settings: liag_tokio::EndpointConfig,
+    ) -> (liag_tokio::Connection, crate::transport::Links) {
         crate::connect_with(self, settings)
     }
 }

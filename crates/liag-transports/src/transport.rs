@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-use liag_tokio::{BoxLink, LinkGuard, Outgoing, Server, Settings, Stream, connect};
+use liag_tokio::{BoxLink, Connection, EndpointConfig, LinkGuard, Outgoing, Server, connect};
 use liag_tokio::{UserData, Welcome};
 
 /// Opens links towards one peer: a TCP connector, a WebSocket client, your own.
@@ -55,8 +55,8 @@ pub struct Accepted<T> {
     /// This side's user data for the link (sent in the Welcome).
     pub user_data: UserData,
     /// The peer's IP address, where the transport has one: a [`Server`] limits what each
-    /// source may hold (`Settings::max_links_per_source` and
-    /// `Settings::max_connections_per_source`).
+    /// source may hold (`EndpointConfig::max_links_per_source` and
+    /// `EndpointConfig::max_connections_per_source`).
     pub peer: Option<IpAddr>,
     /// What the transport needs to hear of the link: a WebSocket acceptor's meter.
     pub(crate) hooks: Option<Hooks>,
@@ -128,9 +128,9 @@ pub async fn serve(mut acceptor: impl Acceptor, server: Server) -> io::Result<()
         let accepted = acceptor.accept().await?;
         match accepted.peer {
             Some(peer) => {
-                server.add_incoming_link_from(accepted.io, accepted.tag, accepted.user_data, peer)
+                server.add_packet_link_from(accepted.io, accepted.tag, accepted.user_data, peer)
             }
-            None => server.add_incoming_link(accepted.io, accepted.tag, accepted.user_data),
+            None => server.add_packet_link(accepted.io, accepted.tag, accepted.user_data),
         }
     }
 }
@@ -269,7 +269,7 @@ impl Links {
 /// connections (`Listener::next`, `Incoming::accept`) while the links come up: a link's
 /// handshake ends only once the server accepted its connection.
 #[must_use = "the connection is unused; its links are kept up until it ends"]
-pub fn connect_with(connector: impl Connector, settings: Settings) -> (Stream, Links) {
+pub fn connect_with(connector: impl Connector, settings: EndpointConfig) -> (Connection, Links) {
     let (stream, outgoing) = connect(settings);
     let status = Arc::default();
     let task = tokio::spawn(crate::keep::keep_links(

@@ -11,8 +11,8 @@ use common::*;
 use liag_core::handshake::{Initiator, InitiatorParams, InitiatorStep};
 use liag_core::proto::frame::{FrameDecoder, FrameEncoder};
 use liag_core::proto::ids::ConnId;
-use liag_core::proto::message::{ExchangedCfg, Message, RefusedReason};
-use liag_transports::liag_tokio::{Server, Settings};
+use liag_core::proto::message::{ExchangedConfig, Message, RefusedReason};
+use liag_transports::liag_tokio::{EndpointConfig, Server};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -43,7 +43,7 @@ async fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
 async fn handshake_on(mut socket: TcpStream, conn_id: u128, existing: bool) -> (Answer, TcpStream) {
     let (mut encoder, mut decoder, mut buf) =
         (FrameEncoder::new(), FrameDecoder::new(), BytesMut::new());
-    let cfg = ExchangedCfg {
+    let cfg = ExchangedConfig {
         recv_buffer: NonZeroU32::new(1 << 20).unwrap(),
     };
     let params = InitiatorParams::new(ConnId::new(conn_id), existing, cfg);
@@ -67,7 +67,7 @@ async fn handshake_on(mut socket: TcpStream, conn_id: u128, existing: bool) -> (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_beyond_the_limit_are_refused() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.max_links_per_connection = 4;
     let (_server, listener, addrs) = server(settings).await;
     echo(listener);
@@ -95,7 +95,7 @@ async fn links_beyond_the_limit_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_connection_takes_no_more_links_than_the_limit() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.max_links_per_connection = 3;
     // No one accepts: every link waits on the pending connection.
     let (_server, _listener, addrs) = server(settings).await;
@@ -116,7 +116,7 @@ async fn a_pending_connection_takes_no_more_links_than_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_waiting_on_an_accepted_connection_count_against_the_limit() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.max_links_per_connection = 3;
     let (_server, mut listener, addrs) = server(settings).await;
     let mut links = vec![tokio::spawn(handshake(addrs[0], 45, false))];
@@ -154,7 +154,7 @@ async fn links_waiting_on_an_accepted_connection_count_against_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_with_more_paths_than_the_limit_does_not_keep_asking() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.max_links_per_connection = 1;
     let (server, listener, addrs) = server(settings.clone()).await;
     echo(listener);
@@ -188,7 +188,7 @@ async fn closed_at_once(socket: &mut TcpStream) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_source_holds_a_bounded_number_of_sockets() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.max_links_per_source = 4;
     let (_server, listener, addrs) = server(settings).await;
     echo(listener);
@@ -217,7 +217,7 @@ async fn one_source_holds_a_bounded_number_of_sockets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_source_holds_a_bounded_number_of_connections() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.max_connections_per_source = 2;
     let (_server, listener, addrs) = server(settings).await;
     echo(listener);
@@ -245,7 +245,7 @@ async fn one_source_holds_a_bounded_number_of_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_source_evicts_only_its_own_handshakes() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.max_pending_handshakes = 4;
     let (_server, listener, addrs) = server(settings).await;
     echo(listener);
@@ -270,7 +270,7 @@ async fn a_busy_source_evicts_only_its_own_handshakes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_left_without_links_or_data_is_soon_forgotten() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.no_link_timeout_before_data = Duration::from_millis(500);
     let (server, listener, addrs) = server(settings).await;
     echo(listener);
@@ -289,7 +289,7 @@ async fn a_connection_left_without_links_or_data_is_soon_forgotten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_server_makes_room_by_ending_a_linkless_connection() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.max_connections = 2;
     let (server, listener, addrs) = server(settings).await;
     echo(listener);
@@ -313,7 +313,7 @@ async fn a_full_server_makes_room_by_ending_a_linkless_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_order_floods_stay_within_the_memory_budget() {
     use liag_core::proto::seq::Seq;
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.memory_budget = 4 << 20;
     let (server, listener, addrs) = server(settings.clone()).await;
     echo(listener);
@@ -376,7 +376,7 @@ async fn send_first_data(socket: &mut TcpStream, seq: u32, payload: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_server_ends_a_connection_whose_links_never_carried_data() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.max_connections = 2;
     settings.no_link_timeout_before_data = Duration::from_millis(300);
     let (_server, listener, addrs) = server(settings).await;
@@ -409,7 +409,7 @@ async fn a_full_server_ends_a_connection_whose_links_never_carried_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_in_progress_is_held_to_the_memory_budget() {
     use liag_core::proto::frame::FrameHeader;
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.memory_budget = 1 << 20;
     let (server, listener, addrs) = server(settings).await;
     echo(listener);
@@ -454,7 +454,7 @@ async fn a_frame_in_progress_is_held_to_the_memory_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_offer_is_refused() {
-    let (_server, mut listener, addrs) = server(Settings::default()).await;
+    let (_server, mut listener, addrs) = server(EndpointConfig::default()).await;
     let link = tokio::spawn(handshake(addrs[0], 44, false));
     let offer = tokio::time::timeout(Duration::from_secs(5), listener.next())
         .await
@@ -470,7 +470,7 @@ async fn a_dropped_offer_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_listener_refuses_the_queued_offers() {
-    let (_server, listener, addrs) = server(Settings::default()).await;
+    let (_server, listener, addrs) = server(EndpointConfig::default()).await;
     let links: Vec<_> = (0..3)
         .map(|i| tokio::spawn(handshake(addrs[0], 50 + i, false)))
         .collect();
@@ -487,7 +487,7 @@ async fn dropping_the_listener_refuses_the_queued_offers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timers_of_duration_max_do_not_panic() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     let config = &mut settings.config;
     config.ping_interval = Duration::MAX;
     config.ping_timeout = Duration::MAX;
@@ -503,5 +503,5 @@ async fn timers_of_duration_max_do_not_panic() {
         .await
         .expect("echoed in time");
     assert!(back == payload);
-    let _ = Server::new(Settings::default());
+    let _ = Server::new(EndpointConfig::default());
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use liag_transports::liag_tokio::Settings;
+use liag_transports::liag_tokio::EndpointConfig;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 async fn accepting_goes_on_after_the_files_run_out() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
-    let (_server, listener, addrs) = server(Settings::default()).await;
+    let (_server, listener, addrs) = server(EndpointConfig::default()).await;
     echo(listener);
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
     let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
@@ -40,7 +40,7 @@ async fn accepting_goes_on_after_the_files_run_out() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let served = tokio::time::timeout(Duration::from_secs(20), async {
         let (stream, links) = connector(&addrs[..1])
-            .connect(Settings::default())
+            .connect(EndpointConfig::default())
             .await
             .unwrap();
         links.wait_for_link(Duration::from_secs(10)).await.unwrap();

@@ -5,7 +5,7 @@
 use bytes::BytesMut;
 use liag_core::proto::frame::FrameDecoder;
 use liag_transports::UserData;
-use liag_transports::liag_tokio::{Listener, Server, Settings, Stream};
+use liag_transports::liag_tokio::{Connection, EndpointConfig, Listener, Server};
 use liag_transports::tcp::{TcpAcceptor, TcpConnector, TcpLinkFilter};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A server listening on 127.0.0.1, 127.0.0.2 and 127.0.0.3 (each on a port of its own).
-pub(crate) async fn server(settings: Settings) -> (Server, Listener, Vec<SocketAddr>) {
+pub(crate) async fn server(settings: EndpointConfig) -> (Server, Listener, Vec<SocketAddr>) {
     let (server, listener) = Server::new(settings);
     let mut addrs = Vec::new();
     let mut acceptors = Vec::new();
@@ -33,7 +33,7 @@ pub(crate) async fn server(settings: Settings) -> (Server, Listener, Vec<SocketA
 /// A connector with one link per target address (all on `lo`).
 pub(crate) fn connector(addrs: &[SocketAddr]) -> TcpConnector {
     let mut c = TcpConnector::new(addrs.iter().map(ToString::to_string), 0);
-    c.filter = TcpLinkFilter::InterfaceIp;
+    c.set_filter(TcpLinkFilter::InterfaceIp);
     c
 }
 
@@ -50,7 +50,7 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 /// Reads a stream to its end, hashing as it goes; returns (bytes, digest).
-pub(crate) async fn drain(stream: &mut Stream) -> (u64, [u8; 32]) {
+pub(crate) async fn drain(stream: &mut Connection) -> (u64, [u8; 32]) {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 << 10];
     let mut total = 0u64;
@@ -85,7 +85,7 @@ pub(crate) fn empty() -> UserData {
 
 /// Writes `payload` through `stream` and shuts its write side down, while reading back
 /// everything the peer sends until it ends.
-pub(crate) async fn roundtrip(stream: Stream, payload: Vec<u8>) -> Vec<u8> {
+pub(crate) async fn roundtrip(stream: Connection, payload: Vec<u8>) -> Vec<u8> {
     let (mut r, mut w) = stream.into_split();
     tokio::spawn(async move {
         w.write_all(&payload).await.unwrap();

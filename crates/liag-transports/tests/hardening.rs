@@ -9,9 +9,9 @@ use common::*;
 use liag_core::handshake::{Initiator, InitiatorParams, InitiatorStep};
 use liag_core::proto::frame::{FrameDecoder, FrameEncoder};
 use liag_core::proto::ids::ConnId;
-use liag_core::proto::message::{ExchangedCfg, Message};
+use liag_core::proto::message::{ExchangedConfig, Message};
 use liag_core::proto::seq::Seq;
-use liag_transports::liag_tokio::Settings;
+use liag_transports::liag_tokio::EndpointConfig;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -20,7 +20,10 @@ use tokio::net::TcpStream;
 
 /// A real client moves 4 MiB through the echo server and checks it.
 async fn real_client_works(addrs: &[SocketAddr]) {
-    let (stream, _links) = connector(addrs).connect(Settings::default()).await.unwrap();
+    let (stream, _links) = connector(addrs)
+        .connect(EndpointConfig::default())
+        .await
+        .unwrap();
     let payload = data(7, 4 << 20);
     let back = tokio::time::timeout(Duration::from_secs(30), roundtrip(stream, payload.clone()))
         .await
@@ -45,7 +48,7 @@ async fn closed_by_server(socket: &mut TcpStream, limit: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_a_huge_frame_header_fail_only_their_socket() {
-    let (_server, listener, addrs) = server(Settings::default()).await;
+    let (_server, listener, addrs) = server(EndpointConfig::default()).await;
     echo(listener);
 
     let mut garbage = TcpStream::connect(addrs[0]).await.unwrap();
@@ -74,13 +77,13 @@ async fn send(socket: &mut TcpStream, encoder: &mut FrameEncoder, packets: &[byt
 /// The message that aborts aggligator 0.9.11's server, after a real handshake.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_two_to_the_thirty_one_ahead_fails_only_that_link() {
-    let (_server, listener, addrs) = server(Settings::default()).await;
+    let (_server, listener, addrs) = server(EndpointConfig::default()).await;
     echo(listener);
 
     let mut socket = TcpStream::connect(addrs[0]).await.unwrap();
     let (mut encoder, mut decoder, mut buf) =
         (FrameEncoder::new(), FrameDecoder::new(), BytesMut::new());
-    let cfg = ExchangedCfg {
+    let cfg = ExchangedConfig {
         recv_buffer: NonZeroU32::new(1 << 20).unwrap(),
     };
     let mut initiator = Initiator::new(
@@ -119,7 +122,7 @@ async fn data_two_to_the_thirty_one_ahead_fails_only_that_link() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_are_bounded_and_time_out() {
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.max_pending_handshakes = 64;
     settings.handshake_timeout = Duration::from_millis(800);
     let (server, listener, addrs) = server(settings).await;

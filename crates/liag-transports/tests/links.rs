@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use liag_transports::liag_tokio::{Server, Settings, connect};
+use liag_transports::liag_tokio::{EndpointConfig, Server, connect};
 use liag_transports::mem::{Fault, LinkSpec, pair};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,17 +14,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Three emulated links; one is cut mid-transfer and a new one added; every byte arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_killed_and_another_added() {
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     let sink = tokio::spawn(async move {
         let mut stream = listener.next().await.unwrap().accept();
         drain(&mut stream).await
     });
-    let (mut stream, outgoing) = connect(Settings::default());
+    let (mut stream, outgoing) = connect(EndpointConfig::default());
     let mut controls = Vec::new();
     let spec = LinkSpec::mbit(200.0, 2);
     for i in 0..3 {
         let (a, b, control) = pair(spec, i);
-        server.add_incoming_link(b.boxed(), format!("mem{i}"), empty());
+        server.add_packet_link(b.boxed(), format!("mem{i}"), empty());
         outgoing
             .add_packet_link(a.boxed(), format!("mem{i}"), empty(), |_| true)
             .await
@@ -46,7 +46,7 @@ async fn link_killed_and_another_added() {
     controls[0].fault(Fault::Reset);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (a, b, _control) = pair(spec, 9);
-    server.add_incoming_link(b.boxed(), "mem-new", empty());
+    server.add_packet_link(b.boxed(), "mem-new", empty());
     outgoing
         .add_packet_link(a.boxed(), "mem-new", empty(), |_| true)
         .await
@@ -71,13 +71,13 @@ async fn link_killed_and_another_added() {
 
 #[tokio::test]
 async fn refused_connection_reports_refusal() {
-    let (_server, mut listener, addrs) = server(Settings::default()).await;
+    let (_server, mut listener, addrs) = server(EndpointConfig::default()).await;
     tokio::spawn(async move {
         while let Some(incoming) = listener.next().await {
             incoming.refuse();
         }
     });
-    let (_stream, outgoing) = connect(Settings::default());
+    let (_stream, outgoing) = connect(EndpointConfig::default());
     let socket = tokio::net::TcpStream::connect(addrs[0]).await.unwrap();
     let err = outgoing
         .add_link(socket, "refused", empty())
@@ -101,7 +101,7 @@ async fn refused_connection_reports_refusal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_close_each_direction() {
-    let (_server, mut listener, addrs) = server(Settings::default()).await;
+    let (_server, mut listener, addrs) = server(EndpointConfig::default()).await;
     // The server sends first and shuts down its side, then reads until the client's end.
     let server_side = tokio::spawn(async move {
         let mut stream = listener.next().await.unwrap().accept();
@@ -112,7 +112,7 @@ async fn half_close_each_direction() {
         got
     });
     let (mut stream, _links) = connector(&addrs)
-        .connect(Settings::default())
+        .connect(EndpointConfig::default())
         .await
         .unwrap();
     let mut got = Vec::new();
@@ -126,14 +126,14 @@ async fn half_close_each_direction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_connections() {
-    let (server, listener, addrs) = server(Settings::default()).await;
+    let (server, listener, addrs) = server(EndpointConfig::default()).await;
     echo(listener);
     let mut tasks = Vec::new();
     for i in 0..100u64 {
         let addrs = addrs.clone();
         tasks.push(tokio::spawn(async move {
             let (stream, _links) = connector(&addrs[..1])
-                .connect(Settings::default())
+                .connect(EndpointConfig::default())
                 .await
                 .unwrap();
             let (mut r, mut w) = stream.into_split();
@@ -170,14 +170,14 @@ async fn emulated_paths_reconnect_and_heal() {
     use liag_transports::connect_with;
     use liag_transports::mem::MemPaths;
 
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     let sink = tokio::spawn(async move {
         let mut stream = listener.next().await.unwrap().accept();
         drain(&mut stream).await
     });
     let spec = LinkSpec::mbit(20.0, 10);
     let paths = MemPaths::new(server, [spec, spec], 1);
-    let (mut stream, links) = connect_with(paths.clone(), Settings::default());
+    let (mut stream, links) = connect_with(paths.clone(), EndpointConfig::default());
     links.wait_for_link(Duration::from_secs(5)).await.unwrap();
     let payload = data(11, 40 << 20);
     let writer = {

@@ -7,7 +7,7 @@ mod common;
 mod kit;
 
 use common::*;
-use liag_transports::liag_tokio::{Server, Settings};
+use liag_transports::liag_tokio::{EndpointConfig, Server};
 use liag_transports::tcp::{TcpAcceptor, TcpConnector};
 use liag_transports::tls::{TlsAcceptor, TlsConnector, ca_client_config};
 use liag_transports::websocket::{WsAcceptor, WsConnector};
@@ -28,7 +28,7 @@ async fn tcp_websocket_and_tls_links_each_killed_mid_transfer() {
     let any = [SocketAddr::from((LOOPBACK, 0))];
 
     // The server: one acceptor per kind, all feeding one Server.
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     let tcp = TcpAcceptor::bind(&any).await.unwrap();
     let ws = WsAcceptor::bind(&any, "/liag").await.unwrap();
     let tls_inner = TcpAcceptor::bind(&any).await.unwrap();
@@ -77,7 +77,7 @@ async fn tcp_websocket_and_tls_links_each_killed_mid_transfer() {
         <[u8; 32]>::from(hasher.finalize())
     });
 
-    let (mut stream, links) = connect_with(connector, Settings::default());
+    let (mut stream, links) = connect_with(connector, EndpointConfig::default());
     let control = links.outgoing().control();
     // All three kinds up before the transfer starts (bounded wait).
     for _ in 0..1000 {

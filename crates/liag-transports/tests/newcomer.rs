@@ -8,8 +8,8 @@ use liag_transports::liag_tokio::stream_link;
 use liag_transports::tcp::{TcpConnector, TcpLinkFilter};
 use liag_transports::{
     AddLinkError, AttemptError, BoxFuture, BoxLink, ConnectError, ConnectionError, Connector,
-    LinkEvent, Links, Listener, ParseLinkFilterError, Refusal, Server, Settings, TcpTargetError,
-    UserData, WaitError, Welcome, connect_with,
+    EndpointConfig, LinkEvent, Links, Listener, ParseLinkFilterError, Refusal, Server,
+    TcpTargetError, UserData, WaitError, Welcome, connect_with,
 };
 use std::io;
 use std::time::Duration;
@@ -32,7 +32,7 @@ impl Connector for Pipes {
     fn open<'a>(&'a self, path: &'a str) -> BoxFuture<'a, io::Result<(BoxLink, UserData)>> {
         Box::pin(async move {
             let (a, b) = tokio::io::duplex(1 << 16);
-            self.server.add_incoming(b, path, UserData::empty());
+            self.server.add_link(b, path, UserData::empty());
             Ok((stream_link(a), UserData::empty()))
         })
     }
@@ -67,8 +67,8 @@ fn echo(mut listener: Listener) {
 
 #[tokio::test(start_paused = true)]
 async fn a_server_that_does_not_accept_is_named_in_the_error() {
-    let (server, _listener) = Server::new(Settings::default());
-    let (_stream, links) = connect_with(pipes(&server, 2, false), Settings::default());
+    let (server, _listener) = Server::new(EndpointConfig::default());
+    let (_stream, links) = connect_with(pipes(&server, 2, false), EndpointConfig::default());
     let error = links
         .wait_for_link(Duration::from_secs(3))
         .await
@@ -119,10 +119,10 @@ async fn a_server_that_does_not_accept_is_named_in_the_error() {
 
 #[tokio::test(start_paused = true)]
 async fn dropped_links_keep_the_links_up() {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     echo(listener);
     // What a newcomer writes: the keeper dropped at once.
-    let (mut stream, _) = connect_with(pipes(&server, 2, false), Settings::default());
+    let (mut stream, _) = connect_with(pipes(&server, 2, false), EndpointConfig::default());
     let sent = vec![7u8; 1 << 20];
     let work = async {
         stream.write_all(&sent).await?;
@@ -140,9 +140,9 @@ async fn dropped_links_keep_the_links_up() {
 
 #[tokio::test(start_paused = true)]
 async fn stopped_upkeep_ends_the_connection_when_its_last_link_goes() {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     echo(listener);
-    let (mut stream, links) = connect_with(pipes(&server, 1, false), Settings::default());
+    let (mut stream, links) = connect_with(pipes(&server, 1, false), EndpointConfig::default());
     links.wait_for_link(Duration::from_secs(5)).await.unwrap();
     let control = links.outgoing().control();
     links.stop();
@@ -160,9 +160,9 @@ async fn stopped_upkeep_ends_the_connection_when_its_last_link_goes() {
 
 #[tokio::test(start_paused = true)]
 async fn stopped_upkeep_with_a_live_handle_waits_for_links() {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     echo(listener);
-    let (_stream, links) = connect_with(pipes(&server, 1, false), Settings::default());
+    let (_stream, links) = connect_with(pipes(&server, 1, false), EndpointConfig::default());
     links.wait_for_link(Duration::from_secs(5)).await.unwrap();
     let outgoing = links.outgoing().clone();
     links.stop();
@@ -179,9 +179,9 @@ async fn stopped_upkeep_with_a_live_handle_waits_for_links() {
 
 #[tokio::test(start_paused = true)]
 async fn racing_links_meet_the_filter_one_after_the_other() {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     echo(listener);
-    let (_stream, links) = connect_with(pipes(&server, 3, true), Settings::default());
+    let (_stream, links) = connect_with(pipes(&server, 3, true), EndpointConfig::default());
     let control = links.outgoing().control();
     let mut events = control.link_events();
     links.wait_for_link(Duration::from_secs(5)).await.unwrap();
@@ -241,9 +241,10 @@ async fn racing_links_meet_the_filter_one_after_the_other() {
 
 #[tokio::test(start_paused = true)]
 async fn wait_for_links_counts_links() {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     echo(listener);
-    let (_stream, links): (_, Links) = connect_with(pipes(&server, 3, false), Settings::default());
+    let (_stream, links): (_, Links) =
+        connect_with(pipes(&server, 3, false), EndpointConfig::default());
     links
         .wait_for_links(3, Duration::from_secs(5))
         .await
@@ -276,9 +277,9 @@ async fn wait_for_links_counts_links() {
 
 #[tokio::test(start_paused = true)]
 async fn a_connector_without_paths_is_named() {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     echo(listener);
-    let (_stream, links) = connect_with(pipes(&server, 0, false), Settings::default());
+    let (_stream, links) = connect_with(pipes(&server, 0, false), EndpointConfig::default());
     let error = links
         .wait_for_link(Duration::from_secs(2))
         .await
@@ -292,8 +293,8 @@ async fn a_connector_without_paths_is_named() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stopped_upkeep_is_named() {
-    let (server, _listener) = Server::new(Settings::default());
-    let (_stream, links) = connect_with(pipes(&server, 1, false), Settings::default());
+    let (server, _listener) = Server::new(EndpointConfig::default());
+    let (_stream, links) = connect_with(pipes(&server, 1, false), EndpointConfig::default());
     links.stop();
     // The abort takes effect once the upkeep's task runs again.
     tokio::task::yield_now().await;
@@ -310,8 +311,8 @@ async fn a_stopped_upkeep_is_named() {
 
 #[tokio::test(start_paused = true)]
 async fn a_connection_that_ends_while_waited_on_is_named() {
-    let (server, _listener) = Server::new(Settings::default());
-    let (_stream, links) = connect_with(pipes(&server, 1, false), Settings::default());
+    let (server, _listener) = Server::new(EndpointConfig::default());
+    let (_stream, links) = connect_with(pipes(&server, 1, false), EndpointConfig::default());
     links.outgoing().control().terminate();
     let error = links
         .wait_for_links(2, Duration::from_secs(5))
@@ -366,8 +367,11 @@ async fn a_port_out_of_range_is_named_as_such() {
 #[tokio::test]
 async fn targets_without_an_address_of_the_ip_version_asked_for_are_named() {
     let mut connector = TcpConnector::to(["127.0.0.1:5700"]);
-    connector.ipv4_only = Some(false);
-    let error = connector.connect(Settings::default()).await.unwrap_err();
+    connector.set_ipv4_only(Some(false));
+    let error = connector
+        .connect(EndpointConfig::default())
+        .await
+        .unwrap_err();
     assert!(matches!(error, ConnectError::NoAddress { .. }), "{error:?}");
     assert_eq!(io::Error::from(error).kind(), io::ErrorKind::NotFound);
 }
@@ -404,7 +408,7 @@ async fn links_closed_at_once_are_reopened_with_backoff() {
         }
     }
 
-    let (server, mut listener) = Server::new(Settings::default());
+    let (server, mut listener) = Server::new(EndpointConfig::default());
     tokio::spawn(async move {
         while let Some(incoming) = listener.next().await {
             let stream = incoming.accept();
@@ -425,7 +429,7 @@ async fn links_closed_at_once_are_reopened_with_backoff() {
     });
     let opened = Arc::new(AtomicUsize::new(0));
     let connector = Counted(pipes(&server, 1, false), opened.clone());
-    let (_stream, links) = connect_with(connector, Settings::default());
+    let (_stream, links) = connect_with(connector, EndpointConfig::default());
     tokio::time::sleep(Duration::from_secs(60)).await;
     // Waits of 0.25, 0.5, 1, 2, 4, 8 and then 10 s: about a dozen links in a minute.
     let opened = opened.load(Ordering::Relaxed);

@@ -16,7 +16,7 @@ mod common;
 
 use common::*;
 use liag_core::{LinkState, LinkStats};
-use liag_transports::liag_tokio::Settings;
+use liag_transports::liag_tokio::EndpointConfig;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -108,7 +108,7 @@ fn on_silent_path(link: &LinkStats, silent: SocketAddr) -> bool {
 }
 
 async fn heal_scenario() {
-    let (_server, mut listener, addrs) = server(Settings::default()).await;
+    let (_server, mut listener, addrs) = server(EndpointConfig::default()).await;
     let addrs = &addrs[..2];
     let silent = addrs[1];
     assert_eq!(silent.ip().to_string(), "127.0.0.2");
@@ -116,7 +116,10 @@ async fn heal_scenario() {
         let mut stream = listener.next().await.unwrap().accept();
         drain(&mut stream).await
     });
-    let (mut stream, links) = connector(addrs).connect(Settings::default()).await.unwrap();
+    let (mut stream, links) = connector(addrs)
+        .connect(EndpointConfig::default())
+        .await
+        .unwrap();
     let control = links.outgoing().control();
     let limit = Instant::now() + Duration::from_secs(60);
     let wait = |what: &str| {

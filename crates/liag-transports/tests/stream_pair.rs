@@ -10,7 +10,7 @@ mod kit;
 use common::*;
 use liag_transports::BoxFuture;
 use liag_transports::UserData;
-use liag_transports::liag_tokio::{Server, Settings};
+use liag_transports::liag_tokio::{EndpointConfig, Server};
 use liag_transports::tls::{TlsAcceptor, TlsConnector, insecure_client_config};
 use liag_transports::{
     Accepted, BoxStream, StreamAcceptor, StreamConnector, box_stream, connect_with, serve,
@@ -71,7 +71,7 @@ impl StreamAcceptor for PairAcceptor {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_pairs_as_links() {
     let (tx, rx) = mpsc::channel(4);
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     tokio::spawn(serve(
         PairAcceptor {
             from_connector: rx,
@@ -84,7 +84,7 @@ async fn socket_pairs_as_links() {
         links: 2,
         to_acceptor: tx,
     };
-    let (stream, links) = connect_with(connector, Settings::default());
+    let (stream, links) = connect_with(connector, EndpointConfig::default());
     links.wait_for_link(Duration::from_secs(10)).await.unwrap();
     let payload = data(31, 4 << 20);
     let back = tokio::time::timeout(Duration::from_secs(60), roundtrip(stream, payload.clone()))
@@ -97,7 +97,7 @@ async fn socket_pairs_as_links() {
 async fn tls_wraps_any_stream_transport() {
     let pki = kit::Pki::new();
     let (tx, rx) = mpsc::channel(4);
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     let acceptor = TlsAcceptor::new(
         PairAcceptor {
             from_connector: rx,
@@ -117,7 +117,7 @@ async fn tls_wraps_any_stream_transport() {
         "aggligator.rs",
     )
     .unwrap();
-    let (stream, links) = connect_with(connector, Settings::default());
+    let (stream, links) = connect_with(connector, EndpointConfig::default());
     links.wait_for_link(Duration::from_secs(10)).await.unwrap();
     let tags: Vec<String> = links
         .outgoing()
@@ -157,7 +157,7 @@ async fn one_connection_from_two_links(round: u64) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     {
         let (tx, rx) = mpsc::channel(4);
-        let (server, mut listener) = Server::new(Settings::default());
+        let (server, mut listener) = Server::new(EndpointConfig::default());
         tokio::spawn(serve(
             PairAcceptor {
                 from_connector: rx,
@@ -181,7 +181,7 @@ async fn one_connection_from_two_links(round: u64) {
             links: 2,
             to_acceptor: tx,
         };
-        let (stream, links) = connect_with(connector, Settings::default());
+        let (stream, links) = connect_with(connector, EndpointConfig::default());
         links.wait_for_link(Duration::from_secs(10)).await.unwrap();
         let payload = data(round, 1 << 20);
         let back =

@@ -6,22 +6,22 @@ mod common;
 
 use common::*;
 use liag_transports::Links;
-use liag_transports::liag_tokio::Settings;
-use liag_transports::liag_tokio::Stream;
+use liag_transports::liag_tokio::Connection;
+use liag_transports::liag_tokio::EndpointConfig;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
 /// A server on three loopback addresses whose application reads and hashes one connection,
 /// and a client connected to all three.
-async fn sink_and_client() -> (JoinHandle<(u64, [u8; 32])>, Stream, Links) {
-    let (_server, mut listener, addrs) = server(Settings::default()).await;
+async fn sink_and_client() -> (JoinHandle<(u64, [u8; 32])>, Connection, Links) {
+    let (_server, mut listener, addrs) = server(EndpointConfig::default()).await;
     let sink = tokio::spawn(async move {
         let mut stream = listener.next().await.unwrap().accept();
         drain(&mut stream).await
     });
     let (stream, links) = connector(&addrs)
-        .connect(Settings::default())
+        .connect(EndpointConfig::default())
         .await
         .unwrap();
     (sink, stream, links)
@@ -59,10 +59,10 @@ async fn two_hundred_megabytes_over_three_links() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_both_directions_with_half_close() {
-    let (_server, listener, addrs) = server(Settings::default()).await;
+    let (_server, listener, addrs) = server(EndpointConfig::default()).await;
     echo(listener);
     let (stream, _links) = connector(&addrs)
-        .connect(Settings::default())
+        .connect(EndpointConfig::default())
         .await
         .unwrap();
     let payload = data(2, 5 << 20);

@@ -7,7 +7,7 @@ mod common;
 mod kit;
 
 use common::*;
-use liag_transports::liag_tokio::{Server, Settings};
+use liag_transports::liag_tokio::{EndpointConfig, Server};
 use liag_transports::serve;
 use liag_transports::tls::ca_client_config;
 use liag_transports::websocket::{WsAcceptor, WsConnector};
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// An echo server with a WebSocket acceptor on 127.0.0.1 at `/liag`, with TLS if `tls`.
 async fn ws_server(tls: Option<&kit::Pki>) -> SocketAddr {
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     let mut acceptor = WsAcceptor::bind(&[SocketAddr::from(([127, 0, 0, 1], 0))], "/liag")
         .await
         .unwrap();
@@ -58,7 +58,7 @@ async fn endless_message(socket: &mut tokio::net::TcpStream, mut each: impl FnMu
 async fn ws_echo_with_spec_user_data() {
     let addr = ws_server(None).await;
     let connector = WsConnector::new([format!("ws://127.0.0.1:{}/liag", addr.port())]).unwrap();
-    let (stream, links) = connector.connect(Settings::default()).await.unwrap();
+    let (stream, links) = connector.connect(EndpointConfig::default()).await.unwrap();
     links.wait_for_link(Duration::from_secs(10)).await.unwrap();
     let rates = links.outgoing().control().links();
     assert_eq!(rates.len(), 1);
@@ -82,9 +82,9 @@ async fn wss_echo_checked_against_a_private_ca() {
     let addr = ws_server(Some(&pki)).await;
     let mut connector =
         WsConnector::new([format!("wss://localhost:{}/liag", addr.port())]).unwrap();
-    connector.ipv4_only = Some(true);
+    connector.set_ipv4_only(Some(true));
     connector.set_tls_config(ca_client_config(&pem.ca).unwrap());
-    let (stream, links) = connector.connect(Settings::default()).await.unwrap();
+    let (stream, links) = connector.connect(EndpointConfig::default()).await.unwrap();
     links.wait_for_link(Duration::from_secs(10)).await.unwrap();
     let payload = data(12, 4 << 20);
     let back = tokio::time::timeout(Duration::from_secs(60), roundtrip(stream, payload.clone()))
@@ -99,7 +99,7 @@ async fn wrong_path_and_untrusted_certificate_are_reported() {
     let url = format!("ws://127.0.0.1:{}/elsewhere", addr.port());
     let (_stream, links) = WsConnector::new([&url])
         .unwrap()
-        .connect(Settings::default())
+        .connect(EndpointConfig::default())
         .await
         .unwrap();
     let e = links
@@ -117,8 +117,8 @@ async fn wrong_path_and_untrusted_certificate_are_reported() {
     let addr = ws_server(Some(&pki)).await;
     let mut connector =
         WsConnector::new([format!("wss://localhost:{}/liag", addr.port())]).unwrap();
-    connector.ipv4_only = Some(true);
-    let (_stream, links) = connector.connect(Settings::default()).await.unwrap();
+    connector.set_ipv4_only(Some(true));
+    let (_stream, links) = connector.connect(EndpointConfig::default()).await.unwrap();
     let e = links
         .wait_for_link(Duration::from_secs(2))
         .await
@@ -164,7 +164,7 @@ async fn half_upgrades_from_one_host_do_not_shut_out_a_client() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     // A client from another host gets its upgrade at once, not after theirs time out (10 s).
     let connector = WsConnector::new([format!("ws://127.0.0.1:{}/liag", addr.port())]).unwrap();
-    let (stream, links) = connector.connect(Settings::default()).await.unwrap();
+    let (stream, links) = connector.connect(EndpointConfig::default()).await.unwrap();
     links.wait_for_link(Duration::from_secs(5)).await.unwrap();
     let payload = data(12, 1 << 20);
     let back = tokio::time::timeout(Duration::from_secs(30), roundtrip(stream, payload.clone()))
@@ -181,7 +181,7 @@ async fn tls_inside_a_websocket_keeps_the_gate_shut_until_the_link_handshake() {
     use tokio_rustls::rustls::pki_types::ServerName;
     // As `liag tunnel server --websocket --tls`: TLS runs inside the WebSocket.
     let pki = kit::Pki::new();
-    let (server, listener) = Server::new(Settings::default());
+    let (server, listener) = Server::new(EndpointConfig::default());
     let acceptor = WsAcceptor::bind(&[SocketAddr::from(([127, 0, 0, 1], 0))], "/liag")
         .await
         .unwrap();
@@ -215,7 +215,7 @@ async fn a_big_message_after_the_link_handshake_is_held_to_the_budget() {
     use liag_core::handshake::{Initiator, InitiatorParams, InitiatorStep};
     use liag_core::proto::frame::{FrameDecoder, FrameEncoder};
     use liag_core::proto::ids::ConnId;
-    use liag_core::proto::message::{ExchangedCfg, Message};
+    use liag_core::proto::message::{ExchangedConfig, Message};
     use liag_transports::websocket::WsBytes;
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
@@ -232,7 +232,7 @@ async fn a_big_message_after_the_link_handshake_is_held_to_the_budget() {
         }
     }
 
-    let mut settings = Settings::default();
+    let mut settings = EndpointConfig::default();
     settings.memory_budget = 1 << 20;
     let (server, listener) = Server::new(settings);
     let acceptor = WsAcceptor::bind(&[SocketAddr::from(([127, 0, 0, 1], 0))], "/liag")
@@ -248,7 +248,7 @@ async fn a_big_message_after_the_link_handshake_is_held_to_the_budget() {
         .unwrap();
     let mut io = WsBytes::new(ws);
     let mut decoder = FrameDecoder::new();
-    let cfg = ExchangedCfg {
+    let cfg = ExchangedConfig {
         recv_buffer: std::num::NonZeroU32::new(1 << 20).unwrap(),
     };
     let params = InitiatorParams::new(ConnId::new(120), false, cfg);

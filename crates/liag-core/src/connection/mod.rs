@@ -2,7 +2,7 @@
 //!
 //! The method groups, in the order a driver uses them:
 //!
-//! - **links**: [`Connection::add_link`] after a link's handshake, [`Connection::remove_link`]
+//! - **links**: [`Connection::attach_link`] after a link's handshake, [`Connection::remove_link`]
 //!   to take one out gracefully, [`Connection::set_link_blocked`];
 //! - **inputs**: [`Connection::handle_packet`], [`Connection::handle_link_error`],
 //!   [`Connection::handle_timeout`];
@@ -132,8 +132,8 @@ impl std::error::Error for WriteError {}
 /// let mut b = Connection::new(Config::default(), now);
 /// let rtt = Duration::from_millis(1);
 /// // After each side's handshake, the links join their connections.
-/// let la = a.add_link(now, LinkInfo::new(Direction::Outgoing, "a", rtt), 64 << 20);
-/// let lb = b.add_link(now, LinkInfo::new(Direction::Incoming, "b", rtt), 64 << 20);
+/// let la = a.attach_link(now, LinkInfo::new(Direction::Outgoing, "a", rtt), 64 << 20);
+/// let lb = b.attach_link(now, LinkInfo::new(Direction::Incoming, "b", rtt), 64 << 20);
 ///
 /// a.write(Bytes::from_static(b"hello"))?;
 /// a.finish();
@@ -234,13 +234,13 @@ impl Connection {
         &self.config
     }
 
-    /// Adds a link whose handshake completed. `peer_recv_buffer` is the receive buffer the peer
+    /// Attaches a link whose handshake completed. `peer_recv_buffer` is the receive buffer the peer
     /// announced on it; the first link's value becomes the connection's send window (§3.17).
     ///
     /// A closed connection takes no links: the id it returns then is followed at once by
     /// [`Event::LinkRemoved`] with [`LinkError::ConnectionClosed`], so a driver closes the
     /// transport as it would any other removed link.
-    pub fn add_link(&mut self, now: Time, info: LinkInfo, peer_recv_buffer: u32) -> LinkId {
+    pub fn attach_link(&mut self, now: Time, info: LinkInfo, peer_recv_buffer: u32) -> LinkId {
         let id = LinkId::new(self.next_link_id);
         self.next_link_id += 1;
         if self.closed.is_some() {
@@ -328,9 +328,9 @@ impl Connection {
         self.links.iter().map(Link::stats).collect()
     }
 
-    /// The ids of the current links.
-    pub fn link_ids(&self) -> impl Iterator<Item = LinkId> + '_ {
-        self.links.iter().map(|l| l.id)
+    /// How many links the connection has.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
     }
 
     /// Queues application data; returns how many bytes were taken (up to the send buffer's

@@ -136,12 +136,12 @@ impl Sim {
         let rtt = spec.delay * 2;
         let recv_buffer = [1, 0].map(|i| self.ends[i].conn.config().recv_buffer.get());
         let tag = format!("sim{}", self.links.len());
-        let a = self.ends[0].conn.add_link(
+        let a = self.ends[0].conn.attach_link(
             self.now,
             LinkInfo::new(Direction::Outgoing, tag.clone(), rtt),
             recv_buffer[0],
         );
-        let b = self.ends[1].conn.add_link(
+        let b = self.ends[1].conn.attach_link(
             self.now,
             LinkInfo::new(Direction::Incoming, tag, rtt),
             recv_buffer[1],

@@ -6,7 +6,8 @@ use core::num::NonZeroU32;
 use x25519_dalek::PublicKey;
 
 use super::{
-    Connect, ExchangedCfg, MAGIC, Message, MessageKind, RefusedReason, UserData, VERSION, Welcome,
+    Connect, ExchangedConfig, MAGIC, Message, MessageKind, RefusedReason, UserData, VERSION,
+    Welcome,
 };
 use crate::extensions::Extensions;
 use crate::ids::{MaskedConnId, ServerId};
@@ -171,10 +172,10 @@ impl<'a> Reader<'a> {
         Ok(UserData(self.bytes(len.into())?))
     }
 
-    fn cfg(&mut self) -> Result<ExchangedCfg, DecodeError> {
+    fn cfg(&mut self) -> Result<ExchangedConfig, DecodeError> {
         let recv_buffer =
             NonZeroU32::new(self.u32()?).ok_or(DecodeError::ZeroRecvBuffer { kind: self.kind })?;
-        Ok(ExchangedCfg { recv_buffer })
+        Ok(ExchangedConfig { recv_buffer })
     }
 }
 

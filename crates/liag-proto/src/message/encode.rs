@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{ExchangedCfg, MAGIC, Message, MessageKind, UserData, VERSION};
+use super::{ExchangedConfig, MAGIC, Message, MessageKind, UserData, VERSION};
 use crate::extensions::Extensions;
 
 /// TestData filler: byte `i` of the filler is `i mod 256` (spec §3.12).
@@ -30,7 +30,7 @@ fn put_user_data(dst: &mut impl BufMut, user_data: &UserData) {
     dst.put_slice(bytes);
 }
 
-fn put_cfg(dst: &mut impl BufMut, cfg: &ExchangedCfg) {
+fn put_cfg(dst: &mut impl BufMut, cfg: &ExchangedConfig) {
     dst.put_u32(cfg.recv_buffer.get());
 }
 

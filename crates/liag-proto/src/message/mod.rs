@@ -144,7 +144,7 @@ impl fmt::Display for RefusedReason {
 
 /// The configuration both sides send in the handshake (spec §3.17).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ExchangedCfg {
+pub struct ExchangedConfig {
     /// The most Data payload bytes the sender of the handshake message will buffer unread:
     /// its peer's flow-control window.
     pub recv_buffer: NonZeroU32,
@@ -196,7 +196,7 @@ pub struct Welcome {
     /// The acceptor's user data for this link.
     pub user_data: UserData,
     /// The acceptor's configuration.
-    pub cfg: ExchangedCfg,
+    pub cfg: ExchangedConfig,
 }
 
 /// The initiator's answer to Welcome (spec §3.4).
@@ -215,7 +215,7 @@ pub struct Connect {
     /// The initiator's user data for this link.
     pub user_data: UserData,
     /// The initiator's configuration.
-    pub cfg: ExchangedCfg,
+    pub cfg: ExchangedConfig,
 }
 
 /// One link message.

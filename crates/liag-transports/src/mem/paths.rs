@@ -122,7 +122,7 @@ impl Connector for MemPaths {
             p.links.push(control);
             drop(paths);
             self.server
-                .add_incoming_link(far.boxed(), path.to_string(), UserData::empty());
+                .add_packet_link(far.boxed(), path.to_string(), UserData::empty());
             Ok((near.boxed(), UserData::empty()))
         })
     }

@@ -27,7 +27,7 @@ use crate::upgrades::Upgrades;
 /// oldest upgrade of the source with the most. Until the link handshake is answered, at most
 /// [`super::PRE_HANDSHAKE_READ`] bytes are read. Messages are limited to [`super::MAX_MESSAGE`].
 /// To accept on a route of an HTTP server of your own instead, upgrade there and hand the
-/// socket, as [`WsBytes`], to [`liag_tokio::Server::add_incoming_from`] (`examples/websocket_axum.rs`).
+/// socket, as [`WsBytes`], to [`liag_tokio::Server::add_link_from`] (`examples/websocket_axum.rs`).
 pub struct WsAcceptor {
     tcp: TcpAcceptor,
     path: Arc<str>,
@@ -77,13 +77,15 @@ impl WsAcceptor {
     /// The user data sent to clients: the octets of `ip` (spec §11). By default `::`, sixteen
     /// zero bytes, as aggligator's default acceptor sends; a client then keeps one link per
     /// local interface towards this server.
-    pub fn set_local_ip(&mut self, ip: IpAddr) {
+    pub fn set_local_ip(&mut self, ip: IpAddr) -> &mut Self {
         self.user_data = acceptor_user_data(ip);
+        self
     }
 
     /// Serves `wss://`: a TLS handshake with this configuration comes before the upgrade.
-    pub fn set_tls(&mut self, config: Arc<ServerConfig>) {
+    pub fn set_tls(&mut self, config: Arc<ServerConfig>) -> &mut Self {
         self.tls = Some(config.into());
+        self
     }
 }
 

@@ -13,7 +13,7 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::Uri;
 
-use liag_tokio::{Settings, Stream};
+use liag_tokio::{Connection, EndpointConfig};
 use liag_tokio::{UserData, Welcome};
 
 use super::{HANDSHAKE_TIMEOUT, RESOLVE_EVERY, WsBytes, upgrade_error, ws_config};
@@ -78,12 +78,9 @@ struct Path {
 /// Opens and keeps WebSocket links to a server, one per local interface and server address.
 pub struct WsConnector {
     targets: Vec<Target>,
-    /// One link per local interface (true) or one per server address (false). Default true.
-    pub multi_interface: bool,
-    /// Only these local interfaces, if set.
-    pub interfaces: Option<Vec<String>>,
-    /// Only IPv4 (`Some(true)`) or only IPv6 (`Some(false)`) addresses of the servers.
-    pub ipv4_only: Option<bool>,
+    multi_interface: bool,
+    interfaces: Option<Vec<String>>,
+    ipv4_only: Option<bool>,
     tls: Arc<ClientConfig>,
     resolved: Mutex<Option<Resolved>>,
     known: KnownPaths<Path>,
@@ -125,8 +122,28 @@ impl WsConnector {
     }
 
     /// The TLS client configuration for `wss://` URLs (a private CA, say).
-    pub fn set_tls_config(&mut self, config: Arc<ClientConfig>) {
+    pub fn set_tls_config(&mut self, config: Arc<ClientConfig>) -> &mut Self {
         self.tls = config;
+        self
+    }
+
+    /// One link per local interface (true) or one per server address (false). Default true.
+    pub fn set_multi_interface(&mut self, multi_interface: bool) -> &mut Self {
+        self.multi_interface = multi_interface;
+        self
+    }
+
+    /// Only these local interfaces (by name), if set. Default: every interface that is up.
+    pub fn set_interfaces(&mut self, interfaces: Option<Vec<String>>) -> &mut Self {
+        self.interfaces = interfaces;
+        self
+    }
+
+    /// Only IPv4 (`Some(true)`) or only IPv6 (`Some(false)`) addresses of the servers.
+    /// Default `None`, both.
+    pub fn set_ipv4_only(&mut self, ipv4_only: Option<bool>) -> &mut Self {
+        self.ipv4_only = ipv4_only;
+        self
     }
 
     /// The URLs.
@@ -139,7 +156,7 @@ impl WsConnector {
     /// # Errors
     ///
     /// [`ConnectError::Resolve`]: a host name did not resolve. [`ConnectError::NoAddress`]:
-    /// no address of the IP version asked for ([`WsConnector::ipv4_only`]).
+    /// no address of the IP version asked for ([`WsConnector::set_ipv4_only`]).
     pub async fn resolve(&self) -> Result<Vec<(usize, SocketAddr)>, ConnectError> {
         let mut found = Vec::new();
         for (i, t) in self.targets.iter().enumerate() {
@@ -169,7 +186,10 @@ impl WsConnector {
     /// # Errors
     ///
     /// As [`WsConnector::resolve`].
-    pub async fn connect(self, settings: Settings) -> Result<(Stream, Links), ConnectError> {
+    pub async fn connect(
+        self,
+        settings: EndpointConfig,
+    ) -> Result<(Connection, Links), ConnectError> {
         let found = self.resolve().await?;
         *self.resolved.lock() = Some((Instant::now(), found));
         Ok(connect_with(self, settings))

@@ -1,7 +1,7 @@
 //! WebSocket links (spec §11): [`WsConnector`] for `ws://` and `wss://` URLs, one link per local
 //! interface and server address; [`WsAcceptor`] listening on a TCP port at a URL path; and
 //! [`WsBytes`], which makes any upgraded WebSocket (from an HTTP server's route, say) a byte
-//! stream for [`liag_tokio::Server::add_incoming_from`].
+//! stream for [`liag_tokio::Server::add_link_from`].
 //!
 //! Both sides run the stream framing over the WebSocket seen as bytes, as aggligator does.
 

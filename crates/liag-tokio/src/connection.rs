@@ -1,6 +1,6 @@
 //! The application's side of a connection: a byte stream and a message channel in one.
 //!
-//! [`Stream`] is `AsyncRead + AsyncWrite` for byte streams, and a `futures` `Stream` and `Sink`
+//! [`Connection`] is `AsyncRead + AsyncWrite` for byte streams, and a `futures` `Stream` and `Sink`
 //! of `Bytes` for messages (each message up to the configured `max_payload`, 32 KiB by default,
 //! arrives whole). Shutting down the write side sends SendFinish; dropping the read side tells
 //! the peer to stop.
@@ -154,25 +154,25 @@ pub struct WriteHalf {
 /// the peer has acknowledged every byte written (an error if the connection fails first, or if
 /// nothing is acknowledged for the no-link timeout); dropping the read side tells the peer to
 /// stop.
-pub struct Stream {
+pub struct Connection {
     read: ReadHalf,
     write: WriteHalf,
 }
 
-impl std::fmt::Debug for Stream {
+impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stream").finish_non_exhaustive()
+        f.debug_struct("Connection").finish_non_exhaustive()
     }
 }
 
-impl Stream {
+impl Connection {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         {
             let mut inner = shared.lock();
             inner.readers += 1;
             inner.writers += 1;
         }
-        Stream {
+        Connection {
             read: ReadHalf {
                 shared: shared.clone(),
             },
@@ -361,7 +361,7 @@ impl futures::Sink<Bytes> for WriteHalf {
     }
 }
 
-impl AsyncRead for Stream {
+impl AsyncRead for Connection {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -371,7 +371,7 @@ impl AsyncRead for Stream {
     }
 }
 
-impl AsyncWrite for Stream {
+impl AsyncWrite for Connection {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -389,7 +389,7 @@ impl AsyncWrite for Stream {
     }
 }
 
-impl futures::Stream for Stream {
+impl futures::Stream for Connection {
     type Item = io::Result<Bytes>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -397,7 +397,7 @@ impl futures::Stream for Stream {
     }
 }
 
-impl futures::Sink<Bytes> for Stream {
+impl futures::Sink<Bytes> for Connection {
     type Error = io::Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

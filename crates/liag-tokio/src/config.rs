@@ -1,4 +1,4 @@
-//! [`Settings`]: a connection's configuration plus the driver's own limits.
+//! [`EndpointConfig`]: a connection's configuration plus the driver's own limits.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use liag_core::Config;
 /// Everything the tokio layer needs to know, for connections and servers alike.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct Settings {
+pub struct EndpointConfig {
     /// The state machine's configuration.
     pub config: Config,
     /// How long a link's handshake may take. Default 10 s.
@@ -28,8 +28,8 @@ pub struct Settings {
     pub max_links_per_connection: usize,
     /// Most sockets (links and handshakes in progress) one source may hold on a server; a
     /// socket beyond them is closed at once. A source ([`crate::Source`]) is the peer's IPv4
-    /// address or IPv6 /64, for links added with an address (`Server::add_incoming_from`,
-    /// `Server::add_incoming_link_from`; liag-transports' acceptors do). Default 128: far more
+    /// address or IPv6 /64, for links added with an address (`Server::add_link_from`,
+    /// `Server::add_packet_link_from`; liag-transports' acceptors do). Default 128: far more
     /// than one host's paths, and few enough that one host cannot take a server's file
     /// descriptors. Hosts behind one NAT address share it: raise it for them.
     pub max_links_per_source: usize,
@@ -51,9 +51,9 @@ pub struct Settings {
     pub memory_budget: usize,
 }
 
-impl Default for Settings {
+impl Default for EndpointConfig {
     fn default() -> Self {
-        Settings {
+        EndpointConfig {
             config: Config::default(),
             handshake_timeout: Duration::from_secs(10),
             max_pending_handshakes: 256,
