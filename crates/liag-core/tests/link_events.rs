@@ -157,3 +157,54 @@ fn closed_to_new_links_without_a_link_it_ends_at_once() {
         [Event::Closed(Err(liag_core::ConnectionError::NoLinkLeft))]
     );
 }
+
+#[test]
+fn forgotten_by_the_server_it_ends_once_no_link_works() {
+    let now = Time::ZERO;
+    let (mut a, la, mut b, lb) = pair(now);
+    exchange(now, &mut a, la, &mut b, lb);
+    // A fresh link was refused with Closed while this one still works: it may yet bring the
+    // server's last acknowledgements, so the connection goes on.
+    a.abort_by_server();
+    assert!(!a.is_closed());
+    // Data that is never acknowledged stalls the link: nothing works any more.
+    a.write(Bytes::from_static(b"lost")).unwrap();
+    while a.poll_transmit(now, la).is_some() {}
+    a.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(
+        a.outcome(),
+        Some(&Err(liag_core::ConnectionError::AbortedByServer))
+    );
+}
+
+#[test]
+fn forgotten_by_the_server_without_a_link_it_ends_at_once() {
+    let mut a = Connection::new(Config::default(), Time::ZERO);
+    a.abort_by_server();
+    assert_eq!(
+        a.outcome(),
+        Some(&Err(liag_core::ConnectionError::AbortedByServer))
+    );
+}
+
+/// The server ends gracefully and closes its links; a refusal met on a fresh link before the
+/// last acknowledgement arrived does not turn the clean end into an abort.
+#[test]
+fn a_refusal_does_not_overtake_a_graceful_end() {
+    let now = Time::ZERO;
+    let (mut a, la, mut b, lb) = pair(now);
+    exchange(now, &mut a, la, &mut b, lb);
+    a.write(Bytes::from_static(b"all of it")).unwrap();
+    a.finish();
+    b.finish();
+    // a's data and finish reach b; b's answers are still on their way when the refusal comes.
+    while let Some(p) = a.poll_transmit(now, la) {
+        b.handle_packet(now, lb, p);
+    }
+    while b.read().is_some() {}
+    a.abort_by_server();
+    assert!(!a.is_closed());
+    exchange(now, &mut a, la, &mut b, lb);
+    a.handle_link_error(now, la, LinkError::Closed);
+    assert_eq!(a.outcome(), Some(&Ok(())));
+}

@@ -52,8 +52,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 const FILTERED_BACKOFF: Duration = Duration::from_secs(60);
 /// A link that goes sooner than this after coming up does not reset its path's backoff: the
 /// path is reopened after the next wait, so a peer that takes links and closes them at once
-/// cannot make this side reconnect as fast as handshakes go.
-const LIVED_LONG: Duration = Duration::from_secs(5);
+/// cannot make this side reconnect as fast as handshakes go. A link that lived longer is
+/// reopened at once: a reset path is back within a round trip or two, and a peer that closes
+/// links after this long gets at most one handshake a second per path.
+const LIVED_LONG: Duration = Duration::from_secs(1);
 
 /// What the loop shares with [`crate::Links`] and with its attempts.
 #[derive(Debug, Default)]

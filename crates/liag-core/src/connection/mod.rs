@@ -164,6 +164,9 @@ pub struct Connection {
     no_link_since: Option<Time>,
     /// No link will be added any more ([`Connection::close_to_new_links`]).
     closed_to_new_links: bool,
+    /// The server refused a link for not knowing the connection
+    /// ([`Connection::abort_by_server`]).
+    forgotten_by_server: bool,
     /// A Data message has arrived: the peer uses the connection.
     received_data: bool,
     server_id: Option<ServerId>,
@@ -207,6 +210,7 @@ impl Connection {
             closed: None,
             no_link_since: Some(now),
             closed_to_new_links: false,
+            forgotten_by_server: false,
             received_data: false,
             server_id: None,
             peer_window_known: false,
@@ -452,9 +456,15 @@ impl Connection {
     /// The acceptor refused a link for this connection with Refused(Closed): it no longer
     /// knows the connection, or is ending it. The connection ends with
     /// [`ConnectionError::AbortedByServer`] rather than retrying until the no-link timeout
-    /// (spec §5.5, as aggligator 0.10 does).
+    /// (spec §5.5, as aggligator 0.10 does), as soon as none of its links works.
+    ///
+    /// A server that ends a connection gracefully closes its links after its last
+    /// acknowledgements; a refusal met on a fresh link meanwhile must not overtake them. So
+    /// while a link still works the connection carries on: it may yet end cleanly on what that
+    /// link brings, and otherwise ends when the link goes or stalls.
     pub fn abort_by_server(&mut self) {
-        self.close(Err(ConnectionError::AbortedByServer));
+        self.forgotten_by_server = true;
+        self.end_if_linkless();
     }
 
     /// Says that no link will be added any more (the initiator's handle that adds links is
@@ -466,9 +476,11 @@ impl Connection {
         self.end_if_linkless();
     }
 
-    /// Ends the connection once it has no link and can get none.
-    fn end_if_linkless(&mut self) {
-        if self.closed_to_new_links && self.links.is_empty() {
+    /// Ends the connection once it has no working link and can get none.
+    pub(super) fn end_if_linkless(&mut self) {
+        if self.forgotten_by_server && self.links.iter().all(|l| l.stalled) {
+            self.close(Err(ConnectionError::AbortedByServer));
+        } else if self.closed_to_new_links && self.links.is_empty() {
             self.close(Err(ConnectionError::NoLinkLeft));
         }
     }

@@ -108,6 +108,7 @@ impl Connection {
                         tracing::debug!(%link, "link test overdue");
                         l.stalled = true;
                     }
+                    self.end_if_linkless();
                 }
                 Timer::NoLink => self.close(Err(ConnectionError::NoLinksTimeout)),
             }
@@ -127,5 +128,6 @@ impl Connection {
             l.window.reset();
             l.start_test(size, now);
         }
+        self.end_if_linkless();
     }
 }
