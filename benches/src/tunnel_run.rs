@@ -116,9 +116,12 @@ pub fn run(
     let local_port = local_port.port();
 
     let quiet = |mut cmd: std::process::Command| -> io::Result<Killed> {
-        cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        cmd.stdin(Stdio::null());
         if std::env::var_os("LIAG_TUNNEL_RUN_LOG").is_none() {
-            cmd.stderr(Stdio::null());
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        } else {
+            // aggligator's tools log to stdout.
+            cmd.stdout(io::stderr());
         }
         cmd.spawn().map(Killed)
     };

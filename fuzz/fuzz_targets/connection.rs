@@ -6,8 +6,8 @@
 #![no_main]
 
 use bytes::Bytes;
-use libfuzzer_sys::fuzz_target;
 use liag_core::{Config, Connection, Direction, LinkInfo, Time};
+use libfuzzer_sys::fuzz_target;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -21,7 +21,8 @@ fuzz_target!(|data: &[u8]| {
     let mut now = Time::ZERO;
     let mut conn = Connection::new(config, now);
     let rtt = Duration::from_millis(10);
-    let mut links = vec![conn.add_link(now, LinkInfo::new(Direction::Incoming, "l0", rtt), BUFFER)];
+    let mut links =
+        vec![conn.attach_link(now, LinkInfo::new(Direction::Incoming, "l0", rtt), BUFFER)];
 
     let mut input = data;
     while let Some((&op, rest)) = input.split_first() {
@@ -30,13 +31,17 @@ fuzz_target!(|data: &[u8]| {
         match op & 0x0F {
             // A packet: a length byte, then that many bytes.
             0..=7 => {
-                let Some((&len, rest)) = input.split_first() else { break };
+                let Some((&len, rest)) = input.split_first() else {
+                    break;
+                };
                 let len = usize::from(len).min(rest.len());
                 conn.handle_packet(now, link, Bytes::copy_from_slice(&rest[..len]));
                 input = &rest[len..];
             }
             8 => {
-                let Some((&ms, rest)) = input.split_first() else { break };
+                let Some((&ms, rest)) = input.split_first() else {
+                    break;
+                };
                 input = rest;
                 now += Duration::from_millis(u64::from(ms) * 10);
                 conn.handle_timeout(now);
@@ -49,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
             12 => conn.stop_receiving(),
             13 => conn.set_link_blocked(now, link, op & 0x10 != 0),
             14 => conn.remove_link(now, link),
-            _ => links.push(conn.add_link(now, LinkInfo::new(Direction::Outgoing, "n", rtt), BUFFER)),
+            _ => links.push(conn.attach_link(
+                now,
+                LinkInfo::new(Direction::Outgoing, "n", rtt),
+                BUFFER,
+            )),
         }
         for &l in &links {
             for _ in 0..10_000 {

@@ -6,9 +6,9 @@
 #![no_main]
 
 use bytes::BytesMut;
-use libfuzzer_sys::fuzz_target;
 use liag_proto::frame::{FrameDecoder, FrameEncoder, HEADER_LEN};
 use liag_proto::inbound::InboundReader;
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&piece, wire)) = data.split_first() else {
@@ -26,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
         loop {
             match decoder.decode(&mut buffered) {
                 Ok(Some(packet)) => {
-                    reencoder.encode(&packet, &mut reencoded).expect("decoded frames fit");
+                    reencoder
+                        .encode(&packet, &mut reencoded)
+                        .expect("decoded frames fit");
                     let _ = reader.read(packet);
                 }
                 Ok(None) | Err(_) => break,

@@ -1,25 +1,25 @@
 //! Fuzz target: a link's handshake, in either role, on an arbitrary byte stream.
 //!
-//! The first byte picks the role (even: the acceptor, which sent Welcome and waits for
+//! The first byte picks the role (even: the responder, which sent Welcome and waits for
 //! Connect; odd: the initiator, which waits for Welcome, answers Connect and waits for
 //! Accepted or Refused); the rest is the peer's side of the stream, framed as on a link.
 //! `cargo xtask fuzz handshake` starts from the captured aggligator handshakes in
 //! `fuzz/seeds/handshake/`.
 //!
-//! Checks beyond "no panic": the acceptor looks at one packet only (after it, good or bad,
+//! Checks beyond "no panic": the responder looks at one packet only (after it, good or bad,
 //! the handshake is over), its result resolves in a connection table, and an initiator is
 //! accepted only once, by a packet that decodes as Accepted.
 
 #![no_main]
 
 use bytes::{Bytes, BytesMut};
-use libfuzzer_sys::fuzz_target;
 use liag_core::handshake::{
-    Acceptor, ConnectionTable, HandshakeError, Initiator, InitiatorParams, InitiatorStep,
+    ConnectionTable, HandshakeError, Initiator, InitiatorParams, InitiatorStep, Responder,
 };
 use liag_proto::frame::FrameDecoder;
 use liag_proto::ids::{ConnId, ServerId};
 use liag_proto::message::{ExchangedConfig, Message, UserData};
+use libfuzzer_sys::fuzz_target;
 use rand::SeedableRng;
 use std::num::NonZeroU32;
 
@@ -44,14 +44,14 @@ fuzz_target!(|data: &[u8]| {
     let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(role));
     if role % 2 == 0 {
         let server_id = ServerId::random(&mut rng);
-        let (mut acceptor, _welcome) = Acceptor::new(server_id, UserData::empty(), cfg, &mut rng);
-        // The acceptor takes one packet, the Connect: whatever it was, the handshake is over.
+        let (mut responder, _welcome) = Responder::new(server_id, UserData::empty(), cfg, &mut rng);
+        // The responder takes one packet, the Connect: whatever it was, the handshake is over.
         for (i, packet) in packets(wire).into_iter().enumerate() {
-            match acceptor.handle_packet(&packet) {
-                Ok(incoming) => {
+            match responder.handle_packet(&packet) {
+                Ok(request) => {
                     assert_eq!(i, 0, "a packet after the first was taken");
                     let table: ConnectionTable<()> = ConnectionTable::new(4);
-                    let _ = table.resolve(incoming.conn_id, incoming.existing_connection);
+                    let _ = table.resolve(request.conn_id, request.existing_connection);
                 }
                 Err(HandshakeError::Finished) => assert!(i > 0),
                 Err(_) => assert_eq!(i, 0, "a later packet was looked at"),

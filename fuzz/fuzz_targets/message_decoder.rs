@@ -6,8 +6,8 @@
 #![no_main]
 
 use bytes::Bytes;
-use libfuzzer_sys::fuzz_target;
 use liag_proto::message::Message;
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let packet = Bytes::copy_from_slice(data);

@@ -134,6 +134,30 @@ impl Received {
         }
         None
     }
+
+    /// Like [`Self::reaches`], and the goodput holds: the `hold` seconds from the window's
+    /// start (cut at `until`) carry `mbit` on average too. Data held back behind a lost message
+    /// and released at once fills one window, not the next second.
+    pub fn reaches_and_holds(
+        &self,
+        from: f64,
+        window: f64,
+        hold: f64,
+        until: f64,
+        mbit: f64,
+    ) -> Option<f64> {
+        let mut from = from;
+        loop {
+            let t = self.reaches(from, window, mbit)?;
+            let start = t - window;
+            let end = (start + hold).min(until);
+            if end <= t || self.mbit(start, end) >= mbit {
+                return Some(t);
+            }
+            // The next candidate window starts later; reads are finite, so this ends.
+            from = start + 1e-3;
+        }
+    }
 }
 
 /// The `q`-quantile (0..=1) of `samples`, which it sorts.

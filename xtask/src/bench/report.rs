@@ -210,14 +210,16 @@ fn scenario_row(s: &Value) -> Option<Row> {
         "real_paths" => {
             let (stall, back) = (f(s, "stall_ms_worst"), s["back_ms_worst"].as_f64());
             let lowest = s["lowest_after_heal_mbit_s"].as_f64();
+            let during = s["lowest_during_fault_mbit_s"].as_f64();
             let survivors = f(s, "survivors_mbit_s");
             let lost = s["lost_bytes"].as_i64();
             let intact = s["intact"].as_bool() == Some(true);
             let figures = format!(
-                "stall median {:.0}, worst {stall:.0} ms; back to 80 % median {}, worst {}; \
-                 lowest 500 ms after the heal {} of {survivors:.0} Mbit/s surviving; \
-                 {} bytes lost{} ({} runs)",
+                "stall median {:.0}, worst {stall:.0} ms; lowest 500 ms during the fault {}, \
+                 back to 80 % median {}, worst {}; lowest 500 ms after the heal {} of \
+                 {survivors:.0} Mbit/s surviving; {} bytes lost{} ({} runs)",
                 f(s, "stall_ms_median"),
+                during.map_or("-".into(), |l| format!("{l:.1}")),
                 ms(s["back_ms_median"].as_f64()),
                 ms(back),
                 lowest.map_or("-".into(), |l| format!("{l:.1}")),
