@@ -177,6 +177,23 @@ fn forgotten_by_the_server_it_ends_once_no_link_works() {
     );
 }
 
+/// A refusal is not authenticated: a link the server then accepts for the connection shows it
+/// knows the connection, and a later stall of every link is a stall, not an abort.
+#[test]
+fn a_link_accepted_after_a_refusal_overrules_it() {
+    let now = Time::ZERO;
+    let (mut a, la, mut b, lb) = pair(now);
+    exchange(now, &mut a, la, &mut b, lb);
+    a.abort_by_server();
+    let info = LinkInfo::new(Direction::Outgoing, "second", Duration::from_millis(1));
+    let second = a.attach_link(now, info, 1 << 20);
+    a.handle_link_error(now, second, LinkError::Closed);
+    a.write(Bytes::from_static(b"lost")).unwrap();
+    while a.poll_transmit(now, la).is_some() {}
+    a.handle_timeout(now + Duration::from_secs(1));
+    assert!(!a.is_closed(), "{:?}", a.outcome());
+}
+
 #[test]
 fn forgotten_by_the_server_without_a_link_it_ends_at_once() {
     let mut a = Connection::new(Config::default(), Time::ZERO);

@@ -105,7 +105,7 @@ impl Connection {
             data_len,
             sent_at,
             resent,
-        } = self.send.ack(seq)
+        } = self.send.ack(seq, now)
         else {
             return;
         };

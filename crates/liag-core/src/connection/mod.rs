@@ -257,6 +257,9 @@ impl Connection {
             self.peer_window_known = true;
             self.send.peer_window = peer_recv_buffer.into();
         }
+        // The server accepted a link for this connection: it knows it after all, whatever an
+        // earlier refusal (or whoever sent it on one path) said.
+        self.forgotten_by_server = false;
         tracing::debug!(%id, tag = %info.tag, "link added");
         let mut link = Link::new(id, info, now);
         // The first link carries data at once; later ones are measured first.
@@ -453,10 +456,12 @@ impl Connection {
         }
     }
 
-    /// The acceptor refused a link for this connection with Refused(Closed): it no longer
+    /// The server refused a link for this connection with Refused(Closed): it no longer
     /// knows the connection, or is ending it. The connection ends with
     /// [`ConnectionError::AbortedByServer`] rather than retrying until the no-link timeout
-    /// (spec §5.5, as aggligator 0.10 does), as soon as none of its links works.
+    /// (spec §5.5, as aggligator 0.10 does), as soon as none of its links works, unless a
+    /// link the server accepts for it is attached first (a refusal is not authenticated: one
+    /// path may lie).
     ///
     /// A server that ends a connection gracefully closes its links after its last
     /// acknowledgements; a refusal met on a fresh link meanwhile must not overtake them. So
@@ -538,6 +543,10 @@ impl Connection {
             receive_held: self.recv.held(),
             unreported: self.recv.unreported,
         }
+    }
+
+    fn link(&self, id: LinkId) -> Option<&Link> {
+        self.links.iter().find(|l| l.id == id)
     }
 
     fn link_mut(&mut self, id: LinkId) -> Option<&mut Link> {
