@@ -58,7 +58,10 @@ impl Segment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
-    /// The link is reset: both ends fail, everything queued or in flight is lost.
+    /// This direction is reset: everything queued or in flight is lost, and nothing goes in
+    /// or comes out any more ([`Netem::failure`] says so). One `Netem` is one direction: the
+    /// simulator and liag-transports' in-memory links apply a reset to both directions of a
+    /// link, so that both ends fail.
     Reset,
     /// Nothing moves until [`Fault::Heal`]; nothing is lost (a dead route, a silent radio).
     BlackHole,
@@ -67,8 +70,13 @@ pub enum Fault {
     /// The link's rate becomes this many bits per second: a degraded path that still
     /// delivers. What is queued drains at the new rate.
     Rate(u64),
-    /// The link corrupts what it carries: the receiver's frame checksum fails, and the link
-    /// fails with it.
+    /// The link corrupts what it carries. `Netem` itself carries no bytes to corrupt: it drops
+    /// everything queued or in flight, takes and delivers nothing more, and records the
+    /// failure ([`Netem::failure`]). Its driver turns that into a frame checksum error at the
+    /// receiver (liag-transports' in-memory links fail the receiving end with a checksum
+    /// mismatch; the simulator gives the receiver a `FrameError::ChecksumMismatch`). A
+    /// direct user of `Netem` must poll [`Netem::failure`]: [`Netem::poll_output`] only
+    /// returns `None` from then on.
     Corrupt,
 }
 
@@ -114,10 +122,12 @@ impl Netem {
         &self.spec
     }
 
-    /// Whether the sender may hand in another segment: the queue has room, and the link
-    /// neither failed nor was closed.
+    /// Whether the sender may hand in another segment: the queue has room (an empty queue
+    /// always takes one, whatever its size), and the link neither failed nor was closed.
     pub fn writable(&self) -> bool {
-        !self.closed && self.failed.is_none() && self.queued_bytes < self.spec.queue
+        !self.closed
+            && self.failed.is_none()
+            && (self.queued_bytes == 0 || self.queued_bytes < self.spec.queue)
     }
 
     /// How the link failed ([`Fault::Reset`] or [`Fault::Corrupt`]), if it did.

@@ -89,14 +89,17 @@ impl LinkSpec {
         self
     }
 
-    /// Payload bytes per second the link carries.
+    /// The line rate in bytes per second: every packet's frame header (10 bytes) counts, so
+    /// the payload bytes it carries per second are somewhat fewer (the fewer, the smaller the
+    /// packets).
     pub fn bytes_per_sec(&self) -> f64 {
         self.rate as f64 / 8.0
     }
 
     /// How long a packet of `len` bytes takes onto the line at `rate` bits per second.
     pub(super) fn serialization(len: usize, rate: u64) -> Duration {
-        Duration::from_nanos(((len + FRAMING) as u64 * 8 * 1_000_000_000) / rate.max(1))
+        let nanos = (len as u128 + FRAMING as u128) * 8 * 1_000_000_000 / u128::from(rate.max(1));
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }
 
@@ -110,6 +113,10 @@ pub enum ParseLinkSpecError {
     Part(String),
     /// The rate is below 1 kbit/s.
     TooSlow,
+    /// The rate is above 1 Tbit/s.
+    TooFast,
+    /// A delay or jitter is longer than an hour.
+    TooLong,
 }
 
 impl fmt::Display for ParseLinkSpecError {
@@ -125,6 +132,8 @@ impl fmt::Display for ParseLinkSpecError {
                  times: us, ms, s)"
             ),
             Self::TooSlow => write!(f, "the rate must be at least 1kbit"),
+            Self::TooFast => write!(f, "the rate must be at most 1000gbit"),
+            Self::TooLong => write!(f, "a delay or jitter must be at most an hour (3600s)"),
         }
     }
 }
@@ -158,13 +167,22 @@ impl FromStr for LinkSpec {
             _ => return Err(ParseLinkSpecError::Form),
         };
         let bits = number(rate, RATES)?;
-        if bits < 1000.0 {
+        if bits < 1e3 {
             return Err(ParseLinkSpecError::TooSlow);
         }
-        let delay = Duration::from_secs_f64(number(delay, TIMES)?);
-        let mut spec = LinkSpec::bits(bits, delay);
+        if bits > 1e12 {
+            return Err(ParseLinkSpecError::TooFast);
+        }
+        let time = |part: &str| {
+            let secs = number(part, TIMES)?;
+            if secs > 3600.0 {
+                return Err(ParseLinkSpecError::TooLong);
+            }
+            Ok(Duration::from_secs_f64(secs))
+        };
+        let mut spec = LinkSpec::bits(bits, time(delay)?);
         if let Some(jitter) = jitter {
-            spec.jitter = Duration::from_secs_f64(number(jitter, TIMES)?);
+            spec.jitter = time(jitter)?;
         }
         Ok(spec)
     }
@@ -198,6 +216,10 @@ mod tests {
         assert_eq!(err("-4mbit/5ms"), ParseLinkSpecError::Part("-4mbit".into()));
         assert_eq!(err("40mbit/soon"), ParseLinkSpecError::Part("soon".into()));
         assert_eq!(err("999bit/5ms"), ParseLinkSpecError::TooSlow);
+        assert_eq!(err("1e308gbit/5ms"), ParseLinkSpecError::TooFast);
+        assert_eq!(err("10mbit/2e19s"), ParseLinkSpecError::TooLong);
+        assert_eq!(err("10mbit/1e300ms"), ParseLinkSpecError::TooLong);
+        assert_eq!(err("10mbit/5ms/3601s"), ParseLinkSpecError::TooLong);
         assert!(err("fast/5ms").to_string().contains("\"fast\""));
     }
 

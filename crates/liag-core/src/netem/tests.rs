@@ -49,6 +49,16 @@ fn a_full_queue_stops_the_sender_until_the_line_drains() {
 }
 
 #[test]
+fn a_link_with_no_queue_still_takes_one_segment_at_a_time() {
+    let mut line = Netem::new(LinkSpec::mbit(8.0, 5).with_queue(0), 1);
+    assert!(line.writable());
+    line.handle_input(Time::ZERO, packet(0));
+    assert!(!line.writable());
+    line.handle_timeout(ms(1));
+    assert!(line.writable());
+}
+
+#[test]
 fn jitter_delays_but_never_reorders() {
     let spec = LinkSpec::mbit(8.0, 5).with_jitter(Duration::from_millis(20));
     let mut line = Netem::new(spec, 7);
