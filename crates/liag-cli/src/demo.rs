@@ -75,10 +75,10 @@ pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
     let cut_at = duration.mul_f64(0.3);
     let heal_at = duration.mul_f64(0.6);
 
-    let mut settings = EndpointConfig::default();
+    let mut config = EndpointConfig::default();
     // Small buffers keep the end of the demo close to its duration.
-    settings.config.send_buffer = 4 << 20;
-    let (server, mut listener) = Server::new(settings.clone());
+    config.config.send_buffer = 4 << 20;
+    let (server, mut listener) = Server::new(config.clone());
     let progress = Arc::new(Progress {
         received: AtomicU64::new(0),
         corrupt: AtomicBool::new(false),
@@ -108,7 +108,7 @@ pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
         })
     };
 
-    let (mut stream, outgoing) = connect(settings);
+    let (mut stream, outgoing) = connect(config);
     let mut controls: Vec<MemControl> = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let (a, b, control) = pair(*spec, i as u64);

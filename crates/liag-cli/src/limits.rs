@@ -19,13 +19,13 @@ pub(crate) struct ServerLimits {
 }
 
 impl ServerLimits {
-    /// The settings with these limits.
-    pub(crate) fn settings(&self) -> EndpointConfig {
-        let mut settings = EndpointConfig::default();
-        settings.max_connections_per_source = self.max_connections_per_source;
-        settings.max_links_per_source = self.max_links_per_source;
-        settings.memory_budget = self.memory_budget.saturating_mul(1 << 20);
-        settings
+    /// The server's configuration with these limits.
+    pub(crate) fn config(&self) -> EndpointConfig {
+        let mut config = EndpointConfig::default();
+        config.max_connections_per_source = self.max_connections_per_source;
+        config.max_links_per_source = self.max_links_per_source;
+        config.memory_budget = self.memory_budget.saturating_mul(1 << 20);
+        config
     }
 }
 
@@ -42,7 +42,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_libraries_and_flags_change_them() {
-        let default = Cli::parse_from(["x"]).limits.settings();
+        let default = Cli::parse_from(["x"]).limits.config();
         let library = EndpointConfig::default();
         assert_eq!(
             default.max_connections_per_source,
@@ -58,7 +58,7 @@ mod tests {
             "512",
         ])
         .limits
-        .settings();
+        .config();
         assert_eq!(set.max_connections_per_source, 500);
         assert_eq!(set.memory_budget, 512 << 20);
     }

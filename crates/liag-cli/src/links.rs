@@ -14,7 +14,7 @@ use liag_transports::tls::{
     server_config, server_config_from_pem, webpki_client_config,
 };
 use liag_transports::websocket::WsConnector;
-use liag_transports::{MultiConnector, StreamAcceptor, StreamConnector, serve};
+use liag_transports::{IpVersion, MultiConnector, StreamAcceptor, StreamConnector, serve};
 
 /// TLS options of a client.
 #[derive(Debug, Clone, clap::Args)]
@@ -75,7 +75,7 @@ pub(crate) struct ClientLinks {
     pub(crate) websocket: Vec<String>,
     pub(crate) ws_default_port: u16,
     pub(crate) ws_path: &'static str,
-    pub(crate) ipv4_only: Option<bool>,
+    pub(crate) ip_version: IpVersion,
     pub(crate) rfcomm: Vec<String>,
     pub(crate) tls: ClientTls,
 }
@@ -153,7 +153,7 @@ impl ClientLinks {
         let mut multi = MultiConnector::new();
         if !self.tcp.is_empty() {
             let mut tcp = TcpConnector::new(self.tcp.clone(), self.tcp_default_port);
-            tcp.set_filter(self.filter).set_ipv4_only(self.ipv4_only);
+            tcp.set_filter(self.filter).set_ip_version(self.ip_version);
             tcp.resolve().await?;
             add(&mut multi, tcp, &tls)?;
         }
@@ -163,7 +163,7 @@ impl ClientLinks {
                 .iter()
                 .map(|t| ws_url(t, self.ws_default_port, self.ws_path));
             let mut ws = WsConnector::new(urls)?;
-            ws.set_ipv4_only(self.ipv4_only);
+            ws.set_ip_version(self.ip_version);
             ws.resolve().await?;
             add(&mut multi, ws, &tls)?;
         }

@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use liag_transports::MultiConnector;
 use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Control, EndpointConfig, ReadHalf, Server, WriteHalf};
 use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::{AGG_SPEED_PATH, DEFAULT_PORT as WS_DEFAULT_PORT, WsAcceptor};
+use liag_transports::{IpVersion, MultiConnector};
 
 use crate::links::{ClientLinks, ClientTls, ServerTls, serve_rfcomm, spawn_serve};
 use crate::speed_stream::{Generator, PIECE};
@@ -142,12 +142,12 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                 websocket,
                 ws_default_port: WS_DEFAULT_PORT,
                 ws_path: AGG_SPEED_PATH,
-                ipv4_only: if ipv4 {
-                    Some(true)
+                ip_version: if ipv4 {
+                    IpVersion::V4
                 } else if ipv6 {
-                    Some(false)
+                    IpVersion::V6
                 } else {
-                    None
+                    IpVersion::Any
                 },
                 rfcomm,
                 tls,

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Connection, EndpointConfig, Server};
 use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::WsAcceptor;
+use liag_transports::{IpVersion, connect_with};
 
 use crate::limits::ServerLimits;
 use crate::links::{ClientLinks, ClientTls, ServerTls, serve_rfcomm, spawn_serve};
@@ -127,7 +127,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                 websocket,
                 ws_default_port: WS_DEFAULT_PORT,
                 ws_path: WS_PATH,
-                ipv4_only: None,
+                ip_version: IpVersion::Any,
                 rfcomm,
                 tls,
             };
@@ -166,7 +166,7 @@ async fn server(
     let tls = tls.config()?;
     let with_tls = if tls.is_some() { " with TLS" } else { "" };
     let acceptor = TcpAcceptor::all_interfaces(tcp).await?;
-    let (server, mut listener) = Server::new(limits.settings());
+    let (server, mut listener) = Server::new(limits.config());
     eprintln!(
         "liag tunnel server: links on TCP {:?}{with_tls}, publishing {:?}",
         acceptor.local_addrs(),

@@ -172,7 +172,9 @@ pub enum ConnectionError {
     TerminatedLocally,
     /// The peer sent Terminate.
     TerminatedByPeer,
-    /// The server refused a link because the connection is closed there.
+    /// The server refused a link because the connection is closed there (Refused(Closed)),
+    /// and none of the connection's links worked any more (all stalled or gone), with no
+    /// link accepted for it since.
     AbortedByServer,
     /// The last link went while nothing could add another
     /// ([`Connection::close_to_new_links`](crate::Connection::close_to_new_links)).

@@ -114,7 +114,8 @@ pub enum InitiatorStep {
         /// What the responder said about itself.
         welcome: Welcome,
     },
-    /// The link was accepted: add it to the connection with the Welcome's configuration.
+    /// The link was accepted: attach it to the connection
+    /// ([`crate::Connection::attach_link`]) with the Welcome's configuration.
     Accepted(Welcome),
 }
 

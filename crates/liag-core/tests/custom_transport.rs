@@ -94,7 +94,7 @@ fn open_link(
     now: Time,
 ) -> Result<(LinkId, LinkId), RefusedReason> {
     let server_id = ServerId::new(0x5E).unwrap();
-    let (mut acceptor, welcome) = Responder::new(server_id, UserData::empty(), cfg(), rng);
+    let (mut responder, welcome) = Responder::new(server_id, UserData::empty(), cfg(), rng);
     line.server.send(&welcome, &mut line.to_client);
 
     let mut initiator = Initiator::new(InitiatorParams::new(conn_id, existing, cfg()), rng);
@@ -113,12 +113,12 @@ fn open_link(
         .server
         .receive(&mut line.to_server, usize::MAX)
         .remove(0);
-    let incoming = acceptor.handle_packet(&packet).unwrap();
-    assert_eq!(incoming.conn_id, conn_id, "the id survives masking");
+    let request = responder.handle_packet(&packet).unwrap();
+    assert_eq!(request.conn_id, conn_id, "the id survives masking");
     let rtt = Duration::from_millis(1);
     let conn = match server
         .table
-        .resolve(incoming.conn_id, incoming.existing_connection)
+        .resolve(request.conn_id, request.existing_connection)
     {
         Resolution::Refuse(reason) => {
             line.server
@@ -126,7 +126,7 @@ fn open_link(
             None
         }
         Resolution::New => {
-            server.table.insert(incoming.conn_id, ());
+            server.table.insert(request.conn_id, ());
             Some(server.conn.insert(Connection::new(Config::default(), now)))
         }
         Resolution::Join(()) => server.conn.as_mut(),
@@ -135,7 +135,7 @@ fn open_link(
         line.server
             .send(&handshake::accepted(), &mut line.to_client);
         let info = LinkInfo::new(Direction::Incoming, "line", rtt);
-        conn.attach_link(now, info, incoming.cfg.recv_buffer.get())
+        conn.attach_link(now, info, request.cfg.recv_buffer.get())
     });
 
     let packet = line

@@ -1,4 +1,4 @@
-//! The link handshake's error paths and the acceptor's connection table (spec §5).
+//! The link handshake's error paths and the server's connection table (spec §5).
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
@@ -102,7 +102,7 @@ fn low_order_keys_are_refused_both_ways() {
         ))
     );
 
-    let (mut acceptor, _) = Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
+    let (mut responder, _) = Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
     let evil_connect = Message::Connect(Connect {
         extensions: Extensions::NONE,
         public_key: PublicKey::from([0; 32]),
@@ -114,7 +114,7 @@ fn low_order_keys_are_refused_both_ways() {
     })
     .to_bytes();
     assert_eq!(
-        acceptor.handle_packet(&evil_connect),
+        responder.handle_packet(&evil_connect),
         Err(HandshakeError::KeyAgreement(
             KeyAgreementError::NonContributory
         ))
@@ -122,15 +122,15 @@ fn low_order_keys_are_refused_both_ways() {
 }
 
 #[test]
-fn acceptor_wants_connect() {
+fn responder_wants_connect() {
     let mut rng = StdRng::seed_from_u64(5);
-    let (mut acceptor, welcome) = Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
+    let (mut responder, welcome) = Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
     assert_eq!(
-        acceptor.handle_packet(&welcome),
+        responder.handle_packet(&welcome),
         Err(HandshakeError::Unexpected(MessageKind::Welcome))
     );
     assert_eq!(
-        acceptor.handle_packet(&welcome),
+        responder.handle_packet(&welcome),
         Err(HandshakeError::Finished)
     );
 }
@@ -142,7 +142,7 @@ fn every_link_masks_differently() {
     let id = ConnId::new(0xABCD);
     let mut masked = Vec::new();
     for _ in 0..2 {
-        let (mut acceptor, welcome) =
+        let (mut responder, welcome) =
             Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
         let mut init = Initiator::new(InitiatorParams::new(id, false, cfg()), &mut rng);
         let Ok(InitiatorStep::SendConnect { connect, .. }) = init.handle_packet(&welcome) else {
@@ -152,7 +152,7 @@ fn every_link_masks_differently() {
             panic!()
         };
         masked.push(c.connection_id);
-        assert_eq!(acceptor.handle_packet(&connect).unwrap().conn_id, id);
+        assert_eq!(responder.handle_packet(&connect).unwrap().conn_id, id);
     }
     assert_ne!(masked[0], masked[1]);
 }

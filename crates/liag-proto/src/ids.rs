@@ -109,7 +109,7 @@ impl MaskedConnId {
         self.0
     }
 
-    /// Recovers the connection id with the acceptor's side of the key agreement.
+    /// Recovers the connection id with the responder's side of the key agreement.
     pub fn unmask(self, mask: &ConnIdMask) -> ConnId {
         ConnId(self.0 ^ mask.as_u128())
     }

@@ -26,7 +26,7 @@ use crate::shared::Shared;
 pub struct Outgoing {
     shared: Arc<Shared>,
     conn_id: ConnId,
-    settings: EndpointConfig,
+    config: EndpointConfig,
     common: Arc<Common>,
 }
 
@@ -87,26 +87,26 @@ impl std::fmt::Debug for Outgoing {
 /// Keep the [`Outgoing`] (or a clone) while links may still be added: once every clone is
 /// gone, the connection ends as soon as it has no link.
 #[must_use = "the connection is unused; links join it through the Outgoing"]
-pub fn connect(settings: EndpointConfig) -> (Connection, Outgoing) {
+pub fn connect(config: EndpointConfig) -> (Connection, Outgoing) {
     let conn_id = ConnId::random(&mut rand::rng());
     let shared = Shared::new(liag_core::Connection::new(
-        settings.config.clone(),
+        config.config.clone(),
         liag_core::Time::ZERO,
     ));
     let span = tracing::info_span!("liag", conn = %conn_id, side = "client");
     crate::driver::spawn(shared.clone(), span);
-    let stream = Connection::new(shared.clone());
+    let conn = Connection::new(shared.clone());
     let outgoing = Outgoing {
         shared: shared.clone(),
         conn_id,
-        settings,
+        config,
         common: Arc::new(Common {
             shared,
             accepted: AtomicBool::new(false),
             awaiting_accept: AtomicUsize::new(0),
         }),
     };
-    (stream, outgoing)
+    (conn, outgoing)
 }
 
 impl Outgoing {
@@ -152,7 +152,7 @@ impl Outgoing {
     }
 
     /// Handshakes a link (stream or packet) as a new link of this connection. `filter` sees
-    /// the acceptor's Welcome after Accepted; if it says no, the link is closed unused (a link
+    /// the server's Welcome after Accepted; if it says no, the link is closed unused (a link
     /// filter, spec §10.5).
     ///
     /// A refusal, by the server or by `filter`, is also published as
@@ -161,9 +161,10 @@ impl Outgoing {
     /// # Errors
     ///
     /// The link did not join; its transport is closed. [`AddLinkError::Refused`]: the server
-    /// refused it, with its reason ([`RefusedReason::Closed`] on a later link also ends this
-    /// connection). [`AddLinkError::ServerIdMismatch`]: it reached another server than the
-    /// first link did. [`AddLinkError::Filtered`]: `filter` refused it.
+    /// refused it, with its reason ([`RefusedReason::Closed`] on a later link: the server no
+    /// longer knows this connection, which ends as soon as none of its links works, unless a
+    /// link the server accepts joins first). [`AddLinkError::ServerIdMismatch`]: it reached
+    /// another server than the first link did. [`AddLinkError::Filtered`]: `filter` refused it.
     /// [`AddLinkError::Timeout`] and [`AddLinkError::NotAccepted`]: the handshake did not end
     /// within [`EndpointConfig::handshake_timeout`], the second when the server answered but its
     /// application has not accepted the connection. [`AddLinkError::Closed`]: the connection
@@ -185,7 +186,7 @@ impl Outgoing {
             self.conn_id,
             self.common.accepted.load(Ordering::Acquire),
             ExchangedConfig {
-                recv_buffer: self.settings.config.recv_buffer,
+                recv_buffer: self.config.config.recv_buffer,
             },
         );
         params.user_data = user_data.clone();
@@ -197,7 +198,7 @@ impl Outgoing {
             counted: AtomicBool::new(false),
         };
         let welcome = within(
-            self.settings.handshake_timeout,
+            self.config.handshake_timeout,
             AddLinkError::Timeout,
             initiate(&mut link, params, |welcome| {
                 let mut inner = shared.lock();

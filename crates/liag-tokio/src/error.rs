@@ -20,8 +20,9 @@ use liag_core::proto::message::RefusedReason;
 #[non_exhaustive]
 pub enum AddLinkError {
     /// The server refused the link, for this reason (it comes from the server, in its Refused
-    /// message). [`RefusedReason::Closed`] on a later link of a connection also ends the
-    /// connection: the server no longer knows it.
+    /// message). [`RefusedReason::Closed`] on a later link of a connection means the server no
+    /// longer knows the connection: it ends (aborted by the server) as soon as none of its
+    /// links works (all stalled or gone), unless a link the server accepts for it joins first.
     #[error("link refused: {0}")]
     Refused(RefusedReason),
     /// The link reached another server than the connection's first link did: the server

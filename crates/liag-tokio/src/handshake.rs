@@ -48,18 +48,18 @@ pub(crate) async fn initiate(
     }
 }
 
-/// Runs the acceptor's side up to Connect; the caller then sends Accepted or Refused.
-pub(crate) async fn accept(
+/// Runs the responder's side up to Connect; the caller then sends Accepted or Refused.
+pub(crate) async fn respond(
     link: &mut BoxLink,
     server_id: ServerId,
     user_data: UserData,
     cfg: ExchangedConfig,
 ) -> Result<LinkRequest, AcceptError> {
-    let (mut acceptor, welcome) = Responder::new(server_id, user_data, cfg, &mut rand::rng());
+    let (mut responder, welcome) = Responder::new(server_id, user_data, cfg, &mut rand::rng());
     link.send(welcome).await?;
     let packet = next_packet(link).await?;
-    let incoming = acceptor.handle_packet(&packet).map_err(StepError::from)?;
-    Ok(incoming)
+    let request = responder.handle_packet(&packet).map_err(StepError::from)?;
+    Ok(request)
 }
 
 /// Runs `f` within `limit`; past it, fails with `timed_out`.

@@ -3,7 +3,7 @@
 //! One task per connection runs the liag-core state machine and owns its links' I/O; the
 //! application talks to it through a [`Connection`], which is both an `AsyncRead + AsyncWrite` byte
 //! stream and a `Sink`/`Stream` of [`Bytes`](bytes::Bytes) messages, and a [`Control`]. The
-//! stream handles call into the state machine directly and wake the task, so no channel sits
+//! connection's handles call into the state machine directly and wake the task, so no channel sits
 //! between the application and the links.
 //!
 //! - Initiating side: [`connect`] makes a connection; [`Outgoing::add_link`] handshakes

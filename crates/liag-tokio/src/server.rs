@@ -20,7 +20,7 @@ use crate::connection::Connection;
 use crate::control::Control;
 use crate::error::AcceptError;
 use crate::guard::guarded;
-use crate::handshake::{accept, within};
+use crate::handshake::{respond, within};
 use crate::shared::Shared;
 use crate::sources::{Slot, Source, Sources};
 
@@ -74,7 +74,7 @@ pub struct LinkDescription {
 
 struct ServerInner {
     server_id: ServerId,
-    settings: EndpointConfig,
+    config: EndpointConfig,
     table: Mutex<ConnectionTable<Handle>>,
     incoming: Mutex<Option<mpsc::Sender<Incoming>>>,
     /// Handshakes in progress, oldest first, to evict when full.
@@ -148,21 +148,21 @@ impl std::fmt::Debug for Incoming {
 impl Server {
     /// A server with a fresh server id, and the listener for its new connections: accept
     /// from it while clients connect (see [`Listener`]).
-    pub fn new(settings: EndpointConfig) -> (Server, Listener) {
-        let (tx, rx) = mpsc::channel(settings.max_pending_connections.max(1));
+    pub fn new(config: EndpointConfig) -> (Server, Listener) {
+        let (tx, rx) = mpsc::channel(config.max_pending_connections.max(1));
         let server = Server {
             inner: Arc::new(ServerInner {
                 server_id: ServerId::random(&mut rand::rng()),
-                table: Mutex::new(ConnectionTable::new(settings.max_connections)),
+                table: Mutex::new(ConnectionTable::new(config.max_connections)),
                 handshakes: Mutex::new(VecDeque::new()),
-                budget: MemoryBudget::new(settings.memory_budget),
+                budget: MemoryBudget::new(config.memory_budget),
                 fruitless_search: Mutex::new(None),
                 sources: Sources::new(
-                    settings.max_links_per_source,
-                    settings.max_connections_per_source,
+                    config.max_links_per_source,
+                    config.max_connections_per_source,
                 ),
                 next_handshake: std::sync::atomic::AtomicU64::new(0),
-                settings,
+                config,
                 incoming: Mutex::new(Some(tx)),
                 filter: Mutex::new(None),
             }),
@@ -251,7 +251,7 @@ impl Server {
             .next_handshake
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut pending = inner.handshakes.lock();
-        while pending.len() >= inner.settings.max_pending_handshakes.max(1) {
+        while pending.len() >= inner.config.max_pending_handshakes.max(1) {
             if let Some(oldest) = crate::evict::handshake_to_abandon(&mut pending) {
                 tracing::debug!(source = ?oldest.source, "too many handshakes in progress; abandoning one");
                 oldest.task.abort();
@@ -297,7 +297,7 @@ impl ServerInner {
         if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(100)) {
             return false;
         }
-        let unproven_after = self.settings.no_link_timeout_before_data;
+        let unproven_after = self.config.no_link_timeout_before_data;
         match crate::evict::connection_to_end(table, unproven_after) {
             Some((id, shared)) => {
                 tracing::debug!(conn = %id, "connection table full; ending a connection that gives way");
@@ -320,14 +320,14 @@ impl ServerInner {
         source: Option<Source>,
     ) -> Result<(), AcceptError> {
         let cfg = ExchangedConfig {
-            recv_buffer: self.settings.config.recv_buffer,
+            recv_buffer: self.config.config.recv_buffer,
         };
         let started = tokio::time::Instant::now();
-        let limit = self.settings.handshake_timeout;
+        let limit = self.config.handshake_timeout;
         let request = within(
             limit,
             AcceptError::Timeout,
-            accept(&mut link, self.server_id, user_data.clone(), cfg),
+            respond(&mut link, self.server_id, user_data.clone(), cfg),
         )
         .await?;
         let mut info = LinkInfo::new(Direction::Incoming, tag.clone(), started.elapsed());
@@ -347,7 +347,7 @@ impl ServerInner {
         // together, and the second must find the connection the first one made.
         let tag = info.tag.clone();
         let peer_recv_buffer = request.cfg.recv_buffer.get();
-        let max_links = self.settings.max_links_per_connection.max(1);
+        let max_links = self.config.max_links_per_connection.max(1);
         let mut link = Some(link);
         // Queues the link on a pending connection, unless that has its fill of links.
         let queue = |pending: &Arc<Mutex<Pending>>, link: &mut Option<BoxLink>| {
@@ -498,15 +498,15 @@ impl Incoming {
     pub fn accept(mut self) -> Connection {
         self.answered = true;
         let server = self.server.clone();
-        let mut config = server.settings.config.clone();
-        let before_data = server.settings.no_link_timeout_before_data;
+        let mut config = server.config.config.clone();
+        let before_data = server.config.no_link_timeout_before_data;
         config.no_link_timeout_before_data =
             config.no_link_timeout_before_data.or(Some(before_data));
         config.memory_budget = config.memory_budget.or(Some(server.budget.clone()));
         let shared = Shared::new(liag_core::Connection::new(config, Time::ZERO));
         let span = tracing::info_span!("liag", conn = %self.conn_id, side = "server");
         crate::driver::spawn(shared.clone(), span);
-        let stream = Connection::new(shared.clone());
+        let conn = Connection::new(shared.clone());
         // Under the table's lock, as links join a pending connection: from here on they go to
         // the running one.
         // The waiting links are counted against the link limit before any other link can
@@ -548,7 +548,7 @@ impl Incoming {
             server.table.lock().remove(conn_id);
             drop(slot);
         });
-        stream
+        conn
     }
 
     /// Refuses the connection.

@@ -76,9 +76,9 @@ async fn messages_arrive_whole_and_in_order() {
 #[tokio::test]
 async fn shared_byte_writes_move_with_less_room_than_a_payload() {
     let (server, mut listener) = Server::new(EndpointConfig::default());
-    let mut settings = EndpointConfig::default();
-    settings.config.send_buffer = 8 << 10;
-    let (client, outgoing) = connect(settings);
+    let mut config = EndpointConfig::default();
+    config.config.send_buffer = 8 << 10;
+    let (client, outgoing) = connect(config);
     let (a, b) = tokio::io::duplex(1 << 16);
     server.add_link(b, "pipe".to_string(), UserData::empty());
     tokio::spawn(async move {

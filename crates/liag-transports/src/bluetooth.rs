@@ -263,12 +263,12 @@ impl RfcommConnector {
     /// error says which.
     pub async fn connect(
         self,
-        settings: EndpointConfig,
+        config: EndpointConfig,
     ) -> Result<(Connection, Links), ConnectError> {
         StreamConnector::paths(&self)
             .await
             .map_err(ConnectError::Unavailable)?;
-        Ok(connect_with(self, settings))
+        Ok(connect_with(self, config))
     }
 
     async fn session(&self) -> io::Result<Session> {

@@ -32,7 +32,7 @@ pub enum ConnectError {
         /// The resolver's error.
         error: io::Error,
     },
-    /// The targets have no address of the IP version asked for (`ipv4_only`).
+    /// The targets have no address of the IP version asked for (`set_ip_version`).
     #[error("{targets:?} has no address of the requested IP version")]
     NoAddress {
         /// The targets.

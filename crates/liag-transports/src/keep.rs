@@ -66,7 +66,7 @@ pub(crate) struct Status {
     pub(crate) paths: usize,
     /// Attempts under way.
     pub(crate) attempts: usize,
-    /// The links up or just kept by the link filter, by path, with the acceptor's user data
+    /// The links up or just kept by the link filter, by path, with the server's user data
     /// and the number of the attempt that made the link: what the filter of the next link to
     /// reach it compares against.
     kept: HashMap<String, (u64, UserData)>,
@@ -142,7 +142,7 @@ fn next_backoff(retry: Option<(Instant, Duration)>) -> Duration {
 
 /// How an attempt ended well: a link, or the link filter's refusal.
 enum Opened {
-    /// The link, the number of its attempt, and the acceptor's user data.
+    /// The link, the number of its attempt, and the server's user data.
     Link(LinkId, u64, UserData),
     /// Refused beside these paths, in the filter's view of this generation.
     Filtered {

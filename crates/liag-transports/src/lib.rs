@@ -32,6 +32,7 @@
 #[cfg(all(feature = "bluetooth", target_os = "linux"))]
 pub mod bluetooth;
 mod error;
+mod ip;
 mod keep;
 mod known;
 #[cfg(feature = "mem")]
@@ -54,6 +55,7 @@ pub use error::ServerNameError;
 #[cfg(feature = "websocket")]
 pub use error::WsUrlError;
 pub use error::{AttemptError, ConnectError, ParseLinkFilterError, TcpTargetError, WaitError};
+pub use ip::IpVersion;
 pub use stream::{BoxStream, IoStream, StreamAcceptor, StreamConnector, box_stream};
 pub use transport::{Accepted, Acceptor, Connector, Links, MultiConnector, connect_with, serve};
 

@@ -15,6 +15,7 @@ use liag_tokio::{Connection, EndpointConfig, Server};
 use liag_tokio::{UserData, Welcome};
 
 use crate::error::{ConnectError, ParseLinkFilterError, TcpTargetError};
+use crate::ip::IpVersion;
 use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
 use crate::transport::{Accepted, Links, connect_with};
@@ -332,7 +333,7 @@ pub struct TcpConnector {
     multi_interface: bool,
     filter: TcpLinkFilter,
     interfaces: Option<Vec<String>>,
-    ipv4_only: Option<bool>,
+    ip_version: IpVersion,
     resolved: Arc<Mutex<Option<Resolved>>>,
     known: Arc<KnownPaths<Path>>,
 }
@@ -366,7 +367,7 @@ impl TcpConnector {
             multi_interface: true,
             filter: TcpLinkFilter::default(),
             interfaces: None,
-            ipv4_only: None,
+            ip_version: IpVersion::Any,
             resolved: Arc::default(),
             known: Arc::default(),
         }
@@ -390,10 +391,10 @@ impl TcpConnector {
         self
     }
 
-    /// Only IPv4 (`Some(true)`) or only IPv6 (`Some(false)`) addresses of the targets.
-    /// Default `None`, both.
-    pub fn set_ipv4_only(&mut self, ipv4_only: Option<bool>) -> &mut Self {
-        self.ipv4_only = ipv4_only;
+    /// Which addresses of the targets to use: [`IpVersion::V4`] or [`IpVersion::V6`] only.
+    /// Default [`IpVersion::Any`], both.
+    pub fn set_ip_version(&mut self, ip_version: IpVersion) -> &mut Self {
+        self.ip_version = ip_version;
         self
     }
 
@@ -403,7 +404,7 @@ impl TcpConnector {
     ///
     /// [`ConnectError::Target`]: a target is malformed ([`TcpTargetError`]).
     /// [`ConnectError::Resolve`]: a host name did not resolve. [`ConnectError::NoAddress`]:
-    /// no address of the IP version asked for ([`TcpConnector::set_ipv4_only`]).
+    /// no address of the IP version asked for ([`TcpConnector::set_ip_version`]).
     pub async fn resolve(&self) -> Result<Vec<SocketAddr>, ConnectError> {
         let mut addrs = Vec::new();
         for target in &self.targets {
@@ -416,9 +417,7 @@ impl TcpConnector {
             })?;
             addrs.extend(found.map(|a| SocketAddr::new(unmap(a.ip()), a.port())));
         }
-        if let Some(v4) = self.ipv4_only {
-            addrs.retain(|a| a.is_ipv4() == v4);
-        }
+        addrs.retain(|a| self.ip_version.allows(a.ip()));
         addrs.sort();
         addrs.dedup();
         if addrs.is_empty() {
@@ -460,7 +459,7 @@ impl TcpConnector {
     /// can reach the addresses.
     pub async fn connect(
         self,
-        settings: EndpointConfig,
+        config: EndpointConfig,
     ) -> Result<(Connection, Links), ConnectError> {
         let addrs = self.resolve().await?;
         if self.paths_to(&addrs).is_empty() {
@@ -469,7 +468,7 @@ impl TcpConnector {
             });
         }
         *self.resolved.lock() = Some((Instant::now(), addrs));
-        Ok(connect_with(self, settings))
+        Ok(connect_with(self, config))
     }
 
     /// The addresses, resolved at most every ten seconds.

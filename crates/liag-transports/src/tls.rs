@@ -228,9 +228,9 @@ impl<C: StreamConnector> TlsConnector<C> {
     /// Makes a connection and starts keeping its links.
     pub fn connect(
         self,
-        settings: liag_tokio::EndpointConfig,
+        config: liag_tokio::EndpointConfig,
     ) -> (liag_tokio::Connection, crate::transport::Links) {
-        crate::connect_with(self, settings)
+        crate::connect_with(self, config)
     }
 }
 

@@ -27,8 +27,8 @@ pub trait Connector: Send + Sync + 'static {
     /// link. The handshake follows.
     fn open<'a>(&'a self, path: &'a str) -> BoxFuture<'a, io::Result<(BoxLink, UserData)>>;
 
-    /// Whether to keep a new link on `path`, whose acceptor sent `welcome`, beside the links
-    /// already up on other paths (`others`: path and the acceptor's user data). A link filter
+    /// Whether to keep a new link on `path`, whose server sent `welcome`, beside the links
+    /// already up on other paths (`others`: path and the server's user data). A link filter
     /// (spec §10.5); by default every link is kept.
     ///
     /// Links reaching the filter at once are measured one after another, each against the
@@ -269,8 +269,8 @@ impl Links {
 /// connections (`Listener::next`, `Incoming::accept`) while the links come up: a link's
 /// handshake ends only once the server accepted its connection.
 #[must_use = "the connection is unused; its links are kept up until it ends"]
-pub fn connect_with(connector: impl Connector, settings: EndpointConfig) -> (Connection, Links) {
-    let (stream, outgoing) = connect(settings);
+pub fn connect_with(connector: impl Connector, config: EndpointConfig) -> (Connection, Links) {
+    let (conn, outgoing) = connect(config);
     let status = Arc::default();
     let task = tokio::spawn(crate::keep::keep_links(
         Arc::new(connector),
@@ -279,7 +279,7 @@ pub fn connect_with(connector: impl Connector, settings: EndpointConfig) -> (Con
     ))
     .abort_handle();
     (
-        stream,
+        conn,
         Links {
             outgoing,
             task,

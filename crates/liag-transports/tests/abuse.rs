@@ -67,9 +67,9 @@ async fn handshake_on(mut socket: TcpStream, conn_id: u128, existing: bool) -> (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_beyond_the_limit_are_refused() {
-    let mut settings = EndpointConfig::default();
-    settings.max_links_per_connection = 4;
-    let (_server, listener, addrs) = server(settings).await;
+    let mut config = EndpointConfig::default();
+    config.max_links_per_connection = 4;
+    let (_server, listener, addrs) = server(config).await;
     echo(listener);
 
     let (first, _a) = handshake(addrs[0], 41, false).await;
@@ -95,10 +95,10 @@ async fn links_beyond_the_limit_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_connection_takes_no_more_links_than_the_limit() {
-    let mut settings = EndpointConfig::default();
-    settings.max_links_per_connection = 3;
+    let mut config = EndpointConfig::default();
+    config.max_links_per_connection = 3;
     // No one accepts: every link waits on the pending connection.
-    let (_server, _listener, addrs) = server(settings).await;
+    let (_server, _listener, addrs) = server(config).await;
     let first = tokio::spawn(handshake(addrs[0], 43, false));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut waiting = vec![first];
@@ -116,9 +116,9 @@ async fn a_pending_connection_takes_no_more_links_than_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_waiting_on_an_accepted_connection_count_against_the_limit() {
-    let mut settings = EndpointConfig::default();
-    settings.max_links_per_connection = 3;
-    let (_server, mut listener, addrs) = server(settings).await;
+    let mut config = EndpointConfig::default();
+    config.max_links_per_connection = 3;
+    let (_server, mut listener, addrs) = server(config).await;
     let mut links = vec![tokio::spawn(handshake(addrs[0], 45, false))];
     let offer = tokio::time::timeout(Duration::from_secs(5), listener.next())
         .await
@@ -154,9 +154,9 @@ async fn links_waiting_on_an_accepted_connection_count_against_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_with_more_paths_than_the_limit_does_not_keep_asking() {
-    let mut settings = EndpointConfig::default();
-    settings.max_links_per_connection = 1;
-    let (server, listener, addrs) = server(settings.clone()).await;
+    let mut config = EndpointConfig::default();
+    config.max_links_per_connection = 1;
+    let (server, listener, addrs) = server(config.clone()).await;
     echo(listener);
     let joins = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = joins.clone();
@@ -164,7 +164,7 @@ async fn a_client_with_more_paths_than_the_limit_does_not_keep_asking() {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         true
     }));
-    let (stream, links) = connector(&addrs[..2]).connect(settings).await.unwrap();
+    let (stream, links) = connector(&addrs[..2]).connect(config).await.unwrap();
     links.wait_for_link(Duration::from_secs(5)).await.unwrap();
     // Without a long wait after the refusal the second path would be retried after 0.25,
     // 0.75, 1.75 and 3.75 s. Refused for having too many links, it waits a minute.
@@ -188,9 +188,9 @@ async fn closed_at_once(socket: &mut TcpStream) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_source_holds_a_bounded_number_of_sockets() {
-    let mut settings = EndpointConfig::default();
-    settings.max_links_per_source = 4;
-    let (_server, listener, addrs) = server(settings).await;
+    let mut config = EndpointConfig::default();
+    config.max_links_per_source = 4;
+    let (_server, listener, addrs) = server(config).await;
     echo(listener);
     let mut idle = Vec::new();
     for _ in 0..4 {
@@ -217,9 +217,9 @@ async fn one_source_holds_a_bounded_number_of_sockets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_source_holds_a_bounded_number_of_connections() {
-    let mut settings = EndpointConfig::default();
-    settings.max_connections_per_source = 2;
-    let (_server, listener, addrs) = server(settings).await;
+    let mut config = EndpointConfig::default();
+    config.max_connections_per_source = 2;
+    let (_server, listener, addrs) = server(config).await;
     echo(listener);
     let mut held = Vec::new();
     for id in 0..3 {
@@ -245,9 +245,9 @@ async fn one_source_holds_a_bounded_number_of_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_source_evicts_only_its_own_handshakes() {
-    let mut settings = EndpointConfig::default();
-    settings.max_pending_handshakes = 4;
-    let (_server, listener, addrs) = server(settings).await;
+    let mut config = EndpointConfig::default();
+    config.max_pending_handshakes = 4;
+    let (_server, listener, addrs) = server(config).await;
     echo(listener);
     let mut silent = Vec::new();
     for _ in 0..4 {
@@ -270,9 +270,9 @@ async fn a_busy_source_evicts_only_its_own_handshakes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_left_without_links_or_data_is_soon_forgotten() {
-    let mut settings = EndpointConfig::default();
-    settings.no_link_timeout_before_data = Duration::from_millis(500);
-    let (server, listener, addrs) = server(settings).await;
+    let mut config = EndpointConfig::default();
+    config.no_link_timeout_before_data = Duration::from_millis(500);
+    let (server, listener, addrs) = server(config).await;
     echo(listener);
     let (answer, socket) = handshake(addrs[0], 90, false).await;
     assert_eq!(answer, Answer::Accepted);
@@ -289,9 +289,9 @@ async fn a_connection_left_without_links_or_data_is_soon_forgotten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_server_makes_room_by_ending_a_linkless_connection() {
-    let mut settings = EndpointConfig::default();
-    settings.max_connections = 2;
-    let (server, listener, addrs) = server(settings).await;
+    let mut config = EndpointConfig::default();
+    config.max_connections = 2;
+    let (server, listener, addrs) = server(config).await;
     echo(listener);
     let (first, socket) = handshake(addrs[0], 91, false).await;
     let (second, _held) = handshake(addrs[0], 92, false).await;
@@ -313,9 +313,9 @@ async fn a_full_server_makes_room_by_ending_a_linkless_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_order_floods_stay_within_the_memory_budget() {
     use liag_core::proto::seq::Seq;
-    let mut settings = EndpointConfig::default();
-    settings.memory_budget = 4 << 20;
-    let (server, listener, addrs) = server(settings.clone()).await;
+    let mut config = EndpointConfig::default();
+    config.memory_budget = 4 << 20;
+    let (server, listener, addrs) = server(config.clone()).await;
     echo(listener);
     // Four connections each send 6 MB of Data that can never be delivered: the message
     // before it never comes. Each alone is within its 64 MiB receive buffer.
@@ -352,7 +352,7 @@ async fn out_of_order_floods_stay_within_the_memory_budget() {
     assert!(used <= (4 << 20) + floors, "{used} bytes held");
     assert!(used >= 3 << 20, "the floods did fill the budget: {used}");
     // A real client is still served, whole and in order.
-    let (stream, links) = connector(&addrs).connect(settings).await.unwrap();
+    let (stream, links) = connector(&addrs).connect(config).await.unwrap();
     links.wait_for_link(Duration::from_secs(5)).await.unwrap();
     let payload = data(5, 2 << 20);
     let back = tokio::time::timeout(Duration::from_secs(60), roundtrip(stream, payload.clone()))
@@ -376,10 +376,10 @@ async fn send_first_data(socket: &mut TcpStream, seq: u32, payload: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_server_ends_a_connection_whose_links_never_carried_data() {
-    let mut settings = EndpointConfig::default();
-    settings.max_connections = 2;
-    settings.no_link_timeout_before_data = Duration::from_millis(300);
-    let (_server, listener, addrs) = server(settings).await;
+    let mut config = EndpointConfig::default();
+    config.max_connections = 2;
+    config.no_link_timeout_before_data = Duration::from_millis(300);
+    let (_server, listener, addrs) = server(config).await;
     echo(listener);
     let (idle, _i) = handshake(addrs[0], 95, false).await;
     let (used, mut used_socket) = handshake(addrs[0], 96, false).await;
@@ -409,9 +409,9 @@ async fn a_full_server_ends_a_connection_whose_links_never_carried_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_in_progress_is_held_to_the_memory_budget() {
     use liag_core::proto::frame::FrameHeader;
-    let mut settings = EndpointConfig::default();
-    settings.memory_budget = 1 << 20;
-    let (server, listener, addrs) = server(settings).await;
+    let mut config = EndpointConfig::default();
+    config.memory_budget = 1 << 20;
+    let (server, listener, addrs) = server(config).await;
     echo(listener);
     let (answer, mut socket) = handshake(addrs[0], 110, false).await;
     assert_eq!(answer, Answer::Accepted);
@@ -487,16 +487,16 @@ async fn dropping_the_listener_refuses_the_queued_offers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timers_of_duration_max_do_not_panic() {
-    let mut settings = EndpointConfig::default();
-    let config = &mut settings.config;
-    config.ping_interval = Duration::MAX;
-    config.ping_timeout = Duration::MAX;
-    config.no_link_timeout = Duration::MAX;
-    config.ack_timeout_max = Duration::MAX;
-    settings.handshake_timeout = Duration::MAX;
-    let (_server, listener, addrs) = server(settings.clone()).await;
+    let mut config = EndpointConfig::default();
+    let protocol = &mut config.config;
+    protocol.ping_interval = Duration::MAX;
+    protocol.ping_timeout = Duration::MAX;
+    protocol.no_link_timeout = Duration::MAX;
+    protocol.ack_timeout_max = Duration::MAX;
+    config.handshake_timeout = Duration::MAX;
+    let (_server, listener, addrs) = server(config.clone()).await;
     echo(listener);
-    let (stream, links) = connector(&addrs).connect(settings).await.unwrap();
+    let (stream, links) = connector(&addrs).connect(config).await.unwrap();
     links.wait_for_link(Duration::MAX).await.unwrap();
     let payload = data(3, 1 << 20);
     let back = tokio::time::timeout(Duration::from_secs(30), roundtrip(stream, payload.clone()))

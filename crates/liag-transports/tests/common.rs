@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A server listening on 127.0.0.1, 127.0.0.2 and 127.0.0.3 (each on a port of its own).
-pub(crate) async fn server(settings: EndpointConfig) -> (Server, Listener, Vec<SocketAddr>) {
-    let (server, listener) = Server::new(settings);
+pub(crate) async fn server(config: EndpointConfig) -> (Server, Listener, Vec<SocketAddr>) {
+    let (server, listener) = Server::new(config);
     let mut addrs = Vec::new();
     let mut acceptors = Vec::new();
     for i in 1..=3u8 {

@@ -122,10 +122,10 @@ async fn data_two_to_the_thirty_one_ahead_fails_only_that_link() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_are_bounded_and_time_out() {
-    let mut settings = EndpointConfig::default();
-    settings.max_pending_handshakes = 64;
-    settings.handshake_timeout = Duration::from_millis(800);
-    let (server, listener, addrs) = server(settings).await;
+    let mut config = EndpointConfig::default();
+    config.max_pending_handshakes = 64;
+    config.handshake_timeout = Duration::from_millis(800);
+    let (server, listener, addrs) = server(config).await;
     echo(listener);
 
     // 300 sockets that never say a word.

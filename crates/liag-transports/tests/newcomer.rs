@@ -8,7 +8,7 @@ use liag_transports::liag_tokio::stream_link;
 use liag_transports::tcp::{TcpConnector, TcpLinkFilter};
 use liag_transports::{
     AddLinkError, AttemptError, BoxFuture, BoxLink, ConnectError, ConnectionError, Connector,
-    EndpointConfig, LinkEvent, Links, Listener, ParseLinkFilterError, Refusal, Server,
+    EndpointConfig, IpVersion, LinkEvent, Links, Listener, ParseLinkFilterError, Refusal, Server,
     TcpTargetError, UserData, WaitError, Welcome, connect_with,
 };
 use std::io;
@@ -367,7 +367,7 @@ async fn a_port_out_of_range_is_named_as_such() {
 #[tokio::test]
 async fn targets_without_an_address_of_the_ip_version_asked_for_are_named() {
     let mut connector = TcpConnector::to(["127.0.0.1:5700"]);
-    connector.set_ipv4_only(Some(false));
+    connector.set_ip_version(IpVersion::V6);
     let error = connector
         .connect(EndpointConfig::default())
         .await

@@ -8,9 +8,9 @@ mod kit;
 
 use common::*;
 use liag_transports::liag_tokio::{EndpointConfig, Server};
-use liag_transports::serve;
 use liag_transports::tls::ca_client_config;
 use liag_transports::websocket::{WsAcceptor, WsConnector};
+use liag_transports::{IpVersion, serve};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -82,7 +82,7 @@ async fn wss_echo_checked_against_a_private_ca() {
     let addr = ws_server(Some(&pki)).await;
     let mut connector =
         WsConnector::new([format!("wss://localhost:{}/liag", addr.port())]).unwrap();
-    connector.set_ipv4_only(Some(true));
+    connector.set_ip_version(IpVersion::V4);
     connector.set_tls_config(ca_client_config(&pem.ca).unwrap());
     let (stream, links) = connector.connect(EndpointConfig::default()).await.unwrap();
     links.wait_for_link(Duration::from_secs(10)).await.unwrap();
@@ -117,7 +117,7 @@ async fn wrong_path_and_untrusted_certificate_are_reported() {
     let addr = ws_server(Some(&pki)).await;
     let mut connector =
         WsConnector::new([format!("wss://localhost:{}/liag", addr.port())]).unwrap();
-    connector.set_ipv4_only(Some(true));
+    connector.set_ip_version(IpVersion::V4);
     let (_stream, links) = connector.connect(EndpointConfig::default()).await.unwrap();
     let e = links
         .wait_for_link(Duration::from_secs(2))
@@ -232,9 +232,9 @@ async fn a_big_message_after_the_link_handshake_is_held_to_the_budget() {
         }
     }
 
-    let mut settings = EndpointConfig::default();
-    settings.memory_budget = 1 << 20;
-    let (server, listener) = Server::new(settings);
+    let mut config = EndpointConfig::default();
+    config.memory_budget = 1 << 20;
+    let (server, listener) = Server::new(config);
     let acceptor = WsAcceptor::bind(&[SocketAddr::from(([127, 0, 0, 1], 0))], "/liag")
         .await
         .unwrap();

@@ -104,17 +104,18 @@ impl fmt::Display for MessageKind {
     }
 }
 
-/// Why an acceptor refused a link (spec §3.6).
+/// Why the responder (the server's side of a link's handshake; the spec's acceptor) refused
+/// a link (spec §3.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum RefusedReason {
     /// The connection is unknown or closed, or stopped taking links.
     Closed = 1,
-    /// A new connection was asked for, but the acceptor takes none.
+    /// A new connection was asked for, but the server takes none.
     NotListening = 2,
-    /// The acceptor's application refused the new connection.
+    /// The server's application refused the new connection.
     ConnectionRefused = 3,
-    /// The acceptor's link filter rejected this link.
+    /// The server's link filter rejected this link.
     LinkRefused = 4,
 }
 
@@ -184,18 +185,19 @@ impl fmt::Debug for UserData {
     }
 }
 
-/// The acceptor's first packet on a new link (spec §3.3).
+/// The responder's first packet on a new link (spec §3.3): the server's side of the
+/// handshake (the spec's acceptor).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Welcome {
-    /// Extensions the acceptor supports; none in protocol 4.
+    /// Extensions the server supports; none in protocol 4.
     pub extensions: Extensions,
-    /// The acceptor's key for this link.
+    /// The server's key for this link.
     pub public_key: PublicKey,
-    /// The acceptor's server id.
+    /// The server's id.
     pub server_id: ServerId,
-    /// The acceptor's user data for this link.
+    /// The server's user data for this link.
     pub user_data: UserData,
-    /// The acceptor's configuration.
+    /// The server's configuration.
     pub cfg: ExchangedConfig,
 }
 

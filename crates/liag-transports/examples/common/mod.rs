@@ -4,14 +4,14 @@ use liag_transports::UserData;
 use liag_transports::liag_tokio::{Connection, EndpointConfig, Listener, Server, connect};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A client stream over `links` loopback TCP links to a server, and the server's listener,
+/// A client connection over `links` loopback TCP links to a server, and the server's listener,
 /// whose first `Incoming` is this connection. The links' handshakes finish once the caller
 /// accepts it.
 pub(crate) async fn loopback_connection(links: usize) -> std::io::Result<(Connection, Listener)> {
     let (server, listener) = Server::new(EndpointConfig::default());
     let tcp = TcpListener::bind("127.0.0.1:0").await?;
     let addr = tcp.local_addr()?;
-    let (stream, outgoing) = connect(EndpointConfig::default());
+    let (conn, outgoing) = connect(EndpointConfig::default());
     for i in 0..links {
         let socket = TcpStream::connect(addr).await?;
         let (accepted, _) = tcp.accept().await?;
@@ -26,5 +26,5 @@ pub(crate) async fn loopback_connection(links: usize) -> std::io::Result<(Connec
             }
         });
     }
-    Ok((stream, listener))
+    Ok((conn, listener))
 }

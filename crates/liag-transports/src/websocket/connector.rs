@@ -18,6 +18,7 @@ use liag_tokio::{UserData, Welcome};
 
 use super::{HANDSHAKE_TIMEOUT, RESOLVE_EVERY, WsBytes, upgrade_error, ws_config};
 use crate::error::{ConnectError, WsUrlError};
+use crate::ip::IpVersion;
 use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamConnector, box_stream};
 use crate::tcp::{interfaces_for, open_tcp, unmap, user_data};
@@ -80,7 +81,7 @@ pub struct WsConnector {
     targets: Vec<Target>,
     multi_interface: bool,
     interfaces: Option<Vec<String>>,
-    ipv4_only: Option<bool>,
+    ip_version: IpVersion,
     tls: Arc<ClientConfig>,
     resolved: Mutex<Option<Resolved>>,
     known: KnownPaths<Path>,
@@ -114,7 +115,7 @@ impl WsConnector {
             targets,
             multi_interface: true,
             interfaces: None,
-            ipv4_only: None,
+            ip_version: IpVersion::Any,
             tls: crate::tls::webpki_client_config(),
             resolved: Mutex::default(),
             known: KnownPaths::default(),
@@ -139,10 +140,10 @@ impl WsConnector {
         self
     }
 
-    /// Only IPv4 (`Some(true)`) or only IPv6 (`Some(false)`) addresses of the servers.
-    /// Default `None`, both.
-    pub fn set_ipv4_only(&mut self, ipv4_only: Option<bool>) -> &mut Self {
-        self.ipv4_only = ipv4_only;
+    /// Which addresses of the servers to use: [`IpVersion::V4`] or [`IpVersion::V6`] only.
+    /// Default [`IpVersion::Any`], both.
+    pub fn set_ip_version(&mut self, ip_version: IpVersion) -> &mut Self {
+        self.ip_version = ip_version;
         self
     }
 
@@ -156,7 +157,7 @@ impl WsConnector {
     /// # Errors
     ///
     /// [`ConnectError::Resolve`]: a host name did not resolve. [`ConnectError::NoAddress`]:
-    /// no address of the IP version asked for ([`WsConnector::set_ipv4_only`]).
+    /// no address of the IP version asked for ([`WsConnector::set_ip_version`]).
     pub async fn resolve(&self) -> Result<Vec<(usize, SocketAddr)>, ConnectError> {
         let mut found = Vec::new();
         for (i, t) in self.targets.iter().enumerate() {
@@ -168,9 +169,7 @@ impl WsConnector {
                 })?;
             found.extend(addrs.map(|a| (i, SocketAddr::new(unmap(a.ip()), a.port()))));
         }
-        if let Some(v4) = self.ipv4_only {
-            found.retain(|(_, a)| a.is_ipv4() == v4);
-        }
+        found.retain(|(_, a)| self.ip_version.allows(a.ip()));
         found.sort();
         found.dedup();
         if found.is_empty() {
@@ -188,11 +187,11 @@ impl WsConnector {
     /// As [`WsConnector::resolve`].
     pub async fn connect(
         self,
-        settings: EndpointConfig,
+        config: EndpointConfig,
     ) -> Result<(Connection, Links), ConnectError> {
         let found = self.resolve().await?;
         *self.resolved.lock() = Some((Instant::now(), found));
-        Ok(connect_with(self, settings))
+        Ok(connect_with(self, config))
     }
 
     async fn addresses(&self) -> Result<Vec<(usize, SocketAddr)>, ConnectError> {
