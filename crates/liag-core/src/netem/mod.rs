@@ -208,6 +208,15 @@ impl Netem {
         }
     }
 
+    /// When the head of the queue finishes serializing, making room for the sender; `None`
+    /// while nothing is queued or the line is held. Unlike [`Netem::poll_timeout`] it leaves
+    /// out arrivals, which wait for the receiver to take them.
+    #[must_use]
+    pub fn next_room(&self) -> Option<Time> {
+        self.head_done
+            .filter(|_| !self.held && !self.queue.is_empty())
+    }
+
     /// Applies `fault` at `now`.
     pub fn apply(&mut self, now: Time, fault: Fault) {
         match fault {

@@ -59,6 +59,17 @@ fn a_link_with_no_queue_still_takes_one_segment_at_a_time() {
 }
 
 #[test]
+fn room_comes_when_the_head_is_on_the_line_whatever_waits_to_arrive() {
+    let mut line = Netem::new(LinkSpec::mbit(8.0, 5), 1);
+    assert_eq!(line.next_room(), None, "nothing queued");
+    line.handle_input(Time::ZERO, packet(0));
+    assert_eq!(line.next_room(), Some(ms(1)));
+    line.handle_timeout(ms(1));
+    // On its way (arriving at 6 ms), nothing queued: no room to wait for.
+    assert_eq!((line.next_room(), line.poll_timeout()), (None, Some(ms(6))));
+}
+
+#[test]
 fn jitter_delays_but_never_reorders() {
     let spec = LinkSpec::mbit(8.0, 5).with_jitter(Duration::from_millis(20));
     let mut line = Netem::new(spec, 7);

@@ -223,8 +223,9 @@ impl Sink<Bytes> for MemLink {
             return Poll::Ready(Ok(()));
         }
         // Wait until the line has sent its head (nothing moves while black-holed: the heal
-        // wakes this).
-        if let Some(at) = d.next_event() {
+        // wakes this). Arrivals are the receiver's to wait for: one it has not taken yet is
+        // no reason to poll again.
+        if let Some(at) = d.line.next_room().map(|at| d.instant(at)) {
             sleep_until(&mut this.tx_sleep, at, cx);
         }
         d.sender = Some(cx.waker().clone());
