@@ -13,9 +13,6 @@ use liag_proto::seq::Seq;
 use crate::link::LinkId;
 use crate::time::Time;
 
-/// How far past the oldest message [`SendState::ack`] looks for the first acknowledged one.
-const HELD_SEARCH: usize = 4096;
-
 /// A reliable message's content (spec §7.1).
 #[derive(Debug, Clone)]
 pub(crate) enum Reliable {
@@ -62,8 +59,6 @@ pub(crate) enum SentState {
 pub(crate) struct Sent {
     pub(crate) msg: Reliable,
     pub(crate) state: SentState,
-    /// When it was acknowledged, once it is.
-    acked_at: Time,
 }
 
 /// Outcome of an Ack for the sender.
@@ -86,12 +81,6 @@ pub(crate) struct SendState {
     base: u64,
     kept: VecDeque<Sent>,
     pub(crate) resend: BTreeSet<u64>,
-    /// Acknowledged messages still kept because an older one is not: the receiver holds
-    /// them back until that one arrives.
-    acked_behind_head: usize,
-    /// Since when the receiver has held acknowledged messages back behind the oldest: the
-    /// earliest acknowledgement among them.
-    held_since: Option<Time>,
     /// Payload bytes sent and not acknowledged.
     pub(crate) unacked: usize,
     /// Payload bytes sent minus what the peer reported consumed.
@@ -114,8 +103,6 @@ impl SendState {
             base: 0,
             kept: VecDeque::new(),
             resend: BTreeSet::new(),
-            acked_behind_head: 0,
-            held_since: None,
             unacked: 0,
             unconsumed: 0,
             peer_window: peer_window.into(),
@@ -171,7 +158,6 @@ impl SendState {
                 at: now,
                 resent: false,
             },
-            acked_at: Time::ZERO,
         });
         seq
     }
@@ -196,7 +182,7 @@ impl SendState {
 
     /// Processes an Ack for `seq` (spec §7.6). Unlike protocol 4's reference, an Ack that comes
     /// back on another link than the latest copy's still settles the message: the peer has it.
-    pub(crate) fn ack(&mut self, seq: Seq, now: Time) -> Acked {
+    pub(crate) fn ack(&mut self, seq: Seq) -> Acked {
         let Some(index) = self.index_of(seq) else {
             return Acked::Stale;
         };
@@ -219,16 +205,10 @@ impl SendState {
             },
         };
         sent.state = SentState::Acked;
-        sent.acked_at = now;
         if let Acked::New { data_len, .. } = outcome {
             self.unacked -= data_len;
         }
         self.resend.remove(&index);
-        self.acked_behind_head += 1;
-        if index != self.base {
-            self.held_since.get_or_insert(now);
-            return outcome;
-        }
         while self
             .kept
             .front()
@@ -236,30 +216,8 @@ impl SendState {
         {
             self.kept.pop_front();
             self.base += 1;
-            self.acked_behind_head -= 1;
         }
-        self.held_since = (self.acked_behind_head > 0).then(|| {
-            // The earliest acknowledgement still held is that of the first acknowledged
-            // message; far down the window the search stops and the clock starts now.
-            self.kept
-                .iter()
-                .take(HELD_SEARCH)
-                .find(|s| s.state == SentState::Acked)
-                .map_or(now, |s| s.acked_at)
-        });
         outcome
-    }
-
-    /// The link carrying the oldest unacknowledged message, if the peer acknowledged newer
-    /// ones, and since when that link has held them back (they wait in the receiver for it):
-    /// since the first of them was acknowledged, or since the message went out on the link
-    /// if that was later (a resend).
-    pub(crate) fn head_holding_back(&self) -> Option<(LinkId, Time)> {
-        let held_since = self.held_since?;
-        match self.kept.front()?.state {
-            SentState::InFlight { link, at, .. } => Some((link, held_since.max(at))),
-            SentState::Queued | SentState::Acked => None,
-        }
     }
 
     /// Moves a message in flight on `link` to the resend queue; returns its payload length.
@@ -348,7 +306,7 @@ mod tests {
         let mut send = sent(0, 3);
         assert_eq!(send.unacked, 30);
         assert!(matches!(
-            send.ack(Seq::new(1), Time::ZERO),
+            send.ack(Seq::new(1)),
             Acked::New { data_len: 10, .. }
         ));
         assert_eq!(
@@ -357,25 +315,15 @@ mod tests {
             "the first is still out"
         );
         assert_eq!(
-            send.ack(Seq::new(1), Time::ZERO),
+            send.ack(Seq::new(1)),
             Acked::Stale,
             "a duplicate settles nothing"
         );
-        assert!(matches!(
-            send.ack(Seq::new(0), Time::ZERO),
-            Acked::New { .. }
-        ));
+        assert!(matches!(send.ack(Seq::new(0)), Acked::New { .. }));
         assert_eq!((send.base, send.unacked), (2, 10));
-        assert!(matches!(
-            send.ack(Seq::new(2), Time::ZERO),
-            Acked::New { .. }
-        ));
+        assert!(matches!(send.ack(Seq::new(2)), Acked::New { .. }));
         assert!(send.all_acked());
-        assert_eq!(
-            send.ack(Seq::new(3), Time::ZERO),
-            Acked::Stale,
-            "never sent"
-        );
+        assert_eq!(send.ack(Seq::new(3)), Acked::Stale, "never sent");
     }
 
     #[test]
@@ -393,34 +341,10 @@ mod tests {
             "before the base"
         );
         for seq in [u32::MAX - 1, u32::MAX, 0] {
-            assert!(matches!(
-                send.ack(Seq::new(seq), Time::ZERO),
-                Acked::New { .. }
-            ));
+            assert!(matches!(send.ack(Seq::new(seq)), Acked::New { .. }));
         }
         assert_eq!(send.base, base + 3);
         assert_eq!(send.index_of(Seq::new(1)), Some(base + 3));
-    }
-
-    #[test]
-    fn the_oldest_message_holds_the_newer_back_from_their_first_ack() {
-        let ms = |n| Time::from_duration(std::time::Duration::from_millis(n));
-        let mut send = sent(0, 4);
-        assert_eq!(send.head_holding_back(), None, "nothing acknowledged yet");
-        send.ack(Seq::new(2), ms(10));
-        send.ack(Seq::new(3), ms(20));
-        assert_eq!(send.head_holding_back(), Some((A, ms(10))));
-        // The head arrives; the next one is now the oldest, and 2 and 3 still wait for it.
-        send.ack(Seq::new(0), ms(30));
-        assert_eq!(send.head_holding_back(), Some((A, ms(10))));
-        // Resent on B: it has held nothing back there before it went out.
-        send.requeue(1, A);
-        assert_eq!(send.head_holding_back(), None, "waiting for a resend");
-        send.resend_on(1, B, ms(40));
-        assert_eq!(send.head_holding_back(), Some((B, ms(40))));
-        send.ack(Seq::new(1), ms(50));
-        assert_eq!(send.head_holding_back(), None);
-        assert!(send.all_acked());
     }
 
     #[test]
@@ -439,7 +363,7 @@ mod tests {
             None,
             "sent already"
         );
-        let acked = send.ack(Seq::new(0), Time::ZERO);
+        let acked = send.ack(Seq::new(0));
         let expected = Acked::New {
             link: Some(B),
             data_len: 10,
@@ -453,7 +377,7 @@ mod tests {
     fn an_ack_for_a_message_waiting_to_be_resent_settles_it() {
         let mut send = sent(0, 1);
         send.requeue(0, A);
-        let acked = send.ack(Seq::new(0), Time::ZERO);
+        let acked = send.ack(Seq::new(0));
         assert!(matches!(
             acked,
             Acked::New {
@@ -473,7 +397,7 @@ mod tests {
         send.push(data(30), A, Time::ZERO);
         assert_eq!(send.data_budget(1000), 70, "the peer's window");
         assert_eq!(send.data_budget(50), 20, "the send buffer");
-        send.ack(Seq::new(0), Time::ZERO);
+        send.ack(Seq::new(0));
         assert_eq!(send.data_budget(50), 50, "acked: the buffer is free");
         assert_eq!(
             send.data_budget(1000),

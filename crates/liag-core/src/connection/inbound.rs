@@ -105,7 +105,7 @@ impl Connection {
             data_len,
             sent_at,
             resent,
-        } = self.send.ack(seq, now)
+        } = self.send.ack(seq)
         else {
             return;
         };

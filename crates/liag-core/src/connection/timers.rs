@@ -12,13 +12,6 @@ use crate::time::Time;
 /// should be probed.
 const TEST_PATIENCE: Duration = Duration::from_secs(1);
 
-/// How long the receiver may hold acknowledged data back behind a message on one link
-/// before that link counts as stalled and its data moves to the others: twice the lateness
-/// the default scheduler allows a slower link. A link that delivers, but too slowly for its
-/// share (a path down to a trickle, a socket in retransmission back-off), holds the whole
-/// stream back however steadily it acknowledges.
-const HEAD_OF_LINE_LIMIT: Duration = Duration::from_millis(200);
-
 /// The kinds of deadline a connection keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
@@ -31,9 +24,6 @@ enum Timer {
     SendTimeout(LinkId),
     /// A link has been quiet: ping it.
     KeepAlive(LinkId),
-    /// The oldest message in flight is overdue on its link while the peer holds newer
-    /// ones: the whole stream waits for that link, which counts as stalled.
-    HeadOfLine(LinkId),
     /// A link test's Pong is overdue and nothing else came on the link either: the link
     /// counts as stalled (so a keeper probes its path) while the test goes on.
     TestOverdue(LinkId),
@@ -72,14 +62,6 @@ impl Connection {
                 });
             ack.into_iter().chain(Some(ping)).chain(test)
         });
-        // Only the oldest message holds the stream back, so one link at most.
-        let head = self.send.head_holding_back().and_then(|(link, since)| {
-            let l = self.link(link).filter(|l| !l.stalled)?;
-            // The acknowledgements come back over paths of their own: the head's may take
-            // up to its link's round trip longer than those held behind it.
-            let due = since + l.rtt.min() + HEAD_OF_LINE_LIMIT;
-            Some((Timer::HeadOfLine(link), due))
-        });
         let limit = match self.config.no_link_timeout_before_data {
             Some(before_data) if !self.received_data => {
                 before_data.min(self.config.no_link_timeout)
@@ -89,7 +71,7 @@ impl Connection {
         let no_link = self
             .no_link_since
             .map(|since| (Timer::NoLink, since + limit));
-        links.chain(head).chain(no_link)
+        links.chain(no_link)
     }
 
     /// When [`Connection::handle_timeout`] must be called next, if ever.
@@ -114,10 +96,6 @@ impl Connection {
         for timer in due {
             match timer {
                 Timer::Ack(link) => self.stall(now, link),
-                Timer::HeadOfLine(link) => {
-                    tracing::debug!(%link, "the receiver holds the stream back for this link");
-                    self.stall(now, link);
-                }
                 Timer::PingTimeout(link) => self.fail_link(now, link, LinkError::PingTimeout),
                 Timer::SendTimeout(link) => self.fail_link(now, link, LinkError::SendTimeout),
                 Timer::KeepAlive(link) => {
