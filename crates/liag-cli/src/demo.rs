@@ -75,10 +75,10 @@ pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
     let cut_at = duration.mul_f64(0.3);
     let heal_at = duration.mul_f64(0.6);
 
-    let mut config = EndpointConfig::default();
+    let mut endpoint = EndpointConfig::default();
     // Small buffers keep the end of the demo close to its duration.
-    config.config.send_buffer = 4 << 20;
-    let (server, mut listener) = Server::new(config.clone());
+    endpoint.config.send_buffer = 4 << 20;
+    let (server, mut listener) = Server::new(endpoint.clone());
     let progress = Arc::new(Progress {
         received: AtomicU64::new(0),
         corrupt: AtomicBool::new(false),
@@ -108,7 +108,7 @@ pub(crate) async fn run(args: Args) -> std::io::Result<ExitCode> {
         })
     };
 
-    let (mut stream, outgoing) = connect(config);
+    let (mut stream, outgoing) = connect(endpoint);
     let mut controls: Vec<MemControl> = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let (a, b, control) = pair(*spec, i as u64);

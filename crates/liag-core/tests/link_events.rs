@@ -158,6 +158,14 @@ fn closed_to_new_links_without_a_link_it_ends_at_once() {
     );
 }
 
+/// Stalls `link`, a's only working link: data sent on it is never acknowledged, and its ack
+/// timeout passes.
+fn stall(a: &mut Connection, link: LinkId, now: Time) {
+    a.write(Bytes::from_static(b"lost")).unwrap();
+    while a.poll_transmit(now, link).is_some() {}
+    a.handle_timeout(now + Duration::from_secs(1));
+}
+
 #[test]
 fn forgotten_by_the_server_it_ends_once_no_link_works() {
     let now = Time::ZERO;
@@ -167,10 +175,8 @@ fn forgotten_by_the_server_it_ends_once_no_link_works() {
     // server's last acknowledgements, so the connection goes on.
     a.abort_by_server();
     assert!(!a.is_closed());
-    // Data that is never acknowledged stalls the link: nothing works any more.
-    a.write(Bytes::from_static(b"lost")).unwrap();
-    while a.poll_transmit(now, la).is_some() {}
-    a.handle_timeout(now + Duration::from_secs(1));
+    // Nothing works any more.
+    stall(&mut a, la, now);
     assert_eq!(
         a.outcome(),
         Some(&Err(liag_core::ConnectionError::AbortedByServer))
@@ -188,9 +194,7 @@ fn a_link_accepted_after_a_refusal_overrules_it() {
     let info = LinkInfo::new(Direction::Outgoing, "second", Duration::from_millis(1));
     let second = a.attach_link(now, info, 1 << 20);
     a.handle_link_error(now, second, LinkError::Closed);
-    a.write(Bytes::from_static(b"lost")).unwrap();
-    while a.poll_transmit(now, la).is_some() {}
-    a.handle_timeout(now + Duration::from_secs(1));
+    stall(&mut a, la, now);
     assert!(!a.is_closed(), "{:?}", a.outcome());
 }
 

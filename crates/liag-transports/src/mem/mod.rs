@@ -40,11 +40,11 @@ impl Dir {
     }
 
     fn instant(&self, at: Time) -> Instant {
-        // A delay of years (a spec built by hand) is "never" rather than an overflow.
-        let never = std::time::Duration::from_secs(86_400 * 365);
-        (self.epoch.checked_add(at.since_epoch()))
-            .or_else(|| Instant::now().checked_add(never))
-            .unwrap_or(self.epoch)
+        // A delay past what an Instant holds (a spec built by hand) is a year away: "never".
+        let year = std::time::Duration::from_secs(86_400 * 365);
+        self.epoch
+            .checked_add(at.since_epoch())
+            .unwrap_or_else(|| Instant::now() + year)
     }
 
     /// The line's next event as an instant, if anything is to move.
