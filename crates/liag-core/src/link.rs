@@ -168,15 +168,22 @@ pub(crate) enum Goodbye {
 
 /// Delivery-rate estimate: bytes acknowledged over successive intervals of about one RTT.
 ///
-/// An interval in which the link was never window-limited measured the application, not the
-/// link: its sample may raise the estimate but never lower it (as BBR treats app-limited
-/// samples).
+/// An interval measures the link only if the link set its pace: the window held sending
+/// back, or the round trips showed a queue on the link. Otherwise it measured the
+/// application (or a scheduler that gave the link little), and its sample may raise the
+/// estimate but never lower it (as BBR treats app-limited samples).
+///
+/// A link test's rate is provisional: 16 KiB of filler can pass a token bucket's burst at
+/// the speed of the wire (16 MB/s through a 10 Mbit/s `tbf`), so the first interval that
+/// measures the link replaces it.
 #[derive(Debug, Clone)]
 pub(crate) struct RateEstimator {
     interval_start: Time,
     interval_bytes: usize,
     interval_limited: bool,
     rate: f64,
+    /// The rate came from a link test and no interval has measured the link since.
+    provisional: bool,
 }
 
 impl RateEstimator {
@@ -186,17 +193,20 @@ impl RateEstimator {
             interval_bytes: 0,
             interval_limited: false,
             rate: 0.0,
+            provisional: false,
         }
     }
 
     /// Starts again from a rate measured another way (a link test).
     fn seed(&mut self, rate: f64, now: Time) {
         self.rate = rate;
+        self.provisional = true;
         self.interval_start = now;
         self.interval_bytes = 0;
         self.interval_limited = false;
     }
 
+    /// `bytes` acknowledged at `now`; `limited` says whether the link set their pace.
     fn on_ack(&mut self, bytes: usize, now: Time, interval: Duration, limited: bool) {
         if self.interval_bytes == 0 {
             // An idle gap is not part of the measurement.
@@ -207,10 +217,11 @@ impl RateEstimator {
         let elapsed = now - self.interval_start;
         if elapsed >= interval.max(Duration::from_millis(1)) {
             let sample = self.interval_bytes as f64 / elapsed.as_secs_f64();
-            if self.interval_limited || (self.rate > 0.0 && sample > self.rate) {
-                self.rate = if self.rate == 0.0 {
-                    sample
-                } else if sample > self.rate {
+            if self.interval_limited && (self.provisional || self.rate == 0.0) {
+                self.rate = sample;
+                self.provisional = false;
+            } else if self.interval_limited || (self.rate > 0.0 && sample > self.rate) {
+                self.rate = if sample > self.rate {
                     // Up quickly: a link just tested or back from a stall starts from an
                     // estimate that errs low, and is held to it until the estimate grows.
                     0.5 * self.rate + 0.5 * sample
@@ -368,12 +379,17 @@ impl Link {
         self.pongs_owed = (self.pongs_owed + 1).min(MAX_PONGS_OWED);
     }
 
-    pub(crate) fn has_window_for(&self, len: usize) -> bool {
-        let limit = self
-            .config
+    /// The most payload bytes the link may have in flight: its window, under the configured
+    /// cap.
+    pub(crate) fn inflight_limit(&self) -> usize {
+        let window = self.window.get();
+        self.config
             .max_inflight
-            .map_or(self.window.get(), |cap| cap.min(self.window.get()));
-        self.inflight_bytes == 0 || self.inflight_bytes + len <= limit
+            .map_or(window, |cap| cap.min(window))
+    }
+
+    pub(crate) fn has_window_for(&self, len: usize) -> bool {
+        self.inflight_bytes == 0 || self.inflight_bytes + len <= self.inflight_limit()
     }
 
     /// The ack timeout under `config`, with this link's override.
@@ -441,9 +457,11 @@ impl Link {
         }
     }
 
-    pub(crate) fn on_data_acked(&mut self, bytes: usize, now: Time) {
+    /// `bytes` of data acknowledged; `queued` says whether the round trips showed a queue
+    /// on the link.
+    pub(crate) fn on_data_acked(&mut self, bytes: usize, now: Time, queued: bool) {
         let interval = self.rtt.smoothed();
-        let limited = self.window_limited;
+        let limited = self.window_limited || queued;
         self.rate.on_ack(bytes, now, interval, limited);
     }
 
@@ -530,6 +548,19 @@ mod tests {
         // Acknowledgements resume after 10 s of silence: the interval starts with them.
         interval(&mut rate, 10_100, 500_000, true);
         assert_rate(&rate, 5e6);
+    }
+
+    #[test]
+    fn a_test_rate_holds_until_an_interval_measures_the_link() {
+        let mut rate = RateEstimator::new(at(0));
+        // A test through a token bucket's burst: 16 MB/s on a 1.25 MB/s path.
+        rate.seed(16e6, at(0));
+        interval(&mut rate, 200, 50_000, false);
+        assert_rate(&rate, 16e6); // the scheduler gave it little: nothing learnt
+        interval(&mut rate, 400, 125_000, true);
+        assert_rate(&rate, 1.25e6); // the first measured interval replaces the test's rate
+        interval(&mut rate, 600, 100_000, true);
+        assert_rate(&rate, 0.75 * 1.25e6 + 0.25 * 1e6); // and from then on it is smoothed
     }
 
     #[test]

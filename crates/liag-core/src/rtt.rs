@@ -124,6 +124,8 @@ pub(crate) struct Window {
     last_ack: Option<Time>,
     /// How long the peer held its acknowledgements lately (see [`Window::on_ack`]).
     hold: WindowedMax,
+    /// Since when the window has been at its floor, if it is.
+    at_floor: Option<Time>,
 }
 
 /// The maximum of samples over the last [`MIN_RTT_WINDOW`] or so (two buckets).
@@ -197,6 +199,7 @@ impl Window {
             base: WindowedMin::default(),
             last_ack: None,
             hold: WindowedMax::default(),
+            at_floor: None,
         }
     }
 
@@ -220,9 +223,12 @@ impl Window {
     /// Notes a peer that holds its acknowledgements and sends them in bursts (aggligator
     /// 0.10 flushes them every 50 ms). A queue at a bottleneck returns acknowledgements
     /// steadily, one payload's serialization apart, and a path returns them one round trip
-    /// after sending. A silence longer than both, after a message that went out promptly
-    /// after the previous acknowledgement, is the peer holding them: the round trips of the
-    /// burst that ends it include up to that long, which is no queue of liag's.
+    /// after sending. A silence longer than both, ended by the acknowledgement of a message
+    /// that went out promptly after the previous acknowledgement, is the peer holding them:
+    /// the round trips of the burst that ends it include up to that long, which is no queue
+    /// of liag's. A message sent well before the previous acknowledgement waited in a queue,
+    /// and a silence before its acknowledgement (a burst of the queue's bottleneck, say) says
+    /// nothing of the peer.
     fn note_gap(&mut self, sample: Option<Duration>, now: Time, serialization: Duration) {
         let last = self.last_ack.replace(now);
         let (Some(last), Some(sample), Some(base)) = (last, sample, self.base.get()) else {
@@ -230,15 +236,18 @@ impl Window {
         };
         let gap = now - last;
         let slack = serialization * 2 + Duration::from_millis(1);
-        let in_flight_throughout = sample + slack >= gap;
-        if in_flight_throughout && gap > base + slack && gap <= MAX_HOLD {
+        // Sent within `slack` of the previous acknowledgement (and the path's own delay).
+        let sent_then = sample + slack >= gap && sample <= gap + base + slack;
+        if sent_then && gap > base + slack && gap <= MAX_HOLD {
             self.hold.update(gap, now);
         }
     }
 
     /// Adjusts the window for `acked` bytes acknowledged with the given RTT state and, if
     /// the acknowledged message was sent once, its round-trip `sample`. `limited` says whether
-    /// the window, not the application, held sending back.
+    /// the window, not the application, held sending back. Returns whether the delay shows a
+    /// queue on the link: then the link, not the application, set the pace of these
+    /// acknowledgements.
     pub(crate) fn on_ack(
         &mut self,
         acked: usize,
@@ -247,7 +256,7 @@ impl Window {
         now: Time,
         limited: bool,
         serialization: Duration,
-    ) {
+    ) -> bool {
         if let Some(sample) = sample {
             self.base.update(sample, now);
         }
@@ -259,14 +268,19 @@ impl Window {
             .saturating_sub(base)
             .saturating_sub(self.hold.get(now));
         let target = Self::target(base, serialization);
-        if queueing > target && self.cwnd <= MIN_WINDOW {
+        let queued = queueing > target;
+        if queued && self.sent_at_floor(sample, rtt, now) {
             // Even the smallest window sees this delay, so it is not a queue of ours: the peer
             // holds its acknowledgements, or the path got longer. Take it as the new base.
             self.base.reset(rtt.recent_min(), now);
-        } else if queueing > target {
+            return false;
+        } else if queued {
             // A queue is building: give back half of what was acknowledged.
             self.cwnd = self.cwnd.saturating_sub(acked / 2).max(MIN_WINDOW);
             self.acked_since_step = 0;
+            if self.cwnd == MIN_WINDOW {
+                self.at_floor.get_or_insert(now);
+            }
         } else if limited {
             if queueing < target / 2 {
                 // Far from the target: grow by what was acknowledged (doubling per round trip).
@@ -281,12 +295,31 @@ impl Window {
             }
             self.cwnd = self.cwnd.min(MAX_WINDOW);
         }
+        if self.cwnd > MIN_WINDOW {
+            self.at_floor = None;
+        }
+        queued
+    }
+
+    /// Whether the acknowledged message went out once the window was already at its floor:
+    /// data sent before, while the window was larger, still drains through the queue it
+    /// built, and its delay says nothing of what the smallest window sees. Without a sample
+    /// (a resend), a whole round trip at the current delay since reaching the floor will do.
+    fn sent_at_floor(&self, sample: Option<Duration>, rtt: &Rtt, now: Time) -> bool {
+        let Some(since) = self.at_floor else {
+            return false;
+        };
+        match sample {
+            Some(sample) => now - since >= sample,
+            None => now - since > rtt.recent_min(),
+        }
     }
 
     /// After a stall, start again from a small window.
     pub(crate) fn reset(&mut self) {
         self.cwnd = MIN_WINDOW * 4;
         self.acked_since_step = 0;
+        self.at_floor = None;
     }
 }
 
@@ -419,6 +452,52 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_that_shrank_the_window_is_not_taken_for_the_base() {
+        let serialization = Duration::from_micros(100);
+        let mut window = Window::new();
+        window.on_ack(0, &steady(ms(10)), Some(ms(10)), at(0), true, serialization);
+        let queued = steady(ms(300));
+        assert!(window.on_ack(
+            MAX_WINDOW,
+            &queued,
+            Some(ms(300)),
+            at(10),
+            true,
+            serialization
+        ));
+        assert_eq!(window.get(), MIN_WINDOW);
+        // Messages sent before the window reached its floor (at 10 ms) still drain through
+        // the queue the larger window built: their delay is no new base, and still a queue.
+        assert!(window.on_ack(
+            64 << 10,
+            &queued,
+            Some(ms(300)),
+            at(300),
+            true,
+            serialization
+        ));
+        assert_eq!(window.get(), MIN_WINDOW);
+        // One sent at the floor sees it too: now it is the path's delay.
+        assert!(!window.on_ack(
+            64 << 10,
+            &queued,
+            Some(ms(280)),
+            at(300),
+            true,
+            serialization
+        ));
+        window.on_ack(
+            64 << 10,
+            &queued,
+            Some(ms(280)),
+            at(310),
+            true,
+            serialization,
+        );
+        assert_eq!(window.get(), MIN_WINDOW + (64 << 10));
+    }
+
+    #[test]
     fn a_peer_holding_its_acknowledgements_is_no_queue() {
         // The path's own delay is 1 ms; the peer sends its acks in a burst every 50 ms, so a
         // window-limited sender sees 50 ms round trips. The window must grow to cover them.
@@ -443,6 +522,29 @@ mod tests {
             start,
             window.get()
         );
+    }
+
+    #[test]
+    fn silences_between_acknowledgements_of_queued_messages_are_no_holding() {
+        // A 1 ms path behind a queue that delivers in bursts 30 ms apart: every message
+        // acknowledged was sent long before the acknowledgement ahead of it.
+        let serialization = Duration::from_micros(100);
+        let mut window = Window::new();
+        let mut rtt = Rtt::new(ms(1), at(0));
+        window.on_ack(0, &rtt, Some(ms(1)), at(0), true, serialization);
+        for i in 1..=20u64 {
+            let sample = ms(60);
+            rtt.update(sample, at(30 * i));
+            window.on_ack(
+                16 << 10,
+                &rtt,
+                Some(sample),
+                at(30 * i),
+                true,
+                serialization,
+            );
+        }
+        assert_eq!(window.hold(at(600)), Duration::ZERO);
     }
 
     #[test]

@@ -77,7 +77,13 @@ pub trait Scheduler: Send + std::fmt::Debug {
 /// goes at once on the fastest link, while a bulk transfer fills every link. Even then a
 /// slower link's queue is kept short (within 100 ms of the earliest arrival): a path whose
 /// delay is long may be used, one that has slowed to a crawl gets only what it can deliver
-/// in that time.
+/// in that time. A link that would add less than 5 % to the rate of the links that deliver
+/// earlier gets no queue at all: only what its path holds in transit (its rate times its
+/// minimum round trip) and one payload more. It adds next to nothing, and a crawling path's
+/// delivery is the least predictable (its TCP connection losing packets at the bottleneck and
+/// waiting out retransmission timeouts), while each of its payloads holds the whole stream.
+/// The payload beyond the path keeps it measured: if it speeds up, its acknowledgements show
+/// more than its rate, and it takes its share again.
 #[derive(Debug, Clone, Default)]
 pub struct EarliestArrival {
     _private: (),
@@ -92,6 +98,9 @@ impl EarliestArrival {
 
 /// How much later than the best link a link may deliver and still count as "as early".
 const SLACK: Duration = Duration::from_millis(1);
+
+/// A link slower than this share of the links that deliver earlier gets no queue.
+const TRICKLE_SHARE: f64 = 0.05;
 
 /// How far a slower link's own queue may reach past the earliest arrival. Data a link takes
 /// is the next of the stream, so the receiver waits for it: a link whose queue grew longer
@@ -119,6 +128,9 @@ impl Scheduler for EarliestArrival {
         let Some(first) = first else {
             return true;
         };
+        if me.rate.max(1.0) < rate * TRICKLE_SHARE && me.queue_time(0) > Duration::ZERO {
+            return false;
+        }
         // Time for the faster links together to deliver the whole backlog.
         let drain = first + Duration::from_secs_f64((offer.backlog as f64 / rate).min(3600.0));
         drain >= mine && me.queue_time(offer.len) <= first + LATE
@@ -180,6 +192,25 @@ mod tests {
     fn links_as_early_as_the_best_share_the_data() {
         let links = [link(1, 10.0 * MB, 10, 0), link(2, 10.0 * MB, 10, 0)];
         assert!(admits(&links, 1, 0) && admits(&links, 2, 0));
+    }
+
+    #[test]
+    fn a_crawling_link_carries_one_payload_at_a_time() {
+        // 200 kB/s beside 12.5 MB/s: 1.6 % of the faster links' rate.
+        let fast = [link(1, 10.0 * MB, 1, 100_000), link(2, 2.5 * MB, 1, 50_000)];
+        let idle = [fast[0], fast[1], link(3, 200e3, 1, 0)];
+        assert!(admits(&idle, 3, 1 << 30), "one payload keeps it measured");
+        let busy = [fast[0], fast[1], link(3, 200e3, 1, 2_000)];
+        assert!(
+            !admits(&busy, 3, 1 << 30),
+            "2 kB is a queue on a 200 B path"
+        );
+        // A longer path holds more in transit: 10 kB on a 200 kB/s, 100 ms path is no queue.
+        let long = [fast[0], fast[1], link(3, 200e3, 100, 10_000)];
+        assert!(admits(&long, 3, 1 << 30));
+        // At 700 kB/s it adds 5.6 %: it may queue again, within the lateness bound.
+        let faster = [fast[0], fast[1], link(3, 700e3, 1, 2_000)];
+        assert!(admits(&faster, 3, 1 << 30));
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn efficiency_unequal_delays() {
         warm * 100.0
     );
     assert!(warm >= 0.95, "warm efficiency {warm}");
-    pinned_share("unequal delays, first 10 s", cold, 0.9742);
+    pinned_share("unequal delays, first 10 s", cold, 0.9716);
     pinned_share("unequal delays, 2-20 s", warm, 1.0002);
 }
 
@@ -215,8 +215,8 @@ fn failover_degraded_link() {
     );
     assert!(after > 0.9, "efficiency after healing {after}");
     pinned_gap("degraded, gap", stall, 111);
-    pinned_share("degraded, the other two meanwhile", during, 0.991);
-    pinned_share("degraded, all after the restore", after, 0.998);
+    pinned_share("degraded, the other two meanwhile", during, 1.0013);
+    pinned_share("degraded, all after the restore", after, 0.9954);
 }
 
 /// The fastest link is reset mid-transfer, and a new one appears later.

@@ -2,8 +2,8 @@
 //!
 //! The core owns every link's state. The driver reports each I/O outcome to it (a packet, a
 //! transport error, a transport that ended) and acts only on the core's events: it starts
-//! closing a link's transport when the core removes the link or the connection closes, and
-//! it publishes those events to the connection's handles ([`crate::LinkEvent`]). It keeps no
+//! closing a link's transport when the core removes the link or the connection closes (or
+//! dropping it at once when the link failed, see [`abandons`]), and it publishes those events to the connection's handles ([`crate::LinkEvent`]). It keeps no
 //! link state of its own beyond the transports and whether each is being closed.
 
 use std::future::Future;
@@ -189,6 +189,9 @@ impl Driver {
                         l.span.in_scope(|| tracing::debug!(%error, "link removed"));
                         l.closing.get_or_insert_with(tokio::time::Instant::now);
                     }
+                    if abandons(&error) {
+                        self.links.retain(|l| l.id != link);
+                    }
                     inner.publish(LinkEvent::Removed { link, error });
                     *changed = true;
                 }
@@ -250,6 +253,28 @@ impl Driver {
             }
         }
         false
+    }
+}
+
+/// Whether a link removed with `error` failed, so that its transport is dropped at once
+/// rather than flushed and closed.
+///
+/// Whatever a failed link still holds, in the driver or in the kernel's send buffer, the core
+/// has already queued again for the other links; sending it would only compete with them, and
+/// with a new link on the same path, for a path that is slow or gone. A TCP link dropped this
+/// way resets its connection, which discards what the socket holds. A link that ends cleanly
+/// (Goodbye, the peer's end of the stream, the connection's end) is flushed and closed.
+fn abandons(error: &LinkError) -> bool {
+    match error {
+        LinkError::Frame(_)
+        | LinkError::Decode(_)
+        | LinkError::Protocol(_)
+        | LinkError::PingTimeout
+        | LinkError::SendTimeout
+        | LinkError::Transport { .. }
+        | LinkError::Dropped => true,
+        LinkError::Goodbye | LinkError::Closed | LinkError::ConnectionClosed => false,
+        _ => false,
     }
 }
 

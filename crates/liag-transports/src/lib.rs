@@ -40,6 +40,8 @@ pub mod mem;
 pub mod stream;
 #[cfg(feature = "tcp")]
 pub mod tcp;
+#[cfg(feature = "tcp")]
+mod tcp_reset;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;

@@ -18,6 +18,7 @@ use crate::error::{ConnectError, ParseLinkFilterError, TcpTargetError};
 use crate::ip::IpVersion;
 use crate::known::KnownPaths;
 use crate::stream::{BoxStream, StreamAcceptor, StreamConnector, box_stream};
+use crate::tcp_reset::ResetOnDrop;
 use crate::transport::{Accepted, Links, connect_with};
 
 /// How often targets are resolved again.
@@ -263,7 +264,10 @@ impl TcpAcceptor {
 
 impl StreamAcceptor for TcpAcceptor {
     fn accept_stream(&mut self) -> BoxFuture<'_, io::Result<Accepted<BoxStream>>> {
-        Box::pin(async move { Ok(self.accept_tcp().await?.map(box_stream)) })
+        Box::pin(async move {
+            let accepted = self.accept_tcp().await?;
+            Ok(accepted.map(|stream| box_stream(ResetOnDrop::new(stream))))
+        })
     }
 }
 
@@ -585,7 +589,7 @@ impl StreamConnector for TcpConnector {
         Box::pin(async move {
             let path = self.known.get(name)?;
             let (stream, local) = open_tcp(path.interface.as_deref(), path.remote).await?;
-            Ok((box_stream(stream), user_data(&local)))
+            Ok((box_stream(ResetOnDrop::new(stream)), user_data(&local)))
         })
     }
 

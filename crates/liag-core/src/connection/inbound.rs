@@ -112,7 +112,7 @@ impl Connection {
         let max_payload = self.config.max_payload;
         if let Some(carrier) = carrier {
             if let Some(c) = self.link_mut(carrier) {
-                let (inflight, window) = (c.inflight_bytes, c.window.get());
+                let (inflight, window) = (c.inflight_bytes, c.inflight_limit());
                 c.window_limited = c
                     .ack_burst
                     .window_limited(now, inflight, window, max_payload);
@@ -129,6 +129,7 @@ impl Connection {
                 (Some(at), false) => Some(now - at),
                 _ => None,
             };
+            tracing::trace!(%link, ?seq, ?sample, data_len, "acknowledged");
             if let Some(sample) = sample {
                 l.rtt.update(sample, now);
             }
@@ -137,9 +138,10 @@ impl Connection {
                 let serialization =
                     std::time::Duration::from_secs_f64(max_payload as f64 / l.rate().max(1.0));
                 let serialization = serialization.min(l.rtt.min());
-                l.window
+                let queued = l
+                    .window
                     .on_ack(data_len, &l.rtt, sample, now, limited, serialization);
-                l.on_data_acked(data_len, now);
+                l.on_data_acked(data_len, now, queued);
             }
         }
         self.drop_settled_inflight();

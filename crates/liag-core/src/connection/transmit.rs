@@ -244,6 +244,11 @@ impl Connection {
     ) -> Next {
         let header = Next::Message(msg.message(seq));
         if let Some(l) = self.link_mut(link) {
+            tracing::trace!(
+                %link, ?seq, len = msg.data_len(), rate = l.rate(), inflight = l.inflight_bytes,
+                window = l.window.get(), min_rtt = ?l.rtt.min(), srtt = ?l.rtt.smoothed(),
+                "reliable message sent"
+            );
             l.inflight.push_back((index, now));
             l.inflight_bytes += msg.data_len();
             if let Reliable::Data(payload) = msg {
