@@ -272,6 +272,9 @@ pub(crate) struct Link {
     pub(crate) rate: RateEstimator,
     /// Whether the window was nearly full when the last acknowledgement came.
     pub(crate) window_limited: bool,
+    /// Whether the link had a queue of liag's data (two payloads beyond what its path holds)
+    /// when the last acknowledgement came.
+    pub(crate) own_queue: bool,
     /// The burst of acknowledgements under way.
     pub(crate) ack_burst: AckBurst,
     pub(crate) last_sent: Time,
@@ -356,6 +359,7 @@ impl Link {
             window: Window::new(),
             rate: RateEstimator::new(now),
             window_limited: false,
+            own_queue: false,
             ack_burst: AckBurst::new(now),
             last_sent: now,
             last_received: now,
@@ -413,7 +417,7 @@ impl Link {
 
     /// Starts a link test of `size` filler bytes; its closing Ping is wanted from now.
     pub(crate) fn start_test(&mut self, size: usize, now: Time) {
-        self.test = Some(LinkTest::new(size));
+        self.test = Some(LinkTest::new(size, self.rtt.min()));
         self.ping_wanted.get_or_insert(now);
     }
 
@@ -457,8 +461,8 @@ impl Link {
         }
     }
 
-    /// `bytes` of data acknowledged; `queued` says whether the round trips showed a queue
-    /// on the link.
+    /// `bytes` of data acknowledged; `queued` says whether the round trips showed a queue of
+    /// liag's data on the link.
     pub(crate) fn on_data_acked(&mut self, bytes: usize, now: Time, queued: bool) {
         let interval = self.rtt.smoothed();
         let limited = self.window_limited || queued;

@@ -20,6 +20,12 @@ use crate::time::Time;
 /// what it is (a third of a second at 400 kbit/s) and costs a fast one about a millisecond.
 pub(crate) const TEST_BYTES: usize = 16 << 10;
 
+/// How much longer than twice its known round trip a leading Pong may take before it counts
+/// as late (see [`LinkTest::lead_late`]).
+const HELD_BACK_SLACK: Duration = Duration::from_millis(10);
+/// Pongs this close together came back together.
+const TOGETHER: Duration = Duration::from_millis(2);
+
 /// Filler bytes per TestData message (aggligator's write size), unless the configured
 /// payload size is smaller.
 const CHUNK: usize = 8 << 10;
@@ -39,6 +45,11 @@ enum Lead {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LinkTest {
     lead: Lead,
+    /// When the leading Ping went out, and the round trip its Pong took.
+    lead_sent: Option<Time>,
+    lead_rtt: Option<Duration>,
+    /// The link's round trip as known before the test (the handshake's, for a new link).
+    known_rtt: Duration,
     /// Filler bytes still to send.
     left: usize,
     /// Filler bytes in the whole test.
@@ -60,10 +71,14 @@ pub(crate) enum PongFor {
 }
 
 impl LinkTest {
-    /// A test of `size` filler bytes; 0 tests with one Ping alone.
-    pub(crate) fn new(size: usize) -> Self {
+    /// A test of `size` filler bytes; 0 tests with one Ping alone. `known_rtt` is the link's
+    /// round trip as known before (see [`LinkTest::on_pong`]).
+    pub(crate) fn new(size: usize, known_rtt: Duration) -> Self {
         LinkTest {
             lead: Lead::Unsent,
+            lead_sent: None,
+            lead_rtt: None,
+            known_rtt,
             left: size,
             size,
             closed: false,
@@ -79,6 +94,7 @@ impl LinkTest {
     /// Records that the leading Ping went out at `now`.
     pub(crate) fn lead_sent(&mut self, now: Time) {
         self.lead = Lead::Sent(now);
+        self.lead_sent = Some(now);
     }
 
     /// Since when the test waits for a Pong: the leading Ping's send time while its Pong is
@@ -118,6 +134,7 @@ impl LinkTest {
     pub(crate) fn on_pong(&mut self, now: Time, generic: Option<Time>) -> PongFor {
         if let Lead::Sent(at) = self.lead {
             self.lead = Lead::Answered(now);
+            self.lead_rtt = Some(now - at);
             return PongFor::Lead(now - at);
         }
         if !self.closed || generic.is_none() {
@@ -125,12 +142,32 @@ impl LinkTest {
         }
         let rate = match self.lead {
             Lead::Answered(first) if self.size > 0 => {
-                let drain = (now - first).max(Duration::from_millis(1));
-                Some(self.size as f64 / drain.as_secs_f64())
+                let gap = now - first;
+                let drain = gap.max(Duration::from_millis(1));
+                let mut rate = self.size as f64 / drain.as_secs_f64();
+                if gap < TOGETHER && self.lead_late() {
+                    let whole = self.lead_sent.map_or(drain, |sent| now - sent);
+                    rate = rate.min(self.size as f64 / whole.max(drain).as_secs_f64());
+                }
+                Some(rate)
             }
             _ => None,
         };
         PongFor::Close(rate)
+    }
+
+    /// Whether the leading Pong came back far later than the link's known round trip.
+    ///
+    /// Pongs that come back together and late were held on their way: a queue on the return
+    /// path (the peer's own filler, say) that held the first Pong longer than the second
+    /// hides how long the filler took. What is sure is that the whole test took its time, and
+    /// the rate is then taken from that: a rate that errs low grows with the first
+    /// acknowledgements, one that errs high loads the link with data the stream then waits
+    /// for. (A queue ahead of the test on the way out delays both Pongs alike and keeps the
+    /// time between them; only on a very fast link do they come back together then too.)
+    fn lead_late(&self) -> bool {
+        self.lead_rtt
+            .is_some_and(|rtt| rtt > self.known_rtt * 2 + HELD_BACK_SLACK)
     }
 }
 
@@ -144,7 +181,7 @@ mod tests {
 
     #[test]
     fn lead_then_filler_then_close() {
-        let mut test = LinkTest::new(TEST_BYTES + 100);
+        let mut test = LinkTest::new(TEST_BYTES + 100, Duration::from_millis(50));
         assert_eq!(
             test.next_filler(32 << 10),
             None,
@@ -174,7 +211,7 @@ mod tests {
 
     #[test]
     fn filler_fits_a_small_packet_size() {
-        let mut test = LinkTest::new(TEST_BYTES);
+        let mut test = LinkTest::new(TEST_BYTES, Duration::from_millis(1));
         test.lead_sent(at(0));
         let lens: Vec<u32> = std::iter::from_fn(|| test.next_filler(1200)).collect();
         assert!(lens.iter().all(|&len| len <= 1200));
@@ -183,7 +220,7 @@ mod tests {
 
     #[test]
     fn pongs_at_once_give_a_bounded_rate() {
-        let mut test = LinkTest::new(TEST_BYTES);
+        let mut test = LinkTest::new(TEST_BYTES, Duration::from_millis(1));
         test.lead_sent(at(0));
         while test.next_filler(32 << 10).is_some() {}
         test.close_sent();
@@ -193,8 +230,21 @@ mod tests {
     }
 
     #[test]
+    fn pongs_held_back_together_give_the_whole_tests_rate() {
+        // A 2 ms link whose Pongs both came back 1.6 s later, together: the gap between them
+        // says nothing; 16 KiB in the 1.6 s the test took is what is sure.
+        let mut test = LinkTest::new(TEST_BYTES, Duration::from_millis(2));
+        test.lead_sent(at(0));
+        while test.next_filler(32 << 10).is_some() {}
+        test.close_sent();
+        test.on_pong(at(1_600), Some(at(0)));
+        let close = test.on_pong(at(1_600), Some(at(0)));
+        assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 1.6)));
+    }
+
+    #[test]
     fn a_ping_only_test_has_no_lead_and_no_rate() {
-        let mut test = LinkTest::new(0);
+        let mut test = LinkTest::new(0, Duration::from_millis(1));
         assert!(!test.wants_lead(false));
         assert_eq!(test.next_filler(32 << 10), None);
         assert!(test.ready_to_close());

@@ -236,8 +236,10 @@ impl Window {
         };
         let gap = now - last;
         let slack = serialization * 2 + Duration::from_millis(1);
-        // Sent within `slack` of the previous acknowledgement (and the path's own delay).
-        let sent_then = sample + slack >= gap && sample <= gap + base + slack;
+        // Sent about when the previous acknowledgement came: within `slack`, the path's own
+        // delay and a quarter of the silence for jitter. A queued message was sent far
+        // earlier (a round trip of several silences).
+        let sent_then = sample + slack >= gap && sample <= gap + gap / 4 + base + slack;
         if sent_then && gap > base + slack && gap <= MAX_HOLD {
             self.hold.update(gap, now);
         }

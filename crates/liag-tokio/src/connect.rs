@@ -1,5 +1,6 @@
 //! The initiating side: [`connect`] makes a connection, [`Outgoing`] adds links to it.
 
+use futures::SinkExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -235,6 +236,8 @@ impl Outgoing {
         self.common.accepted.store(true, Ordering::Release);
         if !filter(&welcome) {
             tracing::debug!(%tag, "link refused by the link filter");
+            // Closed cleanly, not just dropped: a TCP link dropped unclosed resets.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), link.close()).await;
             self.shared.lock().publish(LinkEvent::Refused {
                 tag,
                 refusal: Refusal::LinkFilter,

@@ -185,11 +185,15 @@ impl Driver {
                     *changed = true;
                 }
                 Event::LinkRemoved { link, error } => {
+                    let mut closing = false;
                     if let Some(l) = self.links.iter_mut().find(|l| l.id == link) {
                         l.span.in_scope(|| tracing::debug!(%error, "link removed"));
+                        closing = l.closing.is_some();
                         l.closing.get_or_insert_with(tokio::time::Instant::now);
                     }
-                    if abandons(&error) {
+                    // A link already closing (the connection ended) finishes sending its last
+                    // messages, whatever removes it later.
+                    if abandons(&error) && !closing {
                         self.links.retain(|l| l.id != link);
                     }
                     inner.publish(LinkEvent::Removed { link, error });
@@ -218,7 +222,8 @@ impl Driver {
                 return true;
             };
             // A transport that cannot even flush (its peer stopped reading) is dropped after
-            // the grace time, whether or not the connection goes on.
+            // the grace time, whether or not the connection goes on (a TCP link then resets,
+            // discarding what it could not send).
             if now - since > CLOSE_GRACE {
                 return false;
             }
@@ -336,4 +341,27 @@ fn send(
         }
     }
     (sent, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_abandoned_and_clean_ends_closed() {
+        let failed = [
+            LinkError::PingTimeout,
+            LinkError::SendTimeout,
+            LinkError::Dropped,
+            LinkError::transport(io::ErrorKind::ConnectionReset, "reset"),
+            LinkError::Frame(FrameError::PayloadTooLong { len: 1, max: 0 }),
+        ];
+        assert!(failed.iter().all(abandons));
+        let clean = [
+            LinkError::Goodbye,
+            LinkError::Closed,
+            LinkError::ConnectionClosed,
+        ];
+        assert!(!clean.iter().any(abandons));
+    }
 }

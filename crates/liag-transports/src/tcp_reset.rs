@@ -11,11 +11,13 @@ use tokio::net::TcpStream;
 /// A TCP stream that, dropped without a completed `poll_shutdown`, closes with `SO_LINGER` 0:
 /// the kernel sends a reset and discards its send buffer instead of transmitting it first.
 ///
-/// liag drops a link's transport without closing it only when the link failed (see
-/// `liag_tokio`'s driver): a path that slowed to a crawl or went silent, a peer that broke the
-/// protocol. The data in the socket's send buffer is then queued again for the other links,
-/// and transmitting it anyway would hold the path for seconds on a slow one, starving a new
-/// link opened on the same path.
+/// liag closes a link's transport cleanly when the link ends cleanly (Goodbye, the peer's
+/// end, the connection's end, a refusal). It drops it unclosed when the link failed (see
+/// `liag_tokio`'s driver: a path that slowed to a crawl or went silent, a peer that broke the
+/// protocol), when a handshake times out or a socket is turned away before it, and when a
+/// clean close cannot flush within its grace time. The data in a failed link's send buffer
+/// is queued again for the other links, and transmitting it anyway would hold the path for
+/// seconds on a slow one, starving a new link opened on the same path.
 #[derive(Debug)]
 pub(crate) struct ResetOnDrop {
     stream: TcpStream,

@@ -116,6 +116,9 @@ impl Connection {
                 c.window_limited = c
                     .ack_burst
                     .window_limited(now, inflight, window, max_payload);
+                // Two payloads beyond what the path holds in transit: a queue of liag's own.
+                let in_path = c.rate() * c.rtt.min().as_secs_f64();
+                c.own_queue = inflight as f64 >= in_path + 2.0 * data_len as f64;
                 c.inflight_bytes -= data_len;
             }
         }
@@ -138,10 +141,12 @@ impl Connection {
                 let serialization =
                     std::time::Duration::from_secs_f64(max_payload as f64 / l.rate().max(1.0));
                 let serialization = serialization.min(l.rtt.min());
-                let queued = l
-                    .window
-                    .on_ack(data_len, &l.rtt, sample, now, limited, serialization);
-                l.on_data_acked(data_len, now, queued);
+                let delayed =
+                    l.window
+                        .on_ack(data_len, &l.rtt, sample, now, limited, serialization);
+                // A delay measures the link only if liag had data queued on it: otherwise it
+                // is someone else's queue, a radio's scheduling, or a peer's late acks.
+                l.on_data_acked(data_len, now, delayed && l.own_queue);
             }
         }
         self.drop_settled_inflight();
