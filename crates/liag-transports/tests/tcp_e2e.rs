@@ -7,7 +7,9 @@ mod common;
 use common::*;
 use liag_transports::Links;
 use liag_transports::liag_tokio::Connection;
+use liag_transports::liag_tokio::Control;
 use liag_transports::liag_tokio::EndpointConfig;
+use liag_transports::liag_tokio::liag_core::LinkId;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
@@ -119,4 +121,78 @@ async fn control_reports_user_data_and_rates() {
     stream.shutdown().await.unwrap();
     let (bytes, _) = sink.await.unwrap();
     assert_eq!(bytes, payload.len() as u64);
+}
+
+/// How a link's end reaches the peer: a link dropped as failed resets its TCP connection at
+/// once (its unsent bytes are not worth a slow path's time), a link removed cleanly says
+/// Goodbye.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_link_resets_and_a_removed_one_says_goodbye() {
+    use liag_transports::liag_tokio::LinkEvent;
+    use liag_transports::liag_tokio::liag_core::LinkError;
+
+    let (_server, mut listener, addrs) = server(EndpointConfig::default()).await;
+    let (tx, mut removed) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let conn = listener.next().await.unwrap().accept();
+        let mut events = conn.control().link_events();
+        while let Ok(event) = events.recv().await {
+            if let LinkEvent::Removed { error, .. } = event {
+                if tx.send(error).is_err() {
+                    break;
+                }
+            }
+        }
+        drop(conn);
+    });
+    let (conn, _links) = connector(&addrs[..1])
+        .connect(EndpointConfig::default())
+        .await
+        .unwrap();
+    let control = conn.control();
+    let first = link_other_than(&control, None)
+        .await
+        .expect("a link within 5 s");
+    control.drop_link(first);
+    let error = tokio::time::timeout(Duration::from_secs(5), removed.recv())
+        .await
+        .expect("the server learns of the dropped link")
+        .unwrap();
+    // A reset reads as one, or as a broken pipe if the server was writing then.
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+    assert!(
+        matches!(
+            error,
+            LinkError::Transport {
+                kind: ConnectionReset | BrokenPipe,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    // The connector opens a new link on the path; removing it is a clean end.
+    let second = link_other_than(&control, Some(first)).await;
+    control.remove_link(second.expect("a new link within 5 s"));
+    let error = tokio::time::timeout(Duration::from_secs(5), removed.recv())
+        .await
+        .expect("the server learns of the removed link")
+        .unwrap();
+    assert_eq!(error, LinkError::Goodbye);
+    drop(conn);
+}
+
+/// A link of the connection other than `other`, waiting up to 5 s for one.
+async fn link_other_than(control: &Control, other: Option<LinkId>) -> Option<LinkId> {
+    for _ in 0..200 {
+        let found = control
+            .links()
+            .iter()
+            .map(|l| l.id)
+            .find(|&id| Some(id) != other);
+        if found.is_some() {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    None
 }
