@@ -65,9 +65,11 @@ fn liag(args: &[&str]) -> Liag {
 
 /// Runs `liag` with the arguments `args(port)` gives for a free port and returns its first
 /// connection there, once it listens: with another free port if the first was taken
-/// meanwhile, at most three. Waits at most 30 s for each (a busy machine).
+/// meanwhile (the other tests' processes open sockets all the while), at most ten tries.
+/// Waits at most 30 s for each (a busy machine).
 fn listening(args: impl Fn(u16) -> Vec<String>) -> (Liag, u16, TcpStream) {
-    for _ in 0..3 {
+    let mut taken = Vec::new();
+    for _ in 0..10 {
         let port = free_port();
         let args = args(port);
         let mut process = liag(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -78,6 +80,7 @@ fn listening(args: impl Fn(u16) -> Vec<String>) -> (Liag, u16, TcpStream) {
             }
             let exited = process.child.try_wait().unwrap().is_some();
             if exited && process.heard().contains("Address already in use") {
+                taken.push(process.heard().to_string());
                 break;
             }
             if exited || start.elapsed() > Duration::from_secs(30) {
@@ -87,7 +90,7 @@ fn listening(args: impl Fn(u16) -> Vec<String>) -> (Liag, u16, TcpStream) {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    panic!("three free ports were all taken before liag bound them");
+    panic!("ten free ports were all taken before liag bound them: {taken:?}");
 }
 
 #[test]
