@@ -272,9 +272,6 @@ pub(crate) struct Link {
     pub(crate) rate: RateEstimator,
     /// Whether the window was nearly full when the last acknowledgement came.
     pub(crate) window_limited: bool,
-    /// Whether the link had a queue of liag's data (two payloads beyond what its path holds)
-    /// when the last acknowledgement came.
-    pub(crate) own_queue: bool,
     /// The burst of acknowledgements under way.
     pub(crate) ack_burst: AckBurst,
     pub(crate) last_sent: Time,
@@ -359,7 +356,6 @@ impl Link {
             window: Window::new(),
             rate: RateEstimator::new(now),
             window_limited: false,
-            own_queue: false,
             ack_burst: AckBurst::new(now),
             last_sent: now,
             last_received: now,

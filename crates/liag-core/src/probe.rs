@@ -21,7 +21,7 @@ use crate::time::Time;
 pub(crate) const TEST_BYTES: usize = 16 << 10;
 
 /// How much longer than twice its known round trip a leading Pong may take before it counts
-/// as late (see [`LinkTest::lead_late`]).
+/// as late (see [`LinkTest::late`]).
 const HELD_BACK_SLACK: Duration = Duration::from_millis(10);
 /// Pongs this close together came back together.
 const TOGETHER: Duration = Duration::from_millis(2);
@@ -37,17 +37,14 @@ enum Lead {
     Unsent,
     /// Sent at this time; its Pong is the next to arrive.
     Sent(Time),
-    /// Its Pong arrived at this time.
-    Answered(Time),
+    /// Sent at `sent`; its Pong arrived at `at`.
+    Answered { sent: Time, at: Time },
 }
 
 /// One link test under way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LinkTest {
     lead: Lead,
-    /// When the leading Ping went out, and the round trip its Pong took.
-    lead_sent: Option<Time>,
-    lead_rtt: Option<Duration>,
     /// The link's round trip as known before the test (the handshake's, for a new link).
     known_rtt: Duration,
     /// Filler bytes still to send.
@@ -76,8 +73,6 @@ impl LinkTest {
     pub(crate) fn new(size: usize, known_rtt: Duration) -> Self {
         LinkTest {
             lead: Lead::Unsent,
-            lead_sent: None,
-            lead_rtt: None,
             known_rtt,
             left: size,
             size,
@@ -94,7 +89,6 @@ impl LinkTest {
     /// Records that the leading Ping went out at `now`.
     pub(crate) fn lead_sent(&mut self, now: Time) {
         self.lead = Lead::Sent(now);
-        self.lead_sent = Some(now);
     }
 
     /// Since when the test waits for a Pong: the leading Ping's send time while its Pong is
@@ -133,21 +127,20 @@ impl LinkTest {
     /// (closing or keep-alive) Ping, if any, which it answers unless the lead's comes first.
     pub(crate) fn on_pong(&mut self, now: Time, generic: Option<Time>) -> PongFor {
         if let Lead::Sent(at) = self.lead {
-            self.lead = Lead::Answered(now);
-            self.lead_rtt = Some(now - at);
+            self.lead = Lead::Answered { sent: at, at: now };
             return PongFor::Lead(now - at);
         }
         if !self.closed || generic.is_none() {
             return PongFor::Other;
         }
         let rate = match self.lead {
-            Lead::Answered(first) if self.size > 0 => {
+            Lead::Answered { sent, at: first } if self.size > 0 => {
                 let gap = now - first;
                 let drain = gap.max(Duration::from_millis(1));
                 let mut rate = self.size as f64 / drain.as_secs_f64();
-                if gap < TOGETHER && self.lead_late() {
-                    let whole = self.lead_sent.map_or(drain, |sent| now - sent);
-                    rate = rate.min(self.size as f64 / whole.max(drain).as_secs_f64());
+                if gap < TOGETHER && self.late(first - sent) {
+                    let whole = (now - sent).max(drain);
+                    rate = rate.min(self.size as f64 / whole.as_secs_f64());
                 }
                 Some(rate)
             }
@@ -165,9 +158,8 @@ impl LinkTest {
     /// acknowledgements, one that errs high loads the link with data the stream then waits
     /// for. (A queue ahead of the test on the way out delays both Pongs alike and keeps the
     /// time between them; only on a very fast link do they come back together then too.)
-    fn lead_late(&self) -> bool {
-        self.lead_rtt
-            .is_some_and(|rtt| rtt > self.known_rtt * 2 + HELD_BACK_SLACK)
+    fn late(&self, lead_rtt: Duration) -> bool {
+        lead_rtt > self.known_rtt * 2 + HELD_BACK_SLACK
     }
 }
 

@@ -110,15 +110,17 @@ impl Connection {
             return;
         };
         let max_payload = self.config.max_payload;
+        // Whether the carrier had a queue of liag's own data: two payloads beyond what its
+        // path holds in transit.
+        let mut own_queue = false;
         if let Some(carrier) = carrier {
             if let Some(c) = self.link_mut(carrier) {
                 let (inflight, window) = (c.inflight_bytes, c.inflight_limit());
                 c.window_limited = c
                     .ack_burst
                     .window_limited(now, inflight, window, max_payload);
-                // Two payloads beyond what the path holds in transit: a queue of liag's own.
                 let in_path = c.rate() * c.rtt.min().as_secs_f64();
-                c.own_queue = inflight as f64 >= in_path + 2.0 * data_len as f64;
+                own_queue = inflight as f64 >= in_path + 2.0 * data_len as f64;
                 c.inflight_bytes -= data_len;
             }
         }
@@ -146,7 +148,7 @@ impl Connection {
                         .on_ack(data_len, &l.rtt, sample, now, limited, serialization);
                 // A delay measures the link only if liag had data queued on it: otherwise it
                 // is someone else's queue, a radio's scheduling, or a peer's late acks.
-                l.on_data_acked(data_len, now, delayed && l.own_queue);
+                l.on_data_acked(data_len, now, delayed && own_queue);
             }
         }
         self.drop_settled_inflight();
