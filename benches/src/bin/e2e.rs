@@ -4,7 +4,8 @@
 //! [--fault F]...` where KIND is throughput, round_trip, efficiency, failover, real_paths, tunnel,
 //! to_aggligator, idle or busy; real_paths, tunnel and to_aggligator need `--liag PATH`, the
 //! `liag` binary to run; real_paths runs the faults named with `--fault` (down, reset, degraded; all by default), and `--pair TEXT` keeps only
-//! the aggligator pairings whose label has TEXT (such as `liag client`). `cargo xtask
+//! the pairings whose label has TEXT (such as `liag client`, or `liag at both ends`), `--runs N`
+//! runs each fault N times instead of five. `cargo xtask
 //! bench` runs this and turns the JSON into a table, a report and plots.
 
 use liag_benches::e2e::emulated::{self, Failure};
@@ -25,8 +26,10 @@ struct Args {
     only: Option<String>,
     /// The real-path faults to run; all when none is named.
     faults: Vec<netpaths::Fault>,
-    /// Only the aggligator pairings whose label has this text ("liag client", say).
+    /// Only the pairings whose label has this text ("liag client", say).
     pair: Option<String>,
+    /// How often each real-path fault runs, when not the default.
+    runs: Option<usize>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -37,6 +40,7 @@ fn parse() -> Result<Args, String> {
         only: None,
         faults: Vec::new(),
         pair: None,
+        runs: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -46,6 +50,11 @@ fn parse() -> Result<Args, String> {
             "--only" => args.only = Some(it.next().ok_or("--only needs a kind")?),
             "--quick" => args.quick = true,
             "--pair" => args.pair = Some(it.next().ok_or("--pair needs a text")?),
+            "--runs" => {
+                let n = it.next().ok_or("--runs needs a count")?;
+                let n = n.parse().ok().filter(|&n| n > 0);
+                args.runs = Some(n.ok_or("--runs needs a count above 0")?);
+            }
             "--fault" => {
                 let word = it.next().ok_or("--fault needs down, reset or degraded")?;
                 let fault = netpaths::Fault::parse(&word)
@@ -134,16 +143,20 @@ fn real_paths(args: &Args) -> io::Result<Vec<Value>> {
         eprintln!("real_paths skipped: cannot make network namespaces here: {why}");
         return Ok(Vec::new());
     }
-    let runs = if args.quick { 2 } else { 5 };
-    let ends = real_paths::Ends::liag(liag);
-    let mut out = vec![real_paths::steady(&ends, args.quick)?];
+    let runs = args.runs.unwrap_or(if args.quick { 2 } else { 5 });
+    let wanted = |label: &str| args.pair.as_deref().is_none_or(|p| label.contains(p));
     let faults = if args.faults.is_empty() {
         netpaths::Fault::ALL.to_vec()
     } else {
         args.faults.clone()
     };
-    for &fault in &faults {
-        out.push(real_paths::failover(&ends, fault, runs, args.quick)?);
+    let mut out = Vec::new();
+    if wanted("liag at both ends") {
+        let ends = real_paths::Ends::liag(liag);
+        out.push(real_paths::steady(&ends, args.quick)?);
+        for &fault in &faults {
+            out.push(real_paths::failover(&ends, fault, runs, args.quick)?);
+        }
     }
     // aggligator's tunnel, where its binaries are named: each fault against itself and
     // against liag in both roles.
@@ -170,7 +183,6 @@ fn real_paths(args: &Args) -> io::Result<Vec<Value>> {
                 false,
             ),
         ];
-        let wanted = |label: &str| args.pair.as_deref().is_none_or(|p| label.contains(p));
         for (server, client, label, baseline) in pairs.into_iter().filter(|p| wanted(&p.2)) {
             let ends = real_paths::Ends {
                 server,

@@ -126,6 +126,11 @@ pub(crate) struct Window {
     hold: WindowedMax,
     /// Since when the window has been at its floor, if it is.
     at_floor: Option<Time>,
+    /// Whether the window may still double per round trip: until it first meets a queue
+    /// after the link came up or stalled. After that it grows by a quarter per round trip at
+    /// most: the delay that shows a queue comes a round trip late, and a window doubling
+    /// meanwhile would fill the bottleneck's queue again each time it drained.
+    doubling: bool,
 }
 
 /// The maximum of samples over the last [`MIN_RTT_WINDOW`] or so (two buckets).
@@ -200,6 +205,7 @@ impl Window {
             last_ack: None,
             hold: WindowedMax::default(),
             at_floor: None,
+            doubling: true,
         }
     }
 
@@ -274,19 +280,23 @@ impl Window {
         if queued && self.sent_at_floor(sample, rtt, now) {
             // Even the smallest window sees this delay, so it is not a queue of ours: the peer
             // holds its acknowledgements, or the path got longer. Take it as the new base.
+            // The queue that stopped the doubling was no queue either.
             self.base.reset(rtt.recent_min(), now);
+            self.doubling = true;
             return false;
         } else if queued {
             // A queue is building: give back half of what was acknowledged.
             self.cwnd = self.cwnd.saturating_sub(acked / 2).max(MIN_WINDOW);
             self.acked_since_step = 0;
+            self.doubling = false;
             if self.cwnd == MIN_WINDOW {
                 self.at_floor.get_or_insert(now);
             }
         } else if limited {
             if queueing < target / 2 {
-                // Far from the target: grow by what was acknowledged (doubling per round trip).
-                self.cwnd += acked;
+                // Far from the target: grow by what was acknowledged, doubling per round
+                // trip, or by a quarter of it once a queue was met.
+                self.cwnd += if self.doubling { acked } else { acked / 4 };
             } else {
                 // Close to it: grow by one payload per window's worth acknowledged.
                 self.acked_since_step += acked;
@@ -322,6 +332,7 @@ impl Window {
         self.cwnd = MIN_WINDOW * 4;
         self.acked_since_step = 0;
         self.at_floor = None;
+        self.doubling = true;
     }
 }
 
@@ -436,6 +447,34 @@ mod tests {
         assert_eq!(window.get(), start - (132 << 10));
         window.on_ack(200 << 10, &queued, None, at(30), true, serialization);
         assert_eq!(window.get(), MIN_WINDOW);
+    }
+
+    #[test]
+    fn after_a_queue_the_window_grows_by_a_quarter_until_a_stall() {
+        let serialization = Duration::from_micros(100);
+        let mut window = Window::new();
+        let clear = steady(ms(10));
+        window.on_ack(0, &clear, Some(ms(10)), at(0), true, serialization);
+        // A queue of 90 ms: the window gives back half of what was acknowledged.
+        assert!(window.on_ack(
+            64 << 10,
+            &steady(ms(100)),
+            None,
+            at(10),
+            true,
+            serialization
+        ));
+        let after = window.get();
+        assert_eq!(after, MIN_WINDOW * 4 - (32 << 10));
+        // The queue drained and the delay is far below the target again, yet the window no
+        // longer doubles: it grows by a quarter of what was acknowledged.
+        window.on_ack(40_000, &clear, Some(ms(10)), at(20), true, serialization);
+        assert_eq!(window.get(), after + 10_000);
+        // After a stall it doubles again.
+        window.reset();
+        let start = window.get();
+        window.on_ack(10_000, &clear, Some(ms(10)), at(40), true, serialization);
+        assert_eq!(window.get(), start + 10_000);
     }
 
     #[test]

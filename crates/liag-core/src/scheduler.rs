@@ -51,7 +51,9 @@ pub struct Offer<'a> {
     /// The payload size on offer: the front of the queue, at most the configured
     /// `max_payload`, and cut for a slow link to what it transmits in 50 ms (at least 1 KiB).
     pub len: usize,
-    /// Bytes waiting to be sent: new application data and resends.
+    /// Bytes waiting to be sent that the receiver waits for no sooner than this payload: for
+    /// new data, the application's queue and the resends; for a resend, the resends alone
+    /// (the new data behind it in the stream is no reason to place it on a slower link).
     pub backlog: usize,
     /// Every usable link, the asking one included: active links only (testing, stalled,
     /// blocked and disconnecting links carry no data and are left out).
@@ -60,8 +62,8 @@ pub struct Offer<'a> {
 
 /// A policy for placing new data on links.
 ///
-/// liag-core asks the scheduler each time a link with window room could take data. Resends
-/// and control messages do not ask: they go on the first usable link with room.
+/// liag-core asks the scheduler each time a link with window room could take data or a
+/// resend. Control messages do not ask: they go on the first usable link with room.
 pub trait Scheduler: Send + std::fmt::Debug {
     /// Whether the offered link should take the data now. Saying no leaves it for another
     /// link, or for this one later.

@@ -168,8 +168,10 @@ impl Connection {
             return None;
         }
         // A resend is what the receiver waits for most: it goes where the scheduler would put
-        // new data, never on a link just back and still slow.
-        if !self.admit(link, len) {
+        // new data, never on a link just back and still slow. Only the other resends come
+        // before it in the stream: the new data queued behind them is no reason to send it
+        // on a slower link, where the receiver would wait for it with everything after.
+        if !self.admit(link, len, self.resend_bytes()) {
             return None;
         }
         let (seq, msg) = self.send.resend_on(index, link, now)?;
@@ -193,15 +195,22 @@ impl Connection {
         if !self.link_mut(link)?.has_window_for(len) {
             return None;
         }
-        if !self.admit(link, len) {
+        let backlog = self.send.queued + self.resend_bytes();
+        if !self.admit(link, len, backlog) {
             return None;
         }
         let payload = self.send.take_data(len)?;
         Some(self.send_new(now, link, Reliable::Data(payload)))
     }
 
-    /// Asks the scheduler whether `link` should take `len` bytes of new data.
-    fn admit(&mut self, link: LinkId, len: usize) -> bool {
+    /// Bytes waiting to be sent again, about.
+    fn resend_bytes(&self) -> usize {
+        self.send.resend.len() * self.config.max_payload
+    }
+
+    /// Asks the scheduler whether `link` should take `len` bytes, `backlog` bytes waiting to
+    /// be sent up to and behind them.
+    fn admit(&mut self, link: LinkId, len: usize, backlog: usize) -> bool {
         self.views.clear();
         self.views
             .extend(self.links.iter().filter(|l| l.usable()).map(|l| LinkView {
@@ -212,11 +221,10 @@ impl Connection {
                 inflight: l.inflight_bytes,
                 window: l.window.get(),
             }));
-        let resend_bytes: usize = self.send.resend.len() * self.config.max_payload;
         let offer = Offer {
             link,
             len,
-            backlog: self.send.queued + resend_bytes,
+            backlog,
             links: &self.views,
         };
         self.scheduler.admit(&offer)
