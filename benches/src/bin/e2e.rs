@@ -1,12 +1,13 @@
 //! Runs liag's end-to-end benchmark scenarios and writes their figures as JSON.
 //!
 //! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]
-//! [--fault F]...` where KIND is throughput, round_trip, efficiency, failover, real_paths, tunnel,
+//! [--fault F]... [--pair TEXT] [--runs N]` where KIND is throughput, round_trip, efficiency, failover, real_paths, tunnel,
 //! to_aggligator, idle or busy; real_paths, tunnel and to_aggligator need `--liag PATH`, the
-//! `liag` binary to run; real_paths runs the faults named with `--fault` (down, reset, degraded; all by default), and `--pair TEXT` keeps only
-//! the pairings whose label has TEXT (such as `liag client`, or `liag at both ends`), `--runs N`
-//! runs each fault N times instead of five. `cargo xtask
-//! bench` runs this and turns the JSON into a table, a report and plots.
+//! `liag` binary to run. real_paths runs the faults named with `--fault` (down, reset,
+//! degraded; all by default), `--pair TEXT` keeps only the pairings whose label has TEXT
+//! (such as `liag client`, or `liag at both ends`), and `--runs N` runs each fault N times
+//! instead of five. `cargo xtask bench` runs this and turns the JSON into a table, a report
+//! and plots.
 
 use liag_benches::e2e::emulated::{self, Failure};
 use liag_benches::e2e::{loopback, real_paths, scale, to_aggligator, tunnel};

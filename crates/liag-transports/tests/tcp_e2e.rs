@@ -7,9 +7,7 @@ mod common;
 use common::*;
 use liag_transports::Links;
 use liag_transports::liag_tokio::Connection;
-use liag_transports::liag_tokio::Control;
 use liag_transports::liag_tokio::EndpointConfig;
-use liag_transports::liag_tokio::liag_core::LinkId;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
@@ -145,14 +143,17 @@ async fn a_dropped_link_resets_and_a_removed_one_says_goodbye() {
         }
         drop(conn);
     });
-    let (conn, _links) = connector(&addrs[..1])
+    let (conn, links) = connector(&addrs[..1])
         .connect(EndpointConfig::default())
         .await
         .unwrap();
-    let control = conn.control();
-    let first = link_other_than(&control, None)
+    links
+        .wait_for_link(Duration::from_secs(5))
         .await
         .expect("a link within 5 s");
+    let control = conn.control();
+    let first = control.links()[0].id;
+    let mut events = control.link_events();
     control.drop_link(first);
     let error = tokio::time::timeout(Duration::from_secs(5), removed.recv())
         .await
@@ -171,28 +172,20 @@ async fn a_dropped_link_resets_and_a_removed_one_says_goodbye() {
         "{error}"
     );
     // The connector opens a new link on the path; removing it is a clean end.
-    let second = link_other_than(&control, Some(first)).await;
-    control.remove_link(second.expect("a new link within 5 s"));
+    let second = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let LinkEvent::Added { link } = events.recv().await.expect("link events") {
+                break link;
+            }
+        }
+    })
+    .await
+    .expect("a new link within 5 s");
+    control.remove_link(second);
     let error = tokio::time::timeout(Duration::from_secs(5), removed.recv())
         .await
         .expect("the server learns of the removed link")
         .unwrap();
     assert_eq!(error, LinkError::Goodbye);
     drop(conn);
-}
-
-/// A link of the connection other than `other`, waiting up to 5 s for one.
-async fn link_other_than(control: &Control, other: Option<LinkId>) -> Option<LinkId> {
-    for _ in 0..200 {
-        let found = control
-            .links()
-            .iter()
-            .map(|l| l.id)
-            .find(|&id| Some(id) != other);
-        if found.is_some() {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    None
 }

@@ -203,7 +203,7 @@ impl Connection {
         Some(self.send_new(now, link, Reliable::Data(payload)))
     }
 
-    /// Bytes waiting to be sent again, about.
+    /// The bytes waiting to be sent again, each resend counted as a whole payload.
     fn resend_bytes(&self) -> usize {
         self.send.resend.len() * self.config.max_payload
     }
