@@ -258,6 +258,10 @@ pub(crate) struct Link {
     pub(crate) stalled: bool,
     /// The link test under way, if any: no reliable messages go on the link until it ends.
     pub(crate) test: Option<LinkTest>,
+    /// Until when a Pong for an ended test's fresh Ping may still come: a Pong by then gives
+    /// no round-trip sample, and no new test leads before then (its lead would take that
+    /// Pong for its own).
+    pub(crate) stray_pong_until: Option<Time>,
     pub(crate) terminate_pending: bool,
     /// The state last published with [`crate::Event::LinkState`].
     pub(crate) reported: LinkState,
@@ -347,6 +351,7 @@ impl Link {
             goodbye: Goodbye::None,
             stalled: false,
             test: None,
+            stray_pong_until: None,
             terminate_pending: false,
             reported: LinkState::Active,
             acks: VecDeque::new(),
@@ -417,12 +422,37 @@ impl Link {
         self.ping_wanted.get_or_insert(now);
     }
 
+    /// The link test's closing Pong has not followed the lead's: a fresh Ping asks for it,
+    /// and the next Pong ends the test. The closing Ping stays the outstanding one for the
+    /// ping timeout.
+    pub(crate) fn reping_test(&mut self, now: Time) {
+        let Some(test) = &mut self.test else {
+            return;
+        };
+        tracing::debug!(link = %self.id, "link test's closing Pong missing: a fresh Ping asks for it");
+        test.reping(now);
+    }
+
+    /// Whether a Pong for an ended test's fresh Ping may still come at `now`.
+    pub(crate) fn stray_pong_expected(&self, now: Time) -> bool {
+        self.stray_pong_until.is_some_and(|until| now <= until)
+    }
+
     /// A Pong arrived. Returns whether it ended a link test, which then sets the link's rate
     /// and lets it carry data again.
     pub(crate) fn on_pong(&mut self, now: Time) -> bool {
+        // A Pong that may be an ended test's stray still answers the outstanding Ping (if it
+        // is the stray, that Ping's own Pong is then ignored), but its time says nothing of
+        // the round trip.
+        let stray = self
+            .stray_pong_until
+            .take()
+            .is_some_and(|until| now <= until);
         let Some(test) = &mut self.test else {
             if let Some(sent) = self.ping_sent.take() {
-                self.rtt.update(now - sent, now);
+                if !stray {
+                    self.rtt.update(now - sent, now);
+                }
             }
             return false;
         };
@@ -433,18 +463,23 @@ impl Link {
             }
             PongFor::Other => {
                 if let Some(sent) = self.ping_sent.take() {
-                    self.rtt.update(now - sent, now);
+                    if !stray {
+                        self.rtt.update(now - sent, now);
+                    }
                 }
                 false
             }
             PongFor::Close(rate) => {
+                if test.pong_may_follow() {
+                    self.stray_pong_until = Some(now + self.rtt.smoothed().saturating_mul(2));
+                }
                 let sent = self.ping_sent.take();
                 match rate {
                     Some(rate) => self.rate.seed(rate, now),
                     // A test by Ping alone: its round trip is a clean sample. With filler it
                     // is not (the filler went first).
                     None => {
-                        if let Some(sent) = sent {
+                        if let Some(sent) = sent.filter(|_| !stray) {
                             self.rtt.update(now - sent, now);
                         }
                     }

@@ -9,7 +9,10 @@
 //! carries no reliable messages: data handed to a link of unknown rate could sit behind a
 //! queue the other links have long delivered past, and the whole stream would wait for it.
 //!
-//! TestData is part of protocol 4; every peer discards it, and answers each Ping.
+//! TestData is part of protocol 4; every peer discards it and answers Pings, though a peer may
+//! answer both of the test's Pings with one Pong. When the closing Pong does not follow the
+//! lead's in time, a fresh Ping asks for it (see [`LinkTest::reping_at`]), rather than the
+//! link waiting a second and showing as Stalled.
 
 use std::time::Duration;
 
@@ -23,6 +26,9 @@ pub(crate) const TEST_BYTES: usize = 16 << 10;
 /// How much longer than twice its known round trip a leading Pong may take before it counts
 /// as late (see [`LinkTest::late`]).
 const HELD_BACK_SLACK: Duration = Duration::from_millis(10);
+/// How long after the lead's round trip (again) the closing Pong may follow the lead's before
+/// a fresh Ping asks for it (see [`LinkTest::reping_at`]).
+const REPING_SLACK: Duration = Duration::from_millis(10);
 /// Pongs this close together came back together.
 const TOGETHER: Duration = Duration::from_millis(2);
 
@@ -41,6 +47,17 @@ enum Lead {
     Answered { sent: Time, at: Time },
 }
 
+/// The fresh Ping that asks again for a closing Pong that did not follow the lead's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    /// Not asked for.
+    Unasked,
+    /// Asked for at this time, not sent yet.
+    Due(Time),
+    /// Sent at this time.
+    Sent(Time),
+}
+
 /// One link test under way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LinkTest {
@@ -53,6 +70,9 @@ pub(crate) struct LinkTest {
     size: usize,
     /// The closing Ping went out: the Pong after the lead's answers it.
     closed: bool,
+    /// The fresh Ping, once the closing Pong did not follow the lead's in time: the next
+    /// Pong ends the test.
+    fresh: Fresh,
 }
 
 /// What a Pong meant to a test.
@@ -77,6 +97,7 @@ impl LinkTest {
             left: size,
             size,
             closed: false,
+            fresh: Fresh::Unasked,
         }
     }
 
@@ -92,10 +113,12 @@ impl LinkTest {
     }
 
     /// Since when the test waits for a Pong: the leading Ping's send time while its Pong is
-    /// awaited, then that of the closing Ping (`closing`, the link's outstanding Ping).
+    /// awaited, then that of the closing Ping (`closing`, the link's outstanding Ping), or
+    /// since the fresh Ping was asked for.
     pub(crate) fn waiting_since(&self, closing: Option<Time>) -> Option<Time> {
-        match self.lead {
-            Lead::Sent(at) => Some(at),
+        match (self.lead, self.fresh) {
+            (Lead::Sent(at), _) => Some(at),
+            (_, Fresh::Due(at) | Fresh::Sent(at)) => Some(at),
             _ if self.closed => closing,
             _ => None,
         }
@@ -123,15 +146,72 @@ impl LinkTest {
         self.closed = true;
     }
 
+    /// When a fresh Ping should ask for the closing Pong; `closing` is when the closing Ping
+    /// went out (the link's outstanding Ping). `None` unless the lead's Pong came after
+    /// `closing`, so that one Pong may have answered both, and `None` once asked for.
+    ///
+    /// The wait after the lead's Pong is the lead's round trip (at least the known one) and
+    /// [`REPING_SLACK`]. It does not wait for the filler to drain, which is what the test
+    /// measures: on a link slower than about 16 KiB per round trip a peer that answers every
+    /// Ping gets the fresh Ping too. Its closing Pong then ends the test, at the gap's rate if
+    /// it comes sooner than any answer to the fresh Ping could, at the whole test's rate if
+    /// not (see [`LinkTest::on_pong`]), and the fresh Ping's own Pong follows as a stray.
+    pub(crate) fn reping_at(&self, closing: Option<Time>) -> Option<Time> {
+        match (self.lead, closing) {
+            (Lead::Answered { sent, at }, Some(closing))
+                if self.closed && self.fresh == Fresh::Unasked && closing <= at =>
+            {
+                Some(at + (at - sent).max(self.known_rtt) + REPING_SLACK)
+            }
+            _ => None,
+        }
+    }
+
+    /// Asks for the fresh Ping at `now`.
+    pub(crate) fn reping(&mut self, now: Time) {
+        self.fresh = Fresh::Due(now);
+    }
+
+    /// Whether the fresh Ping should go out now.
+    pub(crate) fn wants_fresh(&self) -> bool {
+        matches!(self.fresh, Fresh::Due(_))
+    }
+
+    /// Records that the fresh Ping went out at `now`.
+    pub(crate) fn fresh_sent(&mut self, now: Time) {
+        self.fresh = Fresh::Sent(now);
+    }
+
+    /// Whether a Pong may still come once the test has ended: the fresh Ping went out, and
+    /// a peer that answers every Ping owes a Pong for it after the closing one.
+    pub(crate) fn pong_may_follow(&self) -> bool {
+        matches!(self.fresh, Fresh::Sent(_))
+    }
+
     /// A Pong arrived at `now`; `generic` is the send time of the link's outstanding
     /// (closing or keep-alive) Ping, if any, which it answers unless the lead's comes first.
+    /// Once the fresh Ping was asked for, the next Pong ends the test.
     pub(crate) fn on_pong(&mut self, now: Time, generic: Option<Time>) -> PongFor {
         if let Lead::Sent(at) = self.lead {
             self.lead = Lead::Answered { sent: at, at: now };
             return PongFor::Lead(now - at);
         }
-        if !self.closed || generic.is_none() {
+        if !self.closed {
             return PongFor::Other;
+        }
+        match self.fresh {
+            Fresh::Sent(at) if now >= at + self.known_rtt / 2 => {
+                // The late closing Pong or the fresh Ping's: which one is not known, only
+                // that the filler has drained by now. The whole test's time bounds the rate
+                // from below: low by the lead's round trip on a slow link whose filler took
+                // long, by about three round trips where one Pong answered both Pings. The
+                // first acknowledged interval replaces it.
+                return PongFor::Close(self.whole_rate(now));
+            }
+            // Sooner than any answer to the fresh Ping could come: the closing Pong.
+            Fresh::Sent(_) | Fresh::Due(_) => {}
+            Fresh::Unasked if generic.is_none() => return PongFor::Other,
+            Fresh::Unasked => {}
         }
         let rate = match self.lead {
             Lead::Answered { sent, at: first } if self.size > 0 => {
@@ -139,14 +219,25 @@ impl LinkTest {
                 let drain = gap.max(Duration::from_millis(1));
                 let mut rate = self.size as f64 / drain.as_secs_f64();
                 if gap < TOGETHER && self.late(first - sent) {
-                    let whole = (now - sent).max(drain);
-                    rate = rate.min(self.size as f64 / whole.as_secs_f64());
+                    rate = rate.min(self.whole_rate(now).unwrap_or(rate));
                 }
                 Some(rate)
             }
             _ => None,
         };
         PongFor::Close(rate)
+    }
+
+    /// The filler over the whole test, from the lead's sending to `now` (at least 1 ms); none
+    /// for a test without filler.
+    fn whole_rate(&self, now: Time) -> Option<f64> {
+        match self.lead {
+            Lead::Answered { sent, .. } if self.size > 0 => {
+                let whole = (now - sent).max(Duration::from_millis(1));
+                Some(self.size as f64 / whole.as_secs_f64())
+            }
+            _ => None,
+        }
     }
 
     /// Whether the leading Pong came back far later than the link's known round trip.
@@ -232,6 +323,69 @@ mod tests {
         test.on_pong(at(1_600), Some(at(0)));
         let close = test.on_pong(at(1_600), Some(at(0)));
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 1.6)));
+    }
+
+    /// A test of a 10 ms link whose lead Pong came at 12 ms, after the closing Ping (sent at
+    /// 1 ms); no closing Pong followed, and the fresh Ping is asked for.
+    fn asked_again() -> LinkTest {
+        let mut test = LinkTest::new(TEST_BYTES, Duration::from_millis(10));
+        test.lead_sent(at(0));
+        while test.next_filler(32 << 10).is_some() {}
+        test.close_sent();
+        assert_eq!(test.reping_at(Some(at(1))), None, "no Pong yet");
+        assert_eq!(
+            test.on_pong(at(12), Some(at(1))),
+            PongFor::Lead(at(12) - at(0))
+        );
+        // The lead's round trip (12 ms) and the slack (10 ms) after its Pong.
+        let due = test.reping_at(Some(at(1))).unwrap();
+        assert_eq!(due, at(12 + 12 + 10));
+        test.reping(due);
+        assert_eq!(test.reping_at(Some(at(1))), None, "asked once");
+        assert!(test.wants_fresh());
+        test
+    }
+
+    #[test]
+    fn one_pong_for_both_pings_is_asked_again() {
+        let mut test = asked_again();
+        test.fresh_sent(at(34));
+        assert!(!test.wants_fresh());
+        assert_eq!(test.waiting_since(Some(at(1))), Some(at(34)));
+        // A Pong a round trip after the fresh Ping: its answer, or a closing Pong that late;
+        // the whole test's rate either way, and a Pong may still follow.
+        let close = test.on_pong(at(44), Some(at(1)));
+        assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 0.044)));
+        assert!(test.pong_may_follow());
+    }
+
+    #[test]
+    fn a_closing_pong_sooner_than_the_fresh_pings_answer_gives_its_gap() {
+        // The closing Pong comes 1 ms after the fresh Ping left: it cannot answer it.
+        let mut test = asked_again();
+        test.fresh_sent(at(34));
+        let close = test.on_pong(at(35), Some(at(1)));
+        assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 0.023)));
+        assert!(
+            test.pong_may_follow(),
+            "the fresh Ping's Pong is still to come"
+        );
+        // Before the fresh Ping went out, nothing follows.
+        let mut test = asked_again();
+        let close = test.on_pong(at(35), Some(at(1)));
+        assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 0.023)));
+        assert!(!test.pong_may_follow());
+    }
+
+    #[test]
+    fn a_closing_ping_sent_after_the_leads_pong_is_not_asked_again() {
+        let mut test = LinkTest::new(TEST_BYTES, Duration::from_millis(10));
+        test.lead_sent(at(0));
+        assert_eq!(test.on_pong(at(10), None), PongFor::Lead(at(10) - at(0)));
+        while test.next_filler(32 << 10).is_some() {}
+        test.close_sent();
+        // Its own Pong is still to come: nothing was merged.
+        assert_eq!(test.reping_at(Some(at(11))), None);
     }
 
     #[test]

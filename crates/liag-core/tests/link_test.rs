@@ -252,6 +252,106 @@ fn a_test_slowed_by_the_peers_own_filler_is_not_overdue() {
     assert_eq!(state(&a, la), LinkState::Testing);
 }
 
+#[test]
+fn a_peer_answering_both_test_pings_with_one_pong_still_ends_the_test() {
+    // aggligator owes at most one Pong per link: Pings that reach it before its Pong leaves
+    // are answered once.
+    let now = Time::ZERO;
+    let (mut a, mut b, links) = joined(now, 2);
+    exchange(now, &mut a, &mut b, links[0]);
+    let (la, _) = links[1];
+    let test = transmits(now, &mut a, la);
+    let pings = kinds(&test)
+        .iter()
+        .filter(|&&k| k == MessageKind::Ping)
+        .count();
+    assert_eq!(pings, 2, "{:?}", kinds(&test));
+    let pong = liag_core::proto::message::Message::Pong.to_bytes();
+    let t = now + Duration::from_millis(12);
+    a.handle_packet(t, la, pong.clone());
+    assert_eq!(state(&a, la), LinkState::Testing);
+
+    // The lead's round trip (12 ms) and 10 ms after its Pong, a fresh Ping asks again, and
+    // its answer ends the test; the link never shows as Stalled.
+    let due = a.poll_timeout().unwrap();
+    assert_eq!(due, t + Duration::from_millis(12 + 10));
+    a.handle_timeout(due);
+    assert_eq!(state(&a, la), LinkState::Testing);
+    assert_eq!(kinds(&transmits(due, &mut a, la)), vec![MessageKind::Ping]);
+    let t = due + RTT;
+    a.handle_packet(t, la, pong);
+    assert_eq!(state(&a, la), LinkState::Active);
+    let rate = a.link_stats()[1].rate;
+    assert!(rate > 0.0 && rate.is_finite(), "rate {rate}");
+}
+
+#[test]
+fn a_slow_links_late_closing_pong_ends_its_test() {
+    // A peer that answers every Ping, on a slow link: the closing Pong comes 300 ms after the
+    // test began, after the fresh Ping went out, and it ends the test.
+    let now = Time::ZERO;
+    let (mut a, mut b, links) = joined(now, 2);
+    exchange(now, &mut a, &mut b, links[0]);
+    let (la, lb) = links[1];
+    let test = transmits(now, &mut a, la);
+    let lead_at = now + RTT;
+    deliver(lead_at, &mut b, lb, test);
+    // b tests the link too; only its Pongs matter here.
+    let pongs: Vec<Bytes> = transmits(lead_at, &mut b, lb)
+        .into_iter()
+        .filter(|p| p[..] == [MessageKind::Pong as u8])
+        .collect();
+    assert_eq!(pongs.len(), 2);
+    let mut pongs = pongs.into_iter();
+    a.handle_packet(lead_at + RTT, la, pongs.next().unwrap());
+    let due = a.poll_timeout().unwrap();
+    let closing_at = now + Duration::from_millis(300);
+    assert!(due < closing_at, "{due:?}");
+    a.handle_timeout(due);
+    assert_eq!(kinds(&transmits(due, &mut a, la)), vec![MessageKind::Ping]);
+    a.handle_packet(closing_at, la, pongs.next().unwrap());
+    assert_eq!(state(&a, la), LinkState::Active);
+    // 16 KiB over the whole test, 300 ms.
+    let rate = a.link_stats()[1].rate;
+    assert!((rate - (16 << 10) as f64 / 0.3).abs() < 1.0, "rate {rate}");
+}
+
+#[test]
+fn a_peer_answering_each_test_ping_in_time_gets_no_third() {
+    let now = Time::ZERO;
+    let (mut a, mut b, links) = joined(now, 2);
+    exchange(now, &mut a, &mut b, links[0]);
+    let (la, lb) = links[1];
+    let test = transmits(now, &mut a, la);
+    deliver(now + RTT / 2, &mut b, lb, test);
+    let pongs: Vec<Bytes> = transmits(now + RTT / 2, &mut b, lb)
+        .into_iter()
+        .filter(|p| p[..] == [MessageKind::Pong as u8])
+        .collect();
+    assert_eq!(pongs.len(), 2);
+    // The filler kept the closing Pong 5 ms behind the lead's.
+    let mut pongs = pongs.into_iter();
+    a.handle_packet(now + RTT, la, pongs.next().unwrap());
+    a.handle_packet(
+        now + RTT + Duration::from_millis(5),
+        la,
+        pongs.next().unwrap(),
+    );
+    assert_eq!(state(&a, la), LinkState::Active);
+    let later = now + Duration::from_millis(100);
+    if a.poll_timeout().is_some_and(|due| due <= later) {
+        a.handle_timeout(later);
+    }
+    let sent = kinds(&transmits(later, &mut a, la));
+    assert!(!sent.contains(&MessageKind::Ping), "{sent:?}");
+    // 16 KiB in the 5 ms between the Pongs.
+    let rate = a.link_stats()[1].rate;
+    assert!(
+        (rate - (16 << 10) as f64 / 0.005).abs() < 1.0,
+        "rate {rate}"
+    );
+}
+
 /// The peer ended: its SendFinish arrived, then it closed the link, perhaps before its last
 /// Acks left it (spec §8.3, W8). Whether that is a clean end depends on how the link ended.
 fn last_link_ends(error: liag_core::LinkError) -> Option<Result<(), liag_core::ConnectionError>> {

@@ -27,6 +27,13 @@ enum Timer {
     /// A link test's Pong is overdue and nothing else came on the link either: the link
     /// counts as stalled (so a keeper probes its path) while the test goes on.
     TestOverdue(LinkId),
+    /// A link test's lead Pong came after its closing Ping left, and the closing Pong has not
+    /// followed: the peer may have answered both Pings with one Pong, and a fresh Ping asks
+    /// for it.
+    TestReping(LinkId),
+    /// The Pong an ended test's fresh Ping may have owed is no longer awaited: a new test may
+    /// lead.
+    StrayPongGone(LinkId),
     /// No working link for too long: the connection fails.
     NoLink,
 }
@@ -60,7 +67,18 @@ impl Connection {
                     let patience = l.ack_timeout(config).max(TEST_PATIENCE);
                     (Timer::TestOverdue(l.id), at.max(l.last_received) + patience)
                 });
-            ack.into_iter().chain(Some(ping)).chain(test)
+            let reping = l
+                .test
+                .and_then(|t| t.reping_at(l.ping_sent))
+                .map(|at| (Timer::TestReping(l.id), at));
+            let stray = l
+                .stray_pong_until
+                .map(|at| (Timer::StrayPongGone(l.id), at));
+            ack.into_iter()
+                .chain(Some(ping))
+                .chain(test)
+                .chain(reping)
+                .chain(stray)
         });
         let limit = match self.config.no_link_timeout_before_data {
             Some(before_data) if !self.received_data => {
@@ -109,6 +127,16 @@ impl Connection {
                         l.stalled = true;
                     }
                     self.end_if_linkless();
+                }
+                Timer::TestReping(link) => {
+                    if let Some(l) = self.link_mut(link) {
+                        l.reping_test(now);
+                    }
+                }
+                Timer::StrayPongGone(link) => {
+                    if let Some(l) = self.link_mut(link) {
+                        l.stray_pong_until = None;
+                    }
                 }
                 Timer::NoLink => self.close(Err(ConnectionError::NoLinksTimeout)),
             }

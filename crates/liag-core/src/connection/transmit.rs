@@ -90,14 +90,25 @@ impl Connection {
             }
             Goodbye::Local { sent: true } | Goodbye::Remote { sent: true } => return None,
         }
-        // A link test leads with a Ping of its own, once no other Ping is outstanding, and
-        // closes with the link's usual Ping after its filler.
-        let outstanding = l.ping_sent.is_some();
-        if let Some(test) = l.test.as_mut().filter(|t| t.wants_lead(outstanding)) {
-            test.lead_sent(now);
-            return Some(Next::Message(Message::Ping));
+        // A link test leads with a Ping of its own, once no other Ping is outstanding (nor a
+        // stray Pong expected), and closes with the link's usual Ping after its filler; a
+        // fresh Ping of its own asks again for a closing Pong that did not come.
+        let outstanding = l.ping_sent.is_some() || l.stray_pong_expected(now);
+        if let Some(test) = l.test.as_mut() {
+            if test.wants_lead(outstanding) {
+                test.lead_sent(now);
+                return Some(Next::Message(Message::Ping));
+            }
+            if test.wants_fresh() {
+                test.fresh_sent(now);
+                return Some(Next::Message(Message::Ping));
+            }
         }
-        let test_ready = l.test.as_ref().is_none_or(|t| t.ready_to_close());
+        // A test's closing Ping waits out a stray Pong too, or the stray would end the test.
+        let test_ready = l
+            .test
+            .as_ref()
+            .is_none_or(|t| t.ready_to_close() && !l.stray_pong_expected(now));
         if l.ping_wanted.is_some() && l.ping_sent.is_none() && test_ready {
             l.ping_wanted = None;
             l.ping_sent = Some(now);
