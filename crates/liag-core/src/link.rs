@@ -449,11 +449,7 @@ impl Link {
             .take()
             .is_some_and(|until| now <= until);
         let Some(test) = &mut self.test else {
-            if let Some(sent) = self.ping_sent.take() {
-                if !stray {
-                    self.rtt.update(now - sent, now);
-                }
-            }
+            self.ping_answered(now, stray);
             return false;
         };
         match test.on_pong(now, self.ping_sent) {
@@ -462,11 +458,7 @@ impl Link {
                 false
             }
             PongFor::Other => {
-                if let Some(sent) = self.ping_sent.take() {
-                    if !stray {
-                        self.rtt.update(now - sent, now);
-                    }
-                }
+                self.ping_answered(now, stray);
                 false
             }
             PongFor::Close(rate) => {
@@ -489,6 +481,14 @@ impl Link {
                 self.stalled = false;
                 true
             }
+        }
+    }
+
+    /// The outstanding Ping, if any, was answered at `now`: a round-trip sample unless the
+    /// Pong may be a stray.
+    fn ping_answered(&mut self, now: Time, stray: bool) {
+        if let Some(sent) = self.ping_sent.take().filter(|_| !stray) {
+            self.rtt.update(now - sent, now);
         }
     }
 

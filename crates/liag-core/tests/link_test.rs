@@ -72,6 +72,24 @@ fn state(c: &Connection, link: LinkId) -> LinkState {
         .state
 }
 
+/// Two connections whose first link is up and whose second, joining beside it, is about to
+/// be tested: (a, b, the second link's ids).
+fn second_link_to_test(now: Time) -> (Connection, Connection, (LinkId, LinkId)) {
+    let (mut a, mut b, links) = joined(now, 2);
+    exchange(now, &mut a, &mut b, links[0]);
+    (a, b, links[1])
+}
+
+/// Delivers `packets` to `to` on `link` and returns the Pongs it answers with (it may be
+/// testing the link itself).
+fn pongs_for(now: Time, to: &mut Connection, link: LinkId, packets: Vec<Bytes>) -> Vec<Bytes> {
+    deliver(now, to, link, packets);
+    transmits(now, to, link)
+        .into_iter()
+        .filter(|p| p[..] == [MessageKind::Pong as u8])
+        .collect()
+}
+
 /// Writes `len` bytes, takes what `link` sends (held on the way, never delivered) and lets its
 /// ack timeout pass: the link stalls. Returns the held packets and the time after.
 fn stall(now: Time, a: &mut Connection, link: LinkId, len: usize) -> (Vec<Bytes>, Time) {
@@ -181,9 +199,7 @@ fn a_lone_link_is_tested_with_its_ping_alone() {
 #[test]
 fn a_test_whose_pongs_never_come_shows_the_link_stalled() {
     let now = Time::ZERO;
-    let (mut a, mut b, links) = joined(now, 2);
-    exchange(now, &mut a, &mut b, links[0]);
-    let (la, _) = links[1];
+    let (mut a, _b, (la, _)) = second_link_to_test(now);
     // The test goes out and vanishes: the path went silent after the handshake.
     let test = transmits(now, &mut a, la);
     assert_eq!(kinds(&test).first(), Some(&MessageKind::Ping));
@@ -234,9 +250,7 @@ fn a_clean_end_still_sends_the_acks_it_owes() {
 #[test]
 fn a_test_slowed_by_the_peers_own_filler_is_not_overdue() {
     let now = Time::ZERO;
-    let (mut a, mut b, links) = joined(now, 2);
-    exchange(now, &mut a, &mut b, links[0]);
-    let (la, _) = links[1];
+    let (mut a, _b, (la, _)) = second_link_to_test(now);
     let test = transmits(now, &mut a, la);
     assert!(!test.is_empty());
     // The Pongs are late, but the peer's own test filler keeps arriving: the path works.
@@ -257,9 +271,7 @@ fn a_peer_answering_both_test_pings_with_one_pong_still_ends_the_test() {
     // aggligator owes at most one Pong per link: Pings that reach it before its Pong leaves
     // are answered once.
     let now = Time::ZERO;
-    let (mut a, mut b, links) = joined(now, 2);
-    exchange(now, &mut a, &mut b, links[0]);
-    let (la, _) = links[1];
+    let (mut a, _b, (la, _)) = second_link_to_test(now);
     let test = transmits(now, &mut a, la);
     let pings = kinds(&test)
         .iter()
@@ -290,17 +302,10 @@ fn a_slow_links_late_closing_pong_ends_its_test() {
     // A peer that answers every Ping, on a slow link: the closing Pong comes 300 ms after the
     // test began, after the fresh Ping went out, and it ends the test.
     let now = Time::ZERO;
-    let (mut a, mut b, links) = joined(now, 2);
-    exchange(now, &mut a, &mut b, links[0]);
-    let (la, lb) = links[1];
+    let (mut a, mut b, (la, lb)) = second_link_to_test(now);
     let test = transmits(now, &mut a, la);
     let lead_at = now + RTT;
-    deliver(lead_at, &mut b, lb, test);
-    // b tests the link too; only its Pongs matter here.
-    let pongs: Vec<Bytes> = transmits(lead_at, &mut b, lb)
-        .into_iter()
-        .filter(|p| p[..] == [MessageKind::Pong as u8])
-        .collect();
+    let pongs = pongs_for(lead_at, &mut b, lb, test);
     assert_eq!(pongs.len(), 2);
     let mut pongs = pongs.into_iter();
     a.handle_packet(lead_at + RTT, la, pongs.next().unwrap());
@@ -319,15 +324,9 @@ fn a_slow_links_late_closing_pong_ends_its_test() {
 #[test]
 fn a_peer_answering_each_test_ping_in_time_gets_no_third() {
     let now = Time::ZERO;
-    let (mut a, mut b, links) = joined(now, 2);
-    exchange(now, &mut a, &mut b, links[0]);
-    let (la, lb) = links[1];
+    let (mut a, mut b, (la, lb)) = second_link_to_test(now);
     let test = transmits(now, &mut a, la);
-    deliver(now + RTT / 2, &mut b, lb, test);
-    let pongs: Vec<Bytes> = transmits(now + RTT / 2, &mut b, lb)
-        .into_iter()
-        .filter(|p| p[..] == [MessageKind::Pong as u8])
-        .collect();
+    let pongs = pongs_for(now + RTT / 2, &mut b, lb, test);
     assert_eq!(pongs.len(), 2);
     // The filler kept the closing Pong 5 ms behind the lead's.
     let mut pongs = pongs.into_iter();
