@@ -175,12 +175,24 @@ pub(crate) enum Goodbye {
 ///
 /// A link test's rate is provisional: 16 KiB of filler can pass a token bucket's burst at
 /// the speed of the wire (16 MB/s through a 10 Mbit/s `tbf`), so the first interval that
-/// measures the link replaces it.
+/// measures the link replaces it. While it is provisional, an interval that showed less,
+/// and in which data waited to be sent, lowers it at once. Without this, a link that
+/// delivers 50 kB/s where its test said 200 kB/s keeps its share, and holds the stream behind
+/// it, until the window or a queue shows it; neither does on a link whose every round trip is
+/// that slow. The sample is what the link delivered with what the scheduler gave it: the
+/// default one gives a crawling link with a provisional rate one payload at a time, which on
+/// a path whose round trip is long beside that payload's transmission reads low. It errs
+/// low on a link that adds under 5 % to the others, and later intervals raise it. Faster
+/// acknowledgements prove less (the bucket's burst again) and only raise the estimate as any
+/// other interval does.
 #[derive(Debug, Clone)]
 pub(crate) struct RateEstimator {
     interval_start: Time,
     interval_bytes: usize,
     interval_limited: bool,
+    /// The connection had data ready to send when one of the interval's acknowledgements
+    /// came.
+    interval_backlogged: bool,
     rate: f64,
     /// The rate came from a link test and no interval has measured the link since.
     provisional: bool,
@@ -192,6 +204,7 @@ impl RateEstimator {
             interval_start: now,
             interval_bytes: 0,
             interval_limited: false,
+            interval_backlogged: false,
             rate: 0.0,
             provisional: false,
         }
@@ -204,20 +217,26 @@ impl RateEstimator {
         self.interval_start = now;
         self.interval_bytes = 0;
         self.interval_limited = false;
+        self.interval_backlogged = false;
     }
 
-    /// `bytes` acknowledged at `now`; `limited` says whether the link set their pace.
-    fn on_ack(&mut self, bytes: usize, now: Time, interval: Duration, limited: bool) {
+    /// `bytes` acknowledged at `now`; `pace` says what held them back.
+    fn on_ack(&mut self, bytes: usize, now: Time, interval: Duration, pace: Pace) {
         if self.interval_bytes == 0 {
             // An idle gap is not part of the measurement.
             self.interval_start = now;
         }
         self.interval_bytes += bytes;
-        self.interval_limited |= limited;
+        self.interval_limited |= pace.limited;
+        self.interval_backlogged |= pace.backlogged;
         let elapsed = now - self.interval_start;
         if elapsed >= interval.max(Duration::from_millis(1)) {
             let sample = self.interval_bytes as f64 / elapsed.as_secs_f64();
-            if self.interval_limited && (self.provisional || self.rate == 0.0) {
+            // Data waiting and slower acknowledgements: the link's pace. Faster ones prove
+            // less: a token bucket's burst passes the first payloads at the wire's speed.
+            let slower = self.provisional && self.interval_backlogged && sample < self.rate;
+            let measured = self.interval_limited || slower;
+            if measured && (self.provisional || self.rate == 0.0) {
                 self.rate = sample;
                 self.provisional = false;
             } else if self.interval_limited || (self.rate > 0.0 && sample > self.rate) {
@@ -232,8 +251,20 @@ impl RateEstimator {
             self.interval_start = now;
             self.interval_bytes = 0;
             self.interval_limited = false;
+            self.interval_backlogged = false;
         }
     }
+}
+
+/// What an acknowledgement says about why its data went at the pace it did, for
+/// [`RateEstimator`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Pace {
+    /// The link set the pace: its window was full, or its round trips showed liag's queue.
+    pub(crate) limited: bool,
+    /// When it came the connection had data ready to send (resends, or new data within the
+    /// budgets and the sequence window), whichever link it was meant for.
+    pub(crate) backlogged: bool,
 }
 
 /// The connection's view of one link.
@@ -416,6 +447,12 @@ impl Link {
         }
     }
 
+    /// Whether the rate still comes from a link test alone, no interval of acknowledged data
+    /// having measured the link since.
+    pub(crate) fn rate_provisional(&self) -> bool {
+        self.rate.provisional
+    }
+
     /// Starts a link test of `size` filler bytes; its closing Ping is wanted from now.
     pub(crate) fn start_test(&mut self, size: usize, now: Time) {
         self.test = Some(LinkTest::new(size, self.rtt.min()));
@@ -492,12 +529,21 @@ impl Link {
         }
     }
 
-    /// `bytes` of data acknowledged; `queued` says whether the round trips showed a queue of
-    /// liag's data on the link.
-    pub(crate) fn on_data_acked(&mut self, bytes: usize, now: Time, queued: bool) {
+    /// `bytes` of data acknowledged at `now`; `queued` says whether the round trips showed
+    /// liag's own queue on the link, `backlogged` whether data waited to be sent.
+    pub(crate) fn on_data_acked(
+        &mut self,
+        bytes: usize,
+        now: Time,
+        queued: bool,
+        backlogged: bool,
+    ) {
         let interval = self.rtt.smoothed();
-        let limited = self.window_limited || queued;
-        self.rate.on_ack(bytes, now, interval, limited);
+        let pace = Pace {
+            limited: self.window_limited || queued,
+            backlogged,
+        };
+        self.rate.on_ack(bytes, now, interval, pace);
     }
 
     pub(crate) fn state(&self) -> LinkState {
@@ -547,8 +593,12 @@ mod tests {
     /// `bytes` acknowledged in two halves 100 ms apart, ending at `end` ms: an interval whose
     /// sample is `bytes` per 100 ms.
     fn interval(rate: &mut RateEstimator, end: u64, bytes: usize, limited: bool) {
-        rate.on_ack(bytes / 2, at(end - 100), RTT, limited);
-        rate.on_ack(bytes / 2, at(end), RTT, limited);
+        let pace = Pace {
+            limited,
+            backlogged: false,
+        };
+        rate.on_ack(bytes / 2, at(end - 100), RTT, pace);
+        rate.on_ack(bytes / 2, at(end), RTT, pace);
     }
 
     fn assert_rate(rate: &RateEstimator, expected: f64) {
@@ -596,6 +646,34 @@ mod tests {
         assert_rate(&rate, 1.25e6); // the first measured interval replaces the test's rate
         interval(&mut rate, 600, 100_000, true);
         assert_rate(&rate, 0.75 * 1.25e6 + 0.25 * 1e6); // and from then on it is smoothed
+    }
+
+    #[test]
+    fn a_test_rate_gives_way_to_a_slower_first_interval_with_data_waiting() {
+        let backlogged = Pace {
+            limited: false,
+            backlogged: true,
+        };
+        let mut rate = RateEstimator::new(at(0));
+        // A test through a token bucket's burst said 200 kB/s; the path gives 50 kB/s. The
+        // scheduler keeps only what 200 kB/s would deliver in time on the link, so its window
+        // never fills, but data waits: the acknowledgements are the link's pace.
+        rate.seed(200e3, at(0));
+        rate.on_ack(2_500, at(0), RTT, backlogged);
+        rate.on_ack(2_500, at(100), RTT, backlogged);
+        assert_rate(&rate, 50e3);
+        assert!(!rate.provisional);
+        // Measured now: an interval with data waiting but neither the window nor a queue
+        // limiting no longer lowers it (the scheduler may have given the link little).
+        rate.on_ack(1_000, at(200), RTT, backlogged);
+        rate.on_ack(1_000, at(300), RTT, backlogged);
+        assert_rate(&rate, 50e3);
+        // A faster interval does not replace a provisional rate: it is averaged in.
+        rate.seed(20e3, at(400));
+        rate.on_ack(2_500, at(400), RTT, backlogged);
+        rate.on_ack(2_500, at(500), RTT, backlogged);
+        assert_rate(&rate, 0.5 * 20e3 + 0.5 * 50e3);
+        assert!(rate.provisional);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! stalls. The two Pongs come back in order: the first once whatever was queued ahead of the
 //! test has drained, the second once the filler has drained too. The time between them is the
 //! filler's transmission at the link's current rate, whatever the path's delay and whatever
-//! waited ahead (a socket buffer full through an outage, say). Until the second Pong the link
+//! waited ahead (a socket buffer full through an outage, say); Pongs that come back together
+//! say nothing of it, and the whole test's time gives the rate. Until the second Pong the link
 //! carries no reliable messages: data handed to a link of unknown rate could sit behind a
 //! queue the other links have long delivered past, and the whole stream would wait for it.
 //!
@@ -23,9 +24,6 @@ use crate::time::Time;
 /// what it is (a third of a second at 400 kbit/s) and costs a fast one about a millisecond.
 pub(crate) const TEST_BYTES: usize = 16 << 10;
 
-/// How much longer than twice its known round trip a leading Pong may take before it counts
-/// as late (see [`LinkTest::late`]).
-const HELD_BACK_SLACK: Duration = Duration::from_millis(10);
 /// How long after the lead's round trip (again) the closing Pong may follow the lead's before
 /// a fresh Ping asks for it (see [`LinkTest::reping_at`]).
 const REPING_SLACK: Duration = Duration::from_millis(10);
@@ -214,11 +212,17 @@ impl LinkTest {
             Fresh::Unasked => {}
         }
         let rate = match self.lead {
-            Lead::Answered { sent, at: first } if self.size > 0 => {
+            Lead::Answered { at: first, .. } if self.size > 0 => {
                 let gap = now - first;
                 let drain = gap.max(Duration::from_millis(1));
                 let mut rate = self.size as f64 / drain.as_secs_f64();
-                if gap < TOGETHER && self.late(first - sent) {
+                if gap < TOGETHER {
+                    // Together, the Pongs say nothing of how long the filler took: they were
+                    // held on their way (a queue on the return path, the peer's own filler, a
+                    // peer that sends its Pongs in bursts), or the link is very fast. What is
+                    // sure is that the whole test took its time. A rate that errs low grows
+                    // with the first acknowledgements; one that errs high loads the link with
+                    // data the stream then waits for.
                     rate = rate.min(self.whole_rate(now).unwrap_or(rate));
                 }
                 Some(rate)
@@ -238,19 +242,6 @@ impl LinkTest {
             }
             _ => None,
         }
-    }
-
-    /// Whether the leading Pong came back far later than the link's known round trip.
-    ///
-    /// Pongs that come back together and late were held on their way: a queue on the return
-    /// path (the peer's own filler, say) that held the first Pong longer than the second
-    /// hides how long the filler took. What is sure is that the whole test took its time, and
-    /// the rate is then taken from that: a rate that errs low grows with the first
-    /// acknowledgements, one that errs high loads the link with data the stream then waits
-    /// for. (A queue ahead of the test on the way out delays both Pongs alike and keeps the
-    /// time between them; only on a very fast link do they come back together then too.)
-    fn late(&self, lead_rtt: Duration) -> bool {
-        lead_rtt > self.known_rtt * 2 + HELD_BACK_SLACK
     }
 }
 
@@ -323,6 +314,19 @@ mod tests {
         test.on_pong(at(1_600), Some(at(0)));
         let close = test.on_pong(at(1_600), Some(at(0)));
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 1.6)));
+    }
+
+    #[test]
+    fn pongs_together_give_the_whole_tests_rate_whatever_the_known_round_trip() {
+        // A link whose handshake waited 1 s in a queue: Pongs back together 1.2 s after the
+        // lead, no later than that round trip allows, say nothing of the filler either.
+        let mut test = LinkTest::new(TEST_BYTES, Duration::from_secs(1));
+        test.lead_sent(at(0));
+        while test.next_filler(32 << 10).is_some() {}
+        test.close_sent();
+        test.on_pong(at(1_200), Some(at(0)));
+        let close = test.on_pong(at(1_201), Some(at(0)));
+        assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 1.201)));
     }
 
     /// A test of a 10 ms link whose lead Pong came at 12 ms, after the closing Ping (sent at

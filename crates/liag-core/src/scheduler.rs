@@ -21,6 +21,19 @@ pub struct LinkView {
     pub inflight: usize,
     /// In-flight limit.
     pub window: usize,
+    /// The rate comes from the link's test: no interval of acknowledged data has measured
+    /// the link since (faster intervals may have raised it). A test's 16 KiB can pass a
+    /// token bucket's burst at the speed of the wire, and the round trips so far (the
+    /// handshake's, the test's Pings, a first payload) may include a queue the path had then,
+    /// or that payload's own transmission. So neither `rate` nor `rate × min_rtt`, the bytes
+    /// in transit on the path, is to be trusted yet: [`EarliestArrival`] gives such a link,
+    /// when it is slow beside the others, one payload at a time. False for a link never
+    /// tested (the first one, whose rate is its window over its round trip until measured).
+    ///
+    /// While it is set, the first interval that shows the link delivering less than `rate`,
+    /// with data waiting to be sent, sets `rate` to what it showed: a scheduler that holds
+    /// such a link back gets the rate of what it gave the link.
+    pub provisional: bool,
 }
 
 impl LinkView {
@@ -86,6 +99,9 @@ pub trait Scheduler: Send + std::fmt::Debug {
 /// waiting out retransmission timeouts), while each of its payloads holds the whole stream.
 /// The payload beyond the path keeps it measured: if it speeds up, its acknowledgements show
 /// more than its rate, and it takes its share again.
+///
+/// While its rate is [provisional](LinkView::provisional) such a link takes one payload at a
+/// time: what its path holds is not known yet.
 #[derive(Debug, Clone, Default)]
 pub struct EarliestArrival {
     _private: (),
@@ -130,8 +146,16 @@ impl Scheduler for EarliestArrival {
         let Some(first) = first else {
             return true;
         };
-        if me.rate.max(1.0) < rate * TRICKLE_SHARE && me.queue_time(0) > Duration::ZERO {
-            return false;
+        if me.rate.max(1.0) < rate * TRICKLE_SHARE {
+            // Until the link is measured not even its path is known: one payload.
+            let full = if me.provisional {
+                me.inflight > 0
+            } else {
+                me.queue_time(0) > Duration::ZERO
+            };
+            if full {
+                return false;
+            }
         }
         // Time for the faster links together to deliver the whole backlog.
         let drain = first + Duration::from_secs_f64((offer.backlog as f64 / rate).min(3600.0));
@@ -155,6 +179,7 @@ mod tests {
             rate,
             inflight,
             window: usize::MAX,
+            provisional: false,
         }
     }
 
@@ -197,7 +222,7 @@ mod tests {
     }
 
     #[test]
-    fn a_crawling_link_carries_one_payload_at_a_time() {
+    fn a_crawling_link_gets_its_path_and_one_payload_more() {
         // 200 kB/s beside 12.5 MB/s: 1.6 % of the faster links' rate.
         let fast = [link(1, 10.0 * MB, 1, 100_000), link(2, 2.5 * MB, 1, 50_000)];
         let idle = [fast[0], fast[1], link(3, 200e3, 1, 0)];
@@ -213,6 +238,22 @@ mod tests {
         // At 700 kB/s it adds 5.6 %: it may queue again, within the lateness bound.
         let faster = [fast[0], fast[1], link(3, 700e3, 1, 2_000)];
         assert!(admits(&faster, 3, 1 << 30));
+    }
+
+    #[test]
+    fn a_crawling_link_with_a_provisional_rate_carries_one_payload_at_a_time() {
+        // Its round trip, measured through a queue, says the path holds 45 kB: that is not
+        // known yet. 4,500 bytes is one payload (50 ms at 90 kB/s).
+        let fast = [link(1, 10.0 * MB, 1, 100_000), link(2, 2.5 * MB, 1, 50_000)];
+        let crawling = |inflight| LinkView {
+            provisional: true,
+            ..link(3, 90e3, 500, inflight)
+        };
+        assert!(admits(&[fast[0], fast[1], crawling(0)], 3, 1 << 30));
+        assert!(!admits(&[fast[0], fast[1], crawling(4_500)], 3, 1 << 30));
+        // Once measured on data, its path holds what its round trip says.
+        let measured = link(3, 90e3, 500, 4_500);
+        assert!(admits(&[fast[0], fast[1], measured], 3, 1 << 30));
     }
 
     #[test]

@@ -80,6 +80,29 @@ fn second_link_to_test(now: Time) -> (Connection, Connection, (LinkId, LinkId)) 
     (a, b, links[1])
 }
 
+/// Two connections whose first link is up, with a round-trip sample of [`RTT`], and whose
+/// second, joining beside it with a handshake that took `rtt`, is about to be tested.
+fn second_link_with_rtt(now: Time, rtt: Duration) -> (Connection, Connection, (LinkId, LinkId)) {
+    let (mut a, mut b, links) = joined(now, 1);
+    let (fa, fb) = links[0];
+    // The first link's Ping is answered a round trip later: it has one.
+    let ping = transmits(now, &mut a, fa);
+    deliver(now, &mut b, fb, ping);
+    deliver(now + RTT, &mut a, fa, transmits(now, &mut b, fb));
+    exchange(now + RTT, &mut a, &mut b, links[0]);
+    let la = a.attach_link(
+        now,
+        LinkInfo::new(Direction::Outgoing, "slow", rtt),
+        64 << 20,
+    );
+    let lb = b.attach_link(
+        now,
+        LinkInfo::new(Direction::Incoming, "slow", rtt),
+        64 << 20,
+    );
+    (a, b, (la, lb))
+}
+
 /// Delivers `packets` to `to` on `link` and returns the Pongs it answers with (it may be
 /// testing the link itself).
 fn pongs_for(now: Time, to: &mut Connection, link: LinkId, packets: Vec<Bytes>) -> Vec<Bytes> {
@@ -295,6 +318,41 @@ fn a_peer_answering_both_test_pings_with_one_pong_still_ends_the_test() {
     assert_eq!(state(&a, la), LinkState::Active);
     let rate = a.link_stats()[1].rate;
     assert!(rate > 0.0 && rate.is_finite(), "rate {rate}");
+}
+
+#[test]
+fn a_crawling_link_fresh_from_its_test_carries_one_payload_at_a_time() {
+    // The second link's handshake took 500 ms through a queue its path had then, and its test
+    // shows 41 kB/s (16 KiB between Pongs 400 ms apart) beside a first link of megabytes per
+    // second. Were that round trip taken for the path's, 20 kB would go out at once: half a
+    // second the stream would wait.
+    let now = Time::ZERO;
+    let handshake = Duration::from_millis(500);
+    let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, handshake);
+    a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
+    let test = transmits(now, &mut a, la);
+    let lead_at = now + handshake;
+    let mut pongs = pongs_for(lead_at, &mut b, lb, test).into_iter();
+    a.handle_packet(lead_at, la, pongs.next().unwrap());
+    let closing_at = lead_at + Duration::from_millis(400);
+    a.handle_packet(closing_at, la, pongs.next().unwrap());
+    assert_eq!(state(&a, la), LinkState::Active);
+
+    let first = transmits(closing_at, &mut a, la);
+    let data = |packets: &[Bytes]| {
+        kinds(packets)
+            .iter()
+            .filter(|&&k| k == MessageKind::Data)
+            .count()
+    };
+    assert_eq!(data(&first), 1, "{:?}", kinds(&first));
+    // Its acknowledgement, 100 ms later, lets the next go; until an interval of them has
+    // measured the link, one at a time.
+    let acked_at = closing_at + Duration::from_millis(100);
+    deliver(acked_at, &mut b, lb, first);
+    deliver(acked_at, &mut a, la, transmits(acked_at, &mut b, lb));
+    let next = transmits(acked_at, &mut a, la);
+    assert_eq!(data(&next), 1, "{:?}", kinds(&next));
 }
 
 #[test]

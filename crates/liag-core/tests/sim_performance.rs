@@ -78,7 +78,7 @@ fn efficiency_equal_delays() {
     );
     assert!(warm >= 0.98, "warm efficiency {warm}");
     pinned_share("equal delays, first 10 s", cold, 0.9945);
-    pinned_share("equal delays, 2-20 s", warm, 0.9998);
+    pinned_share("equal delays, 2-20 s", warm, 0.9990);
 }
 
 #[test]
@@ -215,8 +215,8 @@ fn failover_degraded_link() {
     );
     assert!(after > 0.9, "efficiency after healing {after}");
     pinned_gap("degraded, gap", stall, 111);
-    pinned_share("degraded, the other two meanwhile", during, 1.0013);
-    pinned_share("degraded, all after the restore", after, 0.9954);
+    pinned_share("degraded, the other two meanwhile", during, 1.0060);
+    pinned_share("degraded, all after the restore", after, 1.003);
 }
 
 /// The fastest link is reset mid-transfer, and a new one appears later.

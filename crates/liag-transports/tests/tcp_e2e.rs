@@ -131,9 +131,12 @@ async fn a_dropped_link_resets_and_a_removed_one_says_goodbye() {
 
     let (_server, mut listener, addrs) = server(EndpointConfig::default()).await;
     let (tx, mut removed) = tokio::sync::mpsc::unbounded_channel();
+    let (listening, accepted) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let conn = listener.next().await.unwrap().accept();
         let mut events = conn.control().link_events();
+        // The link is dropped only once the server follows its events.
+        let _ = listening.send(());
         while let Ok(event) = events.recv().await {
             if let LinkEvent::Removed { error, .. } = event {
                 if tx.send(error).is_err() {
@@ -151,6 +154,10 @@ async fn a_dropped_link_resets_and_a_removed_one_says_goodbye() {
         .wait_for_link(Duration::from_secs(5))
         .await
         .expect("a link within 5 s");
+    tokio::time::timeout(Duration::from_secs(5), accepted)
+        .await
+        .expect("the server accepts the connection")
+        .unwrap();
     let control = conn.control();
     let first = control.links()[0].id;
     let mut events = control.link_events();

@@ -124,6 +124,13 @@ impl Connection {
                 c.inflight_bytes -= data_len;
             }
         }
+        // Data waited that some link could have taken: resends, or new data the budgets and
+        // the sequence window let go (a receiver that reads slowly sets no link's pace).
+        let send = &self.send;
+        let backlogged = !send.resend.is_empty()
+            || (send.queued > 0
+                && send.data_budget(self.config.send_buffer) > 0
+                && send.window_open(self.config.seq_window));
         let Some(l) = self.link_mut(link) else {
             return;
         };
@@ -148,7 +155,7 @@ impl Connection {
                         .on_ack(data_len, &l.rtt, sample, now, limited, serialization);
                 // A delay measures the link only if liag had data queued on it: otherwise it
                 // is someone else's queue, a radio's scheduling, or a peer's late acks.
-                l.on_data_acked(data_len, now, delayed && own_queue);
+                l.on_data_acked(data_len, now, delayed && own_queue, backlogged);
             }
         }
         self.drop_settled_inflight();

@@ -231,6 +231,7 @@ impl Connection {
                 rate: l.rate(),
                 inflight: l.inflight_bytes,
                 window: l.window.get(),
+                provisional: l.rate_provisional(),
             }));
         let offer = Offer {
             link,
