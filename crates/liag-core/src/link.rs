@@ -171,7 +171,8 @@ pub(crate) enum Goodbye {
 /// An interval measures the link only if the link set its pace: the window held sending
 /// back, or the round trips showed a queue on the link. Otherwise it measured the
 /// application (or a scheduler that gave the link little), and its sample may raise the
-/// estimate but never lower it (as BBR treats app-limited samples).
+/// estimate but never lower it (as BBR treats app-limited samples), except while the
+/// estimate is a link test's (below).
 ///
 /// A link test's rate is provisional: 16 KiB of filler can pass a token bucket's burst at
 /// the speed of the wire (16 MB/s through a 10 Mbit/s `tbf`), so the first interval that
