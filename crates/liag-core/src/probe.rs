@@ -253,6 +253,15 @@ mod tests {
         Time::from(Duration::from_millis(ms))
     }
 
+    /// A test whose lead, filler and closing Ping all went out at 0 ms.
+    fn sent_whole(size: usize, known_rtt: Duration) -> LinkTest {
+        let mut test = LinkTest::new(size, known_rtt);
+        test.lead_sent(at(0));
+        while test.next_filler(32 << 10).is_some() {}
+        test.close_sent();
+        test
+    }
+
     #[test]
     fn lead_then_filler_then_close() {
         let mut test = LinkTest::new(TEST_BYTES + 100, Duration::from_millis(50));
@@ -294,10 +303,7 @@ mod tests {
 
     #[test]
     fn pongs_at_once_give_a_bounded_rate() {
-        let mut test = LinkTest::new(TEST_BYTES, Duration::from_millis(1));
-        test.lead_sent(at(0));
-        while test.next_filler(32 << 10).is_some() {}
-        test.close_sent();
+        let mut test = sent_whole(TEST_BYTES, Duration::from_millis(1));
         test.on_pong(at(1), Some(at(0)));
         let close = test.on_pong(at(1), Some(at(0)));
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 * 1000.0)));
@@ -307,10 +313,7 @@ mod tests {
     fn pongs_held_back_together_give_the_whole_tests_rate() {
         // A 2 ms link whose Pongs both came back 1.6 s later, together: the gap between them
         // says nothing; 16 KiB in the 1.6 s the test took is what is sure.
-        let mut test = LinkTest::new(TEST_BYTES, Duration::from_millis(2));
-        test.lead_sent(at(0));
-        while test.next_filler(32 << 10).is_some() {}
-        test.close_sent();
+        let mut test = sent_whole(TEST_BYTES, Duration::from_millis(2));
         test.on_pong(at(1_600), Some(at(0)));
         let close = test.on_pong(at(1_600), Some(at(0)));
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 1.6)));
@@ -320,10 +323,7 @@ mod tests {
     fn pongs_together_give_the_whole_tests_rate_whatever_the_known_round_trip() {
         // A link whose handshake waited 1 s in a queue: Pongs back together 1.2 s after the
         // lead, no later than that round trip allows, say nothing of the filler either.
-        let mut test = LinkTest::new(TEST_BYTES, Duration::from_secs(1));
-        test.lead_sent(at(0));
-        while test.next_filler(32 << 10).is_some() {}
-        test.close_sent();
+        let mut test = sent_whole(TEST_BYTES, Duration::from_secs(1));
         test.on_pong(at(1_200), Some(at(0)));
         let close = test.on_pong(at(1_201), Some(at(0)));
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 1.201)));
@@ -332,10 +332,7 @@ mod tests {
     /// A test of a 10 ms link whose lead Pong came at 12 ms, after the closing Ping (sent at
     /// 1 ms); no closing Pong followed, and the fresh Ping is asked for.
     fn asked_again() -> LinkTest {
-        let mut test = LinkTest::new(TEST_BYTES, Duration::from_millis(10));
-        test.lead_sent(at(0));
-        while test.next_filler(32 << 10).is_some() {}
-        test.close_sent();
+        let mut test = sent_whole(TEST_BYTES, Duration::from_millis(10));
         assert_eq!(test.reping_at(Some(at(1))), None, "no Pong yet");
         assert_eq!(
             test.on_pong(at(12), Some(at(1))),
