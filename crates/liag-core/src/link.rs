@@ -268,6 +268,24 @@ pub(crate) struct Pace {
     pub(crate) backlogged: bool,
 }
 
+/// How many times slower than its test's rate a link may deliver, while that rate is
+/// provisional, before its data is overdue ([`Link::due`]).
+const PROMISE_FACTOR: f64 = 4.0;
+
+/// A reliable message sent on a link and not yet known to be settled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InFlight {
+    /// Its send index.
+    pub(crate) index: u64,
+    /// When it went out.
+    pub(crate) at: Time,
+    /// For a message sent while the link's rate was its test's: when its acknowledgement is
+    /// overdue against that rate (see [`Link::promise`]).
+    pub(crate) due: Option<Time>,
+    /// Its own transmission at a quarter of that rate.
+    pub(crate) own: Duration,
+}
+
 /// The connection's view of one link.
 #[derive(Debug)]
 pub(crate) struct Link {
@@ -299,9 +317,9 @@ pub(crate) struct Link {
     pub(crate) reported: LinkState,
     /// Acks owed for reliable messages received on this link, in arrival order.
     pub(crate) acks: VecDeque<Seq>,
-    /// Reliable messages sent on this link: (send index, send time), oldest first. Entries
-    /// acknowledged or moved elsewhere are dropped lazily.
-    pub(crate) inflight: VecDeque<(u64, Time)>,
+    /// Reliable messages sent on this link, oldest first. Entries acknowledged or moved
+    /// elsewhere are dropped lazily.
+    pub(crate) inflight: VecDeque<InFlight>,
     pub(crate) inflight_bytes: usize,
     pub(crate) rtt: Rtt,
     pub(crate) window: Window,
@@ -437,6 +455,70 @@ impl Link {
             .unwrap_or(config.ack_timeout_min);
         self.rtt
             .ack_timeout(floor, config.ack_timeout_max.max(floor))
+    }
+
+    /// The in-flight entry for `len` bytes handed to the link at `now` as message `index`.
+    ///
+    /// While the link's rate is its test's, the entry says when its acknowledgement is
+    /// overdue against that rate: its transmission behind what is in flight, at a quarter of
+    /// that rate, plus the least round trip the link has shown (its handshake's or a Pong's)
+    /// and the ack timeout's floor. Each acknowledgement brings the next entry's due time
+    /// closer ([`Link::acked_in_turn`]).
+    ///
+    /// A test's 16 KiB can pass a token bucket's burst at the speed of the wire, and its
+    /// Pongs may have waited in a queue the path had then, or behind the peer's own test
+    /// filler: neither the rate nor the ack timeout (from the smoothed round trip) can be
+    /// trusted to tell a link that has slowed to a crawl. A scheduler trusting the test may
+    /// have given such a link a queue it takes seconds to deliver, acknowledged one payload at
+    /// a time, so that the ack timeout never fires while the whole stream waits on it.
+    /// Measured against what the test promised, its payloads are late within 100 ms of the
+    /// last one acknowledged (or of a round trip, for the first), and the link stalls: its data
+    /// moves to the others, and a new test, through the drained bucket, measures it. A link
+    /// delivering more than a quarter of its test's rate is left to the rate estimate to
+    /// correct.
+    pub(crate) fn promise(
+        &self,
+        index: u64,
+        len: usize,
+        now: Time,
+        config: &crate::Config,
+    ) -> InFlight {
+        let mut sent = InFlight {
+            index,
+            at: now,
+            due: None,
+            own: Duration::ZERO,
+        };
+        if self.rate.provisional {
+            let rate = self.rate.rate.max(1.0) / PROMISE_FACTOR;
+            let transmit =
+                |bytes: usize| Duration::from_secs_f64((bytes as f64 / rate).min(3600.0));
+            let rtt = self.rtt.min().min(self.info.handshake_rtt);
+            sent.own = transmit(len);
+            sent.due =
+                Some(now + transmit(self.inflight_bytes + len) + rtt + self.ack_slack(config));
+        }
+        sent
+    }
+
+    /// An acknowledgement came at `now` for this link's message sent at `sent_at`: the next
+    /// one still in flight, if the test's rate made a promise for it, is due no later than its
+    /// own transmission after this one, plus the time between their sending and the slack.
+    pub(crate) fn acked_in_turn(&mut self, sent_at: Time, now: Time, config: &crate::Config) {
+        let slack = self.ack_slack(config);
+        if let Some(next) = self.inflight.front_mut() {
+            if let Some(due) = next.due.as_mut() {
+                let behind = next.at.saturating_since(sent_at);
+                *due = (*due).min(now + behind + next.own + slack);
+            }
+        }
+    }
+
+    /// How late beyond what is expected an acknowledgement may be: the ack timeout's floor.
+    fn ack_slack(&self, config: &crate::Config) -> Duration {
+        self.config
+            .ack_timeout_min
+            .unwrap_or(config.ack_timeout_min)
     }
 
     /// Delivery rate in bytes per second: measured, or the window over the RTT until then.

@@ -356,6 +356,75 @@ fn a_crawling_link_fresh_from_its_test_carries_one_payload_at_a_time() {
 }
 
 #[test]
+fn a_link_slower_than_its_test_stalls_once_its_first_data_is_overdue() {
+    // The second link's test Pongs waited half a second behind the peer's own test filler
+    // and came 4 ms apart: 4 MB/s, as fast as the first link. The path delivers 50 kB/s now.
+    // The link takes a queue on the test's word, and the ack timeout, from those round trips,
+    // is a second away.
+    let now = Time::ZERO;
+    let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, RTT);
+    a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
+    let test = transmits(now, &mut a, la);
+    let lead_at = now + Duration::from_millis(500);
+    let mut pongs = pongs_for(lead_at, &mut b, lb, test).into_iter();
+    a.handle_packet(lead_at, la, pongs.next().unwrap());
+    let closing_at = lead_at + Duration::from_millis(4);
+    a.handle_packet(closing_at, la, pongs.next().unwrap());
+    assert_eq!(state(&a, la), LinkState::Active);
+    let queued = transmits(closing_at, &mut a, la);
+    let payloads = kinds(&queued)
+        .iter()
+        .filter(|&&k| k == MessageKind::Data)
+        .count();
+    assert!(payloads > 1, "{:?}", kinds(&queued));
+
+    // Not one acknowledgement in 150 ms: at a quarter of the test's rate the first payload
+    // would have been acknowledged within a round trip and 100 ms. The link stalls, and its
+    // data is sent again on the first link.
+    let late = closing_at + Duration::from_millis(150);
+    assert!(a.poll_timeout().is_some_and(|t| t <= late));
+    a.handle_timeout(late);
+    assert_eq!(state(&a, la), LinkState::Stalled);
+    let stats = a.stats();
+    assert!(stats.resend_queue >= payloads, "{stats:?}");
+}
+
+#[test]
+fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
+    // The second link's handshake and test took half a second: the round trip is that long.
+    // The test's Pongs came 4 ms apart (4 MB/s, a token bucket's burst). The first payloads
+    // are acknowledged a round trip after they left, back to back; then nothing more. At a
+    // quarter of the test's rate the next one (32 KiB) is 32 ms behind the last, and 100 ms
+    // of slack later the link stalls, long before the round trip's own deadline for it.
+    let now = Time::ZERO;
+    let round_trip = Duration::from_millis(500);
+    let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, round_trip);
+    a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
+    let test = transmits(now, &mut a, la);
+    let lead_at = now + round_trip;
+    let mut pongs = pongs_for(lead_at, &mut b, lb, test).into_iter();
+    a.handle_packet(lead_at, la, pongs.next().unwrap());
+    let closing_at = lead_at + Duration::from_millis(4);
+    a.handle_packet(closing_at, la, pongs.next().unwrap());
+    assert_eq!(state(&a, la), LinkState::Active);
+    let mut queued = transmits(closing_at, &mut a, la).into_iter();
+    let first_three: Vec<Bytes> = queued.by_ref().take(6).collect();
+    assert_eq!(
+        kinds(&first_three),
+        [MessageKind::Data, MessageKind::Data, MessageKind::Data]
+    );
+    assert!(kinds(&queued.collect::<Vec<_>>()).contains(&MessageKind::Data));
+
+    let acked_at = closing_at + round_trip;
+    deliver(acked_at, &mut b, lb, first_three);
+    deliver(acked_at, &mut a, la, transmits(acked_at, &mut b, lb));
+    assert_eq!(state(&a, la), LinkState::Active);
+    let late = acked_at + Duration::from_millis(140);
+    a.handle_timeout(late);
+    assert_eq!(state(&a, la), LinkState::Stalled);
+}
+
+#[test]
 fn a_slow_links_late_closing_pong_ends_its_test() {
     // A peer that answers every Ping, on a slow link: the closing Pong comes 300 ms after the
     // test began, after the fresh Ping went out, and it ends the test.

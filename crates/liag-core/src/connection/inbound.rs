@@ -159,6 +159,12 @@ impl Connection {
             }
         }
         self.drop_settled_inflight();
+        if let (Some(carrier), Some(at)) = (carrier, sent_at) {
+            let config = &self.config;
+            if let Some(c) = self.links.iter_mut().find(|l| l.id == carrier) {
+                c.acked_in_turn(at, now, config);
+            }
+        }
         if self.write_blocked && self.send_capacity() > 0 {
             self.write_blocked = false;
             self.events.push_back(Event::Writable);
@@ -169,8 +175,8 @@ impl Connection {
     /// timer always watches a message still in flight there.
     fn drop_settled_inflight(&mut self) {
         for l in &mut self.links {
-            while let Some(&(index, at)) = l.inflight.front() {
-                if self.send.in_flight_on(index, l.id, at) {
+            while let Some(sent) = l.inflight.front() {
+                if self.send.in_flight_on(sent.index, l.id, sent.at) {
                     break;
                 }
                 l.inflight.pop_front();

@@ -562,8 +562,8 @@ impl Connection {
         let Some(l) = self.links.iter_mut().find(|l| l.id == link) else {
             return;
         };
-        for (index, _) in l.inflight.drain(..) {
-            self.send.requeue(index, link);
+        for sent in l.inflight.drain(..) {
+            self.send.requeue(sent.index, link);
         }
         l.inflight_bytes = 0;
     }

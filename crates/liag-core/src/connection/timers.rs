@@ -17,6 +17,10 @@ const TEST_PATIENCE: Duration = Duration::from_secs(1);
 enum Timer {
     /// The oldest message in flight on a link is overdue: the link is stalled.
     Ack(LinkId),
+    /// The oldest message in flight on a link, sent while the link's rate was its test's, is
+    /// overdue against that rate (`Link::due`): the test misjudged the link, which is stalled
+    /// like one whose acknowledgements stopped.
+    Promise(LinkId),
     /// A link's Ping went unanswered too long: the link is dropped.
     PingTimeout(LinkId),
     /// A link's Ping could not even be sent for that long: its transport takes nothing, and
@@ -43,11 +47,13 @@ impl Connection {
     fn timers(&self) -> impl Iterator<Item = (Timer, Time)> + '_ {
         let config = &self.config;
         let links = self.links.iter().flat_map(move |l| {
-            let ack = l
-                .inflight
-                .front()
-                .filter(|_| !l.stalled)
-                .map(|&(_, at)| (Timer::Ack(l.id), at + l.ack_timeout(config)));
+            let ack = l.inflight.front().filter(|_| !l.stalled).map(|sent| {
+                let timeout = sent.at + l.ack_timeout(config);
+                match sent.due {
+                    Some(due) if due < timeout => (Timer::Promise(l.id), due),
+                    _ => (Timer::Ack(l.id), timeout),
+                }
+            });
             let ping = match (l.ping_sent, l.ping_wanted) {
                 (Some(at), _) => (Timer::PingTimeout(l.id), at + config.ping_timeout),
                 (None, Some(at)) => (Timer::SendTimeout(l.id), at + config.ping_timeout),
@@ -114,6 +120,10 @@ impl Connection {
         for timer in due {
             match timer {
                 Timer::Ack(link) => self.stall(now, link),
+                Timer::Promise(link) => {
+                    tracing::debug!(%link, "link slower than its test");
+                    self.stall(now, link);
+                }
                 Timer::PingTimeout(link) => self.fail_link(now, link, LinkError::PingTimeout),
                 Timer::SendTimeout(link) => self.fail_link(now, link, LinkError::SendTimeout),
                 Timer::KeepAlive(link) => {

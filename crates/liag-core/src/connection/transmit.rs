@@ -263,13 +263,15 @@ impl Connection {
         msg: Reliable,
     ) -> Next {
         let header = Next::Message(msg.message(seq));
-        if let Some(l) = self.link_mut(link) {
+        let config = &self.config;
+        if let Some(l) = self.links.iter_mut().find(|l| l.id == link) {
             tracing::trace!(
                 %link, ?seq, len = msg.data_len(), rate = l.rate(), inflight = l.inflight_bytes,
                 window = l.window.get(), min_rtt = ?l.rtt.min(), srtt = ?l.rtt.smoothed(),
                 "reliable message sent"
             );
-            l.inflight.push_back((index, now));
+            let sent = l.promise(index, msg.data_len(), now, config);
+            l.inflight.push_back(sent);
             l.inflight_bytes += msg.data_len();
             if let Reliable::Data(payload) = msg {
                 l.pending_payload = Some(payload);
