@@ -459,11 +459,11 @@ impl Link {
 
     /// The in-flight entry for `len` bytes handed to the link at `now` as message `index`.
     ///
-    /// While the link's rate is its test's, the entry says when its acknowledgement is
-    /// overdue against that rate: its transmission behind what is in flight, at a quarter of
-    /// that rate, plus the least round trip the link has shown (its handshake's or a Pong's)
-    /// and the ack timeout's floor. Each acknowledgement brings the next entry's due time
-    /// closer ([`Link::acked_in_turn`]).
+    /// While the link's rate is its test's, an entry with payload says when its
+    /// acknowledgement is overdue against that rate: its transmission behind what is in
+    /// flight, at a quarter of that rate, plus the least round trip the link has shown (its
+    /// handshake's or a Pong's) and the ack timeout's floor. Each acknowledgement brings the
+    /// next entry's due time closer ([`Link::acked_in_turn`]).
     ///
     /// A test's 16 KiB can pass a token bucket's burst at the speed of the wire, and its
     /// Pongs may have waited in a queue the path had then, or behind the peer's own test
@@ -489,7 +489,9 @@ impl Link {
             due: None,
             own: Duration::ZERO,
         };
-        if self.rate.provisional {
+        // A message without payload promises nothing about the rate: a receiver's Consumed
+        // is acknowledged behind whatever the peer sends it, a bulk transfer's queue.
+        if self.rate.provisional && len > 0 {
             let rate = self.rate.rate.max(1.0) / PROMISE_FACTOR;
             let transmit =
                 |bytes: usize| Duration::from_secs_f64((bytes as f64 / rate).min(3600.0));
@@ -690,6 +692,21 @@ mod tests {
             "{} != {expected}",
             rate.rate
         );
+    }
+
+    #[test]
+    fn only_payload_sent_at_a_tests_rate_gets_a_due_time() {
+        let info = LinkInfo::new(Direction::Outgoing, "tested", Duration::from_millis(10));
+        let mut link = Link::new(LinkId::new(1), info, at(0));
+        let config = crate::Config::default();
+        assert_eq!(link.promise(0, 1000, at(0), &config).due, None);
+        link.rate.seed(1e6, at(0));
+        let data = link.promise(1, 32 << 10, at(0), &config);
+        // 32 KiB at a quarter of 1 MB/s, the 10 ms round trip and the 100 ms floor.
+        let transmit = Duration::from_secs_f64(32768.0 / 250e3);
+        assert_eq!(data.due, Some(at(110) + transmit));
+        // A Consumed promises nothing about the rate.
+        assert_eq!(link.promise(2, 0, at(0), &config).due, None);
     }
 
     #[test]

@@ -188,6 +188,7 @@ impl Connection {
         let had_data = self.recv.readable();
         let is_data = matches!(&msg, ReliableMsg::Data(payload) if !payload.is_empty());
         let arrival = self.recv.receive(seq, msg, self.budget_room())?;
+        tracing::trace!(%link, ?seq, ?arrival, "reliable message received");
         if arrival == Arrival::OverBudget {
             // Not acknowledged: the peer sends it again once there is room.
             return Ok(());
