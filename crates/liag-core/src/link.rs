@@ -269,8 +269,8 @@ pub(crate) struct Pace {
 }
 
 /// How many times slower than its test's rate a link may deliver, while that rate is
-/// provisional, before its data is overdue ([`Link::due`]).
-const PROMISE_FACTOR: f64 = 4.0;
+/// provisional, before its data is overdue ([`Link::sent_entry`]).
+const OVERDUE_FACTOR: f64 = 4.0;
 
 /// A reliable message sent on a link and not yet known to be settled.
 #[derive(Debug, Clone, Copy)]
@@ -280,10 +280,11 @@ pub(crate) struct InFlight {
     /// When it went out.
     pub(crate) at: Time,
     /// For a message sent while the link's rate was its test's: when its acknowledgement is
-    /// overdue against that rate (see [`Link::promise`]).
+    /// overdue against that rate (see [`Link::sent_entry`]).
     pub(crate) due: Option<Time>,
-    /// Its own transmission at a quarter of that rate.
-    pub(crate) own: Duration,
+    /// Its own transmission at the test's rate over [`OVERDUE_FACTOR`]; zero without a due
+    /// time.
+    pub(crate) slow_transmit: Duration,
 }
 
 /// The connection's view of one link.
@@ -460,23 +461,26 @@ impl Link {
     /// The in-flight entry for `len` bytes handed to the link at `now` as message `index`.
     ///
     /// While the link's rate is its test's, an entry with payload says when its
-    /// acknowledgement is overdue against that rate: its transmission behind what is in
-    /// flight, at a quarter of that rate, plus the least round trip the link has shown (its
-    /// handshake's or a Pong's) and the ack timeout's floor. Each acknowledgement brings the
-    /// next entry's due time closer ([`Link::acked_in_turn`]).
+    /// acknowledgement is overdue against that rate:
+    ///
+    /// `due = now + (in flight + len) / (rate / OVERDUE_FACTOR) + least round trip + slack`
+    ///
+    /// where the least round trip is the smaller of the minimum the link has measured and its
+    /// handshake's, and the slack the ack timeout's floor (100 ms unless configured). Each
+    /// acknowledgement then pulls the next entry's due time in ([`Link::pull_in_next_due`]).
     ///
     /// A test's 16 KiB can pass a token bucket's burst at the speed of the wire, and its
     /// Pongs may have waited in a queue the path had then, or behind the peer's own test
     /// filler: neither the rate nor the ack timeout (from the smoothed round trip) can be
     /// trusted to tell a link that has slowed to a crawl. A scheduler trusting the test may
     /// have given such a link a queue it takes seconds to deliver, acknowledged one payload at
-    /// a time, so that the ack timeout never fires while the whole stream waits on it.
-    /// Measured against what the test promised, its payloads are late within 100 ms of the
-    /// last one acknowledged (or of a round trip, for the first), and the link stalls: its data
-    /// moves to the others, and a new test, through the drained bucket, measures it. A link
-    /// delivering more than a quarter of its test's rate is left to the rate estimate to
-    /// correct.
-    pub(crate) fn promise(
+    /// a time: each late acknowledgement is a round-trip sample that pushes the ack timeout
+    /// further out, so it never fires while the whole stream waits on the link. Measured
+    /// against what the test promised, a payload is overdue a slow transmission and the slack
+    /// after the one before it was acknowledged, and the link stalls: its data moves to the
+    /// others, and a new test, through the drained bucket, measures it. A link delivering
+    /// more than a quarter of its test's rate is left to the rate estimate to correct.
+    pub(crate) fn sent_entry(
         &self,
         index: u64,
         len: usize,
@@ -487,31 +491,33 @@ impl Link {
             index,
             at: now,
             due: None,
-            own: Duration::ZERO,
+            slow_transmit: Duration::ZERO,
         };
         // A message without payload promises nothing about the rate: a receiver's Consumed
         // is acknowledged behind whatever the peer sends it, a bulk transfer's queue.
         if self.rate.provisional && len > 0 {
-            let rate = self.rate.rate.max(1.0) / PROMISE_FACTOR;
+            let rate = self.rate.rate.max(1.0) / OVERDUE_FACTOR;
             let transmit =
                 |bytes: usize| Duration::from_secs_f64((bytes as f64 / rate).min(3600.0));
+            // The first sample replaces the handshake's round trip in the minimum; a test's
+            // Pongs may have waited behind the peer's filler, the handshake did not.
             let rtt = self.rtt.min().min(self.info.handshake_rtt);
-            sent.own = transmit(len);
+            sent.slow_transmit = transmit(len);
             sent.due =
                 Some(now + transmit(self.inflight_bytes + len) + rtt + self.ack_slack(config));
         }
         sent
     }
 
-    /// An acknowledgement came at `now` for this link's message sent at `sent_at`: the next
-    /// one still in flight, if the test's rate made a promise for it, is due no later than its
-    /// own transmission after this one, plus the time between their sending and the slack.
-    pub(crate) fn acked_in_turn(&mut self, sent_at: Time, now: Time, config: &crate::Config) {
+    /// An acknowledgement came at `now` for this link's message sent at `sent_at`: the oldest
+    /// one still in flight, if it has a due time, is due no later than however much later it
+    /// was sent than the acknowledged one, plus its slow transmission and the slack.
+    pub(crate) fn pull_in_next_due(&mut self, sent_at: Time, now: Time, config: &crate::Config) {
         let slack = self.ack_slack(config);
         if let Some(next) = self.inflight.front_mut() {
             if let Some(due) = next.due.as_mut() {
                 let behind = next.at.saturating_since(sent_at);
-                *due = (*due).min(now + behind + next.own + slack);
+                *due = (*due).min(now + behind + next.slow_transmit + slack);
             }
         }
     }
@@ -699,14 +705,14 @@ mod tests {
         let info = LinkInfo::new(Direction::Outgoing, "tested", Duration::from_millis(10));
         let mut link = Link::new(LinkId::new(1), info, at(0));
         let config = crate::Config::default();
-        assert_eq!(link.promise(0, 1000, at(0), &config).due, None);
+        assert_eq!(link.sent_entry(0, 1000, at(0), &config).due, None);
         link.rate.seed(1e6, at(0));
-        let data = link.promise(1, 32 << 10, at(0), &config);
+        let data = link.sent_entry(1, 32 << 10, at(0), &config);
         // 32 KiB at a quarter of 1 MB/s, the 10 ms round trip and the 100 ms floor.
         let transmit = Duration::from_secs_f64(32768.0 / 250e3);
         assert_eq!(data.due, Some(at(110) + transmit));
         // A Consumed promises nothing about the rate.
-        assert_eq!(link.promise(2, 0, at(0), &config).due, None);
+        assert_eq!(link.sent_entry(2, 0, at(0), &config).due, None);
     }
 
     #[test]

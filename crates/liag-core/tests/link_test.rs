@@ -359,8 +359,8 @@ fn a_crawling_link_fresh_from_its_test_carries_one_payload_at_a_time() {
 fn a_link_slower_than_its_test_stalls_once_its_first_data_is_overdue() {
     // The second link's test Pongs waited half a second behind the peer's own test filler
     // and came 4 ms apart: 4 MB/s, as fast as the first link. The path delivers 50 kB/s now.
-    // The link takes a queue on the test's word, and the ack timeout, from those round trips,
-    // is a second away.
+    // The link takes a queue on the test's word, and the ack timeout, from that 500 ms sample,
+    // is two seconds away.
     let now = Time::ZERO;
     let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, RTT);
     a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
@@ -379,8 +379,9 @@ fn a_link_slower_than_its_test_stalls_once_its_first_data_is_overdue() {
     assert!(payloads > 1, "{:?}", kinds(&queued));
 
     // Not one acknowledgement in 150 ms: at a quarter of the test's rate the first payload
-    // would have been acknowledged within a round trip and 100 ms. The link stalls, and its
-    // data is sent again on the first link.
+    // would have been acknowledged within 142 ms (its 32 ms transmission at 1 MB/s, the 10 ms
+    // handshake round trip and 100 ms). The link stalls, and its data is sent again on the
+    // first link.
     let late = closing_at + Duration::from_millis(150);
     assert!(a.poll_timeout().is_some_and(|t| t <= late));
     a.handle_timeout(late);
@@ -395,7 +396,9 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     // The test's Pongs came 4 ms apart (4 MB/s, a token bucket's burst). The first payloads
     // are acknowledged a round trip after they left, back to back; then nothing more. At a
     // quarter of the test's rate the next one (32 KiB) is 32 ms behind the last, and 100 ms
-    // of slack later the link stalls, long before the round trip's own deadline for it.
+    // of slack later the link stalls. Without the acknowledgements pulling its due time in,
+    // the fourth payload would be due 228 ms after them (its place in the queue at 1 MB/s
+    // and the 500 ms round trip), and the ack timeout two seconds after it was sent.
     let now = Time::ZERO;
     let round_trip = Duration::from_millis(500);
     let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, round_trip);
@@ -408,6 +411,7 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     a.handle_packet(closing_at, la, pongs.next().unwrap());
     assert_eq!(state(&a, la), LinkState::Active);
     let mut queued = transmits(closing_at, &mut a, la).into_iter();
+    // Each Data message is a header packet and a payload packet.
     let first_three: Vec<Bytes> = queued.by_ref().take(6).collect();
     assert_eq!(
         kinds(&first_three),
@@ -419,6 +423,10 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     deliver(acked_at, &mut b, lb, first_three);
     deliver(acked_at, &mut a, la, transmits(acked_at, &mut b, lb));
     assert_eq!(state(&a, la), LinkState::Active);
+    assert_eq!(
+        a.poll_timeout(),
+        Some(acked_at + Duration::from_millis(132))
+    );
     let late = acked_at + Duration::from_millis(140);
     a.handle_timeout(late);
     assert_eq!(state(&a, la), LinkState::Stalled);

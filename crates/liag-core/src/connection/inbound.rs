@@ -162,7 +162,7 @@ impl Connection {
         if let (Some(carrier), Some(at)) = (carrier, sent_at) {
             let config = &self.config;
             if let Some(c) = self.links.iter_mut().find(|l| l.id == carrier) {
-                c.acked_in_turn(at, now, config);
+                c.pull_in_next_due(at, now, config);
             }
         }
         if self.write_blocked && self.send_capacity() > 0 {

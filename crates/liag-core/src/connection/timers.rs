@@ -18,9 +18,9 @@ enum Timer {
     /// The oldest message in flight on a link is overdue: the link is stalled.
     Ack(LinkId),
     /// The oldest message in flight on a link, sent while the link's rate was its test's, is
-    /// overdue against that rate (`Link::due`): the test misjudged the link, which is stalled
+    /// overdue against that rate (`Link::sent_entry`): the test misjudged the link, which is stalled
     /// like one whose acknowledgements stopped.
-    Promise(LinkId),
+    Overdue(LinkId),
     /// A link's Ping went unanswered too long: the link is dropped.
     PingTimeout(LinkId),
     /// A link's Ping could not even be sent for that long: its transport takes nothing, and
@@ -50,7 +50,7 @@ impl Connection {
             let ack = l.inflight.front().filter(|_| !l.stalled).map(|sent| {
                 let timeout = sent.at + l.ack_timeout(config);
                 match sent.due {
-                    Some(due) if due < timeout => (Timer::Promise(l.id), due),
+                    Some(due) if due < timeout => (Timer::Overdue(l.id), due),
                     _ => (Timer::Ack(l.id), timeout),
                 }
             });
@@ -120,7 +120,7 @@ impl Connection {
         for timer in due {
             match timer {
                 Timer::Ack(link) => self.stall(now, link),
-                Timer::Promise(link) => {
+                Timer::Overdue(link) => {
                     tracing::debug!(%link, "link slower than its test");
                     self.stall(now, link);
                 }

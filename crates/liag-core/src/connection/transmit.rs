@@ -270,7 +270,7 @@ impl Connection {
                 window = l.window.get(), min_rtt = ?l.rtt.min(), srtt = ?l.rtt.smoothed(),
                 "reliable message sent"
             );
-            let sent = l.promise(index, msg.data_len(), now, config);
+            let sent = l.sent_entry(index, msg.data_len(), now, config);
             l.inflight.push_back(sent);
             l.inflight_bytes += msg.data_len();
             if let Reliable::Data(payload) = msg {
