@@ -433,6 +433,32 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
 }
 
 #[test]
+fn a_lone_link_slower_than_its_test_keeps_its_data() {
+    // As in the test above, but the first link fails once the second has taken its queue:
+    // with no other link to move the data to, a stall would only hold it back for a test.
+    let now = Time::ZERO;
+    let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, RTT);
+    a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
+    let test = transmits(now, &mut a, la);
+    let lead_at = now + Duration::from_millis(500);
+    let mut pongs = pongs_for(lead_at, &mut b, lb, test).into_iter();
+    a.handle_packet(lead_at, la, pongs.next().unwrap());
+    let closing_at = lead_at + Duration::from_millis(4);
+    a.handle_packet(closing_at, la, pongs.next().unwrap());
+    assert!(kinds(&transmits(closing_at, &mut a, la)).contains(&MessageKind::Data));
+    let first = a.link_stats().into_iter().find(|l| l.id != la).unwrap().id;
+    a.handle_link_error(closing_at, first, liag_core::LinkError::PingTimeout);
+    assert_eq!(a.link_count(), 1);
+
+    let late = closing_at + Duration::from_millis(150);
+    a.handle_timeout(late);
+    assert_eq!(state(&a, la), LinkState::Active);
+    assert_eq!(a.stats().resend_queue, 0);
+    // Its due times are dropped: no timer stays due.
+    assert!(a.poll_timeout().is_some_and(|t| t > late));
+}
+
+#[test]
 fn a_slow_links_late_closing_pong_ends_its_test() {
     // A peer that answers every Ping, on a slow link: the closing Pong comes 300 ms after the
     // test began, after the fresh Ping went out, and it ends the test.

@@ -18,8 +18,7 @@ enum Timer {
     /// The oldest message in flight on a link is overdue: the link is stalled.
     Ack(LinkId),
     /// The oldest message in flight on a link, sent while the link's rate was its test's, is
-    /// overdue against that rate (`Link::sent_entry`): the test misjudged the link, which is stalled
-    /// like one whose acknowledgements stopped.
+    /// overdue against that rate (`Link::sent_entry`): the test misjudged the link.
     Overdue(LinkId),
     /// A link's Ping went unanswered too long: the link is dropped.
     PingTimeout(LinkId),
@@ -120,10 +119,7 @@ impl Connection {
         for timer in due {
             match timer {
                 Timer::Ack(link) => self.stall(now, link),
-                Timer::Overdue(link) => {
-                    tracing::debug!(%link, "link slower than its test");
-                    self.stall(now, link);
-                }
+                Timer::Overdue(link) => self.overdue(now, link),
                 Timer::PingTimeout(link) => self.fail_link(now, link, LinkError::PingTimeout),
                 Timer::SendTimeout(link) => self.fail_link(now, link, LinkError::SendTimeout),
                 Timer::KeepAlive(link) => {
@@ -152,6 +148,21 @@ impl Connection {
             }
         }
         self.refresh_working(now);
+    }
+
+    /// A link's payload is overdue against its test's rate: the link stalls like one whose
+    /// acknowledgements stopped, unless no other link could take its data, where a stall
+    /// would only hold the data back for a test. Then its due times are dropped, and the
+    /// rate estimate, lowered by the first slower interval, corrects the test.
+    fn overdue(&mut self, now: Time, link: LinkId) {
+        if self.links.iter().any(|l| l.id != link && l.usable()) {
+            tracing::debug!(%link, "link slower than its test");
+            self.stall(now, link);
+        } else if let Some(l) = self.link_mut(link) {
+            for sent in &mut l.inflight {
+                sent.due = None;
+            }
+        }
     }
 
     /// A link stopped acknowledging: its data moves to the others at once, it gets a small
