@@ -307,6 +307,9 @@ pub(crate) struct Link {
     pub(crate) set_block_pending: bool,
     pub(crate) goodbye: Goodbye,
     pub(crate) stalled: bool,
+    /// The link stalled for a payload overdue against its test's rate, and no interval has
+    /// measured it since: its next test's rate sets no due times.
+    pub(crate) overdue_once: bool,
     /// The link test under way, if any: no reliable messages go on the link until it ends.
     pub(crate) test: Option<LinkTest>,
     /// Until when a Pong for an ended test's fresh Ping may still come: a Pong by then gives
@@ -401,6 +404,7 @@ impl Link {
             set_block_pending: false,
             goodbye: Goodbye::None,
             stalled: false,
+            overdue_once: false,
             test: None,
             stray_pong_until: None,
             terminate_pending: false,
@@ -479,7 +483,10 @@ impl Link {
     /// against what the test promised, a payload is overdue a slow transmission and the slack
     /// after the one before it was acknowledged, and the link stalls: its data moves to the
     /// others, and a new test, through the drained bucket, measures it. A link delivering
-    /// more than a quarter of its test's rate is left to the rate estimate to correct.
+    /// more than a quarter of its test's rate is left to the rate estimate to correct, and so
+    /// is a link stalled this way once, until an interval has measured it: a path whose round
+    /// trip has grown since the handshake by more than the slack would otherwise stall after
+    /// every test.
     pub(crate) fn sent_entry(
         &self,
         index: u64,
@@ -495,7 +502,7 @@ impl Link {
         };
         // A message without payload promises nothing about the rate: a receiver's Consumed
         // is acknowledged behind whatever the peer sends it, a bulk transfer's queue.
-        if self.rate.provisional && len > 0 {
+        if self.rate.provisional && !self.overdue_once && len > 0 {
             let rate = self.rate.rate.max(1.0) / OVERDUE_FACTOR;
             let transmit =
                 |bytes: usize| Duration::from_secs_f64((bytes as f64 / rate).min(3600.0));
@@ -635,6 +642,9 @@ impl Link {
             backlogged,
         };
         self.rate.on_ack(bytes, now, interval, pace);
+        if !self.rate.provisional {
+            self.overdue_once = false;
+        }
     }
 
     pub(crate) fn state(&self) -> LinkState {

@@ -432,6 +432,45 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     assert_eq!(state(&a, la), LinkState::Stalled);
 }
 
+/// Tests `la` from `now`: the Pongs come 500 ms later, 4 ms apart (4 MB/s). Returns when
+/// the link went active.
+fn fooled_test(
+    now: Time,
+    a: &mut Connection,
+    b: &mut Connection,
+    (la, lb): (LinkId, LinkId),
+) -> Time {
+    let test = transmits(now, a, la);
+    let lead_at = now + Duration::from_millis(500);
+    let mut pongs = pongs_for(lead_at, b, lb, test).into_iter();
+    a.handle_packet(lead_at, la, pongs.next().unwrap());
+    let closing_at = lead_at + Duration::from_millis(4);
+    a.handle_packet(closing_at, la, pongs.next().unwrap());
+    assert_eq!(state(a, la), LinkState::Active);
+    closing_at
+}
+
+#[test]
+fn a_link_stalled_once_for_its_test_is_not_held_to_the_next_before_it_is_measured() {
+    // A path whose round trip has grown since the handshake by more than the slack: every
+    // first payload after a test is overdue. The link stalls once; its next test's rate
+    // sets no due times, or it would stall after every test.
+    let now = Time::ZERO;
+    let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, RTT);
+    a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
+    let active = fooled_test(now, &mut a, &mut b, (la, lb));
+    assert!(kinds(&transmits(active, &mut a, la)).contains(&MessageKind::Data));
+    let late = active + Duration::from_millis(150);
+    a.handle_timeout(late);
+    assert_eq!(state(&a, la), LinkState::Stalled);
+
+    let active = fooled_test(late, &mut a, &mut b, (la, lb));
+    assert!(kinds(&transmits(active, &mut a, la)).contains(&MessageKind::Data));
+    let late = active + Duration::from_millis(150);
+    a.handle_timeout(late);
+    assert_eq!(state(&a, la), LinkState::Active);
+}
+
 #[test]
 fn a_lone_link_slower_than_its_test_keeps_its_data() {
     // As in the test above, but the first link fails once the second has taken its queue:

@@ -159,10 +159,12 @@ impl Connection {
             }
         }
         self.drop_settled_inflight();
-        if let (Some(carrier), Some(at)) = (carrier, sent_at) {
+        // Only an acknowledgement of the carrier's own copy, coming back on it, says what the
+        // carrier delivered: one on another link may be for an earlier copy.
+        if let (true, false, Some(at)) = (carrier == Some(link), resent, sent_at) {
             let config = &self.config;
-            if let Some(c) = self.links.iter_mut().find(|l| l.id == carrier) {
-                c.pull_in_next_due(at, now, config);
+            if let Some(l) = self.links.iter_mut().find(|l| l.id == link) {
+                l.pull_in_next_due(at, now, config);
             }
         }
         if self.write_blocked && self.send_capacity() > 0 {

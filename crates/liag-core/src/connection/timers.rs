@@ -158,6 +158,9 @@ impl Connection {
         if self.links.iter().any(|l| l.id != link && l.usable()) {
             tracing::debug!(%link, "link slower than its test");
             self.stall(now, link);
+            if let Some(l) = self.link_mut(link) {
+                l.overdue_once = true;
+            }
         } else if let Some(l) = self.link_mut(link) {
             for sent in &mut l.inflight {
                 sent.due = None;
