@@ -454,10 +454,7 @@ impl Link {
 
     /// The ack timeout under `config`, with this link's override.
     pub(crate) fn ack_timeout(&self, config: &crate::Config) -> Duration {
-        let floor = self
-            .config
-            .ack_timeout_min
-            .unwrap_or(config.ack_timeout_min);
+        let floor = self.ack_timeout_floor(config.ack_timeout_min);
         self.rtt
             .ack_timeout(floor, config.ack_timeout_max.max(floor))
     }
@@ -492,7 +489,7 @@ impl Link {
         index: u64,
         len: usize,
         now: Time,
-        config: &crate::Config,
+        default_floor: Duration,
     ) -> InFlight {
         let mut sent = InFlight {
             index,
@@ -510,8 +507,11 @@ impl Link {
             // Pongs may have waited behind the peer's filler, the handshake did not.
             let rtt = self.rtt.min().min(self.info.handshake_rtt);
             sent.slow_transmit = transmit(len);
-            sent.due =
-                Some(now + transmit(self.inflight_bytes + len) + rtt + self.ack_slack(config));
+            sent.due = Some(
+                now + transmit(self.inflight_bytes + len)
+                    + rtt
+                    + self.ack_timeout_floor(default_floor),
+            );
         }
         sent
     }
@@ -519,8 +519,8 @@ impl Link {
     /// An acknowledgement came at `now` for this link's message sent at `sent_at`: the oldest
     /// one still in flight, if it has a due time, is due no later than however much later it
     /// was sent than the acknowledged one, plus its slow transmission and the slack.
-    pub(crate) fn pull_in_next_due(&mut self, sent_at: Time, now: Time, config: &crate::Config) {
-        let slack = self.ack_slack(config);
+    pub(crate) fn pull_in_next_due(&mut self, sent_at: Time, now: Time, default_floor: Duration) {
+        let slack = self.ack_timeout_floor(default_floor);
         if let Some(next) = self.inflight.front_mut() {
             if let Some(due) = next.due.as_mut() {
                 let behind = next.at.saturating_since(sent_at);
@@ -529,11 +529,10 @@ impl Link {
         }
     }
 
-    /// How late beyond what is expected an acknowledgement may be: the ack timeout's floor.
-    fn ack_slack(&self, config: &crate::Config) -> Duration {
-        self.config
-            .ack_timeout_min
-            .unwrap_or(config.ack_timeout_min)
+    /// The ack timeout's floor: this link's override, or the connection's `default`. It is
+    /// also how late beyond what is expected a due time lets an acknowledgement be.
+    fn ack_timeout_floor(&self, default: Duration) -> Duration {
+        self.config.ack_timeout_min.unwrap_or(default)
     }
 
     /// Delivery rate in bytes per second: measured, or the window over the RTT until then.
@@ -714,15 +713,15 @@ mod tests {
     fn only_payload_sent_at_a_tests_rate_gets_a_due_time() {
         let info = LinkInfo::new(Direction::Outgoing, "tested", Duration::from_millis(10));
         let mut link = Link::new(LinkId::new(1), info, at(0));
-        let config = crate::Config::default();
-        assert_eq!(link.sent_entry(0, 1000, at(0), &config).due, None);
+        let floor = crate::Config::default().ack_timeout_min;
+        assert_eq!(link.sent_entry(0, 1000, at(0), floor).due, None);
         link.rate.seed(1e6, at(0));
-        let data = link.sent_entry(1, 32 << 10, at(0), &config);
+        let data = link.sent_entry(1, 32 << 10, at(0), floor);
         // 32 KiB at a quarter of 1 MB/s, the 10 ms round trip and the 100 ms floor.
         let transmit = Duration::from_secs_f64(32768.0 / 250e3);
         assert_eq!(data.due, Some(at(110) + transmit));
         // A Consumed promises nothing about the rate.
-        assert_eq!(link.sent_entry(2, 0, at(0), &config).due, None);
+        assert_eq!(link.sent_entry(2, 0, at(0), floor).due, None);
     }
 
     #[test]

@@ -355,6 +355,24 @@ fn a_crawling_link_fresh_from_its_test_carries_one_payload_at_a_time() {
     assert_eq!(data(&next), 1, "{:?}", kinds(&next));
 }
 
+/// Tests `la` from `now`: the Pongs come 500 ms later, 4 ms apart (4 MB/s). Returns when
+/// the link went active.
+fn fooled_test(
+    now: Time,
+    a: &mut Connection,
+    b: &mut Connection,
+    (la, lb): (LinkId, LinkId),
+) -> Time {
+    let test = transmits(now, a, la);
+    let lead_at = now + Duration::from_millis(500);
+    let mut pongs = pongs_for(lead_at, b, lb, test).into_iter();
+    a.handle_packet(lead_at, la, pongs.next().unwrap());
+    let closing_at = lead_at + Duration::from_millis(4);
+    a.handle_packet(closing_at, la, pongs.next().unwrap());
+    assert_eq!(state(a, la), LinkState::Active);
+    closing_at
+}
+
 #[test]
 fn a_link_slower_than_its_test_stalls_once_its_first_data_is_overdue() {
     // The second link's test Pongs waited half a second behind the peer's own test filler
@@ -364,13 +382,7 @@ fn a_link_slower_than_its_test_stalls_once_its_first_data_is_overdue() {
     let now = Time::ZERO;
     let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, RTT);
     a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
-    let test = transmits(now, &mut a, la);
-    let lead_at = now + Duration::from_millis(500);
-    let mut pongs = pongs_for(lead_at, &mut b, lb, test).into_iter();
-    a.handle_packet(lead_at, la, pongs.next().unwrap());
-    let closing_at = lead_at + Duration::from_millis(4);
-    a.handle_packet(closing_at, la, pongs.next().unwrap());
-    assert_eq!(state(&a, la), LinkState::Active);
+    let closing_at = fooled_test(now, &mut a, &mut b, (la, lb));
     let queued = transmits(closing_at, &mut a, la);
     let payloads = kinds(&queued)
         .iter()
@@ -403,13 +415,7 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     let round_trip = Duration::from_millis(500);
     let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, round_trip);
     a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
-    let test = transmits(now, &mut a, la);
-    let lead_at = now + round_trip;
-    let mut pongs = pongs_for(lead_at, &mut b, lb, test).into_iter();
-    a.handle_packet(lead_at, la, pongs.next().unwrap());
-    let closing_at = lead_at + Duration::from_millis(4);
-    a.handle_packet(closing_at, la, pongs.next().unwrap());
-    assert_eq!(state(&a, la), LinkState::Active);
+    let closing_at = fooled_test(now, &mut a, &mut b, (la, lb));
     let mut queued = transmits(closing_at, &mut a, la).into_iter();
     // Each Data message is a header packet and a payload packet.
     let first_three: Vec<Bytes> = queued.by_ref().take(6).collect();
@@ -430,24 +436,6 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     let late = acked_at + Duration::from_millis(140);
     a.handle_timeout(late);
     assert_eq!(state(&a, la), LinkState::Stalled);
-}
-
-/// Tests `la` from `now`: the Pongs come 500 ms later, 4 ms apart (4 MB/s). Returns when
-/// the link went active.
-fn fooled_test(
-    now: Time,
-    a: &mut Connection,
-    b: &mut Connection,
-    (la, lb): (LinkId, LinkId),
-) -> Time {
-    let test = transmits(now, a, la);
-    let lead_at = now + Duration::from_millis(500);
-    let mut pongs = pongs_for(lead_at, b, lb, test).into_iter();
-    a.handle_packet(lead_at, la, pongs.next().unwrap());
-    let closing_at = lead_at + Duration::from_millis(4);
-    a.handle_packet(closing_at, la, pongs.next().unwrap());
-    assert_eq!(state(a, la), LinkState::Active);
-    closing_at
 }
 
 #[test]
@@ -478,12 +466,7 @@ fn a_lone_link_slower_than_its_test_keeps_its_data() {
     let now = Time::ZERO;
     let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, RTT);
     a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
-    let test = transmits(now, &mut a, la);
-    let lead_at = now + Duration::from_millis(500);
-    let mut pongs = pongs_for(lead_at, &mut b, lb, test).into_iter();
-    a.handle_packet(lead_at, la, pongs.next().unwrap());
-    let closing_at = lead_at + Duration::from_millis(4);
-    a.handle_packet(closing_at, la, pongs.next().unwrap());
+    let closing_at = fooled_test(now, &mut a, &mut b, (la, lb));
     assert!(kinds(&transmits(closing_at, &mut a, la)).contains(&MessageKind::Data));
     let first = a.link_stats().into_iter().find(|l| l.id != la).unwrap().id;
     a.handle_link_error(closing_at, first, liag_core::LinkError::PingTimeout);

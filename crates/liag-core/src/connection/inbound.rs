@@ -162,9 +162,9 @@ impl Connection {
         // Only an acknowledgement of the carrier's own copy, coming back on it, says what the
         // carrier delivered: one on another link may be for an earlier copy.
         if let (true, false, Some(at)) = (carrier == Some(link), resent, sent_at) {
-            let config = &self.config;
-            if let Some(l) = self.links.iter_mut().find(|l| l.id == link) {
-                l.pull_in_next_due(at, now, config);
+            let floor = self.config.ack_timeout_min;
+            if let Some(l) = self.link_mut(link) {
+                l.pull_in_next_due(at, now, floor);
             }
         }
         if self.write_blocked && self.send_capacity() > 0 {

@@ -263,14 +263,14 @@ impl Connection {
         msg: Reliable,
     ) -> Next {
         let header = Next::Message(msg.message(seq));
-        let config = &self.config;
-        if let Some(l) = self.links.iter_mut().find(|l| l.id == link) {
+        let floor = self.config.ack_timeout_min;
+        if let Some(l) = self.link_mut(link) {
             tracing::trace!(
                 %link, ?seq, len = msg.data_len(), rate = l.rate(), inflight = l.inflight_bytes,
                 window = l.window.get(), min_rtt = ?l.rtt.min(), srtt = ?l.rtt.smoothed(),
                 "reliable message sent"
             );
-            let sent = l.sent_entry(index, msg.data_len(), now, config);
+            let sent = l.sent_entry(index, msg.data_len(), now, floor);
             l.inflight.push_back(sent);
             l.inflight_bytes += msg.data_len();
             if let Reliable::Data(payload) = msg {
