@@ -87,6 +87,9 @@ pub enum LinkError {
     SendTimeout,
     /// Removed gracefully with Goodbye, by either side.
     Goodbye,
+    /// This side said Goodbye and the peer did not answer within the ping timeout (while
+    /// still sending on the link, say): the link is dropped as a failed one.
+    GoodbyeTimeout,
     /// The peer closed the transport: its end of the stream, no error.
     Closed,
     /// The transport failed with an I/O error.
@@ -118,7 +121,9 @@ impl LinkError {
             LinkError::Frame(_) | LinkError::Decode(_) | LinkError::Protocol(_) => {
                 ErrorKind::InvalidData
             }
-            LinkError::PingTimeout | LinkError::SendTimeout => ErrorKind::TimedOut,
+            LinkError::PingTimeout | LinkError::SendTimeout | LinkError::GoodbyeTimeout => {
+                ErrorKind::TimedOut
+            }
             LinkError::Goodbye | LinkError::Dropped => ErrorKind::ConnectionAborted,
             LinkError::Closed => ErrorKind::UnexpectedEof,
             LinkError::Transport { kind, .. } => *kind,
@@ -134,6 +139,7 @@ impl fmt::Display for LinkError {
             LinkError::Decode(e) => write!(f, "bad message: {e}"),
             LinkError::Protocol(v) => write!(f, "protocol violation: {v}"),
             LinkError::PingTimeout => f.write_str("no answer to ping"),
+            LinkError::GoodbyeTimeout => f.write_str("no answer to Goodbye"),
             LinkError::SendTimeout => {
                 f.write_str("the transport took nothing for the ping timeout")
             }

@@ -327,6 +327,29 @@ impl<H: Clone> ConnectionTable<H> {
         self.connections.remove(&conn_id).map(|(h, _)| h)
     }
 
+    /// [`stop_taking_links`](Self::stop_taking_links) for the entry under `conn_id` only if
+    /// `is_it` says the entry is the caller's connection.
+    ///
+    /// An id is free again once its connection is forgotten (ended to make room, say), and a
+    /// peer that knows it can open a new connection under it: the old connection's end, which
+    /// may come seconds later, must not close or forget the new one's entry.
+    pub fn stop_taking_links_if(&mut self, conn_id: ConnId, is_it: impl FnOnce(&H) -> bool) {
+        if let Some(entry) = self.connections.get_mut(&conn_id) {
+            if is_it(&entry.0) {
+                entry.1 = false;
+            }
+        }
+    }
+
+    /// [`remove`](Self::remove) the entry under `conn_id` only if `is_it` says it is the
+    /// caller's connection (see [`stop_taking_links_if`](Self::stop_taking_links_if)).
+    pub fn remove_if(&mut self, conn_id: ConnId, is_it: impl FnOnce(&H) -> bool) -> Option<H> {
+        match self.connections.get(&conn_id) {
+            Some((handle, _)) if is_it(handle) => self.remove(conn_id),
+            _ => None,
+        }
+    }
+
     /// Whether the table holds `max_connections`, so a new connection is refused.
     pub fn is_full(&self) -> bool {
         self.connections.len() >= self.max_connections

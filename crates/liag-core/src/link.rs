@@ -79,7 +79,7 @@ impl LinkInfo {
     }
 }
 
-/// EndpointConfig of one link that differ from the connection's.
+/// Settings of one link that differ from the connection's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LinkConfig {
@@ -101,15 +101,18 @@ pub struct LinkConfig {
 pub enum LinkState {
     /// Carrying data.
     Active,
-    /// Stopped acknowledging; its data moved to the other links at once. A link test (a
-    /// Ping, 16 KiB of TestData, a Ping) measures it, and only the test's last Pong brings it
-    /// back: late acknowledgements do not.
+    /// Stopped acknowledging within the ack timeout, fell behind what its link test promised
+    /// (an overdue payload), or went silent through its own test; its data moved to the other
+    /// links at once. A link test measures it (a Ping, 16 KiB of TestData, a Ping; a Ping
+    /// alone when no other link is usable), and only the test's last Pong brings it back:
+    /// late acknowledgements do not.
     Stalled,
     /// Joined while another link was active; carries no data until its link test (a Ping,
     /// 16 KiB of TestData, a Ping) shows what it delivers. That takes about a round trip plus
-    /// the time both ends' filler takes to drain. A link whose Pongs are over a second late
-    /// shows as [`LinkState::Stalled`]; the ping timeout removes it. A testing link does not
-    /// count as working for the no-link timeout.
+    /// the time both ends' filler takes to drain. A link from which nothing at all arrives
+    /// for a second (or its ack timeout, if longer) while its test's Pong is awaited shows as
+    /// [`LinkState::Stalled`]; the ping timeout removes it. A testing link does not count as
+    /// working for the no-link timeout.
     Testing,
     /// Blocked by this endpoint's or the peer's application.
     Blocked,
@@ -156,9 +159,11 @@ pub struct LinkStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Goodbye {
     None,
-    /// This side started; its Goodbye is queued or sent.
+    /// This side started; its Goodbye is queued, or was sent at this time. A peer that does
+    /// not answer within the ping timeout loses the link
+    /// ([`LinkError::GoodbyeTimeout`](crate::LinkError::GoodbyeTimeout)).
     Local {
-        sent: bool,
+        sent: Option<Time>,
     },
     /// The peer started; answer once, then close.
     Remote {
@@ -271,6 +276,21 @@ pub(crate) struct Pace {
 /// How many times slower than its test's rate a link may deliver, while that rate is
 /// provisional, before its data is overdue ([`Link::sent_entry`]).
 const OVERDUE_FACTOR: f64 = 4.0;
+
+/// A due time allows for a link's round trip up to this many times the longest of the other
+/// usable links' ([`Link::sent_entry`])...
+const DUE_RTT_SPREAD: u32 = 4;
+/// ... and up to this much however short theirs are.
+const DUE_RTT_FLOOR: Duration = Duration::from_millis(100);
+
+/// The most round trip a due time allows for on a link whose peers' minimum round trips are
+/// `others`: [`DUE_RTT_SPREAD`] times the longest, at least [`DUE_RTT_FLOOR`]; no bound
+/// without another link.
+pub(crate) fn due_rtt_cap(others: impl Iterator<Item = Duration>) -> Duration {
+    others.max().map_or(Duration::MAX, |longest| {
+        longest.saturating_mul(DUE_RTT_SPREAD).max(DUE_RTT_FLOOR)
+    })
+}
 
 /// A reliable message sent on a link and not yet known to be settled.
 #[derive(Debug, Clone, Copy)]
@@ -467,7 +487,8 @@ impl Link {
     /// `due = now + (in flight + len) / (rate / OVERDUE_FACTOR) + least round trip + slack`
     ///
     /// where the least round trip is the smaller of the minimum the link has measured and its
-    /// handshake's, and the slack the ack timeout's floor (100 ms unless configured). Each
+    /// handshake's, at most `rtt_cap` ([`due_rtt_cap`]), and the slack the ack timeout's floor
+    /// (100 ms unless configured). Each
     /// acknowledgement then pulls the next entry's due time in ([`Link::pull_in_next_due`]).
     ///
     /// A test's 16 KiB can pass a token bucket's burst at the speed of the wire, and its
@@ -484,12 +505,21 @@ impl Link {
     /// is a link stalled this way once, until an interval has measured it: a path whose round
     /// trip has grown since the handshake by more than the slack would otherwise stall after
     /// every test.
+    ///
+    /// The round trip is capped because a new link's round trips so far, its handshake's and
+    /// its test's lead Ping's, may both have waited in a queue: the handshake behind the
+    /// losses of the old link it replaces on the same path, the Ping's Pong behind the peer's
+    /// own test filler (16 KiB at 50 kB/s is a third of a second). A link that has to wait
+    /// that out before its first payload is overdue holds the stream for as long. One whose
+    /// round trip is far beyond every other link's is taken to be queueing rather than far;
+    /// if it is far after all, it stalls once, and its next test sets no due time.
     pub(crate) fn sent_entry(
         &self,
         index: u64,
         len: usize,
         now: Time,
         default_floor: Duration,
+        rtt_cap: Duration,
     ) -> InFlight {
         let mut sent = InFlight {
             index,
@@ -505,7 +535,7 @@ impl Link {
                 |bytes: usize| Duration::from_secs_f64((bytes as f64 / rate).min(3600.0));
             // The first sample replaces the handshake's round trip in the minimum; a test's
             // Pongs may have waited behind the peer's filler, the handshake did not.
-            let rtt = self.rtt.min().min(self.info.handshake_rtt);
+            let rtt = self.rtt.min().min(self.info.handshake_rtt).min(rtt_cap);
             sent.slow_transmit = transmit(len);
             sent.due = Some(
                 now + transmit(self.inflight_bytes + len)
@@ -610,7 +640,10 @@ impl Link {
                         }
                     }
                 }
-                tracing::debug!(link = %self.id, ?rate, "link test done");
+                tracing::debug!(
+                    link = %self.id, ?rate, min_rtt = ?self.rtt.min(),
+                    handshake_rtt = ?self.info.handshake_rtt, "link test done"
+                );
                 self.test = None;
                 self.stalled = false;
                 true
@@ -714,14 +747,31 @@ mod tests {
         let info = LinkInfo::new(Direction::Outgoing, "tested", Duration::from_millis(10));
         let mut link = Link::new(LinkId::new(1), info, at(0));
         let floor = crate::Config::default().ack_timeout_min;
-        assert_eq!(link.sent_entry(0, 1000, at(0), floor).due, None);
+        let no_cap = Duration::MAX;
+        assert_eq!(link.sent_entry(0, 1000, at(0), floor, no_cap).due, None);
         link.rate.seed(1e6, at(0));
-        let data = link.sent_entry(1, 32 << 10, at(0), floor);
+        let data = link.sent_entry(1, 32 << 10, at(0), floor, no_cap);
         // 32 KiB at a quarter of 1 MB/s, the 10 ms round trip and the 100 ms floor.
         let transmit = Duration::from_secs_f64(32768.0 / 250e3);
         assert_eq!(data.due, Some(at(110) + transmit));
         // A Consumed promises nothing about the rate.
-        assert_eq!(link.sent_entry(2, 0, at(0), floor).due, None);
+        assert_eq!(link.sent_entry(2, 0, at(0), floor, no_cap).due, None);
+    }
+
+    #[test]
+    fn a_due_time_allows_for_a_round_trip_up_to_four_times_the_other_links() {
+        let ms = Duration::from_millis;
+        assert_eq!(due_rtt_cap(std::iter::empty()), Duration::MAX);
+        assert_eq!(due_rtt_cap([ms(1), ms(10)].into_iter()), ms(100));
+        assert_eq!(due_rtt_cap([ms(10), ms(80)].into_iter()), ms(320));
+        // Handshaken and tested through a queue: 440 ms, where the others take 1-10 ms.
+        let info = LinkInfo::new(Direction::Outgoing, "queued", ms(440));
+        let mut link = Link::new(LinkId::new(1), info, at(0));
+        link.rate.seed(1e6, at(0));
+        let floor = crate::Config::default().ack_timeout_min;
+        let data = link.sent_entry(0, 32 << 10, at(0), floor, ms(100));
+        let transmit = Duration::from_secs_f64(32768.0 / 250e3);
+        assert_eq!(data.due, Some(at(200) + transmit));
     }
 
     #[test]

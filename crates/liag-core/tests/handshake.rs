@@ -190,3 +190,26 @@ fn connection_table_resolution() {
     );
     assert_eq!(table.len(), 1);
 }
+
+/// An id reused after its connection was forgotten: the old connection's end leaves the new
+/// one's entry alone.
+#[test]
+fn an_old_connections_end_leaves_a_new_one_under_its_id_alone() {
+    let mut table = ConnectionTable::new(2);
+    let a = ConnId::new(1);
+    table.insert(a, "old");
+    // Ended to make room: forgotten at once, its driver still closing.
+    assert_eq!(table.remove(a), Some("old"));
+    table.insert(a, "new");
+    table.stop_taking_links_if(a, |h| *h == "old");
+    assert_eq!(table.remove_if(a, |h| *h == "old"), None);
+    assert_eq!(table.resolve(a, true), Resolution::Join("new"));
+    // Its own end does reach it.
+    table.stop_taking_links_if(a, |h| *h == "new");
+    assert_eq!(
+        table.resolve(a, true),
+        Resolution::Refuse(RefusedReason::Closed)
+    );
+    assert_eq!(table.remove_if(a, |h| *h == "new"), Some("new"));
+    assert!(table.is_empty());
+}

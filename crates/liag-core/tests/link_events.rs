@@ -229,3 +229,34 @@ fn a_refusal_does_not_overtake_a_graceful_end() {
     a.handle_link_error(now, la, LinkError::Closed);
     assert_eq!(a.outcome(), Some(&Ok(())));
 }
+
+#[test]
+fn a_goodbye_the_peer_never_answers_ends_the_link_after_the_ping_timeout() {
+    let now = Time::ZERO;
+    let config = Config::default();
+    let (mut a, la, mut b, lb) = pair(now);
+    exchange(now, &mut a, la, &mut b, lb);
+    a.remove_link(now, la);
+    // The Goodbye goes out; the peer never answers it, but pings the link every 10 s, and
+    // each Pong it gets back would count as the link's traffic.
+    while a.poll_transmit(now, la).is_some() {}
+    let ping = liag_core::proto::message::Message::Ping.to_bytes();
+    let deadline = now + config.ping_timeout;
+    let mut t = now;
+    for _ in 0..10 {
+        t += Duration::from_secs(10);
+        if a.link_stats().is_empty() {
+            break;
+        }
+        a.handle_timeout(t);
+        a.handle_packet(t, la, ping.clone());
+        while a.poll_transmit(t, la).is_some() {}
+    }
+    let removed = Event::LinkRemoved {
+        link: la,
+        error: LinkError::GoodbyeTimeout,
+    };
+    assert!(events(&mut a).contains(&removed));
+    assert!(a.link_stats().is_empty());
+    assert!(t <= deadline + Duration::from_secs(10), "removed at {t:?}");
+}

@@ -404,15 +404,16 @@ fn a_link_slower_than_its_test_stalls_once_its_first_data_is_overdue() {
 
 #[test]
 fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
-    // The second link's handshake and test took half a second: the round trip is that long.
-    // The test's Pongs came 4 ms apart (4 MB/s, a token bucket's burst). The first payloads
-    // are acknowledged a round trip after they left, back to back; then nothing more. At a
-    // quarter of the test's rate the next one (32 KiB) is 32 ms behind the last, and 100 ms
-    // of slack later the link stalls. Without the acknowledgements pulling its due time in,
-    // the fourth payload would be due 228 ms after them (its place in the queue at 1 MB/s
-    // and the 500 ms round trip), and the ack timeout two seconds after it was sent.
+    // The second link's handshake took 100 ms: the round trip is that long (the most a due
+    // time allows beside a 10 ms link). The test's Pongs came 4 ms apart (4 MB/s, a token
+    // bucket's burst). The first payloads are acknowledged a round trip after they left,
+    // back to back; then nothing more. At a quarter of the test's rate the next one (32 KiB)
+    // is 32 ms behind the last, and 100 ms of slack later the link stalls. Without the
+    // acknowledgements pulling its due time in, the fourth payload would be due 228 ms after
+    // them (its place in the queue at 1 MB/s and the 100 ms round trip), and the ack
+    // timeout later still.
     let now = Time::ZERO;
-    let round_trip = Duration::from_millis(500);
+    let round_trip = Duration::from_millis(100);
     let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, round_trip);
     a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
     let closing_at = fooled_test(now, &mut a, &mut b, (la, lb));
@@ -435,6 +436,24 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     );
     let late = acked_at + Duration::from_millis(140);
     a.handle_timeout(late);
+    assert_eq!(state(&a, la), LinkState::Stalled);
+}
+
+#[test]
+fn a_new_links_round_trip_far_beyond_the_others_is_not_waited_out() {
+    // Handshaken and tested through a queue: half a second, beside a 10 ms link. The first
+    // payload is due after its slow transmission (32 KiB at a quarter of 4 MB/s: 32 ms), at
+    // most 100 ms of round trip and 100 ms of slack: long before its acknowledgement could
+    // come back over such a round trip, which the stream would otherwise wait out.
+    let now = Time::ZERO;
+    let round_trip = Duration::from_millis(500);
+    let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, round_trip);
+    a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
+    let closing_at = fooled_test(now, &mut a, &mut b, (la, lb));
+    assert!(kinds(&transmits(closing_at, &mut a, la)).contains(&MessageKind::Data));
+    let due = closing_at + Duration::from_millis(232);
+    assert_eq!(a.poll_timeout(), Some(due));
+    a.handle_timeout(due);
     assert_eq!(state(&a, la), LinkState::Stalled);
 }
 

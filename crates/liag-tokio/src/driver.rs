@@ -276,6 +276,7 @@ fn abandons(error: &LinkError) -> bool {
         | LinkError::Protocol(_)
         | LinkError::PingTimeout
         | LinkError::SendTimeout
+        | LinkError::GoodbyeTimeout
         | LinkError::Transport { .. }
         | LinkError::Dropped => true,
         LinkError::Goodbye | LinkError::Closed | LinkError::ConnectionClosed => false,

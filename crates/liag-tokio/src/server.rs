@@ -57,6 +57,18 @@ pub(crate) enum Handle {
     Pending(Arc<Mutex<Pending>>),
 }
 
+impl Handle {
+    /// Whether this is the running connection `shared`.
+    fn is_running(&self, shared: &Arc<Shared>) -> bool {
+        matches!(self, Handle::Running(s) if Arc::ptr_eq(s, shared))
+    }
+
+    /// Whether this is the pending connection `pending`.
+    fn is_pending(&self, pending: &Arc<Mutex<Pending>>) -> bool {
+        matches!(self, Handle::Pending(p) if Arc::ptr_eq(p, pending))
+    }
+}
+
 /// Decides whether an incoming link may join; `false` refuses it with LinkRefused.
 pub type LinkFilter = Arc<dyn Fn(&LinkDescription) -> bool + Send + Sync>;
 
@@ -408,7 +420,9 @@ impl ServerInner {
                     Ok(joining) => joining,
                     Err(reason) => {
                         if reason == RefusedReason::Closed {
-                            self.table.lock().stop_taking_links(request.conn_id);
+                            self.table
+                                .lock()
+                                .stop_taking_links_if(request.conn_id, |h| h.is_running(&shared));
                         }
                         return refuse(link, reason).await;
                     }
@@ -543,9 +557,12 @@ impl Incoming {
                     break;
                 }
             }
-            server.table.lock().stop_taking_links(conn_id);
+            // By this connection's own entry only: one ended to make room is forgotten at
+            // once, and its id may already name a newer connection.
+            let ours = |h: &Handle| h.is_running(&shared);
+            server.table.lock().stop_taking_links_if(conn_id, ours);
             let _ = control.closed().await;
-            server.table.lock().remove(conn_id);
+            server.table.lock().remove_if(conn_id, ours);
             drop(slot);
         });
         conn
@@ -566,7 +583,7 @@ impl Incoming {
         self.answered = true;
         let links = {
             let mut table = self.server.table.lock();
-            table.remove(self.conn_id);
+            table.remove_if(self.conn_id, |h| h.is_pending(&self.pending));
             std::mem::take(&mut self.pending.lock().links)
         };
         let runtime = tokio::runtime::Handle::try_current().ok();

@@ -128,7 +128,16 @@ impl Path {
             Some(LinkState::Stalled) => {
                 self.stalled_since = self.stalled_since.or(Some(Instant::now()));
             }
-            Some(_) => self.stalled_since = None,
+            Some(_) => {
+                if self.stalled_since.take().is_some() {
+                    // Back by itself (its test passed): the probes on its path have nothing
+                    // left to replace.
+                    for attempt in self.attempts.drain(..) {
+                        attempt.abort();
+                    }
+                    self.next_probe = None;
+                }
+            }
         }
     }
 }
@@ -354,6 +363,14 @@ fn finished(
             }));
             path.filtered = true;
             path.retry = Some((now + FILTERED_BACKOFF, FILTERED_BACKOFF));
+        }
+        Ok(Opened::Link(id, ..))
+            if probe && path.live.is_some() && path.stalled_since.is_none() =>
+        {
+            // A probe that got through as the stalled link came back by itself: the link that
+            // carries data and has been measured stays, the spare goes.
+            tracing::debug!(path = %name, "probe's link up after the stalled link recovered; dropping it");
+            control.drop_link(id);
         }
         Ok(Opened::Link(id, attempt, remote)) => {
             tracing::debug!(path = %name, probe, "link up");

@@ -76,11 +76,11 @@ impl Connection {
                     l.goodbye = Goodbye::Remote { sent: false };
                     self.requeue_link(link);
                 }
-                Goodbye::Local { sent: true } => {
+                Goodbye::Local { sent: Some(_) } => {
                     self.fail_link(now, link, LinkError::Goodbye);
                 }
                 // Both sides started at once: ours goes out, then the link closes.
-                Goodbye::Local { sent: false } => {}
+                Goodbye::Local { sent: None } => {}
                 Goodbye::Remote { .. } => return Err(Violation::RepeatedGoodbye.into()),
             },
             Message::Terminate => {
@@ -202,7 +202,7 @@ impl Connection {
             // already said Goodbye there, or the queue is full (the peer then resends).
             let goodbye_sent = matches!(
                 l.goodbye,
-                Goodbye::Local { sent: true } | Goodbye::Remote { sent: true }
+                Goodbye::Local { sent: Some(_) } | Goodbye::Remote { sent: true }
             );
             if !goodbye_sent && l.acks.len() < max_acks {
                 l.acks.push_back(seq);

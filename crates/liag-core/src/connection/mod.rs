@@ -305,7 +305,7 @@ impl Connection {
     pub fn remove_link(&mut self, now: Time, link: LinkId) {
         if let Some(l) = self.link_mut(link) {
             if l.goodbye == crate::link::Goodbye::None {
-                l.goodbye = crate::link::Goodbye::Local { sent: false };
+                l.goodbye = crate::link::Goodbye::Local { sent: None };
                 self.requeue_link(link);
             }
         }
@@ -543,6 +543,10 @@ impl Connection {
             receive_held: self.recv.held(),
             unreported: self.recv.unreported,
         }
+    }
+
+    fn link(&self, id: LinkId) -> Option<&Link> {
+        self.links.iter().find(|l| l.id == id)
     }
 
     fn link_mut(&mut self, id: LinkId) -> Option<&mut Link> {

@@ -1,21 +1,25 @@
-//! Timers: acknowledgement timeouts, pings, and the no-link timeout, as one table.
+//! Timers: acknowledgement timeouts and due times, pings, link tests, and the no-link
+//! timeout, as one table.
 
 use std::time::Duration;
 
 use super::Connection;
 use crate::error::{ConnectionError, LinkError};
-use crate::link::LinkId;
+use crate::link::{Goodbye, LinkId};
 use crate::time::Time;
 
-/// How long a link test's Pong may take before the link counts as stalled, at least: a slow
+/// How long a testing link may stay silent, at least, before it counts as stalled: a slow
 /// path's test takes a while (16 KiB at 400 kbit/s is a third of a second), a silent one
-/// should be probed.
+/// should be probed. The patience is the larger of this and the link's ack timeout, counted
+/// from the later of the test's Ping and the last bytes received on the link.
 const TEST_PATIENCE: Duration = Duration::from_secs(1);
 
 /// The kinds of deadline a connection keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
-    /// The oldest message in flight on a link is overdue: the link is stalled.
+    /// The oldest message in flight on a link went unacknowledged for the ack timeout (from
+    /// the smoothed round trip and its variation, within the configured floor and cap): the
+    /// link is stalled.
     Ack(LinkId),
     /// The oldest message in flight on a link, sent while the link's rate was its test's, is
     /// overdue against that rate (`Link::sent_entry`): the test misjudged the link.
@@ -27,6 +31,9 @@ enum Timer {
     SendTimeout(LinkId),
     /// A link has been quiet: ping it.
     KeepAlive(LinkId),
+    /// This side's Goodbye on a link went unanswered for the ping timeout: the link is
+    /// dropped (a peer that keeps sending on it would otherwise hold it for ever).
+    GoodbyeTimeout(LinkId),
     /// A link test's Pong is overdue and nothing else came on the link either: the link
     /// counts as stalled (so a keeper probes its path) while the test goes on.
     TestOverdue(LinkId),
@@ -79,8 +86,15 @@ impl Connection {
             let stray = l
                 .stray_pong_until
                 .map(|at| (Timer::StrayPongGone(l.id), at));
+            let goodbye = match l.goodbye {
+                Goodbye::Local { sent: Some(at) } => {
+                    Some((Timer::GoodbyeTimeout(l.id), at + config.ping_timeout))
+                }
+                _ => None,
+            };
             ack.into_iter()
                 .chain(Some(ping))
+                .chain(goodbye)
                 .chain(test)
                 .chain(reping)
                 .chain(stray)
@@ -121,6 +135,7 @@ impl Connection {
                 Timer::Ack(link) => self.stall(now, link),
                 Timer::Overdue(link) => self.overdue(now, link),
                 Timer::PingTimeout(link) => self.fail_link(now, link, LinkError::PingTimeout),
+                Timer::GoodbyeTimeout(link) => self.fail_link(now, link, LinkError::GoodbyeTimeout),
                 Timer::SendTimeout(link) => self.fail_link(now, link, LinkError::SendTimeout),
                 Timer::KeepAlive(link) => {
                     if let Some(l) = self.link_mut(link) {

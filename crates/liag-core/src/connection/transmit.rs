@@ -7,7 +7,7 @@ use liag_proto::message::Message;
 
 use super::Connection;
 use crate::error::LinkError;
-use crate::link::{Goodbye, LinkId};
+use crate::link::{Goodbye, Link, LinkId};
 use crate::scheduler::{LinkView, Offer};
 use crate::send::Reliable;
 use crate::time::Time;
@@ -78,8 +78,8 @@ impl Connection {
         }
         match l.goodbye {
             Goodbye::None => {}
-            Goodbye::Local { sent: false } => {
-                l.goodbye = Goodbye::Local { sent: true };
+            Goodbye::Local { sent: None } => {
+                l.goodbye = Goodbye::Local { sent: Some(now) };
                 return Some(Next::Message(Message::Goodbye));
             }
             Goodbye::Remote { sent: false } => {
@@ -88,7 +88,7 @@ impl Connection {
                 self.fail_link(now, link, LinkError::Goodbye);
                 return Some(Next::Message(Message::Goodbye));
             }
-            Goodbye::Local { sent: true } | Goodbye::Remote { sent: true } => return None,
+            Goodbye::Local { sent: Some(_) } | Goodbye::Remote { sent: true } => return None,
         }
         // A link test leads with a Ping of its own, once no other Ping is outstanding (nor a
         // stray Pong expected), and closes with the link's usual Ping after its filler; a
@@ -264,13 +264,20 @@ impl Connection {
     ) -> Next {
         let header = Next::Message(msg.message(seq));
         let floor = self.config.ack_timeout_min;
+        let provisional = self.link(link).is_some_and(Link::rate_provisional);
+        let rtt_cap = if provisional {
+            let others = self.links.iter().filter(|l| l.id != link && l.usable());
+            crate::link::due_rtt_cap(others.map(|l| l.rtt.min()))
+        } else {
+            Duration::MAX
+        };
         if let Some(l) = self.link_mut(link) {
+            let sent = l.sent_entry(index, msg.data_len(), now, floor, rtt_cap);
             tracing::trace!(
                 %link, ?seq, len = msg.data_len(), rate = l.rate(), inflight = l.inflight_bytes,
                 window = l.window.get(), min_rtt = ?l.rtt.min(), srtt = ?l.rtt.smoothed(),
-                "reliable message sent"
+                due = ?sent.due.map(|due| due - now), "reliable message sent"
             );
-            let sent = l.sent_entry(index, msg.data_len(), now, floor);
             l.inflight.push_back(sent);
             l.inflight_bytes += msg.data_len();
             if let Reliable::Data(payload) = msg {
