@@ -604,7 +604,15 @@ impl Link {
 
     /// A Pong arrived. Returns whether it ended a link test, which then sets the link's rate
     /// and lets it carry data again.
-    pub(crate) fn on_pong(&mut self, now: Time) -> bool {
+    ///
+    /// `rtt_cap` is the [`due_rtt_cap`] of the other links. On a link that has carried no
+    /// data yet, a test's lead Ping whose round trip went beyond it waited on its way (a
+    /// crawling path's losses, recovered a retransmission timeout later, or its queue), and
+    /// the test's rate is then at most the whole test's: the Pongs that follow such a lead
+    /// closely say nothing of the filler. A link that has carried data is exempt, since what it
+    /// queued before its test (a socket buffer filled through an outage) delays the lead
+    /// whatever the path delivers now.
+    pub(crate) fn on_pong(&mut self, now: Time, rtt_cap: Duration) -> bool {
         // A Pong that may be an ended test's stray still answers the outstanding Ping (if it
         // is the stray, that Ping's own Pong is then ignored), but its time says nothing of
         // the round trip.
@@ -616,7 +624,12 @@ impl Link {
             self.ping_answered(now, stray);
             return false;
         };
-        match test.on_pong(now, self.ping_sent) {
+        let rtt_cap = if self.data_bytes == 0 {
+            rtt_cap
+        } else {
+            Duration::MAX
+        };
+        match test.on_pong(now, self.ping_sent, rtt_cap) {
             PongFor::Lead(sample) => {
                 self.rtt.update(sample, now);
                 false

@@ -188,8 +188,15 @@ impl LinkTest {
 
     /// A Pong arrived at `now`; `generic` is the send time of the link's outstanding
     /// (closing or keep-alive) Ping, if any, which it answers unless the lead's comes first.
-    /// Once the fresh Ping was asked for, the next Pong ends the test.
-    pub(crate) fn on_pong(&mut self, now: Time, generic: Option<Time>) -> PongFor {
+    /// Once the fresh Ping was asked for, the next Pong ends the test. A lead whose round
+    /// trip exceeded `rtt_cap` waited on its way, and the gap after it proves nothing (see
+    /// [`crate::link::Link::on_pong`]).
+    pub(crate) fn on_pong(
+        &mut self,
+        now: Time,
+        generic: Option<Time>,
+        rtt_cap: Duration,
+    ) -> PongFor {
         if let Lead::Sent(at) = self.lead {
             self.lead = Lead::Answered { sent: at, at: now };
             return PongFor::Lead(now - at);
@@ -212,14 +219,16 @@ impl LinkTest {
             Fresh::Unasked => {}
         }
         let rate = match self.lead {
-            Lead::Answered { at: first, .. } if self.size > 0 => {
+            Lead::Answered { sent, at: first } if self.size > 0 => {
                 let gap = now - first;
                 let drain = gap.max(Duration::from_millis(1));
                 let mut rate = self.size as f64 / drain.as_secs_f64();
-                if gap < TOGETHER {
+                if gap < TOGETHER || first - sent > rtt_cap {
                     // Together, the Pongs say nothing of how long the filler took: they were
                     // held on their way (a queue on the return path, the peer's own filler, a
-                    // peer that sends its Pongs in bursts), or the link is very fast. What is
+                    // peer that sends its Pongs in bursts), or the link is very fast. Nor do
+                    // they after a lead held that long: a lost segment's retransmission
+                    // brings lead, filler and closing Ping to the peer together. What is
                     // sure is that the whole test took its time. A rate that errs low grows
                     // with the first acknowledgements; one that errs high loads the link with
                     // data the stream then waits for.
@@ -282,11 +291,11 @@ mod tests {
         assert!(test.ready_to_close());
         test.close_sent();
         assert_eq!(
-            test.on_pong(at(50), Some(at(0))),
+            test.on_pong(at(50), Some(at(0)), Duration::MAX),
             PongFor::Lead(at(50) - at(0))
         );
         // The second Pong, 100 ms after the first: the filler took 100 ms.
-        let PongFor::Close(Some(rate)) = test.on_pong(at(150), Some(at(0))) else {
+        let PongFor::Close(Some(rate)) = test.on_pong(at(150), Some(at(0)), Duration::MAX) else {
             panic!("the closing Pong ends the test");
         };
         assert!((rate - (TEST_BYTES + 100) as f64 * 10.0).abs() < 1.0);
@@ -304,8 +313,8 @@ mod tests {
     #[test]
     fn pongs_at_once_give_a_bounded_rate() {
         let mut test = sent_whole(TEST_BYTES, Duration::from_millis(1));
-        test.on_pong(at(1), Some(at(0)));
-        let close = test.on_pong(at(1), Some(at(0)));
+        test.on_pong(at(1), Some(at(0)), Duration::MAX);
+        let close = test.on_pong(at(1), Some(at(0)), Duration::MAX);
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 * 1000.0)));
     }
 
@@ -314,8 +323,8 @@ mod tests {
         // A 2 ms link whose Pongs both came back 1.6 s later, together: the gap between them
         // says nothing; 16 KiB in the 1.6 s the test took is what is sure.
         let mut test = sent_whole(TEST_BYTES, Duration::from_millis(2));
-        test.on_pong(at(1_600), Some(at(0)));
-        let close = test.on_pong(at(1_600), Some(at(0)));
+        test.on_pong(at(1_600), Some(at(0)), Duration::MAX);
+        let close = test.on_pong(at(1_600), Some(at(0)), Duration::MAX);
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 1.6)));
     }
 
@@ -324,9 +333,25 @@ mod tests {
         // A link whose handshake waited 1 s in a queue: Pongs back together 1.2 s after the
         // lead, no later than that round trip allows, say nothing of the filler either.
         let mut test = sent_whole(TEST_BYTES, Duration::from_secs(1));
-        test.on_pong(at(1_200), Some(at(0)));
-        let close = test.on_pong(at(1_201), Some(at(0)));
+        test.on_pong(at(1_200), Some(at(0)), Duration::MAX);
+        let close = test.on_pong(at(1_201), Some(at(0)), Duration::MAX);
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 1.201)));
+    }
+
+    #[test]
+    fn pongs_after_a_lead_beyond_the_cap_give_the_whole_tests_rate() {
+        // 500 ms for the lead where 100 ms is the most allowed: the Pongs 4 ms apart (4 MB/s)
+        // prove nothing, and the whole test's 504 ms gives the rate.
+        let cap = Duration::from_millis(100);
+        let mut test = sent_whole(TEST_BYTES, Duration::from_millis(10));
+        test.on_pong(at(500), Some(at(0)), cap);
+        let close = test.on_pong(at(504), Some(at(0)), cap);
+        assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 0.504)));
+        // Within the cap, the gap's rate stands.
+        let mut test = sent_whole(TEST_BYTES, Duration::from_millis(10));
+        test.on_pong(at(100), Some(at(0)), cap);
+        let close = test.on_pong(at(104), Some(at(0)), cap);
+        assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 0.004)));
     }
 
     /// A test of a 10 ms link whose lead Pong came at 12 ms, after the closing Ping (sent at
@@ -335,7 +360,7 @@ mod tests {
         let mut test = sent_whole(TEST_BYTES, Duration::from_millis(10));
         assert_eq!(test.reping_at(Some(at(1))), None, "no Pong yet");
         assert_eq!(
-            test.on_pong(at(12), Some(at(1))),
+            test.on_pong(at(12), Some(at(1)), Duration::MAX),
             PongFor::Lead(at(12) - at(0))
         );
         // The lead's round trip (12 ms) and the slack (10 ms) after its Pong.
@@ -355,7 +380,7 @@ mod tests {
         assert_eq!(test.waiting_since(Some(at(1))), Some(at(34)));
         // A Pong a round trip after the fresh Ping: its answer, or a closing Pong that late;
         // the whole test's rate either way, and a Pong may still follow.
-        let close = test.on_pong(at(44), Some(at(1)));
+        let close = test.on_pong(at(44), Some(at(1)), Duration::MAX);
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 0.044)));
         assert!(test.pong_may_follow());
     }
@@ -365,7 +390,7 @@ mod tests {
         // The closing Pong comes 1 ms after the fresh Ping left: it cannot answer it.
         let mut test = asked_again();
         test.fresh_sent(at(34));
-        let close = test.on_pong(at(35), Some(at(1)));
+        let close = test.on_pong(at(35), Some(at(1)), Duration::MAX);
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 0.023)));
         assert!(
             test.pong_may_follow(),
@@ -373,7 +398,7 @@ mod tests {
         );
         // Before the fresh Ping went out, nothing follows.
         let mut test = asked_again();
-        let close = test.on_pong(at(35), Some(at(1)));
+        let close = test.on_pong(at(35), Some(at(1)), Duration::MAX);
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 0.023)));
         assert!(!test.pong_may_follow());
     }
@@ -382,7 +407,10 @@ mod tests {
     fn a_closing_ping_sent_after_the_leads_pong_is_not_asked_again() {
         let mut test = LinkTest::new(TEST_BYTES, Duration::from_millis(10));
         test.lead_sent(at(0));
-        assert_eq!(test.on_pong(at(10), None), PongFor::Lead(at(10) - at(0)));
+        assert_eq!(
+            test.on_pong(at(10), None, Duration::MAX),
+            PongFor::Lead(at(10) - at(0))
+        );
         while test.next_filler(32 << 10).is_some() {}
         test.close_sent();
         // Its own Pong is still to come: nothing was merged.
@@ -395,8 +423,14 @@ mod tests {
         assert!(!test.wants_lead(false));
         assert_eq!(test.next_filler(32 << 10), None);
         assert!(test.ready_to_close());
-        assert_eq!(test.on_pong(at(5), Some(at(0))), PongFor::Other);
+        assert_eq!(
+            test.on_pong(at(5), Some(at(0)), Duration::MAX),
+            PongFor::Other
+        );
         test.close_sent();
-        assert_eq!(test.on_pong(at(9), Some(at(1))), PongFor::Close(None));
+        assert_eq!(
+            test.on_pong(at(9), Some(at(1)), Duration::MAX),
+            PongFor::Close(None)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Packets arriving on a link: messages, acknowledgements and reliable messages.
 
 use bytes::Bytes;
+use std::time::Duration;
 
 use liag_proto::inbound::Inbound;
 use liag_proto::message::Message;
@@ -52,11 +53,15 @@ impl Connection {
     }
 
     fn on_message(&mut self, now: Time, link: LinkId, msg: Message) -> Result<(), LinkError> {
+        let rtt_cap = match msg {
+            Message::Pong => self.due_rtt_cap(link),
+            _ => Duration::MAX,
+        };
         let l = self.link_mut(link).ok_or(LinkError::ConnectionClosed)?;
         match msg {
             Message::Ping => l.queue_pong(),
             Message::Pong => {
-                l.on_pong(now);
+                l.on_pong(now, rtt_cap);
             }
             Message::Ack { received } => self.on_ack(now, link, received),
             Message::Consumed { seq, consumed } => {
@@ -147,8 +152,7 @@ impl Connection {
             }
             if data_len > 0 {
                 let limited = l.window_limited;
-                let serialization =
-                    std::time::Duration::from_secs_f64(max_payload as f64 / l.rate().max(1.0));
+                let serialization = Duration::from_secs_f64(max_payload as f64 / l.rate().max(1.0));
                 let serialization = serialization.min(l.rtt.min());
                 let delayed =
                     l.window

@@ -271,6 +271,13 @@ impl Connection {
         id
     }
 
+    /// The most round trip `link`'s due times and its test allow for ([`crate::link::due_rtt_cap`]
+    /// of the other usable links).
+    fn due_rtt_cap(&self, link: LinkId) -> std::time::Duration {
+        let others = self.links.iter().filter(|l| l.id != link && l.usable());
+        crate::link::due_rtt_cap(others.map(|l| l.rtt.min()))
+    }
+
     /// The filler a test of `link` sends: none when no other link carries data, since then
     /// there is nothing to protect the stream from and every moment counts.
     fn test_size(&self, link: LinkId) -> usize {

@@ -266,8 +266,7 @@ impl Connection {
         let floor = self.config.ack_timeout_min;
         let provisional = self.link(link).is_some_and(Link::rate_provisional);
         let rtt_cap = if provisional {
-            let others = self.links.iter().filter(|l| l.id != link && l.usable());
-            crate::link::due_rtt_cap(others.map(|l| l.rtt.min()))
+            self.due_rtt_cap(link)
         } else {
             Duration::MAX
         };
