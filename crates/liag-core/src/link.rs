@@ -609,9 +609,11 @@ impl Link {
     /// data yet, a test's lead Ping whose round trip went beyond it waited on its way (a
     /// crawling path's losses, recovered a retransmission timeout later, or its queue), and
     /// the test's rate is then at most the whole test's: the Pongs that follow such a lead
-    /// closely say nothing of the filler. A link that has carried data is exempt, since what it
-    /// queued before its test (a socket buffer filled through an outage) delays the lead
-    /// whatever the path delivers now.
+    /// closely say nothing of the filler. A link that has carried data is exempt: it is tested
+    /// again only after a stall, with data unacknowledged, and what it queued before (a socket
+    /// buffer filled through an outage) delays the lead whatever the path delivers now. A new
+    /// link whose path is that long after all (a satellite beside fibre) starts from the low
+    /// rate, one payload at a time, and climbs as its acknowledgements measure it.
     pub(crate) fn on_pong(&mut self, now: Time, rtt_cap: Duration) -> bool {
         // A Pong that may be an ended test's stray still answers the outstanding Ping (if it
         // is the stray, that Ping's own Pong is then ignored), but its time says nothing of
