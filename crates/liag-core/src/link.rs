@@ -492,8 +492,8 @@ impl Link {
     /// acknowledgement then pulls the next entry's due time in ([`Link::pull_in_next_due`]).
     ///
     /// A test's 16 KiB can pass a token bucket's burst at the speed of the wire, and its
-    /// Pongs may have waited in a queue the path had then, or behind the peer's own test
-    /// filler: neither the rate nor the ack timeout (from the smoothed round trip) can be
+    /// Pongs may have waited in a queue the path had then, or for a lost segment's
+    /// retransmission on a crawling path: neither the rate nor the ack timeout (from the smoothed round trip) can be
     /// trusted to tell a link that has slowed to a crawl. A scheduler trusting the test may
     /// have given such a link a queue it takes seconds to deliver, acknowledged one payload at
     /// a time: each late acknowledgement is a round-trip sample that pushes the ack timeout
@@ -508,8 +508,8 @@ impl Link {
     ///
     /// The round trip is capped because a new link's round trips so far, its handshake's and
     /// its test's lead Ping's, may both have waited in a queue: the handshake behind the
-    /// losses of the old link it replaces on the same path, the Ping's Pong behind the peer's
-    /// own test filler (16 KiB at 50 kB/s is a third of a second). A link that has to wait
+    /// losses of the old link it replaces on the same path, the Ping for a retransmission
+    /// through the same losses (half a second in the traces). A link that has to wait
     /// that out before its first payload is overdue holds the stream for as long. One whose
     /// round trip is far beyond every other link's is taken to be queueing rather than far;
     /// if it is far after all, it stalls once, and its next test sets no due time.
@@ -533,8 +533,9 @@ impl Link {
             let rate = self.rate.rate.max(1.0) / OVERDUE_FACTOR;
             let transmit =
                 |bytes: usize| Duration::from_secs_f64((bytes as f64 / rate).min(3600.0));
-            // The first sample replaces the handshake's round trip in the minimum; a test's
-            // Pongs may have waited behind the peer's filler, the handshake did not.
+            // The first sample replaces the handshake's round trip in the minimum, and either
+            // may have waited in the path's queue or for a retransmission: the smaller counts,
+            // and at most the cap.
             let rtt = self.rtt.min().min(self.info.handshake_rtt).min(rtt_cap);
             sent.slow_transmit = transmit(len);
             sent.due = Some(
@@ -606,14 +607,16 @@ impl Link {
     /// and lets it carry data again.
     ///
     /// `rtt_cap` is the [`due_rtt_cap`] of the other links. On a link that has carried no
-    /// data yet, a test's lead Ping whose round trip went beyond it waited on its way (a
-    /// crawling path's losses, recovered a retransmission timeout later, or its queue), and
-    /// the test's rate is then at most the whole test's: the Pongs that follow such a lead
-    /// closely say nothing of the filler. A link that has carried data is exempt: it is tested
-    /// again only after a stall, with data unacknowledged, and what it queued before (a socket
-    /// buffer filled through an outage) delays the lead whatever the path delivers now. A new
-    /// link whose path is that long after all (a satellite beside fibre) starts from the low
-    /// rate, one payload at a time, and climbs as its acknowledgements measure it.
+    /// data of its own yet (`data_bytes`, new data sent on it), a test's lead Ping whose round
+    /// trip went beyond it waited on its way (a crawling path's losses, recovered a
+    /// retransmission timeout later, or its queue), and the test's rate is then the whole
+    /// test's: the Pongs that follow such a lead closely say nothing of the filler. A link
+    /// that has carried data is exempt: it is tested again only after a stall, with data
+    /// unacknowledged, and what it queued before (a socket buffer filled through an outage)
+    /// delays the lead whatever the path delivers now. A new link whose path is that long
+    /// after all (a satellite beside fibre) starts at the whole test's rate; if its first
+    /// payload is overdue it stalls once, and its next test, exempt, sets its rate with no
+    /// due times ([`Link::sent_entry`]).
     pub(crate) fn on_pong(&mut self, now: Time, rtt_cap: Duration) -> bool {
         // A Pong that may be an ended test's stray still answers the outstanding Ping (if it
         // is the stray, that Ping's own Pong is then ignored), but its time says nothing of

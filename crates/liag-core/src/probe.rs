@@ -347,7 +347,7 @@ mod tests {
         test.on_pong(at(500), Some(at(0)), cap);
         let close = test.on_pong(at(504), Some(at(0)), cap);
         assert_eq!(close, PongFor::Close(Some(TEST_BYTES as f64 / 0.504)));
-        // Within the cap, the gap's rate stands.
+        // At the cap exactly (the rule is "beyond" it), the gap's rate stands.
         let mut test = sent_whole(TEST_BYTES, Duration::from_millis(10));
         test.on_pong(at(100), Some(at(0)), cap);
         let close = test.on_pong(at(104), Some(at(0)), cap);

@@ -355,9 +355,11 @@ fn a_crawling_link_fresh_from_its_test_carries_one_payload_at_a_time() {
     assert_eq!(data(&next), 1, "{:?}", kinds(&next));
 }
 
-/// Tests `la` from `now`: the Pongs come 100 ms later (no longer than a round trip a due time
-/// allows beside a 10 ms link), 4 ms apart (4 MB/s: a token bucket's burst). Returns when the
-/// link went active.
+/// Tests `la` from `now`: the Pongs come 100 ms later, 4 ms apart (4 MB/s: a token bucket's
+/// burst). Returns when the link went active. 100 ms is exactly the most round trip a due time
+/// allows beside a 10 ms link: a lead beyond it would give the test the whole test's rate
+/// (`a_new_links_test_whose_lead_waited_far_beyond_the_others_round_trips_is_not_trusted`),
+/// and the test would no longer be fooled.
 fn fooled_test(
     now: Time,
     a: &mut Connection,
@@ -378,7 +380,7 @@ fn fooled_test(
 fn a_link_slower_than_its_test_stalls_once_its_first_data_is_overdue() {
     // The second link's test Pongs came 4 ms apart: 4 MB/s, as fast as the first link. The
     // path delivers 50 kB/s now. The link takes a queue on the test's word, and the ack
-    // timeout, from the lead's 100 ms sample, is far away.
+    // timeout, from the lead's 100 ms sample, is hundreds of milliseconds away.
     let now = Time::ZERO;
     let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, RTT);
     a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
@@ -462,12 +464,15 @@ fn a_new_links_test_whose_lead_waited_far_beyond_the_others_round_trips_is_not_t
         "rate {rate}, whole test {whole}"
     );
 
-    // A crawl beside the first link: one payload at a time, small, and due after its slow
-    // transmission (at a quarter of that rate), at most 100 ms of round trip (not the 500
-    // the link showed) and 100 ms of slack.
+    // A crawl beside the first link: one payload at a time, of what it sends in 50 ms, and
+    // due after its slow transmission (at a quarter of that rate), at most 100 ms of round
+    // trip (not the 500 the link showed) and 100 ms of slack. No acknowledgement comes by
+    // then, and the link stalls: its payload moves to the first link, and its next test sets
+    // its rate with no due times.
     let sent = transmits(closing_at, &mut a, la);
     assert_eq!(kinds(&sent), [MessageKind::Data]);
     let len = sent[1].len();
+    assert_eq!(len, (whole * 0.05) as usize);
     let slow = Duration::from_secs_f64(len as f64 / (whole / 4.0));
     let due = closing_at + slow + Duration::from_millis(200);
     let timeout = a.poll_timeout().unwrap();
