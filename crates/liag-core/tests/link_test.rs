@@ -330,13 +330,8 @@ fn a_crawling_link_fresh_from_its_test_carries_one_payload_at_a_time() {
     let handshake = Duration::from_millis(500);
     let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, handshake);
     a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
-    let test = transmits(now, &mut a, la);
-    let lead_at = now + handshake;
-    let mut pongs = pongs_for(lead_at, &mut b, lb, test).into_iter();
-    a.handle_packet(lead_at, la, pongs.next().unwrap());
-    let closing_at = lead_at + Duration::from_millis(400);
-    a.handle_packet(closing_at, la, pongs.next().unwrap());
-    assert_eq!(state(&a, la), LinkState::Active);
+    let gap = Duration::from_millis(400);
+    let closing_at = tested(now, &mut a, &mut b, (la, lb), handshake, gap);
 
     let first = transmits(closing_at, &mut a, la);
     let data = |packets: &[Bytes]| {
@@ -360,17 +355,32 @@ fn a_crawling_link_fresh_from_its_test_carries_one_payload_at_a_time() {
 /// allows beside a 10 ms link: a lead beyond it would give the test the whole test's rate
 /// (`a_new_links_test_whose_lead_waited_far_beyond_the_others_round_trips_is_not_trusted`),
 /// and the test would no longer be fooled.
-fn fooled_test(
+fn fooled_test(now: Time, a: &mut Connection, b: &mut Connection, links: (LinkId, LinkId)) -> Time {
+    tested(
+        now,
+        a,
+        b,
+        links,
+        Duration::from_millis(100),
+        Duration::from_millis(4),
+    )
+}
+
+/// Tests `la` from `now`: the lead's Pong comes `lead` later, the closing one `gap` after
+/// it. Returns when the link went active.
+fn tested(
     now: Time,
     a: &mut Connection,
     b: &mut Connection,
     (la, lb): (LinkId, LinkId),
+    lead: Duration,
+    gap: Duration,
 ) -> Time {
     let test = transmits(now, a, la);
-    let lead_at = now + Duration::from_millis(100);
+    let lead_at = now + lead;
     let mut pongs = pongs_for(lead_at, b, lb, test).into_iter();
     a.handle_packet(lead_at, la, pongs.next().unwrap());
-    let closing_at = lead_at + Duration::from_millis(4);
+    let closing_at = lead_at + gap;
     a.handle_packet(closing_at, la, pongs.next().unwrap());
     assert_eq!(state(a, la), LinkState::Active);
     closing_at
@@ -451,12 +461,8 @@ fn a_new_links_test_whose_lead_waited_far_beyond_the_others_round_trips_is_not_t
     let round_trip = Duration::from_millis(500);
     let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, round_trip);
     a.write(Bytes::from(vec![3u8; 32 << 20])).unwrap();
-    let test = transmits(now, &mut a, la);
-    let mut pongs = pongs_for(now + round_trip, &mut b, lb, test).into_iter();
-    a.handle_packet(now + round_trip, la, pongs.next().unwrap());
-    let closing_at = now + round_trip + Duration::from_millis(4);
-    a.handle_packet(closing_at, la, pongs.next().unwrap());
-    assert_eq!(state(&a, la), LinkState::Active);
+    let gap = Duration::from_millis(4);
+    let closing_at = tested(now, &mut a, &mut b, (la, lb), round_trip, gap);
     let rate = a.link_stats()[1].rate;
     let whole = (16 << 10) as f64 / 0.504;
     assert!(
@@ -496,16 +502,8 @@ fn a_retest_led_late_by_what_the_link_queued_before_keeps_the_gaps_rate() {
     exchange(now, &mut a, &mut b, links[1]);
     let (la, lb) = links[0];
     let (_, stalled_at) = stall(now, &mut a, la, 1 << 20);
-    let test = transmits(stalled_at, &mut a, la);
-    let lead_at = stalled_at + Duration::from_millis(500);
-    let mut pongs = pongs_for(lead_at, &mut b, lb, test).into_iter();
-    a.handle_packet(lead_at, la, pongs.next().unwrap());
-    a.handle_packet(
-        lead_at + Duration::from_millis(4),
-        la,
-        pongs.next().unwrap(),
-    );
-    assert_eq!(state(&a, la), LinkState::Active);
+    let (lead, gap) = (Duration::from_millis(500), Duration::from_millis(4));
+    tested(stalled_at, &mut a, &mut b, (la, lb), lead, gap);
     let rate = a.link_stats()[0].rate;
     assert!((rate - 4_096_000.0).abs() < 1.0, "rate {rate}");
 }

@@ -129,16 +129,21 @@ impl Path {
                 self.stalled_since = self.stalled_since.or(Some(Instant::now()));
             }
             Some(_) => {
-                if self.stalled_since.take().is_some() {
+                if self.stalled_since.is_some() {
                     // Back by itself (its test passed): the probes on its path have nothing
                     // left to replace.
-                    for attempt in self.attempts.drain(..) {
-                        attempt.abort();
-                    }
-                    self.next_probe = None;
+                    self.stop_probing();
                 }
             }
         }
+    }
+
+    /// The path works again: its probes under way are aborted and no more are due.
+    fn stop_probing(&mut self) {
+        for attempt in self.attempts.drain(..) {
+            attempt.abort();
+        }
+        (self.stalled_since, self.next_probe) = (None, None);
     }
 }
 
@@ -389,10 +394,7 @@ fn finished(
                 control.drop_link(old.id);
             }
             // The path works: the other probes on it have nothing left to find.
-            for attempt in path.attempts.drain(..) {
-                attempt.abort();
-            }
-            (path.stalled_since, path.next_probe) = (None, None);
+            path.stop_probing();
             // Reopened at once if the link lives long, after the next wait if not.
             path.retry = path.retry.map(|(_, backoff)| (now, backoff));
             path.filtered = false;

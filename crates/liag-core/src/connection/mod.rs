@@ -552,10 +552,6 @@ impl Connection {
         }
     }
 
-    fn link(&self, id: LinkId) -> Option<&Link> {
-        self.links.iter().find(|l| l.id == id)
-    }
-
     fn link_mut(&mut self, id: LinkId) -> Option<&mut Link> {
         self.links.iter_mut().find(|l| l.id == id)
     }

@@ -7,7 +7,7 @@ use liag_proto::message::Message;
 
 use super::Connection;
 use crate::error::LinkError;
-use crate::link::{Goodbye, Link, LinkId};
+use crate::link::{Goodbye, LinkId};
 use crate::scheduler::{LinkView, Offer};
 use crate::send::Reliable;
 use crate::time::Time;
@@ -264,24 +264,26 @@ impl Connection {
     ) -> Next {
         let header = Next::Message(msg.message(seq));
         let floor = self.config.ack_timeout_min;
-        let provisional = self.link(link).is_some_and(Link::rate_provisional);
-        let rtt_cap = if provisional {
+        let Some(i) = self.links.iter().position(|l| l.id == link) else {
+            return header;
+        };
+        // Only a provisional rate's payloads get due times, and only theirs need the cap.
+        let rtt_cap = if self.links[i].rate_provisional() {
             self.due_rtt_cap(link)
         } else {
             Duration::MAX
         };
-        if let Some(l) = self.link_mut(link) {
-            let sent = l.sent_entry(index, msg.data_len(), now, floor, rtt_cap);
-            tracing::trace!(
-                %link, ?seq, len = msg.data_len(), rate = l.rate(), inflight = l.inflight_bytes,
-                window = l.window.get(), min_rtt = ?l.rtt.min(), srtt = ?l.rtt.smoothed(),
-                due = ?sent.due.map(|due| due - now), "reliable message sent"
-            );
-            l.inflight.push_back(sent);
-            l.inflight_bytes += msg.data_len();
-            if let Reliable::Data(payload) = msg {
-                l.pending_payload = Some(payload);
-            }
+        let l = &mut self.links[i];
+        let sent = l.sent_entry(index, msg.data_len(), now, floor, rtt_cap);
+        tracing::trace!(
+            %link, ?seq, len = msg.data_len(), rate = l.rate(), inflight = l.inflight_bytes,
+            window = l.window.get(), min_rtt = ?l.rtt.min(), srtt = ?l.rtt.smoothed(),
+            due = ?sent.due.map(|due| due - now), "reliable message sent"
+        );
+        l.inflight.push_back(sent);
+        l.inflight_bytes += msg.data_len();
+        if let Reliable::Data(payload) = msg {
+            l.pending_payload = Some(payload);
         }
         header
     }
