@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use liag_core::WriteError;
 
 use crate::control::Control;
+use crate::pool;
 use crate::shared::{Shared, io_error};
 
 fn write_error(e: WriteError) -> io::Error {
@@ -76,14 +77,47 @@ impl Source<'_> {
         }
     }
 
-    /// The first `n` bytes, as a buffer of their own; only a slice is copied.
-    fn take(&self, n: usize) -> Bytes {
-        match self {
-            Source::Copy(d) => Bytes::copy_from_slice(&d[..n]),
-            Source::Share(b) => b.slice(..n),
+    /// Hands the first `n` bytes to `conn`, copying only a slice; how many it took.
+    ///
+    /// A large copy goes into blocks of the process's write pool, a block at a time: freed to
+    /// the allocator as the peer acknowledged it, that memory would go back to the kernel and
+    /// the next write's pages be faulted in and zeroed again.
+    fn write_to(&self, conn: &mut liag_core::Connection, n: usize) -> Result<usize, WriteError> {
+        let d = match self {
+            Source::Share(b) => return conn.write(b.slice(..n)),
+            Source::Copy(d) if n < POOLED_WRITE_MIN => {
+                return conn.write(Bytes::copy_from_slice(&d[..n]));
+            }
+            Source::Copy(d) => &d[..n],
+        };
+        let pool = pool::write_blocks();
+        let mut written = 0;
+        while written < n {
+            let rest = &d[written..];
+            let piece = if rest.len() >= POOLED_WRITE_MIN {
+                pool.copy(rest)
+            } else {
+                Bytes::copy_from_slice(rest)
+            };
+            let len = piece.len();
+            match conn.write(piece) {
+                Ok(taken) => {
+                    written += taken;
+                    if taken < len {
+                        break;
+                    }
+                }
+                Err(e) if written == 0 => return Err(e),
+                Err(_) => break,
+            }
         }
+        Ok(written)
     }
 }
+
+/// A write copied this long or longer goes into pooled blocks (half a block, so a block is at
+/// least half used).
+const POOLED_WRITE_MIN: usize = pool::WRITE_BLOCK / 2;
 
 /// Writes what fits of `data`; `whole` asks for all of it or nothing (and, for a message
 /// larger than a payload, all of what fits in one payload).
@@ -107,7 +141,7 @@ fn poll_write_bytes(
         return Poll::Pending;
     }
     let n = data.len().min(room);
-    match inner.conn.write(data.take(n)) {
+    match data.write_to(&mut inner.conn, n) {
         Ok(n) => {
             inner.wake_driver();
             Poll::Ready(Ok(n))

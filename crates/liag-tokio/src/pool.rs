@@ -6,31 +6,117 @@
 //! faulted in again, which at gigabytes per second costs more than the read itself. A busy
 //! link therefore reads into blocks from a small pool of its own, and a block rejoins the pool
 //! when its last slice is dropped. The pool keeps blocks only while its owner says it is busy.
+//!
+//! Large byte-stream writes are copied into blocks of one pool that the whole process shares
+//! ([`write_blocks`]): their memory is freed as the peer acknowledges it, so it churns the same
+//! way, and a shared pool serves a hundred busy connections with the blocks one would keep.
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The size of a block of the write pool.
+pub(crate) const WRITE_BLOCK: usize = 64 << 10;
+/// The free blocks the write pool keeps beyond its recent peak (1 MiB), and all it keeps once
+/// every write has been acknowledged.
+const WRITE_BLOCKS_SPARE: usize = 16;
+/// How long the write pool remembers a peak: it keeps that of this period and the last.
+const PEAK_PERIOD: Duration = Duration::from_secs(1);
+
+/// The process's pool for copies of large byte-stream writes. Writes in flight swing between
+/// their peak and a fraction of it as acknowledgements come in batches (over three loopback
+/// links, between 1 and 64 MiB many times a second), and a block freed to the allocator in a
+/// trough is faulted in again at the next peak. So the pool keeps enough blocks for the peak
+/// in use over the last second or two, and lets the rest go once every block is back.
+pub(crate) fn write_blocks() -> &'static Arc<BlockPool> {
+    static POOL: OnceLock<Arc<BlockPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let pool = BlockPool::new(
+            WRITE_BLOCK,
+            Limit::RecentPeak {
+                spare: WRITE_BLOCKS_SPARE,
+                period: PEAK_PERIOD,
+            },
+        );
+        pool.set_keep(true);
+        pool
+    })
+}
 
 /// Free blocks of one capacity. A block is a `Vec` filled by copying or reading into its
 /// spare capacity, so no block is ever zeroed.
 #[derive(Debug)]
 pub(crate) struct BlockPool {
-    free: Mutex<Vec<Vec<u8>>>,
+    state: Mutex<State>,
     /// Whether returned blocks are kept.
     keep: AtomicBool,
     block_len: usize,
-    max_free: usize,
+    limit: Limit,
+}
+
+/// How many free blocks a pool keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    /// At most this many.
+    Fixed(usize),
+    /// Enough for the most blocks in use at once in this period and the last, and `spare`
+    /// more; only `spare` once no block is in use.
+    RecentPeak {
+        /// Free blocks kept beyond the peak.
+        spare: usize,
+        /// How long one period lasts.
+        period: Duration,
+    },
+}
+
+#[derive(Debug)]
+struct State {
+    free: Vec<Vec<u8>>,
+    /// Blocks taken and not yet given back.
+    in_use: usize,
+    /// The most blocks in use at once in the current period, and in the one before.
+    peak: usize,
+    last_peak: usize,
+    period_start: Option<Instant>,
+}
+
+impl State {
+    /// How many free blocks may stay at `now`.
+    fn limit(&mut self, limit: Limit, now: impl FnOnce() -> Instant) -> usize {
+        match limit {
+            Limit::Fixed(n) => n,
+            Limit::RecentPeak { spare, .. } if self.in_use == 0 => spare,
+            Limit::RecentPeak { spare, period } => {
+                let now = now();
+                let start = *self.period_start.get_or_insert(now);
+                if now.duration_since(start) >= period {
+                    self.last_peak = self.peak;
+                    self.peak = self.in_use;
+                    self.period_start = Some(now);
+                }
+                let peak = self.peak.max(self.last_peak);
+                peak.saturating_sub(self.in_use).saturating_add(spare)
+            }
+        }
+    }
 }
 
 impl BlockPool {
-    /// A pool of blocks with room for `block_len` bytes, keeping at most `max_free` of them.
-    pub(crate) fn new(block_len: usize, max_free: usize) -> Arc<Self> {
+    /// A pool of blocks with room for `block_len` bytes, keeping at most `limit` of them.
+    pub(crate) fn new(block_len: usize, limit: Limit) -> Arc<Self> {
         Arc::new(BlockPool {
-            free: Mutex::new(Vec::new()),
+            state: Mutex::new(State {
+                free: Vec::new(),
+                in_use: 0,
+                peak: 0,
+                last_peak: 0,
+                period_start: None,
+            }),
             keep: AtomicBool::new(false),
             block_len,
-            max_free,
+            limit,
         })
     }
 
@@ -43,49 +129,71 @@ impl BlockPool {
     pub(crate) fn set_keep(&self, keep: bool) {
         let was = self.keep.swap(keep, Ordering::Relaxed);
         if was && !keep {
-            self.free.lock().clear();
+            self.state.lock().free.clear();
         }
     }
 
     /// An empty block with room for `block_len` bytes: a kept one, or a new one.
     pub(crate) fn take(&self) -> Vec<u8> {
-        self.free
-            .lock()
+        let mut state = self.state.lock();
+        state.in_use += 1;
+        state.peak = state.peak.max(state.in_use);
+        state
+            .free
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(self.block_len))
     }
 
     /// Returns a block, whatever it holds.
-    pub(crate) fn give_back(&self, mut block: Vec<u8>) {
-        if block.capacity() == self.block_len && self.keeps() {
-            let mut free = self.free.lock();
-            if free.len() < self.max_free {
-                block.clear();
-                free.push(block);
-            }
+    pub(crate) fn give_back(&self, block: Vec<u8>) {
+        self.give_back_at(block, Instant::now);
+    }
+
+    fn give_back_at(&self, mut block: Vec<u8>, now: impl FnOnce() -> Instant) {
+        let mut state = self.state.lock();
+        state.in_use = state.in_use.saturating_sub(1);
+        if block.capacity() != self.block_len || !self.keeps() {
+            return;
         }
+        let limit = state.limit(self.limit, now);
+        if state.free.len() < limit {
+            block.clear();
+            state.free.push(block);
+        }
+        // A shrinking limit lets a kept block go too.
+        state.free.truncate(limit);
     }
 
     /// Shares what `block` holds, which came from [`BlockPool::take`], as `Bytes`; the block
     /// comes back when the last slice of it is dropped. Its capacity counts in `pinned` until
     /// then.
     pub(crate) fn share(self: &Arc<Self>, block: Vec<u8>, pinned: &Arc<AtomicUsize>) -> Bytes {
-        share(block, Some(self.clone()), pinned)
+        share(block, Some(self.clone()), Some(pinned))
+    }
+
+    /// A block's worth of `data` (all of it, if it is shorter) copied into a block from the
+    /// pool and shared as `Bytes`; the block comes back when the last slice of it is dropped.
+    pub(crate) fn copy(self: &Arc<Self>, data: &[u8]) -> Bytes {
+        let mut block = self.take();
+        block.extend_from_slice(&data[..data.len().min(self.block_len)]);
+        share(block, Some(self.clone()), None)
     }
 }
 
-/// Shares what `block` holds as `Bytes`, its capacity counted in `pinned` until the last slice
-/// of it is dropped; then it goes back to `pool`, if it came from one.
+/// Shares what `block` holds as `Bytes`, its capacity counted in `pinned` (if given) until the
+/// last slice of it is dropped; then it goes back to `pool`, if it came from one.
 pub(crate) fn share(
     block: Vec<u8>,
     pool: Option<Arc<BlockPool>>,
-    pinned: &Arc<AtomicUsize>,
+    pinned: Option<&Arc<AtomicUsize>>,
 ) -> Bytes {
-    pinned.fetch_add(block.capacity(), Ordering::Relaxed);
+    if let Some(pinned) = pinned {
+        pinned.fetch_add(block.capacity(), Ordering::Relaxed);
+    }
     Bytes::from_owner(Block {
         data: block,
         pool,
-        pinned: pinned.clone(),
+        pinned: pinned.cloned(),
     })
 }
 
@@ -93,7 +201,7 @@ pub(crate) fn share(
 struct Block {
     data: Vec<u8>,
     pool: Option<Arc<BlockPool>>,
-    pinned: Arc<AtomicUsize>,
+    pinned: Option<Arc<AtomicUsize>>,
 }
 
 impl AsRef<[u8]> for Block {
@@ -104,8 +212,9 @@ impl AsRef<[u8]> for Block {
 
 impl Drop for Block {
     fn drop(&mut self) {
-        self.pinned
-            .fetch_sub(self.data.capacity(), Ordering::Relaxed);
+        if let Some(pinned) = &self.pinned {
+            pinned.fetch_sub(self.data.capacity(), Ordering::Relaxed);
+        }
         let data = std::mem::take(&mut self.data);
         if let Some(pool) = &self.pool {
             pool.give_back(data);
@@ -119,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_block_comes_back_when_its_last_slice_drops_and_only_while_kept() {
-        let pool = BlockPool::new(64, 2);
+        let pool = BlockPool::new(64, Limit::Fixed(2));
         let pinned = Arc::new(AtomicUsize::new(0));
         pool.set_keep(true);
         let mut block = pool.take();
@@ -128,7 +237,7 @@ mod tests {
         let shared = pool.share(block, &pinned);
         let slice = shared.slice(8..16);
         drop(shared);
-        assert!(pool.free.lock().is_empty(), "a slice still holds it");
+        assert!(pool.state.lock().free.is_empty(), "a slice still holds it");
         assert_eq!(pinned.load(Ordering::Relaxed), 64, "and it counts whole");
         drop(slice);
         assert_eq!(pinned.load(Ordering::Relaxed), 0);
@@ -139,10 +248,55 @@ mod tests {
         // At most `max_free` are kept, and none once the pool stops keeping.
         let blocks: Vec<Bytes> = (0..3).map(|_| pool.share(pool.take(), &pinned)).collect();
         drop(blocks);
-        assert_eq!(pool.free.lock().len(), 2);
+        assert_eq!(pool.state.lock().free.len(), 2);
         pool.set_keep(false);
-        assert!(pool.free.lock().is_empty());
+        assert!(pool.state.lock().free.is_empty());
         drop(pool.share(pool.take(), &pinned));
-        assert!(pool.free.lock().is_empty());
+        assert!(pool.state.lock().free.is_empty());
+    }
+
+    #[test]
+    fn the_write_pool_keeps_its_recent_peak_and_lets_it_go_when_idle_or_old() {
+        let pool = BlockPool::new(
+            64,
+            Limit::RecentPeak {
+                spare: 2,
+                period: Duration::from_secs(1),
+            },
+        );
+        pool.set_keep(true);
+        let t0 = Instant::now();
+        let free = |pool: &BlockPool| pool.state.lock().free.len();
+
+        // Ten in use: half come back and all are kept, for the peak may come again.
+        let mut blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
+        for block in blocks.drain(..5) {
+            pool.give_back_at(block, || t0);
+        }
+        assert_eq!(free(&pool), 5);
+        blocks.extend((0..5).map(|_| pool.take()));
+        assert_eq!(free(&pool), 0, "the peak again, all from the pool");
+
+        // Once none is in use, only the spare ones stay.
+        for block in blocks.drain(..) {
+            pool.give_back_at(block, || t0);
+        }
+        assert_eq!(free(&pool), 2);
+
+        // A peak two periods old is forgotten: the pool keeps for what is in use lately.
+        let mut blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
+        for block in blocks.drain(..5) {
+            pool.give_back_at(block, || t0);
+        }
+        let later = t0 + Duration::from_millis(1500);
+        pool.give_back_at(blocks.pop().unwrap(), || later);
+        assert_eq!(free(&pool), 6, "the last period's peak still counts");
+        let much_later = t0 + Duration::from_millis(3000);
+        pool.give_back_at(blocks.pop().unwrap(), || much_later);
+        assert_eq!(
+            free(&pool),
+            4 - 3 + 2,
+            "the peak since then (4) less those in use (3), and 2"
+        );
     }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use tokio::io::AsyncRead;
 
-use crate::pool::BlockPool;
+use crate::pool::{BlockPool, Limit};
 
 /// Size of a pooled block: the most a busy link reads at a time.
 pub(crate) const BLOCK_LEN: usize = 128 << 10;
@@ -50,7 +50,7 @@ impl Default for ReadBuffer {
         ReadBuffer {
             unread: Bytes::new(),
             next: None,
-            pool: BlockPool::new(BLOCK_LEN, POOL_KEEP),
+            pool: BlockPool::new(BLOCK_LEN, Limit::Fixed(POOL_KEEP)),
             pinned: Arc::new(AtomicUsize::new(0)),
             frame_end: None,
         }
@@ -109,7 +109,7 @@ impl ReadBuffer {
                 self.frame_end = None;
                 // A block of the pool's size is the pool's (it takes back only those).
                 self.unread = if block.capacity() != BLOCK_LEN {
-                    crate::pool::share(block, None, &self.pinned)
+                    crate::pool::share(block, None, Some(&self.pinned))
                 } else if block.len() >= SHARE_AT {
                     self.pool.share(block, &self.pinned)
                 } else {
