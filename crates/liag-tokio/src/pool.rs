@@ -19,10 +19,9 @@ use std::time::{Duration, Instant};
 
 /// The size of a block of the write pool.
 pub(crate) const WRITE_BLOCK: usize = 64 << 10;
-/// The free blocks the write pool keeps beyond its recent peak (1 MiB), and all it keeps once
-/// every write has been acknowledged.
-const WRITE_BLOCKS_SPARE: usize = 16;
-/// How long the write pool remembers a peak: it keeps that of this period and the last.
+/// What a shared pool keeps beyond its recent peak, and all it keeps once every block is back.
+const SHARED_SPARE_BYTES: usize = 1 << 20;
+/// How long a shared pool remembers a peak: it keeps that of this period and the last.
 const PEAK_PERIOD: Duration = Duration::from_secs(1);
 
 /// The process's pool for copies of large byte-stream writes. Writes in flight swing between
@@ -32,17 +31,43 @@ const PEAK_PERIOD: Duration = Duration::from_secs(1);
 /// in use over the last second or two, and lets the rest go once every block is back.
 pub(crate) fn write_blocks() -> &'static Arc<BlockPool> {
     static POOL: OnceLock<Arc<BlockPool>> = OnceLock::new();
-    POOL.get_or_init(|| {
+    shared(&POOL, WRITE_BLOCK)
+}
+
+/// The size of a block of the packet pool: a payload of the default 32 KiB and its message's
+/// header.
+pub(crate) const PACKET_BLOCK: usize = 33 << 10;
+
+/// The process's pool for packets a link hands out as copies (see
+/// [`crate::read_buf::MAX_PINNED`]): a reader that falls behind has every packet copied, and
+/// those copies churn like the writes'.
+pub(crate) fn packet_blocks() -> &'static Arc<BlockPool> {
+    static POOL: OnceLock<Arc<BlockPool>> = OnceLock::new();
+    shared(&POOL, PACKET_BLOCK)
+}
+
+fn shared(cell: &'static OnceLock<Arc<BlockPool>>, block_len: usize) -> &'static Arc<BlockPool> {
+    cell.get_or_init(|| {
         let pool = BlockPool::new(
-            WRITE_BLOCK,
+            block_len,
             Limit::RecentPeak {
-                spare: WRITE_BLOCKS_SPARE,
+                spare: SHARED_SPARE_BYTES / block_len,
                 period: PEAK_PERIOD,
             },
         );
         pool.set_keep(true);
         pool
     })
+}
+
+/// A copy of `data` as `Bytes`: in a block of `pool` if it fills at least half of one, else
+/// in an allocation of its own (a small copy must not hold a whole block).
+pub(crate) fn copy(pool: &Arc<BlockPool>, data: &[u8]) -> Bytes {
+    if data.len() >= pool.block_len / 2 && data.len() <= pool.block_len {
+        pool.copy(data)
+    } else {
+        Bytes::copy_from_slice(data)
+    }
 }
 
 /// Free blocks of one capacity. A block is a `Vec` filled by copying or reading into its
@@ -62,7 +87,7 @@ pub(crate) enum Limit {
     /// At most this many.
     Fixed(usize),
     /// Enough for the most blocks in use at once in this period and the last, and `spare`
-    /// more; only `spare` once no block is in use.
+    /// more; only `spare` once no block has been in use for two periods.
     RecentPeak {
         /// Free blocks kept beyond the peak.
         spare: usize,
@@ -80,6 +105,8 @@ struct State {
     peak: usize,
     last_peak: usize,
     period_start: Option<Instant>,
+    /// When the latest trim of an idle pool was asked for, until it has run.
+    trim_asked: Option<Instant>,
 }
 
 impl State {
@@ -87,7 +114,6 @@ impl State {
     fn limit(&mut self, limit: Limit, now: impl FnOnce() -> Instant) -> usize {
         match limit {
             Limit::Fixed(n) => n,
-            Limit::RecentPeak { spare, .. } if self.in_use == 0 => spare,
             Limit::RecentPeak { spare, period } => {
                 let now = now();
                 let start = *self.period_start.get_or_insert(now);
@@ -113,6 +139,7 @@ impl BlockPool {
                 peak: 0,
                 last_peak: 0,
                 period_start: None,
+                trim_asked: None,
             }),
             keep: AtomicBool::new(false),
             block_len,
@@ -145,23 +172,63 @@ impl BlockPool {
     }
 
     /// Returns a block, whatever it holds.
-    pub(crate) fn give_back(&self, block: Vec<u8>) {
-        self.give_back_at(block, Instant::now);
+    pub(crate) fn give_back(self: &Arc<Self>, block: Vec<u8>) {
+        self.give_back_at(block, Instant::now());
     }
 
-    fn give_back_at(&self, mut block: Vec<u8>, now: impl FnOnce() -> Instant) {
+    fn give_back_at(self: &Arc<Self>, mut block: Vec<u8>, now: Instant) {
         let mut state = self.state.lock();
         state.in_use = state.in_use.saturating_sub(1);
         if block.capacity() != self.block_len || !self.keeps() {
             return;
         }
-        let limit = state.limit(self.limit, now);
+        let limit = state.limit(self.limit, || now);
         if state.free.len() < limit {
             block.clear();
             state.free.push(block);
         }
         // A shrinking limit lets a kept block go too.
         state.free.truncate(limit);
+        if let Limit::RecentPeak { spare, period } = self.limit {
+            if state.in_use == 0 && state.free.len() > spare {
+                self.trim_when_idle(&mut state, spare, period, now);
+            }
+        }
+    }
+
+    /// With every block back, lets all but `spare` go two periods later if none has been
+    /// taken by then (at once, outside a runtime). All blocks come back at times, between two
+    /// bursts of writes, and the next burst needs them as much as the last did; but a pool
+    /// that has gone quiet gets no more calls that would let its recent peak age.
+    fn trim_when_idle(
+        self: &Arc<Self>,
+        state: &mut State,
+        spare: usize,
+        period: Duration,
+        now: Instant,
+    ) {
+        // A trim asked for long ago and never run went with its runtime.
+        if state
+            .trim_asked
+            .is_some_and(|asked| now.duration_since(asked) < period * 4)
+        {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                state.trim_asked = Some(now);
+                let pool = self.clone();
+                runtime.spawn(async move {
+                    tokio::time::sleep(period * 2).await;
+                    let mut state = pool.state.lock();
+                    state.trim_asked = None;
+                    if state.in_use == 0 {
+                        state.free.truncate(spare);
+                    }
+                });
+            }
+            Err(_) => state.free.truncate(spare),
+        }
     }
 
     /// Shares what `block` holds, which came from [`BlockPool::take`], as `Bytes`; the block
@@ -271,32 +338,59 @@ mod tests {
         // Ten in use: half come back and all are kept, for the peak may come again.
         let mut blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
         for block in blocks.drain(..5) {
-            pool.give_back_at(block, || t0);
+            pool.give_back_at(block, t0);
         }
         assert_eq!(free(&pool), 5);
         blocks.extend((0..5).map(|_| pool.take()));
         assert_eq!(free(&pool), 0, "the peak again, all from the pool");
 
-        // Once none is in use, only the spare ones stay.
+        // Once none is in use, only the spare ones stay (at once, outside a runtime).
         for block in blocks.drain(..) {
-            pool.give_back_at(block, || t0);
+            pool.give_back_at(block, t0);
         }
         assert_eq!(free(&pool), 2);
 
         // A peak two periods old is forgotten: the pool keeps for what is in use lately.
         let mut blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
         for block in blocks.drain(..5) {
-            pool.give_back_at(block, || t0);
+            pool.give_back_at(block, t0);
         }
         let later = t0 + Duration::from_millis(1500);
-        pool.give_back_at(blocks.pop().unwrap(), || later);
+        pool.give_back_at(blocks.pop().unwrap(), later);
         assert_eq!(free(&pool), 6, "the last period's peak still counts");
         let much_later = t0 + Duration::from_millis(3000);
-        pool.give_back_at(blocks.pop().unwrap(), || much_later);
+        pool.give_back_at(blocks.pop().unwrap(), much_later);
         assert_eq!(
             free(&pool),
             4 - 3 + 2,
             "the peak since then (4) less those in use (3), and 2"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_a_runtime_an_idle_pool_lets_its_blocks_go_two_periods_later() {
+        let period = Duration::from_secs(1);
+        let pool = BlockPool::new(64, Limit::RecentPeak { spare: 2, period });
+        pool.set_keep(true);
+        let free = |pool: &BlockPool| pool.state.lock().free.len();
+
+        // Every block back between two bursts: all kept for the next.
+        let blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
+        for block in blocks {
+            pool.give_back(block);
+        }
+        assert_eq!(free(&pool), 10);
+        tokio::time::sleep(period).await;
+        let blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
+        assert_eq!(free(&pool), 0, "the next burst found them");
+
+        // A trim due while blocks are in use does nothing; a quiet pool keeps only the spare.
+        tokio::time::sleep(period * 2).await;
+        for block in blocks {
+            pool.give_back(block);
+        }
+        assert_eq!(free(&pool), 10);
+        tokio::time::sleep(period * 3).await;
+        assert_eq!(free(&pool), 2);
     }
 }

@@ -141,7 +141,7 @@ impl ReadBuffer {
     /// the link's packets already keep more than [`MAX_PINNED`] of that memory alive, a copy.
     pub(crate) fn hand_out(&self, packet: Bytes) -> Bytes {
         if self.pinned.load(Ordering::Relaxed) > MAX_PINNED {
-            Bytes::copy_from_slice(&packet)
+            crate::pool::copy(crate::pool::packet_blocks(), &packet)
         } else {
             packet
         }
