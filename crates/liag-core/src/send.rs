@@ -205,6 +205,9 @@ impl SendState {
             },
         };
         sent.state = SentState::Acked;
+        // The payload goes now: the entry stays until all before it are acknowledged, and a
+        // peer that never acknowledges the oldest message must not keep the window's payloads.
+        sent.msg = Reliable::Data(Bytes::new());
         if let Acked::New { data_len, .. } = outcome {
             self.unacked -= data_len;
         }
@@ -299,6 +302,30 @@ mod tests {
             send.push(data(10), A, Time::ZERO);
         }
         send
+    }
+
+    #[test]
+    fn an_acked_payload_is_let_go_while_an_older_message_is_still_out() {
+        let mut send = sent(0, 3);
+        let Some(Sent {
+            msg: Reliable::Data(payload),
+            ..
+        }) = send.get(2)
+        else {
+            panic!("message 2 is data");
+        };
+        let shared = payload.clone();
+        assert!(
+            !shared.is_unique(),
+            "the sender keeps it while unacknowledged"
+        );
+        assert!(matches!(
+            send.ack(Seq::new(2)),
+            Acked::New { data_len: 10, .. }
+        ));
+        assert_eq!(send.base, 0, "message 0 still holds the entry in place");
+        assert!(shared.is_unique(), "the sender's copy is gone");
+        assert_eq!(send.get(2).map(|s| s.msg.data_len()), Some(0));
     }
 
     #[test]
