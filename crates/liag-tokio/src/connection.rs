@@ -81,11 +81,12 @@ impl Source<'_> {
     ///
     /// A large copy goes into blocks of the process's write pool, a block at a time: freed to
     /// the allocator as the peer acknowledged it, that memory would go back to the kernel and
-    /// the next write's pages be faulted in and zeroed again.
+    /// the next write's pages be faulted in and zeroed again. Each piece is cut to what the
+    /// connection has room for, so no block is copied into for bytes it would not take.
     fn write_to(&self, conn: &mut liag_core::Connection, n: usize) -> Result<usize, WriteError> {
         let d = match self {
             Source::Share(b) => return conn.write(b.slice(..n)),
-            Source::Copy(d) if n < POOLED_WRITE_MIN => {
+            Source::Copy(d) if !pool::fills_block(n.min(pool::WRITE_BLOCK), pool::WRITE_BLOCK) => {
                 return conn.write(Bytes::copy_from_slice(&d[..n]));
             }
             Source::Copy(d) => &d[..n],
@@ -93,20 +94,18 @@ impl Source<'_> {
         let pool = pool::write_blocks();
         let mut written = 0;
         while written < n {
-            let rest = &d[written..];
-            let piece = if rest.len() >= POOLED_WRITE_MIN {
-                pool.copy(rest)
-            } else {
-                Bytes::copy_from_slice(rest)
-            };
-            let len = piece.len();
+            let room = conn.send_capacity();
+            let rest = &d[written..n.min(written.saturating_add(room))];
+            if rest.is_empty() {
+                return if written == 0 {
+                    Err(WriteError::Blocked)
+                } else {
+                    Ok(written)
+                };
+            }
+            let piece = pool::copy(pool, &rest[..rest.len().min(pool::WRITE_BLOCK)]);
             match conn.write(piece) {
-                Ok(taken) => {
-                    written += taken;
-                    if taken < len {
-                        break;
-                    }
-                }
+                Ok(taken) => written += taken,
                 Err(e) if written == 0 => return Err(e),
                 Err(_) => break,
             }
@@ -114,10 +113,6 @@ impl Source<'_> {
         Ok(written)
     }
 }
-
-/// A write copied this long or longer goes into pooled blocks (half a block, so a block is at
-/// least half used).
-const POOLED_WRITE_MIN: usize = pool::WRITE_BLOCK / 2;
 
 /// Writes what fits of `data`; `whole` asks for all of it or nothing (and, for a message
 /// larger than a payload, all of what fits in one payload).

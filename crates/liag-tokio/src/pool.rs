@@ -12,9 +12,9 @@
 //! way, and a shared pool serves a hundred busy connections with the blocks one would keep.
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// The size of a block of the write pool.
@@ -28,7 +28,8 @@ const PEAK_PERIOD: Duration = Duration::from_secs(1);
 /// their peak and a fraction of it as acknowledgements come in batches (over three loopback
 /// links, between 1 and 64 MiB many times a second), and a block freed to the allocator in a
 /// trough is faulted in again at the next peak. So the pool keeps enough blocks for the peak
-/// in use over the last second or two, and lets the rest go once every block is back.
+/// in use over the last one to two seconds, and a thread of its own lets the rest go once the
+/// pool has gone quiet.
 pub(crate) fn write_blocks() -> &'static Arc<BlockPool> {
     static POOL: OnceLock<Arc<BlockPool>> = OnceLock::new();
     shared(&POOL, WRITE_BLOCK)
@@ -60,10 +61,16 @@ fn shared(cell: &'static OnceLock<Arc<BlockPool>>, block_len: usize) -> &'static
     })
 }
 
-/// A copy of `data` as `Bytes`: in a block of `pool` if it fills at least half of one, else
-/// in an allocation of its own (a small copy must not hold a whole block).
+/// Whether a copy of `len` bytes goes into a block of `block_len`: only one that fills most of
+/// it, so a pooled copy holds at most a few bytes more than it carries.
+pub(crate) fn fills_block(len: usize, block_len: usize) -> bool {
+    len >= block_len - block_len / 8 && len <= block_len
+}
+
+/// A copy of `data` as `Bytes`: in a block of `pool` if it fills most of one (see
+/// [`fills_block`]), else in an allocation of its own.
 pub(crate) fn copy(pool: &Arc<BlockPool>, data: &[u8]) -> Bytes {
-    if data.len() >= pool.block_len / 2 && data.len() <= pool.block_len {
+    if fills_block(data.len(), pool.block_len) {
         pool.copy(data)
     } else {
         Bytes::copy_from_slice(data)
@@ -71,10 +78,15 @@ pub(crate) fn copy(pool: &Arc<BlockPool>, data: &[u8]) -> Bytes {
 }
 
 /// Free blocks of one capacity. A block is a `Vec` filled by copying or reading into its
-/// spare capacity, so no block is ever zeroed.
+/// spare capacity, so no block is ever zeroed. The allocator is called, and freed blocks
+/// dropped, outside the pool's lock.
 #[derive(Debug)]
 pub(crate) struct BlockPool {
     state: Mutex<State>,
+    /// Wakes the trim thread of a [`Limit::RecentPeak`] pool.
+    trim_wanted: Condvar,
+    /// Whether the trim thread started, once it was first wanted.
+    trimmer: OnceLock<bool>,
     /// Whether returned blocks are kept.
     keep: AtomicBool,
     block_len: usize,
@@ -87,7 +99,7 @@ pub(crate) enum Limit {
     /// At most this many.
     Fixed(usize),
     /// Enough for the most blocks in use at once in this period and the last, and `spare`
-    /// more; only `spare` once no block has been in use for two periods.
+    /// more.
     RecentPeak {
         /// Free blocks kept beyond the peak.
         spare: usize,
@@ -105,26 +117,46 @@ struct State {
     peak: usize,
     last_peak: usize,
     period_start: Option<Instant>,
-    /// When the latest trim of an idle pool was asked for, until it has run.
-    trim_asked: Option<Instant>,
+    /// The pool holds more than its spare blocks, and its trim thread is to look at it.
+    trim_asked: bool,
 }
 
 impl State {
+    /// Starts a new period if the current one is over at `now`.
+    fn roll(&mut self, now: Instant, period: Duration) {
+        let start = *self.period_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= period {
+            // Every call that changes `in_use` rolls first, so a period without calls had
+            // what is in use now at its peak.
+            self.last_peak = if elapsed >= period * 2 {
+                self.in_use
+            } else {
+                self.peak
+            };
+            self.peak = self.in_use;
+            self.period_start = Some(now);
+        }
+    }
+
     /// How many free blocks may stay at `now`.
-    fn limit(&mut self, limit: Limit, now: impl FnOnce() -> Instant) -> usize {
+    fn limit(&mut self, limit: Limit, now: Instant) -> usize {
         match limit {
             Limit::Fixed(n) => n,
             Limit::RecentPeak { spare, period } => {
-                let now = now();
-                let start = *self.period_start.get_or_insert(now);
-                if now.duration_since(start) >= period {
-                    self.last_peak = self.peak;
-                    self.peak = self.in_use;
-                    self.period_start = Some(now);
-                }
+                self.roll(now, period);
                 let peak = self.peak.max(self.last_peak);
                 peak.saturating_sub(self.in_use).saturating_add(spare)
             }
+        }
+    }
+
+    /// Takes the free blocks beyond `limit` out, to be dropped once the lock is let go.
+    fn excess(&mut self, limit: usize) -> Vec<Vec<u8>> {
+        if self.free.len() > limit {
+            self.free.drain(limit..).collect()
+        } else {
+            Vec::new()
         }
     }
 }
@@ -139,8 +171,10 @@ impl BlockPool {
                 peak: 0,
                 last_peak: 0,
                 period_start: None,
-                trim_asked: None,
+                trim_asked: false,
             }),
+            trim_wanted: Condvar::new(),
+            trimmer: OnceLock::new(),
             keep: AtomicBool::new(false),
             block_len,
             limit,
@@ -156,19 +190,27 @@ impl BlockPool {
     pub(crate) fn set_keep(&self, keep: bool) {
         let was = self.keep.swap(keep, Ordering::Relaxed);
         if was && !keep {
-            self.state.lock().free.clear();
+            let freed = std::mem::take(&mut self.state.lock().free);
+            drop(freed);
         }
     }
 
     /// An empty block with room for `block_len` bytes: a kept one, or a new one.
     pub(crate) fn take(&self) -> Vec<u8> {
-        let mut state = self.state.lock();
-        state.in_use += 1;
-        state.peak = state.peak.max(state.in_use);
-        state
-            .free
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(self.block_len))
+        self.take_at(Instant::now())
+    }
+
+    fn take_at(&self, now: Instant) -> Vec<u8> {
+        let kept = {
+            let mut state = self.state.lock();
+            if let Limit::RecentPeak { period, .. } = self.limit {
+                state.roll(now, period);
+            }
+            state.in_use += 1;
+            state.peak = state.peak.max(state.in_use);
+            state.free.pop()
+        };
+        kept.unwrap_or_else(|| Vec::with_capacity(self.block_len))
     }
 
     /// Returns a block, whatever it holds.
@@ -177,60 +219,85 @@ impl BlockPool {
     }
 
     fn give_back_at(self: &Arc<Self>, mut block: Vec<u8>, now: Instant) {
-        let mut state = self.state.lock();
-        state.in_use = state.in_use.saturating_sub(1);
-        if block.capacity() != self.block_len || !self.keeps() {
+        // Only blocks of the pool's size were taken from it.
+        if block.capacity() != self.block_len {
             return;
         }
-        let limit = state.limit(self.limit, || now);
+        let mut state = self.state.lock();
+        state.in_use = state.in_use.saturating_sub(1);
+        let limit = state.limit(self.limit, now);
+        if !self.keeps() {
+            return;
+        }
         if state.free.len() < limit {
             block.clear();
             state.free.push(block);
         }
-        // A shrinking limit lets a kept block go too.
-        state.free.truncate(limit);
-        if let Limit::RecentPeak { spare, period } = self.limit {
-            if state.in_use == 0 && state.free.len() > spare {
-                self.trim_when_idle(&mut state, spare, period, now);
-            }
+        // A shrinking limit lets kept blocks go too.
+        let excess = state.excess(limit);
+        let ask = match self.limit {
+            Limit::RecentPeak { spare, .. } => state.free.len() > spare && !state.trim_asked,
+            Limit::Fixed(_) => false,
+        };
+        state.trim_asked |= ask;
+        drop(state);
+        drop(excess);
+        if ask {
+            self.ask_trim();
         }
     }
 
-    /// With every block back, lets all but `spare` go two periods later if none has been
-    /// taken by then (at once, outside a runtime). All blocks come back at times, between two
-    /// bursts of writes, and the next burst needs them as much as the last did; but a pool
-    /// that has gone quiet gets no more calls that would let its recent peak age.
-    fn trim_when_idle(
-        self: &Arc<Self>,
-        state: &mut State,
-        spare: usize,
-        period: Duration,
-        now: Instant,
-    ) {
-        // A trim asked for long ago and never run went with its runtime.
-        if state
-            .trim_asked
-            .is_some_and(|asked| now.duration_since(asked) < period * 4)
-        {
+    /// Has the pool's trim thread look at it: a pool that has gone quiet gets no more calls
+    /// that would let its recent peak age, so the thread ages it, every period, until only
+    /// the spare blocks are left. Should the thread not start, the pool keeps only those.
+    fn ask_trim(self: &Arc<Self>) {
+        let Limit::RecentPeak { spare, period } = self.limit else {
             return;
-        }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                state.trim_asked = Some(now);
-                let pool = self.clone();
-                runtime.spawn(async move {
-                    tokio::time::sleep(period * 2).await;
-                    let mut state = pool.state.lock();
-                    state.trim_asked = None;
-                    if state.in_use == 0 {
-                        state.free.truncate(spare);
-                    }
-                });
-            }
-            Err(_) => state.free.truncate(spare),
+        };
+        let started = *self.trimmer.get_or_init(|| {
+            let pool = Arc::downgrade(self);
+            std::thread::Builder::new()
+                .name("liag-pool-trim".into())
+                .spawn(move || trim_while_alive(&pool, spare, period))
+                .is_ok()
+        });
+        if started {
+            self.trim_wanted.notify_one();
+        } else {
+            let excess = {
+                let mut state = self.state.lock();
+                state.trim_asked = false;
+                state.excess(spare)
+            };
+            drop(excess);
         }
     }
+}
 
+/// The trim thread of a [`Limit::RecentPeak`] pool: while the pool holds more than `spare`
+/// free blocks, it lets those beyond the pool's limit go every `period`; it ends with the pool.
+fn trim_while_alive(pool: &Weak<BlockPool>, spare: usize, period: Duration) {
+    while let Some(pool) = pool.upgrade() {
+        let mut state = pool.state.lock();
+        if !state.trim_asked {
+            // Wakes now and then to see whether the pool is still there.
+            pool.trim_wanted.wait_for(&mut state, period * 8);
+            continue;
+        }
+        drop(state);
+        std::thread::sleep(period);
+        let excess = {
+            let mut state = pool.state.lock();
+            let limit = state.limit(pool.limit, Instant::now());
+            let excess = state.excess(limit);
+            state.trim_asked = state.free.len() > spare;
+            excess
+        };
+        drop(excess);
+    }
+}
+
+impl BlockPool {
     /// Shares what `block` holds, which came from [`BlockPool::take`], as `Bytes`; the block
     /// comes back when the last slice of it is dropped. Its capacity counts in `pinned` until
     /// then.
@@ -323,74 +390,88 @@ mod tests {
     }
 
     #[test]
-    fn the_write_pool_keeps_its_recent_peak_and_lets_it_go_when_idle_or_old() {
-        let pool = BlockPool::new(
-            64,
-            Limit::RecentPeak {
-                spare: 2,
-                period: Duration::from_secs(1),
-            },
-        );
+    fn a_shared_pool_keeps_its_recent_peak_and_lets_the_rest_go() {
+        // A period far longer than the test, so its trim thread never wakes meanwhile.
+        let period = Duration::from_secs(3600);
+        let pool = BlockPool::new(64, Limit::RecentPeak { spare: 2, period });
         pool.set_keep(true);
         let t0 = Instant::now();
+        let at = |ms: u64| t0 + period * u32::try_from(ms).unwrap() / 1000;
         let free = |pool: &BlockPool| pool.state.lock().free.len();
+        let step = |pool: &BlockPool, now: Instant| {
+            let mut state = pool.state.lock();
+            let limit = state.limit(pool.limit, now);
+            drop(state.excess(limit));
+        };
 
         // Ten in use: half come back and all are kept, for the peak may come again.
-        let mut blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
+        let mut blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take_at(t0)).collect();
         for block in blocks.drain(..5) {
             pool.give_back_at(block, t0);
         }
         assert_eq!(free(&pool), 5);
-        blocks.extend((0..5).map(|_| pool.take()));
+        blocks.extend((0..5).map(|_| pool.take_at(t0)));
         assert_eq!(free(&pool), 0, "the peak again, all from the pool");
 
-        // Once none is in use, only the spare ones stay (at once, outside a runtime).
+        // All back between two bursts: all kept for the next.
         for block in blocks.drain(..) {
             pool.give_back_at(block, t0);
         }
+        assert_eq!(free(&pool), 10);
+        assert!(pool.state.lock().trim_asked, "more than the spare are kept");
+
+        // The peak counts for the period after its own, then only the spare stay.
+        step(&pool, at(1500));
+        assert_eq!(free(&pool), 10, "the last period's peak still counts");
+        step(&pool, at(2500));
         assert_eq!(free(&pool), 2);
 
-        // A peak two periods old is forgotten: the pool keeps for what is in use lately.
-        let mut blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
-        for block in blocks.drain(..5) {
-            pool.give_back_at(block, t0);
+        // A peak ages even while a block stays in use, and after a gap of several periods.
+        let mut blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take_at(at(3000))).collect();
+        for block in blocks.drain(1..) {
+            pool.give_back_at(block, at(3000));
         }
-        let later = t0 + Duration::from_millis(1500);
-        pool.give_back_at(blocks.pop().unwrap(), later);
-        assert_eq!(free(&pool), 6, "the last period's peak still counts");
-        let much_later = t0 + Duration::from_millis(3000);
-        pool.give_back_at(blocks.pop().unwrap(), much_later);
+        assert_eq!(free(&pool), 9, "the peak of 10, one still in use");
+        step(&pool, at(9000));
         assert_eq!(
             free(&pool),
-            4 - 3 + 2,
-            "the peak since then (4) less those in use (3), and 2"
+            2,
+            "one in use throughout the gap: its peak is 1"
         );
+
+        // A block of another size was never taken from the pool: it changes no count.
+        pool.give_back_at(Vec::with_capacity(128), at(9000));
+        assert_eq!(pool.state.lock().in_use, 1);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn in_a_runtime_an_idle_pool_lets_its_blocks_go_two_periods_later() {
-        let period = Duration::from_secs(1);
+    #[test]
+    fn a_quiet_shared_pool_is_trimmed_by_its_thread() {
+        let period = Duration::from_millis(5);
         let pool = BlockPool::new(64, Limit::RecentPeak { spare: 2, period });
         pool.set_keep(true);
-        let free = |pool: &BlockPool| pool.state.lock().free.len();
-
-        // Every block back between two bursts: all kept for the next.
         let blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
         for block in blocks {
             pool.give_back(block);
         }
-        assert_eq!(free(&pool), 10);
-        tokio::time::sleep(period).await;
-        let blocks: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
-        assert_eq!(free(&pool), 0, "the next burst found them");
-
-        // A trim due while blocks are in use does nothing; a quiet pool keeps only the spare.
-        tokio::time::sleep(period * 2).await;
-        for block in blocks {
-            pool.give_back(block);
+        // Bounded wait: the thread needs two or three periods, on a busy machine maybe more.
+        let mut left = 0;
+        for _ in 0..1000 {
+            left = pool.state.lock().free.len();
+            if left == 2 {
+                break;
+            }
+            std::thread::sleep(period);
         }
-        assert_eq!(free(&pool), 10);
-        tokio::time::sleep(period * 3).await;
-        assert_eq!(free(&pool), 2);
+        assert_eq!(left, 2, "only the spare blocks stay");
+        assert!(!pool.state.lock().trim_asked);
+    }
+
+    #[test]
+    fn only_a_copy_that_fills_most_of_a_block_is_pooled() {
+        assert!(!fills_block(PACKET_BLOCK / 2, PACKET_BLOCK));
+        assert!(!fills_block(PACKET_BLOCK * 7 / 8 - 1, PACKET_BLOCK));
+        assert!(fills_block(PACKET_BLOCK * 7 / 8, PACKET_BLOCK));
+        assert!(fills_block(32 << 10, PACKET_BLOCK), "a default payload");
+        assert!(!fills_block(PACKET_BLOCK + 1, PACKET_BLOCK));
     }
 }

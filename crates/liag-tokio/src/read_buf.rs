@@ -24,7 +24,8 @@ const POOL_KEEP: usize = 8;
 /// Most read memory a link's handed-out packets may keep alive. A packet is a slice of what was
 /// read, so one small payload held out of order keeps its whole block alive while the receive
 /// buffer counts only the payload: a peer sending one byte per block could pin gigabytes.
-/// Beyond this much, packets are handed out as copies, and a copy holds only itself.
+/// Beyond this much, packets are handed out as copies, and a copy holds at most an eighth more
+/// than itself (see [`crate::pool::fills_block`]).
 pub(crate) const MAX_PINNED: usize = 8 << 20;
 
 /// Bytes read from a stream and not yet decoded, and the memory the next read goes into.
