@@ -3,6 +3,7 @@
 mod demo;
 mod limits;
 mod links;
+mod proxy;
 mod relay;
 mod speed;
 mod speed_stream;
@@ -26,6 +27,9 @@ Examples:
   liag tunnel server -p 22 --tcp 5800        publish local port 22
   liag tunnel client -p 22:2222 --tcp server.example:5800
                                               then: ssh -p 2222 localhost
+  liag proxy server --token-file token        open destinations for clients with the token
+  liag proxy client --tcp server.example --token-file token
+                                              then: curl --socks5-hostname localhost:1080 URL
 
 Logging: set RUST_LOG, for example RUST_LOG=liag=debug.")]
 struct Cli {
@@ -46,6 +50,10 @@ enum Command {
     /// with TLS (compatible with agg-tunnel).
     #[command(subcommand)]
     Tunnel(tunnel::Args),
+    /// Carries every application's connections over one aggregated connection: a SOCKS5
+    /// proxy on this side, destinations opened on the server's.
+    #[command(subcommand)]
+    Proxy(proxy::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +74,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Tunnel(args) => tunnel::run(args).await,
             Command::Speed(args) => speed::run(args).await,
+            Command::Proxy(args) => proxy::run(args).await,
         }
     });
     match result {

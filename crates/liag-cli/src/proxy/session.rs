@@ -1,0 +1,194 @@
+//! The proxy client's one kept connection: made at start, made again with backoff whenever it
+//! ends, and multiplexed by yamux into one stream per proxied connection, so a new proxied
+//! connection costs no link handshake.
+
+use futures::future::poll_fn;
+use std::collections::VecDeque;
+use std::io;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+
+use liag_transports::connect_with;
+use liag_transports::liag_tokio::{Connection, EndpointConfig};
+
+use super::wire::{self, Greeting};
+use crate::links::ClientLinks;
+
+/// A stream of the kept connection, with tokio's I/O traits.
+pub(crate) type ProxyStream = Compat<yamux::Stream>;
+
+type Request = oneshot::Sender<io::Result<ProxyStream>>;
+
+/// The first wait before the connection is made again; it doubles up to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A connection that lived this long was healthy: the next attempt waits only [`BACKOFF_MIN`].
+const LIVED_LONG: Duration = Duration::from_secs(10);
+/// How long the first link of a connection may take.
+const LINK_WAIT: Duration = Duration::from_secs(10);
+/// Opens waiting for a connection at most this many at once.
+const WAITING_MAX: usize = 1024;
+
+/// Opens streams on the kept connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Opener {
+    requests: mpsc::Sender<Request>,
+}
+
+impl Opener {
+    /// A new stream, once a connection is up.
+    pub(crate) async fn open(&self) -> io::Result<ProxyStream> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || io::Error::new(io::ErrorKind::NotConnected, "the proxy client has stopped");
+        self.requests.send(tx).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+/// Why a connection ended.
+enum Ended {
+    /// It may work again: try anew.
+    Lost(io::Error),
+    /// It will not: the server refused the token or speaks another protocol.
+    Refused(io::Error),
+}
+
+/// Keeps a connection to the server up over `links`; the task ends only if the server refuses
+/// this client, with the reason.
+pub(crate) fn keep(
+    links: ClientLinks,
+    token: Vec<u8>,
+) -> (Opener, tokio::task::JoinHandle<io::Error>) {
+    let (requests, rx) = mpsc::channel(WAITING_MAX);
+    let task = tokio::spawn(keep_connected(links, token, rx));
+    (Opener { requests }, task)
+}
+
+async fn keep_connected(
+    links: ClientLinks,
+    token: Vec<u8>,
+    mut requests: mpsc::Receiver<Request>,
+) -> io::Error {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let began = Instant::now();
+        match session(&links, &token, &mut requests).await {
+            Ended::Refused(e) => return e,
+            Ended::Lost(e) => {
+                if began.elapsed() >= LIVED_LONG {
+                    backoff = BACKOFF_MIN;
+                }
+                eprintln!("liag proxy client: {e}; connecting again in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// One connection, from its first link until it ends.
+async fn session(
+    links: &ClientLinks,
+    token: &[u8],
+    requests: &mut mpsc::Receiver<Request>,
+) -> Ended {
+    let connector = match links.connector().await {
+        Ok(c) => c,
+        Err(e) => return Ended::Lost(e),
+    };
+    let (mut conn, handle) = connect_with(connector, EndpointConfig::default());
+    let ended = async {
+        handle
+            .wait_for_link(LINK_WAIT)
+            .await
+            .map_err(|e| Ended::Lost(io::Error::other(format!("no link to the server: {e}"))))?;
+        match wire::greet(&mut conn, token).await.map_err(Ended::Lost)? {
+            Greeting::Welcome => {}
+            Greeting::WrongToken => {
+                return Err(Ended::Refused(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "the server refused the token: give both ends the same --token-file",
+                )));
+            }
+            Greeting::Unknown => {
+                return Err(Ended::Refused(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the server is not a liag proxy server of this version",
+                )));
+            }
+        }
+        eprintln!("liag proxy client: connected to the server");
+        Err(multiplex(conn, requests).await)
+    }
+    .await;
+    handle.stop();
+    match ended {
+        Ok(()) => Ended::Lost(io::Error::other("the connection ended")),
+        Err(e) => e,
+    }
+}
+
+/// yamux's settings at both ends: streams and their windows bounded, so one connection's
+/// memory is bounded (256 KiB per stream at first, 64 MiB in all).
+pub(crate) fn mux_config() -> yamux::Config {
+    let mut config = yamux::Config::default();
+    // In this order: yamux checks that the window leaves every stream its 256 KiB.
+    config.set_max_num_streams(256);
+    config.set_max_connection_receive_window(Some(64 << 20));
+    config
+}
+
+/// Serves stream requests on `conn` until it ends.
+async fn multiplex(conn: Connection, requests: &mut mpsc::Receiver<Request>) -> Ended {
+    let mut mux = yamux::Connection::new(conn.compat(), mux_config(), yamux::Mode::Client);
+    let mut waiting: VecDeque<Request> = VecDeque::new();
+    let mut requests_open = true;
+    let lost = |e: yamux::ConnectionError| {
+        Ended::Lost(io::Error::other(format!("the connection failed: {e}")))
+    };
+    let ended = poll_fn(|cx| {
+        while requests_open {
+            match requests.poll_recv(cx) {
+                Poll::Ready(Some(request)) => waiting.push_back(request),
+                Poll::Ready(None) => requests_open = false,
+                Poll::Pending => break,
+            }
+        }
+        while !waiting.is_empty() {
+            match mux.poll_new_outbound(cx) {
+                Poll::Ready(Ok(stream)) => {
+                    if let Some(request) = waiting.pop_front() {
+                        // A requester that gave up drops the stream, which resets it.
+                        let _ = request.send(Ok(stream.compat()));
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(lost(e)),
+                Poll::Pending => break,
+            }
+        }
+        // Driving the inbound side moves every stream's bytes.
+        loop {
+            match mux.poll_next_inbound(cx) {
+                // The server opens no streams; one it opens anyway is reset.
+                Poll::Ready(Some(Ok(stream))) => drop(stream),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(lost(e)),
+                Poll::Ready(None) => {
+                    return Poll::Ready(Ended::Lost(io::Error::other(
+                        "the server closed the connection",
+                    )));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await;
+    for request in waiting {
+        let _ = request.send(Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the connection to the server was lost",
+        )));
+    }
+    ended
+}

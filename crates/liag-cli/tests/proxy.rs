@@ -1,0 +1,353 @@
+//! `liag proxy` end to end on loopback: a proxy server and a proxy client over three links,
+//! applications speaking SOCKS5 to the client, destinations on loopback.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+use fast_socks5::client::{Config, Socks5Datagram, Socks5Stream};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `liag` process, killed when the test ends, with what it printed on standard error.
+struct Liag {
+    child: Child,
+    stderr: Receiver<String>,
+    heard: String,
+}
+
+impl Liag {
+    fn start(args: &[&str]) -> Liag {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_liag"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (said, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = said.send(line);
+            }
+        });
+        Liag {
+            child,
+            stderr,
+            heard: String::new(),
+        }
+    }
+
+    /// What it printed so far.
+    fn heard(&mut self) -> &str {
+        self.heard.extend(self.stderr.try_iter().map(|l| l + "\n"));
+        &self.heard
+    }
+
+    /// Waits up to 30 s for it to exit and print `words`; its exit status.
+    fn exits_saying(&mut self, words: &str) -> std::process::ExitStatus {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                assert!(
+                    self.heard().contains(words),
+                    "expected {words:?} in:\n{}",
+                    self.heard()
+                );
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("still running after 30 s; it said:\n{}", self.heard());
+    }
+}
+
+impl Drop for Liag {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token_file(dir: &str, token: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("liag-proxy-test-{}-{dir}", std::process::id()));
+    std::fs::write(&path, token).unwrap();
+    path
+}
+
+/// A proxy server and client on loopback, the client reaching the server over three links
+/// (127.0.0.1, .2 and .3): the client's SOCKS5 address once it listens.
+struct Proxy {
+    server: Liag,
+    client: Liag,
+    socks: SocketAddr,
+}
+
+/// A proxy server and client, the client started but perhaps not yet listening.
+fn start(server_token: &Path, client_token: &Path, server_extra: &[&str]) -> Proxy {
+    let link_port = free_port().to_string();
+    let mut args = vec!["proxy", "server", "--tcp", &link_port, "--token-file"];
+    args.push(server_token.to_str().unwrap());
+    args.extend(server_extra);
+    let server = Liag::start(&args);
+    let socks_port = free_port();
+    let listen = format!("127.0.0.1:{socks_port}");
+    let targets: Vec<String> = (1..=3)
+        .map(|i| format!("127.0.0.{i}:{link_port}"))
+        .collect();
+    let mut args = vec![
+        "proxy",
+        "client",
+        "--listen",
+        &listen,
+        "--tcp-link-filter",
+        "none",
+    ];
+    args.extend(["--token-file", client_token.to_str().unwrap()]);
+    for target in &targets {
+        args.extend(["--tcp", target.as_str()]);
+    }
+    let client = Liag::start(&args);
+    let socks: SocketAddr = listen.parse().unwrap();
+    Proxy {
+        server,
+        client,
+        socks,
+    }
+}
+
+/// A proxy server and client, the client listening.
+fn proxy(server_token: &Path, client_token: &Path, server_extra: &[&str]) -> Proxy {
+    let proxy = start(server_token, client_token, server_extra);
+    let (socks, start) = (proxy.socks, Instant::now());
+    while std::net::TcpStream::connect(socks).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the client never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    proxy
+}
+
+fn allowed_proxy(name: &str) -> Proxy {
+    let token = token_file(name, "a shared secret\n");
+    proxy(&token, &token, &["--allow-private"])
+}
+
+/// The byte at `i` of download `seed`.
+fn pattern(seed: u8, i: usize) -> u8 {
+    (i as u8).wrapping_mul(31).wrapping_add(seed)
+}
+
+/// A download server: a request is 8 bytes of length and a seed byte; the answer is that
+/// many bytes of [`pattern`], then the end.
+async fn download_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let len = socket.read_u64().await? as usize;
+                let seed = socket.read_u8().await?;
+                let mut sent = 0;
+                while sent < len {
+                    let chunk: Vec<u8> = (sent..len.min(sent + 65536))
+                        .map(|i| pattern(seed, i))
+                        .collect();
+                    socket.write_all(&chunk).await?;
+                    sent += chunk.len();
+                }
+                socket.shutdown().await
+            });
+        }
+    });
+    addr
+}
+
+async fn through(
+    proxy: SocketAddr,
+    host: &str,
+    port: u16,
+) -> fast_socks5::Result<Socks5Stream<TcpStream>> {
+    Socks5Stream::connect(proxy, host.to_string(), port, Config::default()).await
+}
+
+/// Downloads `len` bytes with `seed` through the proxy and checks every one.
+async fn download(proxy: SocketAddr, host: &str, port: u16, len: usize, seed: u8) {
+    let mut stream = through(proxy, host, port).await.unwrap();
+    stream.write_u64(len as u64).await.unwrap();
+    stream.write_u8(seed).await.unwrap();
+    let mut got = Vec::with_capacity(len);
+    stream.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got.len(), len, "download {seed}: every byte");
+    assert!(
+        got.iter().enumerate().all(|(i, &b)| b == pattern(seed, i)),
+        "download {seed}: the right bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_downloads_arrive_whole_by_name_and_by_address() {
+    let proxy = allowed_proxy("downloads");
+    let server = download_server().await;
+    let downloads: Vec<_> = (0..200u8)
+        .map(|seed| {
+            // Some by name, resolved on the server's side.
+            let host = if seed % 4 == 0 {
+                "localhost"
+            } else {
+                "127.0.0.1"
+            };
+            tokio::spawn(download(proxy.socks, host, server.port(), 64 << 10, seed))
+        })
+        .collect();
+    let all = async {
+        for d in downloads {
+            d.await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .expect("200 downloads in 2 minutes");
+    // One big one, too.
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        download(proxy.socks, "127.0.0.1", server.port(), 64 << 20, 7),
+    )
+    .await
+    .expect("64 MiB in 2 minutes");
+    drop(proxy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stream_does_not_stop_another() {
+    let proxy = allowed_proxy("stalled");
+    let server = download_server().await;
+    // Asks for 256 MiB and reads none of it.
+    let mut stalled = through(proxy.socks, "127.0.0.1", server.port())
+        .await
+        .unwrap();
+    stalled.write_u64(256 << 20).await.unwrap();
+    stalled.write_u8(1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        download(proxy.socks, "127.0.0.1", server.port(), 16 << 20, 2),
+    )
+    .await
+    .expect("the other stream moves");
+    // And the stalled one still has its bytes when read.
+    let mut first = vec![0u8; 1 << 20];
+    stalled.read_exact(&mut first).await.unwrap();
+    assert!(first.iter().enumerate().all(|(i, &b)| b == pattern(1, i)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_closes_pass_through_both_ways() {
+    let proxy = allowed_proxy("half-close");
+    // Echoes until the end, then ends.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut all = Vec::new();
+        socket.read_to_end(&mut all).await.unwrap();
+        socket.write_all(&all).await.unwrap();
+        socket.shutdown().await.unwrap();
+    });
+    let mut stream = through(proxy.socks, "127.0.0.1", port).await.unwrap();
+    stream.write_all(b"said before the end").await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, b"said before the end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_associate_carries_a_round_trip() {
+    let proxy = allowed_proxy("udp");
+    let echo = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = echo.recv_from(&mut buf).await {
+            let _ = echo.send_to(&buf[..n], from).await;
+        }
+    });
+    let control = TcpStream::connect(proxy.socks).await.unwrap();
+    let udp = Socks5Datagram::bind(control, "127.0.0.1:0").await.unwrap();
+    let mut buf = [0u8; 2048];
+    // UDP may lose a datagram: a few tries, each waiting a while.
+    let mut answer = None;
+    for _ in 0..10 {
+        udp.send_to(b"ping over the aggregate", echo_addr)
+            .await
+            .unwrap();
+        if let Ok(got) = tokio::time::timeout(Duration::from_secs(3), udp.recv_from(&mut buf)).await
+        {
+            answer = Some(got.unwrap());
+            break;
+        }
+    }
+    let (n, from) = answer.expect("an answer");
+    assert_eq!(&buf[..n], b"ping over the aggregate");
+    assert_eq!(
+        from.to_string(),
+        echo_addr.to_string(),
+        "from the echo server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destinations_on_the_servers_own_host_are_refused_unless_allowed() {
+    let token = token_file("private", "secret");
+    let proxy = proxy(&token, &token, &[]);
+    let server = download_server().await;
+    let refused = through(proxy.socks, "127.0.0.1", server.port()).await;
+    let Err(e) = refused else {
+        panic!("a loopback destination was opened")
+    };
+    assert!(e.to_string().to_lowercase().contains("not allowed"), "{e}");
+}
+
+#[test]
+fn a_wrong_token_is_refused_with_a_clear_error() {
+    let right = token_file("right", "the right one");
+    let wrong = token_file("wrong", "a wrong one");
+    let mut proxy = start(&right, &wrong, &["--allow-private"]);
+    // The client greets the server as it starts, and gives up at the first refusal.
+    let status = proxy.client.exits_saying("refused the token");
+    assert!(!status.success());
+    let start = Instant::now();
+    while !proxy.server.heard().contains("wrong token") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the server said: {}",
+            proxy.server.heard()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_server_open_to_anyone_refuses_to_start() {
+    let mut server = Liag::start(&["proxy", "server", "--tcp", &free_port().to_string()]);
+    assert!(!server.exits_saying("--token-file").success());
+}
