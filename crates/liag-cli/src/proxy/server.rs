@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
-use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+use tokio_util::compat::FuturesAsyncReadCompatExt;
 
 use liag_transports::liag_tokio::{Connection, Listener};
 
 use super::policy::Policy;
-use super::session::{ProxyStream, mux_config};
+use super::session::{ProxyStream, multiplexer};
 use super::wire::{self, Greeting};
 
 /// How long a new connection may take to greet.
@@ -66,7 +66,7 @@ async fn session(mut conn: Connection, token: &[u8], policy: Policy) -> io::Resu
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
         }
     }
-    let mut mux = yamux::Connection::new(conn.compat(), mux_config(), yamux::Mode::Server);
+    let mut mux = multiplexer(conn, yamux::Mode::Server);
     // Polling for inbound streams drives every stream's bytes, so it never waits on one.
     while let Some(stream) = poll_fn(|cx| mux.poll_next_inbound(cx)).await {
         let stream = stream.map_err(|e| io::Error::other(format!("a connection failed: {e}")))?;

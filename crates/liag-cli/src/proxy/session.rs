@@ -3,6 +3,7 @@
 //! connection costs no link handshake.
 
 use futures::future::poll_fn;
+use futures::io::BufWriter;
 use std::collections::VecDeque;
 use std::io;
 use std::task::Poll;
@@ -130,19 +131,31 @@ async fn session(
     }
 }
 
-/// yamux's settings at both ends: streams and their windows bounded, so one connection's
-/// memory is bounded (256 KiB per stream at first, 64 MiB in all).
-pub(crate) fn mux_config() -> yamux::Config {
+/// The aggregated connection as yamux drives it.
+pub(crate) type Muxed = yamux::Connection<BufWriter<Compat<Connection>>>;
+
+/// Bytes yamux's writes are gathered into before they go to the connection. yamux writes each
+/// frame's 12-byte header and its body apart; gathered, they go out as one message.
+const MUX_WRITE_BUFFER: usize = 64 << 10;
+/// The most data one yamux frame carries.
+const MUX_FRAME_MAX: usize = 64 << 10;
+
+/// yamux over `conn` in `mode`, with the same settings at both ends: streams and their windows
+/// bounded, so one connection's memory is bounded (256 KiB per stream at first, 64 MiB in
+/// all).
+pub(crate) fn multiplexer(conn: Connection, mode: yamux::Mode) -> Muxed {
     let mut config = yamux::Config::default();
     // In this order: yamux checks that the window leaves every stream its 256 KiB.
     config.set_max_num_streams(256);
     config.set_max_connection_receive_window(Some(64 << 20));
-    config
+    config.set_split_send_size(MUX_FRAME_MAX);
+    let io = BufWriter::with_capacity(MUX_WRITE_BUFFER, conn.compat());
+    yamux::Connection::new(io, config, mode)
 }
 
 /// Serves stream requests on `conn` until it ends.
 async fn multiplex(conn: Connection, requests: &mut mpsc::Receiver<Request>) -> Ended {
-    let mut mux = yamux::Connection::new(conn.compat(), mux_config(), yamux::Mode::Client);
+    let mut mux = multiplexer(conn, yamux::Mode::Client);
     let mut waiting: VecDeque<Request> = VecDeque::new();
     let mut requests_open = true;
     let lost = |e: yamux::ConnectionError| {
