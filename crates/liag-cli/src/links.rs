@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use liag_transports::liag_tokio::Server;
+use liag_transports::socks::SocksConnector;
 use liag_transports::tcp::{TcpConnector, TcpLinkFilter};
 use liag_transports::tls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use liag_transports::tls::rustls::{ClientConfig, ServerConfig};
@@ -15,6 +16,19 @@ use liag_transports::tls::{
 };
 use liag_transports::websocket::WsConnector;
 use liag_transports::{IpVersion, MultiConnector, StreamAcceptor, StreamConnector, serve};
+
+/// Links through SOCKS5 proxies, one through each (as agg-tunnel and agg-speed 0.19).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct SocksLinks {
+    /// A SOCKS5 proxy, `host` or `host:port` (port 1080 by default): one link goes through
+    /// each. Repeatable.
+    #[arg(long = "socks", value_name = "HOST[:PORT]")]
+    pub(crate) socks: Vec<String>,
+    /// The server as the proxies reach it (each proxy resolves the name) [default: the first
+    /// --tcp target].
+    #[arg(long = "socks-target", value_name = "HOST[:PORT]", requires = "socks")]
+    pub(crate) socks_target: Option<String>,
+}
 
 /// TLS options of a client.
 #[derive(Debug, Clone, clap::Args)]
@@ -77,6 +91,7 @@ pub(crate) struct ClientLinks {
     pub(crate) ws_path: &'static str,
     pub(crate) ip_version: IpVersion,
     pub(crate) rfcomm: Vec<String>,
+    pub(crate) socks: SocksLinks,
     pub(crate) tls: ClientTls,
 }
 
@@ -169,6 +184,21 @@ impl ClientLinks {
         }
         for target in &self.rfcomm {
             add_rfcomm(&mut multi, target, &tls)?;
+        }
+        if !self.socks.socks.is_empty() {
+            let target = self
+                .socks
+                .socks_target
+                .as_ref()
+                .or(self.tcp.first())
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "--socks needs the server: give --socks-target or --tcp",
+                    )
+                })?;
+            let socks = SocksConnector::new(&self.socks.socks, target, self.tcp_default_port)?;
+            add(&mut multi, socks, &tls)?;
         }
         Ok(multi)
     }

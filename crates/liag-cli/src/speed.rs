@@ -17,7 +17,7 @@ use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::{AGG_SPEED_PATH, DEFAULT_PORT as WS_DEFAULT_PORT, WsAcceptor};
 use liag_transports::{IpVersion, MultiConnector};
 
-use crate::links::{ClientLinks, ClientTls, ServerTls, serve_rfcomm, spawn_serve};
+use crate::links::{ClientLinks, ClientTls, ServerTls, SocksLinks, serve_rfcomm, spawn_serve};
 use crate::speed_stream::{Generator, PIECE};
 use crate::view::{LinkRow, View};
 
@@ -56,7 +56,7 @@ pub(crate) enum Args {
         /// The server, as `host` or `host:port`; repeat for several of its addresses.
         #[arg(
             long = "tcp",
-            required_unless_present_any = ["websocket", "rfcomm"],
+            required_unless_present_any = ["websocket", "rfcomm", "socks"],
             value_name = "HOST[:PORT]"
         )]
         tcp: Vec<String>,
@@ -68,6 +68,8 @@ pub(crate) enum Args {
         /// `--features bluetooth`).
         #[arg(long = "rfcomm", value_name = "ADDRESS[/CHANNEL|UUID]")]
         rfcomm: Vec<String>,
+        #[command(flatten)]
+        socks: SocksLinks,
         #[command(flatten)]
         tls: ClientTls,
         /// Which links to keep: none, interface-interface or interface-ip.
@@ -124,6 +126,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
             tcp,
             websocket,
             rfcomm,
+            socks,
             tls,
             link_filter,
             ipv4,
@@ -150,6 +153,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                     IpVersion::Any
                 },
                 rfcomm,
+                socks,
                 tls,
             };
             let connector = links.connector().await?;

@@ -15,7 +15,7 @@ use liag_transports::websocket::WsAcceptor;
 use liag_transports::{IpVersion, connect_with};
 
 use crate::limits::ServerLimits;
-use crate::links::{ClientLinks, ClientTls, ServerTls, serve_rfcomm, spawn_serve};
+use crate::links::{ClientLinks, ClientTls, ServerTls, SocksLinks, serve_rfcomm, spawn_serve};
 use crate::relay::relay;
 
 /// The port aggregated links use when `--tcp` gives none.
@@ -69,7 +69,7 @@ pub(crate) enum Args {
         /// The server, as `host` or `host:port`; repeat for several addresses of it.
         #[arg(
             long = "tcp",
-            required_unless_present_any = ["websocket", "rfcomm"],
+            required_unless_present_any = ["websocket", "rfcomm", "socks"],
             value_name = "HOST[:PORT]"
         )]
         tcp: Vec<String>,
@@ -81,6 +81,8 @@ pub(crate) enum Args {
         /// `--features bluetooth`).
         #[arg(long = "rfcomm", value_name = "ADDRESS[/CHANNEL|UUID]")]
         rfcomm: Vec<String>,
+        #[command(flatten)]
+        socks: SocksLinks,
         #[command(flatten)]
         tls: ClientTls,
         /// Which links to keep: none, interface-interface or interface-ip.
@@ -114,6 +116,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
             tcp,
             websocket,
             rfcomm,
+            socks,
             tls,
             link_filter,
             global,
@@ -129,6 +132,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                 ws_path: WS_PATH,
                 ip_version: IpVersion::Any,
                 rfcomm,
+                socks,
                 tls,
             };
             client(ports, links, global, once).await

@@ -8,6 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -98,16 +100,29 @@ struct Proxy {
 
 /// A proxy server and client, the client started but perhaps not yet listening.
 fn start(server_token: &Path, client_token: &Path, server_extra: &[&str]) -> Proxy {
-    let link_port = free_port().to_string();
-    let mut args = vec!["proxy", "server", "--tcp", &link_port, "--token-file"];
+    start_with(server_token, client_token, server_extra, |port| {
+        (1..=3)
+            .flat_map(|i| ["--tcp".to_string(), format!("127.0.0.{i}:{port}")])
+            .collect()
+    })
+}
+
+/// As [`start`], the client's link arguments from `links(server's link port)`.
+fn start_with(
+    server_token: &Path,
+    client_token: &Path,
+    server_extra: &[&str],
+    links: impl Fn(u16) -> Vec<String>,
+) -> Proxy {
+    let link_port = free_port();
+    let port_arg = link_port.to_string();
+    let mut args = vec!["proxy", "server", "--tcp", &port_arg, "--token-file"];
     args.push(server_token.to_str().unwrap());
     args.extend(server_extra);
     let server = Liag::start(&args);
     let socks_port = free_port();
     let listen = format!("127.0.0.1:{socks_port}");
-    let targets: Vec<String> = (1..=3)
-        .map(|i| format!("127.0.0.{i}:{link_port}"))
-        .collect();
+    let links = links(link_port);
     let mut args = vec![
         "proxy",
         "client",
@@ -117,9 +132,7 @@ fn start(server_token: &Path, client_token: &Path, server_extra: &[&str]) -> Pro
         "none",
     ];
     args.extend(["--token-file", client_token.to_str().unwrap()]);
-    for target in &targets {
-        args.extend(["--tcp", target.as_str()]);
-    }
+    args.extend(links.iter().map(String::as_str));
     let client = Liag::start(&args);
     let socks: SocketAddr = listen.parse().unwrap();
     Proxy {
@@ -131,7 +144,11 @@ fn start(server_token: &Path, client_token: &Path, server_extra: &[&str]) -> Pro
 
 /// A proxy server and client, the client listening.
 fn proxy(server_token: &Path, client_token: &Path, server_extra: &[&str]) -> Proxy {
-    let proxy = start(server_token, client_token, server_extra);
+    listening(start(server_token, client_token, server_extra))
+}
+
+/// `proxy` once its client listens.
+fn listening(proxy: Proxy) -> Proxy {
     let (socks, start) = (proxy.socks, Instant::now());
     while std::net::TcpStream::connect(socks).is_err() {
         assert!(
@@ -350,4 +367,117 @@ fn a_wrong_token_is_refused_with_a_clear_error() {
 fn a_server_open_to_anyone_refuses_to_start() {
     let mut server = Liag::start(&["proxy", "server", "--tcp", &free_port().to_string()]);
     assert!(!server.exits_saying("--token-file").success());
+}
+
+/// A plain SOCKS5 proxy (no authentication, CONNECT only) on loopback.
+struct Socks5Proxy {
+    addr: SocketAddr,
+    /// Connections relayed so far.
+    relayed: Arc<AtomicUsize>,
+    /// Ends every connection it relays now, as a failing path would.
+    cut: Arc<tokio::sync::Notify>,
+}
+
+async fn socks5_proxy() -> Socks5Proxy {
+    use fast_socks5::server::Socks5ServerProtocol;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let relayed = Arc::new(AtomicUsize::new(0));
+    let cut = Arc::new(tokio::sync::Notify::new());
+    let (count, cut_here) = (relayed.clone(), cut.clone());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (count, cut) = (count.clone(), cut_here.clone());
+            tokio::spawn(async move {
+                let proto = Socks5ServerProtocol::accept_no_auth(socket).await.ok()?;
+                let (proto, _, target) = proto.read_command().await.ok()?;
+                let (host, port) = target.into_string_and_port();
+                let mut out = TcpStream::connect((host.as_str(), port)).await.ok()?;
+                let mut socket = proto.reply_success(out.local_addr().ok()?).await.ok()?;
+                count.fetch_add(1, Ordering::Relaxed);
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut socket, &mut out) => {}
+                    _ = cut.notified() => {}
+                }
+                Some(())
+            });
+        }
+    });
+    Socks5Proxy { addr, relayed, cut }
+}
+
+/// A proxy client whose links go through `proxies` only.
+fn through_proxies(name: &str, proxies: &[&Socks5Proxy]) -> Proxy {
+    let token = token_file(name, "secret");
+    let proxies: Vec<SocketAddr> = proxies.iter().map(|p| p.addr).collect();
+    listening(start_with(
+        &token,
+        &token,
+        &["--allow-private"],
+        move |port| {
+            let mut args: Vec<String> = proxies
+                .iter()
+                .flat_map(|p| ["--socks".into(), p.to_string()])
+                .collect();
+            args.extend(["--socks-target".into(), format!("127.0.0.1:{port}")]);
+            args
+        },
+    ))
+}
+
+/// Waits up to 30 s until each of `proxies` has relayed a link.
+async fn each_relays(proxies: &[&Socks5Proxy]) {
+    let start = Instant::now();
+    while proxies
+        .iter()
+        .any(|p| p.relayed.load(Ordering::Relaxed) == 0)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "a link through each proxy"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_can_go_through_socks5_proxies() {
+    let (first, second) = (socks5_proxy().await, socks5_proxy().await);
+    let proxy = through_proxies("socks-links", &[&first, &second]);
+    let server = download_server().await;
+    let fetched = download(proxy.socks, "127.0.0.1", server.port(), 4 << 20, 9);
+    tokio::time::timeout(Duration::from_secs(60), fetched)
+        .await
+        .expect("a download in a minute");
+    each_relays(&[&first, &second]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_cut_mid_transfer_loses_nothing() {
+    let (first, second) = (socks5_proxy().await, socks5_proxy().await);
+    let proxy = through_proxies("link-cut", &[&first, &second]);
+    each_relays(&[&first, &second]).await;
+    let server = download_server().await;
+    let len = 64 << 20;
+    let mut stream = through(proxy.socks, "127.0.0.1", server.port())
+        .await
+        .unwrap();
+    stream.write_u64(len as u64).await.unwrap();
+    stream.write_u8(3).await.unwrap();
+    let mut got = vec![0u8; len];
+    let cut_at = 8 << 20;
+    let reading = async {
+        stream.read_exact(&mut got[..cut_at]).await.unwrap();
+        // One path fails mid-transfer: its link ends with bytes in flight on it.
+        first.cut.notify_waiters();
+        stream.read_exact(&mut got[cut_at..]).await.unwrap();
+        assert_eq!(stream.read(&mut [0u8; 1]).await.unwrap(), 0, "then the end");
+    };
+    tokio::time::timeout(Duration::from_secs(120), reading)
+        .await
+        .expect("the download goes on");
+    assert!(
+        got.iter().enumerate().all(|(i, &b)| b == pattern(3, i)),
+        "every byte, in order"
+    );
 }

@@ -37,6 +37,8 @@ mod keep;
 mod known;
 #[cfg(feature = "mem")]
 pub mod mem;
+#[cfg(feature = "socks")]
+pub mod socks;
 pub mod stream;
 #[cfg(feature = "tcp")]
 pub mod tcp;

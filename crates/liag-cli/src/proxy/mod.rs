@@ -21,7 +21,7 @@ use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::WsAcceptor;
 
 use crate::limits::ServerLimits;
-use crate::links::{ClientLinks, ClientTls, ServerTls, serve_rfcomm, spawn_serve};
+use crate::links::{ClientLinks, ClientTls, ServerTls, SocksLinks, serve_rfcomm, spawn_serve};
 use client::Credentials;
 use policy::Policy;
 
@@ -78,7 +78,7 @@ pub(crate) enum Args {
         /// The server, as `host` or `host:port`; repeat for several addresses of it.
         #[arg(
             long = "tcp",
-            required_unless_present_any = ["websocket", "rfcomm"],
+            required_unless_present_any = ["websocket", "rfcomm", "socks"],
             value_name = "HOST[:PORT]"
         )]
         tcp: Vec<String>,
@@ -89,6 +89,8 @@ pub(crate) enum Args {
         /// ADDRESS/UUID (Linux, a build with `--features bluetooth`).
         #[arg(long = "rfcomm", value_name = "ADDRESS[/CHANNEL|UUID]")]
         rfcomm: Vec<String>,
+        #[command(flatten)]
+        socks: SocksLinks,
         #[command(flatten)]
         tls: ClientTls,
         /// Which links to keep: none, interface-interface or interface-ip.
@@ -138,6 +140,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
             tcp,
             websocket,
             rfcomm,
+            socks,
             tls,
             link_filter,
         } => {
@@ -159,6 +162,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                 ws_path: WS_PATH,
                 ip_version: IpVersion::Any,
                 rfcomm,
+                socks,
                 tls,
             };
             run_client(listen, token, credentials, links).await
