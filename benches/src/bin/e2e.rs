@@ -1,16 +1,16 @@
 //! Runs liag's end-to-end benchmark scenarios and writes their figures as JSON.
 //!
 //! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]
-//! [--fault F]... [--pair TEXT] [--runs N]` where KIND is throughput, round_trip, efficiency, failover, real_paths, tunnel,
-//! to_aggligator, idle or busy; real_paths, tunnel and to_aggligator need `--liag PATH`, the
-//! `liag` binary to run. real_paths runs the faults named with `--fault` (down, reset,
+//! [--fault F]... [--pair TEXT] [--runs N]` where KIND is throughput, round_trip, efficiency,
+//! failover, real_paths, tunnel, proxy, to_aggligator, idle or busy; real_paths, tunnel, proxy
+//! and to_aggligator need `--liag PATH`, the `liag` binary to run. real_paths runs the faults named with `--fault` (down, reset,
 //! degraded; all by default), `--pair TEXT` keeps only the pairings whose label has TEXT
 //! (such as `liag client`, or `liag at both ends`), and `--runs N` runs each fault N times
 //! instead of five. `cargo xtask bench` runs this and turns the JSON into a table, a report
 //! and plots.
 
 use liag_benches::e2e::emulated::{self, Failure};
-use liag_benches::e2e::{loopback, real_paths, scale, to_aggligator, tunnel};
+use liag_benches::e2e::{loopback, proxy, real_paths, scale, to_aggligator, tunnel};
 use liag_benches::netpaths::{self, NetPaths};
 use liag_benches::tunnel_run::Tunnel;
 use serde_json::{Value, json};
@@ -118,6 +118,9 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
     }
     if wanted("tunnel") {
         note(tunnel(args)?);
+    }
+    if wanted("proxy") {
+        note(proxy(args)?);
     }
     if wanted("to_aggligator") {
         note(to_aggligator(args)?);
@@ -243,6 +246,22 @@ fn tunnel(args: &Args) -> io::Result<Vec<Value>> {
     }
     out.push(tunnel::run(&place, &programs, len)?);
     Ok(out)
+}
+
+/// `liag proxy` on loopback: first bytes of new connections and parallel downloads; skipped
+/// with a message where no `liag` binary was given.
+fn proxy(args: &Args) -> io::Result<Vec<Value>> {
+    let Some(liag) = &args.liag else {
+        eprintln!("proxy skipped: give the liag binary with --liag PATH");
+        return Ok(Vec::new());
+    };
+    let len = proxy::Lengths {
+        samples: if args.quick { 200 } else { 1_000 },
+        tunnel_samples: if args.quick { 20 } else { 100 },
+        downloads: 100,
+        download_bytes: if args.quick { 2 << 20 } else { 8 << 20 },
+    };
+    Ok(vec![proxy::run(liag, len)?])
 }
 
 /// liag and agg-speed sending to agg-speed's server over veth paths, for each aggligator

@@ -4,6 +4,7 @@
 
 pub mod emulated;
 pub mod loopback;
+pub mod proxy;
 pub mod real_paths;
 pub mod scale;
 pub mod to_aggligator;

@@ -13,13 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The end-to-end kinds, in the order they run.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 10] = [
     "throughput",
     "round_trip",
     "efficiency",
     "failover",
     "real_paths",
     "tunnel",
+    "proxy",
     "to_aggligator",
     "idle",
     "busy",

@@ -283,6 +283,25 @@ fn scenario_row(s: &Value) -> Option<Row> {
             "",
             None,
         ),
+        "proxy" => {
+            let t = &s["first_byte_us"];
+            let (direct, proxy) = (f(t, "direct_p50"), f(t, "proxy_p50"));
+            let figures = format!(
+                "first byte p50 {proxy:.0} µs (direct {direct:.0}, new tunnel connection {:.0}), \
+                 p99 {:.0} µs; {} downloads at once {:.0} MB/s (direct {:.0} MB/s, {})",
+                f(t, "tunnel_p50"),
+                f(t, "proxy_p99"),
+                f(s, "downloads"),
+                f(s, "proxy_mb_s"),
+                f(s, "direct_mb_s"),
+                pct(f(s, "proxy_mb_s") / f(s, "direct_mb_s"))
+            );
+            row(
+                figures,
+                "first byte ≤ direct + 1 ms",
+                Some(proxy - direct <= 1000.0),
+            )
+        }
         _ => None,
     }
 }
