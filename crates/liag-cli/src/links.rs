@@ -30,6 +30,27 @@ pub(crate) struct SocksLinks {
     pub(crate) socks_target: Option<String>,
 }
 
+/// Which IP version links use (as agg-tunnel's and agg-speed's `-4` and `-6`).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub(crate) struct IpChoice {
+    /// Use IPv4 only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    ipv4: bool,
+    /// Use IPv6 only.
+    #[arg(short = '6', long = "ipv6")]
+    ipv6: bool,
+}
+
+impl IpChoice {
+    pub(crate) fn version(self) -> IpVersion {
+        match (self.ipv4, self.ipv6) {
+            (true, _) => IpVersion::V4,
+            (_, true) => IpVersion::V6,
+            _ => IpVersion::Any,
+        }
+    }
+}
+
 /// TLS options of a client.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ClientTls {

@@ -11,13 +11,15 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
+use liag_transports::MultiConnector;
 use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Control, EndpointConfig, ReadHalf, Server, WriteHalf};
 use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::{AGG_SPEED_PATH, DEFAULT_PORT as WS_DEFAULT_PORT, WsAcceptor};
-use liag_transports::{IpVersion, MultiConnector};
 
-use crate::links::{ClientLinks, ClientTls, ServerTls, SocksLinks, serve_rfcomm, spawn_serve};
+use crate::links::{
+    ClientLinks, ClientTls, IpChoice, ServerTls, SocksLinks, serve_rfcomm, spawn_serve,
+};
 use crate::speed_stream::{Generator, PIECE};
 use crate::view::{LinkRow, View};
 
@@ -75,12 +77,8 @@ pub(crate) enum Args {
         /// Which links to keep: none, interface-interface or interface-ip.
         #[arg(long = "tcp-link-filter", default_value = "interface-interface")]
         link_filter: TcpLinkFilter,
-        /// Use IPv4 only.
-        #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
-        ipv4: bool,
-        /// Use IPv6 only.
-        #[arg(short = '6', long = "ipv6")]
-        ipv6: bool,
+        #[command(flatten)]
+        ip: IpChoice,
         /// Test for this many seconds.
         #[arg(short = 't', long = "time", default_value_t = 10.0)]
         time: f64,
@@ -129,8 +127,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
             socks,
             tls,
             link_filter,
-            ipv4,
-            ipv6,
+            ip,
             time,
             limit,
             send_only,
@@ -145,13 +142,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                 websocket,
                 ws_default_port: WS_DEFAULT_PORT,
                 ws_path: AGG_SPEED_PATH,
-                ip_version: if ipv4 {
-                    IpVersion::V4
-                } else if ipv6 {
-                    IpVersion::V6
-                } else {
-                    IpVersion::Any
-                },
+                ip_version: ip.version(),
                 rfcomm,
                 socks,
                 tls,

@@ -9,13 +9,15 @@ use std::process::ExitCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Connection, EndpointConfig, Server};
 use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::WsAcceptor;
-use liag_transports::{IpVersion, connect_with};
 
 use crate::limits::ServerLimits;
-use crate::links::{ClientLinks, ClientTls, ServerTls, SocksLinks, serve_rfcomm, spawn_serve};
+use crate::links::{
+    ClientLinks, ClientTls, IpChoice, ServerTls, SocksLinks, serve_rfcomm, spawn_serve,
+};
 use crate::relay::relay;
 
 /// The port aggregated links use when `--tcp` gives none.
@@ -88,6 +90,8 @@ pub(crate) enum Args {
         /// Which links to keep: none, interface-interface or interface-ip.
         #[arg(long = "tcp-link-filter", default_value = "interface-interface")]
         link_filter: TcpLinkFilter,
+        #[command(flatten)]
+        ip: IpChoice,
         /// Accept forwarded connections on all interfaces, not only loopback.
         #[arg(short = 'g', long = "global")]
         global: bool,
@@ -119,6 +123,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
             socks,
             tls,
             link_filter,
+            ip,
             global,
             once,
             ..
@@ -130,7 +135,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                 websocket,
                 ws_default_port: WS_DEFAULT_PORT,
                 ws_path: WS_PATH,
-                ip_version: IpVersion::Any,
+                ip_version: ip.version(),
                 rfcomm,
                 socks,
                 tls,

@@ -84,6 +84,16 @@ impl Drop for Liag {
     }
 }
 
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // A failed test shows what both ends said.
+        if std::thread::panicking() {
+            eprintln!("proxy server said:\n{}", self.server.heard());
+            eprintln!("proxy client said:\n{}", self.client.heard());
+        }
+    }
+}
+
 fn token_file(dir: &str, token: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("liag-proxy-test-{}-{dir}", std::process::id()));
     std::fs::write(&path, token).unwrap();
@@ -114,32 +124,55 @@ fn start_with(
     server_extra: &[&str],
     links: impl Fn(u16) -> Vec<String>,
 ) -> Proxy {
-    let link_port = free_port();
-    let port_arg = link_port.to_string();
-    let mut args = vec!["proxy", "server", "--tcp", &port_arg, "--token-file"];
-    args.push(server_token.to_str().unwrap());
-    args.extend(server_extra);
-    let server = Liag::start(&args);
-    let socks_port = free_port();
-    let listen = format!("127.0.0.1:{socks_port}");
+    let (server, link_port) = on_a_free_port("links on", |port| {
+        let mut args = vec![
+            "proxy".into(),
+            "server".into(),
+            "--tcp".into(),
+            port.to_string(),
+        ];
+        args.extend(["--token-file".into(), server_token.display().to_string()]);
+        args.extend(server_extra.iter().map(|a| a.to_string()));
+        args
+    });
     let links = links(link_port);
-    let mut args = vec![
-        "proxy",
-        "client",
-        "--listen",
-        &listen,
-        "--tcp-link-filter",
-        "none",
-    ];
-    args.extend(["--token-file", client_token.to_str().unwrap()]);
-    args.extend(links.iter().map(String::as_str));
-    let client = Liag::start(&args);
-    let socks: SocketAddr = listen.parse().unwrap();
+    let (client, socks_port) = on_a_free_port("SOCKS5 on", |port| {
+        let mut args: Vec<String> = ["proxy", "client", "--tcp-link-filter", "none"]
+            .map(String::from)
+            .into();
+        args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
+        args.extend(["--token-file".into(), client_token.display().to_string()]);
+        args.extend(links.iter().cloned());
+        args
+    });
+    let socks = SocketAddr::from(([127, 0, 0, 1], socks_port));
     Proxy {
         server,
         client,
         socks,
     }
+}
+
+/// `liag` with the arguments `args(port)` gives for a free port, once it has printed `ready`:
+/// with another port if that one was taken meanwhile (the other tests open sockets all the
+/// while), at most ten tries of 30 s each.
+fn on_a_free_port(ready: &str, args: impl Fn(u16) -> Vec<String>) -> (Liag, u16) {
+    for _ in 0..10 {
+        let port = free_port();
+        let args = args(port);
+        let mut process = Liag::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if process.heard().contains(ready) {
+                return (process, port);
+            }
+            if process.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("liag never printed {ready:?} in ten tries");
 }
 
 /// A proxy server and client, the client listening.

@@ -15,13 +15,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-use liag_transports::IpVersion;
 use liag_transports::liag_tokio::Server;
 use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::WsAcceptor;
 
 use crate::limits::ServerLimits;
-use crate::links::{ClientLinks, ClientTls, ServerTls, SocksLinks, serve_rfcomm, spawn_serve};
+use crate::links::{
+    ClientLinks, ClientTls, IpChoice, ServerTls, SocksLinks, serve_rfcomm, spawn_serve,
+};
 use client::Credentials;
 use policy::Policy;
 
@@ -96,6 +97,8 @@ pub(crate) enum Args {
         /// Which links to keep: none, interface-interface or interface-ip.
         #[arg(long = "tcp-link-filter", default_value = "interface-interface")]
         link_filter: TcpLinkFilter,
+        #[command(flatten)]
+        ip: IpChoice,
     },
 }
 
@@ -143,6 +146,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
             socks,
             tls,
             link_filter,
+            ip,
         } => {
             let token = token_file
                 .as_deref()
@@ -160,7 +164,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                 websocket,
                 ws_default_port: WS_DEFAULT_PORT,
                 ws_path: WS_PATH,
-                ip_version: IpVersion::Any,
+                ip_version: ip.version(),
                 rfcomm,
                 socks,
                 tls,
