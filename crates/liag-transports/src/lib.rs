@@ -3,6 +3,7 @@
 //! | feature | module | what |
 //! |---|---|---|
 //! | `tcp` | [`tcp`] | [`tcp::TcpAcceptor`] for servers; [`tcp::TcpConnector`] opens one link per local interface and server address and by default keeps one per pair of interfaces, reconnects with backoff and re-probes silent paths |
+//! | `socks` | [`socks`] | [`socks::SocksConnector`] opens one link through each of several SOCKS5 proxies |
 //! | `mem` | [`mem`] | emulated links in memory with rate, delay, jitter, queue and faults |
 //! | `websocket` | `websocket` | `ws://` and `wss://` links, client and server, also on an HTTP server's route (spec §11) |
 //! | `tls` | `tls` | TLS around any stream transport, the framing inside it (spec §12) |
