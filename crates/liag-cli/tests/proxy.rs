@@ -514,3 +514,132 @@ async fn a_link_cut_mid_transfer_loses_nothing() {
         "every byte, in order"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_is_asked_for_when_given() {
+    let token = token_file("login", "secret");
+    let login = token_file("login-file", "alice:open sesame\n");
+    let login_arg = login.display().to_string();
+    let proxy = listening(start_with(&token, &token, &["--allow-private"], |port| {
+        vec![
+            "--tcp".into(),
+            format!("127.0.0.1:{port}"),
+            "--socks-auth-file".into(),
+            login_arg.clone(),
+        ]
+    }));
+    let server = download_server().await;
+    let target = "127.0.0.1".to_string();
+    let with = |user: &str, password: &str| {
+        Socks5Stream::connect_with_password(
+            proxy.socks,
+            target.clone(),
+            server.port(),
+            user.into(),
+            password.into(),
+            Config::default(),
+        )
+    };
+    assert!(
+        with("alice", "open sesame").await.is_ok(),
+        "the right login"
+    );
+    assert!(
+        with("alice", "open says me").await.is_err(),
+        "a wrong password"
+    );
+    assert!(with("bob", "open sesame").await.is_err(), "a wrong user");
+    assert!(
+        through(proxy.socks, "127.0.0.1", server.port())
+            .await
+            .is_err(),
+        "no login"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_destinations_are_reached() {
+    let Ok(listener) = TcpListener::bind("[::1]:0").await else {
+        eprintln!("skipped: this host has no IPv6 loopback");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(b"over IPv6").await.unwrap();
+    });
+    let proxy = allowed_proxy("ipv6");
+    let mut stream = through(proxy.socks, "::1", port).await.unwrap();
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"over IPv6");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_passes_through() {
+    let proxy = allowed_proxy("reset");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        // Once the connection is through: a zero linger, so closing resets it.
+        socket.read_u8().await.unwrap();
+        socket.set_zero_linger().unwrap();
+        drop(socket);
+    });
+    let mut stream = through(proxy.socks, "127.0.0.1", port).await.unwrap();
+    stream.write_u8(1).await.unwrap();
+    let mut got = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut got))
+        .await
+        .expect("the end comes through");
+    let e = ended.expect_err("a reset, not a clean end");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+}
+
+/// `curl --socks5-hostname` through the proxy to a local web server (skipped where curl is
+/// not installed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_fetches_a_page_by_name_through_the_proxy() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    let body: Vec<u8> = (0..300_000).map(|i| pattern(5, i)).collect();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let page = body.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let page = page.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await?;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    page.len()
+                );
+                socket.write_all(head.as_bytes()).await?;
+                socket.write_all(&page).await?;
+                socket.shutdown().await
+            });
+        }
+    });
+    let proxy = allowed_proxy("curl");
+    let socks = proxy.socks.to_string();
+    let url = format!("http://localhost:{port}/page");
+    let fetched = tokio::task::spawn_blocking(move || {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "30", "--socks5-hostname", &socks, &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    assert!(fetched.stdout == body, "the page, byte for byte");
+}

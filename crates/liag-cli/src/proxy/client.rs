@@ -13,7 +13,8 @@ use subtle::ConstantTimeEq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use super::session::{Opener, ProxyStream};
+use super::session::Opener;
+use super::stream::ProxyStream;
 use super::wire;
 
 /// How long an application may take to say what it wants.

@@ -6,6 +6,7 @@ mod client;
 mod policy;
 mod server;
 mod session;
+mod stream;
 mod wire;
 
 use std::io;

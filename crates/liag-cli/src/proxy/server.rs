@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
-use tokio_util::compat::FuturesAsyncReadCompatExt;
 
 use liag_transports::liag_tokio::{Connection, Listener};
 
 use super::policy::Policy;
-use super::session::{ProxyStream, multiplexer};
+use super::session::multiplexer;
+use super::stream::ProxyStream;
 use super::wire::{self, Greeting};
 
 /// How long a new connection may take to greet.
@@ -71,7 +71,7 @@ async fn session(mut conn: Connection, token: &[u8], policy: Policy) -> io::Resu
     while let Some(stream) = poll_fn(|cx| mux.poll_next_inbound(cx)).await {
         let stream = stream.map_err(|e| io::Error::other(format!("a connection failed: {e}")))?;
         tokio::spawn(async move {
-            if let Err(e) = serve_stream(stream.compat(), policy).await {
+            if let Err(e) = serve_stream(ProxyStream::new(stream), policy).await {
                 tracing::debug!("liag proxy server: a stream: {e}");
             }
         });

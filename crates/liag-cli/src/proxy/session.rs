@@ -9,16 +9,14 @@ use std::io;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Connection, EndpointConfig};
 
+use super::stream::ProxyStream;
 use super::wire::{self, Greeting};
 use crate::links::ClientLinks;
-
-/// A stream of the kept connection, with tokio's I/O traits.
-pub(crate) type ProxyStream = Compat<yamux::Stream>;
 
 type Request = oneshot::Sender<io::Result<ProxyStream>>;
 
@@ -174,7 +172,7 @@ async fn multiplex(conn: Connection, requests: &mut mpsc::Receiver<Request>) -> 
                 Poll::Ready(Ok(stream)) => {
                     if let Some(request) = waiting.pop_front() {
                         // A requester that gave up drops the stream, which resets it.
-                        let _ = request.send(Ok(stream.compat()));
+                        let _ = request.send(Ok(ProxyStream::new(stream)));
                     }
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(lost(e)),

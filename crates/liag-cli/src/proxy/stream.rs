@@ -1,0 +1,64 @@
+//! A multiplexed stream that tells a reset from an end. yamux reads a reset stream as ended,
+//! so a stream that ends closed both ways without this side having closed it was reset, and
+//! its reader gets `ConnectionReset`: the relay then resets its TCP connection too.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
+
+/// A stream of the kept connection, with tokio's I/O traits.
+#[derive(Debug)]
+pub(crate) struct ProxyStream {
+    inner: Compat<yamux::Stream>,
+    /// This side has closed its direction.
+    shut: bool,
+}
+
+impl ProxyStream {
+    pub(crate) fn new(stream: yamux::Stream) -> Self {
+        ProxyStream {
+            inner: stream.compat(),
+            shut: false,
+        }
+    }
+}
+
+impl AsyncRead for ProxyStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let ended = buf.filled().len() == before && buf.remaining() > 0;
+        if ended && !self.shut && self.inner.get_ref().is_closed() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "the other end reset the connection",
+            )));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for ProxyStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.shut = true;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
