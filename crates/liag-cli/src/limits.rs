@@ -1,4 +1,5 @@
-//! What a server lets one peer hold: the flags of `liag tunnel server`, as [`EndpointConfig`].
+//! What a server lets one peer hold: the flags of `liag tunnel server` and `liag proxy
+//! server`, as [`EndpointConfig`].
 
 use liag_transports::liag_tokio::EndpointConfig;
 
@@ -6,8 +7,9 @@ use liag_transports::liag_tokio::EndpointConfig;
 /// internet").
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ServerLimits {
-    /// Most connections one peer address (IPv4, or IPv6 /64) may hold at once; each forwarded
-    /// TCP connection is one. Raise it for clients behind one NAT address.
+    /// Most connections one peer address (IPv4, or IPv6 /64) may hold at once: for the tunnel
+    /// each forwarded TCP connection is one, for the proxy each client is one. Raise it for
+    /// clients behind one NAT address.
     #[arg(long, default_value_t = 64, value_name = "N")]
     max_connections_per_source: usize,
     /// Most sockets (links and handshakes) one peer address may hold.

@@ -1,5 +1,6 @@
-//! Link options shared by `liag speed` and `liag tunnel`: which transports to use (TCP,
-//! WebSocket), with or without TLS, turned into a connector or into acceptors on a server.
+//! Link options shared by `liag speed`, `liag tunnel` and `liag proxy`: which transports to
+//! use (TCP, WebSocket, RFCOMM, TCP through SOCKS5 proxies), with or without TLS, turned into
+//! a connector or into acceptors on a server.
 
 use std::io;
 use std::path::PathBuf;
@@ -101,7 +102,8 @@ fn self_signed() -> io::Result<Arc<ServerConfig>> {
     server_config(vec![made.cert.der().clone()], key)
 }
 
-/// The client's links: TCP targets and WebSocket URLs, with or without TLS.
+/// The client's links: TCP targets, WebSocket URLs, RFCOMM devices and SOCKS5 proxies, with
+/// or without TLS.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientLinks {
     pub(crate) tcp: Vec<String>,
@@ -156,7 +158,11 @@ fn host_of(target: &str) -> String {
 impl ClientLinks {
     /// The TLS configuration and server name, if TLS is on.
     fn tls(&self) -> io::Result<Option<(Arc<ClientConfig>, String)>> {
-        let first = self.tcp.first().or(self.websocket.first());
+        let first = self
+            .tcp
+            .first()
+            .or(self.websocket.first())
+            .or(self.socks.socks_target.as_ref());
         match &self.tls.tls_ca {
             Some(ca) => {
                 let config = if ca == "webpki" {

@@ -50,8 +50,8 @@ enum Command {
     /// with TLS (compatible with agg-tunnel).
     #[command(subcommand)]
     Tunnel(tunnel::Args),
-    /// Carries every application's connections over one aggregated connection: a SOCKS5
-    /// proxy on this side, destinations opened on the server's.
+    /// A SOCKS5 proxy on this machine whose connections the server opens, all carried over
+    /// one aggregated connection (liag at both ends).
     #[command(subcommand)]
     Proxy(proxy::Args),
 }

@@ -524,7 +524,7 @@ async fn a_login_is_asked_for_when_given() {
         vec![
             "--tcp".into(),
             format!("127.0.0.1:{port}"),
-            "--socks-auth-file".into(),
+            "--listen-auth-file".into(),
             login_arg.clone(),
         ]
     }));
@@ -642,4 +642,53 @@ async fn curl_fetches_a_page_by_name_through_the_proxy() {
         String::from_utf8_lossy(&fetched.stderr)
     );
     assert!(fetched.stdout == body, "the page, byte for byte");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_beyond_the_stream_limit_fails_alone() {
+    let proxy = allowed_proxy("stream-limit");
+    // Holds every connection open, answering nothing until it ends.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut byte = [0u8; 1];
+                while socket.read(&mut byte).await? == 1 {
+                    socket.write_all(&byte).await?;
+                }
+                std::io::Result::Ok(())
+            });
+        }
+    });
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..270 {
+        match through(proxy.socks, "127.0.0.1", port).await {
+            Ok(stream) => held.push(stream),
+            Err(_) => refused += 1,
+        }
+    }
+    assert_eq!(held.len(), 224, "the client's limit");
+    assert_eq!(refused, 270 - 224, "those beyond it fail");
+    // The connection lives on: every stream held still answers, and a new one works once
+    // one ends.
+    for stream in held.iter_mut().step_by(51) {
+        stream.write_u8(9).await.unwrap();
+        assert_eq!(stream.read_u8().await.unwrap(), 9);
+    }
+    drop(held.pop());
+    let start = Instant::now();
+    let mut again = loop {
+        if let Ok(stream) = through(proxy.socks, "127.0.0.1", port).await {
+            break stream;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "a stream frees up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    again.write_u8(7).await.unwrap();
+    assert_eq!(again.read_u8().await.unwrap(), 7);
 }

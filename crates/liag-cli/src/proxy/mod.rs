@@ -43,14 +43,15 @@ pub(crate) enum Args {
         /// A file holding the token clients must present (required unless --loopback-only).
         #[arg(long = "token-file", value_name = "FILE")]
         token_file: Option<PathBuf>,
-        /// Accept links on loopback only (then no token is needed).
+        /// Accept links on loopback only, then no token is needed: for a server reached
+        /// through an SSH tunnel or a reverse proxy on the same host.
         #[arg(long = "loopback-only")]
         loopback_only: bool,
         /// Also open destinations on the server's own host and networks (loopback,
         /// link-local, private ranges).
         #[arg(long = "allow-private")]
         allow_private: bool,
-        /// TCP port to accept links on.
+        /// TCP port to accept links on (all interfaces, or loopback with --loopback-only).
         #[arg(long = "tcp", default_value_t = DEFAULT_PORT, value_name = "PORT")]
         tcp: u16,
         /// Also accept WebSocket links on this port, at path /liag-proxy.
@@ -69,22 +70,29 @@ pub(crate) enum Args {
     /// one aggregated connection.
     Client {
         /// Where to serve SOCKS5.
-        #[arg(long = "listen", default_value = "127.0.0.1:1080", value_name = "ADDR")]
+        #[arg(
+            long = "listen",
+            default_value = "127.0.0.1:1080",
+            value_name = "IP:PORT"
+        )]
         listen: SocketAddr,
-        /// A file holding the server's token.
+        /// A copy of the server's token file; needed unless the server runs with
+        /// --loopback-only.
         #[arg(long = "token-file", value_name = "FILE")]
         token_file: Option<PathBuf>,
         /// A file holding `USER:PASSWORD` that local applications must give (RFC 1929).
-        #[arg(long = "socks-auth-file", value_name = "FILE")]
-        socks_auth_file: Option<PathBuf>,
-        /// The server, as `host` or `host:port`; repeat for several addresses of it.
+        #[arg(long = "listen-auth-file", value_name = "FILE")]
+        listen_auth_file: Option<PathBuf>,
+        /// The server, as `host` or `host:port` (port 5810 by default); repeat for several
+        /// addresses of it.
         #[arg(
             long = "tcp",
             required_unless_present_any = ["websocket", "rfcomm", "socks"],
             value_name = "HOST[:PORT]"
         )]
         tcp: Vec<String>,
-        /// WebSocket hosts or URLs; a host means ws://HOST:5811/liag-proxy. Repeatable.
+        /// WebSocket hosts or URLs; a host means ws://HOST:5811/liag-proxy (start the server
+        /// with --websocket 5811). Repeatable.
         #[arg(long = "websocket", value_name = "URL|HOST")]
         websocket: Vec<String>,
         /// Bluetooth RFCOMM links to a device, as ADDRESS (channel 20) or ADDRESS/CHANNEL or
@@ -126,6 +134,14 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                     ));
                 }
             };
+            if loopback_only && token_file.is_none() && rfcomm.is_some() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "--rfcomm takes links from any Bluetooth device in reach, so a server with \
+                     --loopback-only and no --token-file would be open to them: give \
+                     --token-file FILE",
+                ));
+            }
             let policy = Policy { allow_private };
             run_server(
                 token,
@@ -140,7 +156,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
         Args::Client {
             listen,
             token_file,
-            socks_auth_file,
+            listen_auth_file,
             tcp,
             websocket,
             rfcomm,
@@ -154,7 +170,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                 .map(read_token)
                 .transpose()?
                 .unwrap_or_default();
-            let credentials = socks_auth_file
+            let credentials = listen_auth_file
                 .as_deref()
                 .map(read_credentials)
                 .transpose()?;
@@ -276,7 +292,7 @@ async fn run_client(
     links.connector().await?;
     if !listen.ip().is_loopback() && credentials.is_none() {
         eprintln!(
-            "warning: SOCKS5 on {listen} without --socks-auth-file: anyone who reaches it can \
+            "warning: SOCKS5 on {listen} without --listen-auth-file: anyone who reaches it can \
              use the proxy"
         );
     }

@@ -89,7 +89,15 @@ async fn serve_stream(mut stream: ProxyStream, policy: Policy) -> io::Result<()>
                 answer(&mut stream, reply::OK).await?;
                 super::client::relay(&mut socket, &mut stream).await
             }
-            Err(code) => answer(&mut stream, code).await,
+            Err(code) => {
+                if code == reply::NOT_ALLOWED {
+                    eprintln!(
+                        "liag proxy server: refused {target}: on the server's own host or \
+                         networks (see --allow-private)"
+                    );
+                }
+                answer(&mut stream, code).await
+            }
         },
         wire::CMD_UDP => {
             answer(&mut stream, reply::OK).await?;

@@ -6,9 +6,10 @@ use futures::future::poll_fn;
 use futures::io::BufWriter;
 use std::collections::VecDeque;
 use std::io;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use liag_transports::connect_with;
@@ -18,7 +19,8 @@ use super::stream::ProxyStream;
 use super::wire::{self, Greeting};
 use crate::links::ClientLinks;
 
-type Request = oneshot::Sender<io::Result<ProxyStream>>;
+/// A request for a stream, answered with the stream or why there is none.
+type OpenRequest = oneshot::Sender<io::Result<ProxyStream>>;
 
 /// The first wait before the connection is made again; it doubles up to [`BACKOFF_MAX`].
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -27,22 +29,29 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const LIVED_LONG: Duration = Duration::from_secs(10);
 /// How long the first link of a connection may take.
 const LINK_WAIT: Duration = Duration::from_secs(10);
-/// Opens waiting for a connection at most this many at once.
+/// At most this many stream requests wait for a connection.
 const WAITING_MAX: usize = 1024;
 
 /// Opens streams on the kept connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Opener {
-    requests: mpsc::Sender<Request>,
+    requests: mpsc::Sender<OpenRequest>,
+    /// One permit for each stream that may be open; a stream holds its permit until dropped.
+    slots: Arc<Semaphore>,
 }
 
 impl Opener {
     /// A new stream, once a connection is up.
     pub(crate) async fn open(&self) -> io::Result<ProxyStream> {
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+            io::Error::other(format!("already {MAX_OPEN} proxied connections at once"))
+        })?;
         let (tx, rx) = oneshot::channel();
         let gone = || io::Error::new(io::ErrorKind::NotConnected, "the proxy client has stopped");
         self.requests.send(tx).await.map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
+        rx.await
+            .map_err(|_| gone())?
+            .map(|stream| stream.holding(slot))
     }
 }
 
@@ -62,13 +71,14 @@ pub(crate) fn keep(
 ) -> (Opener, tokio::task::JoinHandle<io::Error>) {
     let (requests, rx) = mpsc::channel(WAITING_MAX);
     let task = tokio::spawn(keep_connected(links, token, rx));
-    (Opener { requests }, task)
+    let slots = Arc::new(Semaphore::new(MAX_OPEN));
+    (Opener { requests, slots }, task)
 }
 
 async fn keep_connected(
     links: ClientLinks,
     token: Vec<u8>,
-    mut requests: mpsc::Receiver<Request>,
+    mut requests: mpsc::Receiver<OpenRequest>,
 ) -> io::Error {
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -91,7 +101,7 @@ async fn keep_connected(
 async fn session(
     links: &ClientLinks,
     token: &[u8],
-    requests: &mut mpsc::Receiver<Request>,
+    requests: &mut mpsc::Receiver<OpenRequest>,
 ) -> Ended {
     let connector = match links.connector().await {
         Ok(c) => c,
@@ -103,12 +113,26 @@ async fn session(
             .wait_for_link(LINK_WAIT)
             .await
             .map_err(|e| Ended::Lost(io::Error::other(format!("no link to the server: {e}"))))?;
-        match wire::greet(&mut conn, token).await.map_err(Ended::Lost)? {
+        let greeting = wire::greet(&mut conn, token).await.map_err(|e| {
+            Ended::Lost(match e.kind() {
+                io::ErrorKind::UnexpectedEof => io::Error::other(
+                    "the server closed before answering the greeting: is it a liag proxy \
+                     server (port 5810)?",
+                ),
+                _ => e,
+            })
+        })?;
+        match greeting {
             Greeting::Welcome => {}
             Greeting::WrongToken => {
+                let why = if token.is_empty() {
+                    "the server asks for a token: give --token-file with a copy of the server's"
+                } else {
+                    "the server refused the token: give both ends the same --token-file"
+                };
                 return Err(Ended::Refused(io::Error::new(
                     io::ErrorKind::PermissionDenied,
-                    "the server refused the token: give both ends the same --token-file",
+                    why,
                 )));
             }
             Greeting::Unknown => {
@@ -129,6 +153,14 @@ async fn session(
     }
 }
 
+/// The most streams yamux keeps per connection. Asking yamux for one more stream than this
+/// ends the whole connection, so the client opens at most [`MAX_OPEN`].
+const MAX_STREAMS: usize = 256;
+/// The most proxied connections open at once. yamux lets a dropped stream go only when its
+/// connection is next polled, so it may count some more than the client holds: the margin
+/// keeps those from reaching [`MAX_STREAMS`].
+pub(crate) const MAX_OPEN: usize = MAX_STREAMS - 32;
+
 /// The aggregated connection as yamux drives it.
 pub(crate) type Muxed = yamux::Connection<BufWriter<Compat<Connection>>>;
 
@@ -144,7 +176,7 @@ const MUX_FRAME_MAX: usize = 64 << 10;
 pub(crate) fn multiplexer(conn: Connection, mode: yamux::Mode) -> Muxed {
     let mut config = yamux::Config::default();
     // In this order: yamux checks that the window leaves every stream its 256 KiB.
-    config.set_max_num_streams(256);
+    config.set_max_num_streams(MAX_STREAMS);
     config.set_max_connection_receive_window(Some(64 << 20));
     config.set_split_send_size(MUX_FRAME_MAX);
     let io = BufWriter::with_capacity(MUX_WRITE_BUFFER, conn.compat());
@@ -152,9 +184,9 @@ pub(crate) fn multiplexer(conn: Connection, mode: yamux::Mode) -> Muxed {
 }
 
 /// Serves stream requests on `conn` until it ends.
-async fn multiplex(conn: Connection, requests: &mut mpsc::Receiver<Request>) -> Ended {
+async fn multiplex(conn: Connection, requests: &mut mpsc::Receiver<OpenRequest>) -> Ended {
     let mut mux = multiplexer(conn, yamux::Mode::Client);
-    let mut waiting: VecDeque<Request> = VecDeque::new();
+    let mut waiting: VecDeque<OpenRequest> = VecDeque::new();
     let mut requests_open = true;
     let lost = |e: yamux::ConnectionError| {
         Ended::Lost(io::Error::other(format!("the connection failed: {e}")))

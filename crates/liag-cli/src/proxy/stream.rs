@@ -6,6 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
 /// A stream of the kept connection, with tokio's I/O traits.
@@ -14,6 +15,8 @@ pub(crate) struct ProxyStream {
     inner: Compat<yamux::Stream>,
     /// This side has closed its direction.
     shut: bool,
+    /// The client's permit for this stream (see `session::MAX_OPEN`).
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 impl ProxyStream {
@@ -21,7 +24,14 @@ impl ProxyStream {
         ProxyStream {
             inner: stream.compat(),
             shut: false,
+            _slot: None,
         }
+    }
+
+    /// The stream, holding `slot` until it is dropped.
+    pub(crate) fn holding(mut self, slot: OwnedSemaphorePermit) -> Self {
+        self._slot = Some(slot);
+        self
     }
 }
 
