@@ -30,7 +30,7 @@ pub fn run(liag: &Path, len: Lengths) -> io::Result<Value> {
     let pinger = serve(ping)?;
     let downloads = serve(download)?;
     let token = std::env::temp_dir().join(format!("liag-bench-proxy-{}", std::process::id()));
-    std::fs::write(&token, "bench token")?;
+    std::fs::write(&token, "a bench token, long enough")?;
     let token = token.display().to_string();
 
     let link_port = free_port()?.to_string();

@@ -194,7 +194,7 @@ fn listening(proxy: Proxy) -> Proxy {
 }
 
 fn allowed_proxy(name: &str) -> Proxy {
-    let token = token_file(name, "a shared secret\n");
+    let token = token_file(name, "a shared secret, long enough\n");
     proxy(&token, &token, &["--allow-private"])
 }
 
@@ -367,7 +367,7 @@ async fn udp_associate_carries_a_round_trip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destinations_on_the_servers_own_host_are_refused_unless_allowed() {
-    let token = token_file("private", "secret");
+    let token = token_file("private", "a secret of sixteen bytes or more");
     let proxy = proxy(&token, &token, &[]);
     let server = download_server().await;
     let refused = through(proxy.socks, "127.0.0.1", server.port()).await;
@@ -379,8 +379,8 @@ async fn destinations_on_the_servers_own_host_are_refused_unless_allowed() {
 
 #[test]
 fn a_wrong_token_is_refused_with_a_clear_error() {
-    let right = token_file("right", "the right one");
-    let wrong = token_file("wrong", "a wrong one");
+    let right = token_file("right", "the right one, long enough");
+    let wrong = token_file("wrong", "a wrong one, long enough too");
     let mut proxy = start(&right, &wrong, &["--allow-private"]);
     // The client greets the server as it starts, and gives up at the first refusal.
     let status = proxy.client.exits_saying("refused the token");
@@ -441,7 +441,7 @@ async fn socks5_proxy() -> Socks5Proxy {
 
 /// A proxy client whose links go through `proxies` only.
 fn through_proxies(name: &str, proxies: &[&Socks5Proxy]) -> Proxy {
-    let token = token_file(name, "secret");
+    let token = token_file(name, "a secret of sixteen bytes or more");
     let proxies: Vec<SocketAddr> = proxies.iter().map(|p| p.addr).collect();
     listening(start_with(
         &token,
@@ -517,7 +517,7 @@ async fn a_link_cut_mid_transfer_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_is_asked_for_when_given() {
-    let token = token_file("login", "secret");
+    let token = token_file("login", "a secret of sixteen bytes or more");
     let login = token_file("login-file", "alice:open sesame\n");
     let login_arg = login.display().to_string();
     let proxy = listening(start_with(&token, &token, &["--allow-private"], |port| {
@@ -645,9 +645,9 @@ async fn curl_fetches_a_page_by_name_through_the_proxy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_beyond_the_stream_limit_fails_alone() {
+async fn a_connection_beyond_the_stream_limit_waits_for_a_free_one() {
     let proxy = allowed_proxy("stream-limit");
-    // Holds every connection open, answering nothing until it ends.
+    // Holds every connection open, echoing each byte.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -661,34 +661,26 @@ async fn a_connection_beyond_the_stream_limit_fails_alone() {
             });
         }
     });
+    // The client's limit (224), and one more that has to wait.
     let mut held = Vec::new();
-    let mut refused = 0;
-    for _ in 0..270 {
-        match through(proxy.socks, "127.0.0.1", port).await {
-            Ok(stream) => held.push(stream),
-            Err(_) => refused += 1,
-        }
+    for _ in 0..224 {
+        held.push(through(proxy.socks, "127.0.0.1", port).await.unwrap());
     }
-    assert_eq!(held.len(), 224, "the client's limit");
-    assert_eq!(refused, 270 - 224, "those beyond it fail");
-    // The connection lives on: every stream held still answers, and a new one works once
-    // one ends.
-    for stream in held.iter_mut().step_by(51) {
+    let socks = proxy.socks;
+    let mut waiting = tokio::spawn(async move { through(socks, "127.0.0.1", port).await });
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut waiting).await;
+    assert!(early.is_err(), "the 225th waits while 224 are open");
+    // The connection lives on: the streams held still answer.
+    for stream in held.iter_mut().step_by(37) {
         stream.write_u8(9).await.unwrap();
         assert_eq!(stream.read_u8().await.unwrap(), 9);
     }
     drop(held.pop());
-    let start = Instant::now();
-    let mut again = loop {
-        if let Ok(stream) = through(proxy.socks, "127.0.0.1", port).await {
-            break stream;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "a stream frees up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut again = tokio::time::timeout(Duration::from_secs(14), waiting)
+        .await
+        .expect("a slot frees up")
+        .unwrap()
+        .unwrap();
     again.write_u8(7).await.unwrap();
     assert_eq!(again.read_u8().await.unwrap(), 7);
 }

@@ -69,42 +69,58 @@ impl StreamConnector for SocksConnector {
                 .ok_or_else(|| {
                     io::Error::new(io::ErrorKind::NotFound, format!("no path {path}"))
                 })?;
-            let proxy_addr = tokio::net::lookup_host(proxy.as_str())
-                .await
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot resolve the proxy {proxy}: {e}"))
-                })?
-                .next()
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::NotFound,
-                        format!("the proxy {proxy} has no address"),
-                    )
-                })?;
-            let (socket, _) = open_tcp(None, proxy_addr).await?;
             let target = (self.target.0.as_str(), self.target.1);
-            let through = tokio::time::timeout(
-                HANDSHAKE_TIMEOUT,
-                tokio_socks::tcp::Socks5Stream::connect_with_socket(socket, target),
-            )
+            let through = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+                let addrs = tokio::net::lookup_host(proxy.as_str()).await.map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot resolve the proxy {proxy}: {e}"))
+                })?;
+                // Each of the proxy's addresses in turn, until one takes the request.
+                let mut last = io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("the proxy {proxy} has no address"),
+                );
+                for addr in addrs {
+                    let socket = match open_tcp(None, addr).await {
+                        Ok((socket, _)) => socket,
+                        Err(e) => {
+                            last = e;
+                            continue;
+                        }
+                    };
+                    match tokio_socks::tcp::Socks5Stream::connect_with_socket(socket, target).await
+                    {
+                        Ok(through) => return Ok(through),
+                        Err(e) => last = socks_error(proxy, e),
+                    }
+                }
+                Err(last)
+            })
             .await
             .map_err(|_| {
                 io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("the proxy {proxy} did not answer in time"),
                 )
-            })?
-            .map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::ConnectionRefused,
-                    format!("through the proxy {proxy}: {e}"),
-                )
-            })?;
+            })??;
             // From here on the proxy only relays: the socket is the link.
             let stream = through.into_inner();
             Ok((box_stream(ResetOnDrop::new(stream)), user_data(proxy)))
         })
     }
+}
+
+/// A SOCKS5 failure as an I/O error of a fitting kind.
+fn socks_error(proxy: &str, e: tokio_socks::Error) -> io::Error {
+    use tokio_socks::Error as E;
+    let kind = match &e {
+        E::Io(io) => io.kind(),
+        E::ConnectionRefused => io::ErrorKind::ConnectionRefused,
+        E::ConnectionNotAllowedByRuleset => io::ErrorKind::PermissionDenied,
+        E::NetworkUnreachable | E::HostUnreachable => io::ErrorKind::HostUnreachable,
+        E::TtlExpired => io::ErrorKind::TimedOut,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, format!("through the proxy {proxy}: {e}"))
 }
 
 /// `host` with `:port` added if it has none (`[v6]` and bare IPv6 addresses too).

@@ -192,10 +192,16 @@ async fn associate(
         let mut buf = vec![0u8; wire::DATAGRAM_MAX];
         loop {
             let (n, from) = udp.recv_from(&mut buf).await?;
-            if from.ip() != peer.ip() {
-                continue;
+            // The first datagram from the application's address pins the association to its
+            // port: another program on that host cannot borrow it.
+            {
+                let mut app = app.lock().unwrap_or_else(|e| e.into_inner());
+                match *app {
+                    Some(pinned) if pinned != from => continue,
+                    None if from.ip() != peer.ip() => continue,
+                    _ => *app = Some(from),
+                }
             }
-            *app.lock().unwrap_or_else(|e| e.into_inner()) = Some(from);
             // Fragments are not supported (RFC 1928, section 7): such datagrams are dropped.
             if let Ok((0, target, data)) = parse_udp_request(&buf[..n]).await {
                 wire::write_datagram(&mut to_server, &target, data).await?;

@@ -191,15 +191,23 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
     }
 }
 
+/// The shortest token: long enough not to be guessed.
+const TOKEN_MIN: usize = 16;
+
 /// The token in `file`: its content without the line end.
 fn read_token(file: &Path) -> io::Result<Vec<u8>> {
     let text = std::fs::read(file)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", file.display())))?;
     let token = text.trim_ascii().to_vec();
-    if token.is_empty() || token.len() > wire::TOKEN_MAX {
+    if token.len() < TOKEN_MIN || token.len() > wire::TOKEN_MAX {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{}: a token is 1 to 255 bytes", file.display()),
+            format!(
+                "{}: a token is {TOKEN_MIN} to 255 bytes (this one has {}); make one with \
+                 `head -c 32 /dev/urandom | base64 > FILE`",
+                file.display(),
+                token.len()
+            ),
         ));
     }
     Ok(token)
@@ -212,7 +220,10 @@ fn read_credentials(file: &Path) -> io::Result<Arc<Credentials>> {
     let line = text.lines().next().unwrap_or_default();
     match line.split_once(':') {
         Some((user, password))
-            if !user.is_empty() && user.len() <= 255 && password.len() <= 255 =>
+            if !user.is_empty()
+                && user.len() <= 255
+                && !password.is_empty()
+                && password.len() <= 255 =>
         {
             Ok(Arc::new(Credentials {
                 user: user.to_string(),
@@ -222,7 +233,7 @@ fn read_credentials(file: &Path) -> io::Result<Arc<Credentials>> {
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "{}: expected one line USER:PASSWORD, each at most 255 bytes",
+                "{}: expected one line USER:PASSWORD, each 1 to 255 bytes",
                 file.display()
             ),
         )),

@@ -1,6 +1,8 @@
 //! Which destinations `liag proxy server` opens: by default none on the server's own host or
-//! networks (loopback, link-local, private and unique-local, shared address space), nor any
-//! multicast, broadcast or unspecified address. `--allow-private` lifts this.
+//! networks (loopback, link-local, private, unique- and site-local, shared address space,
+//! benchmarking, NAT64 prefixes), nor any multicast, broadcast, reserved or unspecified
+//! address. `--allow-private` lifts the first list. The server's own public addresses are not
+//! in it: a service on them that a firewall hides only from outside is reachable.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -20,7 +22,13 @@ impl Policy {
             v4 => v4,
         };
         let never = match ip {
-            IpAddr::V4(v4) => v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast(),
+            IpAddr::V4(v4) => {
+                v4.is_unspecified()
+                    || v4.is_multicast()
+                    || v4.is_broadcast()
+                    // 240.0.0.0/4, reserved.
+                    || v4.octets()[0] >= 240
+            }
             IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
         };
         !never && (self.allow_private || !is_private(ip))
@@ -37,6 +45,8 @@ fn is_private(ip: IpAddr) -> bool {
                 // 100.64.0.0/10, carrier-grade NAT's shared address space (RFC 6598).
                 || (v4.octets()[0] == 100 && v4.octets()[1] & 0xc0 == 64)
                 || v4.octets()[0] == 0
+                // 198.18.0.0/15, for benchmarking networks (RFC 2544).
+                || (v4.octets()[0] == 198 && v4.octets()[1] & 0xfe == 18)
         }
         IpAddr::V6(v6) => {
             v6.is_loopback()
@@ -85,7 +95,14 @@ mod tests {
             assert!(!strict.allows(ip), "{near} refused");
             assert!(open.allows(ip), "{near} allowed with --allow-private");
         }
-        for never in ["0.0.0.0", "255.255.255.255", "224.0.0.1", "::", "ff02::1"] {
+        for never in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "240.0.0.1",
+            "::",
+            "ff02::1",
+        ] {
             let ip: IpAddr = never.parse().unwrap();
             assert!(!open.allows(ip), "{never} refused always");
         }

@@ -3,12 +3,13 @@
 
 use fast_socks5::util::target_addr::TargetAddr;
 use futures::future::poll_fn;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use liag_transports::liag_tokio::{Connection, Listener};
@@ -22,7 +23,10 @@ use super::wire::{self, Greeting};
 const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a new stream may take to say what it wants.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long connecting to a destination may take.
+/// How long looking a destination's name up may take.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long connecting to a destination may take, all its addresses together. With the
+/// lookup, under the 15 s the client waits.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SOCKS5 reply codes (RFC 1928, section 6).
@@ -84,15 +88,16 @@ async fn serve_stream(mut stream: ProxyStream, policy: Policy) -> io::Result<()>
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no request in time"))??;
     match cmd {
-        wire::CMD_CONNECT => match open(&target, policy).await {
+        wire::CMD_CONNECT => match open_unless_abandoned(&target, policy, &mut stream).await? {
             Ok(mut socket) => {
                 answer(&mut stream, reply::OK).await?;
                 super::client::relay(&mut socket, &mut stream).await
             }
             Err(code) => {
                 if code == reply::NOT_ALLOWED {
+                    // Debug formatting: a name is the peer's text, escaped for the log.
                     eprintln!(
-                        "liag proxy server: refused {target}: on the server's own host or \
+                        "liag proxy server: refused {target:?}: on the server's own host or \
                          networks (see --allow-private)"
                     );
                 }
@@ -116,10 +121,14 @@ async fn answer(stream: &mut ProxyStream, code: u8) -> io::Result<()> {
 async fn resolve(target: &TargetAddr, policy: Policy) -> Result<Vec<SocketAddr>, u8> {
     let found: Vec<SocketAddr> = match target {
         TargetAddr::Ip(addr) => vec![*addr],
-        TargetAddr::Domain(name, port) => tokio::net::lookup_host((name.as_str(), *port))
-            .await
-            .map_err(|_| reply::HOST_UNREACHABLE)?
-            .collect(),
+        TargetAddr::Domain(name, port) => tokio::time::timeout(
+            LOOKUP_TIMEOUT,
+            tokio::net::lookup_host((name.as_str(), *port)),
+        )
+        .await
+        .map_err(|_| reply::HOST_UNREACHABLE)?
+        .map_err(|_| reply::HOST_UNREACHABLE)?
+        .collect(),
     };
     let allowed: Vec<SocketAddr> = found
         .iter()
@@ -133,20 +142,44 @@ async fn resolve(target: &TargetAddr, policy: Policy) -> Result<Vec<SocketAddr>,
     }
 }
 
-/// A TCP connection to the first of the destination's allowed addresses that answers.
+/// A TCP connection to the first of the destination's allowed addresses that answers, all
+/// tries within [`CONNECT_TIMEOUT`].
 async fn open(target: &TargetAddr, policy: Policy) -> Result<TcpStream, u8> {
-    let mut code = reply::FAILURE;
-    for addr in resolve(target, policy).await? {
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(socket)) => {
-                let _ = socket.set_nodelay(true);
-                return Ok(socket);
+    let addrs = resolve(target, policy).await?;
+    let tries = async {
+        let mut code = reply::FAILURE;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(socket) => {
+                    let _ = socket.set_nodelay(true);
+                    return Ok(socket);
+                }
+                Err(e) => code = connect_error(&e),
             }
-            Ok(Err(e)) => code = connect_error(&e),
-            Err(_) => code = reply::TTL_EXPIRED,
         }
+        Err(code)
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, tries)
+        .await
+        .unwrap_or(Err(reply::TTL_EXPIRED))
+}
+
+/// [`open`], given up as soon as the client ends the stream (it sends nothing before the
+/// answer): a stream the client has let go must not hold one of the connection's stream
+/// slots meanwhile, for yamux ends the whole connection when the peer opens one too many.
+async fn open_unless_abandoned(
+    target: &TargetAddr,
+    policy: Policy,
+    stream: &mut ProxyStream,
+) -> io::Result<Result<TcpStream, u8>> {
+    let mut early = [0u8; 1];
+    tokio::select! {
+        opened = open(target, policy) => Ok(opened),
+        _ = stream.read(&mut early) => Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the client gave up on the stream before it was opened",
+        )),
     }
-    Err(code)
 }
 
 fn connect_error(e: &io::Error) -> u8 {
@@ -159,6 +192,19 @@ fn connect_error(e: &io::Error) -> u8 {
     }
 }
 
+/// Destinations an association remembers: datagrams from them are let back in.
+const DESTINATIONS_KEPT: usize = 64;
+
+/// Remembers `to` among the latest destinations.
+fn remember(sent_to: &mut VecDeque<SocketAddr>, to: SocketAddr) {
+    if !sent_to.contains(&to) {
+        if sent_to.len() == DESTINATIONS_KEPT {
+            sent_to.pop_front();
+        }
+        sent_to.push_back(to);
+    }
+}
+
 /// Names resolved for datagrams, kept for the association (at most this many).
 const NAMES_KEPT: usize = 64;
 
@@ -168,6 +214,7 @@ async fn datagrams(stream: ProxyStream, policy: Policy) -> io::Result<()> {
     let v4 = UdpSocket::bind(SocketAddr::from(([0u8; 4], 0))).await?;
     let v6 = UdpSocket::bind(SocketAddr::from(([0u16; 8], 0))).await.ok();
     let (mut from_client, mut to_client) = tokio::io::split(stream);
+    let sent_to = Mutex::new(VecDeque::new());
     let up = async {
         let mut names: HashMap<(String, u16), Option<SocketAddr>> = HashMap::new();
         while let Some((target, data)) = wire::read_datagram(&mut from_client).await? {
@@ -183,7 +230,10 @@ async fn datagrams(stream: ProxyStream, policy: Policy) -> io::Result<()> {
                             .ok()
                             .and_then(|a| a.first().copied());
                         if names.len() >= NAMES_KEPT {
-                            names.clear();
+                            // One goes, so names that rotate cost one lookup each, not all.
+                            if let Some(old) = names.keys().next().cloned() {
+                                names.remove(&old);
+                            }
                         }
                         names.insert(key, found);
                         found
@@ -196,6 +246,7 @@ async fn datagrams(stream: ProxyStream, policy: Policy) -> io::Result<()> {
                 None => None,
             };
             if let (Some(socket), Some(to)) = (socket, to) {
+                remember(&mut sent_to.lock().unwrap_or_else(|e| e.into_inner()), to);
                 // A datagram that cannot go is lost, as UDP's are.
                 let _ = socket.send_to(&data, to).await;
             }
@@ -210,6 +261,14 @@ async fn datagrams(stream: ProxyStream, policy: Policy) -> io::Result<()> {
                 r = v4.recv_from(&mut buf4) => { let (n, from) = r?; (n, from, &buf4) }
                 r = recv_maybe(v6.as_ref(), &mut buf6) => { let (n, from) = r?; (n, from, &buf6) }
             };
+            // Only answers come back: datagrams from where the association sent to.
+            if !sent_to
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&from)
+            {
+                continue;
+            }
             // The address takes up to 19 bytes of a frame's 65,535.
             let data = &buf[..n.min(wire::DATAGRAM_MAX - 19)];
             wire::write_datagram(&mut to_client, &TargetAddr::Ip(from), data).await?;

@@ -43,7 +43,8 @@ pub(crate) struct Opener {
 impl Opener {
     /// A new stream, once a connection is up.
     pub(crate) async fn open(&self) -> io::Result<ProxyStream> {
-        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+        // With every slot taken, a new connection waits for one (as long as its caller waits).
+        let slot = self.slots.clone().acquire_owned().await.map_err(|_| {
             io::Error::other(format!("already {MAX_OPEN} proxied connections at once"))
         })?;
         let (tx, rx) = oneshot::channel();
@@ -113,15 +114,18 @@ async fn session(
             .wait_for_link(LINK_WAIT)
             .await
             .map_err(|e| Ended::Lost(io::Error::other(format!("no link to the server: {e}"))))?;
-        let greeting = wire::greet(&mut conn, token).await.map_err(|e| {
-            Ended::Lost(match e.kind() {
-                io::ErrorKind::UnexpectedEof => io::Error::other(
-                    "the server closed before answering the greeting: is it a liag proxy \
+        let greeting = tokio::time::timeout(LINK_WAIT, wire::greet(&mut conn, token))
+            .await
+            .map_err(|_| Ended::Lost(io::Error::other("the server did not answer the greeting")))?
+            .map_err(|e| {
+                Ended::Lost(match e.kind() {
+                    io::ErrorKind::UnexpectedEof => io::Error::other(
+                        "the server closed before answering the greeting: is it a liag proxy \
                      server (port 5810)?",
-                ),
-                _ => e,
-            })
-        })?;
+                    ),
+                    _ => e,
+                })
+            })?;
         match greeting {
             Greeting::Welcome => {}
             Greeting::WrongToken => {
@@ -161,6 +165,11 @@ const MAX_STREAMS: usize = 256;
 /// keeps those from reaching [`MAX_STREAMS`].
 pub(crate) const MAX_OPEN: usize = MAX_STREAMS - 32;
 
+/// What one connection's streams may buffer in all: twice the 256 KiB each stream starts
+/// with, so a busy stream's window can grow past it (yamux grows windows only from what is
+/// left).
+const MUX_WINDOW: usize = 2 * MAX_STREAMS * (256 << 10);
+
 /// The aggregated connection as yamux drives it.
 pub(crate) type Muxed = yamux::Connection<BufWriter<Compat<Connection>>>;
 
@@ -177,7 +186,7 @@ pub(crate) fn multiplexer(conn: Connection, mode: yamux::Mode) -> Muxed {
     let mut config = yamux::Config::default();
     // In this order: yamux checks that the window leaves every stream its 256 KiB.
     config.set_max_num_streams(MAX_STREAMS);
-    config.set_max_connection_receive_window(Some(64 << 20));
+    config.set_max_connection_receive_window(Some(MUX_WINDOW));
     config.set_split_send_size(MUX_FRAME_MAX);
     let io = BufWriter::with_capacity(MUX_WRITE_BUFFER, conn.compat());
     yamux::Connection::new(io, config, mode)

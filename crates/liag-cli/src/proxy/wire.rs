@@ -67,7 +67,7 @@ pub(crate) async fn welcome<S: AsyncRead + AsyncWrite + Unpin>(
     } else {
         let mut given = vec![0u8; usize::from(io.read_u8().await?)];
         io.read_exact(&mut given).await?;
-        if bool::from(given.ct_eq(token)) {
+        if bool::from(padded(&given).ct_eq(&padded(token))) {
             Greeting::Welcome
         } else {
             Greeting::WrongToken
@@ -76,6 +76,16 @@ pub(crate) async fn welcome<S: AsyncRead + AsyncWrite + Unpin>(
     io.write_u8(answer as u8).await?;
     io.flush().await?;
     Ok(answer)
+}
+
+/// A token in a buffer of fixed size, its length first: compared whole, two tokens take the
+/// same time whatever their lengths.
+fn padded(token: &[u8]) -> [u8; TOKEN_MAX + 1] {
+    let mut out = [0u8; TOKEN_MAX + 1];
+    let len = token.len().min(TOKEN_MAX);
+    out[0] = len as u8;
+    out[1..=len].copy_from_slice(&token[..len]);
+    out
 }
 
 /// Writes a stream request: `cmd` for `target`.
@@ -156,6 +166,7 @@ mod tests {
         for (given, expected, answer) in [
             (&b"secret"[..], &b"secret"[..], Greeting::Welcome),
             (b"secreT", b"secret", Greeting::WrongToken),
+            (b"secret\0", b"secret", Greeting::WrongToken),
             (b"", b"secret", Greeting::WrongToken),
             (b"", b"", Greeting::Welcome),
         ] {
