@@ -95,10 +95,10 @@ async fn serve_stream(mut stream: ProxyStream, policy: Policy) -> io::Result<()>
             }
             Err(code) => {
                 if code == reply::NOT_ALLOWED {
-                    // Debug formatting: a name is the peer's text, escaped for the log.
                     eprintln!(
-                        "liag proxy server: refused {target:?}: on the server's own host or \
-                         networks (see --allow-private)"
+                        "liag proxy server: refused {}: on the server's own host or networks \
+                         (see --allow-private)",
+                        shown(&target)
                     );
                 }
                 answer(&mut stream, code).await
@@ -109,6 +109,14 @@ async fn serve_stream(mut stream: ProxyStream, policy: Policy) -> io::Result<()>
             datagrams(stream, policy).await
         }
         _ => answer(&mut stream, reply::NO_SUCH_COMMAND).await,
+    }
+}
+
+/// `target` for the log; a name is the peer's text, so it is quoted and escaped.
+fn shown(target: &TargetAddr) -> String {
+    match target {
+        TargetAddr::Ip(addr) => addr.to_string(),
+        TargetAddr::Domain(name, port) => format!("{name:?}:{port}"),
     }
 }
 

@@ -4,16 +4,16 @@
 
 use futures::future::poll_fn;
 use futures::io::BufWriter;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use liag_transports::connect_with;
-use liag_transports::liag_tokio::{Connection, EndpointConfig};
+use liag_transports::liag_tokio::{Connection, Control, EndpointConfig, LinkEvent, LinkId};
 
 use super::stream::ProxyStream;
 use super::wire::{self, Greeting};
@@ -146,8 +146,10 @@ async fn session(
                 )));
             }
         }
-        eprintln!("liag proxy client: connected to the server");
-        Err(multiplex(conn, requests).await)
+        let watch = tokio::spawn(report_links(conn.control()));
+        let ended = multiplex(conn, requests).await;
+        watch.abort();
+        Err(ended)
     }
     .await;
     handle.stop();
@@ -178,6 +180,37 @@ pub(crate) type Muxed = yamux::Connection<BufWriter<Compat<Connection>>>;
 const MUX_WRITE_BUFFER: usize = 64 << 10;
 /// The most data one yamux frame carries.
 const MUX_FRAME_MAX: usize = 64 << 10;
+
+/// Says which links the connection has, and when one comes or goes, so the operator sees
+/// the bonding at work.
+async fn report_links(control: Control) {
+    let mut events = control.link_events();
+    let mut tags: HashMap<LinkId, String> =
+        control.links().into_iter().map(|l| (l.id, l.tag)).collect();
+    let mut up: Vec<&str> = tags.values().map(String::as_str).collect();
+    up.sort_unstable();
+    eprintln!(
+        "liag proxy client: connected to the server over {} link(s): {}",
+        up.len(),
+        up.join(", ")
+    );
+    loop {
+        match events.recv().await {
+            Ok(LinkEvent::Added { link }) => {
+                if let Some(stats) = control.links().into_iter().find(|l| l.id == link) {
+                    eprintln!("liag proxy client: link up: {}", stats.tag);
+                    tags.insert(link, stats.tag);
+                }
+            }
+            Ok(LinkEvent::Removed { link, error }) => {
+                let tag = tags.remove(&link).unwrap_or_else(|| format!("{link:?}"));
+                eprintln!("liag proxy client: link down: {tag}: {error}");
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
 
 /// yamux over `conn` in `mode`, with the same settings at both ends: streams and their windows
 /// bounded, so one connection's memory is bounded (256 KiB per stream at first, 64 MiB in
