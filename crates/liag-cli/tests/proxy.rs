@@ -684,3 +684,21 @@ async fn a_connection_beyond_the_stream_limit_waits_for_a_free_one() {
     again.write_u8(7).await.unwrap();
     assert_eq!(again.read_u8().await.unwrap(), 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_can_be_websockets() {
+    let token = token_file("websocket", "a secret of sixteen bytes or more");
+    let ws_port = free_port();
+    let ws_arg = ws_port.to_string();
+    let proxy = listening(start_with(
+        &token,
+        &token,
+        &["--allow-private", "--websocket", &ws_arg],
+        |_| vec!["--websocket".into(), format!("127.0.0.1:{ws_port}")],
+    ));
+    let server = download_server().await;
+    let fetched = download(proxy.socks, "127.0.0.1", server.port(), 4 << 20, 11);
+    tokio::time::timeout(Duration::from_secs(60), fetched)
+        .await
+        .expect("a download over WebSocket links in a minute");
+}
