@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use liag_transports::liag_tokio::Server;
 use liag_transports::socks::SocksConnector;
-use liag_transports::tcp::{TcpConnector, TcpLinkFilter};
+use liag_transports::tcp::{TcpConnector, TcpLinkFilter, with_default_port};
 use liag_transports::tls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use liag_transports::tls::rustls::{ClientConfig, ServerConfig};
 use liag_transports::tls::{
@@ -123,19 +123,7 @@ pub(crate) fn ws_url(target: &str, default_port: u16, path: &str) -> String {
     if target.starts_with("ws://") || target.starts_with("wss://") {
         return target.to_string();
     }
-    let with_port = if target.parse::<std::net::Ipv6Addr>().is_ok() {
-        format!("[{target}]:{default_port}")
-    } else if target.starts_with('[') {
-        if target.contains("]:") {
-            target.to_string()
-        } else {
-            format!("{target}:{default_port}")
-        }
-    } else if target.contains(':') {
-        target.to_string()
-    } else {
-        format!("{target}:{default_port}")
-    };
+    let with_port = with_default_port(target, default_port);
     format!("ws://{with_port}{path}")
 }
 

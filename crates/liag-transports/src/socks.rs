@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use crate::stream::{BoxStream, StreamConnector, box_stream};
-use crate::tcp::{open_tcp, user_data};
+use crate::tcp::{open_tcp, user_data, with_default_port};
 use crate::tcp_reset::ResetOnDrop;
 
 /// The port of a proxy given without one.
@@ -33,7 +33,7 @@ impl SocksConnector {
     ) -> io::Result<Self> {
         let proxies: Vec<String> = proxies
             .into_iter()
-            .map(|p| with_port(p.as_ref(), DEFAULT_PROXY_PORT))
+            .map(|p| with_default_port(p.as_ref(), DEFAULT_PROXY_PORT))
             .collect();
         if proxies.is_empty() {
             return Err(io::Error::new(
@@ -43,7 +43,7 @@ impl SocksConnector {
         }
         Ok(SocksConnector {
             proxies,
-            target: split_port(&with_port(target, target_port))?,
+            target: split_port(&with_default_port(target, target_port))?,
         })
     }
 
@@ -121,23 +121,6 @@ fn socks_error(proxy: &str, e: tokio_socks::Error) -> io::Error {
         _ => io::ErrorKind::Other,
     };
     io::Error::new(kind, format!("through the proxy {proxy}: {e}"))
-}
-
-/// `host` with `:port` added if it has none (`[v6]` and bare IPv6 addresses too).
-fn with_port(host: &str, port: u16) -> String {
-    if host.parse::<std::net::Ipv6Addr>().is_ok() {
-        format!("[{host}]:{port}")
-    } else if host.starts_with('[') {
-        if host.contains("]:") {
-            host.to_string()
-        } else {
-            format!("{host}:{port}")
-        }
-    } else if host.contains(':') {
-        host.to_string()
-    } else {
-        format!("{host}:{port}")
-    }
 }
 
 /// `host:port` or `[v6]:port` as host and port.

@@ -30,6 +30,24 @@ pub(crate) fn user_data(text: &str) -> UserData {
     UserData::new(bytes::Bytes::copy_from_slice(text.as_bytes())).unwrap_or_default()
 }
 
+/// `host` with `:port` added if it has none; a bare IPv6 address is bracketed first
+/// (`::1` becomes `[::1]:port`, `[::1]` becomes `[::1]:port`).
+pub fn with_default_port(host: &str, port: u16) -> String {
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{host}]:{port}")
+    } else if host.starts_with('[') {
+        if host.contains("]:") {
+            host.to_string()
+        } else {
+            format!("{host}:{port}")
+        }
+    } else if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 pub(crate) fn unmap(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
