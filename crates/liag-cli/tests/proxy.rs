@@ -688,14 +688,30 @@ async fn a_connection_beyond_the_stream_limit_waits_for_a_free_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_can_be_websockets() {
     let token = token_file("websocket", "a secret of sixteen bytes or more");
-    let ws_port = free_port();
-    let ws_arg = ws_port.to_string();
-    let proxy = listening(start_with(
-        &token,
-        &token,
-        &["--allow-private", "--websocket", &ws_arg],
-        |_| vec!["--websocket".into(), format!("127.0.0.1:{ws_port}")],
-    ));
+    // The WebSocket port may be taken between choosing and binding it: another, then.
+    let mut tries = 0;
+    let proxy = loop {
+        tries += 1;
+        let ws_port = free_port();
+        let ws_arg = ws_port.to_string();
+        let mut proxy = listening(start_with(
+            &token,
+            &token,
+            &["--allow-private", "--websocket", &ws_arg],
+            |_| vec!["--websocket".into(), format!("127.0.0.1:{ws_port}")],
+        ));
+        let start = Instant::now();
+        while !proxy.server.heard().contains("links on WebSocket")
+            && proxy.server.child.try_wait().unwrap().is_none()
+            && start.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if proxy.server.heard().contains("links on WebSocket") {
+            break proxy;
+        }
+        assert!(tries < 10, "the server never took WebSocket links");
+    };
     let server = download_server().await;
     let fetched = download(proxy.socks, "127.0.0.1", server.port(), 4 << 20, 11);
     tokio::time::timeout(Duration::from_secs(60), fetched)
