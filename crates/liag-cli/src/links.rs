@@ -2,6 +2,7 @@
 //! use (TCP, WebSocket, RFCOMM, TCP through SOCKS5 proxies), with or without TLS, turned into
 //! a connector or into acceptors on a server.
 
+use crate::service::say;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -166,7 +167,7 @@ impl ClientLinks {
                 Ok(Some((config, name)))
             }
             None if self.tls.tls => {
-                eprintln!(
+                say!(
                     "warning: --tls without --tls-ca encrypts the links but does not \
                      authenticate the server: anyone on the path can pose as it and read \
                      everything (docs/transports.md, \"Threat model\")"
@@ -262,15 +263,15 @@ pub(crate) async fn serve_rfcomm(
     #[cfg(all(feature = "bluetooth", target_os = "linux"))]
     match liag_transports::bluetooth::RfcommAcceptor::listen(channel).await {
         Ok(acceptor) => {
-            eprintln!("{who} on RFCOMM channel {channel}");
+            say!("{who} on RFCOMM channel {channel}");
             spawn_serve(acceptor, tls, server, "RFCOMM".into());
         }
-        Err(e) => eprintln!("{who}: no RFCOMM: {e}"),
+        Err(e) => say!("{who}: no RFCOMM: {e}"),
     }
     #[cfg(not(all(feature = "bluetooth", target_os = "linux")))]
     {
         let _ = (tls, server);
-        eprintln!("{who}: no RFCOMM on channel {channel}: {NO_RFCOMM}");
+        say!("{who}: no RFCOMM on channel {channel}: {NO_RFCOMM}");
     }
 }
 
@@ -286,25 +287,30 @@ fn add<C: StreamConnector>(
     Ok(())
 }
 
-/// Serves `acceptor`'s links to `server` in a task, inside TLS if `tls` is set.
+/// Serves `acceptor`'s links to `server` in a task, inside TLS if `tls` is set; aborting the
+/// returned handle stops accepting (links already taken go on).
 pub(crate) fn spawn_serve<A: StreamAcceptor>(
     acceptor: A,
     tls: &Option<Arc<ServerConfig>>,
     server: &Server,
     what: String,
-) {
+) -> tokio::task::AbortHandle {
     let server = server.clone();
     let serving = match tls {
         Some(config) => tokio::spawn(serve(TlsAcceptor::new(acceptor, config.clone()), server)),
         None => tokio::spawn(serve(acceptor, server)),
     };
+    let handle = serving.abort_handle();
     tokio::spawn(async move {
         match serving.await {
-            Ok(Err(e)) => eprintln!("liag: {what} stopped accepting links: {e}"),
-            Err(e) => eprintln!("liag: {what} stopped accepting links: {e}"),
-            Ok(Ok(())) => {}
+            Ok(Err(e)) => say!("liag: {what} stopped accepting links: {e}"),
+            Err(e) if !e.is_cancelled() => {
+                say!("liag: {what} stopped accepting links: {e}")
+            }
+            Ok(Ok(())) | Err(_) => {}
         }
     });
+    handle
 }
 
 #[cfg(test)]

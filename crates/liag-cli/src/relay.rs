@@ -64,7 +64,13 @@ async fn tcp_to_liag(mut from: OwnedReadHalf, mut to: WriteHalf) -> io::Result<u
         } else {
             buf.split().freeze()
         };
-        to.write_all_bytes(data).await?;
+        match to.write_all_bytes(data).await {
+            Ok(()) => {}
+            // The peer stopped receiving (it is shutting down): nothing more goes that way,
+            // while the other direction still delivers what the peer sent.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(total),
+            Err(e) => return Err(e),
+        }
     }
     to.shutdown().await?;
     Ok(total)

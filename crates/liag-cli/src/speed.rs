@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 use liag_transports::MultiConnector;
 use liag_transports::connect_with;
@@ -20,6 +21,8 @@ use liag_transports::websocket::{AGG_SPEED_PATH, DEFAULT_PORT as WS_DEFAULT_PORT
 use crate::links::{
     ClientLinks, ClientTls, IpChoice, ServerTls, SocksLinks, serve_rfcomm, spawn_serve,
 };
+use crate::service::say;
+use crate::service::{self, Service, ServiceArgs};
 use crate::speed_stream::{Generator, PIECE};
 use crate::view::{LinkRow, View};
 
@@ -27,7 +30,7 @@ use crate::view::{LinkRow, View};
 const DEFAULT_PORT: u16 = 5700;
 
 /// Options of `liag speed`.
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub(crate) enum Args {
     /// Answers speed tests: sends test data and checks what arrives.
     Server {
@@ -52,6 +55,8 @@ pub(crate) enum Args {
         /// Do not print per-connection results.
         #[arg(short = 'n', long = "no-monitor")]
         no_monitor: bool,
+        #[command(flatten)]
+        service: ServiceArgs,
     },
     /// Measures send and receive speed to a server over every path to it.
     Client {
@@ -97,10 +102,12 @@ pub(crate) enum Args {
         /// Print one JSON object with the results.
         #[arg(short = 'j', long = "json")]
         json: bool,
+        #[command(flatten)]
+        service: ServiceArgs,
     },
 }
 
-pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
+pub(crate) async fn run(args: Args, service: Service<Args>) -> io::Result<ExitCode> {
     match args {
         Args::Server {
             tcp,
@@ -110,6 +117,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
             individual,
             oneshot,
             no_monitor,
+            service: options,
         } => {
             let listen = Listen {
                 tcp,
@@ -118,7 +126,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                 tls,
                 individual,
             };
-            server(listen, oneshot, no_monitor).await
+            server(listen, (oneshot, no_monitor), options, service).await
         }
         Args::Client {
             tcp,
@@ -134,6 +142,7 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
             recv_only,
             no_monitor,
             json,
+            service: options,
         } => {
             let links = ClientLinks {
                 tcp,
@@ -154,7 +163,10 @@ pub(crate) async fn run(args: Args) -> io::Result<ExitCode> {
                 send: !recv_only,
                 receive: !send_only,
             };
-            client(connector, test, no_monitor, json).await
+            if let Some(addr) = options.metrics {
+                service::metrics::serve(addr, "speed-client", &service.connections, None)?;
+            }
+            client(connector, test, (no_monitor, json), service).await
         }
     }
 }
@@ -227,7 +239,12 @@ struct Listen {
     individual: bool,
 }
 
-async fn server(listen: Listen, oneshot: bool, quiet: bool) -> io::Result<ExitCode> {
+async fn server(
+    listen: Listen,
+    (oneshot, quiet): (bool, bool),
+    options: ServiceArgs,
+    service: Service<Args>,
+) -> io::Result<ExitCode> {
     let tls = listen.tls.config()?;
     let acceptor = if listen.individual {
         TcpAcceptor::each_interface(listen.tcp).await?
@@ -235,8 +252,16 @@ async fn server(listen: Listen, oneshot: bool, quiet: bool) -> io::Result<ExitCo
         TcpAcceptor::all_interfaces(listen.tcp).await?
     };
     let (server, mut listener) = Server::new(EndpointConfig::default());
+    if let Some(addr) = options.metrics {
+        service::metrics::serve(
+            addr,
+            "speed-server",
+            &service.connections,
+            Some(server.clone()),
+        )?;
+    }
     let with_tls = if tls.is_some() { " with TLS" } else { "" };
-    eprintln!(
+    say!(
         "liag speed server on TCP {:?}{with_tls}",
         acceptor.local_addrs()
     );
@@ -244,36 +269,55 @@ async fn server(listen: Listen, oneshot: bool, quiet: bool) -> io::Result<ExitCo
     // As agg-speed: a WebSocket port that cannot be had is reported, and TCP goes on.
     match WsAcceptor::all_interfaces(listen.websocket, AGG_SPEED_PATH).await {
         Ok(ws) => {
-            eprintln!(
+            say!(
                 "liag speed server on WebSocket {:?} at {AGG_SPEED_PATH}{with_tls}",
                 ws.local_addrs()
             );
             spawn_serve(ws, &tls, &server, "WebSocket".into());
         }
-        Err(e) => eprintln!("liag speed server: no WebSocket: {e}"),
+        Err(e) => say!("liag speed server: no WebSocket: {e}"),
     }
     if let Some(channel) = listen.rfcomm {
         serve_rfcomm(channel, &tls, &server, "liag speed server").await;
     }
-    while let Some(incoming) = listener.next().await {
+    service::notify_ready();
+    let shutdown = service.shutdown.clone();
+    loop {
+        let incoming = tokio::select! {
+            incoming = listener.next() => incoming,
+            () = shutdown.stopping() => None,
+        };
+        let Some(incoming) = incoming else { break };
         let tag = incoming.tag().to_string();
-        let (r, w) = incoming.accept().into_split();
+        let conn = incoming.accept();
+        let control = conn.control();
+        let tracked = service
+            .connections
+            .track(format!("from {tag}"), control.clone());
+        let (r, w) = conn.into_split();
         let stop = Arc::new(AtomicBool::new(false));
         let counters = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let task = tokio::spawn(async move {
+        let answer = async move {
             let start = Instant::now();
-            let sending = tokio::spawn(send(w, stop.clone(), None, counters.0.clone()));
+            // A task of its own, so sending and receiving may run on two threads; aborted
+            // should the test be dropped.
+            let sending = AbortOnDropHandle::new(tokio::spawn(send(
+                w,
+                stop.clone(),
+                None,
+                counters.0.clone(),
+            )));
             let received = receive(r, stop.clone(), counters.1.clone()).await;
             let sent = sending.await.map_err(io::Error::other).and_then(|r| r);
             let secs = start.elapsed().as_secs_f64();
             if !quiet {
                 match (&sent, &received) {
-                    (Ok(s), Ok(r)) => eprintln!(
+                    (Ok(s), Ok(r)) => say!(
                         "{tag}: sent {:.2} MB/s, received {:.2} MB/s (verified)",
                         *s as f64 / secs / 1e6,
                         *r as f64 / secs / 1e6
                     ),
-                    (s, r) => eprintln!(
+                    (s, r) => say!(
                         "{tag}: test failed: {:?} {:?}",
                         s.as_ref().err(),
                         r.as_ref().err()
@@ -281,9 +325,17 @@ async fn server(listen: Listen, oneshot: bool, quiet: bool) -> io::Result<ExitCo
                 }
             }
             received.is_ok()
+        };
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let task = shutdown.clone();
+        shutdown.spawn(async move {
+            // On shutdown the test is dropped, which ends its connection gracefully.
+            let ok = task.guard(&control, answer).await.unwrap_or(true);
+            drop(tracked);
+            let _ = done_tx.send(ok);
         });
         if oneshot {
-            let ok = task.await.unwrap_or(false);
+            let ok = done.await.unwrap_or(false);
             return Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -291,6 +343,8 @@ async fn server(listen: Listen, oneshot: bool, quiet: bool) -> io::Result<ExitCo
             });
         }
     }
+    drop(listener);
+    shutdown.drain().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -323,11 +377,12 @@ struct Report {
 async fn client(
     connector: MultiConnector,
     test: Test,
-    quiet: bool,
-    json: bool,
+    (quiet, json): (bool, bool),
+    service: Service<Args>,
 ) -> io::Result<ExitCode> {
     let (stream, links) = connect_with(connector, EndpointConfig::default());
     let control = links.outgoing().control();
+    let _tracked = service.connections.track("speed test", control.clone());
     // Wait for the first link, so the clock starts with the transfer.
     links.wait_for_link(Duration::from_secs(10)).await?;
     let (r, mut w) = stream.into_split();
@@ -356,7 +411,8 @@ async fn client(
 
     let mut view = View::new(quiet || json, control.links().len().max(1), test.time);
     let mut last = (Duration::ZERO, 0u64);
-    while start.elapsed() < test.time {
+    // SIGINT or SIGTERM ends the test early, with the figures so far.
+    while start.elapsed() < test.time && !service.shutdown.is_stopping() {
         if sending.as_ref().is_some_and(|t| t.is_finished())
             && receiving.as_ref().is_none_or(|t| t.is_finished())
         {

@@ -3,95 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+mod common;
+
+use common::listening;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A free port on loopback (taken and released: another socket may get it before it is
-/// bound again, which [`listening`] detects).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `liag` process, killed when the test ends however it ends, with what it printed on
-/// standard error.
-struct Liag {
-    child: Child,
-    stderr: Receiver<String>,
-    heard: String,
-}
-
-impl Liag {
-    /// What the process printed on standard error so far.
-    fn heard(&mut self) -> &str {
-        self.heard.extend(self.stderr.try_iter().map(|l| l + "\n"));
-        &self.heard
-    }
-}
-
-impl Drop for Liag {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn liag(args: &[&str]) -> Liag {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_liag"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (said, stderr) = mpsc::channel();
-    let pipe = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let _ = said.send(line);
-        }
-    });
-    Liag {
-        child,
-        stderr,
-        heard: String::new(),
-    }
-}
-
-/// Runs `liag` with the arguments `args(port)` gives for a free port and returns its first
-/// connection there, once it listens: with another free port if the first was taken
-/// meanwhile (the other tests' processes open sockets all the while), at most ten tries.
-/// Waits at most 30 s for each (a busy machine).
-fn listening(args: impl Fn(u16) -> Vec<String>) -> (Liag, u16, TcpStream) {
-    let mut taken = Vec::new();
-    for _ in 0..10 {
-        let port = free_port();
-        let args = args(port);
-        let mut process = liag(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let start = Instant::now();
-        loop {
-            if let Ok(socket) = TcpStream::connect(("127.0.0.1", port)) {
-                return (process, port, socket);
-            }
-            let exited = process.child.try_wait().unwrap().is_some();
-            if exited && process.heard().contains("Address already in use") {
-                taken.push(process.heard().to_string());
-                break;
-            }
-            if exited || start.elapsed() > Duration::from_secs(30) {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!("{args:?} never listened on {port}: {}", process.heard());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    panic!("ten free ports were all taken before liag bound them: {taken:?}");
-}
 
 #[test]
 fn tunnel_forwards_an_echo() {

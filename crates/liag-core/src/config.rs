@@ -7,6 +7,8 @@ use crate::budget::MemoryBudget;
 
 /// How a connection behaves. Only `recv_buffer` is sent to the peer; the rest is local.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct Config {
     /// Largest number of received payload bytes buffered before the application reads them.
@@ -24,19 +26,25 @@ pub struct Config {
     pub seq_window: u32,
     /// Shortest time a link may go without acknowledging before liag moves its data to the
     /// other links. Default 100 ms.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub ack_timeout_min: Duration,
     /// Longest such time. Default 30 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub ack_timeout_max: Duration,
     /// A link idle this long is pinged. Default 15 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub ping_interval: Duration,
     /// A link that does not answer a Ping in this time is dropped. Default 40 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub ping_timeout: Duration,
     /// The connection fails when it has had no working link for this long. Default 90 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub no_link_timeout: Duration,
     /// The same for a connection that has received no data yet, if shorter: a peer that
     /// opens connections and leaves them without links or data cannot keep them long. Default
     /// `None` (`no_link_timeout` applies); a `liag_tokio::Server` fills it in from its
     /// settings where it is `None`.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub no_link_timeout_before_data: Option<Duration>,
     /// Most Acks queued on one link; copies beyond it are not acknowledged (the peer
     /// resends), so a peer flooding duplicates cannot grow memory. Default 16,384.
@@ -46,6 +54,7 @@ pub struct Config {
     /// A byte budget shared with other connections (see [`MemoryBudget`]): what they buffer
     /// together stays within it. Default `None`; a `liag_tokio::Server` gives all its
     /// connections one.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub memory_budget: Option<MemoryBudget>,
 }
 

@@ -15,7 +15,8 @@
 //! | `sim` | two connections over emulated links in virtual time, replayable from a seed (feature `sim`) |
 //!
 //! The emulator and the simulator are for tests, benchmarks and demos; their features keep
-//! their dependencies out of a build that does not ask for them.
+//! their dependencies out of a build that does not ask for them. Feature `serde` makes
+//! [`Config`] serde data, to load it from a file (durations as `"100ms"`, `"30s"`).
 //!
 //! A custom transport plugs in below the [`Connection`]: anything that carries packets for a
 //! [`LinkId`] in order works. Stream transports frame packets with

@@ -153,6 +153,9 @@ pub struct LinkStats {
     pub received_bytes: u64,
     /// Data payload bytes first sent on this link.
     pub data_bytes: u64,
+    /// Data payload bytes sent again on this link after the link that carried them failed,
+    /// stalled or was removed.
+    pub resent_bytes: u64,
 }
 
 /// Graceful-removal progress (spec §6.7).
@@ -357,6 +360,8 @@ pub(crate) struct Link {
     pub(crate) sent_bytes: u64,
     pub(crate) received_bytes: u64,
     pub(crate) data_bytes: u64,
+    /// Data payload bytes resent on this link.
+    pub(crate) resent_bytes: u64,
 }
 
 /// Acknowledgements this close together count as one burst.
@@ -442,6 +447,7 @@ impl Link {
             sent_bytes: 0,
             received_bytes: 0,
             data_bytes: 0,
+            resent_bytes: 0,
         }
     }
 
@@ -727,6 +733,7 @@ impl Link {
             sent_bytes: self.sent_bytes,
             received_bytes: self.received_bytes,
             data_bytes: self.data_bytes,
+            resent_bytes: self.resent_bytes,
         }
     }
 }

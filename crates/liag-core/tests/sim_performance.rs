@@ -122,6 +122,13 @@ fn failover_black_hole() {
     let stall = sim.received(Side::B).longest_gap(secs(5.0), secs(6.0));
     let during = efficiency(&sim, &links[1..], 6.0, 10.0);
     let cut_link = sim.connection(Side::A).link_stats()[0].data_bytes;
+    // What the cut link had in flight went again on the others, and is counted there.
+    let resent: Vec<u64> = sim
+        .connection(Side::A)
+        .link_stats()
+        .iter()
+        .map(|l| l.resent_bytes)
+        .collect();
 
     sim.run_until(secs(16.0), |_| false);
     let after = efficiency(&sim, &links, 11.0, 16.0);
@@ -137,6 +144,7 @@ fn failover_black_hole() {
         after * 100.0
     );
     assert!(stall <= Duration::from_millis(300), "stall {stall:?}");
+    assert!(resent[1] + resent[2] > 0, "resent per link {resent:?}");
     assert!(
         healed_link > cut_link + 5_000_000,
         "healed link carries data again"

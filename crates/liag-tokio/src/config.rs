@@ -6,11 +6,14 @@ use liag_core::Config;
 
 /// Everything the tokio layer needs to know, for connections and servers alike.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct EndpointConfig {
     /// The state machine's configuration.
     pub config: Config,
     /// How long a link's handshake may take. Default 10 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub handshake_timeout: Duration,
     /// Most handshakes a server runs at once; a newcomer beyond them takes the place of the
     /// oldest handshake of the source with the most. Default 256.
@@ -42,6 +45,7 @@ pub struct EndpointConfig {
     /// into each connection's configuration where `config.no_link_timeout_before_data` is
     /// `None`, and never above `config.no_link_timeout`; set it to that to turn it off. Mind
     /// protocols where the client sends nothing and the server speaks. Default 10 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub no_link_timeout_before_data: Duration,
     /// Bytes all of a server's connections may buffer together, received and unread or
     /// written and unacknowledged: a `liag_core::MemoryBudget` (its rules are there) given to

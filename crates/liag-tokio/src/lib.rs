@@ -20,6 +20,11 @@
 //! ([`Control::result`]). Each converts into `std::io::Error` with a fitting kind, the typed
 //! error kept inside, so `?` works where the application returns `io::Result`.
 //!
+//! Feature `serde`: [`EndpointConfig`] (and liag-core's `Config` in it) implement serde's
+//! `Serialize` and `Deserialize`, to be read from a configuration file: durations as
+//! `"100ms"` or `"30s"`, missing keys at their defaults, unknown keys refused. A server's
+//! [`HandshakeStats`] count how its incoming links ended, for metrics.
+//!
 //! # Example
 //!
 #![doc = include_str!("../README.md")]
@@ -36,6 +41,7 @@ mod error;
 mod evict;
 mod guard;
 mod handshake;
+mod handshake_stats;
 mod pool;
 mod read_buf;
 mod server;
@@ -49,6 +55,7 @@ pub use connection::{Connection, ReadHalf, WriteHalf};
 pub use control::{Control, LinkEvent, LinkRates, Refusal};
 pub use error::AddLinkError;
 pub use guard::{LinkGuard, guarded};
+pub use handshake_stats::HandshakeStats;
 pub use liag_core;
 pub use server::{Incoming, LinkDescription, LinkFilter, Listener, Server};
 pub use sources::{Source, oldest_of_busiest};

@@ -21,6 +21,7 @@ use crate::control::Control;
 use crate::error::AcceptError;
 use crate::guard::guarded;
 use crate::handshake::{respond, within};
+use crate::handshake_stats::{Counters, HandshakeStats};
 use crate::shared::Shared;
 use crate::sources::{Slot, Source, Sources};
 
@@ -100,6 +101,7 @@ struct ServerInner {
     fruitless_search: Mutex<Option<tokio::time::Instant>>,
     next_handshake: std::sync::atomic::AtomicU64,
     filter: Mutex<Option<LinkFilter>>,
+    handshake_counts: Counters,
 }
 
 /// A handshake in progress.
@@ -177,6 +179,7 @@ impl Server {
                 config,
                 incoming: Mutex::new(Some(tx)),
                 filter: Mutex::new(None),
+                handshake_counts: Counters::default(),
             }),
         };
         (server, Listener { rx })
@@ -246,6 +249,7 @@ impl Server {
     ) {
         let source = Source::of(peer);
         let Some(slot) = self.inner.sources.socket(source) else {
+            self.inner.handshake_counts.over_source_limit();
             return;
         };
         self.start_handshake(guarded(link, slot), tag.into(), user_data, Some(source));
@@ -267,6 +271,7 @@ impl Server {
             if let Some(oldest) = crate::evict::handshake_to_abandon(&mut pending) {
                 tracing::debug!(source = ?oldest.source, "too many handshakes in progress; abandoning one");
                 oldest.task.abort();
+                inner.handshake_counts.abandoned();
             }
         }
         let task = inner.clone();
@@ -276,6 +281,7 @@ impl Server {
                 .handle_link(link, tag.clone(), user_data, source)
                 .await;
             task.handshakes.lock().retain(|h| h.id != id);
+            task.handshake_counts.ended(&result);
             if let Err(e) = result {
                 tracing::debug!(%tag, error = %e, "incoming link did not join");
             }
@@ -290,6 +296,11 @@ impl Server {
     /// Handshakes in progress.
     pub fn pending_handshakes(&self) -> usize {
         self.inner.handshakes.lock().len()
+    }
+
+    /// How the incoming links' handshakes ended so far.
+    pub fn handshake_stats(&self) -> HandshakeStats {
+        self.inner.handshake_counts.snapshot()
     }
 
     /// Runs an incoming link's handshake here, to see how it ends.

@@ -249,3 +249,31 @@ async fn a_failing_transport_is_an_io_error_of_its_kind() {
         io::ErrorKind::ConnectionReset
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_server_counts_how_handshakes_end() {
+    let (server, listener) = Server::new(EndpointConfig::default());
+    accept_all(listener);
+    let (_client, outgoing) = connect(EndpointConfig::default());
+    add_to(&server, &outgoing, "first").await.unwrap();
+    server.set_link_filter(Arc::new(|_| false));
+    let error = add_to(&server, &outgoing, "second").await.unwrap_err();
+    assert!(matches!(
+        error,
+        AddLinkError::Refused(RefusedReason::LinkRefused)
+    ));
+    // A socket that never speaks, and one that ends at once.
+    let (_silent, far) = tokio::io::duplex(1 << 10);
+    server.add_link(far, "silent", UserData::empty());
+    let (gone, far) = tokio::io::duplex(1 << 10);
+    drop(gone);
+    server.add_link(far, "gone", UserData::empty());
+    tokio::time::sleep(EndpointConfig::default().handshake_timeout + Duration::from_secs(1)).await;
+
+    let stats = server.handshake_stats();
+    assert_eq!(stats.accepted, 1, "{stats:?}");
+    assert_eq!(stats.refused_link, 1, "{stats:?}");
+    assert_eq!(stats.timed_out, 1, "{stats:?}");
+    assert_eq!(stats.failed, 1, "{stats:?}");
+    assert_eq!(stats.refused_not_listening + stats.refused_connection, 0);
+}

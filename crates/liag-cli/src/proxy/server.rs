@@ -6,18 +6,18 @@ use futures::future::poll_fn;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use liag_transports::liag_tokio::{Connection, Listener};
+use liag_transports::liag_tokio::Connection;
 
 use super::policy::Policy;
 use super::session::multiplexer;
 use super::stream::ProxyStream;
 use super::wire::{self, Greeting};
+use crate::service::say;
 
 /// How long a new connection may take to greet.
 const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,20 +41,8 @@ mod reply {
     pub(super) const NO_SUCH_COMMAND: u8 = 7;
 }
 
-/// Serves the connections `listener` accepts.
-pub(crate) async fn serve(mut listener: Listener, token: Arc<[u8]>, policy: Policy) {
-    while let Some(incoming) = listener.next().await {
-        let conn = incoming.accept();
-        let (token, policy) = (token.clone(), policy);
-        tokio::spawn(async move {
-            if let Err(e) = session(conn, &token, policy).await {
-                eprintln!("liag proxy server: {e}");
-            }
-        });
-    }
-}
-
-async fn session(mut conn: Connection, token: &[u8], policy: Policy) -> io::Result<()> {
+/// Serves one client's connection: its greeting, then its streams.
+pub(crate) async fn session(mut conn: Connection, token: &[u8], policy: Policy) -> io::Result<()> {
     let greeting = tokio::time::timeout(GREETING_TIMEOUT, wire::welcome(&mut conn, token))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "a client sent no greeting"))??;
@@ -95,7 +83,7 @@ async fn serve_stream(mut stream: ProxyStream, policy: Policy) -> io::Result<()>
             }
             Err(code) => {
                 if code == reply::NOT_ALLOWED {
-                    eprintln!(
+                    say!(
                         "liag proxy server: refused {}: on the server's own host or networks \
                          (see --allow-private)",
                         shown(&target)

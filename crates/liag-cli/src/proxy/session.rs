@@ -6,7 +6,7 @@ use futures::future::poll_fn;
 use futures::io::BufWriter;
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
@@ -18,6 +18,8 @@ use liag_transports::liag_tokio::{Connection, Control, EndpointConfig, LinkEvent
 use super::stream::ProxyStream;
 use super::wire::{self, Greeting};
 use crate::links::ClientLinks;
+use crate::service::say;
+use crate::service::{Connections, Shutdown};
 
 /// A request for a stream, answered with the stream or why there is none.
 type OpenRequest = oneshot::Sender<io::Result<ProxyStream>>;
@@ -56,42 +58,61 @@ impl Opener {
     }
 }
 
+/// What the next connection is made with; a reload changes it.
+pub(crate) struct Next {
+    pub(crate) links: ClientLinks,
+    pub(crate) token: Vec<u8>,
+}
+
 /// Why a connection ended.
 enum Ended {
     /// It may work again: try anew.
     Lost(io::Error),
     /// It will not: the server refused the token or speaks another protocol.
     Refused(io::Error),
+    /// The client is shutting down.
+    Stopped,
 }
 
-/// Keeps a connection to the server up over `links`; the task ends only if the server refuses
-/// this client, with the reason.
+/// Keeps a connection to the server up, made as `next` says; the task ends if the server
+/// refuses this client, with the reason, or on shutdown, with `None`, once the connection
+/// has ended gracefully.
 pub(crate) fn keep(
-    links: ClientLinks,
-    token: Vec<u8>,
-) -> (Opener, tokio::task::JoinHandle<io::Error>) {
+    next: Arc<RwLock<Next>>,
+    shutdown: Shutdown,
+    connections: Connections,
+) -> (Opener, tokio::task::JoinHandle<Option<io::Error>>) {
     let (requests, rx) = mpsc::channel(WAITING_MAX);
-    let task = tokio::spawn(keep_connected(links, token, rx));
+    let task = tokio::spawn(keep_connected(next, rx, shutdown, connections));
     let slots = Arc::new(Semaphore::new(MAX_OPEN));
     (Opener { requests, slots }, task)
 }
 
 async fn keep_connected(
-    links: ClientLinks,
-    token: Vec<u8>,
+    next: Arc<RwLock<Next>>,
     mut requests: mpsc::Receiver<OpenRequest>,
-) -> io::Error {
+    shutdown: Shutdown,
+    connections: Connections,
+) -> Option<io::Error> {
     let mut backoff = BACKOFF_MIN;
     loop {
         let began = Instant::now();
-        match session(&links, &token, &mut requests).await {
-            Ended::Refused(e) => return e,
+        let (links, token) = {
+            let next = next.read().unwrap_or_else(PoisonError::into_inner);
+            (next.links.clone(), next.token.clone())
+        };
+        match session(&links, &token, &mut requests, (&shutdown, &connections)).await {
+            Ended::Stopped => return None,
+            Ended::Refused(e) => return Some(e),
             Ended::Lost(e) => {
                 if began.elapsed() >= LIVED_LONG {
                     backoff = BACKOFF_MIN;
                 }
-                eprintln!("liag proxy client: {e}; connecting again in {backoff:?}");
-                tokio::time::sleep(backoff).await;
+                say!("liag proxy client: {e}; connecting again in {backoff:?}");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.stopping() => return None,
+                }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
@@ -103,13 +124,16 @@ async fn session(
     links: &ClientLinks,
     token: &[u8],
     requests: &mut mpsc::Receiver<OpenRequest>,
+    (shutdown, connections): (&Shutdown, &Connections),
 ) -> Ended {
     let connector = match links.connector().await {
         Ok(c) => c,
         Err(e) => return Ended::Lost(e),
     };
     let (mut conn, handle) = connect_with(connector, EndpointConfig::default());
-    let ended = async {
+    let control = conn.control();
+    let _tracked = connections.track("proxy connection", control.clone());
+    let session = async {
         handle
             .wait_for_link(LINK_WAIT)
             .await
@@ -150,8 +174,13 @@ async fn session(
         let ended = multiplex(conn, requests).await;
         watch.abort();
         Err(ended)
-    }
-    .await;
+    };
+    // On shutdown the session, and with it the connection, is dropped: the connection ends
+    // gracefully, and the guard waits for it.
+    let ended = shutdown
+        .guard(&control, session)
+        .await
+        .unwrap_or(Err(Ended::Stopped));
     handle.stop();
     match ended {
         Ok(()) => Ended::Lost(io::Error::other("the connection ended")),
@@ -189,7 +218,7 @@ async fn report_links(control: Control) {
         control.links().into_iter().map(|l| (l.id, l.tag)).collect();
     let mut up: Vec<&str> = tags.values().map(String::as_str).collect();
     up.sort_unstable();
-    eprintln!(
+    say!(
         "liag proxy client: connected to the server over {} link(s): {}",
         up.len(),
         up.join(", ")
@@ -198,13 +227,13 @@ async fn report_links(control: Control) {
         match events.recv().await {
             Ok(LinkEvent::Added { link }) => {
                 if let Some(stats) = control.links().into_iter().find(|l| l.id == link) {
-                    eprintln!("liag proxy client: link up: {}", stats.tag);
+                    say!("liag proxy client: link up: {}", stats.tag);
                     tags.insert(link, stats.tag);
                 }
             }
             Ok(LinkEvent::Removed { link, error }) => {
                 let tag = tags.remove(&link).unwrap_or_else(|| format!("{link:?}"));
-                eprintln!("liag proxy client: link down: {tag}: {error}");
+                say!("liag proxy client: link down: {tag}: {error}");
             }
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => return,

@@ -186,6 +186,9 @@ impl Connection {
             return None;
         }
         let (seq, msg) = self.send.resend_on(index, link, now)?;
+        if let Some(l) = self.link_mut(link) {
+            l.resent_bytes += msg.data_len() as u64;
+        }
         Some(self.transmit_reliable(now, link, index, seq, msg))
     }
 

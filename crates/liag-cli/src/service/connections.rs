@@ -1,0 +1,92 @@
+//! [`Connections`]: the aggregated connections a command holds, for the monitor and the
+//! metrics to read.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Instant;
+
+use liag_transports::liag_tokio::Control;
+
+/// One live connection.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    /// A number unique within this process, in the order connections opened.
+    pub(crate) id: u64,
+    /// What it carries, for people: `port 22 for 127.0.0.1:40112`, `proxy session`.
+    pub(crate) label: String,
+    /// Its links and figures.
+    pub(crate) control: Control,
+    /// When it was tracked.
+    pub(crate) since: Instant,
+}
+
+#[derive(Default)]
+struct Table {
+    next: u64,
+    live: BTreeMap<u64, Entry>,
+}
+
+/// The live connections of this process. Cheap to clone; clones share the table.
+#[derive(Clone, Default)]
+pub(crate) struct Connections {
+    table: Arc<Mutex<Table>>,
+    /// The command whose link events are counted for the metrics, once they are served.
+    events_of: Arc<OnceLock<&'static str>>,
+}
+
+impl Connections {
+    /// Adds a connection until the returned guard is dropped.
+    pub(crate) fn track(&self, label: impl Into<String>, control: Control) -> Tracked {
+        let mut table = self.lock();
+        let id = table.next;
+        table.next += 1;
+        let entry = Entry {
+            id,
+            label: label.into(),
+            control,
+            since: Instant::now(),
+        };
+        if let Some(command) = self.events_of.get() {
+            let control = entry.control.clone();
+            tokio::spawn(super::metrics::count_link_events(command, id, control));
+        }
+        table.live.insert(id, entry);
+        Tracked {
+            id,
+            connections: self.clone(),
+        }
+    }
+
+    /// Counts the link events of connections tracked from now on, for `command`'s metrics.
+    pub(crate) fn count_events(&self, command: &'static str) {
+        let _ = self.events_of.set(command);
+    }
+
+    /// The connections live now, oldest first.
+    pub(crate) fn snapshot(&self) -> Vec<Entry> {
+        self.lock().live.values().cloned().collect()
+    }
+
+    /// How many connections were ever tracked.
+    pub(crate) fn opened(&self) -> u64 {
+        self.lock().next
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        // A panic elsewhere leaves the table consistent (every change is one insert or
+        // remove), so a poisoned lock is taken as it is.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Keeps a connection in [`Connections`]; dropping it removes it.
+pub(crate) struct Tracked {
+    id: u64,
+    connections: Connections,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.connections.lock().live.remove(&self.id);
+    }
+}

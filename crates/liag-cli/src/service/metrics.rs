@@ -1,0 +1,239 @@
+//! `--metrics ADDR`: the Prometheus text format on `http://ADDR/metrics`, through the
+//! `metrics` facade and its Prometheus exporter. Every second the live connections' links are
+//! sampled into gauges and counters; link events are counted as they come.
+//!
+//! A closed connection's series are no longer updated and leave the exporter after
+//! [`IDLE`], so months of connections do not pile up in memory or in scrapes.
+
+use metrics::{Label, counter, gauge};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_util::MetricKindMask;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use liag_transports::liag_tokio::liag_core::{LinkState, LinkStats};
+use liag_transports::liag_tokio::{Control, LinkEvent, Server};
+
+use super::Connections;
+
+/// How often links are sampled.
+const EVERY: Duration = Duration::from_secs(1);
+/// Series not updated for this long are dropped.
+const IDLE: Duration = Duration::from_secs(120);
+
+/// Every state a link can be in, as `liag_link_state` names it.
+const STATES: [(LinkState, &str); 5] = [
+    (LinkState::Active, "active"),
+    (LinkState::Stalled, "stalled"),
+    (LinkState::Testing, "testing"),
+    (LinkState::Blocked, "blocked"),
+    (LinkState::Disconnecting, "disconnecting"),
+];
+
+/// Serves metrics on `addr` for `command` (`tunnel-server`, ...): its connections and, for
+/// a server, how its handshakes ended.
+pub(crate) fn serve(
+    addr: SocketAddr,
+    command: &'static str,
+    connections: &Connections,
+    server: Option<Server>,
+) -> io::Result<()> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .idle_timeout(MetricKindMask::ALL, Some(IDLE))
+        .install()
+        .map_err(|e| io::Error::other(format!("cannot serve metrics on {addr}: {e}")))?;
+    say!("liag: metrics on http://{addr}/metrics");
+    describe();
+    connections.count_events(command);
+    let connections = connections.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            sample(command, &connections, server.as_ref());
+        }
+    });
+    Ok(())
+}
+
+/// `(interface, remote)` of a link's tag: `eth0 -> 192.0.2.1:5800` (a link this side made)
+/// and `eth0 <- 198.51.100.7:40112` (one it took) name both; other tags the remote end only.
+fn interface_and_remote(tag: &str) -> (String, String) {
+    match tag.split_once(" -> ").or_else(|| tag.split_once(" <- ")) {
+        Some((interface, remote)) => (interface.to_string(), remote.to_string()),
+        None => (String::new(), tag.to_string()),
+    }
+}
+
+/// The `# HELP` of every metric.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge};
+    describe_gauge!("liag_connections_open", "Aggregated connections open now.");
+    describe_counter!(
+        "liag_connections_opened_total",
+        "Aggregated connections opened since the start."
+    );
+    describe_gauge!(
+        "liag_link_state",
+        "1 for the link's state (active, stalled, testing, blocked, disconnecting), 0 for the others."
+    );
+    describe_gauge!(
+        "liag_link_rtt_seconds",
+        Unit::Seconds,
+        "The link's smoothed round-trip time."
+    );
+    describe_gauge!(
+        "liag_link_inflight_bytes",
+        Unit::Bytes,
+        "Payload bytes sent on the link and not yet acknowledged."
+    );
+    describe_counter!(
+        "liag_link_sent_bytes_total",
+        Unit::Bytes,
+        "Bytes sent on the link (messages, without framing)."
+    );
+    describe_counter!(
+        "liag_link_received_bytes_total",
+        Unit::Bytes,
+        "Bytes received on the link (messages, without framing)."
+    );
+    describe_counter!(
+        "liag_link_resent_bytes_total",
+        Unit::Bytes,
+        "Payload bytes the link carried again after another link failed, stalled or left."
+    );
+    describe_counter!(
+        "liag_link_events_total",
+        "Links that came up (event=up) or went down (event=down)."
+    );
+    describe_counter!(
+        "liag_handshakes_accepted_total",
+        "Incoming links whose handshake joined a connection."
+    );
+    describe_counter!(
+        "liag_handshakes_refused_total",
+        "Incoming links that did not join, by reason."
+    );
+}
+
+fn link_labels(command: &'static str, connection: u64, link: &LinkStats) -> Vec<Label> {
+    let (interface, remote) = interface_and_remote(&link.tag);
+    vec![
+        Label::new("command", command),
+        Label::new("connection", connection.to_string()),
+        Label::new("link", link.id.number().to_string()),
+        Label::new("tag", link.tag.clone()),
+        Label::new("interface", interface),
+        Label::new("remote", remote),
+    ]
+}
+
+fn sample(command: &'static str, connections: &Connections, server: Option<&Server>) {
+    let live = connections.snapshot();
+    gauge!("liag_connections_open", "command" => command).set(live.len() as f64);
+    counter!("liag_connections_opened_total", "command" => command).absolute(connections.opened());
+    for entry in &live {
+        for link in entry.control.links() {
+            let labels = link_labels(command, entry.id, &link);
+            for (state, name) in STATES {
+                let mut with_state = labels.clone();
+                with_state.push(Label::new("state", name));
+                gauge!("liag_link_state", with_state).set(f64::from(u8::from(link.state == state)));
+            }
+            gauge!("liag_link_rtt_seconds", labels.clone()).set(link.rtt.as_secs_f64());
+            gauge!("liag_link_inflight_bytes", labels.clone()).set(link.inflight as f64);
+            counter!("liag_link_sent_bytes_total", labels.clone()).absolute(link.sent_bytes);
+            counter!("liag_link_received_bytes_total", labels.clone())
+                .absolute(link.received_bytes);
+            counter!("liag_link_resent_bytes_total", labels).absolute(link.resent_bytes);
+        }
+    }
+    if let Some(server) = server {
+        let h = server.handshake_stats();
+        counter!("liag_handshakes_accepted_total", "command" => command).absolute(h.accepted);
+        for (reason, n) in [
+            ("not_listening", h.refused_not_listening),
+            ("connection_refused", h.refused_connection),
+            ("link_refused", h.refused_link),
+            ("closed", h.refused_closed),
+            ("timeout", h.timed_out),
+            ("failed", h.failed),
+            ("source_limit", h.over_source_limit),
+            ("abandoned", h.abandoned),
+        ] {
+            counter!("liag_handshakes_refused_total", "command" => command, "reason" => reason)
+                .absolute(n);
+        }
+    }
+}
+
+/// Counts a connection's link events (`liag_link_events_total`) until it ends.
+pub(crate) async fn count_link_events(command: &'static str, connection: u64, control: Control) {
+    let mut events = control.link_events();
+    let mut tags = std::collections::HashMap::new();
+    for link in control.links() {
+        tags.insert(link.id, link.tag);
+    }
+    let count = |tag: &str, event: &'static str| {
+        let (interface, remote) = interface_and_remote(tag);
+        counter!(
+            "liag_link_events_total",
+            "command" => command,
+            "connection" => connection.to_string(),
+            "tag" => tag.to_string(),
+            "interface" => interface,
+            "remote" => remote,
+            "event" => event
+        )
+        .increment(1);
+    };
+    for tag in tags.values() {
+        count(tag, "up");
+    }
+    loop {
+        match events.recv().await {
+            Ok(LinkEvent::Added { link }) => {
+                let tag = control
+                    .links()
+                    .into_iter()
+                    .find(|l| l.id == link)
+                    .map(|l| l.tag)
+                    .unwrap_or_default();
+                count(&tag, "up");
+                tags.insert(link, tag);
+            }
+            Ok(LinkEvent::Removed { link, .. }) => {
+                let tag = tags.remove(&link).unwrap_or_default();
+                count(&tag, "down");
+            }
+            Ok(LinkEvent::Closed(_)) | Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                return;
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_split_into_interface_and_remote() {
+        assert_eq!(
+            interface_and_remote("eth0 -> 192.0.2.1:5800"),
+            ("eth0".into(), "192.0.2.1:5800".into())
+        );
+        assert_eq!(
+            interface_and_remote("lo <- 127.0.0.1:42292"),
+            ("lo".into(), "127.0.0.1:42292".into())
+        );
+        assert_eq!(
+            interface_and_remote("198.51.100.7:40112"),
+            (String::new(), "198.51.100.7:40112".into())
+        );
+    }
+}

@@ -1,0 +1,494 @@
+//! `liag tunnel` run as a service: a configuration file, clean shutdown on SIGTERM, SIGHUP
+//! reloading the forwarded ports, and `liag config show`.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+mod common;
+
+use common::{Liag, liag, listening};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// How long anything may take on a busy machine.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A file `name` in a directory of this test's own, holding `text`.
+fn file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("liag-service-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// An echo server on loopback that serves any number of connections; its port.
+fn echo() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = socket.read(&mut buf) {
+                    if socket.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+                let _ = socket.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// A tunnel server publishing `echo` from a configuration file; its link port.
+fn server(name: &str, echo: u16) -> (Liag, u16) {
+    let (server, port, probe) = listening(|port| {
+        let config = file(
+            &format!("{name}-server-{port}.toml"),
+            &format!("port = [\"{echo}\"]\ntcp = {port}\n"),
+        );
+        vec![
+            "tunnel".into(),
+            "server".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ]
+    });
+    drop(probe);
+    (server, port)
+}
+
+/// A tunnel client forwarding local `port` to the server's `echo`, from configuration file
+/// `config`, once it listens.
+fn client(config: &Path, port: u16) -> Liag {
+    let mut client = liag(&["tunnel", "client", "--config", config.to_str().unwrap()]);
+    let listens = format!("127.0.0.1:{port} -> server port");
+    assert!(
+        client.wait_for(&listens, PATIENCE).is_some(),
+        "the client never listened: {}",
+        client.heard()
+    );
+    client
+}
+
+/// A round trip through a forwarded port.
+fn echoes(port: u16) -> TcpStream {
+    let mut socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    socket.write_all(b"hello").unwrap();
+    let mut back = [0u8; 5];
+    socket.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"hello");
+    socket
+}
+
+#[test]
+fn sigterm_ends_forwarded_connections_cleanly_and_exits_0() {
+    let echo = echo();
+    let (mut server, link_port) = server("term", echo);
+    let local = common::free_port();
+    let config = file(
+        "term-client.toml",
+        &format!("port = [\"{echo}:{local}\"]\ntcp = [\"127.0.0.1:{link_port}\"]\n"),
+    );
+    let mut client = client(&config, local);
+    let mut socket = echoes(local);
+
+    server.signal("TERM");
+    // The application sees the end of the stream, not a reset or a hang.
+    let mut rest = Vec::new();
+    match socket.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "unexpected bytes {rest:?}"),
+        Err(e) => panic!("the forwarded connection did not end cleanly: {e}"),
+    }
+    let status = server
+        .exit_within(PATIENCE)
+        .expect("the server did not exit");
+    assert!(status.success(), "{status}: {}", server.heard());
+    assert!(server.heard().contains("SIGTERM"), "{}", server.heard());
+    assert!(server.heard().contains("stopped"), "{}", server.heard());
+    assert!(
+        !client.heard().contains("connection from"),
+        "the client saw an error: {}",
+        client.heard()
+    );
+
+    client.signal("INT");
+    let status = client
+        .exit_within(PATIENCE)
+        .expect("the client did not exit");
+    assert!(status.success(), "{status}: {}", client.heard());
+}
+
+#[test]
+fn sighup_applies_a_changed_configuration_file() {
+    let echo = echo();
+    let (_server, link_port) = server("hup", echo);
+    let (first, second) = (common::free_port(), common::free_port());
+    let text =
+        |local: u16| format!("port = [\"{echo}:{local}\"]\ntcp = [\"127.0.0.1:{link_port}\"]\n");
+    let config = file("hup-client.toml", &text(first));
+    let mut client = client(&config, first);
+    drop(echoes(first));
+
+    std::fs::write(&config, text(second)).unwrap();
+    client.signal("HUP");
+    let listens = format!("127.0.0.1:{second} -> server port");
+    assert!(
+        client.wait_for(&listens, PATIENCE).is_some(),
+        "the reload did not add the port: {}",
+        client.heard()
+    );
+    assert!(
+        client
+            .wait_for("no more forwarding from port", PATIENCE)
+            .is_some(),
+        "the reload did not remove the port: {}",
+        client.heard()
+    );
+    drop(echoes(second));
+    let refused = TcpStream::connect(("127.0.0.1", first)).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+
+    // A broken file changes nothing and says where it is broken.
+    std::fs::write(&config, "port = [\"1:2\"]\ntcpp = 1\n").unwrap();
+    client.signal("HUP");
+    assert!(
+        client
+            .wait_for("hup-client.toml:2: `tcpp`", PATIENCE)
+            .is_some(),
+        "{}",
+        client.heard()
+    );
+    drop(echoes(second));
+}
+
+#[test]
+fn config_show_prints_the_effective_configuration() {
+    let config = file("show.toml", "port = [\"22\", \"db:5432\"]\ntls = true\n");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_liag"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let shown = run(&[
+        "config",
+        "show",
+        "tunnel",
+        "server",
+        "--config",
+        config.to_str().unwrap(),
+        "--tcp",
+        "7000",
+    ]);
+    assert!(shown.status.success(), "{shown:?}");
+    let text = String::from_utf8(shown.stdout).unwrap();
+    for line in [
+        "port = [22, \"db:5432\"]",
+        "tcp = 7000",
+        "tls = true",
+        "memory-budget = 128",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    // What it prints runs as it is.
+    let again = file("show-again.toml", &text);
+    let shown_again = run(&[
+        "config",
+        "show",
+        "tunnel",
+        "server",
+        "--config",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(String::from_utf8(shown_again.stdout).unwrap(), text);
+
+    let bad = file("bad.toml", "port = [\"22\"]\ntcp = \"many\"\n");
+    let refused = run(&["tunnel", "server", "--config", bad.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        said.contains("bad.toml:2: `tcp`: invalid value 'many'"),
+        "{said}"
+    );
+}
+
+/// GET `path` from an HTTP server on loopback `port`: the body.
+fn http_get(port: u16, path: &str) -> String {
+    let mut socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        socket,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
+/// A sample line of the Prometheus text format: name, labels, value.
+fn parse_sample(line: &str) -> (String, Vec<(String, String)>, f64) {
+    let (series, value) = line.rsplit_once(' ').unwrap();
+    let value: f64 = value
+        .parse()
+        .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+    let (name, labels) = match series.split_once('{') {
+        Some((name, rest)) => {
+            let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("{line:?}"));
+            let labels = inner
+                .split("\",")
+                .filter(|l| !l.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("{line:?}"));
+                    (k.to_string(), v.trim_end_matches('"').to_string())
+                })
+                .collect();
+            (name, labels)
+        }
+        None => (series, Vec::new()),
+    };
+    assert!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "bad name in {line:?}"
+    );
+    (name.to_string(), labels, value)
+}
+
+#[test]
+fn metrics_are_served_in_the_prometheus_format() {
+    let echo = echo();
+    let metrics_port = std::cell::Cell::new(0);
+    let (_server, link_port, probe) = listening(|port| {
+        metrics_port.set(common::free_port());
+        let config = file(
+            &format!("metrics-server-{port}.toml"),
+            &format!(
+                "port = [\"{echo}\"]\ntcp = {port}\nmetrics = \"127.0.0.1:{}\"\n",
+                metrics_port.get()
+            ),
+        );
+        vec![
+            "tunnel".into(),
+            "server".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ]
+    });
+    drop(probe);
+    let local = common::free_port();
+    let config = file(
+        "metrics-client.toml",
+        &format!("port = [\"{echo}:{local}\"]\ntcp = [\"127.0.0.1:{link_port}\"]\n"),
+    );
+    let _client = client(&config, local);
+    let _socket = echoes(local);
+
+    // Sampled every second: wait for the connection's link to show.
+    let start = std::time::Instant::now();
+    let samples = loop {
+        let body = http_get(metrics_port.get(), "/metrics");
+        let samples: Vec<_> = body
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(parse_sample)
+            .collect();
+        let has = |name: &str| samples.iter().any(|(n, ..)| n == name);
+        if has("liag_link_sent_bytes_total") && has("liag_handshakes_accepted_total") {
+            break samples;
+        }
+        assert!(start.elapsed() < PATIENCE, "no link metrics in {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let value = |name: &str, label: (&str, &str)| {
+        samples
+            .iter()
+            .find(|(n, labels, _)| {
+                n == name && labels.iter().any(|(k, v)| k == label.0 && v == label.1)
+            })
+            .map(|(.., v)| *v)
+            .unwrap_or_else(|| panic!("no {name} with {label:?} in {samples:?}"))
+    };
+    assert!(
+        samples.iter().all(|(n, ..)| n.starts_with("liag_")),
+        "{samples:?}"
+    );
+    assert_eq!(
+        value("liag_connections_open", ("command", "tunnel-server")),
+        1.0
+    );
+    assert!(
+        value(
+            "liag_handshakes_accepted_total",
+            ("command", "tunnel-server")
+        ) >= 1.0
+    );
+    assert_eq!(value("liag_link_state", ("state", "active")), 1.0);
+    assert!(value("liag_link_sent_bytes_total", ("command", "tunnel-server")) > 0.0);
+    assert!(value("liag_link_rtt_seconds", ("command", "tunnel-server")) > 0.0);
+    assert_eq!(value("liag_link_events_total", ("event", "up")), 1.0);
+    assert_eq!(
+        value("liag_handshakes_refused_total", ("reason", "not_listening")),
+        0.0
+    );
+}
+
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let (mut server, _, probe) = listening(|port| {
+        [
+            "--log-format",
+            "json",
+            "tunnel",
+            "server",
+            "-p",
+            "22",
+            "--tcp",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([port.to_string()])
+        .collect()
+    });
+    drop(probe);
+    server.signal("TERM");
+    let status = server
+        .exit_within(PATIENCE)
+        .expect("the server did not exit");
+    assert!(status.success(), "{status}");
+    let said = server.wait_for("stopped", PATIENCE).expect("no stop said");
+    let messages: Vec<String> = said
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
+            assert_eq!(event["target"], "liag::cli", "{line}");
+            event["fields"]["message"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("links on TCP")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("SIGTERM")),
+        "{messages:?}"
+    );
+}
+
+/// A SOCKS5 CONNECT to 127.0.0.1:`port` through the proxy client on `socks`.
+fn socks_connect(socks: u16, port: u16) -> TcpStream {
+    let mut socket = TcpStream::connect(("127.0.0.1", socks)).unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    socket.write_all(&[5, 1, 0]).unwrap();
+    let mut method = [0u8; 2];
+    socket.read_exact(&mut method).unwrap();
+    assert_eq!(method, [5, 0]);
+    let [hi, lo] = port.to_be_bytes();
+    socket
+        .write_all(&[5, 1, 0, 1, 127, 0, 0, 1, hi, lo])
+        .unwrap();
+    let mut reply = [0u8; 10];
+    socket.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[..2], [5, 0], "the proxy did not connect");
+    socket
+}
+
+#[test]
+fn the_proxy_ends_cleanly_on_sigterm_too() {
+    let echo = echo();
+    let (mut server, link_port, probe) = listening(|port| {
+        let config = file(
+            &format!("proxy-server-{port}.toml"),
+            &format!("loopback-only = true\nallow-private = true\ntcp = {port}\n"),
+        );
+        vec![
+            "proxy".into(),
+            "server".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ]
+    });
+    drop(probe);
+    let socks = common::free_port();
+    let config = file(
+        "proxy-client.toml",
+        &format!("listen = \"127.0.0.1:{socks}\"\ntcp = [\"127.0.0.1:{link_port}\"]\n"),
+    );
+    let mut client = liag(&["proxy", "client", "--config", config.to_str().unwrap()]);
+    assert!(
+        client
+            .wait_for("connected to the server", PATIENCE)
+            .is_some(),
+        "{}",
+        client.heard()
+    );
+    let mut socket = socks_connect(socks, echo);
+    socket.write_all(b"hello").unwrap();
+    let mut back = [0u8; 5];
+    socket.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"hello");
+
+    client.signal("TERM");
+    let status = client
+        .exit_within(PATIENCE)
+        .expect("the client did not exit");
+    assert!(status.success(), "{status}: {}", client.heard());
+    // The proxied connection ends; the server sees its client leave, with no error.
+    let mut rest = Vec::new();
+    let _ = socket.read_to_end(&mut rest);
+    server.signal("TERM");
+    let status = server
+        .exit_within(PATIENCE)
+        .expect("the server did not exit");
+    assert!(status.success(), "{status}: {}", server.heard());
+    let heard = server.heard().to_string();
+    assert!(heard.contains("stopped"), "{heard}");
+    assert!(!heard.contains("failed"), "{heard}");
+}
+
+#[test]
+fn the_systemd_units_and_example_files_are_valid() {
+    let contrib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/systemd");
+    for (unit, config) in [
+        ("liag-tunnel-server.service", "tunnel-server.toml"),
+        ("liag-tunnel-client@.service", "tunnel-client-example.toml"),
+    ] {
+        let text = std::fs::read_to_string(contrib.join(unit)).unwrap();
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart=/usr/local/bin/liag "))
+            .unwrap_or_else(|| panic!("no ExecStart in {unit}"));
+        // The unit's command line, with the example file in place of /etc/liag's.
+        let mut args = vec!["config".to_string(), "show".to_string()];
+        for arg in exec.split_whitespace() {
+            if arg.starts_with("/etc/liag/") {
+                args.push(contrib.join(config).display().to_string());
+            } else {
+                args.push(arg.to_string());
+            }
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_liag"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{unit} with {config}: {said}");
+        let shown = String::from_utf8(out.stdout).unwrap();
+        assert!(shown.contains("no-monitor = true"), "{shown}");
+        assert!(
+            shown
+                .lines()
+                .any(|l| l.starts_with("metrics = \"127.0.0.1:")),
+            "{shown}"
+        );
+    }
+}
