@@ -110,6 +110,55 @@ fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     Cli::try_parse_from(argv).map_err(ParseError::Clap)
 }
 
+impl Command {
+    /// The command's name in its messages.
+    fn who(&self) -> &'static str {
+        use proxy::Args as P;
+        use speed::Args as S;
+        use tunnel::Args as T;
+        match self {
+            Command::Tunnel(T::Server(_)) => "liag tunnel server",
+            Command::Tunnel(T::Client(_)) => "liag tunnel client",
+            Command::Speed(S::Server { .. }) => "liag speed server",
+            Command::Speed(S::Client { .. }) => "liag speed client",
+            Command::Proxy(P::Server(_)) => "liag proxy server",
+            Command::Proxy(P::Client(_)) => "liag proxy client",
+            Command::Demo(_) => "liag demo",
+            Command::Config(_) => "liag config",
+        }
+    }
+
+    fn tunnel(self) -> Option<tunnel::Args> {
+        match self {
+            Command::Tunnel(args) => Some(args),
+            _ => None,
+        }
+    }
+
+    fn speed(self) -> Option<speed::Args> {
+        match self {
+            Command::Speed(args) => Some(args),
+            _ => None,
+        }
+    }
+
+    fn proxy(self) -> Option<proxy::Args> {
+        match self {
+            Command::Proxy(args) => Some(args),
+            _ => None,
+        }
+    }
+}
+
+/// Signals, reloads and connections for the long-running command `who`; `pick` takes its
+/// options out of the command line read again on a reload.
+fn service_for<A: 'static>(
+    who: &'static str,
+    pick: fn(Command) -> Option<A>,
+) -> service::Service<A> {
+    service::Service::new(who, reparse(pick))
+}
+
 /// Reads the command line and configuration file again into `pick`'s options (a reload).
 fn reparse<A: 'static>(
     pick: fn(Command) -> Option<A>,
@@ -185,42 +234,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let who = cli.command.who();
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
-            Command::Tunnel(args) => {
-                let who = match args {
-                    tunnel::Args::Server(_) => "liag tunnel server",
-                    tunnel::Args::Client(_) => "liag tunnel client",
-                };
-                let pick = |c| match c {
-                    Command::Tunnel(args) => Some(args),
-                    _ => None,
-                };
-                tunnel::run(args, service::Service::new(who, reparse(pick))).await
-            }
-            Command::Speed(args) => {
-                let who = match args {
-                    speed::Args::Server { .. } => "liag speed server",
-                    speed::Args::Client { .. } => "liag speed client",
-                };
-                let pick = |c| match c {
-                    Command::Speed(args) => Some(args),
-                    _ => None,
-                };
-                speed::run(args, service::Service::new(who, reparse(pick))).await
-            }
-            Command::Proxy(args) => {
-                let who = match args {
-                    proxy::Args::Server(_) => "liag proxy server",
-                    proxy::Args::Client(_) => "liag proxy client",
-                };
-                let pick = |c| match c {
-                    Command::Proxy(args) => Some(args),
-                    _ => None,
-                };
-                proxy::run(args, service::Service::new(who, reparse(pick))).await
-            }
+            Command::Tunnel(args) => tunnel::run(args, service_for(who, Command::tunnel)).await,
+            Command::Speed(args) => speed::run(args, service_for(who, Command::speed)).await,
+            Command::Proxy(args) => proxy::run(args, service_for(who, Command::proxy)).await,
             Command::Config(_) => Ok(ExitCode::SUCCESS),
         }
     });

@@ -3,86 +3,18 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
+mod common;
+
+use common::{Liag, free_port, liag};
 use fast_socks5::client::{Config, Socks5Datagram, Socks5Stream};
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `liag` process, killed when the test ends, with what it printed on standard error.
-struct Liag {
-    child: Child,
-    stderr: Receiver<String>,
-    heard: String,
-}
-
-impl Liag {
-    fn start(args: &[&str]) -> Liag {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_liag"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (said, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = said.send(line);
-            }
-        });
-        Liag {
-            child,
-            stderr,
-            heard: String::new(),
-        }
-    }
-
-    /// What it printed so far.
-    fn heard(&mut self) -> &str {
-        self.heard.extend(self.stderr.try_iter().map(|l| l + "\n"));
-        &self.heard
-    }
-
-    /// Waits up to 30 s for it to exit and print `words`; its exit status.
-    fn exits_saying(&mut self, words: &str) -> std::process::ExitStatus {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
-                assert!(
-                    self.heard().contains(words),
-                    "expected {words:?} in:\n{}",
-                    self.heard()
-                );
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("still running after 30 s; it said:\n{}", self.heard());
-    }
-}
-
-impl Drop for Liag {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 impl Drop for Proxy {
     fn drop(&mut self) {
@@ -160,7 +92,7 @@ fn on_a_free_port(ready: &str, args: impl Fn(u16) -> Vec<String>) -> (Liag, u16)
     for _ in 0..10 {
         let port = free_port();
         let args = args(port);
-        let mut process = Liag::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut process = liag(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
             if process.heard().contains(ready) {
@@ -398,7 +330,7 @@ fn a_wrong_token_is_refused_with_a_clear_error() {
 
 #[test]
 fn a_server_open_to_anyone_refuses_to_start() {
-    let mut server = Liag::start(&["proxy", "server", "--tcp", &free_port().to_string()]);
+    let mut server = liag(&["proxy", "server", "--tcp", &free_port().to_string()]);
     assert!(!server.exits_saying("--token-file").success());
 }
 

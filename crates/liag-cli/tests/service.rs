@@ -45,22 +45,27 @@ fn echo() -> u16 {
     port
 }
 
-/// A tunnel server publishing `echo` from a configuration file; its link port.
-fn server(name: &str, echo: u16) -> (Liag, u16) {
-    let (server, port, probe) = listening(|port| {
-        let config = file(
-            &format!("{name}-server-{port}.toml"),
-            &format!("port = [\"{echo}\"]\ntcp = {port}\n"),
-        );
+/// `liag COMMAND --config FILE`, the file holding `text(port)` for a free link port `port`,
+/// once it listens there; the process and the port.
+fn configured(name: &str, command: [&str; 2], text: impl Fn(u16) -> String) -> (Liag, u16) {
+    let (process, port, probe) = listening(|port| {
+        let config = file(&format!("{name}-{port}.toml"), &text(port));
         vec![
-            "tunnel".into(),
-            "server".into(),
+            command[0].into(),
+            command[1].into(),
             "--config".into(),
             config.display().to_string(),
         ]
     });
     drop(probe);
-    (server, port)
+    (process, port)
+}
+
+/// A tunnel server publishing `echo` from a configuration file; its link port.
+fn server(name: &str, echo: u16) -> (Liag, u16) {
+    configured(name, ["tunnel", "server"], |port| {
+        format!("port = [\"{echo}\"]\ntcp = {port}\n")
+    })
 }
 
 /// A tunnel client forwarding local `port` to the server's `echo`, from configuration file
@@ -267,23 +272,13 @@ fn parse_sample(line: &str) -> (String, Vec<(String, String)>, f64) {
 fn metrics_are_served_in_the_prometheus_format() {
     let echo = echo();
     let metrics_port = std::cell::Cell::new(0);
-    let (_server, link_port, probe) = listening(|port| {
+    let (_server, link_port) = configured("metrics", ["tunnel", "server"], |port| {
         metrics_port.set(common::free_port());
-        let config = file(
-            &format!("metrics-server-{port}.toml"),
-            &format!(
-                "port = [\"{echo}\"]\ntcp = {port}\nmetrics = \"127.0.0.1:{}\"\n",
-                metrics_port.get()
-            ),
-        );
-        vec![
-            "tunnel".into(),
-            "server".into(),
-            "--config".into(),
-            config.display().to_string(),
-        ]
+        format!(
+            "port = [\"{echo}\"]\ntcp = {port}\nmetrics = \"127.0.0.1:{}\"\n",
+            metrics_port.get()
+        )
     });
-    drop(probe);
     let local = common::free_port();
     let config = file(
         "metrics-client.toml",
@@ -405,19 +400,9 @@ fn socks_connect(socks: u16, port: u16) -> TcpStream {
 #[test]
 fn the_proxy_ends_cleanly_on_sigterm_too() {
     let echo = echo();
-    let (mut server, link_port, probe) = listening(|port| {
-        let config = file(
-            &format!("proxy-server-{port}.toml"),
-            &format!("loopback-only = true\nallow-private = true\ntcp = {port}\n"),
-        );
-        vec![
-            "proxy".into(),
-            "server".into(),
-            "--config".into(),
-            config.display().to_string(),
-        ]
+    let (mut server, link_port) = configured("proxy-server", ["proxy", "server"], |port| {
+        format!("loopback-only = true\nallow-private = true\ntcp = {port}\n")
     });
-    drop(probe);
     let socks = common::free_port();
     let config = file(
         "proxy-client.toml",

@@ -61,6 +61,24 @@ impl Liag {
         None
     }
 
+    /// Waits up to 30 s for it to exit and print `words`; its exit status.
+    pub(crate) fn exits_saying(&mut self, words: &str) -> ExitStatus {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                assert!(
+                    self.heard().contains(words),
+                    "expected {words:?} in:\n{}",
+                    self.heard()
+                );
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("still running after 30 s; it said:\n{}", self.heard());
+    }
+
     /// Sends the process a signal, as `kill -SIGNAL` does.
     pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
