@@ -17,7 +17,8 @@ use liag_transports::tls::{
     server_config, server_config_from_pem, webpki_client_config,
 };
 use liag_transports::websocket::WsConnector;
-use liag_transports::{IpVersion, MultiConnector, StreamAcceptor, StreamConnector, serve};
+use liag_transports::{IpVersion, Links, MultiConnector, StreamAcceptor, StreamConnector, serve};
+use tokio::sync::watch;
 
 /// Links through SOCKS5 proxies, one through each (as agg-tunnel and agg-speed 0.19).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -218,6 +219,20 @@ impl ClientLinks {
         }
         Ok(multi)
     }
+}
+
+/// Applies each new set of links from `changes` to the running connection `links` keeps (a
+/// reload): paths still configured keep their links, new ones get links, links of paths no
+/// longer configured leave gracefully. Never returns; drop it with the connection.
+pub(crate) async fn follow(links: &Links, mut changes: watch::Receiver<ClientLinks>) {
+    while changes.changed().await.is_ok() {
+        let configured = changes.borrow_and_update().clone();
+        match configured.connector().await {
+            Ok(connector) => links.set_connector(connector),
+            Err(e) => say!("liag: reload: {e}; this connection keeps its links"),
+        }
+    }
+    std::future::pending().await
 }
 
 #[cfg(all(feature = "bluetooth", target_os = "linux"))]

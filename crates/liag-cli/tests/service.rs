@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Liag, liag, listening};
+use common::{Liag, liag, liag_with_env, listening};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -398,7 +398,7 @@ fn socks_connect(socks: u16, port: u16) -> TcpStream {
 }
 
 #[test]
-fn the_proxy_ends_cleanly_on_sigterm_too() {
+fn the_proxy_follows_a_reload_and_ends_cleanly_on_sigterm() {
     let echo = echo();
     let (mut server, link_port) = configured("proxy-server", ["proxy", "server"], |port| {
         format!("loopback-only = true\nallow-private = true\ntcp = {port}\n")
@@ -417,10 +417,45 @@ fn the_proxy_ends_cleanly_on_sigterm_too() {
         client.heard()
     );
     let mut socket = socks_connect(socks, echo);
-    socket.write_all(b"hello").unwrap();
-    let mut back = [0u8; 5];
-    socket.read_exact(&mut back).unwrap();
-    assert_eq!(&back, b"hello");
+    let mut round_trip = || {
+        socket.write_all(b"hello").unwrap();
+        let mut back = [0u8; 5];
+        socket.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"hello");
+    };
+    round_trip();
+
+    // A reload to a path that does not work (the server listens on loopback only) keeps the
+    // working link: make before break.
+    let reload_to = |client: &Liag, target: &str| {
+        std::fs::write(
+            &config,
+            format!("listen = \"127.0.0.1:{socks}\"\ntcp = [\"{target}:{link_port}\"]\n"),
+        )
+        .unwrap();
+        client.signal("HUP");
+    };
+    reload_to(&client, "127.0.0.3");
+    std::thread::sleep(Duration::from_secs(2));
+    round_trip();
+    assert!(!client.heard().contains("link down"), "{}", client.heard());
+
+    // A reload to a path that works moves the running connection over, and the proxied
+    // connection goes on over it.
+    reload_to(&client, "[::1]");
+    let up = format!("link up: lo -> [::1]:{link_port}");
+    let down = format!("link down: lo -> 127.0.0.1:{link_port}");
+    assert!(
+        client.wait_for(&up, PATIENCE).is_some(),
+        "{}",
+        client.heard()
+    );
+    assert!(
+        client.wait_for(&down, PATIENCE).is_some(),
+        "{}",
+        client.heard()
+    );
+    round_trip();
 
     client.signal("TERM");
     let status = client
@@ -476,4 +511,35 @@ fn the_systemd_units_and_example_files_are_valid() {
             "{shown}"
         );
     }
+}
+
+#[test]
+fn systemd_hears_ready_reloading_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = std::env::temp_dir().join(format!("liag-notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&path);
+    let systemd = UnixDatagram::bind(&path).unwrap();
+    systemd.set_read_timeout(Some(PATIENCE)).unwrap();
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = systemd.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let config = file("notify.toml", "port = [\"22\"]\ntcp = 0\n");
+    let mut server = liag_with_env(
+        &["tunnel", "server", "--config", config.to_str().unwrap()],
+        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+    );
+    assert_eq!(next(), "READY=1\n", "{}", server.heard());
+    server.signal("HUP");
+    assert_eq!(next(), "RELOADING=1\n");
+    assert_eq!(next(), "READY=1\n");
+    server.signal("TERM");
+    assert_eq!(next(), "STOPPING=1\n");
+    let status = server
+        .exit_within(PATIENCE)
+        .expect("the server did not exit");
+    assert!(status.success(), "{status}");
 }

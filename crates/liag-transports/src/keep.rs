@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
 
@@ -167,12 +168,22 @@ enum Opened {
 
 type Attempt = (String, bool, Result<Opened, AttemptError>);
 
-/// Keeps `outgoing`'s links up on the paths `connector` names, until the connection closes.
-pub(crate) async fn keep_links<C: Connector>(
-    connector: Arc<C>,
+/// Keeps `outgoing`'s links up on the paths the connector names, until the connection closes.
+/// A new connector from `connectors` takes over at once: paths both name keep their links,
+/// and links on paths the new one does not name are removed gracefully once a path it names
+/// has a link (make before break: a new configuration whose paths do not work yet does not
+/// cut the connection).
+pub(crate) async fn keep_links(
+    mut connectors: watch::Receiver<Arc<dyn Connector>>,
     outgoing: Outgoing,
     status: Arc<Mutex<Status>>,
 ) {
+    let mut connector = connectors.borrow_and_update().clone();
+    // Set when a new connector came: the paths it does not name lose their links once one
+    // it names has a link.
+    let mut replaced = false;
+    // Whether `names` are the new connector's yet.
+    let mut listed = true;
     let control = outgoing.control();
     let mut events = control.link_events();
     let mut names: Vec<String> = Vec::new();
@@ -184,6 +195,10 @@ pub(crate) async fn keep_links<C: Connector>(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            Ok(()) = connectors.changed() => {
+                connector = connectors.borrow_and_update().clone();
+                (names_at, replaced, listed) = (None, true, false);
+            }
             event = events.recv() => match event {
                 Ok(LinkEvent::State { link, state }) => {
                     if let Some(path) = path_of(&mut paths, link) {
@@ -231,7 +246,7 @@ pub(crate) async fn keep_links<C: Connector>(
         if names_at.is_none_or(|t| now - t >= PATHS_EVERY) {
             names_at = Some(now);
             match connector.paths().await {
-                Ok(found) => names = found,
+                Ok(found) => (names, listed) = (found, true),
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot list paths");
                     status.lock().last_error = Some(Arc::new(AttemptError::Paths(e)));
@@ -239,6 +254,14 @@ pub(crate) async fn keep_links<C: Connector>(
             }
         }
 
+        // A new connector's paths listed, and one of them up: the others go.
+        let named_up = names
+            .iter()
+            .any(|n| paths.get(n).is_some_and(|p| p.live.is_some()));
+        if replaced && listed && named_up {
+            replaced = false;
+            retire_unnamed(&control, &names, &mut paths, &status);
+        }
         for name in &names {
             let path = paths.entry(name.clone()).or_default();
             let probe = match (&path.live, path.stalled_since) {
@@ -286,6 +309,30 @@ pub(crate) async fn keep_links<C: Connector>(
         status.paths = names.len();
         status.attempts = running.len();
     }
+}
+
+/// Removes the links (gracefully) and stops the attempts of the paths a new connector does
+/// not name.
+fn retire_unnamed(
+    control: &liag_tokio::Control,
+    names: &[String],
+    paths: &mut HashMap<String, Path>,
+    status: &Mutex<Status>,
+) {
+    paths.retain(|name, path| {
+        if names.contains(name) {
+            return true;
+        }
+        for attempt in path.attempts.drain(..) {
+            attempt.abort();
+        }
+        if let Some(live) = &path.live {
+            tracing::debug!(path = %name, "path no longer configured; removing its link");
+            control.remove_link(live.id);
+        }
+        status.lock().kept.remove(name);
+        false
+    });
 }
 
 /// Takes the links that went out of the link filter's view, and lets the paths the filter
@@ -439,8 +486,8 @@ fn refused_as_one_too_many(e: &AttemptError) -> bool {
 /// The link filter sees the links up at the moment the server accepted this one, and a link
 /// it keeps joins that view at once: of two links racing through their handshakes, the second
 /// is measured against the first.
-fn open_link<C: Connector>(
-    connector: Arc<C>,
+fn open_link(
+    connector: Arc<dyn Connector>,
     path: String,
     outgoing: Outgoing,
     status: Arc<Mutex<Status>>,

@@ -142,15 +142,32 @@ pub async fn serve(mut acceptor: impl Acceptor, server: Server) -> io::Result<()
 /// the clones of [`Links::outgoing`]), the connection ends with
 /// [`ConnectionError::NoLinkLeft`](liag_tokio::ConnectionError::NoLinkLeft) as soon as its
 /// last link goes: it never waits for a link that cannot come.
-#[derive(Debug)]
 #[must_use = "the links' upkeep runs on when dropped; keep `Links` to watch or stop it"]
 pub struct Links {
     outgoing: Outgoing,
     task: tokio::task::AbortHandle,
     status: Arc<Mutex<Status>>,
+    connector: tokio::sync::watch::Sender<Arc<dyn Connector>>,
+}
+
+impl std::fmt::Debug for Links {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Links")
+            .field("outgoing", &self.outgoing)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Links {
+    /// Makes links with `connector` from now on, for a changed configuration: a path both
+    /// connectors name keeps its link, a new path gets one, and the link of a path `connector`
+    /// does not name is removed gracefully (its data moves to the other links first). Links
+    /// not yet up on such paths are given up.
+    pub fn set_connector(&self, connector: impl Connector) {
+        self.connector.send_replace(Arc::new(connector));
+    }
+
     /// The connection's link handle (and through it, [`Outgoing::control`]).
     pub fn outgoing(&self) -> &Outgoing {
         &self.outgoing
@@ -272,8 +289,10 @@ impl Links {
 pub fn connect_with(connector: impl Connector, config: EndpointConfig) -> (Connection, Links) {
     let (conn, outgoing) = connect(config);
     let status = Arc::default();
+    let (connector, connectors) =
+        tokio::sync::watch::channel(Arc::new(connector) as Arc<dyn Connector>);
     let task = tokio::spawn(crate::keep::keep_links(
-        Arc::new(connector),
+        connectors,
         outgoing.clone(),
         Arc::clone(&status),
     ))
@@ -284,6 +303,7 @@ pub fn connect_with(connector: impl Connector, config: EndpointConfig) -> (Conne
             outgoing,
             task,
             status,
+            connector,
         },
     )
 }

@@ -230,3 +230,67 @@ async fn emulated_paths_reconnect_and_heal() {
     assert_eq!(digest, sha256(&payload));
     drop(writer.await.unwrap());
 }
+
+/// A new connector for a running connection (a reload): the path both name keeps its link,
+/// the path the new one drops loses its link gracefully, new paths get links, and every byte
+/// arrives. In tokio's virtual time.
+#[tokio::test(start_paused = true)]
+async fn a_new_connector_keeps_shared_paths_and_retires_the_others() {
+    use liag_transports::connect_with;
+    use liag_transports::mem::MemPaths;
+
+    let (server, mut listener) = Server::new(EndpointConfig::default());
+    let sink = tokio::spawn(async move {
+        let mut stream = listener.next().await.unwrap().accept();
+        drain(&mut stream).await
+    });
+    let spec = LinkSpec::mbit(20.0, 10);
+    let two = MemPaths::new(server.clone(), [spec, spec], 1);
+    let (mut stream, links) = connect_with(two, EndpointConfig::default());
+    links
+        .wait_for_links(2, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let payload = data(12, 20 << 20);
+    let writer = {
+        let payload = payload.clone();
+        tokio::spawn(async move {
+            stream.write_all(&payload).await.unwrap();
+            stream.shutdown().await.unwrap();
+            stream
+        })
+    };
+    let control = links.outgoing().control();
+    let tags = || {
+        let mut tags: Vec<(String, u64)> = control
+            .links()
+            .into_iter()
+            .map(|l| (l.tag, l.id.number()))
+            .collect();
+        tags.sort();
+        tags
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = tags();
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    links.set_connector(MemPaths::new(server.clone(), [spec], 2));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        tags(),
+        before[..1],
+        "path0 kept its link, path1 lost its own"
+    );
+
+    links.set_connector(MemPaths::new(server, [spec, spec, spec], 3));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = tags();
+    let names: Vec<&str> = after.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(names, ["path0", "path1", "path2"], "{after:?}");
+    assert_eq!(after[0], before[0], "path0's link is still the first one");
+
+    let (bytes, digest) = sink.await.unwrap();
+    assert_eq!(bytes, payload.len() as u64);
+    assert_eq!(digest, sha256(&payload));
+    drop(writer.await.unwrap());
+}

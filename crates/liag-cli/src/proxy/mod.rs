@@ -13,8 +13,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use liag_transports::liag_tokio::Server;
 use liag_transports::tcp::TcpLinkFilter;
@@ -357,8 +358,12 @@ async fn run_client(args: ClientArgs, mut service: Service<Args>) -> io::Result<
     }
     say!("{CLIENT}: SOCKS5 on {}", listener.local_addr()?);
     let shutdown = service.shutdown.clone();
-    let next = Arc::new(RwLock::new(session::Next { links, token }));
-    let (opener, kept) = session::keep(next.clone(), shutdown.clone(), service.connections.clone());
+    let (links, token) = (watch::Sender::new(links), watch::Sender::new(token));
+    let setup = session::Setup {
+        links: links.subscribe(),
+        token: token.subscribe(),
+    };
+    let (opener, kept) = session::keep(setup, shutdown.clone(), service.connections.clone());
     let serving = client::serve(listener, credentials, opener);
     tokio::pin!(serving, kept);
     service::notify_ready();
@@ -380,13 +385,13 @@ async fn run_client(args: ClientArgs, mut service: Service<Args>) -> io::Result<
             reloaded = service.reloaded() => {
                 match reloaded {
                     Ok(Args::Client(new)) => match (new.links().connector().await, new.token()) {
-                        (Ok(_), Ok(token)) => {
-                            *next.write().unwrap_or_else(PoisonError::into_inner) =
-                                session::Next { links: new.links(), token };
+                        (Ok(_), Ok(new_token)) => {
+                            links.send_replace(new.links());
+                            token.send_replace(new_token);
                             say!(
-                                "{CLIENT}: reload: the links and token now configured apply \
-                                 when the connection is next made; --listen and \
-                                 --listen-auth-file at a restart"
+                                "{CLIENT}: reload: the connection uses the links now \
+                                 configured (the token applies when it is next made; \
+                                 --listen and --listen-auth-file at a restart)"
                             );
                         }
                         (Err(e), _) | (_, Err(e)) => {

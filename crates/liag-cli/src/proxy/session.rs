@@ -6,10 +6,10 @@ use futures::future::poll_fn;
 use futures::io::BufWriter;
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use liag_transports::connect_with;
@@ -58,10 +58,13 @@ impl Opener {
     }
 }
 
-/// What the next connection is made with; a reload changes it.
-pub(crate) struct Next {
-    pub(crate) links: ClientLinks,
-    pub(crate) token: Vec<u8>,
+/// What the connection is made with; a reload changes it.
+#[derive(Clone)]
+pub(crate) struct Setup {
+    /// The links configured now; the connection open follows them.
+    pub(crate) links: watch::Receiver<ClientLinks>,
+    /// The token the next connection gives.
+    pub(crate) token: watch::Receiver<Vec<u8>>,
 }
 
 /// Why a connection ended.
@@ -74,22 +77,22 @@ enum Ended {
     Stopped,
 }
 
-/// Keeps a connection to the server up, made as `next` says; the task ends if the server
+/// Keeps a connection to the server up, made as `setup` says; the task ends if the server
 /// refuses this client, with the reason, or on shutdown, with `None`, once the connection
 /// has ended gracefully.
 pub(crate) fn keep(
-    next: Arc<RwLock<Next>>,
+    setup: Setup,
     shutdown: Shutdown,
     connections: Connections,
 ) -> (Opener, tokio::task::JoinHandle<Option<io::Error>>) {
     let (requests, rx) = mpsc::channel(WAITING_MAX);
-    let task = tokio::spawn(keep_connected(next, rx, shutdown, connections));
+    let task = tokio::spawn(keep_connected(setup, rx, shutdown, connections));
     let slots = Arc::new(Semaphore::new(MAX_OPEN));
     (Opener { requests, slots }, task)
 }
 
 async fn keep_connected(
-    next: Arc<RwLock<Next>>,
+    setup: Setup,
     mut requests: mpsc::Receiver<OpenRequest>,
     shutdown: Shutdown,
     connections: Connections,
@@ -97,11 +100,7 @@ async fn keep_connected(
     let mut backoff = BACKOFF_MIN;
     loop {
         let began = Instant::now();
-        let (links, token) = {
-            let next = next.read().unwrap_or_else(PoisonError::into_inner);
-            (next.links.clone(), next.token.clone())
-        };
-        match session(&links, &token, &mut requests, (&shutdown, &connections)).await {
+        match session(setup.clone(), &mut requests, (&shutdown, &connections)).await {
             Ended::Stopped => return None,
             Ended::Refused(e) => return Some(e),
             Ended::Lost(e) => {
@@ -121,11 +120,12 @@ async fn keep_connected(
 
 /// One connection, from its first link until it ends.
 async fn session(
-    links: &ClientLinks,
-    token: &[u8],
+    mut setup: Setup,
     requests: &mut mpsc::Receiver<OpenRequest>,
     (shutdown, connections): (&Shutdown, &Connections),
 ) -> Ended {
+    let token = setup.token.borrow_and_update().clone();
+    let links = setup.links.borrow_and_update().clone();
     let connector = match links.connector().await {
         Ok(c) => c,
         Err(e) => return Ended::Lost(e),
@@ -133,12 +133,12 @@ async fn session(
     let (mut conn, handle) = connect_with(connector, EndpointConfig::default());
     let control = conn.control();
     let _tracked = connections.track("proxy connection", control.clone());
-    let session = async {
+    let body = async {
         handle
             .wait_for_link(LINK_WAIT)
             .await
             .map_err(|e| Ended::Lost(io::Error::other(format!("no link to the server: {e}"))))?;
-        let greeting = tokio::time::timeout(LINK_WAIT, wire::greet(&mut conn, token))
+        let greeting = tokio::time::timeout(LINK_WAIT, wire::greet(&mut conn, &token))
             .await
             .map_err(|_| Ended::Lost(io::Error::other("the server did not answer the greeting")))?
             .map_err(|e| {
@@ -174,6 +174,13 @@ async fn session(
         let ended = multiplex(conn, requests).await;
         watch.abort();
         Err(ended)
+    };
+    // A reload's links apply to this connection as it runs.
+    let session = async {
+        tokio::select! {
+            ended = body => ended,
+            () = crate::links::follow(&handle, setup.links) => Ok(()),
+        }
     };
     // On shutdown the session, and with it the connection, is dropped: the connection ends
     // gracefully, and the guard waits for it.

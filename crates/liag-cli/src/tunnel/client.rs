@@ -1,21 +1,21 @@
 //! `liag tunnel client`: listens on local ports and forwards each connection to the server
 //! over a new aggregated connection. SIGHUP applies a changed configuration file's ports and
-//! links (to connections made from then on); SIGINT and SIGTERM end forwarded connections
-//! gracefully.
+//! links (to the connections open and those made from then on); SIGINT and SIGTERM end
+//! forwarded connections gracefully.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
-use liag_transports::connect_with;
-use liag_transports::liag_tokio::EndpointConfig;
+use liag_transports::liag_tokio::{Connection, EndpointConfig};
+use liag_transports::{Links, connect_with};
 
 use super::{Args, ClientArgs, invalid};
 use crate::links::ClientLinks;
@@ -49,7 +49,8 @@ fn forwards(ports: &[String]) -> io::Result<Vec<Forward>> {
 /// What every forwarding task shares.
 #[derive(Clone)]
 struct Shared {
-    links: Arc<RwLock<ClientLinks>>,
+    /// The links configured now; each connection follows them.
+    links: Arc<watch::Sender<ClientLinks>>,
     shutdown: Shutdown,
     connections: Connections,
     /// Each forwarded connection's result, for `--once`.
@@ -59,10 +60,7 @@ struct Shared {
 
 impl Shared {
     fn links(&self) -> ClientLinks {
-        self.links
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.links.borrow().clone()
     }
 }
 
@@ -81,7 +79,7 @@ pub(super) async fn run(args: ClientArgs, mut service: Service<Args>) -> io::Res
     links.connector().await?;
     let (done, mut done_rx) = mpsc::channel(1);
     let shared = Shared {
-        links: Arc::new(RwLock::new(links)),
+        links: Arc::new(watch::Sender::new(links)),
         shutdown: service.shutdown.clone(),
         connections: service.connections.clone(),
         done,
@@ -133,7 +131,7 @@ async fn bind((local_port, server_port): Forward, global: bool) -> io::Result<Tc
     Ok(listener)
 }
 
-/// Applies what a reload can: links for connections from now on, and the forwarded ports.
+/// Applies what a reload can: links, and the forwarded ports.
 async fn reload(
     new: &ClientArgs,
     global: bool,
@@ -143,8 +141,8 @@ async fn reload(
     let links = new.links();
     match links.connector().await {
         Ok(_) => {
-            *shared.links.write().unwrap_or_else(PoisonError::into_inner) = links;
-            say!("{WHO}: reload: new connections use the links now configured");
+            shared.links.send_replace(links);
+            say!("{WHO}: reload: connections use the links now configured");
         }
         Err(e) => say!("{WHO}: reload: {e}; the links stay"),
     }
@@ -217,19 +215,19 @@ async fn forward_to_server(
     shared: &Shared,
 ) -> io::Result<()> {
     socket.set_nodelay(true)?;
+    let changes = shared.links.subscribe();
     let connector = shared.links().connector().await?;
-    let (mut stream, links) = connect_with(connector, EndpointConfig::default());
+    let (stream, links) = connect_with(connector, EndpointConfig::default());
     let control = links.outgoing().control();
     let _tracked = shared
         .connections
         .track(format!("{peer} to port {server_port}"), control.clone());
     let forwarding = async {
-        links.wait_for_link(LINK_WAIT).await?;
-        stream.write_all(&server_port.to_be_bytes()).await?;
-        relay(socket, stream).await?;
-        // Both directions are done; let the connection end gracefully before links go away.
-        let _ = tokio::time::timeout(CLOSE_WAIT, control.closed()).await;
-        io::Result::Ok(())
+        let follow = crate::links::follow(&links, changes);
+        tokio::select! {
+            forwarded = forward(&links, stream, socket, server_port) => forwarded,
+            () = follow => Ok(()),
+        }
     };
     // On shutdown the forwarding is dropped: its stream ends gracefully, and the guard waits
     // for the connection to close.
@@ -238,4 +236,20 @@ async fn forward_to_server(
     // no handle left to add links, the connection ends with its last link.
     links.stop();
     forwarded.unwrap_or(Ok(()))
+}
+
+/// The forwarding itself: the server's port, then the bytes both ways until both end.
+async fn forward(
+    links: &Links,
+    mut stream: Connection,
+    socket: TcpStream,
+    server_port: u16,
+) -> io::Result<()> {
+    links.wait_for_link(LINK_WAIT).await?;
+    stream.write_all(&server_port.to_be_bytes()).await?;
+    relay(socket, stream).await?;
+    // Both directions are done; let the connection end gracefully before links go away.
+    let closed = links.outgoing().control();
+    let _ = tokio::time::timeout(CLOSE_WAIT, closed.closed()).await;
+    Ok(())
 }

@@ -97,8 +97,14 @@ impl Drop for Liag {
 }
 
 pub(crate) fn liag(args: &[&str]) -> Liag {
+    liag_with_env(args, &[])
+}
+
+/// [`liag`] with environment variables set.
+pub(crate) fn liag_with_env(args: &[&str], env: &[(&str, &str)]) -> Liag {
     let mut child = Command::new(env!("CARGO_BIN_EXE_liag"))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
