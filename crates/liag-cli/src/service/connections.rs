@@ -48,7 +48,7 @@ impl Connections {
         };
         if let Some(command) = self.events_of.get() {
             let control = entry.control.clone();
-            tokio::spawn(super::metrics::count_link_events(command, id, control));
+            tokio::spawn(super::metrics::count_link_events(command, control));
         }
         table.live.insert(id, entry);
         Tracked {

@@ -2,8 +2,9 @@
 //! `metrics` facade and its Prometheus exporter. Every second the live connections' links are
 //! sampled into gauges and counters; link events are counted as they come.
 //!
-//! A closed connection's series are no longer updated and leave the exporter after
-//! [`IDLE`], so months of connections do not pile up in memory or in scrapes.
+//! What peers can make the exporter hold is bounded: a closed connection's series are no
+//! longer updated and leave after [`IDLE`], at most [`MAX_LINKS`] links are sampled at a
+//! time, and link events are counted by interface, not by peer-chosen values.
 
 use metrics::{Label, counter, gauge};
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -19,8 +20,11 @@ use super::Connections;
 
 /// How often links are sampled.
 const EVERY: Duration = Duration::from_secs(1);
-/// Series not updated for this long are dropped.
-const IDLE: Duration = Duration::from_secs(120);
+/// Series not updated for this long are dropped (a sample refreshes live ones every second).
+const IDLE: Duration = Duration::from_secs(15);
+/// The most links sampled at once (a server's connections in the order they opened); the
+/// rest are counted in `liag_links_unsampled`.
+const MAX_LINKS: usize = 1024;
 
 /// Every state a link can be in, as `liag_link_state` names it.
 const STATES: [(LinkState, &str); 5] = [
@@ -107,7 +111,11 @@ fn describe() {
     );
     describe_counter!(
         "liag_link_events_total",
-        "Links that came up (event=up) or went down (event=down)."
+        "Links that came up (event=up) or went down (event=down), by local interface."
+    );
+    describe_gauge!(
+        "liag_links_unsampled",
+        "Links left out of the per-link series, beyond the most sampled at once (1024)."
     );
     describe_counter!(
         "liag_handshakes_accepted_total",
@@ -135,8 +143,15 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
     let live = connections.snapshot();
     gauge!("liag_connections_open", "command" => command).set(live.len() as f64);
     counter!("liag_connections_opened_total", "command" => command).absolute(connections.opened());
+    let (mut sampled, mut unsampled) = (0usize, 0usize);
     for entry in &live {
-        for link in entry.control.links() {
+        let links = entry.control.links();
+        if sampled + links.len() > MAX_LINKS {
+            unsampled += links.len();
+            continue;
+        }
+        sampled += links.len();
+        for link in links {
             let labels = link_labels(command, entry.id, &link);
             for (state, name) in STATES {
                 let mut with_state = labels.clone();
@@ -151,6 +166,7 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
             counter!("liag_link_resent_bytes_total", labels).absolute(link.resent_bytes);
         }
     }
+    gauge!("liag_links_unsampled", "command" => command).set(unsampled as f64);
     if let Some(server) = server {
         let h = server.handshake_stats();
         counter!("liag_handshakes_accepted_total", "command" => command).absolute(h.accepted);
@@ -171,21 +187,20 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
 }
 
 /// Counts a connection's link events (`liag_link_events_total`) until it ends.
-pub(crate) async fn count_link_events(command: &'static str, connection: u64, control: Control) {
+pub(crate) async fn count_link_events(command: &'static str, control: Control) {
     let mut events = control.link_events();
     let mut tags = std::collections::HashMap::new();
     for link in control.links() {
         tags.insert(link.id, link.tag);
     }
+    // Labelled by this host's interface only: a peer opening and closing links would make a
+    // series per connection or remote port.
     let count = |tag: &str, event: &'static str| {
-        let (interface, remote) = interface_and_remote(tag);
+        let (interface, _) = interface_and_remote(tag);
         counter!(
             "liag_link_events_total",
             "command" => command,
-            "connection" => connection.to_string(),
-            "tag" => tag.to_string(),
             "interface" => interface,
-            "remote" => remote,
             "event" => event
         )
         .increment(1);
