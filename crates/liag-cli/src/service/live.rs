@@ -336,7 +336,11 @@ async fn run(title: String, connections: Connections, shutdown: Shutdown) {
                             drop(_restore);
                             std::process::exit(130);
                         }
-                        Act::Quit => shutdown.stop(),
+                        Act::Quit => {
+                            say!("{title}: quit: ending connections gracefully; q again to exit at once");
+                            super::notify_stopping();
+                            shutdown.stop();
+                        }
                     }
                 }
                 Some(Ok(_)) => {}
