@@ -314,6 +314,14 @@ async fn run_server(args: ServerArgs, mut service: Service<Args>) -> io::Result<
                             (token, policy) = (new_token, new.policy());
                             listeners.change(new.ports()).await;
                             say!("{SERVER}: reload: token and destination policy read again");
+                            let fixed =
+                                |a: &ServerArgs| (a.tls.clone(), a.limits.clone(), a.rfcomm, a.service.clone());
+                            service::restart_only(
+                                SERVER,
+                                "TLS, limits, RFCOMM or metrics",
+                                &fixed(&args),
+                                &fixed(&new),
+                            );
                         }
                         Err(e) => say!("{SERVER}: reload: {e}; nothing changed"),
                     },
@@ -386,6 +394,15 @@ async fn run_client(args: ClientArgs, mut service: Service<Args>) -> io::Result<
                 match reloaded {
                     Ok(Args::Client(new)) => match (new.links().connector().await, new.token()) {
                         (Ok(_), Ok(new_token)) => {
+                            let fixed = |a: &ClientArgs| {
+                                (a.listen, a.listen_auth_file.clone(), a.service.clone())
+                            };
+                            service::restart_only(
+                                CLIENT,
+                                "--listen, --listen-auth-file or metrics",
+                                &fixed(&args),
+                                &fixed(&new),
+                            );
                             links.send_replace(new.links());
                             token.send_replace(new_token);
                             say!(

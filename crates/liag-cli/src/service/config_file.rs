@@ -23,7 +23,10 @@ pub(crate) fn layered(cli: &Command, argv: Vec<OsString>) -> Result<Vec<OsString
     let Ok(matches) = cli.clone().ignore_errors(true).try_get_matches_from(&argv) else {
         return Ok(argv);
     };
-    let (path, leaf, leaf_matches) = leaf(cli, &matches);
+    // Built, so global flags (`log-format`) are keys of every subcommand too.
+    let mut cli = cli.clone();
+    cli.build();
+    let (path, leaf, leaf_matches) = leaf(&cli, &matches);
     let Some(file) = leaf_matches
         .try_get_one::<std::path::PathBuf>(CONFIG)
         .ok()
@@ -169,7 +172,9 @@ fn strings(value: &Value, arg: &Arg) -> Result<Vec<String>, String> {
 /// The effective configuration of the command `matches` reached, with every default, as TOML
 /// that `--config` reads back: flags set are keys, flags without a value are comments.
 pub(crate) fn show(cli: &Command, matches: &ArgMatches) -> String {
-    let (path, command, matches) = leaf(cli, matches);
+    let mut cli = cli.clone();
+    cli.build();
+    let (path, command, matches) = leaf(&cli, matches);
     let mut out = format!(
         "# liag {}: the effective configuration, defaults included.\n",
         path.join(" ")

@@ -30,8 +30,8 @@ struct Table {
 #[derive(Clone, Default)]
 pub(crate) struct Connections {
     table: Arc<Mutex<Table>>,
-    /// The command whose link events are counted for the metrics, once they are served.
-    events_of: Arc<OnceLock<&'static str>>,
+    /// Set once metrics are served: link events are counted from then on.
+    events_counted: Arc<OnceLock<()>>,
 }
 
 impl Connections {
@@ -46,9 +46,9 @@ impl Connections {
             control,
             since: Instant::now(),
         };
-        if let Some(command) = self.events_of.get() {
+        if self.events_counted.get().is_some() {
             let control = entry.control.clone();
-            tokio::spawn(super::metrics::count_link_events(command, control));
+            tokio::spawn(super::metrics::count_link_events(control));
         }
         table.live.insert(id, entry);
         Tracked {
@@ -57,9 +57,9 @@ impl Connections {
         }
     }
 
-    /// Counts the link events of connections tracked from now on, for `command`'s metrics.
-    pub(crate) fn count_events(&self, command: &'static str) {
-        let _ = self.events_of.set(command);
+    /// Counts the link events of connections tracked from now on, for the metrics.
+    pub(crate) fn count_events(&self) {
+        let _ = self.events_counted.set(());
     }
 
     /// The connections live now, oldest first.

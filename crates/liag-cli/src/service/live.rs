@@ -337,7 +337,10 @@ async fn run(title: String, connections: Connections, shutdown: Shutdown) {
                             std::process::exit(130);
                         }
                         Act::Quit => {
-                            say!("{title}: quit: ending connections gracefully; q again to exit at once");
+                            say!(
+                                "{title}: quit: ending connections gracefully (within 10 s); \
+                                 Ctrl-C to exit at once"
+                            );
                             super::notify_stopping();
                             shutdown.stop();
                         }

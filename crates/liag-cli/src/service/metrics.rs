@@ -9,8 +9,10 @@
 use metrics::{Label, counter, gauge};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use metrics_util::MetricKindMask;
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use liag_transports::liag_tokio::liag_core::{LinkState, LinkStats};
@@ -25,6 +27,9 @@ const IDLE: Duration = Duration::from_secs(15);
 /// The most links sampled at once (a server's connections in the order they opened); the
 /// rest are counted in `liag_links_unsampled`.
 const MAX_LINKS: usize = 1024;
+
+/// Link events by this host's interface and kind, since the start.
+static EVENTS: Mutex<BTreeMap<(String, &'static str), u64>> = Mutex::new(BTreeMap::new());
 
 /// Every state a link can be in, as `liag_link_state` names it.
 const STATES: [(LinkState, &str); 5] = [
@@ -50,7 +55,7 @@ pub(crate) fn serve(
         .map_err(|e| io::Error::other(format!("cannot serve metrics on {addr}: {e}")))?;
     say!("liag: metrics on http://{addr}/metrics");
     describe();
-    connections.count_events(command);
+    connections.count_events();
     let connections = connections.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
@@ -167,6 +172,19 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
         }
     }
     gauge!("liag_links_unsampled", "command" => command).set(unsampled as f64);
+    let events = EVENTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    for ((interface, event), n) in events {
+        counter!(
+            "liag_link_events_total",
+            "command" => command,
+            "interface" => interface,
+            "event" => event
+        )
+        .absolute(n);
+    }
     if let Some(server) = server {
         let h = server.handshake_stats();
         counter!("liag_handshakes_accepted_total", "command" => command).absolute(h.accepted);
@@ -187,23 +205,19 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
 }
 
 /// Counts a connection's link events (`liag_link_events_total`) until it ends.
-pub(crate) async fn count_link_events(command: &'static str, control: Control) {
+pub(crate) async fn count_link_events(control: Control) {
     let mut events = control.link_events();
     let mut tags = std::collections::HashMap::new();
     for link in control.links() {
         tags.insert(link.id, link.tag);
     }
     // Labelled by this host's interface only: a peer opening and closing links would make a
-    // series per connection or remote port.
+    // series per connection or remote port. Counted here, published by each sample (so the
+    // idle timeout never drops a counter that is merely quiet).
     let count = |tag: &str, event: &'static str| {
         let (interface, _) = interface_and_remote(tag);
-        counter!(
-            "liag_link_events_total",
-            "command" => command,
-            "interface" => interface,
-            "event" => event
-        )
-        .increment(1);
+        let mut events = EVENTS.lock().unwrap_or_else(PoisonError::into_inner);
+        *events.entry((interface, event)).or_default() += 1;
     };
     for tag in tags.values() {
         count(tag, "up");

@@ -32,6 +32,14 @@ pub(crate) fn set_json_logs() {
     JSON_LOGS.store(true, Ordering::Relaxed);
 }
 
+/// Says, on a reload, that options which apply only at a restart changed: `old` and `new`
+/// are those options of the running and of the reloaded configuration.
+pub(crate) fn restart_only<T: std::fmt::Debug>(who: &str, what: &str, old: &T, new: &T) {
+    if format!("{old:?}") != format!("{new:?}") {
+        say!("{who}: reload: {what} changed; they apply at a restart");
+    }
+}
+
 /// Gives the operator `message` ([`say!`]): as a log event with `--log-format json`, in the
 /// monitor's message pane while it runs, on standard error otherwise.
 pub(crate) fn emit(message: String) {

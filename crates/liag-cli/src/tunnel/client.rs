@@ -102,7 +102,16 @@ pub(super) async fn run(args: ClientArgs, mut service: Service<Args>) -> io::Res
             () = shutdown.stopping() => break,
             reloaded = service.reloaded() => {
                 match reloaded {
-                    Ok(Args::Client(new)) => reload(&new, global, &shared, &mut listening).await,
+                    Ok(Args::Client(new)) => {
+                        reload(&new, global, &shared, &mut listening).await;
+                        let fixed = |a: &ClientArgs| (a.global, a.once, a.service.clone());
+                        service::restart_only(
+                            WHO,
+                            "--global, --once or metrics",
+                            &fixed(&args),
+                            &fixed(&new),
+                        );
+                    }
                     Ok(Args::Server(_)) => say!("{WHO}: reload: not a client's options"),
                     Err(e) => say!("{WHO}: reload: {e}; nothing changed"),
                 }
