@@ -248,7 +248,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("liag: {e}");
+            service::fail(&e);
             ExitCode::FAILURE
         }
     }

@@ -32,6 +32,16 @@ pub(crate) fn set_json_logs() {
     JSON_LOGS.store(true, Ordering::Relaxed);
 }
 
+/// Reports the error a command ended with: an ERROR event with `--log-format json`, a line on
+/// standard error otherwise.
+pub(crate) fn fail(error: &dyn std::fmt::Display) {
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        tracing::error!(target: "liag::cli", "{error}");
+    } else {
+        eprintln!("liag: {error}");
+    }
+}
+
 /// Says, on a reload, that options which apply only at a restart changed: `old` and `new`
 /// are those options of the running and of the reloaded configuration.
 pub(crate) fn restart_only<T: std::fmt::Debug>(who: &str, what: &str, old: &T, new: &T) {
