@@ -245,6 +245,8 @@ fn main() -> ExitCode {
         }
     });
     service::live::release();
+    // Blocking work still running (a name lookup with DNS down, say) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(code) => code,
         Err(e) => {

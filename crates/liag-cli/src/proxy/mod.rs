@@ -313,7 +313,11 @@ async fn run_server(args: ServerArgs, mut service: Service<Args>) -> io::Result<
                             // Sessions from now on check the new token and policy.
                             (token, policy) = (new_token, new.policy());
                             listeners.change(new.ports()).await;
-                            say!("{SERVER}: reload: token and destination policy read again");
+                            say!(
+                                "{SERVER}: reload: token and destination policy read again, for \
+                                 the clients that connect from now on (those connected keep \
+                                 theirs until they reconnect)"
+                            );
                             let fixed =
                                 |a: &ServerArgs| (a.tls.clone(), a.limits.clone(), a.rfcomm, a.service.clone());
                             service::restart_only(
@@ -378,7 +382,11 @@ async fn run_client(args: ClientArgs, mut service: Service<Args>) -> io::Result<
     let monitor = live::start(args.no_monitor, CLIENT, &service.connections, &shutdown);
     loop {
         tokio::select! {
-            e = &mut serving => return Err(e),
+            e = &mut serving => {
+                shutdown.stop();
+                live::finish(monitor).await;
+                return Err(e);
+            }
             kept = &mut kept => {
                 live::finish(monitor).await;
                 return match kept {

@@ -239,8 +239,9 @@ fn comment(out: &mut String, text: &str) {
 /// `value` as a TOML literal: an integer where it is one, a string otherwise.
 fn literal(value: &str) -> String {
     match value.parse::<i64>() {
-        Ok(i) => i.to_string(),
-        Err(_) => Value::String(value.to_string()).to_string(),
+        // Only where it reads back as the same text: `0123` stays a string.
+        Ok(i) if i.to_string() == value => i.to_string(),
+        _ => Value::String(value.to_string()).to_string(),
     }
 }
 

@@ -205,8 +205,13 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
 }
 
 /// Counts a connection's link events (`liag_link_events_total`) until it ends.
-pub(crate) async fn count_link_events(control: Control) {
-    let mut events = control.link_events();
+pub(crate) async fn count_link_events(
+    control: Control,
+    mut events: tokio::sync::broadcast::Receiver<LinkEvent>,
+) {
+    if control.result().is_some() {
+        return;
+    }
     let mut tags = std::collections::HashMap::new();
     for link in control.links() {
         tags.insert(link.id, link.tag);
@@ -222,8 +227,16 @@ pub(crate) async fn count_link_events(control: Control) {
     for tag in tags.values() {
         count(tag, "up");
     }
+    let closed = control.closed();
+    tokio::pin!(closed);
     loop {
-        match events.recv().await {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = &mut closed => return,
+        };
+        match event {
+            // A link listed at the start may also come as an event: counted once.
+            Ok(LinkEvent::Added { link }) if tags.contains_key(&link) => {}
             Ok(LinkEvent::Added { link }) => {
                 let tag = control
                     .links()

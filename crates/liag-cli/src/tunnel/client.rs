@@ -207,7 +207,8 @@ fn spawn_accept(listener: TcpListener, server_port: u16, shared: Shared) -> Abor
                 if let Err(e) = &result {
                     say!("{WHO}: connection from {peer}: {e}");
                 }
-                let _ = task.done.send(result).await;
+                // Read only with --once; otherwise the result is dropped here, never awaited.
+                let _ = task.done.try_send(result);
             });
             if shared.once {
                 return;

@@ -19,6 +19,8 @@ use crate::service::say;
 use crate::service::{self, Service, live};
 
 const WHO: &str = "liag tunnel server";
+/// How long a new connection may take to say which port it wants.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Published ports: the port a client asks for, and the address it is forwarded to.
 type Published = Arc<RwLock<HashMap<u16, String>>>;
@@ -140,7 +142,12 @@ async fn reload(new: &ServerArgs, published: &Published, listeners: &mut Listene
 
 async fn forward_to_target(mut stream: Connection, published: &Published) -> io::Result<()> {
     let mut header = [0u8; 2];
-    stream.read_exact(&mut header).await?;
+    tokio::time::timeout(HEADER_TIMEOUT, stream.read_exact(&mut header))
+        .await
+        .map_err(|_| {
+            stream.control().terminate();
+            io::Error::new(io::ErrorKind::TimedOut, "a client sent no port in time")
+        })??;
     let port = u16::from_be_bytes(header);
     let target = read(published).get(&port).cloned();
     let Some(target) = target else {
