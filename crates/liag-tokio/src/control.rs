@@ -242,6 +242,20 @@ impl Control {
         self.shared.lock().subscribe()
     }
 
+    /// The links announced so far, and every change from then on, taken together: each link
+    /// is either in the list or comes later as [`LinkEvent::Added`], never both. (A link just
+    /// attached is in [`Control::links`] before the driver announces it, so reading that list
+    /// beside [`Control::link_events`] may see a link twice.) The receiver lags as
+    /// [`Control::link_events`] says.
+    pub fn links_and_events(&self) -> (Vec<LinkStats>, broadcast::Receiver<LinkEvent>) {
+        let inner = self.shared.lock();
+        let events = inner.subscribe();
+        let unannounced: Vec<LinkId> = inner.new_links.iter().map(|l| l.id).collect();
+        let mut links = inner.conn.link_stats();
+        links.retain(|l| !unannounced.contains(&l.id));
+        (links, events)
+    }
+
     /// Waits until the connection has ended and its links are closed.
     pub async fn closed(&self) -> Result<(), ConnectionError> {
         let mut changes = self.watch();

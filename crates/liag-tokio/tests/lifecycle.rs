@@ -364,3 +364,30 @@ async fn losing_the_last_link_with_data_unacknowledged_is_no_clean_end() {
         control.result()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn links_and_events_show_each_link_once() {
+    let (_client, outgoing) = connect(EndpointConfig::default());
+    let control = outgoing.control();
+    let (first, _far) = tokio::io::duplex(1 << 16);
+    let info = LinkInfo::new(Direction::Outgoing, "first", Duration::from_millis(1));
+    let first = control.attach_link(stream_link(first), info, 1 << 20);
+    // Attached, not yet announced: in `links`, but for `links_and_events` it is still to come.
+    assert!(control.links().iter().any(|l| l.id == first));
+    let (listed, mut events) = control.links_and_events();
+    assert!(listed.is_empty(), "{listed:?}");
+    let event = tokio::time::timeout(Duration::from_secs(1), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event, LinkEvent::Added { link: first });
+
+    // Announced: listed, and no event for it follows.
+    let (listed, mut events) = control.links_and_events();
+    assert_eq!(listed.iter().map(|l| l.id).collect::<Vec<_>>(), [first]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !matches!(events.try_recv(), Ok(LinkEvent::Added { link }) if link == first),
+        "the listed link came again"
+    );
+}

@@ -6,8 +6,9 @@
 mod common;
 
 use common::*;
-use liag_transports::liag_tokio::{EndpointConfig, Server, connect};
-use liag_transports::mem::{Fault, LinkSpec, pair};
+use liag_transports::liag_tokio::{Connection, EndpointConfig, Server, connect};
+use liag_transports::mem::{Fault, LinkSpec, MemPaths, pair};
+use liag_transports::{Links, connect_with};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -162,32 +163,67 @@ async fn a_hundred_concurrent_connections() {
     assert!(server.connections() <= 100);
 }
 
+/// A connection over emulated paths to a server that drains and checks it, with a payload
+/// being written into it.
+struct Transfer {
+    links: Links,
+    sink: tokio::task::JoinHandle<(u64, [u8; 32])>,
+    writer: tokio::task::JoinHandle<Connection>,
+    payload: Vec<u8>,
+}
+
+impl Transfer {
+    /// Paths of `specs` (seeded with `seed`) to a fresh server, once one link is up, and
+    /// `len` bytes of `data(payload_seed, ..)` being written; the server, to add paths to it.
+    async fn start(
+        specs: &[LinkSpec],
+        seed: u64,
+        (payload_seed, len): (u64, usize),
+    ) -> (Server, MemPaths, Transfer) {
+        let (server, mut listener) = Server::new(EndpointConfig::default());
+        let sink = tokio::spawn(async move {
+            let mut stream = listener.next().await.unwrap().accept();
+            drain(&mut stream).await
+        });
+        let paths = MemPaths::new(server.clone(), specs.to_vec(), seed);
+        let (mut stream, links) = connect_with(paths.clone(), EndpointConfig::default());
+        links.wait_for_link(Duration::from_secs(5)).await.unwrap();
+        let payload = data(payload_seed, len);
+        let writer = {
+            let payload = payload.clone();
+            tokio::spawn(async move {
+                stream.write_all(&payload).await.unwrap();
+                stream.shutdown().await.unwrap();
+                stream
+            })
+        };
+        let transfer = Transfer {
+            links,
+            sink,
+            writer,
+            payload,
+        };
+        (server, paths, transfer)
+    }
+
+    /// Waits for the server to have read everything, and checks it.
+    async fn arrives_whole(self) {
+        let (bytes, digest) = self.sink.await.unwrap();
+        assert_eq!(bytes, self.payload.len() as u64);
+        assert_eq!(digest, sha256(&self.payload));
+        drop(self.writer.await.unwrap());
+    }
+}
+
 /// Emulated paths kept by the connector: a reset path reconnects, a black-holed one is
 /// probed and carries data again once healed, and every byte arrives. In tokio's virtual time.
 #[tokio::test(start_paused = true)]
 async fn emulated_paths_reconnect_and_heal() {
     use liag_core::LinkState;
-    use liag_transports::connect_with;
-    use liag_transports::mem::MemPaths;
 
-    let (server, mut listener) = Server::new(EndpointConfig::default());
-    let sink = tokio::spawn(async move {
-        let mut stream = listener.next().await.unwrap().accept();
-        drain(&mut stream).await
-    });
     let spec = LinkSpec::mbit(20.0, 10);
-    let paths = MemPaths::new(server, [spec, spec], 1);
-    let (mut stream, links) = connect_with(paths.clone(), EndpointConfig::default());
-    links.wait_for_link(Duration::from_secs(5)).await.unwrap();
-    let payload = data(11, 40 << 20);
-    let writer = {
-        let payload = payload.clone();
-        tokio::spawn(async move {
-            stream.write_all(&payload).await.unwrap();
-            stream.shutdown().await.unwrap();
-            stream
-        })
-    };
+    let (_, paths, transfer) = Transfer::start(&[spec, spec], 1, (11, 40 << 20)).await;
+    let links = &transfer.links;
     let control = links.outgoing().control();
     let on = |path: &str| {
         control
@@ -225,10 +261,7 @@ async fn emulated_paths_reconnect_and_heal() {
         "path1 carries data again: {healed:?} (before: {before} bytes)"
     );
 
-    let (bytes, digest) = sink.await.unwrap();
-    assert_eq!(bytes, payload.len() as u64);
-    assert_eq!(digest, sha256(&payload));
-    drop(writer.await.unwrap());
+    transfer.arrives_whole().await;
 }
 
 /// A new connector for a running connection (a reload): the path both name keeps its link,
@@ -236,30 +269,13 @@ async fn emulated_paths_reconnect_and_heal() {
 /// arrives. In tokio's virtual time.
 #[tokio::test(start_paused = true)]
 async fn a_new_connector_keeps_shared_paths_and_retires_the_others() {
-    use liag_transports::connect_with;
-    use liag_transports::mem::MemPaths;
-
-    let (server, mut listener) = Server::new(EndpointConfig::default());
-    let sink = tokio::spawn(async move {
-        let mut stream = listener.next().await.unwrap().accept();
-        drain(&mut stream).await
-    });
     let spec = LinkSpec::mbit(20.0, 10);
-    let two = MemPaths::new(server.clone(), [spec, spec], 1);
-    let (mut stream, links) = connect_with(two, EndpointConfig::default());
+    let (server, _, transfer) = Transfer::start(&[spec, spec], 1, (12, 20 << 20)).await;
+    let links = &transfer.links;
     links
         .wait_for_links(2, Duration::from_secs(5))
         .await
         .unwrap();
-    let payload = data(12, 20 << 20);
-    let writer = {
-        let payload = payload.clone();
-        tokio::spawn(async move {
-            stream.write_all(&payload).await.unwrap();
-            stream.shutdown().await.unwrap();
-            stream
-        })
-    };
     let control = links.outgoing().control();
     let tags = || {
         let mut tags: Vec<(String, u64)> = control
@@ -289,8 +305,5 @@ async fn a_new_connector_keeps_shared_paths_and_retires_the_others() {
     assert_eq!(names, ["path0", "path1", "path2"], "{after:?}");
     assert_eq!(after[0], before[0], "path0's link is still the first one");
 
-    let (bytes, digest) = sink.await.unwrap();
-    assert_eq!(bytes, payload.len() as u64);
-    assert_eq!(digest, sha256(&payload));
-    drop(writer.await.unwrap());
+    transfer.arrives_whole().await;
 }

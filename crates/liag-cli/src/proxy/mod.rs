@@ -318,13 +318,13 @@ async fn run_server(args: ServerArgs, mut service: Service<Args>) -> io::Result<
                                  the clients that connect from now on (those connected keep \
                                  theirs until they reconnect)"
                             );
-                            let fixed =
-                                |a: &ServerArgs| (a.tls.clone(), a.limits.clone(), a.rfcomm, a.service.clone());
                             service::restart_only(
                                 SERVER,
                                 "TLS, limits, RFCOMM or metrics",
-                                &fixed(&args),
-                                &fixed(&new),
+                                (&args, &new),
+                                |a: &ServerArgs| {
+                                    format!("{:?}", (&a.tls, &a.limits, a.rfcomm, &a.service))
+                                },
                             );
                         }
                         Err(e) => say!("{SERVER}: reload: {e}; nothing changed"),
@@ -402,14 +402,13 @@ async fn run_client(args: ClientArgs, mut service: Service<Args>) -> io::Result<
                 match reloaded {
                     Ok(Args::Client(new)) => match (new.links().connector().await, new.token()) {
                         (Ok(_), Ok(new_token)) => {
-                            let fixed = |a: &ClientArgs| {
-                                (a.listen, a.listen_auth_file.clone(), a.service.clone())
-                            };
                             service::restart_only(
                                 CLIENT,
                                 "--listen, --listen-auth-file or metrics",
-                                &fixed(&args),
-                                &fixed(&new),
+                                (&args, &new),
+                                |a: &ClientArgs| {
+                                    format!("{:?}", (a.listen, &a.listen_auth_file, &a.service))
+                                },
                             );
                             links.send_replace(new.links());
                             token.send_replace(new_token);

@@ -220,9 +220,8 @@ const MUX_FRAME_MAX: usize = 64 << 10;
 /// Says which links the connection has, and when one comes or goes, so the operator sees
 /// the bonding at work.
 async fn report_links(control: Control) {
-    let mut events = control.link_events();
-    let mut tags: HashMap<LinkId, String> =
-        control.links().into_iter().map(|l| (l.id, l.tag)).collect();
+    let (links, mut events) = control.links_and_events();
+    let mut tags: HashMap<LinkId, String> = links.into_iter().map(|l| (l.id, l.tag)).collect();
     let mut up: Vec<&str> = tags.values().map(String::as_str).collect();
     up.sort_unstable();
     say!(

@@ -47,11 +47,7 @@ impl Connections {
             since: Instant::now(),
         };
         if self.events_counted.get().is_some() {
-            // Subscribed here, before the task runs, so a connection that ends at once still
-            // sends its end to it.
-            let events = entry.control.link_events();
-            let control = entry.control.clone();
-            tokio::spawn(super::metrics::count_link_events(control, events));
+            tokio::spawn(super::metrics::count_link_events(entry.control.clone()));
         }
         table.live.insert(id, entry);
         Tracked {

@@ -205,17 +205,15 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
 }
 
 /// Counts a connection's link events (`liag_link_events_total`) until it ends.
-pub(crate) async fn count_link_events(
-    control: Control,
-    mut events: tokio::sync::broadcast::Receiver<LinkEvent>,
-) {
+pub(crate) async fn count_link_events(control: Control) {
+    // Taken together, so no link is counted twice. A connection that ended before this
+    // subscription is caught by the check after it, and one that ends later by `closed`.
+    let (links, mut events) = control.links_and_events();
     if control.result().is_some() {
         return;
     }
-    let mut tags = std::collections::HashMap::new();
-    for link in control.links() {
-        tags.insert(link.id, link.tag);
-    }
+    let mut tags: std::collections::HashMap<_, _> =
+        links.into_iter().map(|l| (l.id, l.tag)).collect();
     // Labelled by this host's interface only: a peer opening and closing links would make a
     // series per connection or remote port. Counted here, published by each sample (so the
     // idle timeout never drops a counter that is merely quiet).
@@ -235,8 +233,6 @@ pub(crate) async fn count_link_events(
             _ = &mut closed => return,
         };
         match event {
-            // A link listed at the start may also come as an event: counted once.
-            Ok(LinkEvent::Added { link }) if tags.contains_key(&link) => {}
             Ok(LinkEvent::Added { link }) => {
                 let tag = control
                     .links()

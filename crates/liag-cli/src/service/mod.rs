@@ -42,10 +42,15 @@ pub(crate) fn fail(error: &dyn std::fmt::Display) {
     }
 }
 
-/// Says, on a reload, that options which apply only at a restart changed: `old` and `new`
-/// are those options of the running and of the reloaded configuration.
-pub(crate) fn restart_only<T: std::fmt::Debug>(who: &str, what: &str, old: &T, new: &T) {
-    if format!("{old:?}") != format!("{new:?}") {
+/// Says, on a reload, that options which apply only at a restart (`what`, as `fixed` shows
+/// them) differ between the running options `old` and the reloaded `new`.
+pub(crate) fn restart_only<A>(
+    who: &str,
+    what: &str,
+    (old, new): (&A, &A),
+    fixed: fn(&A) -> String,
+) {
+    if fixed(old) != fixed(new) {
         say!("{who}: reload: {what} changed; they apply at a restart");
     }
 }

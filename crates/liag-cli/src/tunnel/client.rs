@@ -104,12 +104,11 @@ pub(super) async fn run(args: ClientArgs, mut service: Service<Args>) -> io::Res
                 match reloaded {
                     Ok(Args::Client(new)) => {
                         reload(&new, global, &shared, &mut listening).await;
-                        let fixed = |a: &ClientArgs| (a.global, a.once, a.service.clone());
                         service::restart_only(
                             WHO,
                             "--global, --once or metrics",
-                            &fixed(&args),
-                            &fixed(&new),
+                            (&args, &new),
+                            |a: &ClientArgs| format!("{:?}", (a.global, a.once, &a.service)),
                         );
                     }
                     Ok(Args::Server(_)) => say!("{WHO}: reload: not a client's options"),

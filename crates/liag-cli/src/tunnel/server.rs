@@ -42,7 +42,6 @@ fn published(ports: &[String]) -> io::Result<HashMap<u16, String>> {
 }
 
 pub(super) async fn run(args: ServerArgs, mut service: Service<Args>) -> io::Result<ExitCode> {
-    let args_at_start = args.clone();
     let published: Published = Arc::new(RwLock::new(published(&args.ports)?));
     let tls = args.tls.config()?;
     let (server, mut listener) = Server::new(args.limits.config());
@@ -89,14 +88,13 @@ pub(super) async fn run(args: ServerArgs, mut service: Service<Args>) -> io::Res
                 match reloaded {
                     Ok(Args::Server(new)) => {
                         reload(&new, &published, &mut listeners).await;
-                        let fixed = |a: &ServerArgs| {
-                            (a.tls.clone(), a.limits.clone(), a.rfcomm, a.service.clone())
-                        };
                         service::restart_only(
                             WHO,
                             "TLS, limits, RFCOMM or metrics",
-                            &fixed(&args_at_start),
-                            &fixed(&new),
+                            (&args, &new),
+                            |a: &ServerArgs| {
+                                format!("{:?}", (&a.tls, &a.limits, a.rfcomm, &a.service))
+                            },
                         );
                     }
                     Ok(Args::Client(_)) => say!("{WHO}: reload: not a server's options"),
