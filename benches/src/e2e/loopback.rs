@@ -48,6 +48,66 @@ async fn plain_tcp(total: usize) -> io::Result<f64> {
     Ok(mb_per_s(total, start))
 }
 
+/// The least any endpoint of the protocol does to carry `total` bytes over `links` loopback
+/// links: plain TCP connections carrying them in frames of the default payload size, each
+/// frame's CRC-32 (spec §2) computed when it is written and when it is read, and nothing else
+/// (no header, no acknowledgement, no copy in user space). MB/s.
+async fn checked_tcp(links: usize, total: usize) -> io::Result<f64> {
+    let frame = liag_core::Config::default().max_payload;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (mut writers, mut readers) = (Vec::new(), tokio::task::JoinSet::new());
+    for _ in 0..links {
+        let socket = TcpStream::connect(addr).await?;
+        socket.set_nodelay(true)?;
+        writers.push(socket);
+        let mut accepted = listener.accept().await?.0;
+        readers.spawn(async move {
+            let mut buf = vec![0u8; frame];
+            let (mut got, mut sums) = (0, 0u32);
+            loop {
+                match accepted.read_exact(&mut buf).await {
+                    Ok(_) => {
+                        sums ^= liag_proto::frame::checksum(&buf);
+                        got += frame;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            std::hint::black_box(sums);
+            io::Result::Ok(got)
+        });
+    }
+    let data = bytes::Bytes::from(vec![0x5au8; frame]);
+    let frames = total / frame / links;
+    let start = Instant::now();
+    let mut sending = tokio::task::JoinSet::new();
+    for mut socket in writers {
+        let data = data.clone();
+        sending.spawn(async move {
+            let mut sums = 0u32;
+            for _ in 0..frames {
+                sums ^= liag_proto::frame::checksum(&data);
+                socket.write_all(&data).await?;
+            }
+            std::hint::black_box(sums);
+            socket.shutdown().await
+        });
+    }
+    while let Some(sent) = sending.join_next().await {
+        sent.map_err(io::Error::other)??;
+    }
+    let mut got = 0;
+    while let Some(read) = readers.join_next().await {
+        got += read.map_err(io::Error::other)??;
+    }
+    if got != frames * links * frame {
+        return Err(io::Error::other(format!("received {got} of {total} bytes")));
+    }
+    Ok(mb_per_s(got, start))
+}
+
 /// One aggregated connection over `links` loopback links: MB/s for `total` bytes.
 async fn aggregated(links: usize, total: usize) -> io::Result<f64> {
     let (stream, mut listener) = loopback_connection(links).await?;
@@ -96,21 +156,24 @@ fn check(got: usize, total: usize) -> io::Result<()> {
 pub async fn throughput(rounds: usize, mib: usize) -> io::Result<Vec<Value>> {
     let total = mib << 20;
     let (mut tcp, mut one, mut three, mut msgs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut floor_one, mut floor_three) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         tcp.push(plain_tcp(total).await?);
+        floor_one.push(checked_tcp(1, total).await?);
+        floor_three.push(checked_tcp(3, total).await?);
         one.push(aggregated(1, total).await?);
         three.push(aggregated(3, total).await?);
         msgs.push(aggregated_messages(3, total).await?);
     }
     let base = median(&tcp);
     let cases = [
-        (1, "byte stream", one),
-        (3, "byte stream", three),
-        (3, "message API", msgs),
+        (1, "byte stream", one, &floor_one),
+        (3, "byte stream", three, &floor_three),
+        (3, "message API", msgs, &floor_three),
     ];
     Ok(cases
         .into_iter()
-        .map(|(links, api, runs)| {
+        .map(|(links, api, runs, floor)| {
             json!({
                 "scenario": format!("throughput, {links} loopback link{}, {api}", if links > 1 { "s" } else { "" }),
                 "kind": "throughput",
@@ -121,6 +184,8 @@ pub async fn throughput(rounds: usize, mib: usize) -> io::Result<Vec<Value>> {
                 "ratio": median(&runs) / base,
                 "runs_liag_mb_s": runs,
                 "runs_tcp_mb_s": tcp,
+                "floor_mb_s": median(floor),
+                "runs_floor_mb_s": floor,
             })
         })
         .collect())

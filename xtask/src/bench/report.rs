@@ -131,7 +131,10 @@ fn scenario_row(s: &Value) -> Option<Row> {
     match s["kind"].as_str()? {
         "throughput" => {
             let (liag, tcp, ratio) = (f(s, "liag_mb_s"), f(s, "tcp_mb_s"), f(s, "ratio"));
-            let figures = format!("{liag:.0} MB/s; plain TCP {tcp:.0} MB/s; {}", pct(ratio));
+            let mut figures = format!("{liag:.0} MB/s; plain TCP {tcp:.0} MB/s; {}", pct(ratio));
+            if let Some(floor) = s["floor_mb_s"].as_f64() {
+                figures += &format!("; checked TCP {floor:.0} MB/s, {} of it", pct(liag / floor));
+            }
             let judged = s["malloc_tuned"].as_bool() != Some(true);
             if judged && s["links"].as_u64() == Some(3) && s["api"] == "byte stream" {
                 row(
@@ -362,6 +365,17 @@ mod tests {
 
     fn verdicts(s: Value) -> Vec<Option<bool>> {
         rows(&[s], &[]).iter().map(|r| r.holds).collect()
+    }
+
+    #[test]
+    fn throughput_shows_the_protocols_floor_where_measured() {
+        let s = json!({"kind": "throughput", "scenario": "t", "links": 3, "api": "message API",
+                       "liag_mb_s": 3000.0, "tcp_mb_s": 5000.0, "ratio": 0.6, "floor_mb_s": 4000.0});
+        let row = &rows(&[s], &[])[0];
+        assert_eq!(
+            row.figures,
+            "3000 MB/s; plain TCP 5000 MB/s; 60.0 %; checked TCP 4000 MB/s, 75.0 % of it"
+        );
     }
 
     #[test]
