@@ -41,6 +41,7 @@ mod scheduler;
 mod send;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod tier;
 mod time;
 
 pub use budget::{MIN_FLOOR, MemoryBudget, RECV_FLOOR, SEND_FLOOR};
@@ -50,4 +51,5 @@ pub use error::{ConnectionError, LinkError, Violation};
 pub use liag_proto as proto;
 pub use link::{Direction, LinkConfig, LinkId, LinkInfo, LinkState, LinkStats};
 pub use scheduler::{EarliestArrival, LinkView, Offer, Scheduler};
+pub use tier::{SECONDARY_HORIZON, Tier, UnknownTier};
 pub use time::Time;

@@ -11,6 +11,7 @@ use liag_proto::seq::Seq;
 
 use crate::probe::{LinkTest, PongFor};
 use crate::rtt::{Rtt, Window};
+use crate::tier::Tier;
 use crate::time::Time;
 
 /// A link's handle inside one connection: opaque, never reused by the connection, never on
@@ -92,6 +93,9 @@ pub struct LinkConfig {
     /// Most payload bytes in flight on the link, whatever its window says (a metered or
     /// shared link may want a cap).
     pub max_inflight: Option<usize>,
+    /// When the link carries data: always, only beyond what the primary links take, or only
+    /// when no other link is usable. Default [`Tier::Primary`].
+    pub tier: Tier,
 }
 
 /// Where a link stands, as its statistics show it. Only an active link carries reliable
@@ -156,6 +160,8 @@ pub struct LinkStats {
     /// Data payload bytes sent again on this link after the link that carried them failed,
     /// stalled or was removed.
     pub resent_bytes: u64,
+    /// Its tier.
+    pub tier: Tier,
 }
 
 /// Graceful-removal progress (spec §6.7).
@@ -734,6 +740,7 @@ impl Link {
             received_bytes: self.received_bytes,
             data_bytes: self.data_bytes,
             resent_bytes: self.resent_bytes,
+            tier: self.config.tier,
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::link::LinkId;
+use crate::tier::Tier;
 
 /// What a scheduler sees of one usable link.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +35,9 @@ pub struct LinkView {
     /// with data waiting to be sent, sets `rate` to what it showed: a scheduler that holds
     /// such a link back gets the rate of what it gave the link.
     pub provisional: bool,
+    /// The link's tier. The connection asks the scheduler only about links of the tiers open
+    /// now, so a scheduler may ignore it, or use it to rank the links it sees.
+    pub tier: Tier,
 }
 
 impl LinkView {
@@ -180,6 +184,7 @@ mod tests {
             inflight,
             window: usize::MAX,
             provisional: false,
+            tier: Tier::Primary,
         }
     }
 

@@ -10,6 +10,7 @@ use crate::error::LinkError;
 use crate::link::{Goodbye, LinkId};
 use crate::scheduler::{LinkView, Offer};
 use crate::send::Reliable;
+use crate::tier::{Tier, TierView};
 use crate::time::Time;
 
 /// The longest a link should take to transmit one payload. The receiver waits that long for
@@ -137,8 +138,12 @@ impl Connection {
     /// The next reliable message for a usable link: Consumed, a resend, the finish messages,
     /// new data, SendFinish.
     fn next_reliable(&mut self, now: Time, link: LinkId) -> Option<Next> {
+        // A link of a tier not open now carries no control message either (data and resends
+        // ask the scheduler, which sees only the open tiers).
+        let backlog = self.send.queued + self.resend_bytes();
+        let tier_open = self.link_tier(link) <= self.open_tier(backlog);
         let window_open = self.send.window_open(self.config.seq_window);
-        if window_open && self.recv.consumed_due() {
+        if tier_open && window_open && self.recv.consumed_due() {
             let n = self.recv.take_unreported();
             return Some(self.send_new(now, link, Reliable::Consumed(n)));
         }
@@ -148,11 +153,11 @@ impl Connection {
         if !window_open {
             return None;
         }
-        if self.receive_close_pending {
+        if tier_open && self.receive_close_pending {
             self.receive_close_pending = false;
             return Some(self.send_new(now, link, Reliable::ReceiveClose));
         }
-        if self.receive_finish_pending {
+        if tier_open && self.receive_finish_pending {
             self.receive_finish_pending = false;
             return Some(self.send_new(now, link, Reliable::ReceiveFinish));
         }
@@ -160,7 +165,8 @@ impl Connection {
             return Some(packet);
         }
         let send = &self.send;
-        if send.finish_requested
+        if tier_open
+            && send.finish_requested
             && !send.finish_sent
             && send.queue.is_empty()
             && !send.peer_receive_finished
@@ -224,10 +230,17 @@ impl Connection {
 
     /// Asks the scheduler whether `link` should take `len` bytes, `backlog` bytes waiting to
     /// be sent up to and behind them.
+    /// Only links of the tiers open now take part: the asking link must be one of them, and the
+    /// scheduler sees no other.
     fn admit(&mut self, link: LinkId, len: usize, backlog: usize) -> bool {
+        let open = self.open_tier(backlog);
+        if self.link_tier(link) > open {
+            return false;
+        }
         self.views.clear();
+        let taking_part = |l: &&crate::link::Link| l.usable() && l.config.tier <= open;
         self.views
-            .extend(self.links.iter().filter(|l| l.usable()).map(|l| LinkView {
+            .extend(self.links.iter().filter(taking_part).map(|l| LinkView {
                 id: l.id,
                 rtt: l.rtt.smoothed(),
                 min_rtt: l.rtt.min(),
@@ -235,6 +248,7 @@ impl Connection {
                 inflight: l.inflight_bytes,
                 window: l.window.get(),
                 provisional: l.rate_provisional(),
+                tier: l.config.tier,
             }));
         let offer = Offer {
             link,
@@ -243,6 +257,25 @@ impl Connection {
             links: &self.views,
         };
         self.scheduler.admit(&offer)
+    }
+
+    /// The last tier whose links may carry data now, with `backlog` bytes waiting to be sent
+    /// ([`crate::tier::open_tier`]).
+    fn open_tier(&self, backlog: usize) -> Tier {
+        let links = self.links.iter().map(|l| TierView {
+            tier: l.config.tier,
+            usable: l.usable(),
+            rate: l.rate(),
+        });
+        crate::tier::open_tier(links, backlog)
+    }
+
+    /// `link`'s tier; a link that is gone counts as primary.
+    fn link_tier(&self, link: LinkId) -> Tier {
+        self.links
+            .iter()
+            .find(|l| l.id == link)
+            .map_or(Tier::Primary, |l| l.config.tier)
     }
 
     /// Numbers a new reliable message and sends it on `link`.
