@@ -17,7 +17,10 @@ use liag_transports::tls::{
     server_config, server_config_from_pem, webpki_client_config,
 };
 use liag_transports::websocket::WsConnector;
-use liag_transports::{IpVersion, Links, MultiConnector, StreamAcceptor, StreamConnector, serve};
+use liag_transports::{
+    IpVersion, Links, MultiConnector, StreamAcceptor, StreamConnector, Tier, TierRules,
+    TieredConnector, serve,
+};
 use tokio::sync::watch;
 
 /// Links through SOCKS5 proxies, one through each (as agg-tunnel and agg-speed 0.19).
@@ -104,6 +107,37 @@ fn self_signed() -> io::Result<Arc<ServerConfig>> {
     server_config(vec![made.cert.der().clone()], key)
 }
 
+/// Which links carry data always, only beyond what the others carry, or only when no other
+/// works: by the local interface they leave from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub(crate) struct TierArgs {
+    /// Links leaving from this interface carry no data while a link on another interface
+    /// works, only keep-alives (a metered cellular modem, say); they take over when none
+    /// works, and go quiet once one is back. Repeatable.
+    #[arg(long = "backup-interface", value_name = "IFACE")]
+    pub(crate) backup_interface: Vec<String>,
+    /// Links leaving from this interface carry data only beyond what the other links carry
+    /// (a bulk transfer that fills them), or when none of them works. Repeatable.
+    #[arg(long = "secondary-interface", value_name = "IFACE")]
+    pub(crate) secondary_interface: Vec<String>,
+}
+
+impl TierArgs {
+    /// The tier of each path by its interface.
+    pub(crate) fn rules(&self) -> TierRules {
+        let secondary = self
+            .secondary_interface
+            .iter()
+            .map(|i| (i, Tier::Secondary));
+        let backup = self.backup_interface.iter().map(|i| (i, Tier::Backup));
+        secondary
+            .chain(backup)
+            .fold(TierRules::new(), |rules, (interface, tier)| {
+                rules.interface(interface.clone(), tier)
+            })
+    }
+}
+
 /// The client's links: TCP targets, WebSocket URLs, RFCOMM devices and SOCKS5 proxies, with
 /// or without TLS.
 #[derive(Debug, Clone)]
@@ -118,6 +152,7 @@ pub(crate) struct ClientLinks {
     pub(crate) rfcomm: Vec<String>,
     pub(crate) socks: SocksLinks,
     pub(crate) tls: ClientTls,
+    pub(crate) tiers: TierArgs,
 }
 
 /// `host`, `host:port` or a `ws://`/`wss://` URL as a URL (agg-speed's rule for hosts).
@@ -179,8 +214,9 @@ impl ClientLinks {
         }
     }
 
-    /// A connector for all the links; names are resolved first, so a typo fails at once.
-    pub(crate) async fn connector(&self) -> io::Result<MultiConnector> {
+    /// A connector for all the links, tiered by interface; names are resolved first, so a
+    /// typo fails at once.
+    pub(crate) async fn connector(&self) -> io::Result<TieredConnector<MultiConnector>> {
         let tls = self.tls()?;
         let mut multi = MultiConnector::new();
         if !self.tcp.is_empty() {
@@ -217,7 +253,7 @@ impl ClientLinks {
             let socks = SocksConnector::new(&self.socks.socks, target, self.tcp_default_port)?;
             add(&mut multi, socks, &tls)?;
         }
-        Ok(multi)
+        Ok(TieredConnector::new(multi, self.tiers.rules()))
     }
 }
 

@@ -12,14 +12,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
-use liag_transports::MultiConnector;
 use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Control, EndpointConfig, ReadHalf, Server, WriteHalf};
 use liag_transports::tcp::{TcpAcceptor, TcpLinkFilter};
 use liag_transports::websocket::{AGG_SPEED_PATH, DEFAULT_PORT as WS_DEFAULT_PORT, WsAcceptor};
+use liag_transports::{MultiConnector, TieredConnector};
 
 use crate::links::{
-    ClientLinks, ClientTls, IpChoice, ServerTls, SocksLinks, serve_rfcomm, spawn_serve,
+    ClientLinks, ClientTls, IpChoice, ServerTls, SocksLinks, TierArgs, serve_rfcomm, spawn_serve,
 };
 use crate::service::say;
 use crate::service::{self, Service, ServiceArgs};
@@ -84,6 +84,8 @@ pub(crate) enum Args {
         link_filter: TcpLinkFilter,
         #[command(flatten)]
         ip: IpChoice,
+        #[command(flatten)]
+        tiers: TierArgs,
         /// Test for this many seconds.
         #[arg(short = 't', long = "time", default_value_t = 10.0)]
         time: f64,
@@ -136,6 +138,7 @@ pub(crate) async fn run(args: Args, service: Service<Args>) -> io::Result<ExitCo
             tls,
             link_filter,
             ip,
+            tiers,
             time,
             limit,
             send_only,
@@ -155,6 +158,7 @@ pub(crate) async fn run(args: Args, service: Service<Args>) -> io::Result<ExitCo
                 rfcomm,
                 socks,
                 tls,
+                tiers,
             };
             let connector = links.connector().await?;
             let test = Test {
@@ -376,7 +380,7 @@ struct Report {
 }
 
 async fn client(
-    connector: MultiConnector,
+    connector: TieredConnector<MultiConnector>,
     test: Test,
     (quiet, json): (bool, bool),
     service: Service<Args>,

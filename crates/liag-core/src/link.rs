@@ -65,6 +65,9 @@ pub struct LinkInfo {
     pub remote_user_data: UserData,
     /// The handshake's round trip, the first RTT estimate.
     pub handshake_rtt: Duration,
+    /// The link's settings from the start, such as its [`Tier`] (later changes:
+    /// [`crate::Connection::set_link_config`]).
+    pub config: LinkConfig,
 }
 
 impl LinkInfo {
@@ -76,6 +79,7 @@ impl LinkInfo {
             local_user_data: UserData::empty(),
             remote_user_data: UserData::empty(),
             handshake_rtt,
+            config: LinkConfig::default(),
         }
     }
 }
@@ -422,8 +426,8 @@ impl Link {
         let rtt = Rtt::new(info.handshake_rtt, now);
         Link {
             id,
+            config: info.config.clone(),
             info,
-            config: LinkConfig::default(),
             reader: InboundReader::new(),
             pending_payload: None,
             pongs_owed: 0,

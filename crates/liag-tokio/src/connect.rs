@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use liag_core::handshake::InitiatorParams;
 use liag_core::proto::ids::ConnId;
 use liag_core::proto::message::{ExchangedConfig, RefusedReason, UserData, Welcome};
-use liag_core::{Direction, LinkId, LinkInfo};
+use liag_core::{Direction, LinkConfig, LinkId, LinkInfo};
 
 use crate::codec::{BoxLink, stream_link};
 use crate::config::EndpointConfig;
@@ -174,9 +174,28 @@ impl Outgoing {
     /// failed.
     pub async fn add_packet_link(
         &self,
+        link: BoxLink,
+        tag: impl Into<String>,
+        user_data: UserData,
+        filter: impl FnOnce(&Welcome) -> bool,
+    ) -> Result<LinkId, AddLinkError> {
+        self.add_packet_link_with(link, tag, user_data, LinkConfig::default(), filter)
+            .await
+    }
+
+    /// Like [`Outgoing::add_packet_link`], for a link with settings of its own from the
+    /// start, such as its [`liag_core::Tier`]: a backup link given its tier this way never
+    /// carries data while a primary link works.
+    ///
+    /// # Errors
+    ///
+    /// As [`Outgoing::add_packet_link`].
+    pub async fn add_packet_link_with(
+        &self,
         mut link: BoxLink,
         tag: impl Into<String>,
         user_data: UserData,
+        config: LinkConfig,
         filter: impl FnOnce(&Welcome) -> bool,
     ) -> Result<LinkId, AddLinkError> {
         let tag = tag.into();
@@ -247,6 +266,7 @@ impl Outgoing {
         let mut info = LinkInfo::new(Direction::Outgoing, tag, started.elapsed());
         info.local_user_data = user_data;
         info.remote_user_data = welcome.user_data.clone();
+        info.config = config;
         tracing::debug!(tag = %info.tag, "link accepted");
         let recv_buffer = welcome.cfg.recv_buffer.get();
         Ok(self.control().attach_link(link, info, recv_buffer))

@@ -65,7 +65,8 @@ pub use liag_core::handshake::HandshakeError;
 pub use liag_core::proto::frame::FrameError;
 pub use liag_core::proto::message::{RefusedReason, UserData, Welcome};
 pub use liag_core::{
-    Config, ConnectionError, ConnectionStats, LinkError, LinkId, LinkInfo, LinkState, LinkStats,
+    Config, ConnectionError, ConnectionStats, LinkConfig, LinkError, LinkId, LinkInfo, LinkState,
+    LinkStats, Tier,
 };
 
 /// A boxed future that is `Send`, as transports return them.

@@ -198,6 +198,12 @@ pub(crate) async fn keep_links(
             Ok(()) = connectors.changed() => {
                 connector = connectors.borrow_and_update().clone();
                 (names_at, replaced, listed) = (None, true, false);
+                // The links that stay take the new connector's settings (a tier changed).
+                for (name, path) in &paths {
+                    if let Some(live) = &path.live {
+                        control.set_link_config(live.id, connector.link_config(name));
+                    }
+                }
             }
             event = events.recv() => match event {
                 Ok(LinkEvent::State { link, state }) => {
@@ -503,8 +509,9 @@ fn open_link(
             status.attempts_started
         };
         let (mut remote, mut refused) = (UserData::empty(), None);
+        let config = connector.link_config(&path);
         let added = outgoing
-            .add_packet_link(link, path.clone(), user_data, |welcome| {
+            .add_packet_link_with(link, path.clone(), user_data, config, |welcome| {
                 let mut status = status.lock();
                 let others: Vec<(String, UserData)> = status
                     .kept

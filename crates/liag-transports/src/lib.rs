@@ -45,6 +45,7 @@ pub mod stream;
 pub mod tcp;
 #[cfg(feature = "tcp")]
 mod tcp_reset;
+mod tiers;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;
@@ -62,6 +63,7 @@ pub use error::WsUrlError;
 pub use error::{AttemptError, ConnectError, ParseLinkFilterError, TcpTargetError, WaitError};
 pub use ip::IpVersion;
 pub use stream::{BoxStream, IoStream, StreamAcceptor, StreamConnector, box_stream};
+pub use tiers::{TierRules, TieredConnector};
 pub use transport::{Accepted, Acceptor, Connector, Links, MultiConnector, connect_with, serve};
 
 pub use liag_tokio;
@@ -70,7 +72,7 @@ pub use liag_tokio;
 pub use liag_core::LinkInfo;
 pub use liag_tokio::{
     AddLinkError, BoxFuture, BoxLink, Config, Connection, ConnectionError, Control, EndpointConfig,
-    FrameError, HandshakeError, Incoming, LinkError, LinkEvent, LinkId, LinkRates, LinkState,
-    LinkStats, Listener, Outgoing, PacketLink, Refusal, RefusedReason, Server, UserData, Welcome,
-    stream_link,
+    FrameError, HandshakeError, Incoming, LinkConfig, LinkError, LinkEvent, LinkId, LinkRates,
+    LinkState, LinkStats, Listener, Outgoing, PacketLink, Refusal, RefusedReason, Server, Tier,
+    UserData, Welcome, stream_link,
 };

@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use liag_tokio::{BoxLink, Connection, EndpointConfig, LinkGuard, Outgoing, Server, connect};
-use liag_tokio::{UserData, Welcome};
+use liag_tokio::{LinkConfig, UserData, Welcome};
 
 /// Opens links towards one peer: a TCP connector, a WebSocket client, your own.
 pub trait Connector: Send + Sync + 'static {
@@ -37,6 +37,14 @@ pub trait Connector: Send + Sync + 'static {
     fn keep(&self, path: &str, welcome: &Welcome, others: &[(String, UserData)]) -> bool {
         let _ = (path, welcome, others);
         true
+    }
+
+    /// The settings of a link on `path`, such as its [`liag_tokio::Tier`]; applied as the
+    /// link joins, and to the links already up when the connector replaces another
+    /// ([`Links::set_connector`]). By default the connection's own.
+    fn link_config(&self, path: &str) -> LinkConfig {
+        let _ = path;
+        LinkConfig::default()
     }
 }
 
@@ -400,5 +408,12 @@ impl Connector for MultiConnector {
             .cloned()
             .collect();
         self.connectors[i].keep(path, welcome, &mine)
+    }
+
+    fn link_config(&self, path: &str) -> LinkConfig {
+        match self.owner_of(path) {
+            Some(i) => self.connectors[i].link_config(path),
+            None => LinkConfig::default(),
+        }
     }
 }

@@ -21,7 +21,9 @@ use liag_transports::liag_tokio::Server;
 use liag_transports::tcp::TcpLinkFilter;
 
 use crate::limits::ServerLimits;
-use crate::links::{ClientLinks, ClientTls, IpChoice, ServerTls, SocksLinks, serve_rfcomm};
+use crate::links::{
+    ClientLinks, ClientTls, IpChoice, ServerTls, SocksLinks, TierArgs, serve_rfcomm,
+};
 use crate::listeners::{LinkPorts, Listeners};
 use crate::service::say;
 use crate::service::{self, Service, ServiceArgs, live};
@@ -124,6 +126,8 @@ pub(crate) struct ClientArgs {
     link_filter: TcpLinkFilter,
     #[command(flatten)]
     ip: IpChoice,
+    #[command(flatten)]
+    tiers: TierArgs,
     /// Show no live link monitor (there is none either when standard output is not a
     /// terminal).
     #[arg(short = 'n', long = "no-monitor")]
@@ -191,6 +195,7 @@ impl ClientArgs {
             rfcomm: self.rfcomm.clone(),
             socks: self.socks.clone(),
             tls: self.tls.clone(),
+            tiers: self.tiers.clone(),
         }
     }
 

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use liag_transports::tcp::TcpLinkFilter;
 
 use crate::limits::ServerLimits;
-use crate::links::{ClientLinks, ClientTls, IpChoice, ServerTls, SocksLinks};
+use crate::links::{ClientLinks, ClientTls, IpChoice, ServerTls, SocksLinks, TierArgs};
 use crate::service::{Service, ServiceArgs};
 
 /// The port aggregated links use when `--tcp` gives none.
@@ -98,6 +98,8 @@ pub(crate) struct ClientArgs {
     link_filter: TcpLinkFilter,
     #[command(flatten)]
     ip: IpChoice,
+    #[command(flatten)]
+    tiers: TierArgs,
     /// Accept forwarded connections on all interfaces, not only loopback.
     #[arg(short = 'g', long = "global")]
     global: bool,
@@ -125,6 +127,7 @@ impl ClientArgs {
             rfcomm: self.rfcomm.clone(),
             socks: self.socks.clone(),
             tls: self.tls.clone(),
+            tiers: self.tiers.clone(),
         }
     }
 }
