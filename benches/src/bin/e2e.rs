@@ -2,15 +2,15 @@
 //!
 //! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]
 //! [--fault F]... [--pair TEXT] [--runs N]` where KIND is throughput, round_trip, efficiency,
-//! failover, real_paths, tunnel, proxy, to_aggligator, idle or busy; real_paths, tunnel, proxy
-//! and to_aggligator need `--liag PATH`, the `liag` binary to run. real_paths runs the faults named with `--fault` (down, reset,
+//! failover, real_paths, tiers, tunnel, proxy, to_aggligator, idle or busy; real_paths, tiers,
+//! tunnel, proxy and to_aggligator need `--liag PATH`, the `liag` binary to run. real_paths runs the faults named with `--fault` (down, reset,
 //! degraded; all by default), `--pair TEXT` keeps only the pairings whose label has TEXT
 //! (such as `liag client`, or `liag at both ends`), and `--runs N` runs each fault N times
 //! instead of five. `cargo xtask bench` runs this and turns the JSON into a table, a report
 //! and plots.
 
 use liag_benches::e2e::emulated::{self, Failure};
-use liag_benches::e2e::{loopback, proxy, real_paths, scale, to_aggligator, tunnel};
+use liag_benches::e2e::{loopback, proxy, real_paths, scale, tiers, to_aggligator, tunnel};
 use liag_benches::netpaths::{self, NetPaths};
 use liag_benches::tunnel_run::Tunnel;
 use serde_json::{Value, json};
@@ -116,6 +116,9 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
     if wanted("real_paths") {
         note(real_paths(args)?);
     }
+    if wanted("tiers") {
+        note(tiers(args)?);
+    }
     if wanted("tunnel") {
         note(tunnel(args)?);
     }
@@ -134,6 +137,21 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
         note(vec![scale::busy(100, if q { 2.0 } else { 5.0 }).await?]);
     }
     Ok(out)
+}
+
+/// The backup tier over real kernel paths, three times (once with `--quick`); skipped with a
+/// message where namespaces cannot be made or no `liag` binary was given.
+fn tiers(args: &Args) -> io::Result<Vec<Value>> {
+    let Some(liag) = &args.liag else {
+        eprintln!("tiers skipped: give the liag binary with --liag PATH");
+        return Ok(Vec::new());
+    };
+    if let Err(why) = NetPaths::available() {
+        eprintln!("tiers skipped: cannot make network namespaces here: {why}");
+        return Ok(Vec::new());
+    }
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
+    Ok(vec![tiers::backup(liag, runs, args.quick)?])
 }
 
 /// Failover over real kernel paths, each fault five times (twice with `--quick`); skipped

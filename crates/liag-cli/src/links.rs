@@ -111,30 +111,40 @@ fn self_signed() -> io::Result<Arc<ServerConfig>> {
 /// works: by the local interface they leave from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub(crate) struct TierArgs {
-    /// Links leaving from this interface carry no data while a link on another interface
+    /// Links leaving from this interface carry no data while any primary or secondary link
     /// works, only keep-alives (a metered cellular modem, say); they take over when none
-    /// works, and go quiet once one is back. Repeatable.
+    /// works, and go quiet once one is back. The server learns it as each link joins (a liag
+    /// server then sends nothing on them either; an aggligator server does not know tiers).
+    /// Repeatable.
     #[arg(long = "backup-interface", value_name = "IFACE")]
     pub(crate) backup_interface: Vec<String>,
-    /// Links leaving from this interface carry data only beyond what the other links carry
-    /// (a bulk transfer that fills them), or when none of them works. Repeatable.
+    /// Links leaving from this interface carry data only when more waits to be sent than the
+    /// primary links carry in 100 ms (a bulk transfer beyond them), or when no primary link
+    /// works. Repeatable.
     #[arg(long = "secondary-interface", value_name = "IFACE")]
     pub(crate) secondary_interface: Vec<String>,
 }
 
 impl TierArgs {
-    /// The tier of each path by its interface.
-    pub(crate) fn rules(&self) -> TierRules {
-        let secondary = self
-            .secondary_interface
-            .iter()
-            .map(|i| (i, Tier::Secondary));
+    /// The tier of each path by its interface; an interface given both tiers is an error.
+    pub(crate) fn rules(&self) -> io::Result<TierRules> {
+        let both = (self.backup_interface.iter()).find(|i| self.secondary_interface.contains(i));
+        if let Some(both) = both {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{both} is given both --backup-interface and --secondary-interface; give \
+                     each interface one tier"
+                ),
+            ));
+        }
+        let secondary = (self.secondary_interface.iter()).map(|i| (i, Tier::Secondary));
         let backup = self.backup_interface.iter().map(|i| (i, Tier::Backup));
-        secondary
+        Ok(secondary
             .chain(backup)
             .fold(TierRules::new(), |rules, (interface, tier)| {
                 rules.interface(interface.clone(), tier)
-            })
+            }))
     }
 }
 
@@ -218,6 +228,7 @@ impl ClientLinks {
     /// typo fails at once.
     pub(crate) async fn connector(&self) -> io::Result<TieredConnector<MultiConnector>> {
         let tls = self.tls()?;
+        let rules = self.tiers.rules()?;
         let mut multi = MultiConnector::new();
         if !self.tcp.is_empty() {
             let mut tcp = TcpConnector::new(self.tcp.clone(), self.tcp_default_port);
@@ -253,7 +264,7 @@ impl ClientLinks {
             let socks = SocksConnector::new(&self.socks.socks, target, self.tcp_default_port)?;
             add(&mut multi, socks, &tls)?;
         }
-        Ok(TieredConnector::new(multi, self.tiers.rules()))
+        Ok(TieredConnector::new(multi, rules))
     }
 }
 

@@ -88,6 +88,9 @@ pub struct InitiatorParams {
     pub user_data: UserData,
     /// This endpoint's configuration.
     pub cfg: ExchangedConfig,
+    /// The extensions Connect announces, such as the link's tier
+    /// ([`Extensions::with_link_tier`]); none by default.
+    pub extensions: Extensions,
 }
 
 impl InitiatorParams {
@@ -99,6 +102,7 @@ impl InitiatorParams {
             server_id: None,
             user_data: UserData::empty(),
             cfg,
+            extensions: Extensions::NONE,
         }
     }
 }
@@ -163,7 +167,7 @@ impl Initiator {
                     .map_err(HandshakeError::KeyAgreement)?;
                 let p = &self.params;
                 let connect = Message::Connect(Connect {
-                    extensions: Extensions::NONE,
+                    extensions: p.extensions,
                     public_key,
                     server_id: p.server_id,
                     connection_id: p.conn_id.mask(&mask),

@@ -11,6 +11,7 @@
 //! | [`Connection`] | one aggregated connection: inputs `handle_*`, outputs `poll_*` |
 //! | [`handshake`] | a link's Welcome/Connect/Accepted exchange, both roles, and the server's table |
 //! | [`Scheduler`] | the policy placing new data on links; [`EarliestArrival`] by default |
+//! | [`Tier`] | which links may carry data at all: primary, secondary or backup ([`LinkConfig::tier`]) |
 //! | `netem` | a link emulator free of I/O: rate, delay, jitter, queue and faults (feature `netem`) |
 //! | `sim` | two connections over emulated links in virtual time, replayable from a seed (feature `sim`) |
 //!

@@ -84,7 +84,8 @@ impl LinkInfo {
     }
 }
 
-/// Settings of one link that differ from the connection's.
+/// Settings of one link that differ from the connection's. Start from the default:
+/// `LinkConfig::default().with_tier(Tier::Backup)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LinkConfig {
@@ -100,6 +101,15 @@ pub struct LinkConfig {
     /// When the link carries data: always, only beyond what the primary links take, or only
     /// when no other link is usable. Default [`Tier::Primary`].
     pub tier: Tier,
+}
+
+impl LinkConfig {
+    /// These settings with the tier `tier`.
+    #[must_use]
+    pub fn with_tier(mut self, tier: Tier) -> Self {
+        self.tier = tier;
+        self
+    }
 }
 
 /// Where a link stands, as its statistics show it. Only an active link carries reliable

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use liag_proto::extensions::LinkTier;
+
 /// How readily a link carries data (see [`crate::LinkConfig::tier`]).
 ///
 /// Tiers decide which links the [`crate::Scheduler`] is asked about; it then places data among
@@ -24,7 +26,7 @@ pub enum Tier {
 }
 
 impl Tier {
-    /// The tier's name, as the command line and the metrics spell it.
+    /// The tier's name, as the command line and the live monitor spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::Primary => "primary",
@@ -49,6 +51,26 @@ impl std::str::FromStr for Tier {
             "secondary" => Ok(Tier::Secondary),
             "backup" => Ok(Tier::Backup),
             _ => Err(UnknownTier),
+        }
+    }
+}
+
+impl From<Tier> for LinkTier {
+    fn from(tier: Tier) -> Self {
+        match tier {
+            Tier::Primary => LinkTier::Primary,
+            Tier::Secondary => LinkTier::Secondary,
+            Tier::Backup => LinkTier::Backup,
+        }
+    }
+}
+
+impl From<LinkTier> for Tier {
+    fn from(tier: LinkTier) -> Self {
+        match tier {
+            LinkTier::Primary => Tier::Primary,
+            LinkTier::Secondary => Tier::Secondary,
+            LinkTier::Backup => Tier::Backup,
         }
     }
 }
@@ -90,7 +112,10 @@ pub(crate) fn open_tier(links: impl IntoIterator<Item = TierView>, backlog: usiz
         match l.tier {
             Tier::Primary => {
                 (upper, primaries) = (true, true);
-                primary_rate += l.rate.max(0.0);
+                // An estimate that is not a finite rate counts for nothing.
+                if l.rate.is_finite() {
+                    primary_rate += l.rate.max(0.0);
+                }
             }
             Tier::Secondary => upper = true,
             Tier::Backup => {}
@@ -141,6 +166,13 @@ mod tests {
             Backup,
             "nothing usable: nothing is held back"
         );
+        let odd = |rate| TierView {
+            rate,
+            ..view(Primary, true)
+        };
+        for rate in [f64::INFINITY, f64::NAN, -1.0, 0.0] {
+            assert_eq!(open_tier([odd(rate), secondary], 1), Secondary, "{rate}");
+        }
     }
 
     #[test]

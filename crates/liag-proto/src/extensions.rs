@@ -1,12 +1,15 @@
 //! The `extensions` bit set of Welcome and Connect.
 //!
-//! Protocol 4 sends 0 and ignores the value on receipt (spec §3.3). liag keeps what the peer
-//! sent so that its own future extensions can be negotiated as the intersection of both sets.
+//! Protocol 4 sends 0 and ignores the value on receipt (spec §3.3), so a bit set here changes
+//! nothing for a peer that does not know it. liag uses two bits of Connect to tell the server
+//! the link's tier ([`LinkTier`]), so that the server's data keeps off a client's backup link
+//! too. Bits liag does not know are kept, so that future extensions can be negotiated as the
+//! intersection of both sets.
 
 use core::fmt;
 
-/// A set of protocol extensions, one bit each. No extension is defined yet, so liag sends
-/// [`Extensions::NONE`].
+/// A set of protocol extensions. liag's Connect carries the link's tier in the
+/// [`Extensions::LINK_TIER`] bits; nothing else is defined.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Extensions(u32);
 
@@ -39,10 +42,68 @@ impl Extensions {
     pub const fn intersection(self, other: Extensions) -> Self {
         Extensions(self.0 & other.0)
     }
+
+    /// The two bits of Connect that carry the initiator's tier for the link.
+    pub const LINK_TIER: Extensions = Extensions(0b11);
+
+    /// The link tier these bits state: [`LinkTier::Primary`] for none (what protocol 4 peers
+    /// send) and for the unused value 3.
+    pub const fn link_tier(self) -> LinkTier {
+        match self.0 & Self::LINK_TIER.0 {
+            1 => LinkTier::Secondary,
+            2 => LinkTier::Backup,
+            _ => LinkTier::Primary,
+        }
+    }
+
+    /// These extensions with the link tier bits set to `tier`.
+    #[must_use]
+    pub const fn with_link_tier(self, tier: LinkTier) -> Self {
+        let bits = match tier {
+            LinkTier::Primary => 0,
+            LinkTier::Secondary => 1,
+            LinkTier::Backup => 2,
+        };
+        Extensions(self.0 & !Self::LINK_TIER.0 | bits)
+    }
+}
+
+/// A link's tier as Connect states it: how readily the link carries data (liag-core's `Tier`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum LinkTier {
+    /// Carries data whenever the scheduler places it there.
+    #[default]
+    Primary,
+    /// Carries data only beyond what the primary links carry.
+    Secondary,
+    /// Carries data only when no primary or secondary link works.
+    Backup,
 }
 
 impl fmt::Debug for Extensions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Extensions({:#x})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_link_tier_takes_two_bits_and_leaves_the_others() {
+        let other = Extensions::from_bits(0x8000_0000);
+        for tier in [LinkTier::Primary, LinkTier::Secondary, LinkTier::Backup] {
+            let with = other.with_link_tier(tier);
+            assert_eq!(with.link_tier(), tier);
+            assert!(with.contains(other));
+        }
+        assert_eq!(
+            Extensions::NONE.link_tier(),
+            LinkTier::Primary,
+            "protocol 4 peers"
+        );
+        assert_eq!(Extensions::from_bits(3).link_tier(), LinkTier::Primary);
+        assert_eq!(Extensions::NONE.with_link_tier(LinkTier::Backup).bits(), 2);
     }
 }

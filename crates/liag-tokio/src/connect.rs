@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use liag_core::handshake::InitiatorParams;
+use liag_core::proto::extensions::Extensions;
 use liag_core::proto::ids::ConnId;
 use liag_core::proto::message::{ExchangedConfig, RefusedReason, UserData, Welcome};
 use liag_core::{Direction, LinkConfig, LinkId, LinkInfo};
@@ -152,6 +153,26 @@ impl Outgoing {
             .await
     }
 
+    /// Like [`Outgoing::add_link`], for a link with settings of its own from the start, such
+    /// as its [`liag_core::Tier`] (see [`Outgoing::add_packet_link_with`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Outgoing::add_link`].
+    pub async fn add_link_with<S>(
+        &self,
+        io: S,
+        tag: impl Into<String>,
+        user_data: UserData,
+        config: LinkConfig,
+    ) -> Result<LinkId, AddLinkError>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        self.add_packet_link_with(stream_link(io), tag, user_data, config, |_| true)
+            .await
+    }
+
     /// Handshakes a link (stream or packet) as a new link of this connection. `filter` sees
     /// the server's Welcome after Accepted; if it says no, the link is closed unused (a link
     /// filter, spec §10.5).
@@ -210,6 +231,8 @@ impl Outgoing {
             },
         );
         params.user_data = user_data.clone();
+        // The server learns the link's tier, so its data keeps off a backup link too.
+        params.extensions = Extensions::NONE.with_link_tier(config.tier.into());
         let started = tokio::time::Instant::now();
         let shared = self.shared.clone();
         let existing = params.existing_connection;

@@ -217,6 +217,15 @@ impl Control {
         inner.wake_driver();
     }
 
+    /// Changes one link's tier, and nothing else of its settings. This end follows it at once;
+    /// the peer keeps the tier the link's handshake told it (a new link on the path tells it
+    /// the new one).
+    pub fn set_link_tier(&self, link: LinkId, tier: liag_core::Tier) {
+        let mut inner = self.shared.lock();
+        inner.conn.set_link_tier(link, tier);
+        inner.wake_driver();
+    }
+
     /// A receiver that changes whenever links come or go or the connection ends.
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.shared.changes.subscribe()

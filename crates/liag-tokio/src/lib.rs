@@ -14,6 +14,9 @@
 //!
 //! Links are byte streams framed by liag-proto ([`stream_link`]) or packet transports
 //! ([`PacketLink`]). Ready-made transports (TCP, emulated links) are in `liag-transports`.
+//! A link's settings, such as its [`Tier`] (a backup link carries data only when no other
+//! works), go with its handshake ([`Outgoing::add_packet_link_with`], which tells the server
+//! the tier too) or change later ([`Control::set_link_tier`], [`Control::set_link_config`]).
 //!
 //! Errors are typed: adding a link fails with an [`AddLinkError`], a link leaves with a
 //! [`LinkError`] ([`LinkEvent::Removed`]), a connection ends with a [`ConnectionError`]

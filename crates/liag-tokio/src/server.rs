@@ -356,6 +356,8 @@ impl ServerInner {
         let mut info = LinkInfo::new(Direction::Incoming, tag.clone(), started.elapsed());
         info.local_user_data = user_data;
         info.remote_user_data = request.user_data.clone();
+        // The tier the client gave the link (liag's extension bits; none from other peers).
+        info.config.tier = request.extensions.link_tier().into();
 
         let description = LinkDescription {
             tag: tag.clone(),

@@ -198,10 +198,11 @@ pub(crate) async fn keep_links(
             Ok(()) = connectors.changed() => {
                 connector = connectors.borrow_and_update().clone();
                 (names_at, replaced, listed) = (None, true, false);
-                // The links that stay take the new connector's settings (a tier changed).
-                for (name, path) in &paths {
+                // The links that stay take the tier the new connector gives their paths.
+                let named = connector.paths().await.unwrap_or_default();
+                for (name, path) in paths.iter().filter(|(n, _)| named.contains(n)) {
                     if let Some(live) = &path.live {
-                        control.set_link_config(live.id, connector.link_config(name));
+                        control.set_link_tier(live.id, connector.link_config(name).tier);
                     }
                 }
             }
@@ -260,10 +261,13 @@ pub(crate) async fn keep_links(
             }
         }
 
-        // A new connector's paths listed, and one of them up: the others go.
-        let named_up = names
-            .iter()
-            .any(|n| paths.get(n).is_some_and(|p| p.live.is_some()));
+        // A new connector's paths listed, and one of them up, of the best tier it names (not
+        // only a backup): the others go.
+        let best = names.iter().map(|n| connector.link_config(n).tier).min();
+        let named_up = names.iter().any(|n| {
+            Some(connector.link_config(n).tier) == best
+                && paths.get(n).is_some_and(|p| p.live.is_some())
+        });
         if replaced && listed && named_up {
             replaced = false;
             retire_unnamed(&control, &names, &mut paths, &status);

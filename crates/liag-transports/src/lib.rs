@@ -20,7 +20,9 @@
 //! and [`StreamAcceptor`]: it is then a `Connector` or `Acceptor` too, and wrappers such as TLS
 //! fit around it. Byte streams become links with [`stream_link`]; packet transports implement
 //! [`PacketLink`]. [`MultiConnector`] puts several
-//! connectors' links into one connection.
+//! connectors' links into one connection. A connector gives each path's link settings
+//! ([`Connector::link_config`]); [`TieredConnector`], the outermost wrapper, sets the links'
+//! [`Tier`] by the interface their path leaves from ([`TierRules`]): a backup modem, say.
 //!
 //! Errors are typed per operation and keep their cause: a connector's `connect` fails with a
 //! [`ConnectError`], [`Links::wait_for_link`] with a [`WaitError`] (naming the last

@@ -35,15 +35,13 @@ impl TierRules {
         self.by_interface.is_empty()
     }
 
-    /// The tier of a link on the path named `path`.
-    pub fn tier_of(&self, path: &str) -> Tier {
-        let Some((interface, _)) = path.split_once(" -> ") else {
-            return Tier::Primary;
-        };
+    /// The tier a rule gives a link on the path named `path`, if one does.
+    pub fn tier_of(&self, path: &str) -> Option<Tier> {
+        let (interface, _) = path.split_once(" -> ")?;
         self.by_interface
             .iter()
             .find(|(name, _)| name == interface)
-            .map_or(Tier::Primary, |&(_, tier)| tier)
+            .map(|&(_, tier)| tier)
     }
 }
 
@@ -77,7 +75,9 @@ impl<C: Connector> Connector for TieredConnector<C> {
 
     fn link_config(&self, path: &str) -> LinkConfig {
         let mut config = self.inner.link_config(path);
-        config.tier = self.rules.tier_of(path);
+        if let Some(tier) = self.rules.tier_of(path) {
+            config.tier = tier;
+        }
         config
     }
 }
@@ -92,18 +92,14 @@ mod tests {
             .interface("wwan0", Tier::Backup)
             .interface("wlan0", Tier::Backup)
             .interface("wlan0", Tier::Secondary);
-        assert_eq!(rules.tier_of("wwan0 -> 192.0.2.1:5700"), Tier::Backup);
+        assert_eq!(rules.tier_of("wwan0 -> 192.0.2.1:5700"), Some(Tier::Backup));
         assert_eq!(
             rules.tier_of("wlan0 -> ws://h:8080/liag (192.0.2.1:8080) tls"),
-            Tier::Secondary,
+            Some(Tier::Secondary),
             "the later rule"
         );
-        assert_eq!(rules.tier_of("eth0 -> 192.0.2.1:5700"), Tier::Primary);
-        assert_eq!(
-            rules.tier_of("192.0.2.1:5700"),
-            Tier::Primary,
-            "no interface"
-        );
+        assert_eq!(rules.tier_of("eth0 -> 192.0.2.1:5700"), None);
+        assert_eq!(rules.tier_of("192.0.2.1:5700"), None, "no interface");
         assert!(TierRules::new().is_empty() && !rules.is_empty());
     }
 }

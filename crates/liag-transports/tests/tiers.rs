@@ -7,9 +7,9 @@
 mod common;
 
 use common::*;
-use liag_transports::liag_tokio::{BoxFuture, BoxLink, EndpointConfig, Server};
+use liag_transports::liag_tokio::{BoxFuture, BoxLink, Connection, EndpointConfig, Server};
 use liag_transports::mem::{Fault, LinkSpec, MemPaths};
-use liag_transports::{Connector, LinkConfig, Tier, UserData, Welcome, connect_with};
+use liag_transports::{Connector, LinkConfig, Links, Tier, UserData, Welcome, connect_with};
 use std::io;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -31,12 +31,26 @@ impl Connector for BackupOn {
     }
 
     fn link_config(&self, path: &str) -> LinkConfig {
-        let mut config = LinkConfig::default();
-        if path == self.1 {
-            config.tier = Tier::Backup;
-        }
-        config
+        let tier = if path == self.1 {
+            Tier::Backup
+        } else {
+            Tier::Primary
+        };
+        LinkConfig::default().with_tier(tier)
     }
+}
+
+/// A connection to `server` over a 20 Mbit/s primary path and a 40 Mbit/s backup path (the
+/// faster one: its tier, not its speed, keeps it idle), once both links are up.
+async fn primary_and_backup(server: &Server, seed: u64) -> (MemPaths, Connection, Links) {
+    let specs = [LinkSpec::mbit(20.0, 10), LinkSpec::mbit(40.0, 10)];
+    let paths = MemPaths::new(server.clone(), specs, seed);
+    let (stream, links) = connect_with(BackupOn(paths.clone(), "path1"), EndpointConfig::default());
+    links
+        .wait_for_links(2, Duration::from_secs(5))
+        .await
+        .unwrap();
+    (paths, stream, links)
 }
 
 #[tokio::test(start_paused = true)]
@@ -46,15 +60,7 @@ async fn a_backup_path_carries_data_only_while_the_primary_cannot() {
         let mut stream = listener.next().await.unwrap().accept();
         drain(&mut stream).await
     });
-    // The backup is the faster path: its tier, not its speed, keeps it idle.
-    let specs = [LinkSpec::mbit(20.0, 10), LinkSpec::mbit(40.0, 10)];
-    let paths = MemPaths::new(server.clone(), specs, 1);
-    let (mut stream, links) =
-        connect_with(BackupOn(paths.clone(), "path1"), EndpointConfig::default());
-    links
-        .wait_for_links(2, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let (paths, mut stream, links) = primary_and_backup(&server, 1).await;
     let payload = data(21, 40 << 20);
     let writer = {
         let payload = payload.clone();
@@ -105,4 +111,50 @@ async fn a_backup_path_carries_data_only_while_the_primary_cannot() {
     assert_eq!(bytes, payload.len() as u64);
     assert_eq!(digest, sha256(&payload));
     drop(writer.await.unwrap());
+}
+
+/// The server learns the tier from the link's handshake: its data keeps off the backup path
+/// while the primary works, and takes the backup when the primary goes silent.
+#[tokio::test(start_paused = true)]
+async fn the_server_keeps_its_data_off_a_backup_path_too() {
+    let (server, mut listener) = Server::new(EndpointConfig::default());
+    let payload = data(22, 40 << 20);
+    let source = {
+        let payload = payload.clone();
+        tokio::spawn(async move {
+            let mut stream = listener.next().await.unwrap().accept();
+            stream.write_all(&payload).await.unwrap();
+            stream.shutdown().await.unwrap();
+            stream
+        })
+    };
+    let (paths, mut stream, links) = primary_and_backup(&server, 2).await;
+    let sink = tokio::spawn(async move { drain(&mut stream).await });
+    let control = links.outgoing().control();
+    let received = |path: &str| {
+        let all = control.links();
+        all.into_iter()
+            .find(|l| l.tag == path)
+            .unwrap()
+            .received_bytes
+    };
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (primary, backup) = (received("path0"), received("path1"));
+    // The backup's own link test (16 KiB of filler each way) and keep-alives, no data.
+    assert!(primary > 2_000_000, "{primary}");
+    assert!(backup < 40_000, "the backup received {backup} bytes");
+
+    paths.fault(0, Fault::BlackHole);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        received("path1") > backup + 5_000_000,
+        "the server's data took the backup"
+    );
+    paths.fault(0, Fault::Heal);
+
+    let (bytes, digest) = sink.await.unwrap();
+    assert_eq!(bytes, payload.len() as u64);
+    assert_eq!(digest, sha256(&payload));
+    drop(source.await.unwrap());
 }

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The end-to-end kinds, in the order they run.
-const KINDS: [&str; 10] = [
+const KINDS: [&str; 11] = [
     "throughput",
     "round_trip",
     "efficiency",
     "failover",
     "real_paths",
+    "tiers",
     "tunnel",
     "proxy",
     "to_aggligator",

@@ -257,6 +257,27 @@ fn scenario_row(s: &Value) -> Option<Row> {
             "",
             None,
         ),
+        "tiers" => {
+            let (share, stall, after) = (
+                f(s, "idle_share_worst"),
+                f(s, "stall_ms_worst"),
+                f(s, "after_heal_bytes_worst"),
+            );
+            let intact = s["intact"].as_bool() == Some(true);
+            row(
+                format!(
+                    "backup {:.3} % of the bytes while the primary works (worst of {}); stall \
+                     {stall:.0} ms (worst) when it goes down; {:.1} Mbit/s on the backup alone; \
+                     {after:.0} bytes on the backup from 1 s after the heal{}",
+                    share * 100.0,
+                    s["runs"].as_u64().unwrap_or(0),
+                    f(s, "backup_alone_mbit_s_median"),
+                    if intact { "" } else { ", DATA DIFFERS" },
+                ),
+                "backup < 0.1 %, stall ≤ 300 ms, idle 1 s after the heal",
+                Some(intact && share < 0.001 && stall <= 300.0 && after == 0.0),
+            )
+        }
         "to_aggligator" => {
             let share = f(s, "share");
             let figures = format!(
@@ -376,6 +397,19 @@ mod tests {
             row.figures,
             "3000 MB/s; plain TCP 5000 MB/s; 60.0 %; checked TCP 4000 MB/s, 75.0 % of it"
         );
+    }
+
+    #[test]
+    fn the_backup_tier_holds_only_when_idle_quick_and_quiet_again() {
+        let s = |share: f64, stall: f64, after: f64| {
+            json!({"kind": "tiers", "scenario": "b", "runs": 3, "intact": true,
+                   "idle_share_worst": share, "stall_ms_worst": stall,
+                   "backup_alone_mbit_s_median": 38.0, "after_heal_bytes_worst": after})
+        };
+        assert_eq!(verdicts(s(0.0001, 120.0, 0.0)), [Some(true)]);
+        assert_eq!(verdicts(s(0.002, 120.0, 0.0)), [Some(false)]);
+        assert_eq!(verdicts(s(0.0001, 320.0, 0.0)), [Some(false)]);
+        assert_eq!(verdicts(s(0.0001, 120.0, 1500.0)), [Some(false)]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::io::{self, IsTerminal};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use liag_transports::liag_tokio::liag_core::{LinkId, LinkState};
+use liag_transports::liag_tokio::liag_core::{LinkId, LinkState, Tier};
 use liag_transports::liag_tokio::{Control, LinkRates};
 
 use super::{Connections, Shutdown};
@@ -53,6 +53,7 @@ pub(crate) struct LinkRow {
     pub(crate) id: u64,
     pub(crate) tag: String,
     pub(crate) state: LinkState,
+    pub(crate) tier: Tier,
     pub(crate) rtt: Duration,
     /// Bytes per second over the last second.
     pub(crate) send: f64,
@@ -83,6 +84,7 @@ impl LinkRow {
             id: s.id.number(),
             tag: s.tag.clone(),
             state: s.state,
+            tier: s.tier,
             rtt: s.rtt,
             send: rates.send_1s,
             receive: rates.receive_1s,
@@ -189,7 +191,10 @@ pub(crate) fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, sele
             let mut row = Row::new(vec![
                 format!("  {}", link.id),
                 link.tag.clone(),
-                state_word(link.state).to_string(),
+                match link.tier {
+                    Tier::Primary => state_word(link.state).to_string(),
+                    tier => format!("{} ({tier})", state_word(link.state)),
+                },
                 format!("{:.1}", link.rtt.as_secs_f64() * 1000.0),
                 mb(link.send),
                 mb(link.receive),
@@ -387,6 +392,7 @@ mod tests {
             id,
             tag: tag.into(),
             state,
+            tier: Tier::Primary,
             rtt: Duration::from_micros(1_250),
             send,
             receive: send / 2.0,

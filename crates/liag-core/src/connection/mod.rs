@@ -337,6 +337,14 @@ impl Connection {
         }
     }
 
+    /// Changes one link's tier, and nothing else of its settings. The peer keeps the tier it
+    /// learnt when the link joined.
+    pub fn set_link_tier(&mut self, link: LinkId, tier: crate::Tier) {
+        if let Some(l) = self.link_mut(link) {
+            l.config.tier = tier;
+        }
+    }
+
     /// The links, with their figures.
     pub fn link_stats(&self) -> Vec<LinkStats> {
         self.links.iter().map(Link::stats).collect()

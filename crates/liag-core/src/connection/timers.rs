@@ -169,8 +169,21 @@ impl Connection {
     /// acknowledgements stopped, unless no other link could take its data, where a stall
     /// would only hold the data back for a test. Then its due times are dropped, and the
     /// rate estimate, lowered by the first slower interval, corrects the test.
+    ///
+    /// A backup link does not count as one that could take the data of a primary or secondary
+    /// link: a link slower than its test is no reason to use it.
     fn overdue(&mut self, now: Time, link: LinkId) {
-        if self.links.iter().any(|l| l.id != link && l.usable()) {
+        let own = self
+            .links
+            .iter()
+            .find(|l| l.id == link)
+            .map(|l| l.config.tier);
+        let could_take = |l: &crate::link::Link| {
+            l.id != link
+                && l.usable()
+                && l.config.tier <= own.unwrap_or_default().max(crate::Tier::Secondary)
+        };
+        if self.links.iter().any(could_take) {
             tracing::debug!(%link, "link slower than its test");
             self.stall(now, link);
             if let Some(l) = self.link_mut(link) {

@@ -138,16 +138,16 @@ impl Connection {
     /// The next reliable message for a usable link: Consumed, a resend, the finish messages,
     /// new data, SendFinish.
     fn next_reliable(&mut self, now: Time, link: LinkId) -> Option<Next> {
-        // A link of a tier not open now carries no control message either (data and resends
-        // ask the scheduler, which sees only the open tiers).
-        let backlog = self.send.queued + self.resend_bytes();
-        let tier_open = self.link_tier(link) <= self.open_tier(backlog);
+        // A link of a tier not open now carries no reliable message at all; the scheduler is
+        // asked only about links of the open tiers.
+        let open = self.open_tier();
+        let tier_open = self.link_tier(link) <= open;
         let window_open = self.send.window_open(self.config.seq_window);
         if tier_open && window_open && self.recv.consumed_due() {
             let n = self.recv.take_unreported();
             return Some(self.send_new(now, link, Reliable::Consumed(n)));
         }
-        if let Some(packet) = self.resend(now, link) {
+        if let Some(packet) = self.resend(now, link, open) {
             return Some(packet);
         }
         if !window_open {
@@ -161,7 +161,7 @@ impl Connection {
             self.receive_finish_pending = false;
             return Some(self.send_new(now, link, Reliable::ReceiveFinish));
         }
-        if let Some(packet) = self.new_data(now, link) {
+        if let Some(packet) = self.new_data(now, link, open) {
             return Some(packet);
         }
         let send = &self.send;
@@ -178,7 +178,7 @@ impl Connection {
     }
 
     /// Sends the oldest queued resend that fits the link's window.
-    fn resend(&mut self, now: Time, link: LinkId) -> Option<Next> {
+    fn resend(&mut self, now: Time, link: LinkId, open: Tier) -> Option<Next> {
         let &index = self.send.resend.first()?;
         let len = self.send.get(index).map_or(0, |s| s.msg.data_len());
         if !self.link_mut(link)?.has_window_for(len) {
@@ -188,7 +188,7 @@ impl Connection {
         // new data, never on a link just back and still slow. Only the other resends come
         // before it in the stream: the new data queued behind them is no reason to send it
         // on a slower link, where the receiver would wait for it with everything after.
-        if !self.admit(link, len, self.resend_bytes()) {
+        if !self.admit(link, len, self.resend_bytes(), open) {
             return None;
         }
         let (seq, msg) = self.send.resend_on(index, link, now)?;
@@ -200,7 +200,7 @@ impl Connection {
 
     /// Takes new application data for the link, if the budgets, the window and the scheduler
     /// agree.
-    fn new_data(&mut self, now: Time, link: LinkId) -> Option<Next> {
+    fn new_data(&mut self, now: Time, link: LinkId, open: Tier) -> Option<Next> {
         if self.send.queued == 0 {
             return None;
         }
@@ -216,7 +216,7 @@ impl Connection {
             return None;
         }
         let backlog = self.send.queued + self.resend_bytes();
-        if !self.admit(link, len, backlog) {
+        if !self.admit(link, len, backlog, open) {
             return None;
         }
         let payload = self.send.take_data(len)?;
@@ -229,11 +229,9 @@ impl Connection {
     }
 
     /// Asks the scheduler whether `link` should take `len` bytes, `backlog` bytes waiting to
-    /// be sent up to and behind them.
-    /// Only links of the tiers open now take part: the asking link must be one of them, and the
-    /// scheduler sees no other.
-    fn admit(&mut self, link: LinkId, len: usize, backlog: usize) -> bool {
-        let open = self.open_tier(backlog);
+    /// be sent up to and behind them. Only links of the tiers up to `open` take part: the
+    /// asking link must be one of them, and the scheduler sees no other.
+    fn admit(&mut self, link: LinkId, len: usize, backlog: usize, open: Tier) -> bool {
         if self.link_tier(link) > open {
             return false;
         }
@@ -259,15 +257,20 @@ impl Connection {
         self.scheduler.admit(&offer)
     }
 
-    /// The last tier whose links may carry data now, with `backlog` bytes waiting to be sent
-    /// ([`crate::tier::open_tier`]).
-    fn open_tier(&self, backlog: usize) -> Tier {
+    /// The last tier whose links may carry data now ([`crate::tier::open_tier`]). The backlog
+    /// is what could be sent now: the queue as far as the peer's window and the send buffer
+    /// allow (a peer that reads slowly opens no secondary link), and the resends.
+    fn open_tier(&self) -> Tier {
+        if self.links.iter().all(|l| l.config.tier == Tier::Primary) {
+            return Tier::Primary;
+        }
+        let sendable = (self.send.queued).min(self.send.data_budget(self.config.send_buffer));
         let links = self.links.iter().map(|l| TierView {
             tier: l.config.tier,
             usable: l.usable(),
             rate: l.rate(),
         });
-        crate::tier::open_tier(links, backlog)
+        crate::tier::open_tier(links, sendable + self.resend_bytes())
     }
 
     /// `link`'s tier; a link that is gone counts as primary.
