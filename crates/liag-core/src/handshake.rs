@@ -21,7 +21,7 @@ use rand_core::CryptoRng;
 use std::collections::HashMap;
 use std::fmt;
 
-use liag_proto::extensions::Extensions;
+use liag_proto::extensions::{Extensions, LinkTier};
 use liag_proto::ids::{ConnId, ServerId};
 use liag_proto::keys::{KeyAgreementError, LinkKeyPair};
 use liag_proto::message::{
@@ -166,8 +166,14 @@ impl Initiator {
                     .agree(&welcome.public_key)
                     .map_err(HandshakeError::KeyAgreement)?;
                 let p = &self.params;
+                // The link's tier goes only to a responder that said it applies it.
+                let extensions = if welcome.extensions.contains(Extensions::TIERS) {
+                    p.extensions
+                } else {
+                    p.extensions.with_link_tier(LinkTier::Primary)
+                };
                 let connect = Message::Connect(Connect {
-                    extensions: p.extensions,
+                    extensions,
                     public_key,
                     server_id: p.server_id,
                     connection_id: p.conn_id.mask(&mask),
@@ -223,7 +229,7 @@ impl Responder {
     ) -> (Self, Bytes) {
         let keys = LinkKeyPair::generate(rng);
         let welcome = Message::Welcome(Welcome {
-            extensions: Extensions::NONE,
+            extensions: Extensions::TIERS,
             public_key: keys.public_key(),
             server_id,
             user_data,

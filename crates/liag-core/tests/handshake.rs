@@ -213,3 +213,40 @@ fn an_old_connections_end_leaves_a_new_one_under_its_id_alone() {
     assert_eq!(table.remove_if(a, |h| *h == "new"), Some("new"));
     assert!(table.is_empty());
 }
+
+/// A link's tier goes in Connect only to a responder whose Welcome says it applies it (a liag
+/// server); a protocol 4 peer's Welcome (extensions 0) gets a Connect without it.
+#[test]
+fn the_link_tier_goes_only_to_a_responder_that_applies_it() {
+    use liag_core::proto::extensions::LinkTier;
+    let mut rng = StdRng::seed_from_u64(7);
+    let backup = || {
+        let mut params = InitiatorParams::new(ConnId::new(1), false, cfg());
+        params.extensions = Extensions::NONE.with_link_tier(LinkTier::Backup);
+        params
+    };
+    let connect_to = |welcome: &Bytes, rng: &mut StdRng| {
+        let mut init = Initiator::new(backup(), rng);
+        match init.handle_packet(welcome) {
+            Ok(InitiatorStep::SendConnect { connect, .. }) => connect,
+            other => panic!("{other:?}"),
+        }
+    };
+
+    let (mut responder, liag) = Responder::new(server_id(), UserData::empty(), cfg(), &mut rng);
+    let connect = connect_to(&liag, &mut rng);
+    let request = responder.handle_packet(&connect).unwrap();
+    assert_eq!(request.extensions.link_tier(), LinkTier::Backup);
+
+    // The same Welcome as a protocol 4 peer sends it.
+    let Ok(Message::Welcome(mut welcome)) = Message::decode(&liag) else {
+        panic!("not a Welcome");
+    };
+    assert!(welcome.extensions.contains(Extensions::TIERS));
+    welcome.extensions = Extensions::NONE;
+    let connect = connect_to(&Message::Welcome(welcome).to_bytes(), &mut rng);
+    match Message::decode(&connect).unwrap() {
+        Message::Connect(c) => assert_eq!(c.extensions, Extensions::NONE),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,10 +1,11 @@
 //! The `extensions` bit set of Welcome and Connect.
 //!
 //! Protocol 4 sends 0 and ignores the value on receipt (spec §3.3), so a bit set here changes
-//! nothing for a peer that does not know it. liag uses two bits of Connect to tell the server
-//! the link's tier ([`LinkTier`]), so that the server's data keeps off a client's backup link
-//! too. Bits liag does not know are kept, so that future extensions can be negotiated as the
-//! intersection of both sets.
+//! nothing for a peer that does not know it. A liag server announces [`Extensions::TIERS`] in
+//! its Welcome; to such a server alone, a liag client's Connect states the link's tier in the
+//! [`Extensions::LINK_TIER`] bits ([`LinkTier`]), so that the server's data keeps off a
+//! client's backup link too. Bits liag does not know are kept, so that future extensions can be
+//! negotiated as the intersection of both sets.
 
 use core::fmt;
 
@@ -43,8 +44,12 @@ impl Extensions {
         Extensions(self.0 & other.0)
     }
 
-    /// The two bits of Connect that carry the initiator's tier for the link.
+    /// The two bits of Connect that carry the initiator's tier for the link, sent only to a
+    /// responder whose Welcome announced [`Extensions::TIERS`].
     pub const LINK_TIER: Extensions = Extensions(0b11);
+
+    /// In Welcome: the responder applies the [`Extensions::LINK_TIER`] bits of Connect.
+    pub const TIERS: Extensions = Extensions(0b100);
 
     /// The link tier these bits state: [`LinkTier::Primary`] for none (what protocol 4 peers
     /// send) and for the unused value 3.

@@ -198,13 +198,6 @@ pub(crate) async fn keep_links(
             Ok(()) = connectors.changed() => {
                 connector = connectors.borrow_and_update().clone();
                 (names_at, replaced, listed) = (None, true, false);
-                // The links that stay take the tier the new connector gives their paths.
-                let named = connector.paths().await.unwrap_or_default();
-                for (name, path) in paths.iter().filter(|(n, _)| named.contains(n)) {
-                    if let Some(live) = &path.live {
-                        control.set_link_tier(live.id, connector.link_config(name).tier);
-                    }
-                }
             }
             event = events.recv() => match event {
                 Ok(LinkEvent::State { link, state }) => {
@@ -253,7 +246,10 @@ pub(crate) async fn keep_links(
         if names_at.is_none_or(|t| now - t >= PATHS_EVERY) {
             names_at = Some(now);
             match connector.paths().await {
-                Ok(found) => (names, listed) = (found, true),
+                Ok(found) => {
+                    (names, listed) = (found, true);
+                    retier(&control, &connector, &names, &paths);
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot list paths");
                     status.lock().last_error = Some(Arc::new(AttemptError::Paths(e)));
@@ -261,12 +257,14 @@ pub(crate) async fn keep_links(
             }
         }
 
-        // A new connector's paths listed, and one of them up, of the best tier it names (not
-        // only a backup): the others go.
+        // A new connector's paths listed, and one of them up and not stalled, of the best
+        // tier it names (not only a backup): the others go.
         let best = names.iter().map(|n| connector.link_config(n).tier).min();
         let named_up = names.iter().any(|n| {
             Some(connector.link_config(n).tier) == best
-                && paths.get(n).is_some_and(|p| p.live.is_some())
+                && paths
+                    .get(n)
+                    .is_some_and(|p| p.live.is_some() && p.stalled_since.is_none())
         });
         if replaced && listed && named_up {
             replaced = false;
@@ -489,6 +487,27 @@ fn refused_as_one_too_many(e: &AttemptError) -> bool {
             ..
         }
     )
+}
+
+/// Gives the live links on the paths `names` lists the tier the connector gives their paths,
+/// where it differs (a reload changed it). Only this end follows at once: the peer keeps the
+/// tier the link's handshake told it.
+fn retier(
+    control: &liag_tokio::Control,
+    connector: &Arc<dyn Connector>,
+    names: &[String],
+    paths: &HashMap<String, Path>,
+) {
+    let live = control.links();
+    for name in names {
+        let Some(id) = paths.get(name).and_then(|p| p.live.as_ref()).map(|l| l.id) else {
+            continue;
+        };
+        let tier = connector.link_config(name).tier;
+        if live.iter().any(|l| l.id == id && l.tier != tier) {
+            control.set_link_tier(id, tier);
+        }
+    }
 }
 
 /// Opens a transport on `path` and adds it to the connection as a link.
