@@ -336,6 +336,8 @@ fn metrics_are_served_in_the_prometheus_format() {
         ) >= 1.0
     );
     assert_eq!(value("liag_link_state", ("state", "active")), 1.0);
+    assert_eq!(value("liag_link_tier", ("tier", "primary")), 1.0);
+    assert_eq!(value("liag_link_tier", ("tier", "backup")), 0.0);
     assert!(value("liag_link_sent_bytes_total", ("command", "tunnel-server")) > 0.0);
     assert!(value("liag_link_rtt_seconds", ("command", "tunnel-server")) > 0.0);
     assert_eq!(value("liag_link_events_total", ("event", "up")), 1.0);

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use liag_transports::liag_tokio::liag_core::{LinkState, LinkStats};
+use liag_transports::liag_tokio::liag_core::{LinkState, LinkStats, Tier};
 use liag_transports::liag_tokio::{Control, LinkEvent, Server};
 
 use super::Connections;
@@ -39,6 +39,9 @@ const STATES: [(LinkState, &str); 5] = [
     (LinkState::Blocked, "blocked"),
     (LinkState::Disconnecting, "disconnecting"),
 ];
+
+/// Every tier a link can have, as `liag_link_tier` names it.
+const TIERS: [Tier; 3] = [Tier::Primary, Tier::Secondary, Tier::Backup];
 
 /// Serves metrics on `addr` for `command` (`tunnel-server`, ...): its connections and, for
 /// a server, how its handshakes ended.
@@ -88,6 +91,10 @@ fn describe() {
     describe_gauge!(
         "liag_link_state",
         "1 for the link's state (active, stalled, testing, blocked, disconnecting), 0 for the others."
+    );
+    describe_gauge!(
+        "liag_link_tier",
+        "1 for the link's tier (primary, secondary, backup), 0 for the others."
     );
     describe_gauge!(
         "liag_link_rtt_seconds",
@@ -162,6 +169,11 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
                 let mut with_state = labels.clone();
                 with_state.push(Label::new("state", name));
                 gauge!("liag_link_state", with_state).set(f64::from(u8::from(link.state == state)));
+            }
+            for tier in TIERS {
+                let mut with_tier = labels.clone();
+                with_tier.push(Label::new("tier", tier.as_str()));
+                gauge!("liag_link_tier", with_tier).set(f64::from(u8::from(link.tier == tier)));
             }
             gauge!("liag_link_rtt_seconds", labels.clone()).set(link.rtt.as_secs_f64());
             gauge!("liag_link_inflight_bytes", labels.clone()).set(link.inflight as f64);
