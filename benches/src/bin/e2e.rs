@@ -139,17 +139,26 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
     Ok(out)
 }
 
+/// The `liag` binary for a scenario of `kind` over kernel paths, if one was given and network
+/// namespaces can be made here; else says why `kind` is skipped.
+fn liag_in_namespaces<'a>(args: &'a Args, kind: &str) -> Option<&'a std::path::PathBuf> {
+    let Some(liag) = &args.liag else {
+        eprintln!("{kind} skipped: give the liag binary with --liag PATH");
+        return None;
+    };
+    if let Err(why) = NetPaths::available() {
+        eprintln!("{kind} skipped: cannot make network namespaces here: {why}");
+        return None;
+    }
+    Some(liag)
+}
+
 /// The backup tier over real kernel paths, three times (once with `--quick`); skipped with a
 /// message where namespaces cannot be made or no `liag` binary was given.
 fn tiers(args: &Args) -> io::Result<Vec<Value>> {
-    let Some(liag) = &args.liag else {
-        eprintln!("tiers skipped: give the liag binary with --liag PATH");
+    let Some(liag) = liag_in_namespaces(args, "tiers") else {
         return Ok(Vec::new());
     };
-    if let Err(why) = NetPaths::available() {
-        eprintln!("tiers skipped: cannot make network namespaces here: {why}");
-        return Ok(Vec::new());
-    }
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
     Ok(vec![tiers::backup(liag, runs, args.quick)?])
 }
@@ -157,14 +166,9 @@ fn tiers(args: &Args) -> io::Result<Vec<Value>> {
 /// Failover over real kernel paths, each fault five times (twice with `--quick`); skipped
 /// with a message where namespaces cannot be made or no `liag` binary was given.
 fn real_paths(args: &Args) -> io::Result<Vec<Value>> {
-    let Some(liag) = &args.liag else {
-        eprintln!("real_paths skipped: give the liag binary with --liag PATH");
+    let Some(liag) = liag_in_namespaces(args, "real_paths") else {
         return Ok(Vec::new());
     };
-    if let Err(why) = NetPaths::available() {
-        eprintln!("real_paths skipped: cannot make network namespaces here: {why}");
-        return Ok(Vec::new());
-    }
     let runs = args.runs.unwrap_or(if args.quick { 2 } else { 5 });
     let wanted = |label: &str| args.pair.as_deref().is_none_or(|p| label.contains(p));
     let faults = if args.faults.is_empty() {

@@ -52,5 +52,5 @@ pub use error::{ConnectionError, LinkError, Violation};
 pub use liag_proto as proto;
 pub use link::{Direction, LinkConfig, LinkId, LinkInfo, LinkState, LinkStats};
 pub use scheduler::{EarliestArrival, LinkView, Offer, Scheduler};
-pub use tier::{SECONDARY_HORIZON, Tier, UnknownTier};
+pub use tier::{SECONDARY_HORIZON, Tier};
 pub use time::Time;

@@ -12,11 +12,17 @@ fn secs(s: f64) -> Time {
     Time::from(Duration::from_secs_f64(s))
 }
 
-/// Gives side A's link number `index` the tier `tier`.
-fn set_tier(sim: &mut Sim, index: usize, tier: Tier) {
+/// A simulation over links of `mbit` Mbit/s (10 ms each way), side A's link number `index`
+/// of the tier `tier`.
+fn tiered(seed: u64, mbit: [f64; 2], (index, tier): (usize, Tier)) -> Sim {
+    let mut sim = Sim::new(seed, Config::default());
+    for rate in mbit {
+        sim.add_link(LinkSpec::mbit(rate, 10));
+    }
     let id = sim.connection(Side::A).link_stats()[index].id;
     let config = LinkConfig::default().with_tier(tier);
     sim.connection_mut(Side::A).set_link_config(id, config);
+    sim
 }
 
 /// Side A's link number `index`, now.
@@ -32,10 +38,7 @@ fn run_to(sim: &mut Sim, t: f64) {
 #[test]
 fn a_backup_link_stays_idle_while_a_primary_works_and_takes_over_when_none_does() {
     // The backup is the faster link: its tier, not its speed, keeps it idle.
-    let mut sim = Sim::new(1, Config::default());
-    sim.add_link(LinkSpec::mbit(20.0, 10));
-    sim.add_link(LinkSpec::mbit(40.0, 10));
-    set_tier(&mut sim, 1, Tier::Backup);
+    let mut sim = tiered(1, [20.0, 40.0], (1, Tier::Backup));
     sim.send(Side::A, 60_000_000);
     // The primary's path goes silent at 5 s and comes back at 10 s.
     sim.fault_at(Duration::from_secs(5), 0, Fault::BlackHole);
@@ -97,10 +100,7 @@ fn a_backup_link_stays_idle_while_a_primary_works_and_takes_over_when_none_does(
 fn a_secondary_link_carries_only_what_the_primaries_cannot() {
     // The secondary is the faster link, and the first one the simulator offers data to: only
     // its tier keeps it idle.
-    let mut sim = Sim::new(2, Config::default());
-    sim.add_link(LinkSpec::mbit(40.0, 10));
-    sim.add_link(LinkSpec::mbit(20.0, 10));
-    set_tier(&mut sim, 0, Tier::Secondary);
+    let mut sim = tiered(2, [40.0, 20.0], (0, Tier::Secondary));
     // 100 kB (several payloads) every 100 ms, 8 Mbit/s, from 0.5 s (once the primary's link
     // test is done: the first link, the secondary, carries data until then) to 5 s: the
     // primary takes it all.

@@ -259,14 +259,7 @@ pub(crate) async fn keep_links(
 
         // A new connector's paths listed, and one of them up and not stalled, of the best
         // tier it names (not only a backup): the others go.
-        let best = names.iter().map(|n| connector.link_config(n).tier).min();
-        let named_up = names.iter().any(|n| {
-            Some(connector.link_config(n).tier) == best
-                && paths
-                    .get(n)
-                    .is_some_and(|p| p.live.is_some() && p.stalled_since.is_none())
-        });
-        if replaced && listed && named_up {
+        if replaced && listed && best_tier_up(&connector, &names, &paths) {
             replaced = false;
             retire_unnamed(&control, &names, &mut paths, &status);
         }
@@ -487,6 +480,21 @@ fn refused_as_one_too_many(e: &AttemptError) -> bool {
             ..
         }
     )
+}
+
+/// Whether a path of the best tier among `names` has a link up and not stalled.
+fn best_tier_up(
+    connector: &Arc<dyn Connector>,
+    names: &[String],
+    paths: &HashMap<String, Path>,
+) -> bool {
+    let best = names.iter().map(|n| connector.link_config(n).tier).min();
+    names.iter().any(|n| {
+        Some(connector.link_config(n).tier) == best
+            && paths
+                .get(n)
+                .is_some_and(|p| p.live.is_some() && p.stalled_since.is_none())
+    })
 }
 
 /// Gives the live links on the paths `names` lists the tier the connector gives their paths,

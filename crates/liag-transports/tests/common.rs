@@ -49,6 +49,20 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// Writes `payload` into `stream` and closes its sending side, on a task of its own; the task
+/// gives the stream back.
+pub(crate) fn write_then_close(
+    mut stream: Connection,
+    payload: &[u8],
+) -> tokio::task::JoinHandle<Connection> {
+    let payload = payload.to_vec();
+    tokio::spawn(async move {
+        stream.write_all(&payload).await.unwrap();
+        stream.shutdown().await.unwrap();
+        stream
+    })
+}
+
 /// Reads a stream to its end, hashing as it goes; returns (bytes, digest).
 pub(crate) async fn drain(stream: &mut Connection) -> (u64, [u8; 32]) {
     let mut hasher = Sha256::new();

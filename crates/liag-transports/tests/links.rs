@@ -186,17 +186,10 @@ impl Transfer {
             drain(&mut stream).await
         });
         let paths = MemPaths::new(server.clone(), specs.to_vec(), seed);
-        let (mut stream, links) = connect_with(paths.clone(), EndpointConfig::default());
+        let (stream, links) = connect_with(paths.clone(), EndpointConfig::default());
         links.wait_for_link(Duration::from_secs(5)).await.unwrap();
         let payload = data(payload_seed, len);
-        let writer = {
-            let payload = payload.clone();
-            tokio::spawn(async move {
-                stream.write_all(&payload).await.unwrap();
-                stream.shutdown().await.unwrap();
-                stream
-            })
-        };
+        let writer = write_then_close(stream, &payload);
         let transfer = Transfer {
             links,
             sink,

@@ -12,7 +12,6 @@ use liag_transports::mem::{Fault, LinkSpec, MemPaths};
 use liag_transports::{Connector, LinkConfig, Links, Tier, UserData, Welcome, connect_with};
 use std::io;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 /// Emulated paths where the one named `backup` is a backup link.
 struct BackupOn(MemPaths, &'static str);
@@ -60,16 +59,9 @@ async fn a_backup_path_carries_data_only_while_the_primary_cannot() {
         let mut stream = listener.next().await.unwrap().accept();
         drain(&mut stream).await
     });
-    let (paths, mut stream, links) = primary_and_backup(&server, 1).await;
+    let (paths, stream, links) = primary_and_backup(&server, 1).await;
     let payload = data(21, 40 << 20);
-    let writer = {
-        let payload = payload.clone();
-        tokio::spawn(async move {
-            stream.write_all(&payload).await.unwrap();
-            stream.shutdown().await.unwrap();
-            stream
-        })
-    };
+    let writer = write_then_close(stream, &payload);
     let control = links.outgoing().control();
     let on = |path: &str| {
         let all = control.links();
@@ -127,10 +119,8 @@ async fn the_server_keeps_its_data_off_a_backup_path_too() {
     let source = {
         let payload = payload.clone();
         tokio::spawn(async move {
-            let mut stream = listener.next().await.unwrap().accept();
-            stream.write_all(&payload).await.unwrap();
-            stream.shutdown().await.unwrap();
-            stream
+            let stream = listener.next().await.unwrap().accept();
+            write_then_close(stream, &payload).await.unwrap()
         })
     };
     let (paths, mut stream, links) = primary_and_backup(&server, 2).await;
