@@ -42,7 +42,8 @@ impl Tunnel {
         }
     }
 
-    fn command(&self, paths: &NetPaths, side: Side, role: &str) -> std::process::Command {
+    /// The command that runs this program's `role` (`server` or `client`) on `side`.
+    pub fn command(&self, paths: &NetPaths, side: Side, role: &str) -> std::process::Command {
         let mut cmd = paths.command(side, &self.program.display().to_string());
         cmd.args(&self.prefix).arg(role);
         cmd

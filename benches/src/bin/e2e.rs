@@ -2,15 +2,17 @@
 //!
 //! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]
 //! [--fault F]... [--pair TEXT] [--runs N]` where KIND is throughput, round_trip, efficiency,
-//! failover, real_paths, tiers, tunnel, proxy, to_aggligator, idle or busy; real_paths, tiers,
-//! tunnel, proxy and to_aggligator need `--liag PATH`, the `liag` binary to run. real_paths runs the faults named with `--fault` (down, reset,
+//! failover, real_paths, tiers, redundant, tunnel, proxy, to_aggligator, idle or busy;
+//! real_paths, tiers, redundant, tunnel, proxy and to_aggligator need `--liag PATH`, the `liag` binary to run. real_paths runs the faults named with `--fault` (down, reset,
 //! degraded; all by default), `--pair TEXT` keeps only the pairings whose label has TEXT
 //! (such as `liag client`, or `liag at both ends`), and `--runs N` runs each fault N times
 //! instead of five. `cargo xtask bench` runs this and turns the JSON into a table, a report
 //! and plots.
 
 use liag_benches::e2e::emulated::{self, Failure};
-use liag_benches::e2e::{loopback, proxy, real_paths, scale, tiers, to_aggligator, tunnel};
+use liag_benches::e2e::{
+    loopback, proxy, real_paths, redundant, scale, tiers, to_aggligator, tunnel,
+};
 use liag_benches::netpaths::{self, NetPaths};
 use liag_benches::tunnel_run::Tunnel;
 use serde_json::{Value, json};
@@ -119,6 +121,9 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
     if wanted("tiers") {
         note(tiers(args)?);
     }
+    if wanted("redundant") {
+        note(redundant(args)?);
+    }
     if wanted("tunnel") {
         note(tunnel(args)?);
     }
@@ -161,6 +166,22 @@ fn tiers(args: &Args) -> io::Result<Vec<Value>> {
     };
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
     Ok(vec![tiers::backup(liag, runs, args.quick)?])
+}
+
+/// Redundant sending through 500 ms outages over real kernel paths, with and without, three
+/// times (once with `--quick`); skipped like [`tiers()`].
+fn redundant(args: &Args) -> io::Result<Vec<Value>> {
+    let Some(liag) = liag_in_namespaces(args, "redundant") else {
+        return Ok(Vec::new());
+    };
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
+    let aggligators = aggligator_tunnels();
+    Ok(vec![redundant::outages(
+        liag,
+        &aggligators,
+        runs,
+        args.quick,
+    )?])
 }
 
 /// Failover over real kernel paths, each fault five times (twice with `--quick`); skipped
@@ -315,7 +336,7 @@ fn to_aggligator(args: &Args) -> io::Result<Vec<Value>> {
 /// programs by version, built by hand (`cargo install aggligator-util`).
 fn aggligator_tunnels() -> Vec<(String, std::path::PathBuf)> {
     let Ok(list) = std::env::var("LIAG_AGG_TUNNELS") else {
-        eprintln!("real_paths against aggligator skipped: set LIAG_AGG_TUNNELS to run it");
+        eprintln!("runs against aggligator skipped: set LIAG_AGG_TUNNELS to run them");
         return Vec::new();
     };
     list.split(',')

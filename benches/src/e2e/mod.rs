@@ -6,6 +6,7 @@ pub mod emulated;
 pub mod loopback;
 pub mod proxy;
 pub mod real_paths;
+pub mod redundant;
 pub mod scale;
 pub mod tiers;
 pub mod to_aggligator;

@@ -7,7 +7,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use liag_transports::liag_tokio::Server;
+use liag_transports::liag_tokio::{EndpointConfig, Server};
 use liag_transports::socks::SocksConnector;
 use liag_transports::tcp::{TcpConnector, TcpLinkFilter, with_default_port};
 use liag_transports::tls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -107,8 +107,9 @@ fn self_signed() -> io::Result<Arc<ServerConfig>> {
     server_config(vec![made.cert.der().clone()], key)
 }
 
-/// Which links carry data always, only beyond what the others carry, or only when no other
-/// works: by the local interface they leave from.
+/// Link policies: which links carry data always, only beyond what the others carry, or only
+/// when no other works (by the local interface they leave from), and whether data goes on two
+/// links at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub(crate) struct TierArgs {
     /// Links leaving from this interface carry no data while any primary or secondary link
@@ -123,6 +124,29 @@ pub(crate) struct TierArgs {
     /// works. Repeatable.
     #[arg(long = "secondary-interface", value_name = "IFACE")]
     pub(crate) secondary_interface: Vec<String>,
+    /// Links to this target (one of the --tcp, --websocket or --rfcomm values, as given) are
+    /// backup links, whatever interface they leave from: a second server, or a path through
+    /// a costly provider. With an interface's tier, the more reserved wins. Repeatable.
+    #[arg(long, value_name = "TARGET")]
+    pub(crate) backup: Vec<String>,
+    /// Links to this target are secondary links, as --secondary-interface makes them.
+    /// Repeatable.
+    #[arg(long, value_name = "TARGET")]
+    pub(crate) secondary: Vec<String>,
+    /// Links leaving from IFACE send at most RATE, to leave room on a shared uplink: in bits
+    /// (`kbit`, `Mbit`, `Gbit`) or bytes (`kB`, `MB`, `GB`) per second, such as `eth1=20Mbit`.
+    /// The other links take the rest. Repeatable, one cap per interface.
+    #[arg(long = "max-rate", value_name = "IFACE=RATE", value_parser = parse_rate_rule)]
+    pub(crate) max_rate: Vec<(String, u64)>,
+    /// Send everything on two links, the one liag would choose and the usable link with the
+    /// next earliest arrival; the first copy to arrive wins. For calls, games and remote
+    /// desktops: a link that stops for a moment then costs no delay while another works. It
+    /// costs up to twice the bytes, and a bulk transfer that fills the links may get no more
+    /// than the fastest one's rate. A liag server is asked to do the same for what it sends
+    /// back; an aggligator server takes the copies but sends its own data once. New
+    /// connections follow a reload.
+    #[arg(long)]
+    pub(crate) redundant: bool,
 }
 
 impl TierArgs {
@@ -138,14 +162,65 @@ impl TierArgs {
                 ),
             ));
         }
+        if let Some(both) = (self.backup.iter()).find(|t| self.secondary.contains(t)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{both} is given both --backup and --secondary; give each target one tier"),
+            ));
+        }
         let secondary = (self.secondary_interface.iter()).map(|i| (i, Tier::Secondary));
         let backup = self.backup_interface.iter().map(|i| (i, Tier::Backup));
-        Ok(secondary
+        let tiered = secondary
             .chain(backup)
             .fold(TierRules::new(), |rules, (interface, tier)| {
                 rules.interface(interface.clone(), tier)
-            }))
+            });
+        Ok(
+            (self.max_rate.iter()).fold(tiered, |rules, (interface, rate)| {
+                rules.max_rate(interface.clone(), *rate)
+            }),
+        )
     }
+}
+
+/// `IFACE=RATE` for `--max-rate`: the interface and its cap in bytes per second. RATE is a
+/// number and a unit: `bit`, `kbit`, `Mbit`, `Gbit` (bits) or `B`, `kB`, `MB`, `GB` (bytes),
+/// per second (a trailing `/s` is allowed); the prefixes are decimal, as `tc` and iperf3 use.
+fn parse_rate_rule(rule: &str) -> Result<(String, u64), String> {
+    let (interface, rate) = rule
+        .split_once('=')
+        .filter(|(i, _)| !i.is_empty())
+        .ok_or_else(|| format!("`{rule}`: give IFACE=RATE, such as eth1=20Mbit"))?;
+    let rate = rate.trim().trim_end_matches("/s");
+    let split = rate
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rate.len());
+    let (number, unit) = rate.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{rule}`: the rate needs a number, such as 20Mbit"))?;
+    let bytes_per_unit = match unit.trim() {
+        "bit" => 1.0 / 8.0,
+        "kbit" => 1e3 / 8.0,
+        "Mbit" | "mbit" => 1e6 / 8.0,
+        "Gbit" | "gbit" => 1e9 / 8.0,
+        "B" => 1.0,
+        "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        other => {
+            return Err(format!(
+                "`{rule}`: unknown unit `{other}`; use bit, kbit, Mbit, Gbit, B, kB, MB or GB"
+            ));
+        }
+    };
+    let bytes = (number * bytes_per_unit).round();
+    if !(1.0..=1e15).contains(&bytes) {
+        return Err(format!(
+            "`{rule}`: the rate must be at least 1 byte per second"
+        ));
+    }
+    Ok((interface.to_string(), bytes as u64))
 }
 
 /// The client's links: TCP targets, WebSocket URLs, RFCOMM devices and SOCKS5 proxies, with
@@ -191,6 +266,13 @@ fn host_of(target: &str) -> String {
 }
 
 impl ClientLinks {
+    /// The settings of a connection over these links.
+    pub(crate) fn endpoint_config(&self) -> EndpointConfig {
+        let mut endpoint = EndpointConfig::default();
+        endpoint.config.redundant = self.tiers.redundant;
+        endpoint
+    }
+
     /// The TLS configuration and server name, if TLS is on.
     fn tls(&self) -> io::Result<Option<(Arc<ClientConfig>, String)>> {
         let first = self
@@ -224,30 +306,72 @@ impl ClientLinks {
         }
     }
 
-    /// A connector for all the links, tiered by interface; names are resolved first, so a
-    /// typo fails at once.
+    /// The tier `--backup` or `--secondary` gives `target`.
+    fn target_tier(&self, target: &str) -> Tier {
+        let named = |list: &[String]| list.iter().any(|t| t == target);
+        if named(&self.tiers.backup) {
+            Tier::Backup
+        } else if named(&self.tiers.secondary) {
+            Tier::Secondary
+        } else {
+            Tier::Primary
+        }
+    }
+
+    /// `targets` grouped by the tier `--backup` and `--secondary` give them, primary first.
+    fn by_target_tier<'a>(&'a self, targets: &'a [String]) -> Vec<(Tier, Vec<String>)> {
+        [Tier::Primary, Tier::Secondary, Tier::Backup]
+            .into_iter()
+            .map(|tier| {
+                let mine = targets.iter().filter(|t| self.target_tier(t) == tier);
+                (tier, mine.cloned().collect::<Vec<String>>())
+            })
+            .filter(|(_, targets)| !targets.is_empty())
+            .collect()
+    }
+
+    /// Refuses a `--backup` or `--secondary` target that no link goes to.
+    fn check_target_tiers(&self) -> io::Result<()> {
+        let all = || self.tcp.iter().chain(&self.websocket).chain(&self.rfcomm);
+        let flagged = self.tiers.backup.iter().chain(&self.tiers.secondary);
+        for target in flagged {
+            if !all().any(|t| t == target) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{target} is given a tier but is none of the --tcp, --websocket or \
+                         --rfcomm targets; name it as given there"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A connector for all the links, tiered by target and by interface; names are resolved
+    /// first, so a typo fails at once.
     pub(crate) async fn connector(&self) -> io::Result<TieredConnector<MultiConnector>> {
         let tls = self.tls()?;
         let rules = self.tiers.rules()?;
+        self.check_target_tiers()?;
         let mut multi = MultiConnector::new();
-        if !self.tcp.is_empty() {
-            let mut tcp = TcpConnector::new(self.tcp.clone(), self.tcp_default_port);
+        for (tier, targets) in self.by_target_tier(&self.tcp) {
+            let mut tcp = TcpConnector::new(targets, self.tcp_default_port);
             tcp.set_filter(self.filter).set_ip_version(self.ip_version);
             tcp.resolve().await?;
-            add(&mut multi, tcp, &tls)?;
+            add(&mut multi, tcp, &tls, tier)?;
         }
-        if !self.websocket.is_empty() {
-            let urls = self
-                .websocket
+        for (tier, targets) in self.by_target_tier(&self.websocket) {
+            let urls = targets
                 .iter()
                 .map(|t| ws_url(t, self.ws_default_port, self.ws_path));
             let mut ws = WsConnector::new(urls)?;
             ws.set_ip_version(self.ip_version);
             ws.resolve().await?;
-            add(&mut multi, ws, &tls)?;
+            add(&mut multi, ws, &tls, tier)?;
         }
         for target in &self.rfcomm {
-            add_rfcomm(&mut multi, target, &tls)?;
+            add_rfcomm(&mut multi, target, &tls, self.target_tier(target))?;
         }
         if !self.socks.socks.is_empty() {
             let target = self
@@ -262,7 +386,7 @@ impl ClientLinks {
                     )
                 })?;
             let socks = SocksConnector::new(&self.socks.socks, target, self.tcp_default_port)?;
-            add(&mut multi, socks, &tls)?;
+            add(&mut multi, socks, &tls, Tier::Primary)?;
         }
         Ok(TieredConnector::new(multi, rules))
     }
@@ -287,10 +411,11 @@ fn add_rfcomm(
     multi: &mut MultiConnector,
     target: &str,
     tls: &Option<(Arc<ClientConfig>, String)>,
+    tier: Tier,
 ) -> io::Result<()> {
     use liag_transports::bluetooth::{RfcommConnector, parse_target};
     let (address, service) = parse_target(target)?;
-    add(multi, RfcommConnector::new(address, service), tls)
+    add(multi, RfcommConnector::new(address, service), tls, tier)
 }
 
 #[cfg(not(all(feature = "bluetooth", target_os = "linux")))]
@@ -298,6 +423,7 @@ fn add_rfcomm(
     _: &mut MultiConnector,
     target: &str,
     _: &Option<(Arc<ClientConfig>, String)>,
+    _: Tier,
 ) -> io::Result<()> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
@@ -337,14 +463,21 @@ pub(crate) async fn serve_rfcomm(
     }
 }
 
+/// Adds `connector`'s links to `multi`, inside TLS if `tls` is set, every one of them at least
+/// of tier `tier`.
 fn add<C: StreamConnector>(
     multi: &mut MultiConnector,
     connector: C,
     tls: &Option<(Arc<ClientConfig>, String)>,
+    tier: Tier,
 ) -> io::Result<()> {
+    let rules = TierRules::new().every_path(tier);
     match tls {
-        Some((config, name)) => multi.push(TlsConnector::new(connector, config.clone(), name)?),
-        None => multi.push(connector),
+        Some((config, name)) => {
+            let tls = TlsConnector::new(connector, config.clone(), name)?;
+            multi.push(TieredConnector::new(tls, rules));
+        }
+        None => multi.push(TieredConnector::new(connector, rules)),
     }
     Ok(())
 }
@@ -378,6 +511,7 @@ pub(crate) fn spawn_serve<A: StreamAcceptor>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use liag_transports::Connector;
 
     #[test]
     fn websocket_targets_as_agg_speed_reads_them() {
@@ -392,6 +526,108 @@ mod tests {
         assert_eq!(ws_url("::1", 8080, "/x"), "ws://[::1]:8080/x");
         assert_eq!(ws_url("[::1]:99", 8080, "/x"), "ws://[::1]:99/x");
         assert_eq!(ws_url("wss://h/p", 8080, "/x"), "wss://h/p");
+    }
+
+    /// Client links to `tcp` targets over the loopback interface, with `tiers`.
+    fn loopback_links(tcp: &[&str], tiers: TierArgs) -> ClientLinks {
+        ClientLinks {
+            tcp: tcp.iter().map(|t| t.to_string()).collect(),
+            tcp_default_port: 5700,
+            filter: TcpLinkFilter::None,
+            websocket: Vec::new(),
+            ws_default_port: 8080,
+            ws_path: "/",
+            ip_version: IpVersion::V4,
+            rfcomm: Vec::new(),
+            socks: SocksLinks::default(),
+            tls: ClientTls {
+                tls: false,
+                tls_ca: None,
+                tls_server_name: None,
+            },
+            tiers,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_target_takes_its_tier_and_an_interface_rule_may_reserve_it_further() {
+        let tiers = TierArgs {
+            backup: vec!["127.0.0.2:5700".into()],
+            secondary: vec!["127.0.0.3:5700".into()],
+            ..TierArgs::default()
+        };
+        let targets = ["127.0.0.1:5700", "127.0.0.2:5700", "127.0.0.3:5700"];
+        let connector = loopback_links(&targets, tiers.clone())
+            .connector()
+            .await
+            .unwrap();
+        let paths = connector.paths().await.unwrap();
+        let tier_of = |ip: &str| {
+            let path = paths.iter().find(|p| p.contains(ip)).unwrap();
+            connector.link_config(path).tier
+        };
+        assert_eq!(tier_of("127.0.0.1:"), Tier::Primary);
+        assert_eq!(tier_of("127.0.0.2:"), Tier::Backup);
+        assert_eq!(tier_of("127.0.0.3:"), Tier::Secondary);
+
+        // Every path leaves from `lo`: an interface rule makes the primary a backup too, and
+        // leaves the more reserved target tiers as they are.
+        let on_lo = TierArgs {
+            backup_interface: vec!["lo".into()],
+            ..tiers
+        };
+        let connector = loopback_links(&targets, on_lo).connector().await.unwrap();
+        let paths = connector.paths().await.unwrap();
+        assert!(
+            paths
+                .iter()
+                .all(|p| connector.link_config(p).tier == Tier::Backup),
+            "{paths:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tier_for_a_target_no_link_goes_to_is_refused() {
+        let tiers = TierArgs {
+            backup: vec!["server.example".into()],
+            ..TierArgs::default()
+        };
+        let error = loopback_links(&["127.0.0.1:5700"], tiers)
+            .connector()
+            .await
+            .err();
+        let error = error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("server.example is given a tier"), "{error}");
+        let both = TierArgs {
+            backup: vec!["127.0.0.1:5700".into()],
+            secondary: vec!["127.0.0.1:5700".into()],
+            ..TierArgs::default()
+        };
+        let error = loopback_links(&["127.0.0.1:5700"], both)
+            .connector()
+            .await
+            .err();
+        let error = error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("both --backup and --secondary"), "{error}");
+    }
+
+    #[test]
+    fn rate_caps_read_bits_and_bytes() {
+        let rate = |s: &str| parse_rate_rule(s).map(|(_, r)| r);
+        assert_eq!(
+            parse_rate_rule("eth1=20Mbit"),
+            Ok(("eth1".into(), 2_500_000))
+        );
+        assert_eq!(rate("eth1=20mbit/s"), Ok(2_500_000));
+        assert_eq!(rate("eth1=1.5MB"), Ok(1_500_000));
+        assert_eq!(rate("eth1=800kbit"), Ok(100_000));
+        assert_eq!(rate("eth1=1Gbit"), Ok(125_000_000));
+        assert_eq!(rate("eth1=64B/s"), Ok(64));
+        assert!(rate("eth1=20mb").is_err_and(|e| e.contains("unknown unit `mb`")));
+        assert!(rate("eth1=fast").is_err());
+        assert!(rate("eth1=0Mbit").is_err());
+        assert!(rate("=20Mbit").is_err());
+        assert!(rate("20Mbit").is_err());
     }
 
     #[test]

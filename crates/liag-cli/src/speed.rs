@@ -31,6 +31,8 @@ const DEFAULT_PORT: u16 = 5700;
 
 /// Options of `liag speed`.
 #[derive(Debug, Clone, clap::Subcommand)]
+// Parsed once at start-up: the client's larger size is of no account.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Args {
     /// Answers speed tests: sends test data and checks what arrives.
     Server {
@@ -161,6 +163,7 @@ pub(crate) async fn run(args: Args, service: Service<Args>) -> io::Result<ExitCo
                 tiers,
             };
             let connector = links.connector().await?;
+            let endpoint = links.endpoint_config();
             let test = Test {
                 time: Duration::from_secs_f64(time.max(0.1)),
                 limit: limit.map(|mb| mb * 1_000_000),
@@ -170,7 +173,7 @@ pub(crate) async fn run(args: Args, service: Service<Args>) -> io::Result<ExitCo
             if let Some(addr) = options.metrics {
                 service::metrics::serve(addr, "speed-client", &service.connections, None)?;
             }
-            client(connector, test, (no_monitor, json), service).await
+            client((connector, endpoint), test, (no_monitor, json), service).await
         }
     }
 }
@@ -368,6 +371,8 @@ struct LinkReport {
     received_bytes: u64,
     send_speed: f64,
     recv_speed: f64,
+    /// Data bytes sent on the link as redundant copies (`--redundant`).
+    copied_bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -380,12 +385,12 @@ struct Report {
 }
 
 async fn client(
-    connector: TieredConnector<MultiConnector>,
+    (connector, endpoint): (TieredConnector<MultiConnector>, EndpointConfig),
     test: Test,
     (quiet, json): (bool, bool),
     service: Service<Args>,
 ) -> io::Result<ExitCode> {
-    let (stream, links) = connect_with(connector, EndpointConfig::default());
+    let (stream, links) = connect_with(connector, endpoint);
     let control = links.outgoing().control();
     let _tracked = service.connections.track("speed test", control.clone());
     // Wait for the first link, so the clock starts with the transfer.
@@ -477,6 +482,7 @@ async fn client(
                 received_bytes: l.stats.received_bytes,
                 send_speed: l.stats.sent_bytes as f64 / elapsed,
                 recv_speed: l.stats.received_bytes as f64 / elapsed,
+                copied_bytes: l.stats.copied_bytes,
             })
             .collect(),
     };
@@ -486,8 +492,14 @@ async fn client(
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
+        let copied: u64 = report.links.iter().map(|l| l.copied_bytes).sum();
+        let copies = if copied > 0 {
+            format!(", {:.1} MB sent twice (redundant)", copied as f64 / 1e6)
+        } else {
+            String::new()
+        };
         println!(
-            "send {:.2} MB/s, receive {:.2} MB/s (verified) over {} link(s)",
+            "send {:.2} MB/s, receive {:.2} MB/s (verified) over {} link(s){copies}",
             report.send_speed / 1e6,
             report.recv_speed / 1e6,
             report.links.len()

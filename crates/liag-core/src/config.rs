@@ -56,6 +56,19 @@ pub struct Config {
     /// connections one.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub memory_budget: Option<MemoryBudget>,
+    /// Redundant sending, for traffic where delay matters more than bandwidth (calls, games,
+    /// remote desktops): each reliable message (Data, and the Consumed and end-of-stream
+    /// messages numbered with it) goes on the link the scheduler chose and, as a copy, on the
+    /// usable link with the next earliest arrival (of the tiers open now), when that link has
+    /// window room for it. The first copy to arrive is delivered, so a link that stops for a
+    /// moment costs nothing while another works. It costs bytes: up to twice the data on the
+    /// links ([`crate::LinkStats::copied_bytes`] counts the copies' payload); and on links
+    /// that a bulk transfer fills, its copies take the room the other links had, down to the
+    /// fastest link's rate rather than the links' sum. Any protocol 4 peer receives the
+    /// copies correctly: it acknowledges every copy and delivers each message once. This
+    /// governs this end's sending; a liag client that sends redundantly asks a liag server,
+    /// in each link's handshake, to do the same. Default false.
+    pub redundant: bool,
 }
 
 impl Default for Config {
@@ -74,6 +87,7 @@ impl Default for Config {
             max_queued_acks: 16_384,
             disconnect_on_server_id_mismatch: true,
             memory_budget: None,
+            redundant: false,
         }
     }
 }

@@ -166,12 +166,15 @@ impl Initiator {
                     .agree(&welcome.public_key)
                     .map_err(HandshakeError::KeyAgreement)?;
                 let p = &self.params;
-                // The link's tier goes only to a responder that said it applies it.
-                let extensions = if welcome.extensions.contains(Extensions::TIERS) {
-                    p.extensions
-                } else {
-                    p.extensions.with_link_tier(LinkTier::Primary)
-                };
+                // The link's tier and a request for redundancy go only to a responder that
+                // said it applies them.
+                let mut extensions = p.extensions;
+                if !welcome.extensions.contains(Extensions::TIERS) {
+                    extensions = extensions.with_link_tier(LinkTier::Primary);
+                }
+                if !welcome.extensions.contains(Extensions::REDUNDANT) {
+                    extensions = extensions.without(Extensions::REDUNDANT);
+                }
                 let connect = Message::Connect(Connect {
                     extensions,
                     public_key,
@@ -229,7 +232,7 @@ impl Responder {
     ) -> (Self, Bytes) {
         let keys = LinkKeyPair::generate(rng);
         let welcome = Message::Welcome(Welcome {
-            extensions: Extensions::TIERS,
+            extensions: Extensions::TIERS.union(Extensions::REDUNDANT),
             public_key: keys.public_key(),
             server_id,
             user_data,

@@ -35,8 +35,10 @@ pub mod handshake;
 mod link;
 #[cfg(feature = "netem")]
 pub mod netem;
+mod pace;
 mod probe;
 mod recv;
+mod redundant;
 mod rtt;
 mod scheduler;
 mod send;

@@ -9,7 +9,9 @@ use liag_proto::inbound::InboundReader;
 use liag_proto::message::UserData;
 use liag_proto::seq::Seq;
 
+use crate::pace::Pacer;
 use crate::probe::{LinkTest, PongFor};
+use crate::redundant::Copies;
 use crate::rtt::{Rtt, Window};
 use crate::tier::Tier;
 use crate::time::Time;
@@ -68,6 +70,10 @@ pub struct LinkInfo {
     /// The link's settings from the start, such as its [`Tier`] (later changes:
     /// [`crate::Connection::set_link_config`]).
     pub config: LinkConfig,
+    /// The peer asked in this link's handshake that this end send redundantly (liag's
+    /// `Extensions::REDUNDANT` in Connect): attaching the link turns
+    /// [`crate::Config::redundant`] on for the connection.
+    pub redundant_requested: bool,
 }
 
 impl LinkInfo {
@@ -80,6 +86,7 @@ impl LinkInfo {
             remote_user_data: UserData::empty(),
             handshake_rtt,
             config: LinkConfig::default(),
+            redundant_requested: false,
         }
     }
 }
@@ -101,6 +108,11 @@ pub struct LinkConfig {
     /// When the link carries data: always, only beyond what the primary links take, or only
     /// when no other link is usable. Default [`Tier::Primary`].
     pub tier: Tier,
+    /// Most payload bytes per second the link takes (new data, resends and redundant copies
+    /// alike), whatever it could carry: room left on a shared uplink. Measured over 20 ms
+    /// and one payload, so it holds on average; the scheduler counts the link at no more
+    /// than this rate, so the other links take the rest. Default `None`: no cap.
+    pub max_rate: Option<u64>,
 }
 
 impl LinkConfig {
@@ -108,6 +120,14 @@ impl LinkConfig {
     #[must_use]
     pub fn with_tier(mut self, tier: Tier) -> Self {
         self.tier = tier;
+        self
+    }
+
+    /// These settings with a cap of `bytes_per_sec` on the link's payload
+    /// ([`LinkConfig::max_rate`]).
+    #[must_use]
+    pub fn with_max_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.max_rate = Some(bytes_per_sec);
         self
     }
 }
@@ -174,8 +194,13 @@ pub struct LinkStats {
     /// Data payload bytes sent again on this link after the link that carried them failed,
     /// stalled or was removed.
     pub resent_bytes: u64,
+    /// Data payload bytes sent on this link as redundant copies of messages another link
+    /// carries ([`crate::Config::redundant`]): the price of redundancy.
+    pub copied_bytes: u64,
     /// Its tier.
     pub tier: Tier,
+    /// Its rate cap, bytes per second ([`LinkConfig::max_rate`]).
+    pub max_rate: Option<u64>,
 }
 
 /// Graceful-removal progress (spec §6.7).
@@ -382,6 +407,10 @@ pub(crate) struct Link {
     pub(crate) data_bytes: u64,
     /// Data payload bytes resent on this link.
     pub(crate) resent_bytes: u64,
+    /// Redundant copies of Data sent on other links ([`crate::Config::redundant`]).
+    pub(crate) copies: Copies,
+    /// The token bucket of [`LinkConfig::max_rate`], made when a payload first asks.
+    pub(crate) pacer: Option<Pacer>,
 }
 
 /// Acknowledgements this close together count as one burst.
@@ -468,6 +497,8 @@ impl Link {
             received_bytes: 0,
             data_bytes: 0,
             resent_bytes: 0,
+            copies: Copies::default(),
+            pacer: None,
         }
     }
 
@@ -495,7 +526,14 @@ impl Link {
     }
 
     pub(crate) fn has_window_for(&self, len: usize) -> bool {
-        self.inflight_bytes == 0 || self.inflight_bytes + len <= self.inflight_limit()
+        let queued = self.queued_bytes();
+        queued == 0 || queued + len <= self.inflight_limit()
+    }
+
+    /// Payload bytes the link has taken and not delivered as far as this end knows: its own
+    /// messages in flight and the redundant copies it carries.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.inflight_bytes + self.copies.bytes()
     }
 
     /// The ack timeout under `config`, with this link's override.
@@ -594,10 +632,34 @@ impl Link {
 
     /// Delivery rate in bytes per second: measured, or the window over the RTT until then.
     pub(crate) fn rate(&self) -> f64 {
-        if self.rate.rate > 0.0 {
+        let rate = if self.rate.rate > 0.0 {
             self.rate.rate
         } else {
             self.window.get() as f64 / self.rtt.smoothed().as_secs_f64()
+        };
+        // A capped link delivers no more than its cap, whatever its path could.
+        self.config
+            .max_rate
+            .map_or(rate, |cap| rate.min(cap.max(1) as f64))
+    }
+
+    /// Whether the link's rate cap lets it take a payload now (always, without a cap).
+    pub(crate) fn pace_allows(&mut self, now: Time) -> bool {
+        let Some(cap) = self.config.max_rate else {
+            self.pacer = None;
+            return true;
+        };
+        let pacer = match &mut self.pacer {
+            Some(p) if p.rate() == cap.max(1) => p,
+            slot => slot.insert(Pacer::new(cap, now)),
+        };
+        pacer.allows(now)
+    }
+
+    /// The link took `len` payload bytes: they count against its rate cap.
+    pub(crate) fn pace_take(&mut self, len: usize) {
+        if let Some(pacer) = &mut self.pacer {
+            pacer.take(len);
         }
     }
 
@@ -754,7 +816,9 @@ impl Link {
             received_bytes: self.received_bytes,
             data_bytes: self.data_bytes,
             resent_bytes: self.resent_bytes,
+            copied_bytes: self.copies.total,
             tier: self.config.tier,
+            max_rate: self.config.max_rate,
         }
     }
 }

@@ -18,7 +18,8 @@ pub struct LinkView {
     /// Estimated delivery rate, bytes per second: from the link test when there was one,
     /// then from acknowledged data.
     pub rate: f64,
-    /// Payload bytes in flight.
+    /// Payload bytes in flight, redundant copies included
+    /// ([`Config::redundant`](crate::Config::redundant)).
     pub inflight: usize,
     /// In-flight limit.
     pub window: usize,
@@ -41,6 +42,21 @@ pub struct LinkView {
 }
 
 impl LinkView {
+    /// What a scheduler sees of `l`. Its bytes in flight include the redundant copies it
+    /// carries: they queue ahead of what it takes next.
+    pub(crate) fn of(l: &crate::link::Link) -> LinkView {
+        LinkView {
+            id: l.id,
+            rtt: l.rtt.smoothed(),
+            min_rtt: l.rtt.min(),
+            rate: l.rate(),
+            inflight: l.queued_bytes(),
+            window: l.window.get(),
+            provisional: l.rate_provisional(),
+            tier: l.config.tier,
+        }
+    }
+
     /// When `len` bytes handed to this link now would have arrived, from now: the queue ahead
     /// of them and their own transmission at the link's rate, plus half the minimum round trip.
     pub fn arrival(&self, len: usize) -> Duration {

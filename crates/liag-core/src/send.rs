@@ -133,6 +133,11 @@ impl SendState {
             .get_mut(usize::try_from(index.checked_sub(self.base)?).ok()?)
     }
 
+    /// Whether message `index` needs no more sending: acknowledged, or before every kept one.
+    pub(crate) fn settled(&self, index: u64) -> bool {
+        self.get(index).is_none_or(|s| s.state == SentState::Acked)
+    }
+
     /// Whether a new message fits the sequence window.
     pub(crate) fn window_open(&self, seq_window: u32) -> bool {
         (self.kept.len() as u64) < u64::from(seq_window)

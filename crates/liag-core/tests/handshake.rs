@@ -214,15 +214,16 @@ fn an_old_connections_end_leaves_a_new_one_under_its_id_alone() {
     assert!(table.is_empty());
 }
 
-/// A link's tier goes in Connect only to a responder whose Welcome says it applies it (a liag
-/// server); a protocol 4 peer's Welcome (extensions 0) gets a Connect without it.
+/// A link's tier and a request for redundancy go in Connect only to a responder whose Welcome
+/// says it applies them (a liag server); a protocol 4 peer's Welcome (extensions 0) gets a
+/// Connect without them.
 #[test]
-fn the_link_tier_goes_only_to_a_responder_that_applies_it() {
+fn the_link_tier_and_redundancy_go_only_to_a_responder_that_applies_them() {
     use liag_core::proto::extensions::LinkTier;
     let mut rng = StdRng::seed_from_u64(7);
     let backup = || {
         let mut params = InitiatorParams::new(ConnId::new(1), false, cfg());
-        params.extensions = Extensions::NONE.with_link_tier(LinkTier::Backup);
+        params.extensions = Extensions::REDUNDANT.with_link_tier(LinkTier::Backup);
         params
     };
     let connect_to = |welcome: &Bytes, rng: &mut StdRng| {
@@ -237,12 +238,21 @@ fn the_link_tier_goes_only_to_a_responder_that_applies_it() {
     let connect = connect_to(&liag, &mut rng);
     let request = responder.handle_packet(&connect).unwrap();
     assert_eq!(request.extensions.link_tier(), LinkTier::Backup);
+    assert!(request.extensions.contains(Extensions::REDUNDANT));
 
-    // The same Welcome as a protocol 4 peer sends it.
     let Ok(Message::Welcome(mut welcome)) = Message::decode(&liag) else {
         panic!("not a Welcome");
     };
     assert!(welcome.extensions.contains(Extensions::TIERS));
+    // A responder that applies tiers but not redundancy gets the tier alone.
+    welcome.extensions = Extensions::TIERS;
+    let connect = connect_to(&Message::Welcome(welcome.clone()).to_bytes(), &mut rng);
+    match Message::decode(&connect).unwrap() {
+        Message::Connect(c) => assert_eq!(c.extensions, Extensions::from_bits(2)),
+        other => panic!("{other:?}"),
+    }
+
+    // The same Welcome as a protocol 4 peer sends it.
     welcome.extensions = Extensions::NONE;
     let connect = connect_to(&Message::Welcome(welcome).to_bytes(), &mut rng);
     match Message::decode(&connect).unwrap() {

@@ -4,13 +4,15 @@
 //! nothing for a peer that does not know it. A liag server announces [`Extensions::TIERS`] in
 //! its Welcome; to such a server alone, a liag client's Connect states the link's tier in the
 //! [`Extensions::LINK_TIER`] bits ([`LinkTier`]), so that the server's data keeps off a
-//! client's backup link too. Bits liag does not know are kept, so that future extensions can be
+//! client's backup link too. A liag server's Welcome also announces [`Extensions::REDUNDANT`],
+//! and a liag client that sends redundantly sets the same bit in its Connect to ask the server
+//! to do so too. Bits liag does not know are kept, so that future extensions can be
 //! negotiated as the intersection of both sets.
 
 use core::fmt;
 
-/// A set of protocol extensions. liag's Connect carries the link's tier in the
-/// [`Extensions::LINK_TIER`] bits; nothing else is defined.
+/// A set of protocol extensions: the link's tier ([`Extensions::LINK_TIER`],
+/// [`Extensions::TIERS`]) and redundant sending ([`Extensions::REDUNDANT`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Extensions(u32);
 
@@ -50,6 +52,23 @@ impl Extensions {
 
     /// In Welcome: the responder applies the [`Extensions::LINK_TIER`] bits of Connect.
     pub const TIERS: Extensions = Extensions(0b100);
+
+    /// In Welcome: the responder sends redundantly on request. In Connect, sent only to such a
+    /// responder: the initiator asks that the connection's data to it go redundantly (each
+    /// Data message on two links, liag-core's `Config::redundant`).
+    pub const REDUNDANT: Extensions = Extensions(0b1000);
+
+    /// Both sets' bits.
+    #[must_use]
+    pub const fn union(self, other: Extensions) -> Self {
+        Extensions(self.0 | other.0)
+    }
+
+    /// These bits without those of `other`.
+    #[must_use]
+    pub const fn without(self, other: Extensions) -> Self {
+        Extensions(self.0 & !other.0)
+    }
 
     /// The link tier these bits state: [`LinkTier::Primary`] for none (what protocol 4 peers
     /// send) and for the unused value 3.
@@ -110,5 +129,16 @@ mod tests {
         );
         assert_eq!(Extensions::from_bits(3).link_tier(), LinkTier::Primary);
         assert_eq!(Extensions::NONE.with_link_tier(LinkTier::Backup).bits(), 2);
+    }
+
+    #[test]
+    fn redundancy_is_its_own_bit() {
+        let both = Extensions::TIERS.union(Extensions::REDUNDANT);
+        assert_eq!(both.bits(), 0b1100);
+        assert!(both.contains(Extensions::REDUNDANT));
+        assert_eq!(both.without(Extensions::REDUNDANT), Extensions::TIERS);
+        let asked = Extensions::REDUNDANT.with_link_tier(LinkTier::Backup);
+        assert_eq!(asked.link_tier(), LinkTier::Backup);
+        assert!(asked.contains(Extensions::REDUNDANT));
     }
 }

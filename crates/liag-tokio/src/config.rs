@@ -1,8 +1,47 @@
 //! [`EndpointConfig`]: a connection's configuration plus the driver's own limits.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use liag_core::Config;
+use liag_core::{Config, EarliestArrival, Scheduler};
+
+/// How each new connection gets its scheduler, the policy that places data on links: liag's
+/// [`EarliestArrival`] by default, or one of the application's.
+///
+/// ```
+/// use liag_tokio::{EndpointConfig, SchedulerChoice};
+/// use liag_tokio::liag_core::EarliestArrival;
+///
+/// let mut endpoint = EndpointConfig::default();
+/// endpoint.scheduler = SchedulerChoice::new(|| Box::new(EarliestArrival::new()));
+/// ```
+#[derive(Clone)]
+pub struct SchedulerChoice(Arc<dyn Fn() -> Box<dyn Scheduler> + Send + Sync>);
+
+impl SchedulerChoice {
+    /// Each connection calls `make` once, as it is made, for a scheduler of its own.
+    pub fn new(make: impl Fn() -> Box<dyn Scheduler> + Send + Sync + 'static) -> Self {
+        SchedulerChoice(Arc::new(make))
+    }
+
+    /// A scheduler for a new connection.
+    pub fn make(&self) -> Box<dyn Scheduler> {
+        (self.0)()
+    }
+}
+
+impl Default for SchedulerChoice {
+    fn default() -> Self {
+        SchedulerChoice::new(|| Box::new(EarliestArrival::new()))
+    }
+}
+
+impl fmt::Debug for SchedulerChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SchedulerChoice({:?})", self.make())
+    }
+}
 
 /// Everything the tokio layer needs to know, for connections and servers alike.
 #[derive(Debug, Clone)]
@@ -53,6 +92,10 @@ pub struct EndpointConfig {
     /// (`recv_buffer`, `send_buffer`) still hold; `usize::MAX` bounds nothing more. Default
     /// 128 MiB.
     pub memory_budget: usize,
+    /// The scheduler of each connection, client's and server's alike. Default liag's
+    /// [`EarliestArrival`]. Not part of a configuration file.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub scheduler: SchedulerChoice,
 }
 
 impl Default for EndpointConfig {
@@ -68,6 +111,7 @@ impl Default for EndpointConfig {
             max_connections_per_source: 64,
             no_link_timeout_before_data: Duration::from_secs(10),
             memory_budget: 128 << 20,
+            scheduler: SchedulerChoice::default(),
         }
     }
 }

@@ -91,9 +91,10 @@ impl std::fmt::Debug for Outgoing {
 #[must_use = "the connection is unused; links join it through the Outgoing"]
 pub fn connect(config: EndpointConfig) -> (Connection, Outgoing) {
     let conn_id = ConnId::random(&mut rand::rng());
-    let shared = Shared::new(liag_core::Connection::new(
+    let shared = Shared::new(liag_core::Connection::with_scheduler(
         config.config.clone(),
         liag_core::Time::ZERO,
+        config.scheduler.make(),
     ));
     let span = tracing::info_span!("liag", conn = %conn_id, side = "client");
     crate::driver::spawn(shared.clone(), span);
@@ -233,6 +234,10 @@ impl Outgoing {
         params.user_data = user_data.clone();
         // The server learns the link's tier, so its data keeps off a backup link too.
         params.extensions = Extensions::NONE.with_link_tier(config.tier.into());
+        // A connection that sends redundantly asks the server to do the same.
+        if self.shared.lock().conn.config().redundant {
+            params.extensions = params.extensions.union(Extensions::REDUNDANT);
+        }
         let started = tokio::time::Instant::now();
         let shared = self.shared.clone();
         let existing = params.existing_connection;

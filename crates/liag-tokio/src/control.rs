@@ -226,6 +226,24 @@ impl Control {
         inner.wake_driver();
     }
 
+    /// Changes one link's rate cap (`LinkConfig::max_rate`, bytes per second; `None` for
+    /// none), and nothing else of its settings.
+    pub fn set_link_max_rate(&self, link: LinkId, max_rate: Option<u64>) {
+        let mut inner = self.shared.lock();
+        inner.conn.set_link_max_rate(link, max_rate);
+        inner.wake_driver();
+    }
+
+    /// Sends redundantly from now on (each reliable message also goes, as a copy, on the link
+    /// with the next earliest arrival), or stops; see `liag_core::Config::redundant`. Links
+    /// added from then on ask a liag server to do the same; the server keeps what it was
+    /// asked.
+    pub fn set_redundant(&self, redundant: bool) {
+        let mut inner = self.shared.lock();
+        inner.conn.set_redundant(redundant);
+        inner.wake_driver();
+    }
+
     /// A receiver that changes whenever links come or go or the connection ends.
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.shared.changes.subscribe()

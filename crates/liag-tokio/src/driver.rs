@@ -147,14 +147,21 @@ impl Driver {
         self.drain_events(inner, changed);
 
         // Packets out: every link that can take them, including a closing link's last ones.
-        for link in &mut self.links {
-            let (sent, error) = send(inner, now, link, cx);
-            more |= sent == SEND_BUDGET;
-            if let Some(e) = error {
-                fail(inner, now, link, &e);
-                // Its data moved to the resend queue: the links already served this turn
-                // may take it, so go round again.
-                more = true;
+        // A redundant copy queued for a link served earlier in the pass takes one more (a
+        // link whose transport is full has its waker registered and wakes the driver later).
+        for pass in 0..2 {
+            if pass == 1 && !inner.conn.copies_waiting() {
+                break;
+            }
+            for link in &mut self.links {
+                let (sent, error) = send(inner, now, link, cx);
+                more |= sent == SEND_BUDGET;
+                if let Some(e) = error {
+                    fail(inner, now, link, &e);
+                    // Its data moved to the resend queue: the links already served this turn
+                    // may take it, so go round again.
+                    more = true;
+                }
             }
         }
         // Sending can end links too (the answer to a peer's Goodbye is a link's last packet).

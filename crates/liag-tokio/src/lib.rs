@@ -52,7 +52,7 @@ mod shared;
 mod sources;
 
 pub use codec::{BoxLink, FREE_PARTIAL, PacketLink, StreamLink, stream_link};
-pub use config::EndpointConfig;
+pub use config::{EndpointConfig, SchedulerChoice};
 pub use connect::{Outgoing, connect};
 pub use connection::{Connection, ReadHalf, WriteHalf};
 pub use control::{Control, LinkEvent, LinkRates, Refusal};
@@ -68,8 +68,8 @@ pub use liag_core::handshake::HandshakeError;
 pub use liag_core::proto::frame::FrameError;
 pub use liag_core::proto::message::{RefusedReason, UserData, Welcome};
 pub use liag_core::{
-    Config, ConnectionError, ConnectionStats, LinkConfig, LinkError, LinkId, LinkInfo, LinkState,
-    LinkStats, Tier,
+    Config, ConnectionError, ConnectionStats, EarliestArrival, LinkConfig, LinkError, LinkId,
+    LinkInfo, LinkState, LinkStats, LinkView, Offer, Scheduler, Tier,
 };
 
 /// A boxed future that is `Send`, as transports return them.

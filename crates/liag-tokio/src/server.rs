@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use liag_core::handshake::{self, ConnectionTable, LinkRequest, Resolution};
+use liag_core::proto::extensions::Extensions;
 use liag_core::proto::ids::{ConnId, ServerId};
 use liag_core::proto::message::{ExchangedConfig, RefusedReason, UserData};
 use liag_core::{Direction, LinkInfo, MemoryBudget, Time};
@@ -358,6 +359,7 @@ impl ServerInner {
         info.remote_user_data = request.user_data.clone();
         // The tier the client gave the link (liag's extension bits; none from other peers).
         info.config.tier = request.extensions.link_tier().into();
+        info.redundant_requested = request.extensions.contains(Extensions::REDUNDANT);
 
         let description = LinkDescription {
             tag: tag.clone(),
@@ -530,7 +532,12 @@ impl Incoming {
         config.no_link_timeout_before_data =
             config.no_link_timeout_before_data.or(Some(before_data));
         config.memory_budget = config.memory_budget.or(Some(server.budget.clone()));
-        let shared = Shared::new(liag_core::Connection::new(config, Time::ZERO));
+        let scheduler = server.config.scheduler.make();
+        let shared = Shared::new(liag_core::Connection::with_scheduler(
+            config,
+            Time::ZERO,
+            scheduler,
+        ));
         let span = tracing::info_span!("liag", conn = %self.conn_id, side = "server");
         crate::driver::spawn(shared.clone(), span);
         let conn = Connection::new(shared.clone());

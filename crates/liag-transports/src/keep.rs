@@ -497,9 +497,9 @@ fn best_tier_up(
     })
 }
 
-/// Gives the live links on the paths `names` lists the tier the connector gives their paths,
-/// where it differs (a reload changed it). Only this end follows at once: the peer keeps the
-/// tier the link's handshake told it.
+/// Gives the live links on the paths `names` lists the tier and rate cap the connector gives
+/// their paths, where they differ (a reload changed them). Only this end follows at once: the
+/// peer keeps the tier the link's handshake told it.
 fn retier(
     control: &liag_tokio::Control,
     connector: &Arc<dyn Connector>,
@@ -511,9 +511,15 @@ fn retier(
         let Some(id) = paths.get(name).and_then(|p| p.live.as_ref()).map(|l| l.id) else {
             continue;
         };
-        let tier = connector.link_config(name).tier;
-        if live.iter().any(|l| l.id == id && l.tier != tier) {
-            control.set_link_tier(id, tier);
+        let config = connector.link_config(name);
+        let Some(link) = live.iter().find(|l| l.id == id) else {
+            continue;
+        };
+        if link.tier != config.tier {
+            control.set_link_tier(id, config.tier);
+        }
+        if link.max_rate != config.max_rate {
+            control.set_link_max_rate(id, config.max_rate);
         }
     }
 }

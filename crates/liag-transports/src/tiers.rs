@@ -1,5 +1,5 @@
-//! Link tiers by interface: which links carry data always, only beyond what the others carry,
-//! or only when no other works.
+//! Link tiers by interface or for every path of a connector: which links carry data always,
+//! only beyond what the others carry, or only when no other works.
 
 use std::io;
 
@@ -9,10 +9,16 @@ use crate::transport::Connector;
 
 /// The tier of each link by the local interface its path leaves from: the part of the path's
 /// name before ` -> `, as the TCP, WebSocket and RFCOMM connectors name paths bound to an
-/// interface (`"wwan0 -> 192.0.2.1:5700"`). Paths on no named interface are primary.
+/// interface (`"wwan0 -> 192.0.2.1:5700"`), or one tier for every path
+/// ([`TierRules::every_path`], for a connector that reaches a backup server, say). Paths no
+/// rule names are primary.
+///
+/// The same rules cap a link's rate by its interface ([`TierRules::max_rate`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TierRules {
     by_interface: Vec<(String, Tier)>,
+    every_path: Option<Tier>,
+    rate_by_interface: Vec<(String, u64)>,
 }
 
 impl TierRules {
@@ -30,18 +36,49 @@ impl TierRules {
         self
     }
 
-    /// Whether every link is primary.
-    pub fn is_empty(&self) -> bool {
-        self.by_interface.is_empty()
+    /// Every path gets at least `tier`; an interface rule may make a link more reserved
+    /// still.
+    pub fn every_path(mut self, tier: Tier) -> Self {
+        self.every_path = Some(tier);
+        self
     }
 
-    /// The tier a rule gives a link on the path named `path`, if one does.
-    pub fn tier_of(&self, path: &str) -> Option<Tier> {
+    /// Links leaving from `interface` take at most `bytes_per_sec` of payload
+    /// ([`LinkConfig::max_rate`]); a later cap for the same interface replaces an earlier one.
+    pub fn max_rate(mut self, interface: impl Into<String>, bytes_per_sec: u64) -> Self {
+        let interface = interface.into();
+        self.rate_by_interface
+            .retain(|(name, _)| *name != interface);
+        self.rate_by_interface.push((interface, bytes_per_sec));
+        self
+    }
+
+    /// Whether no rule is set: every link primary and uncapped.
+    pub fn is_empty(&self) -> bool {
+        self.by_interface.is_empty()
+            && self.every_path.is_none()
+            && self.rate_by_interface.is_empty()
+    }
+
+    /// The rate cap a rule gives a link on the path named `path`, if one does.
+    pub fn max_rate_of(&self, path: &str) -> Option<u64> {
         let (interface, _) = path.split_once(" -> ")?;
-        self.by_interface
+        self.rate_by_interface
             .iter()
             .find(|(name, _)| name == interface)
-            .map(|&(_, tier)| tier)
+            .map(|&(_, rate)| rate)
+    }
+
+    /// The tier the rules give a link on the path named `path`, if one does: the most
+    /// reserved of its interface's rule and the rule for every path.
+    pub fn tier_of(&self, path: &str) -> Option<Tier> {
+        let by_interface = path.split_once(" -> ").and_then(|(interface, _)| {
+            self.by_interface
+                .iter()
+                .find(|(name, _)| name == interface)
+                .map(|&(_, tier)| tier)
+        });
+        by_interface.max(self.every_path)
     }
 }
 
@@ -73,10 +110,16 @@ impl<C: Connector> Connector for TieredConnector<C> {
         self.inner.keep(path, welcome, others)
     }
 
+    /// The inner connector's settings, with the tier the rules give, or the inner one's if
+    /// that is more reserved (a connector for a backup server inside rules by interface), and
+    /// the lower of both rate caps.
     fn link_config(&self, path: &str) -> LinkConfig {
         let mut config = self.inner.link_config(path);
         if let Some(tier) = self.rules.tier_of(path) {
-            config.tier = tier;
+            config.tier = config.tier.max(tier);
+        }
+        if let Some(rate) = self.rules.max_rate_of(path) {
+            config.max_rate = Some(config.max_rate.map_or(rate, |inner| inner.min(rate)));
         }
         config
     }
@@ -101,5 +144,28 @@ mod tests {
         assert_eq!(rules.tier_of("eth0 -> 192.0.2.1:5700"), None);
         assert_eq!(rules.tier_of("192.0.2.1:5700"), None, "no interface");
         assert!(TierRules::new().is_empty() && !rules.is_empty());
+        let everywhere = rules.clone().every_path(Tier::Secondary);
+        assert!(!TierRules::new().every_path(Tier::Backup).is_empty());
+        assert_eq!(
+            everywhere.tier_of("eth0 -> 192.0.2.1:5700"),
+            Some(Tier::Secondary)
+        );
+        assert_eq!(everywhere.tier_of("192.0.2.1:5700"), Some(Tier::Secondary));
+        assert_eq!(
+            everywhere.tier_of("wwan0 -> 192.0.2.1:5700"),
+            Some(Tier::Backup),
+            "the more reserved"
+        );
+    }
+
+    #[test]
+    fn a_paths_rate_cap_follows_its_interface() {
+        let rules = TierRules::new()
+            .max_rate("eth1", 1_000)
+            .max_rate("eth1", 2_000);
+        assert!(!rules.is_empty());
+        assert_eq!(rules.max_rate_of("eth1 -> 192.0.2.1:5700"), Some(2_000));
+        assert_eq!(rules.max_rate_of("eth0 -> 192.0.2.1:5700"), None);
+        assert_eq!(rules.tier_of("eth1 -> 192.0.2.1:5700"), None);
     }
 }

@@ -13,13 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The end-to-end kinds, in the order they run.
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 12] = [
     "throughput",
     "round_trip",
     "efficiency",
     "failover",
     "real_paths",
     "tiers",
+    "redundant",
     "tunnel",
     "proxy",
     "to_aggligator",

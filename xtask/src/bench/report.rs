@@ -43,6 +43,7 @@ pub(super) fn rows(scenarios: &[Value], criterion: &[Value]) -> Vec<Row> {
         .iter()
         .flat_map(|s| match s["kind"].as_str() {
             Some("tunnel") => super::tunnel_rows::rows(s),
+            Some("redundant") => redundant_rows(s),
             Some("real_paths") if against_aggligator(s).is_some() => {
                 interop_row(s, scenarios).into_iter().collect()
             }
@@ -64,6 +65,45 @@ pub(super) fn rows(scenarios: &[Value], criterion: &[Value]) -> Vec<Row> {
         });
     }
     rows
+}
+
+/// Round trips through outages, one row per way of running; liag's redundant mode against a
+/// liag server is judged: p99 within 10 ms through 500 ms outages (veth paths have next to no
+/// delay of their own). The other rows are its baselines.
+fn redundant_rows(s: &Value) -> Vec<Row> {
+    let scenario = s["scenario"].as_str().unwrap_or("?");
+    let plain_bytes = s["rows"][0]["wire_bytes"].as_f64();
+    s["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let name = r["name"].as_str().unwrap_or("?");
+            let p99 = f(r, "p99_ms");
+            let cost = match plain_bytes {
+                Some(plain) if plain > 0.0 => {
+                    format!(", {:.2}× the bytes", f(r, "wire_bytes") / plain)
+                }
+                _ => String::new(),
+            };
+            let judged = name == "liag tunnel --redundant";
+            Row {
+                what: format!("{scenario}: {name}"),
+                figures: format!(
+                    "p50 {:.2} ms, p99 {p99:.1} ms, max {:.1} ms (medians of {}){cost}",
+                    f(r, "p50_ms"),
+                    f(r, "max_ms"),
+                    s["runs"].as_u64().unwrap_or(0),
+                ),
+                target: if judged {
+                    "p99 ≤ 10 ms through the outages"
+                } else {
+                    ""
+                },
+                holds: judged.then_some(p99 <= 10.0),
+            }
+        })
+        .collect()
 }
 
 /// The aggligator version at one end of a real-path scenario with liag at the other.
@@ -410,6 +450,18 @@ mod tests {
         assert_eq!(verdicts(s(0.002, 120.0, 0.0)), [Some(false)]);
         assert_eq!(verdicts(s(0.0001, 320.0, 0.0)), [Some(false)]);
         assert_eq!(verdicts(s(0.0001, 120.0, 1500.0)), [Some(false)]);
+    }
+
+    #[test]
+    fn redundancy_is_judged_on_its_own_row_and_priced_against_the_plain_one() {
+        let row = |name: &str, p99: f64, bytes: f64| json!({"name": name, "p50_ms": 0.3, "p99_ms": p99, "max_ms": p99, "wire_bytes": bytes});
+        let s = |p99: f64| {
+            json!({"kind": "redundant", "scenario": "r", "runs": 3, "rows": [
+                row("liag tunnel", 80.0, 500.0), row("liag tunnel --redundant", p99, 900.0)]})
+        };
+        assert_eq!(verdicts(s(0.6)), [None, Some(true)]);
+        assert_eq!(verdicts(s(40.0)), [None, Some(false)]);
+        assert!(rows(&[s(0.6)], &[])[1].figures.ends_with("1.80× the bytes"));
     }
 
     #[test]

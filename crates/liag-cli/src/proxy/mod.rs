@@ -39,6 +39,8 @@ const WS_PATH: &str = "/liag-proxy";
 
 /// Options of `liag proxy`.
 #[derive(Debug, Clone, clap::Subcommand)]
+// Parsed once at start-up: the client's larger size is of no account.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Args {
     /// Accepts aggregated connections from proxy clients and opens the destinations their
     /// applications ask for.

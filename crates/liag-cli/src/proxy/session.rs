@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use liag_transports::connect_with;
-use liag_transports::liag_tokio::{Connection, Control, EndpointConfig, LinkEvent, LinkId};
+use liag_transports::liag_tokio::{Connection, Control, LinkEvent, LinkId};
 
 use super::stream::ProxyStream;
 use super::wire::{self, Greeting};
@@ -130,7 +130,7 @@ async fn session(
         Ok(c) => c,
         Err(e) => return Ended::Lost(e),
     };
-    let (mut conn, handle) = connect_with(connector, EndpointConfig::default());
+    let (mut conn, handle) = connect_with(connector, links.endpoint_config());
     let control = conn.control();
     let _tracked = connections.track("proxy connection", control.clone());
     let body = async {

@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
-use liag_transports::liag_tokio::{Connection, EndpointConfig};
+use liag_transports::liag_tokio::Connection;
 use liag_transports::{Links, connect_with};
 
 use super::{Args, ClientArgs, invalid};
@@ -225,8 +225,9 @@ async fn forward_to_server(
 ) -> io::Result<()> {
     socket.set_nodelay(true)?;
     let changes = shared.links.subscribe();
-    let connector = shared.links().connector().await?;
-    let (stream, links) = connect_with(connector, EndpointConfig::default());
+    let links = shared.links();
+    let connector = links.connector().await?;
+    let (stream, links) = connect_with(connector, links.endpoint_config());
     let control = links.outgoing().control();
     let _tracked = shared
         .connections

@@ -23,6 +23,8 @@ const WS_PATH: &str = "/liag-tunnel";
 
 /// Options of `liag tunnel`.
 #[derive(Debug, Clone, clap::Subcommand)]
+// Parsed once at start-up: the client's larger size is of no account.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Args {
     /// Accepts aggregated connections and forwards each to a published port.
     Server(ServerArgs),

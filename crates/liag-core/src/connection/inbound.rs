@@ -105,6 +105,9 @@ impl Connection {
     }
 
     fn on_ack(&mut self, now: Time, link: LinkId, seq: Seq) {
+        if let Some(l) = self.link_mut(link) {
+            l.copies.acked(seq);
+        }
         let Acked::New {
             link: carrier,
             data_len,

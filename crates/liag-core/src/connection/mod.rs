@@ -16,6 +16,7 @@
 //! to until it returns `None`, `poll_event` until `None`, then `poll_timeout` to re-arm its
 //! timer. The connection never acts on its own between inputs.
 
+mod copies;
 mod inbound;
 mod timers;
 mod transmit;
@@ -261,6 +262,9 @@ impl Connection {
         // earlier refusal (or whoever sent it on one path) said.
         self.forgotten_by_server = false;
         tracing::debug!(%id, tag = %info.tag, "link added");
+        if info.redundant_requested {
+            self.config.redundant = true;
+        }
         let mut link = Link::new(id, info, now);
         // The first link carries data at once; later ones are measured first.
         if self.links.iter().any(Link::usable) {
@@ -342,6 +346,14 @@ impl Connection {
     pub fn set_link_tier(&mut self, link: LinkId, tier: crate::Tier) {
         if let Some(l) = self.link_mut(link) {
             l.config.tier = tier;
+        }
+    }
+
+    /// Changes one link's rate cap ([`LinkConfig::max_rate`]), and nothing else of its
+    /// settings.
+    pub fn set_link_max_rate(&mut self, link: LinkId, max_rate: Option<u64>) {
+        if let Some(l) = self.link_mut(link) {
+            l.config.max_rate = max_rate;
         }
     }
 
@@ -581,6 +593,7 @@ impl Connection {
             self.send.requeue(sent.index, link);
         }
         l.inflight_bytes = 0;
+        l.copies.clear();
     }
 
     /// Drops a link for `error` and moves its data to the others.

@@ -44,6 +44,9 @@ enum Timer {
     /// The Pong an ended test's fresh Ping may have owed is no longer awaited: a new test may
     /// lead.
     StrayPongGone(LinkId),
+    /// A link at its rate cap may take a payload again, and data waits: the driver polls
+    /// the links once more.
+    Paced(LinkId),
     /// No working link for too long: the connection fails.
     NoLink,
 }
@@ -52,7 +55,12 @@ impl Connection {
     /// Every pending deadline.
     fn timers(&self) -> impl Iterator<Item = (Timer, Time)> + '_ {
         let config = &self.config;
+        let waiting = self.send.queued > 0 || !self.send.resend.is_empty();
         let links = self.links.iter().flat_map(move |l| {
+            let paced = (l.pacer.as_ref())
+                .filter(|_| waiting && l.usable())
+                .and_then(|p| p.ready_at())
+                .map(|at| (Timer::Paced(l.id), at));
             let ack = l.inflight.front().filter(|_| !l.stalled).map(|sent| {
                 let timeout = sent.at + l.ack_timeout(config);
                 match sent.due {
@@ -93,6 +101,7 @@ impl Connection {
                 _ => None,
             };
             ack.into_iter()
+                .chain(paced)
                 .chain(Some(ping))
                 .chain(goodbye)
                 .chain(test)
@@ -157,6 +166,12 @@ impl Connection {
                 Timer::StrayPongGone(link) => {
                     if let Some(l) = self.link_mut(link) {
                         l.stray_pong_until = None;
+                    }
+                }
+                Timer::Paced(link) => {
+                    // Refilled, the bucket sets no timer until the link takes a payload.
+                    if let Some(pacer) = self.link_mut(link).and_then(|l| l.pacer.as_mut()) {
+                        pacer.refill(now);
                     }
                 }
                 Timer::NoLink => self.close(Err(ConnectionError::NoLinksTimeout)),

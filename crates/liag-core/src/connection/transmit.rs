@@ -26,7 +26,7 @@ fn payload_for(rate: f64) -> usize {
 }
 
 /// What a link sends next: a payload owed after a Data header, or a message to encode.
-enum Next {
+pub(super) enum Next {
     Payload(Bytes),
     Message(Message),
 }
@@ -132,6 +132,9 @@ impl Connection {
         if !l.usable() || !self.peer_window_known {
             return None;
         }
+        if let Some(copy) = self.next_copy(now, link) {
+            return Some(copy);
+        }
         self.next_reliable(now, link)
     }
 
@@ -181,7 +184,8 @@ impl Connection {
     fn resend(&mut self, now: Time, link: LinkId, open: Tier) -> Option<Next> {
         let &index = self.send.resend.first()?;
         let len = self.send.get(index).map_or(0, |s| s.msg.data_len());
-        if !self.link_mut(link)?.has_window_for(len) {
+        let l = self.link_mut(link)?;
+        if !l.has_window_for(len) || (len > 0 && !l.pace_allows(now)) {
             return None;
         }
         // A resend is what the receiver waits for most: it goes where the scheduler would put
@@ -212,7 +216,8 @@ impl Connection {
         if len == 0 {
             return None;
         }
-        if !self.link_mut(link)?.has_window_for(len) {
+        let l = self.link_mut(link)?;
+        if !l.has_window_for(len) || !l.pace_allows(now) {
             return None;
         }
         let backlog = self.send.queued + self.resend_bytes();
@@ -238,16 +243,7 @@ impl Connection {
         self.views.clear();
         let taking_part = |l: &&crate::link::Link| l.usable() && l.config.tier <= open;
         self.views
-            .extend(self.links.iter().filter(taking_part).map(|l| LinkView {
-                id: l.id,
-                rtt: l.rtt.smoothed(),
-                min_rtt: l.rtt.min(),
-                rate: l.rate(),
-                inflight: l.inflight_bytes,
-                window: l.window.get(),
-                provisional: l.rate_provisional(),
-                tier: l.config.tier,
-            }));
+            .extend(self.links.iter().filter(taking_part).map(LinkView::of));
         let offer = Offer {
             link,
             len,
@@ -321,8 +317,13 @@ impl Connection {
         );
         l.inflight.push_back(sent);
         l.inflight_bytes += msg.data_len();
-        if let Reliable::Data(payload) = msg {
-            l.pending_payload = Some(payload);
+        l.pace_take(msg.data_len());
+        if let Reliable::Data(payload) = &msg {
+            l.pending_payload = Some(payload.clone());
+        }
+        if self.config.redundant {
+            let open = self.open_tier();
+            self.queue_copy(now, link, index, &msg, open);
         }
         header
     }
