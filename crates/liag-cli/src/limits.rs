@@ -18,6 +18,10 @@ pub(crate) struct ServerLimits {
     /// MiB all connections may buffer together (received and unread, sent and unacknowledged).
     #[arg(long, default_value_t = 128, value_name = "MIB")]
     memory_budget: usize,
+    /// Ignore clients' requests to send redundantly (`--redundant` on a liag client: each
+    /// message to them on two links, which can double what the server sends them).
+    #[arg(long)]
+    no_redundant: bool,
 }
 
 impl ServerLimits {
@@ -27,6 +31,7 @@ impl ServerLimits {
         config.max_connections_per_source = self.max_connections_per_source;
         config.max_links_per_source = self.max_links_per_source;
         config.memory_budget = self.memory_budget.saturating_mul(1 << 20);
+        config.redundant_on_request = !self.no_redundant;
         config
     }
 }
@@ -52,16 +57,19 @@ mod tests {
         );
         assert_eq!(default.max_links_per_source, library.max_links_per_source);
         assert_eq!(default.memory_budget, library.memory_budget);
+        assert!(default.redundant_on_request && library.redundant_on_request);
         let set = Cli::parse_from([
             "x",
             "--max-connections-per-source",
             "500",
             "--memory-budget",
             "512",
+            "--no-redundant",
         ])
         .limits
         .config();
         assert_eq!(set.max_connections_per_source, 500);
         assert_eq!(set.memory_budget, 512 << 20);
+        assert!(!set.redundant_on_request);
     }
 }

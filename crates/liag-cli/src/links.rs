@@ -111,6 +111,7 @@ fn self_signed() -> io::Result<Arc<ServerConfig>> {
 /// when no other works (by the local interface they leave from), and whether data goes on two
 /// links at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+#[command(next_help_heading = "Link policies")]
 pub(crate) struct TierArgs {
     /// Links leaving from this interface carry no data while any primary or secondary link
     /// works, only keep-alives (a metered cellular modem, say); they take over when none
@@ -125,26 +126,30 @@ pub(crate) struct TierArgs {
     #[arg(long = "secondary-interface", value_name = "IFACE")]
     pub(crate) secondary_interface: Vec<String>,
     /// Links to this target (one of the --tcp, --websocket or --rfcomm values, as given) are
-    /// backup links, whatever interface they leave from: a second server, or a path through
-    /// a costly provider. With an interface's tier, the more reserved wins. Repeatable.
+    /// backup links, whatever interface they leave from: another address of the same server,
+    /// such as one reached through a costly provider (a link to a different server ends the
+    /// connection). With an interface's tier, the more reserved wins. Repeatable.
     #[arg(long, value_name = "TARGET")]
     pub(crate) backup: Vec<String>,
     /// Links to this target are secondary links, as --secondary-interface makes them.
     /// Repeatable.
     #[arg(long, value_name = "TARGET")]
     pub(crate) secondary: Vec<String>,
-    /// Links leaving from IFACE send at most RATE, to leave room on a shared uplink: in bits
-    /// (`kbit`, `Mbit`, `Gbit`) or bytes (`kB`, `MB`, `GB`) per second, such as `eth1=20Mbit`.
-    /// The other links take the rest. Repeatable, one cap per interface.
+    /// Each link leaving from IFACE sends at most RATE of payload, to leave room on a shared
+    /// uplink: in bits (`kbit`, `Mbit`, `Gbit`) or bytes (`kB`, `MB`, `GB`) per second, such
+    /// as `eth1=20Mbit`. The other links take the rest. It caps what this client sends, per
+    /// link of each connection (a tunnel client's forwarded connections have a cap each),
+    /// not what it receives. Repeatable, one cap per interface.
     #[arg(long = "max-rate", value_name = "IFACE=RATE", value_parser = parse_rate_rule)]
     pub(crate) max_rate: Vec<(String, u64)>,
-    /// Send everything on two links, the one liag would choose and the usable link with the
-    /// next earliest arrival; the first copy to arrive wins. For calls, games and remote
-    /// desktops: a link that stops for a moment then costs no delay while another works. It
-    /// costs up to twice the bytes, and a bulk transfer that fills the links may get no more
-    /// than the fastest one's rate. A liag server is asked to do the same for what it sends
-    /// back; an aggligator server takes the copies but sends its own data once. New
-    /// connections follow a reload.
+    /// Send a copy of each message on a second link, the working one (primary or secondary)
+    /// with the next earliest arrival, where that link has room; the first copy to arrive
+    /// wins. For calls, games and remote desktops: a link that stops for a moment then costs
+    /// no delay while another works. It costs up to twice the bytes, and a bulk transfer that
+    /// fills the links may get no more than the fastest one's rate. A liag server is asked to
+    /// do the same for what it sends back. An aggligator server takes the copies but sends
+    /// its own data once, so round trips through it are not shortened (and were longer in
+    /// our runs): leave it off there. A reload applies to this end at once.
     #[arg(long)]
     pub(crate) redundant: bool,
 }
@@ -200,6 +205,11 @@ fn parse_rate_rule(rule: &str) -> Result<(String, u64), String> {
         .parse()
         .map_err(|_| format!("`{rule}`: the rate needs a number, such as 20Mbit"))?;
     let bytes_per_unit = match unit.trim() {
+        "" => {
+            return Err(format!(
+                "`{rule}`: give the rate a unit, such as 20Mbit or 2500000B"
+            ));
+        }
         "bit" => 1.0 / 8.0,
         "kbit" => 1e3 / 8.0,
         "Mbit" | "mbit" => 1e6 / 8.0,
@@ -215,12 +225,17 @@ fn parse_rate_rule(rule: &str) -> Result<(String, u64), String> {
         }
     };
     let bytes = (number * bytes_per_unit).round();
-    if !(1.0..=1e15).contains(&bytes) {
+    if bytes < 1.0 {
         return Err(format!(
             "`{rule}`: the rate must be at least 1 byte per second"
         ));
     }
-    Ok((interface.to_string(), bytes as u64))
+    if bytes > 1e15 {
+        return Err(format!(
+            "`{rule}`: the rate must be at most 1 PB per second"
+        ));
+    }
+    Ok((interface.trim().to_string(), bytes as u64))
 }
 
 /// The client's links: TCP targets, WebSocket URLs, RFCOMM devices and SOCKS5 proxies, with
@@ -340,7 +355,8 @@ impl ClientLinks {
                     io::ErrorKind::InvalidInput,
                     format!(
                         "{target} is given a tier but is none of the --tcp, --websocket or \
-                         --rfcomm targets; name it as given there"
+                         --rfcomm targets; name it as given there (for an interface, use \
+                         --backup-interface or --secondary-interface)"
                     ),
                 ));
             }
@@ -402,6 +418,11 @@ pub(crate) async fn follow(links: &Links, mut changes: watch::Receiver<ClientLin
             Ok(connector) => links.set_connector(connector),
             Err(e) => say!("liag: reload: {e}; this connection keeps its links"),
         }
+        // This end follows at once; a server keeps sending redundantly once asked.
+        links
+            .outgoing()
+            .control()
+            .set_redundant(configured.tiers.redundant);
     }
     std::future::pending().await
 }
@@ -625,6 +646,12 @@ mod tests {
         assert_eq!(rate("eth1=64B/s"), Ok(64));
         assert!(rate("eth1=20mb").is_err_and(|e| e.contains("unknown unit `mb`")));
         assert!(rate("eth1=fast").is_err());
+        assert!(rate("eth1=2500000").is_err_and(|e| e.contains("give the rate a unit")));
+        assert!(rate("eth1=9000000GB").is_err_and(|e| e.contains("at most")));
+        assert_eq!(
+            parse_rate_rule("eth1 = 1MB"),
+            Ok(("eth1".into(), 1_000_000))
+        );
         assert!(rate("eth1=0Mbit").is_err());
         assert!(rate("=20Mbit").is_err());
         assert!(rate("20Mbit").is_err());

@@ -59,8 +59,9 @@ pub struct Config {
     /// Redundant sending, for traffic where delay matters more than bandwidth (calls, games,
     /// remote desktops): each reliable message (Data, and the Consumed and end-of-stream
     /// messages numbered with it) goes on the link the scheduler chose and, as a copy, on the
-    /// usable link with the next earliest arrival (of the tiers open now), when that link has
-    /// window room for it. The first copy to arrive is delivered, so a link that stops for a
+    /// usable link with the next earliest arrival, when that link has window room (and rate
+    /// cap) for it. Copies go on primary and secondary links; on backup links only while
+    /// their tier is open. The first copy to arrive is delivered, so a link that stops for a
     /// moment costs nothing while another works. It costs bytes: up to twice the data on the
     /// links ([`crate::LinkStats::copied_bytes`] counts the copies' payload); and on links
     /// that a bulk transfer fills, its copies take the room the other links had, down to the

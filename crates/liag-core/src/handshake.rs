@@ -222,9 +222,26 @@ pub struct Responder {
     keys: Option<LinkKeyPair>,
 }
 
+/// What a liag responder announces in Welcome by default: it applies a link's tier and sends
+/// redundantly on request.
+pub const RESPONDER_EXTENSIONS: Extensions = Extensions::TIERS.union(Extensions::REDUNDANT);
+
 impl Responder {
-    /// Starts a handshake with fresh keys; returns it and the Welcome packet to send first.
+    /// Starts a handshake with fresh keys; returns it and the Welcome packet to send first,
+    /// announcing [`RESPONDER_EXTENSIONS`].
     pub fn new(
+        server_id: ServerId,
+        user_data: UserData,
+        cfg: ExchangedConfig,
+        rng: &mut (impl CryptoRng + ?Sized),
+    ) -> (Self, Bytes) {
+        Self::announcing(RESPONDER_EXTENSIONS, server_id, user_data, cfg, rng)
+    }
+
+    /// Like [`Responder::new`], announcing `extensions` (a server that does not send
+    /// redundantly on request leaves out [`Extensions::REDUNDANT`]).
+    pub fn announcing(
+        extensions: Extensions,
         server_id: ServerId,
         user_data: UserData,
         cfg: ExchangedConfig,
@@ -232,7 +249,7 @@ impl Responder {
     ) -> (Self, Bytes) {
         let keys = LinkKeyPair::generate(rng);
         let welcome = Message::Welcome(Welcome {
-            extensions: Extensions::TIERS.union(Extensions::REDUNDANT),
+            extensions,
             public_key: keys.public_key(),
             server_id,
             user_data,

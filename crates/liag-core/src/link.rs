@@ -108,10 +108,12 @@ pub struct LinkConfig {
     /// When the link carries data: always, only beyond what the primary links take, or only
     /// when no other link is usable. Default [`Tier::Primary`].
     pub tier: Tier,
-    /// Most payload bytes per second the link takes (new data, resends and redundant copies
-    /// alike), whatever it could carry: room left on a shared uplink. Measured over 20 ms
-    /// and one payload, so it holds on average; the scheduler counts the link at no more
-    /// than this rate, so the other links take the rest. Default `None`: no cap.
+    /// Most payload bytes per second this end sends on the link (new data, resends and
+    /// redundant copies alike), whatever it could carry: room left on a shared uplink.
+    /// Framing, acknowledgements and what the peer sends are not counted. A token bucket of
+    /// 20 ms of the rate (at least 4 KiB) lets one payload more through, so the cap holds on
+    /// average; the scheduler counts the link at no more than this rate, so the other links
+    /// take the rest. Default `None`: no cap.
     pub max_rate: Option<u64>,
 }
 
@@ -124,7 +126,9 @@ impl LinkConfig {
     }
 
     /// These settings with a cap of `bytes_per_sec` on the link's payload
-    /// ([`LinkConfig::max_rate`]).
+    /// ([`LinkConfig::max_rate`]; 0 counts as 1). Give them to a link as it joins
+    /// (liag-tokio's `Outgoing::add_link_with`, liag-transports' `Connector::link_config`) or
+    /// later ([`crate::Connection::set_link_config`]).
     #[must_use]
     pub fn with_max_rate(mut self, bytes_per_sec: u64) -> Self {
         self.max_rate = Some(bytes_per_sec);

@@ -70,7 +70,9 @@ impl Pacer {
     pub(crate) fn ready_at(&self) -> Option<Time> {
         (self.tokens <= 0.0).then(|| {
             let wait = (1.0 - self.tokens) / self.rate as f64;
-            self.at + Duration::from_secs_f64(wait.min(3600.0))
+            // At least a nanosecond: a timer due at `at` itself would find nothing refilled.
+            let wait = Duration::from_secs_f64(wait.min(3600.0)).max(Duration::from_nanos(1));
+            self.at + wait
         })
     }
 }

@@ -9,8 +9,10 @@
 //! sequence number, so no peer needs to know). A copy is not a reliable message of its link:
 //! the original's own link, or a resend, still delivers it if the copy is lost. The link
 //! carrying copies only counts their bytes against its window, until their acknowledgements
-//! come back on it (or its ack timeout passes: a receiver over its budget may not acknowledge
-//! at all).
+//! come back on it. Acknowledgements come back on a link in the order its messages went, so
+//! one for a copy also lets go of every older copy there. A copy unacknowledged for the
+//! link's ack timeout stalls the link, as an unacknowledged message of its own would: a link
+//! that only carries copies must not go silent unnoticed.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -19,6 +21,10 @@ use liag_proto::seq::Seq;
 
 use crate::send::Reliable;
 use crate::time::Time;
+
+/// Most copies waiting to be sent on one link. Copies of control messages take no window, so
+/// a link whose transport takes nothing must not collect one per message sent elsewhere.
+const MAX_WAITING: usize = 1024;
 
 /// One link's copies: waiting to be sent, and sent but not acknowledged there.
 #[derive(Debug, Default)]
@@ -51,22 +57,27 @@ impl Copies {
         !self.waiting.is_empty()
     }
 
+    /// Whether another copy may wait to be sent.
+    pub(crate) fn has_room(&self) -> bool {
+        self.waiting.len() < MAX_WAITING
+    }
+
     /// Queues a copy of message `index`.
     pub(crate) fn push(&mut self, index: u64, msg: Reliable) {
         self.bytes += msg.data_len();
         self.waiting.push_back((index, msg));
     }
 
-    /// The next copy to send, skipping those whose message `settled` says is acknowledged
-    /// already; records it as sent at `now`.
+    /// The next copy to send, skipping those `skip` names (their message acknowledged
+    /// already, or waiting to be resent); records it as sent at `now`.
     pub(crate) fn next(
         &mut self,
         now: Time,
-        settled: impl Fn(u64) -> bool,
+        skip: impl Fn(u64) -> bool,
     ) -> Option<(Seq, Reliable)> {
         while let Some((index, msg)) = self.waiting.pop_front() {
             let len = msg.data_len();
-            if settled(index) {
+            if skip(index) {
                 self.bytes -= len;
                 continue;
             }
@@ -79,28 +90,33 @@ impl Copies {
         None
     }
 
-    /// An Ack for `seq` came back on the link: if it is for the oldest copy sent there, that
-    /// copy no longer holds the window. (Acknowledgements come back on a link in the order
-    /// its messages went, so only the oldest can match.)
+    /// An Ack for `seq` came back on the link: that copy, and every copy sent there before
+    /// it, no longer holds the window. Acknowledgements come back on a link in the order its
+    /// messages went, so an older copy's will not come any more (a receiver over its budget,
+    /// or whose acknowledgement queue was full, skipped it). Scans from the oldest copy, and
+    /// the receiver acknowledges the copies among the link's own messages in order, so the
+    /// match is near the front.
     pub(crate) fn acked(&mut self, seq: Seq) {
-        if self.sent.front().is_some_and(|c| c.seq == seq) {
-            if let Some(copy) = self.sent.pop_front() {
+        if let Some(i) = self.sent.iter().position(|c| c.seq == seq) {
+            for copy in self.sent.drain(..=i) {
                 self.bytes -= copy.len;
             }
         }
     }
 
-    /// Lets go of copies sent `timeout` or longer before `now`: their acknowledgement is not
-    /// coming (a receiver over its budget acknowledges nothing), and they must not hold the
-    /// link's window for ever.
-    pub(crate) fn expire(&mut self, now: Time, timeout: Duration) {
+    /// Lets go of copies sent `timeout` or longer before `now`; whether there were any. Their
+    /// acknowledgement is not coming, and they must not hold the link's window for ever.
+    pub(crate) fn expire(&mut self, now: Time, timeout: Duration) -> bool {
+        let mut expired = false;
         while let Some(copy) = self.sent.front() {
             if copy.at + timeout > now {
                 break;
             }
             self.bytes -= copy.len;
             self.sent.pop_front();
+            expired = true;
         }
+        expired
     }
 
     /// Forgets every copy: the link stalled, failed or left. The originals are safe with
@@ -137,15 +153,37 @@ mod tests {
         assert_eq!((seq, msg.data_len()), (Seq::new(7), 100));
         assert!(copies.next(ms(10), |_| false).is_some());
         assert!(!copies.waiting());
-        copies.acked(Seq::new(8));
-        assert_eq!(copies.bytes(), 150, "only the oldest copy's ack matches");
+        copies.acked(Seq::new(3));
+        assert_eq!(copies.bytes(), 150, "no copy of 3 was sent here");
         copies.acked(Seq::new(7));
         assert_eq!(copies.bytes(), 50);
-        copies.expire(ms(109), Duration::from_millis(100));
+        assert!(!copies.expire(ms(109), Duration::from_millis(100)));
         assert_eq!(copies.bytes(), 50);
-        copies.expire(ms(110), Duration::from_millis(100));
+        assert!(copies.expire(ms(110), Duration::from_millis(100)));
         assert_eq!(copies.bytes(), 0, "an ack that never comes");
         assert_eq!(copies.total, 150);
+    }
+
+    #[test]
+    fn an_ack_lets_go_of_the_older_copies_whose_acks_will_not_come() {
+        let mut copies = Copies::default();
+        for index in 1..=3 {
+            copies.push(index, data(10));
+            assert!(copies.next(ms(0), |_| false).is_some());
+        }
+        // The receiver skipped the acks of 1 and 2.
+        copies.acked(Seq::new(3));
+        assert_eq!(copies.bytes(), 0);
+        assert!(!copies.expire(ms(10_000), Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn waiting_copies_are_bounded() {
+        let mut copies = Copies::default();
+        while copies.has_room() {
+            copies.push(0, Reliable::Consumed(1));
+        }
+        assert_eq!(copies.waiting.len(), MAX_WAITING);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
 use liag_core::sim::{Fault, LinkSpec, Side, Sim};
-use liag_core::{Config, Time};
+use liag_core::{Config, LinkConfig, LinkState, Tier, Time};
 use std::time::Duration;
 
 /// The healthy link's one-way delay.
@@ -163,4 +163,63 @@ fn a_redundant_bulk_transfer_arrives_whole_through_a_link_reset() {
         len as f64 * 8.0 / secs / 1e6
     );
     assert!(copied > 0);
+}
+
+/// Two 20 Mbit/s links (5 and 25 ms each way), side A sending redundantly, 64 bytes every
+/// 10 ms from 1 s to 11 s.
+fn small_messages(seed: u64) -> Sim {
+    let mut config = Config::default();
+    config.redundant = true;
+    let mut sim = Sim::new(seed, config);
+    sim.add_link(LinkSpec::mbit(20.0, 5));
+    sim.add_link(LinkSpec::mbit(20.0, 25));
+    for i in 0..1_000 {
+        sim.write_at(START + INTERVAL * i, Side::A, MESSAGE);
+    }
+    sim
+}
+
+#[test]
+fn a_silent_link_that_carries_only_copies_is_stalled_and_comes_back() {
+    let mut sim = small_messages(5);
+    // The slower link takes the copies; it goes silent from 3 to 6 s.
+    sim.fault_at(Duration::from_secs(3), 1, Fault::BlackHole);
+    sim.fault_at(Duration::from_secs(6), 1, Fault::Heal);
+    sim.run_until(Time::from(Duration::from_secs(2)), |_| false);
+    let copies_before = sim.connection(Side::A).link_stats()[1].copied_bytes;
+    assert!(copies_before > 0, "the slower link carries the copies");
+    sim.run_until(Time::from(Duration::from_secs(4)), |_| false);
+    let during = sim.connection(Side::A).link_stats()[1].state;
+    assert_ne!(
+        during,
+        LinkState::Active,
+        "its copies went unacknowledged: it stalled"
+    );
+    sim.run_until(Time::from(Duration::from_secs(9)), |_| false);
+    let after = &sim.connection(Side::A).link_stats()[1];
+    assert_eq!(after.state, LinkState::Active, "its test brought it back");
+    let (copies_at_9s, at_9s) = (after.copied_bytes, Time::from(Duration::from_secs(10)));
+    sim.run_until(at_9s, |_| false);
+    assert!(sim.connection(Side::A).link_stats()[1].copied_bytes > copies_at_9s);
+    sim.send(Side::A, 0);
+    assert!(sim.run_until(Time::from(Duration::from_secs(60)), |s| {
+        s.received(Side::B).finished
+    }));
+    assert!(sim.verified(Side::B), "every byte, in order");
+}
+
+#[test]
+fn a_secondary_link_takes_copies_while_the_primary_carries_the_data() {
+    let mut sim = small_messages(6);
+    let id = sim.connection(Side::A).link_stats()[1].id;
+    sim.connection_mut(Side::A)
+        .set_link_config(id, LinkConfig::default().with_tier(Tier::Secondary));
+    sim.run_until(Time::from(Duration::from_secs(5)), |_| false);
+    let secondary = &sim.connection(Side::A).link_stats()[1];
+    assert_eq!(secondary.data_bytes, 0, "no data of its own");
+    assert!(
+        secondary.copied_bytes >= 300 * MESSAGE,
+        "{} bytes of copies",
+        secondary.copied_bytes
+    );
 }

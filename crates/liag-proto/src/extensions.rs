@@ -54,8 +54,8 @@ impl Extensions {
     pub const TIERS: Extensions = Extensions(0b100);
 
     /// In Welcome: the responder sends redundantly on request. In Connect, sent only to such a
-    /// responder: the initiator asks that the connection's data to it go redundantly (each
-    /// Data message on two links, liag-core's `Config::redundant`).
+    /// responder: the initiator asks that what the responder sends on the connection go
+    /// redundantly (each reliable message on two links, liag-core's `Config::redundant`).
     pub const REDUNDANT: Extensions = Extensions(0b1000);
 
     /// Both sets' bits.

@@ -10,11 +10,21 @@ use liag_core::{Config, EarliestArrival, Scheduler};
 /// [`EarliestArrival`] by default, or one of the application's.
 ///
 /// ```
-/// use liag_tokio::{EndpointConfig, SchedulerChoice};
-/// use liag_tokio::liag_core::EarliestArrival;
+/// use liag_tokio::{EndpointConfig, Offer, Scheduler, SchedulerChoice};
+///
+/// /// Puts new data only on the link with the smallest round trip.
+/// #[derive(Debug)]
+/// struct Quickest;
+///
+/// impl Scheduler for Quickest {
+///     fn admit(&mut self, offer: &Offer<'_>) -> bool {
+///         let best = offer.links.iter().min_by_key(|l| l.min_rtt);
+///         best.is_some_and(|l| l.id == offer.link)
+///     }
+/// }
 ///
 /// let mut endpoint = EndpointConfig::default();
-/// endpoint.scheduler = SchedulerChoice::new(|| Box::new(EarliestArrival::new()));
+/// endpoint.scheduler = SchedulerChoice::new(|| Box::new(Quickest));
 /// ```
 #[derive(Clone)]
 pub struct SchedulerChoice(Arc<dyn Fn() -> Box<dyn Scheduler> + Send + Sync>);
@@ -39,7 +49,7 @@ impl Default for SchedulerChoice {
 
 impl fmt::Debug for SchedulerChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SchedulerChoice({:?})", self.make())
+        f.write_str("SchedulerChoice(..)")
     }
 }
 
@@ -92,8 +102,15 @@ pub struct EndpointConfig {
     /// (`recv_buffer`, `send_buffer`) still hold; `usize::MAX` bounds nothing more. Default
     /// 128 MiB.
     pub memory_budget: usize,
+    /// Whether a server sends redundantly on a connection whose client asks for it in a
+    /// link's handshake (liag's `Extensions::REDUNDANT`; see `liag_core::Config::redundant`).
+    /// Copies can double what the server sends that client; false ignores the requests (the
+    /// client still sends its own copies). Default true.
+    pub redundant_on_request: bool,
     /// The scheduler of each connection, client's and server's alike. Default liag's
-    /// [`EarliestArrival`]. Not part of a configuration file.
+    /// [`EarliestArrival`]. Copies of redundant sending go where `LinkView::arrival` says,
+    /// without asking it; a link's rate cap and tier apply before it is asked. Not part of a
+    /// configuration file.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub scheduler: SchedulerChoice,
 }
@@ -111,6 +128,7 @@ impl Default for EndpointConfig {
             max_connections_per_source: 64,
             no_link_timeout_before_data: Duration::from_secs(10),
             memory_budget: 128 << 20,
+            redundant_on_request: true,
             scheduler: SchedulerChoice::default(),
         }
     }

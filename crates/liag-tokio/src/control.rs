@@ -235,9 +235,9 @@ impl Control {
     }
 
     /// Sends redundantly from now on (each reliable message also goes, as a copy, on the link
-    /// with the next earliest arrival), or stops; see `liag_core::Config::redundant`. Links
-    /// added from then on ask a liag server to do the same; the server keeps what it was
-    /// asked.
+    /// with the next earliest arrival), or stops; see `liag_core::Config::redundant`. This
+    /// end only: links added from then on ask a liag server to send redundantly too, and a
+    /// server once asked keeps doing so for the connection.
     pub fn set_redundant(&self, redundant: bool) {
         let mut inner = self.shared.lock();
         inner.conn.set_redundant(redundant);

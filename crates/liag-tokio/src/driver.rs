@@ -150,10 +150,18 @@ impl Driver {
         // A redundant copy queued for a link served earlier in the pass takes one more (a
         // link whose transport is full has its waker registered and wakes the driver later).
         for pass in 0..2 {
-            if pass == 1 && !inner.conn.copies_waiting() {
-                break;
+            if pass == 1 {
+                if !inner.conn.copies_waiting() {
+                    break;
+                }
+                // Links that failed in the first pass start closing, and are left out.
+                self.drain_events(inner, changed);
             }
-            for link in &mut self.links {
+            for link in self
+                .links
+                .iter_mut()
+                .filter(|l| pass == 0 || l.closing.is_none())
+            {
                 let (sent, error) = send(inner, now, link, cx);
                 more |= sent == SEND_BUDGET;
                 if let Some(e) = error {

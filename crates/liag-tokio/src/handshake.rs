@@ -6,6 +6,7 @@ use std::time::Duration;
 use liag_core::handshake::{
     HandshakeError, Initiator, InitiatorParams, InitiatorStep, LinkRequest, Responder,
 };
+use liag_core::proto::extensions::Extensions;
 use liag_core::proto::ids::ServerId;
 use liag_core::proto::message::{ExchangedConfig, MessageKind, UserData, Welcome};
 
@@ -48,14 +49,18 @@ pub(crate) async fn initiate(
     }
 }
 
-/// Runs the responder's side up to Connect; the caller then sends Accepted or Refused.
+/// Runs the responder's side up to Connect, announcing `extensions`; the caller then sends
+/// Accepted or Refused.
 pub(crate) async fn respond(
     link: &mut BoxLink,
-    server_id: ServerId,
+    (server_id, extensions): (ServerId, Extensions),
     user_data: UserData,
     cfg: ExchangedConfig,
 ) -> Result<LinkRequest, AcceptError> {
-    let (mut responder, welcome) = Responder::new(server_id, user_data, cfg, &mut rand::rng());
+    let (mut responder, welcome) = {
+        let rng = &mut rand::rng();
+        Responder::announcing(extensions, server_id, user_data, cfg, rng)
+    };
     link.send(welcome).await?;
     let packet = next_packet(link).await?;
     let request = responder.handle_packet(&packet).map_err(StepError::from)?;

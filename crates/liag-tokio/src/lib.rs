@@ -16,7 +16,10 @@
 //! ([`PacketLink`]). Ready-made transports (TCP, emulated links) are in `liag-transports`.
 //! A link's settings, such as its [`Tier`] (a backup link carries data only when no other
 //! works), go with its handshake ([`Outgoing::add_packet_link_with`], which tells the server
-//! the tier too) or change later ([`Control::set_link_tier`], [`Control::set_link_config`]).
+//! the tier too) or change later ([`Control::set_link_tier`], [`Control::set_link_config`],
+//! [`Control::set_link_max_rate`] for a rate cap). A connection's own policies are in its
+//! [`EndpointConfig`]: the scheduler ([`SchedulerChoice`]) and redundant sending
+//! (`config.redundant`, or [`Control::set_redundant`] on a running connection).
 //!
 //! Errors are typed: adding a link fails with an [`AddLinkError`], a link leaves with a
 //! [`LinkError`] ([`LinkEvent::Removed`]), a connection ends with a [`ConnectionError`]

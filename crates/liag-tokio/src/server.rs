@@ -348,10 +348,20 @@ impl ServerInner {
         };
         let started = tokio::time::Instant::now();
         let limit = self.config.handshake_timeout;
+        let extensions = if self.config.redundant_on_request {
+            handshake::RESPONDER_EXTENSIONS
+        } else {
+            handshake::RESPONDER_EXTENSIONS.without(Extensions::REDUNDANT)
+        };
         let request = within(
             limit,
             AcceptError::Timeout,
-            respond(&mut link, self.server_id, user_data.clone(), cfg),
+            respond(
+                &mut link,
+                (self.server_id, extensions),
+                user_data.clone(),
+                cfg,
+            ),
         )
         .await?;
         let mut info = LinkInfo::new(Direction::Incoming, tag.clone(), started.elapsed());
@@ -359,7 +369,8 @@ impl ServerInner {
         info.remote_user_data = request.user_data.clone();
         // The tier the client gave the link (liag's extension bits; none from other peers).
         info.config.tier = request.extensions.link_tier().into();
-        info.redundant_requested = request.extensions.contains(Extensions::REDUNDANT);
+        info.redundant_requested =
+            self.config.redundant_on_request && request.extensions.contains(Extensions::REDUNDANT);
 
         let description = LinkDescription {
             tag: tag.clone(),

@@ -21,8 +21,9 @@
 //! fit around it. Byte streams become links with [`stream_link`]; packet transports implement
 //! [`PacketLink`]. [`MultiConnector`] puts several
 //! connectors' links into one connection. A connector gives each path's link settings
-//! ([`Connector::link_config`]); [`TieredConnector`], the outermost wrapper, sets the links'
-//! [`Tier`] by the interface their path leaves from ([`TierRules`]): a backup modem, say.
+//! ([`Connector::link_config`]); [`TieredConnector`] sets the links' [`Tier`] and rate cap by
+//! the interface their path leaves from, or one tier for all of a connector's paths
+//! ([`TierRules`]): a backup modem, or a server's address through a costly provider.
 //!
 //! Errors are typed per operation and keep their cause: a connector's `connect` fails with a
 //! [`ConnectError`], [`Links::wait_for_link`] with a [`WaitError`] (naming the last

@@ -25,9 +25,12 @@ struct Seen {
 }
 
 /// The server writes 64 bytes every 10 ms to a client over a 10 ms and a 30 ms path (one way);
-/// the faster path is silent from 0.5 s to 1 s into the writes.
-async fn small_writes_through_an_outage(redundant: bool) -> Seen {
-    let (server, mut listener) = Server::new(EndpointConfig::default());
+/// the faster path is silent from 0.5 s to 1 s into the writes. The client sends redundantly
+/// if `redundant`, and the server does what it asks unless `refuse`.
+async fn small_writes_through_an_outage(redundant: bool, refuse: bool) -> Seen {
+    let mut server_config = EndpointConfig::default();
+    server_config.redundant_on_request = !refuse;
+    let (server, mut listener) = Server::new(server_config);
     let source = tokio::spawn(async move {
         let mut stream = listener.next().await.unwrap().accept();
         let control = stream.control();
@@ -87,8 +90,9 @@ async fn small_writes_through_an_outage(redundant: bool) -> Seen {
 
 #[tokio::test(start_paused = true)]
 async fn a_redundant_client_gets_the_servers_small_messages_through_an_outage() {
-    let plain = small_writes_through_an_outage(false).await;
-    let redundant = small_writes_through_an_outage(true).await;
+    let plain = small_writes_through_an_outage(false, false).await;
+    let redundant = small_writes_through_an_outage(true, false).await;
+    let refused = small_writes_through_an_outage(true, true).await;
     println!(
         "longest wait between reads: {:?} without redundancy, {:?} with it ({} bytes of \
          copies from the server)",
@@ -100,6 +104,8 @@ async fn a_redundant_client_gets_the_servers_small_messages_through_an_outage() 
         plain.server_copies, 0,
         "the server sends copies only when asked"
     );
+    assert_eq!(refused.server_copies, 0, "a server may refuse to");
+    assert_eq!(refused.bytes, MESSAGES * 64);
     assert!(redundant.server_copies >= (MESSAGES * 64 / 2) as u64);
     // The writes come every 10 ms; the slower path adds 20 ms to those the outage holds.
     assert!(

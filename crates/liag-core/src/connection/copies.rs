@@ -32,14 +32,12 @@ impl Connection {
         open: Tier,
     ) {
         let len = msg.data_len();
-        let config = &self.config;
         let mut best: Option<(std::time::Duration, usize)> = None;
         for (i, l) in self.links.iter_mut().enumerate() {
             if l.id == carrier || !l.usable() || l.config.tier > open {
                 continue;
             }
-            l.copies.expire(now, l.ack_timeout(config));
-            if !l.has_window_for(len) || (len > 0 && !l.pace_allows(now)) {
+            if !l.copies.has_room() || !l.has_window_for(len) || (len > 0 && !l.pace_allows(now)) {
                 continue;
             }
             let arrival = LinkView::of(l).arrival(len);
@@ -54,11 +52,19 @@ impl Connection {
     }
 
     /// The next redundant copy for `link` (a Data header leaves its payload as the link's
-    /// next packet). Copies of messages acknowledged meanwhile are dropped.
+    /// next packet). Copies of messages acknowledged meanwhile, or waiting to be resent (the
+    /// resend goes instead), are dropped. A copy the link left unacknowledged for its ack
+    /// timeout stalls the link.
     pub(super) fn next_copy(&mut self, now: Time, link: LinkId) -> Option<Next> {
-        let send = &self.send;
+        let (send, config) = (&self.send, &self.config);
         let l = self.links.iter_mut().find(|l| l.id == link)?;
-        let (seq, msg) = l.copies.next(now, |index| send.settled(index))?;
+        if l.copies.expire(now, l.ack_timeout(config)) {
+            tracing::debug!(%link, "redundant copy unacknowledged");
+            self.stall(now, link);
+            return None;
+        }
+        let skip = |index| send.settled(index) || send.resend.contains(&index);
+        let (seq, msg) = l.copies.next(now, skip)?;
         tracing::trace!(%link, ?seq, len = msg.data_len(), "redundant copy sent");
         let header = msg.message(seq);
         if let Reliable::Data(payload) = msg {

@@ -214,7 +214,7 @@ impl Connection {
     /// A link stopped acknowledging: its data moves to the others at once, it gets a small
     /// window, and a link test measures it; the test's Pong brings it back. With no other
     /// link to carry data the test is its Ping alone.
-    fn stall(&mut self, now: Time, link: LinkId) {
+    pub(super) fn stall(&mut self, now: Time, link: LinkId) {
         self.requeue_link(link);
         let size = self.test_size(link);
         if let Some(l) = self.link_mut(link) {

@@ -129,11 +129,13 @@ impl Connection {
         if let Some(len) = l.test.as_mut().and_then(|t| t.next_filler(max_payload)) {
             return Some(Next::Message(Message::TestData { len }));
         }
-        if !l.usable() || !self.peer_window_known {
+        if !l.usable() {
+            // Blocked, stalled or under test: its copies would only hold their payloads.
+            l.copies.clear();
             return None;
         }
-        if let Some(copy) = self.next_copy(now, link) {
-            return Some(copy);
+        if !self.peer_window_known {
+            return None;
         }
         self.next_reliable(now, link)
     }
@@ -152,6 +154,14 @@ impl Connection {
         }
         if let Some(packet) = self.resend(now, link, open) {
             return Some(packet);
+        }
+        // Redundant copies after the resends, before new data. An unacknowledged copy may
+        // have stalled the link just now.
+        if let Some(copy) = self.next_copy(now, link) {
+            return Some(copy);
+        }
+        if !self.link_mut(link)?.usable() {
+            return None;
         }
         if !window_open {
             return None;
@@ -322,7 +332,10 @@ impl Connection {
             l.pending_payload = Some(payload.clone());
         }
         if self.config.redundant {
-            let open = self.open_tier();
+            // A copy is not data the primaries cannot carry but a second chance for it: a
+            // secondary link takes copies whenever it is usable, a backup link only while its
+            // tier is open.
+            let open = self.open_tier().max(Tier::Secondary);
             self.queue_copy(now, link, index, &msg, open);
         }
         header
