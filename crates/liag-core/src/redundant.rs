@@ -10,9 +10,11 @@
 //! the original's own link, or a resend, still delivers it if the copy is lost. The link
 //! carrying copies only counts their bytes against its window, until their acknowledgements
 //! come back on it. Acknowledgements come back on a link in the order its messages went, so
-//! one for a copy also lets go of every older copy there. A copy unacknowledged for the
-//! link's ack timeout stalls the link, as an unacknowledged message of its own would: a link
-//! that only carries copies must not go silent unnoticed.
+//! one for a copy also lets go of every older copy there, and gives the link a round-trip
+//! sample. A copy unacknowledged for the link's ack timeout is let go; if nothing at all came
+//! back on the link in that time, and another link could carry the data, the link stalls as
+//! one whose own messages went unacknowledged would: a link that only carries copies must not
+//! go silent unnoticed.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -96,12 +98,20 @@ impl Copies {
     /// or whose acknowledgement queue was full, skipped it). Scans from the oldest copy, and
     /// the receiver acknowledges the copies among the link's own messages in order, so the
     /// match is near the front.
-    pub(crate) fn acked(&mut self, seq: Seq) {
-        if let Some(i) = self.sent.iter().position(|c| c.seq == seq) {
-            for copy in self.sent.drain(..=i) {
-                self.bytes -= copy.len;
-            }
+    ///
+    /// Returns when the acknowledged copy was sent, for a round-trip sample.
+    pub(crate) fn acked(&mut self, seq: Seq) -> Option<Time> {
+        let i = self.sent.iter().position(|c| c.seq == seq)?;
+        let at = self.sent[i].at;
+        for copy in self.sent.drain(..=i) {
+            self.bytes -= copy.len;
         }
+        Some(at)
+    }
+
+    /// When the oldest copy sent and not acknowledged left.
+    pub(crate) fn oldest_sent(&self) -> Option<Time> {
+        self.sent.front().map(|c| c.at)
     }
 
     /// Lets go of copies sent `timeout` or longer before `now`; whether there were any. Their
@@ -153,10 +163,16 @@ mod tests {
         assert_eq!((seq, msg.data_len()), (Seq::new(7), 100));
         assert!(copies.next(ms(10), |_| false).is_some());
         assert!(!copies.waiting());
-        copies.acked(Seq::new(3));
-        assert_eq!(copies.bytes(), 150, "no copy of 3 was sent here");
-        copies.acked(Seq::new(7));
+        assert_eq!(
+            copies.acked(Seq::new(3)),
+            None,
+            "no copy of 3 was sent here"
+        );
+        assert_eq!(copies.bytes(), 150);
+        assert_eq!(copies.oldest_sent(), Some(ms(0)));
+        assert_eq!(copies.acked(Seq::new(7)), Some(ms(0)));
         assert_eq!(copies.bytes(), 50);
+        assert_eq!(copies.oldest_sent(), Some(ms(10)));
         assert!(!copies.expire(ms(109), Duration::from_millis(100)));
         assert_eq!(copies.bytes(), 50);
         assert!(copies.expire(ms(110), Duration::from_millis(100)));

@@ -242,6 +242,14 @@ impl SendState {
         }
     }
 
+    /// The link message `index` is in flight on, if it is.
+    pub(crate) fn carrier(&self, index: u64) -> Option<LinkId> {
+        match self.get(index)?.state {
+            SentState::InFlight { link, .. } => Some(link),
+            _ => None,
+        }
+    }
+
     /// Whether `index` is still in flight on `link` (sent there at `at`).
     pub(crate) fn in_flight_on(&self, index: u64, link: LinkId, at: Time) -> bool {
         matches!(

@@ -186,8 +186,12 @@ fn a_silent_link_that_carries_only_copies_is_stalled_and_comes_back() {
     sim.fault_at(Duration::from_secs(3), 1, Fault::BlackHole);
     sim.fault_at(Duration::from_secs(6), 1, Fault::Heal);
     sim.run_until(Time::from(Duration::from_secs(2)), |_| false);
-    let copies_before = sim.connection(Side::A).link_stats()[1].copied_bytes;
-    assert!(copies_before > 0, "the slower link carries the copies");
+    let slower = &sim.connection(Side::A).link_stats()[1];
+    assert!(
+        slower.copied_bytes > 0,
+        "the slower link carries the copies"
+    );
+    assert_eq!(slower.data_bytes, 0, "and nothing of its own to time out");
     sim.run_until(Time::from(Duration::from_secs(4)), |_| false);
     let during = sim.connection(Side::A).link_stats()[1].state;
     assert_ne!(
@@ -222,4 +226,36 @@ fn a_secondary_link_takes_copies_while_the_primary_carries_the_data() {
         "{} bytes of copies",
         secondary.copied_bytes
     );
+}
+
+#[test]
+fn a_slow_link_full_of_copies_is_not_taken_for_a_silent_one() {
+    // A bulk transfer over a 40 Mbit/s primary and a 5 Mbit/s secondary of 1 ms each way and
+    // a 256 KiB queue (a socket buffer and a bottleneck): the secondary's test measures a
+    // round trip of milliseconds, its copies then queue for 400 ms, far beyond the 100 ms
+    // ack timeout floor, yet its acknowledgements keep coming.
+    let mut config = Config::default();
+    config.redundant = true;
+    let mut sim = Sim::new(7, config);
+    sim.add_link(LinkSpec::mbit(40.0, 5));
+    sim.add_link(LinkSpec::mbit(5.0, 1).with_queue(256 << 10));
+    let id = sim.connection(Side::A).link_stats()[1].id;
+    sim.connection_mut(Side::A)
+        .set_link_config(id, LinkConfig::default().with_tier(Tier::Secondary));
+    sim.send(Side::A, 20_000_000);
+    let mut states = Vec::new();
+    for step in 1..=100 {
+        sim.run_until(Time::from(Duration::from_millis(50 * step)), |_| false);
+        states.push(sim.connection(Side::A).link_stats()[1].state);
+    }
+    let copies = sim.connection(Side::A).link_stats()[1].copied_bytes;
+    assert!(copies > 1_000_000, "{copies} bytes of copies");
+    assert!(
+        states.iter().skip(10).all(|s| *s == LinkState::Active),
+        "the secondary never stalls: {states:?}"
+    );
+    assert!(sim.run_until(Time::from(Duration::from_secs(60)), |s| {
+        s.received(Side::B).finished
+    }));
+    assert!(sim.verified(Side::B), "every byte, in order");
 }

@@ -9,6 +9,27 @@ use crate::tier::Tier;
 use crate::time::Time;
 
 impl Connection {
+    /// The oldest copy on `link` went unacknowledged for the link's ack timeout: the copies
+    /// that old are let go. If nothing at all came back on the link in that time, the link
+    /// carries no message of its own (whose ack timer watches it already) and another link
+    /// is usable, the link stalls: its link test brings it back.
+    pub(super) fn copies_overdue(&mut self, now: Time, link: LinkId) {
+        let config = &self.config;
+        let Some(l) = self.links.iter_mut().find(|l| l.id == link) else {
+            return;
+        };
+        let timeout = l.ack_timeout(config);
+        if !l.copies.expire(now, timeout) {
+            return;
+        }
+        let silent = now - l.last_received >= timeout && l.inflight.is_empty();
+        let others = self.links.iter().any(|o| o.id != link && o.usable());
+        if silent && others {
+            tracing::debug!(%link, "redundant copies unacknowledged and the link silent");
+            self.stall(now, link);
+        }
+    }
+
     /// Sends data redundantly from now on, or stops (see [`crate::Config::redundant`]).
     /// Copies already queued still go.
     pub fn set_redundant(&mut self, redundant: bool) {
@@ -52,18 +73,14 @@ impl Connection {
     }
 
     /// The next redundant copy for `link` (a Data header leaves its payload as the link's
-    /// next packet). Copies of messages acknowledged meanwhile, or waiting to be resent (the
-    /// resend goes instead), are dropped. A copy the link left unacknowledged for its ack
-    /// timeout stalls the link.
+    /// next packet). Copies of messages acknowledged meanwhile, waiting to be resent (the
+    /// resend goes instead) or resent on this very link are dropped.
     pub(super) fn next_copy(&mut self, now: Time, link: LinkId) -> Option<Next> {
-        let (send, config) = (&self.send, &self.config);
+        let send = &self.send;
         let l = self.links.iter_mut().find(|l| l.id == link)?;
-        if l.copies.expire(now, l.ack_timeout(config)) {
-            tracing::debug!(%link, "redundant copy unacknowledged");
-            self.stall(now, link);
-            return None;
-        }
-        let skip = |index| send.settled(index) || send.resend.contains(&index);
+        let skip = |index| {
+            send.settled(index) || send.resend.contains(&index) || send.carrier(index) == Some(link)
+        };
         let (seq, msg) = l.copies.next(now, skip)?;
         tracing::trace!(%link, ?seq, len = msg.data_len(), "redundant copy sent");
         let header = msg.message(seq);

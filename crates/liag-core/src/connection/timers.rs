@@ -47,6 +47,8 @@ enum Timer {
     /// A link at its rate cap may take a payload again, and data waits: the driver polls
     /// the links once more.
     Paced(LinkId),
+    /// The oldest redundant copy on a link went unacknowledged for the link's ack timeout.
+    CopyAck(LinkId),
     /// No working link for too long: the connection fails.
     NoLink,
 }
@@ -61,6 +63,9 @@ impl Connection {
                 .filter(|_| waiting && l.usable())
                 .and_then(|p| p.ready_at())
                 .map(|at| (Timer::Paced(l.id), at));
+            let copy_ack = (l.copies.oldest_sent())
+                .filter(|_| l.usable())
+                .map(|at| (Timer::CopyAck(l.id), at + l.ack_timeout(config)));
             let ack = l.inflight.front().filter(|_| !l.stalled).map(|sent| {
                 let timeout = sent.at + l.ack_timeout(config);
                 match sent.due {
@@ -102,6 +107,7 @@ impl Connection {
             };
             ack.into_iter()
                 .chain(paced)
+                .chain(copy_ack)
                 .chain(Some(ping))
                 .chain(goodbye)
                 .chain(test)
@@ -174,6 +180,7 @@ impl Connection {
                         pacer.refill(now);
                     }
                 }
+                Timer::CopyAck(link) => self.copies_overdue(now, link),
                 Timer::NoLink => self.close(Err(ConnectionError::NoLinksTimeout)),
             }
         }

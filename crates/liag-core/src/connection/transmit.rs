@@ -155,13 +155,9 @@ impl Connection {
         if let Some(packet) = self.resend(now, link, open) {
             return Some(packet);
         }
-        // Redundant copies after the resends, before new data. An unacknowledged copy may
-        // have stalled the link just now.
+        // Redundant copies after the resends, before new data.
         if let Some(copy) = self.next_copy(now, link) {
             return Some(copy);
-        }
-        if !self.link_mut(link)?.usable() {
-            return None;
         }
         if !window_open {
             return None;
