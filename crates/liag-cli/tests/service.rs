@@ -339,6 +339,11 @@ fn metrics_are_served_in_the_prometheus_format() {
     assert_eq!(value("liag_link_tier", ("tier", "primary")), 1.0);
     assert_eq!(value("liag_link_tier", ("tier", "backup")), 0.0);
     assert!(value("liag_link_sent_bytes_total", ("command", "tunnel-server")) > 0.0);
+    // One link: nothing to copy to.
+    assert_eq!(
+        value("liag_link_copied_bytes_total", ("command", "tunnel-server")),
+        0.0
+    );
     assert!(value("liag_link_rtt_seconds", ("command", "tunnel-server")) > 0.0);
     assert_eq!(value("liag_link_events_total", ("event", "up")), 1.0);
     assert_eq!(

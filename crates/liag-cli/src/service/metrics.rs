@@ -122,6 +122,15 @@ fn describe() {
         "Payload bytes the link carried again after another link failed, stalled or left."
     );
     describe_counter!(
+        "liag_link_copied_bytes_total",
+        Unit::Bytes,
+        "Payload bytes the link carried as redundant copies of messages another link carried."
+    );
+    describe_gauge!(
+        "liag_link_max_rate_bytes_per_second",
+        "The link's rate cap in bytes per second (--max-rate); no sample for a link without one."
+    );
+    describe_counter!(
         "liag_link_events_total",
         "Links that came up (event=up) or went down (event=down), by local interface."
     );
@@ -180,7 +189,11 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
             counter!("liag_link_sent_bytes_total", labels.clone()).absolute(link.sent_bytes);
             counter!("liag_link_received_bytes_total", labels.clone())
                 .absolute(link.received_bytes);
-            counter!("liag_link_resent_bytes_total", labels).absolute(link.resent_bytes);
+            counter!("liag_link_resent_bytes_total", labels.clone()).absolute(link.resent_bytes);
+            if let Some(cap) = link.max_rate {
+                gauge!("liag_link_max_rate_bytes_per_second", labels.clone()).set(cap as f64);
+            }
+            counter!("liag_link_copied_bytes_total", labels).absolute(link.copied_bytes);
         }
     }
     gauge!("liag_links_unsampled", "command" => command).set(unsampled as f64);
