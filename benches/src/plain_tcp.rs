@@ -200,6 +200,45 @@ pub fn bulk(
     Ok(counted as f64 / secs / 1e6)
 }
 
+/// Sends `count` numbered 64-byte messages every `interval` through `stream` (to an [`echo`])
+/// and times each echo from when its message was due, so a message held up delays those
+/// behind it in the figures too (no coordinated omission). The round trips, in order.
+pub fn paced_round_trips(
+    stream: TcpStream,
+    count: usize,
+    interval: Duration,
+) -> io::Result<Vec<Duration>> {
+    let mut reader = stream.try_clone()?;
+    let start = Instant::now();
+    let due = move |i: usize| start + interval * i as u32;
+    let writer = std::thread::spawn(move || -> io::Result<()> {
+        let mut stream = stream;
+        let mut message = [0u8; 64];
+        for i in 0..count {
+            std::thread::sleep(due(i).saturating_duration_since(Instant::now()));
+            message[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            stream.write_all(&message)?;
+        }
+        Ok(())
+    });
+    let mut rtts = Vec::with_capacity(count);
+    let mut message = [0u8; 64];
+    for i in 0..count {
+        reader.read_exact(&mut message)?;
+        let seq = u64::from_le_bytes(message[..8].try_into().unwrap_or_default());
+        if seq != i as u64 {
+            return Err(io::Error::other(format!(
+                "echo {seq} came where {i} was due"
+            )));
+        }
+        rtts.push(Instant::now() - due(i));
+    }
+    writer
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the writer panicked")))?;
+    Ok(rtts)
+}
+
 /// `samples` round trips of 64 bytes through `stream` (to an [`echo`]) after 200 unmeasured
 /// ones: each one's time.
 pub fn round_trips(mut stream: TcpStream, samples: usize) -> io::Result<Vec<Duration>> {

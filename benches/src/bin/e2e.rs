@@ -2,8 +2,9 @@
 //!
 //! `cargo run --release -p liag-benches --bin e2e -- [--out FILE] [--quick] [--only KIND]
 //! [--fault F]... [--pair TEXT] [--runs N]` where KIND is throughput, round_trip, efficiency,
-//! failover, real_paths, tiers, redundant, tunnel, proxy, to_aggligator, idle or busy;
-//! real_paths, tiers, redundant, tunnel, proxy and to_aggligator need `--liag PATH`, the `liag` binary to run. real_paths runs the faults named with `--fault` (down, reset,
+//! failover, real_paths, tiers, redundant, responsive, tunnel, proxy, to_aggligator, idle or
+//! busy; real_paths, tiers, redundant, responsive, tunnel, proxy and to_aggligator need
+//! `--liag PATH`, the `liag` binary to run. real_paths runs the faults named with `--fault` (down, reset,
 //! degraded; all by default), `--pair TEXT` keeps only the pairings whose label has TEXT
 //! (such as `liag client`, or `liag at both ends`), and `--runs N` runs each fault N times
 //! instead of five. `cargo xtask bench` runs this and turns the JSON into a table, a report
@@ -11,7 +12,7 @@
 
 use liag_benches::e2e::emulated::{self, Failure};
 use liag_benches::e2e::{
-    loopback, proxy, real_paths, redundant, scale, tiers, to_aggligator, tunnel,
+    loopback, proxy, real_paths, redundant, responsive, scale, tiers, to_aggligator, tunnel,
 };
 use liag_benches::netpaths::{self, NetPaths};
 use liag_benches::tunnel_run::Tunnel;
@@ -124,6 +125,9 @@ async fn run(args: &Args) -> io::Result<Vec<Value>> {
     if wanted("redundant") {
         note(redundant(args)?);
     }
+    if wanted("responsive") {
+        note(responsive(args)?);
+    }
     if wanted("tunnel") {
         note(tunnel(args)?);
     }
@@ -182,6 +186,17 @@ fn redundant(args: &Args) -> io::Result<Vec<Value>> {
         runs,
         args.quick,
     )?])
+}
+
+/// Round trips while a bulk transfer fills shaped kernel paths, three times (once with
+/// `--quick`); skipped like [`tiers()`].
+fn responsive(args: &Args) -> io::Result<Vec<Value>> {
+    let Some(liag) = liag_in_namespaces(args, "responsive") else {
+        return Ok(Vec::new());
+    };
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
+    let crossings = responsive::crossings(liag, &aggligator_tunnels());
+    Ok(vec![responsive::run(&crossings, runs, args.quick)?])
 }
 
 /// Failover over real kernel paths, each fault five times (twice with `--quick`); skipped

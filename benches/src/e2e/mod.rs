@@ -7,6 +7,7 @@ pub mod loopback;
 pub mod proxy;
 pub mod real_paths;
 pub mod redundant;
+pub mod responsive;
 pub mod scale;
 pub mod tiers;
 pub mod to_aggligator;

@@ -10,7 +10,7 @@
 //! every echo must come back in order.
 
 use serde_json::{Value, json};
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -21,8 +21,7 @@ use crate::netpaths::{Fault, NetPaths, SERVER, Side};
 use crate::plain_tcp;
 use crate::tunnel_run::{Killed, Tunnel};
 
-/// The message and its interval.
-const MESSAGE: usize = 64;
+/// The interval between messages.
 const INTERVAL: Duration = Duration::from_millis(10);
 /// How long each outage of a path lasts, and the pause between two.
 const OUTAGE: Duration = Duration::from_millis(500);
@@ -55,40 +54,6 @@ fn tx_bytes(paths: &NetPaths, side: Side) -> io::Result<u64> {
         .filter(|l| devs.iter().any(|d| l["ifname"] == d.as_str()))
         .filter_map(|l| l["stats64"]["tx"]["bytes"].as_u64())
         .sum())
-}
-
-/// Sends `count` numbered messages every [`INTERVAL`] through `stream` and times each echo
-/// from when it was due. Returns the round trips in order of sending.
-fn paced_round_trips(stream: std::net::TcpStream, count: usize) -> io::Result<Vec<Duration>> {
-    let mut reader = stream.try_clone()?;
-    let start = Instant::now();
-    let due = move |i: usize| start + INTERVAL * i as u32;
-    let writer = std::thread::spawn(move || -> io::Result<()> {
-        let mut stream = stream;
-        let mut message = [0u8; MESSAGE];
-        for i in 0..count {
-            std::thread::sleep(due(i).saturating_duration_since(Instant::now()));
-            message[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            stream.write_all(&message)?;
-        }
-        Ok(())
-    });
-    let mut rtts = Vec::with_capacity(count);
-    let mut message = [0u8; MESSAGE];
-    for i in 0..count {
-        reader.read_exact(&mut message)?;
-        let seq = u64::from_le_bytes(message[..8].try_into().unwrap_or_default());
-        if seq != i as u64 {
-            return Err(io::Error::other(format!(
-                "echo {seq} came where {i} was due"
-            )));
-        }
-        rtts.push(Instant::now() - due(i));
-    }
-    writer
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the writer panicked")))?;
-    Ok(rtts)
 }
 
 /// One mode over fresh paths: `liag tunnel client` (at `liag`) to `server`, one second of
@@ -128,13 +93,13 @@ fn run_once(
     let stream = paths.within(Side::Client, || plain_tcp::connect_retrying(at))??;
     // Both links up and tested before the clock starts.
     let settle = (Duration::from_secs(1).as_millis() / INTERVAL.as_millis()) as usize;
-    paced_round_trips(stream.try_clone()?, settle)?;
+    plain_tcp::paced_round_trips(stream.try_clone()?, settle, INTERVAL)?;
 
     let count = (secs / INTERVAL.as_secs_f64()) as usize;
     let bytes_before = tx_bytes(&paths, Side::Client)? + tx_bytes(&paths, Side::Server)?;
     let mut rng = fastrand::Rng::with_seed(seed);
     let (rtts, outages) = std::thread::scope(|scope| -> io::Result<_> {
-        let messages = scope.spawn(|| paced_round_trips(stream, count));
+        let messages = scope.spawn(|| plain_tcp::paced_round_trips(stream, count, INTERVAL));
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(secs);
         let mut outages = 0;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The end-to-end kinds, in the order they run.
-const KINDS: [&str; 12] = [
+const KINDS: [&str; 13] = [
     "throughput",
     "round_trip",
     "efficiency",
@@ -21,6 +21,7 @@ const KINDS: [&str; 12] = [
     "real_paths",
     "tiers",
     "redundant",
+    "responsive",
     "tunnel",
     "proxy",
     "to_aggligator",

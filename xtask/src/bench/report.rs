@@ -44,6 +44,7 @@ pub(super) fn rows(scenarios: &[Value], criterion: &[Value]) -> Vec<Row> {
         .flat_map(|s| match s["kind"].as_str() {
             Some("tunnel") => super::tunnel_rows::rows(s),
             Some("redundant") => redundant_rows(s),
+            Some("responsive") => responsive_rows(s),
             Some("real_paths") if against_aggligator(s).is_some() => {
                 interop_row(s, scenarios).into_iter().collect()
             }
@@ -101,6 +102,42 @@ fn redundant_rows(s: &Value) -> Vec<Row> {
                     ""
                 },
                 holds: judged.then_some(p99 <= 10.0),
+            }
+        })
+        .collect()
+}
+
+/// Round trips under load, one row per crossing; liag's tunnel with a bulk transfer beside
+/// the round trips is judged against issue 21's targets: p50 ≤ 10 ms and p99 ≤ 30 ms, the
+/// bulk transfer ≥ 95 % of the links' sum.
+fn responsive_rows(s: &Value) -> Vec<Row> {
+    let scenario = s["scenario"].as_str().unwrap_or("?");
+    let sum = f(s, "sum_mbit_s");
+    s["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let name = r["name"].as_str().unwrap_or("?");
+            let (p50, p99) = (f(r, "p50_ms"), f(r, "p99_ms"));
+            let bulk = r["bulk_mbit_s"].as_f64();
+            let bulk_text = bulk.map_or(String::new(), |b| {
+                format!("; bulk {b:.1} of {sum:.0} Mbit/s ({})", pct(b / sum))
+            });
+            let judged = name == "liag tunnel, bulk on another connection";
+            let holds = bulk.is_some_and(|b| p50 <= 10.0 && p99 <= 30.0 && b >= 0.95 * sum);
+            Row {
+                what: format!("{scenario}: {name}"),
+                figures: format!(
+                    "p50 {p50:.2} ms, p99 {p99:.1} ms (medians of {}){bulk_text}",
+                    s["runs"].as_u64().unwrap_or(0),
+                ),
+                target: if judged {
+                    "p50 ≤ 10 ms, p99 ≤ 30 ms, bulk ≥ 95 % of the sum"
+                } else {
+                    ""
+                },
+                holds: judged.then_some(holds),
             }
         })
         .collect()
@@ -462,6 +499,20 @@ mod tests {
         assert_eq!(verdicts(s(0.6)), [None, Some(true)]);
         assert_eq!(verdicts(s(40.0)), [None, Some(false)]);
         assert!(rows(&[s(0.6)], &[])[1].figures.ends_with("1.80× the bytes"));
+    }
+
+    #[test]
+    fn responsiveness_is_judged_on_liags_loaded_row() {
+        let s = |p50: f64, p99: f64, bulk: f64| {
+            json!({"kind": "responsive", "scenario": "r", "runs": 3, "sum_mbit_s": 70.0, "rows": [
+                {"name": "liag tunnel, idle", "p50_ms": 0.3, "p99_ms": 4.0, "bulk_mbit_s": null},
+                {"name": "liag tunnel, bulk on another connection", "p50_ms": p50,
+                 "p99_ms": p99, "bulk_mbit_s": bulk}]})
+        };
+        assert_eq!(verdicts(s(8.0, 25.0, 67.0)), [None, Some(true)]);
+        assert_eq!(verdicts(s(12.0, 25.0, 67.0)), [None, Some(false)]);
+        assert_eq!(verdicts(s(8.0, 35.0, 67.0)), [None, Some(false)]);
+        assert_eq!(verdicts(s(8.0, 25.0, 60.0)), [None, Some(false)]);
     }
 
     #[test]
