@@ -72,75 +72,73 @@ pub(super) fn rows(scenarios: &[Value], criterion: &[Value]) -> Vec<Row> {
 /// liag server is judged: p99 within 10 ms through 500 ms outages (veth paths have next to no
 /// delay of their own). The other rows are its baselines.
 fn redundant_rows(s: &Value) -> Vec<Row> {
-    let scenario = s["scenario"].as_str().unwrap_or("?");
     let plain_bytes = s["rows"][0]["wire_bytes"].as_f64();
-    s["rows"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            let name = r["name"].as_str().unwrap_or("?");
-            let p99 = f(r, "p99_ms");
-            let cost = match plain_bytes {
-                Some(plain) if plain > 0.0 => {
-                    format!(", {:.2}× the bytes", f(r, "wire_bytes") / plain)
-                }
-                _ => String::new(),
-            };
-            let judged = name == "liag tunnel --redundant";
-            Row {
-                what: format!("{scenario}: {name}"),
-                figures: format!(
-                    "p50 {:.2} ms, p99 {p99:.1} ms, max {:.1} ms (medians of {}){cost}",
-                    f(r, "p50_ms"),
-                    f(r, "max_ms"),
-                    s["runs"].as_u64().unwrap_or(0),
-                ),
-                target: if judged {
-                    "p99 ≤ 10 ms through the outages"
-                } else {
-                    ""
-                },
-                holds: judged.then_some(p99 <= 10.0),
+    each_row(s, |what, name, r| {
+        let p99 = f(r, "p99_ms");
+        let cost = match plain_bytes {
+            Some(plain) if plain > 0.0 => {
+                format!(", {:.2}× the bytes", f(r, "wire_bytes") / plain)
             }
-        })
-        .collect()
+            _ => String::new(),
+        };
+        let judged = name == "liag tunnel --redundant";
+        Row {
+            what,
+            figures: format!(
+                "p50 {:.2} ms, p99 {p99:.1} ms, max {:.1} ms (medians of {}){cost}",
+                f(r, "p50_ms"),
+                f(r, "max_ms"),
+                s["runs"].as_u64().unwrap_or(0),
+            ),
+            target: if judged {
+                "p99 ≤ 10 ms through the outages"
+            } else {
+                ""
+            },
+            holds: judged.then_some(p99 <= 10.0),
+        }
+    })
 }
 
 /// Round trips under load, one row per crossing; liag's tunnel with a bulk transfer beside
 /// the round trips is judged against issue 21's targets: p50 ≤ 10 ms and p99 ≤ 30 ms, the
 /// bulk transfer ≥ 95 % of the links' sum.
 fn responsive_rows(s: &Value) -> Vec<Row> {
-    let scenario = s["scenario"].as_str().unwrap_or("?");
     let sum = f(s, "sum_mbit_s");
-    s["rows"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            let name = r["name"].as_str().unwrap_or("?");
-            let (p50, p99) = (f(r, "p50_ms"), f(r, "p99_ms"));
-            let bulk = r["bulk_mbit_s"].as_f64();
-            let bulk_text = bulk.map_or(String::new(), |b| {
-                format!("; bulk {b:.1} of {sum:.0} Mbit/s ({})", pct(b / sum))
-            });
-            let judged = name == "liag tunnel, bulk on another connection";
-            let holds = bulk.is_some_and(|b| p50 <= 10.0 && p99 <= 30.0 && b >= 0.95 * sum);
-            Row {
-                what: format!("{scenario}: {name}"),
-                figures: format!(
-                    "p50 {p50:.2} ms, p99 {p99:.1} ms (medians of {}){bulk_text}",
-                    s["runs"].as_u64().unwrap_or(0),
-                ),
-                target: if judged {
-                    "p50 ≤ 10 ms, p99 ≤ 30 ms, bulk ≥ 95 % of the sum"
-                } else {
-                    ""
-                },
-                holds: judged.then_some(holds),
-            }
-        })
-        .collect()
+    each_row(s, |what, name, r| {
+        let (p50, p99) = (f(r, "p50_ms"), f(r, "p99_ms"));
+        let bulk = r["bulk_mbit_s"].as_f64();
+        let bulk_text = bulk.map_or(String::new(), |b| {
+            format!("; bulk {b:.1} of {sum:.0} Mbit/s ({})", pct(b / sum))
+        });
+        let judged = name == "liag tunnel, bulk on another connection";
+        let holds = bulk.is_some_and(|b| p50 <= 10.0 && p99 <= 30.0 && b >= 0.95 * sum);
+        Row {
+            what,
+            figures: format!(
+                "p50 {p50:.2} ms, p99 {p99:.1} ms (medians of {}){bulk_text}",
+                s["runs"].as_u64().unwrap_or(0),
+            ),
+            target: if judged {
+                "p50 ≤ 10 ms, p99 ≤ 30 ms, bulk ≥ 95 % of the sum"
+            } else {
+                ""
+            },
+            holds: judged.then_some(holds),
+        }
+    })
+}
+
+/// A row for each of a scenario's `rows`, which `row` makes from the row's "what" (the
+/// scenario and the row's name), its name and its figures.
+fn each_row(s: &Value, row: impl Fn(String, &str, &Value) -> Row) -> Vec<Row> {
+    let scenario = s["scenario"].as_str().unwrap_or("?");
+    let rows = s["rows"].as_array().into_iter().flatten();
+    rows.map(|r| {
+        let name = r["name"].as_str().unwrap_or("?");
+        row(format!("{scenario}: {name}"), name, r)
+    })
+    .collect()
 }
 
 /// The aggligator version at one end of a real-path scenario with liag at the other.
