@@ -162,14 +162,18 @@ fn liag_in_namespaces<'a>(args: &'a Args, kind: &str) -> Option<&'a std::path::P
     Some(liag)
 }
 
-/// The backup tier over real kernel paths, three times (once with `--quick`); skipped with a
-/// message where namespaces cannot be made or no `liag` binary was given.
+/// The backup tier and a metered link over real kernel paths, three times each (once with
+/// `--quick`); skipped with a message where namespaces cannot be made or no `liag` binary was
+/// given.
 fn tiers(args: &Args) -> io::Result<Vec<Value>> {
     let Some(liag) = liag_in_namespaces(args, "tiers") else {
         return Ok(Vec::new());
     };
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
-    Ok(vec![tiers::backup(liag, runs, args.quick)?])
+    Ok(vec![
+        tiers::backup(liag, runs, args.quick)?,
+        tiers::metered(liag, runs, args.quick)?,
+    ])
 }
 
 /// Redundant sending through 500 ms outages over real kernel paths, with and without, three

@@ -142,6 +142,21 @@ pub(crate) struct TierArgs {
     /// not what it receives. Repeatable, one cap per interface.
     #[arg(long = "max-rate", value_name = "IFACE=RATE", value_parser = parse_rate_rule)]
     pub(crate) max_rate: Vec<(String, u64)>,
+    /// A data allowance for the links leaving from IFACE, such as a cellular plan's:
+    /// `wwan0=2GB/month` (or `/day`, `/week`, `/month@15` for a month that begins on the
+    /// 15th; periods begin at midnight UTC). Bytes sent and received count, over every
+    /// connection of this process. Past the allowance the links carry data only while no
+    /// other link works, as backup links do, and the server is asked to stop sending on them
+    /// too; a new period brings them back. The count is kept in --cap-state across restarts.
+    /// liag counts its messages, not TCP/IP headers nor TLS: leave the provider's few percent
+    /// of room. Repeatable, one per interface.
+    #[arg(long = "cap", value_name = "IFACE=SIZE/PERIOD", value_parser = crate::allowance::parse_cap)]
+    pub(crate) cap: Vec<crate::allowance::Cap>,
+    /// Where --cap keeps its counts: by default $STATE_DIRECTORY/allowances.json under
+    /// systemd, else $XDG_STATE_HOME/liag/allowances.json or
+    /// ~/.local/state/liag/allowances.json.
+    #[arg(long = "cap-state", value_name = "FILE")]
+    pub(crate) cap_state: Option<PathBuf>,
     /// Send a copy of each message on a second link, the working one (primary or secondary)
     /// with the next earliest arrival, where that link has room; the first copy to arrive
     /// wins. For calls, games and remote desktops: a link that stops for a moment then costs
@@ -180,11 +195,24 @@ impl TierArgs {
             .fold(TierRules::new(), |rules, (interface, tier)| {
                 rules.interface(interface.clone(), tier)
             });
-        Ok(
-            (self.max_rate.iter()).fold(tiered, |rules, (interface, rate)| {
-                rules.max_rate(interface.clone(), *rate)
-            }),
-        )
+        let mut rules = (self.max_rate.iter()).fold(tiered, |rules, (interface, rate)| {
+            rules.max_rate(interface.clone(), *rate)
+        });
+        if !self.cap.is_empty() {
+            let file = (self.cap_state.clone())
+                .or_else(crate::allowance::default_state_file)
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "--cap needs a file to keep its counts in: give --cap-state FILE",
+                    )
+                })?;
+            for cap in &self.cap {
+                let meter = crate::allowance::meter(cap, &file)?;
+                rules = rules.meter(cap.interface.clone(), meter);
+            }
+        }
+        Ok(rules)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `liag` command: link aggregation from the command line.
 
+mod allowance;
 mod demo;
 mod limits;
 mod links;
@@ -245,6 +246,9 @@ fn main() -> ExitCode {
         }
     });
     service::live::release();
+    if let Err(e) = allowance::save() {
+        eprintln!("liag: cannot keep the allowances' counts: {e}");
+    }
     // Blocking work still running (a name lookup with DNS down, say) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {

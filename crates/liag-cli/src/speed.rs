@@ -373,6 +373,16 @@ struct LinkReport {
     recv_speed: f64,
     /// Data bytes sent on the link as redundant copies (`--redundant`).
     copied_bytes: u64,
+    /// Blocked at the end because its interface's allowance (`--cap`) was used up.
+    over_allowance: bool,
+}
+
+#[derive(Serialize)]
+struct AllowanceReport {
+    interface: String,
+    used_bytes: u64,
+    limit_bytes: u64,
+    period: String,
 }
 
 #[derive(Serialize)]
@@ -382,6 +392,8 @@ struct Report {
     send_speed: f64,
     recv_speed: f64,
     links: Vec<LinkReport>,
+    /// Each `--cap` allowance at the end.
+    allowances: Vec<AllowanceReport>,
 }
 
 async fn client(
@@ -483,6 +495,16 @@ async fn client(
                 send_speed: l.stats.sent_bytes as f64 / elapsed,
                 recv_speed: l.stats.received_bytes as f64 / elapsed,
                 copied_bytes: l.stats.copied_bytes,
+                over_allowance: l.stats.over_allowance,
+            })
+            .collect(),
+        allowances: crate::allowance::shown()
+            .into_iter()
+            .map(|a| AllowanceReport {
+                interface: a.interface,
+                used_bytes: a.used,
+                limit_bytes: a.limit,
+                period: a.period,
             })
             .collect(),
     };
@@ -504,6 +526,9 @@ async fn client(
             report.recv_speed / 1e6,
             report.links.len()
         );
+        for allowance in crate::allowance::shown() {
+            println!("allowance {}", allowance.line());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -514,7 +539,11 @@ fn render(view: &mut View, control: &Control, t: Duration, secs: f64, sent: u64)
         .into_iter()
         .map(|l| LinkRow {
             name: l.stats.tag.clone(),
-            state: format!("{:?}", l.stats.state).to_lowercase(),
+            state: if l.stats.over_allowance {
+                "capped".into()
+            } else {
+                format!("{:?}", l.stats.state).to_lowercase()
+            },
             rtt: l.stats.rtt,
             rate: l.send_1s,
             capacity: 0.0,

@@ -12,6 +12,7 @@
 //! | [`handshake`] | a link's Welcome/Connect/Accepted exchange, both roles, and the server's table |
 //! | [`Scheduler`] | the policy placing new data on links; [`EarliestArrival`] by default |
 //! | [`Tier`] | which links may carry data at all: primary, secondary or backup ([`LinkConfig::tier`]) |
+//! | [`Meter`] | a data allowance shared by metered links, past which they fall back to backup |
 //! | `netem` | a link emulator free of I/O: rate, delay, jitter, queue and faults (feature `netem`) |
 //! | `sim` | two connections over emulated links in virtual time, replayable from a seed (feature `sim`) |
 //!
@@ -33,6 +34,7 @@ mod connection;
 mod error;
 pub mod handshake;
 mod link;
+mod meter;
 #[cfg(feature = "netem")]
 pub mod netem;
 mod pace;
@@ -53,6 +55,7 @@ pub use connection::{Connection, ConnectionStats, Event, WriteError};
 pub use error::{ConnectionError, LinkError, Violation};
 pub use liag_proto as proto;
 pub use link::{Direction, LinkConfig, LinkId, LinkInfo, LinkState, LinkStats};
+pub use meter::Meter;
 pub use scheduler::{EarliestArrival, LinkView, Offer, Scheduler};
 pub use tier::{SECONDARY_HORIZON, Tier};
 pub use time::Time;

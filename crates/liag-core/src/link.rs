@@ -9,6 +9,7 @@ use liag_proto::inbound::InboundReader;
 use liag_proto::message::UserData;
 use liag_proto::seq::Seq;
 
+use crate::meter::Meter;
 use crate::pace::Pacer;
 use crate::probe::{LinkTest, PongFor};
 use crate::redundant::Copies;
@@ -115,6 +116,10 @@ pub struct LinkConfig {
     /// average; the scheduler counts the link at no more than this rate, so the other links
     /// take the rest. Default `None`: no cap.
     pub max_rate: Option<u64>,
+    /// The data allowance the link draws on, shared with the other links that draw on it:
+    /// past it the link carries data only while no other link is usable ([`Meter`]).
+    /// Default `None`: unmetered.
+    pub meter: Option<Meter>,
 }
 
 impl LinkConfig {
@@ -132,6 +137,13 @@ impl LinkConfig {
     #[must_use]
     pub fn with_max_rate(mut self, bytes_per_sec: u64) -> Self {
         self.max_rate = Some(bytes_per_sec);
+        self
+    }
+
+    /// These settings with the link drawing on `meter` ([`LinkConfig::meter`]).
+    #[must_use]
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
         self
     }
 }
@@ -205,6 +217,12 @@ pub struct LinkStats {
     pub tier: Tier,
     /// Its rate cap, bytes per second ([`LinkConfig::max_rate`]).
     pub max_rate: Option<u64>,
+    /// The allowance it draws on ([`LinkConfig::meter`]): its `used()` and `limit()` are the
+    /// count now, across every link that shares it.
+    pub meter: Option<Meter>,
+    /// Blocked because its allowance is used up and another link is usable
+    /// ([`LinkState::Blocked`] shows it too).
+    pub over_allowance: bool,
 }
 
 /// Graceful-removal progress (spec §6.7).
@@ -375,8 +393,13 @@ pub(crate) struct Link {
     /// timeout from then fails: its writes make no progress.
     pub(crate) ping_wanted: Option<Time>,
     pub(crate) local_blocked: bool,
+    /// Blocked because its [`Meter`] is used up while another link is usable; the peer is
+    /// told as for a block of the application's.
+    pub(crate) over_allowance: bool,
     pub(crate) remote_blocked: bool,
-    pub(crate) set_block_pending: bool,
+    /// What the peer was last told with SetBlock: a SetBlock goes when
+    /// [`Link::blocked_here`] differs.
+    pub(crate) peer_told_blocked: bool,
     pub(crate) goodbye: Goodbye,
     pub(crate) stalled: bool,
     /// The link stalled for a payload overdue against its test's rate, and no interval has
@@ -415,6 +438,40 @@ pub(crate) struct Link {
     pub(crate) copies: Copies,
     /// The token bucket of [`LinkConfig::max_rate`], made when a payload first asks.
     pub(crate) pacer: Option<Pacer>,
+    /// What arrives on the link per round trip, kept for metered links only.
+    pub(crate) inbound_pace: InboundPace,
+}
+
+/// The bytes a link received in its last round trip or so: about what the peer keeps under
+/// way on it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InboundPace {
+    since: Time,
+    at: u64,
+    per_rtt: u64,
+}
+
+impl InboundPace {
+    fn new(now: Time) -> Self {
+        InboundPace {
+            since: now,
+            at: 0,
+            per_rtt: 0,
+        }
+    }
+
+    /// `received` bytes have arrived in all at `now`: an interval of at least `rtt` ends.
+    pub(crate) fn note(&mut self, now: Time, received: u64, rtt: Duration) {
+        if now - self.since >= rtt {
+            self.per_rtt = received - self.at;
+            (self.since, self.at) = (now, received);
+        }
+    }
+
+    /// The bytes the last whole interval brought.
+    pub(crate) fn per_rtt(&self) -> usize {
+        usize::try_from(self.per_rtt).unwrap_or(usize::MAX)
+    }
 }
 
 /// Acknowledgements this close together count as one burst.
@@ -478,8 +535,9 @@ impl Link {
             // A first Ping measures the link and answers the peer's link test promptly.
             ping_wanted: Some(now),
             local_blocked: false,
+            over_allowance: false,
             remote_blocked: false,
-            set_block_pending: false,
+            peer_told_blocked: false,
             goodbye: Goodbye::None,
             stalled: false,
             overdue_once: false,
@@ -503,6 +561,7 @@ impl Link {
             resent_bytes: 0,
             copies: Copies::default(),
             pacer: None,
+            inbound_pace: InboundPace::new(now),
         }
     }
 
@@ -510,10 +569,15 @@ impl Link {
     pub(crate) fn usable(&self) -> bool {
         !self.stalled
             && self.test.is_none()
-            && !self.local_blocked
+            && !self.blocked_here()
             && !self.remote_blocked
             && self.goodbye == Goodbye::None
             && !self.terminate_pending
+    }
+
+    /// Whether this end blocks the link: the application did, or its allowance is used up.
+    pub(crate) fn blocked_here(&self) -> bool {
+        self.local_blocked || self.over_allowance
     }
 
     pub(crate) fn queue_pong(&mut self) {
@@ -792,7 +856,7 @@ impl Link {
     pub(crate) fn state(&self) -> LinkState {
         if self.goodbye != Goodbye::None {
             LinkState::Disconnecting
-        } else if self.local_blocked || self.remote_blocked {
+        } else if self.blocked_here() || self.remote_blocked {
             LinkState::Blocked
         } else if self.stalled {
             LinkState::Stalled
@@ -823,6 +887,8 @@ impl Link {
             copied_bytes: self.copies.total,
             tier: self.config.tier,
             max_rate: self.config.max_rate,
+            meter: self.config.meter.clone(),
+            over_allowance: self.over_allowance,
         }
     }
 }

@@ -234,6 +234,14 @@ impl Control {
         inner.wake_driver();
     }
 
+    /// Changes the data allowance one link draws on (`LinkConfig::meter`; `None` for none),
+    /// and nothing else of its settings.
+    pub fn set_link_meter(&self, link: LinkId, meter: Option<liag_core::Meter>) {
+        let mut inner = self.shared.lock();
+        inner.conn.set_link_meter(link, meter);
+        inner.wake_driver();
+    }
+
     /// Sends redundantly from now on (each reliable message also goes, as a copy, on the link
     /// with the next earliest arrival), or stops; see `liag_core::Config::redundant`. This
     /// end only: links added from then on ask a liag server to send redundantly too, and a

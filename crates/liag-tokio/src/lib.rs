@@ -17,7 +17,8 @@
 //! A link's settings, such as its [`Tier`] (a backup link carries data only when no other
 //! works), go with its handshake ([`Outgoing::add_packet_link_with`], which tells the server
 //! the tier too) or change later ([`Control::set_link_tier`], [`Control::set_link_config`],
-//! [`Control::set_link_max_rate`] for a rate cap). A connection's own policies are in its
+//! [`Control::set_link_max_rate`] for a rate cap, [`Control::set_link_meter`] for a data
+//! allowance past which the link falls back to backup, a [`Meter`]). A connection's own policies are in its
 //! [`EndpointConfig`]: the scheduler ([`SchedulerChoice`]) and redundant sending
 //! (`config.redundant`, or [`Control::set_redundant`] on a running connection).
 //!
@@ -72,7 +73,7 @@ pub use liag_core::proto::frame::FrameError;
 pub use liag_core::proto::message::{RefusedReason, UserData, Welcome};
 pub use liag_core::{
     Config, ConnectionError, ConnectionStats, EarliestArrival, LinkConfig, LinkError, LinkId,
-    LinkInfo, LinkState, LinkStats, LinkView, Offer, Scheduler, Tier,
+    LinkInfo, LinkState, LinkStats, LinkView, Meter, Offer, Scheduler, Tier,
 };
 
 /// A boxed future that is `Send`, as transports return them.

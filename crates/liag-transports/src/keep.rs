@@ -497,8 +497,8 @@ fn best_tier_up(
     })
 }
 
-/// Gives the live links on the paths `names` lists the tier and rate cap the connector gives
-/// their paths, where they differ (a reload changed them). Only this end follows at once: the
+/// Gives the live links on the paths `names` lists the tier, rate cap and allowance the
+/// connector gives their paths, where they differ (a reload changed them). Only this end follows at once: the
 /// peer keeps the tier the link's handshake told it.
 fn retier(
     control: &liag_tokio::Control,
@@ -520,6 +520,9 @@ fn retier(
         }
         if link.max_rate != config.max_rate {
             control.set_link_max_rate(id, config.max_rate);
+        }
+        if link.meter != config.meter {
+            control.set_link_meter(id, config.meter);
         }
     }
 }

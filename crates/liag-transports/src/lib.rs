@@ -76,6 +76,6 @@ pub use liag_core::LinkInfo;
 pub use liag_tokio::{
     AddLinkError, BoxFuture, BoxLink, Config, Connection, ConnectionError, Control, EndpointConfig,
     FrameError, HandshakeError, Incoming, LinkConfig, LinkError, LinkEvent, LinkId, LinkRates,
-    LinkState, LinkStats, Listener, Outgoing, PacketLink, Refusal, RefusedReason, Server, Tier,
-    UserData, Welcome, stream_link,
+    LinkState, LinkStats, Listener, Meter, Outgoing, PacketLink, Refusal, RefusedReason, Server,
+    Tier, UserData, Welcome, stream_link,
 };

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use liag_tokio::{BoxFuture, BoxLink, LinkConfig, Tier, UserData, Welcome};
+use liag_tokio::{BoxFuture, BoxLink, LinkConfig, Meter, Tier, UserData, Welcome};
 
 use crate::transport::Connector;
 
@@ -13,12 +13,14 @@ use crate::transport::Connector;
 /// ([`TierRules::every_path`], for a connector that reaches a backup server, say). Paths no
 /// rule names are primary.
 ///
-/// The same rules cap a link's rate by its interface ([`TierRules::max_rate`]).
+/// The same rules cap a link's rate by its interface ([`TierRules::max_rate`]) and give it
+/// the data allowance it draws on ([`TierRules::meter`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TierRules {
     by_interface: Vec<(String, Tier)>,
     every_path: Option<Tier>,
     rate_by_interface: Vec<(String, u64)>,
+    meter_by_interface: Vec<(String, Meter)>,
 }
 
 impl TierRules {
@@ -53,11 +55,33 @@ impl TierRules {
         self
     }
 
-    /// Whether no rule is set: every link primary and uncapped.
+    /// Links leaving from `interface` draw on `meter` ([`LinkConfig::meter`]): past its
+    /// allowance they carry data only while no other link is usable. Give every connector the
+    /// same handle (a clone), so that all links over the interface share one count; a later
+    /// meter for the same interface replaces an earlier one.
+    pub fn meter(mut self, interface: impl Into<String>, meter: Meter) -> Self {
+        let interface = interface.into();
+        self.meter_by_interface
+            .retain(|(name, _)| *name != interface);
+        self.meter_by_interface.push((interface, meter));
+        self
+    }
+
+    /// Whether no rule is set: every link primary, uncapped and unmetered.
     pub fn is_empty(&self) -> bool {
         self.by_interface.is_empty()
             && self.every_path.is_none()
             && self.rate_by_interface.is_empty()
+            && self.meter_by_interface.is_empty()
+    }
+
+    /// The allowance a rule gives a link on the path named `path`, if one does.
+    pub fn meter_of(&self, path: &str) -> Option<&Meter> {
+        let (interface, _) = path.split_once(" -> ")?;
+        self.meter_by_interface
+            .iter()
+            .find(|(name, _)| name == interface)
+            .map(|(_, meter)| meter)
     }
 
     /// The rate cap a rule gives a link on the path named `path`, if one does.
@@ -121,6 +145,9 @@ impl<C: Connector> Connector for TieredConnector<C> {
         if let Some(rate) = self.rules.max_rate_of(path) {
             config.max_rate = Some(config.max_rate.map_or(rate, |inner| inner.min(rate)));
         }
+        if let Some(meter) = self.rules.meter_of(path) {
+            config.meter = Some(meter.clone());
+        }
         config
     }
 }
@@ -167,5 +194,16 @@ mod tests {
         assert_eq!(rules.max_rate_of("eth1 -> 192.0.2.1:5700"), Some(2_000));
         assert_eq!(rules.max_rate_of("eth0 -> 192.0.2.1:5700"), None);
         assert_eq!(rules.tier_of("eth1 -> 192.0.2.1:5700"), None);
+    }
+
+    #[test]
+    fn a_paths_meter_follows_its_interface_and_is_shared() {
+        let meter = Meter::new(2_000_000_000);
+        let rules = TierRules::new().meter("wwan0", meter.clone());
+        assert!(!rules.is_empty());
+        let on = rules.meter_of("wwan0 -> 192.0.2.1:5700").unwrap();
+        assert!(on.same(&meter), "the one handle, not a copy of its count");
+        assert!(rules.meter_of("eth0 -> 192.0.2.1:5700").is_none());
+        assert!(rules.meter_of("192.0.2.1:5700").is_none(), "no interface");
     }
 }

@@ -353,6 +353,25 @@ fn scenario_row(s: &Value) -> Option<Row> {
                 Some(intact && share < 0.001 && stall <= 300.0 && after == 0.0),
             )
         }
+        "metered" => {
+            let (stall, after) = (f(s, "stall_ms_worst"), f(s, "after_heal_bytes_worst"));
+            let intact = s["intact"].as_bool() == Some(true);
+            row(
+                format!(
+                    "{:.2} MB on the metered path before the fault, allowance {:.2} MB (the \
+                     path's bytes, TCP/IP headers included; worst of {}); stall {stall:.0} ms \
+                     (worst) when the primary goes down; {:.1} Mbit/s on it alone; {after:.0} \
+                     bytes on it from 1 s after the heal{}",
+                    f(s, "before_fault_bytes_worst") / 1e6,
+                    f(s, "allowance_bytes") / 1e6,
+                    s["runs"].as_u64().unwrap_or(0),
+                    f(s, "metered_alone_mbit_s_median"),
+                    if intact { "" } else { ", DATA DIFFERS" },
+                ),
+                "stall ≤ 300 ms, idle 1 s after the heal",
+                Some(intact && stall <= 300.0 && after == 0.0),
+            )
+        }
         "to_aggligator" => {
             let share = f(s, "share");
             let figures = format!(
@@ -485,6 +504,19 @@ mod tests {
         assert_eq!(verdicts(s(0.002, 120.0, 0.0)), [Some(false)]);
         assert_eq!(verdicts(s(0.0001, 320.0, 0.0)), [Some(false)]);
         assert_eq!(verdicts(s(0.0001, 120.0, 1500.0)), [Some(false)]);
+    }
+
+    #[test]
+    fn a_metered_link_is_judged_as_a_backup_once_past_its_allowance() {
+        let s = |stall: f64, after: f64| {
+            json!({"kind": "metered", "scenario": "m", "runs": 3, "intact": true,
+                   "allowance_bytes": 8e6, "before_fault_bytes_worst": 8.3e6,
+                   "stall_ms_worst": stall, "metered_alone_mbit_s_median": 38.0,
+                   "after_heal_bytes_worst": after})
+        };
+        assert_eq!(verdicts(s(120.0, 0.0)), [Some(true)]);
+        assert_eq!(verdicts(s(320.0, 0.0)), [Some(false)]);
+        assert_eq!(verdicts(s(120.0, 1500.0)), [Some(false)]);
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub(crate) struct LinkRow {
     pub(crate) receive: f64,
     pub(crate) sent: u64,
     pub(crate) received: u64,
+    /// Blocked because its interface's allowance (`--cap`) is used up.
+    pub(crate) over_allowance: bool,
 }
 
 /// One connection and its links.
@@ -75,6 +77,8 @@ pub(crate) struct ConnRow {
 pub(crate) struct Snapshot {
     pub(crate) connections: Vec<ConnRow>,
     pub(crate) messages: Vec<String>,
+    /// Each `--cap` allowance, as a line.
+    pub(crate) allowances: Vec<String>,
 }
 
 impl LinkRow {
@@ -90,6 +94,7 @@ impl LinkRow {
             receive: rates.receive_1s,
             sent: s.sent_bytes,
             received: s.received_bytes,
+            over_allowance: s.over_allowance,
         }
     }
 }
@@ -113,6 +118,7 @@ impl Snapshot {
                 links,
             });
         }
+        snapshot.allowances = crate::allowance::shown().iter().map(|a| a.line()).collect();
         snapshot.messages = PANE
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -154,23 +160,26 @@ pub(crate) fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, sele
         .flat_map(|c| &c.links)
         .map(|l| l.receive)
         .fold(0.0, |a, b| a + b);
+    let allowances = u16::try_from(snapshot.allowances.len()).unwrap_or(u16::MAX);
     let [head, body, pane, keys] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(allowances.saturating_add(1)),
         Constraint::Min(3),
         Constraint::Length(6),
         Constraint::Length(1),
     ])
     .areas(frame.area());
-    frame.render_widget(
-        Paragraph::new(format!(
+    let summary = Line::styled(
+        format!(
             "{title}: {} connection(s), {links} link(s), send {} MB/s, receive {} MB/s",
             snapshot.connections.len(),
             mb(send),
             mb(receive)
-        ))
-        .style(Style::new().add_modifier(Modifier::BOLD)),
-        head,
+        ),
+        Style::new().add_modifier(Modifier::BOLD),
     );
+    let lines = std::iter::once(summary)
+        .chain((snapshot.allowances.iter()).map(|a| Line::raw(format!("allowance {a}"))));
+    frame.render_widget(Paragraph::new(lines.collect::<Vec<_>>()), head);
     let mut rows = Vec::new();
     let mut index = 0;
     for conn in &snapshot.connections {
@@ -191,9 +200,10 @@ pub(crate) fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, sele
             let mut row = Row::new(vec![
                 format!("  {}", link.id),
                 link.tag.clone(),
-                match link.tier {
-                    Tier::Primary => state_word(link.state).to_string(),
-                    tier => format!("{} ({tier})", state_word(link.state)),
+                match (link.over_allowance, link.tier) {
+                    (true, _) => "capped".to_string(),
+                    (false, Tier::Primary) => state_word(link.state).to_string(),
+                    (false, tier) => format!("{} ({tier})", state_word(link.state)),
                 },
                 format!("{:.1}", link.rtt.as_secs_f64() * 1000.0),
                 mb(link.send),
@@ -398,6 +408,7 @@ mod tests {
             receive: send / 2.0,
             sent: 12_000_000,
             received: 6_000_000,
+            over_allowance: false,
         };
         let snapshot = Snapshot {
             connections: vec![
@@ -416,8 +427,9 @@ mod tests {
                 },
             ],
             messages: vec!["liag tunnel client: link down: usb0".into()],
+            allowances: vec!["wwan0: 2.1 GB of 2.0 GB this month (new count 2027-01-01)".into()],
         };
-        let text = capture("liag tunnel client", &snapshot, 110, 16);
+        let text = capture("liag tunnel client", &snapshot, 110, 17);
         println!("{text}");
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with(
@@ -446,6 +458,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("link down: usb0"), "{text}");
+        assert!(
+            lines[1].starts_with("allowance wwan0: 2.1 GB of 2.0 GB this month"),
+            "{text}"
+        );
+        let mut capped = snapshot.clone();
+        capped.connections[0].links[1].over_allowance = true;
+        let text = capture("liag tunnel client", &capped, 110, 17);
+        assert!(text.contains("capped"), "{text}");
 
         // Nothing to sum is zero, not -0.00 (f64's empty sum).
         let empty = capture("liag proxy server", &Snapshot::default(), 110, 12);

@@ -130,6 +130,22 @@ fn describe() {
         "liag_link_max_rate_bytes_per_second",
         "The link's rate cap in bytes per second (--max-rate); no sample for a link without one."
     );
+    describe_gauge!(
+        "liag_link_over_allowance",
+        "1 while the link is blocked because its interface's allowance (--cap) is used up, 0 \
+         otherwise; no sample for a link without one."
+    );
+    describe_gauge!(
+        "liag_allowance_used_bytes",
+        Unit::Bytes,
+        "Bytes counted against the interface's allowance (--cap) this period, sent and \
+         received, over every connection."
+    );
+    describe_gauge!(
+        "liag_allowance_limit_bytes",
+        Unit::Bytes,
+        "The interface's allowance per period (--cap)."
+    );
     describe_counter!(
         "liag_link_events_total",
         "Links that came up (event=up) or went down (event=down), by local interface."
@@ -193,10 +209,23 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
             if let Some(cap) = link.max_rate {
                 gauge!("liag_link_max_rate_bytes_per_second", labels.clone()).set(cap as f64);
             }
+            if link.meter.is_some() {
+                gauge!("liag_link_over_allowance", labels.clone())
+                    .set(f64::from(u8::from(link.over_allowance)));
+            }
             counter!("liag_link_copied_bytes_total", labels).absolute(link.copied_bytes);
         }
     }
     gauge!("liag_links_unsampled", "command" => command).set(unsampled as f64);
+    for allowance in crate::allowance::shown() {
+        let labels = [
+            ("command", command.to_string()),
+            ("interface", allowance.interface),
+            ("period", allowance.period),
+        ];
+        gauge!("liag_allowance_used_bytes", &labels).set(allowance.used as f64);
+        gauge!("liag_allowance_limit_bytes", &labels).set(allowance.limit as f64);
+    }
     let events = EVENTS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -24,6 +24,12 @@ impl Connection {
         };
         l.received_bytes += packet.len() as u64;
         l.last_received = now;
+        if l.config.meter.is_some() {
+            self.charge_allowance(now, link, packet.len());
+        }
+        let Some(l) = self.link_mut(link) else {
+            return;
+        };
         let inbound = match l.reader.read(packet) {
             Ok(Some(inbound)) => inbound,
             Ok(None) => return, // A Data header; its payload is the next packet.

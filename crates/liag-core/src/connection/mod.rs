@@ -16,6 +16,7 @@
 //! to until it returns `None`, `poll_event` until `None`, then `poll_timeout` to re-arm its
 //! timer. The connection never acts on its own between inputs.
 
+mod allowance;
 mod copies;
 mod inbound;
 mod timers;
@@ -326,10 +327,7 @@ impl Connection {
     /// Blocks or unblocks a link for reliable traffic; the peer is told with SetBlock.
     pub fn set_link_blocked(&mut self, now: Time, link: LinkId, blocked: bool) {
         if let Some(l) = self.link_mut(link) {
-            if l.local_blocked != blocked {
-                l.local_blocked = blocked;
-                l.set_block_pending = true;
-            }
+            l.local_blocked = blocked;
         }
         self.refresh_working(now);
     }
@@ -355,6 +353,16 @@ impl Connection {
         if let Some(l) = self.link_mut(link) {
             l.config.max_rate = max_rate;
         }
+    }
+
+    /// Changes the allowance one link draws on ([`LinkConfig::meter`]; `None` for none), and
+    /// nothing else of its settings.
+    pub fn set_link_meter(&mut self, link: LinkId, meter: Option<crate::Meter>) {
+        if let Some(l) = self.link_mut(link) {
+            l.over_allowance &= meter.is_some();
+            l.config.meter = meter;
+        }
+        self.refresh_allowance(link);
     }
 
     /// The links, with their figures.
@@ -623,6 +631,7 @@ impl Connection {
 
     /// Starts or stops the no-link clock.
     fn refresh_working(&mut self, now: Time) {
+        self.refresh_allowances();
         let working = self.links.iter().any(Link::usable);
         match (working, self.no_link_since) {
             (true, Some(_)) => self.no_link_since = None,

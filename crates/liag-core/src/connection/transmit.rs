@@ -39,6 +39,13 @@ impl Connection {
     /// packet for the same link.
     #[must_use = "a packet taken and not sent is lost to the link"]
     pub fn poll_transmit(&mut self, now: Time, link: LinkId) -> Option<Bytes> {
+        // Other connections draw on a metered link's allowance too.
+        let metered = self
+            .link_mut(link)
+            .is_some_and(|l| l.config.meter.is_some());
+        if metered {
+            self.refresh_allowance(link);
+        }
         let packet = match self.next_packet(now, link)? {
             Next::Payload(payload) => payload,
             Next::Message(msg) => self.arena.encode(&msg),
@@ -47,6 +54,9 @@ impl Connection {
         if let Some(l) = self.link_mut(link) {
             l.sent_bytes += packet.len() as u64;
             l.last_sent = now;
+        }
+        if metered {
+            self.charge_allowance(now, link, packet.len());
         }
         Some(packet)
     }
@@ -118,9 +128,9 @@ impl Connection {
             }
             return Some(Next::Message(Message::Ping));
         }
-        if l.set_block_pending {
-            l.set_block_pending = false;
-            let blocked = l.local_blocked;
+        if l.peer_told_blocked != l.blocked_here() {
+            l.peer_told_blocked = l.blocked_here();
+            let blocked = l.peer_told_blocked;
             return Some(Next::Message(Message::SetBlock { blocked }));
         }
         if let Some(received) = l.acks.pop_front() {
