@@ -151,6 +151,8 @@ struct Entry {
     meter: Meter,
     period: Period,
     start: OffsetDateTime,
+    /// The operator was told this period's allowance is used up.
+    told: bool,
 }
 
 /// The process's allowances and where they are kept.
@@ -176,49 +178,64 @@ fn registry() -> std::sync::MutexGuard<'static, Registry> {
 
 /// The shared meter for `cap`, its count read from `file` on first use: the same handle for
 /// every connection, its allowance and period updated when a reload changes them. A state
-/// file that cannot be read is an error, not a count started again from zero. Starts the task
-/// that keeps the file, within a tokio runtime.
+/// file that cannot be read or written is an error, not a count started again from zero.
+/// Starts the task that keeps the file, within a tokio runtime.
 pub(crate) fn meter(cap: &Cap, file: &Path) -> io::Result<Meter> {
+    let (meter, first) = register(cap, file)?;
+    if first {
+        save()?;
+    }
+    Ok(meter)
+}
+
+/// [`meter`] without the first write: the meter, and whether the file was read just now.
+fn register(cap: &Cap, file: &Path) -> io::Result<(Meter, bool)> {
     let mut registry = registry();
-    if registry.file.is_none() {
+    let first = registry.file.is_none();
+    if first {
         registry.kept = read(file)?.interfaces;
         registry.file = Some(file.to_path_buf());
     } else if registry.file.as_deref() != Some(file) {
         say!("liag: --cap-state changed; it applies at a restart");
     }
-    let now = OffsetDateTime::now_utc();
-    let start = cap.period.start(now);
+    let start = cap.period.start(OffsetDateTime::now_utc());
     let registry = &mut *registry;
     if let Some(entry) = registry.entries.get_mut(&cap.interface) {
         entry.meter.set_limit(cap.limit);
         if entry.period != cap.period {
             entry.period = cap.period;
-            if entry.start != start {
+            if start > entry.start {
                 entry.start = start;
                 entry.meter.reset();
             }
         }
-        return Ok(entry.meter.clone());
+        return Ok((entry.meter.clone(), first));
     }
-    let used = registry
-        .kept
-        .get(&cap.interface)
-        .filter(|k| k.period_start == start.unix_timestamp())
-        .map_or(0, |k| k.used);
+    // A count kept for this period goes on; so does one for a later period, which a clock
+    // set back (a router without a real-time clock, before NTP) would otherwise lose.
+    let kept = (registry.kept.get(&cap.interface))
+        .filter(|k| k.period == cap.period && k.period_start >= start.unix_timestamp());
+    let (start, used) = match kept.and_then(|k| {
+        let at = OffsetDateTime::from_unix_timestamp(k.period_start).ok()?;
+        Some((at, k.used))
+    }) {
+        Some(kept) => kept,
+        None => (start, 0),
+    };
     let meter = Meter::with_used(cap.limit, used);
-    registry.entries.insert(
-        cap.interface.clone(),
-        Entry {
-            meter: meter.clone(),
-            period: cap.period,
-            start,
-        },
-    );
-    if !registry.keeper && tokio::runtime::Handle::try_current().is_ok() {
+    let entry = Entry {
+        meter: meter.clone(),
+        period: cap.period,
+        start,
+        told: false,
+    };
+    registry.entries.insert(cap.interface.clone(), entry);
+    let keeper = !registry.keeper && tokio::runtime::Handle::try_current().is_ok();
+    if keeper {
         registry.keeper = true;
         tokio::spawn(keep());
     }
-    Ok(meter)
+    Ok((meter, first))
 }
 
 fn read(file: &Path) -> io::Result<StateFile> {
@@ -241,42 +258,56 @@ fn read(file: &Path) -> io::Result<StateFile> {
     }
 }
 
-/// Starts each allowance again when its period ends, and writes the counts, every
-/// [`KEEP_EVERY`]; never returns.
+/// Starts each allowance again when its period ends, tells the operator when one is used
+/// up, and writes the counts, every [`KEEP_EVERY`]; never returns.
 async fn keep() {
     let mut tick = tokio::time::interval(KEEP_EVERY);
     let mut failing = false;
     loop {
         tick.tick().await;
         roll(OffsetDateTime::now_utc());
-        match save() {
+        let saved = tokio::task::spawn_blocking(save)
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)));
+        match saved {
             Ok(()) => failing = false,
             Err(e) if !failing => {
                 failing = true;
-                say!("liag: cannot keep the allowances' counts: {e}");
+                say!("liag: {e}; the allowances' counts are not kept");
             }
             Err(_) => {}
         }
     }
 }
 
-/// Starts again every allowance whose period ended by `now`.
+/// Starts again every allowance whose period ended by `now` (a clock set back starts none),
+/// and tells the operator of each allowance used up.
 fn roll(now: OffsetDateTime) {
     for (interface, entry) in &mut registry().entries {
         let start = entry.period.start(now);
-        if start != entry.start {
+        if start > entry.start {
             say!(
                 "liag: {interface}: a new {} began; {} of its allowance were used",
                 entry.period.name(),
                 ByteSize(entry.meter.used()).display().si()
             );
             entry.start = start;
+            entry.told = false;
             entry.meter.reset();
+        }
+        if entry.meter.exhausted() && !entry.told {
+            entry.told = true;
+            say!(
+                "liag: {interface}: its allowance of {} is used up; its links carry data only \
+                 while no other link works, and what they carry then goes past it",
+                ByteSize(entry.meter.limit()).display().si()
+            );
         }
     }
 }
 
-/// Writes the counts to the state file (through a file beside it, renamed over it).
+/// Writes the counts to the state file: a file beside it, flushed to the disk, renamed over
+/// it.
 pub(crate) fn save() -> io::Result<()> {
     let (file, state) = {
         let registry = registry();
@@ -294,13 +325,26 @@ pub(crate) fn save() -> io::Result<()> {
         }
         (file, StateFile { interfaces })
     };
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let json = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
-    let partial = file.with_extension("json.partial");
-    std::fs::write(&partial, json)?;
-    std::fs::rename(&partial, &file)
+    let write = || -> io::Result<()> {
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let json = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
+        let partial = file.with_extension(format!("json.{}.partial", std::process::id()));
+        let mut out = std::fs::File::create(&partial)?;
+        io::Write::write_all(&mut out, &json)?;
+        out.sync_all()?;
+        std::fs::rename(&partial, &file)
+    };
+    write().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot write {}: {e} (give --cap-state a file liag may write)",
+                file.display()
+            ),
+        )
+    })
 }
 
 /// One allowance as the views and metrics show it.
@@ -341,18 +385,23 @@ fn next_start(period: Period, now: OffsetDateTime) -> OffsetDateTime {
 }
 
 impl Shown {
-    /// `wwan0: 1.2 GB of 2.0 GB this month (new count 2027-01-01)`.
+    /// `wwan0: 1.23 of 2.00 GB used this month (61.5 %), a new count from 2027-01-01 UTC`.
     pub(crate) fn line(&self) -> String {
         let period = match self.period.split('@').next() {
             Some("day") => "today",
             Some("week") => "this week",
             _ => "this month",
         };
+        let (unit, name) = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")]
+            .into_iter()
+            .find(|&(unit, _)| self.limit as f64 >= unit)
+            .unwrap_or((1.0, "B"));
         format!(
-            "{}: {} of {} {period} (new count {})",
+            "{}: {:.2} of {:.2} {name} used {period} ({:.1} %), a new count from {} UTC",
             self.interface,
-            ByteSize(self.used).display().si(),
-            ByteSize(self.limit).display().si(),
+            self.used as f64 / unit,
+            self.limit as f64 / unit,
+            self.used as f64 * 100.0 / self.limit.max(1) as f64,
             self.until
         )
     }
@@ -404,14 +453,22 @@ mod tests {
         let state = format!(
             r#"{{"interfaces": {{
                 "wwan0": {{"period": {{"Month": {{"day": 1}}}}, "period_start": {start}, "used": 1234}},
-                "usb0": {{"period": "Day", "period_start": 0, "used": 99}}
-            }}}}"#
+                "usb0": {{"period": "Day", "period_start": 0, "used": 99}},
+                "eth9": {{"period": {{"Month": {{"day": 1}}}}, "period_start": {later}, "used": 55}}
+            }}}}"#,
+            later = start + 40 * 86_400,
         );
         std::fs::write(&file, state).unwrap();
         let wwan = meter(&cap, &file).unwrap();
         assert_eq!((wwan.used(), wwan.limit()), (1234, 2_000_000_000));
         let usb = meter(&parse_cap("usb0=1GB/day").unwrap(), &file).unwrap();
         assert_eq!(usb.used(), 0, "an old period's count is not carried over");
+        let eth9 = meter(&parse_cap("eth9=1GB/month").unwrap(), &file).unwrap();
+        assert_eq!(
+            eth9.used(),
+            55,
+            "a later period's count: the clock is behind"
+        );
         let reloaded = meter(&parse_cap("wwan0=3GB/month").unwrap(), &file).unwrap();
         assert!(
             reloaded.same(&wwan) && wwan.limit() == 3_000_000_000,
@@ -427,15 +484,20 @@ mod tests {
                 .start(OffsetDateTime::now_utc())
                 .unix_timestamp()
         );
+        let now = OffsetDateTime::now_utc();
+        roll(now - time::Duration::days(400));
+        assert_eq!(wwan.used(), 1234, "a clock set back starts no period");
         let shown = shown();
-        assert_eq!(shown.len(), 2);
+        assert_eq!(shown.len(), 3);
         assert!(
-            shown[1]
+            shown[2]
                 .line()
-                .starts_with("wwan0: 1.2 kB of 3.0 GB this month"),
+                .starts_with("wwan0: 0.00 of 3.00 GB used this month (0.0 %)"),
             "{}",
-            shown[1].line()
+            shown[2].line()
         );
+        roll(now + time::Duration::days(40));
+        assert_eq!(wwan.used(), 0, "a new period");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -143,13 +143,15 @@ pub(crate) struct TierArgs {
     #[arg(long = "max-rate", value_name = "IFACE=RATE", value_parser = parse_rate_rule)]
     pub(crate) max_rate: Vec<(String, u64)>,
     /// A data allowance for the links leaving from IFACE, such as a cellular plan's:
-    /// `wwan0=2GB/month` (or `/day`, `/week`, `/month@15` for a month that begins on the
-    /// 15th; periods begin at midnight UTC). Bytes sent and received count, over every
-    /// connection of this process. Past the allowance the links carry data only while no
-    /// other link works, as backup links do, and the server is asked to stop sending on them
-    /// too; a new period brings them back. The count is kept in --cap-state across restarts.
-    /// liag counts its messages, not TCP/IP headers nor TLS: leave the provider's few percent
-    /// of room. Repeatable, one per interface.
+    /// `wwan0=2GB/month` (or `/day`, `/week` from Monday, `/month@15` for a month that begins
+    /// on the 15th; periods begin at midnight UTC; `kB`, `MB`, `GB` decimal, `MiB`, `GiB`
+    /// binary). Bytes sent and received count, over every connection of this process. Past
+    /// the allowance the links carry data only while no other link works, as backup links
+    /// do, and the server is asked to stop sending on them too; liag never cuts the last
+    /// working link, so with no other link the count goes past it. A new period brings them
+    /// back. The count is kept in --cap-state across restarts. liag counts its messages, not
+    /// TCP/IP headers nor TLS, which a provider counts too: leave room. Repeatable, one per
+    /// interface.
     #[arg(long = "cap", value_name = "IFACE=SIZE/PERIOD", value_parser = crate::allowance::parse_cap)]
     pub(crate) cap: Vec<crate::allowance::Cap>,
     /// Where --cap keeps its counts: by default $STATE_DIRECTORY/allowances.json under

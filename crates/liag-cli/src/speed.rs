@@ -540,7 +540,7 @@ fn render(view: &mut View, control: &Control, t: Duration, secs: f64, sent: u64)
         .map(|l| LinkRow {
             name: l.stats.tag.clone(),
             state: if l.stats.over_allowance {
-                "capped".into()
+                "blocked (allowance)".into()
             } else {
                 format!("{:?}", l.stats.state).to_lowercase()
             },

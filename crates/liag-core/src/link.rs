@@ -220,8 +220,8 @@ pub struct LinkStats {
     /// The allowance it draws on ([`LinkConfig::meter`]): its `used()` and `limit()` are the
     /// count now, across every link that shares it.
     pub meter: Option<Meter>,
-    /// Blocked because its allowance is used up and another link is usable
-    /// ([`LinkState::Blocked`] shows it too).
+    /// Blocked for its allowance: what is left of it fell below the link's reserve while
+    /// another link is usable ([`Meter`]; [`LinkState::Blocked`] shows it too).
     pub over_allowance: bool,
 }
 
@@ -393,9 +393,11 @@ pub(crate) struct Link {
     /// timeout from then fails: its writes make no progress.
     pub(crate) ping_wanted: Option<Time>,
     pub(crate) local_blocked: bool,
-    /// Blocked because its [`Meter`] is used up while another link is usable; the peer is
-    /// told as for a block of the application's.
+    /// Blocked for its [`Meter`]: what is left fell below the link's reserve while another
+    /// link is usable. The peer is told as for a block of the application's.
     pub(crate) over_allowance: bool,
+    /// The reserve the link was last blocked at for its allowance.
+    pub(crate) allowance_reserve: u64,
     pub(crate) remote_blocked: bool,
     /// What the peer was last told with SetBlock: a SetBlock goes when
     /// [`Link::blocked_here`] differs.
@@ -442,8 +444,9 @@ pub(crate) struct Link {
     pub(crate) inbound_pace: InboundPace,
 }
 
-/// The bytes a link received in its last round trip or so: about what the peer keeps under
-/// way on it.
+/// The bytes a link received per round trip or so, recently: about what the peer keeps under
+/// way on it. A quieter interval lowers the figure by a quarter at most, so a pause does not
+/// hide what the peer sends once it resumes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InboundPace {
     since: Time,
@@ -452,10 +455,11 @@ pub(crate) struct InboundPace {
 }
 
 impl InboundPace {
-    fn new(now: Time) -> Self {
+    /// Counting from `received` bytes at `now`.
+    pub(crate) fn new(now: Time, received: u64) -> Self {
         InboundPace {
             since: now,
-            at: 0,
+            at: received,
             per_rtt: 0,
         }
     }
@@ -463,7 +467,8 @@ impl InboundPace {
     /// `received` bytes have arrived in all at `now`: an interval of at least `rtt` ends.
     pub(crate) fn note(&mut self, now: Time, received: u64, rtt: Duration) {
         if now - self.since >= rtt {
-            self.per_rtt = received - self.at;
+            let sample = received.saturating_sub(self.at);
+            self.per_rtt = sample.max(self.per_rtt - self.per_rtt / 4);
             (self.since, self.at) = (now, received);
         }
     }
@@ -536,6 +541,7 @@ impl Link {
             ping_wanted: Some(now),
             local_blocked: false,
             over_allowance: false,
+            allowance_reserve: 0,
             remote_blocked: false,
             peer_told_blocked: false,
             goodbye: Goodbye::None,
@@ -561,7 +567,7 @@ impl Link {
             resent_bytes: 0,
             copies: Copies::default(),
             pacer: None,
-            inbound_pace: InboundPace::new(now),
+            inbound_pace: InboundPace::new(now, 0),
         }
     }
 

@@ -12,17 +12,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// interface, in every connection of the process, draws on the same allowance. Give it to a
 /// link with [`LinkConfig::with_meter`](crate::LinkConfig::with_meter). What counts is the
 /// bytes of liag's messages as [`LinkStats::sent_bytes`](crate::LinkStats::sent_bytes) and
-/// [`LinkStats::received_bytes`](crate::LinkStats::received_bytes) count them: a transport's
-/// framing and TCP/IP headers add a few percent that a provider counts too.
+/// [`LinkStats::received_bytes`](crate::LinkStats::received_bytes) count them, keep-alives
+/// included; a transport's framing, TLS, link handshakes and TCP/IP headers are not counted,
+/// though a provider counts them (a few percent for bulk transfers, more for small messages).
 ///
-/// While the allowance lasts, a metered link is what its tier makes it. Once what is left
-/// would not take a link's next payload, the link takes no more data of its own, and once it
-/// is less than what the peer may have under way on the link (about two of its windows), the
-/// connection blocks the link (a SetBlock message, which aggligator peers honour as well), so
-/// the peer stops too. A blocked metered link still carries its keep-alives; it is unblocked
-/// while no other link of the connection is usable, as a backup link takes over, and blocked
-/// again once one is. Data this end sends stays within the allowance; what the peer sends
-/// may pass it by what was already under way when the block reached it.
+/// While the allowance lasts, a metered link is what its tier makes it. Once what is left falls
+/// below the link's reserve (its next payload, and twice what it carries in a round trip:
+/// about what the peer may have under way on it), and while another link of the connection
+/// is usable, the connection blocks the link: no data of this end goes on it, and a SetBlock
+/// message tells the peer to stop too (liag and aggligator peers honour it; a peer that does
+/// not can pass the allowance). So the block comes a little before the allowance is used up.
+/// A blocked metered link still carries its keep-alives; it is unblocked while no other link
+/// of the connection is usable, as a backup link takes over, and blocked again once one is.
+/// While another link is usable, data this end sends stays within the allowance, to within
+/// one message per connection drawing on it; once none is, the link carries everything and
+/// the count goes past the allowance: it never cuts a connection's last usable link.
+///
+/// ```
+/// use liag_core::{LinkConfig, Meter};
+///
+/// // A cellular plan of 2 GB: every link over the modem gets a clone of one meter.
+/// let wwan = Meter::new(2_000_000_000);
+/// let config = LinkConfig::default().with_meter(wwan.clone());
+/// assert!(config.meter.as_ref().is_some_and(|m| m.same(&wwan)));
+/// assert_eq!(wwan.remaining(), 2_000_000_000);
+/// ```
 ///
 /// The count starts where [`Meter::with_used`] puts it (from a state file, across restarts)
 /// and goes back to zero with [`Meter::reset`] (a new billing period); keeping it is the
@@ -69,7 +83,8 @@ impl Meter {
         self.remaining() == 0
     }
 
-    /// Changes the allowance; the count stays.
+    /// Changes the allowance; the count stays. Links blocked for the allowance see it, as for
+    /// [`Meter::reset`], when their connections next handle one of their packets.
     pub fn set_limit(&self, limit: u64) {
         self.0.limit.store(limit, Ordering::Relaxed);
     }
@@ -81,9 +96,14 @@ impl Meter {
         self.0.used.store(0, Ordering::Relaxed);
     }
 
-    /// Counts `bytes` carried.
+    /// Counts `bytes` carried (at most up to `u64::MAX`: a count loaded near it must not wrap
+    /// round to a fresh allowance).
     pub(crate) fn charge(&self, bytes: u64) {
-        self.0.used.fetch_add(bytes, Ordering::Relaxed);
+        let add = |used: u64| Some(used.saturating_add(bytes));
+        let _ = self
+            .0
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, add);
     }
 
     /// Whether `self` and `other` are handles to the same allowance.

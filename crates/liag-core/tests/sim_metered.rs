@@ -31,17 +31,24 @@ fn data_on(sim: &Sim, index: usize) -> u64 {
 /// The most one message adds: a whole payload and its header.
 const ONE_MESSAGE: u64 = (32 << 10) + 16;
 
-#[test]
-fn a_metered_link_keeps_its_allowance_and_is_the_backup_past_it() {
-    // The metered link is the faster one: only its allowance keeps it from carrying most.
-    let mut sim = Sim::new(1, Config::default());
+/// A simulation over a 40 Mbit/s link, metered at `limit` bytes on side A, and a 20 Mbit/s
+/// one (10 ms each way).
+fn metered_sim(seed: u64, limit: u64) -> (Sim, Meter) {
+    let mut sim = Sim::new(seed, Config::default());
     sim.add_link(LinkSpec::mbit(40.0, 10));
     sim.add_link(LinkSpec::mbit(20.0, 10));
-    let limit = 4_000_000;
     let meter = Meter::new(limit);
     let id = link(&sim, Side::A, 0).id;
     let config = LinkConfig::default().with_meter(meter.clone());
     sim.connection_mut(Side::A).set_link_config(id, config);
+    (sim, meter)
+}
+
+#[test]
+fn a_metered_link_keeps_its_allowance_and_is_the_backup_past_it() {
+    // The metered link is the faster one: only its allowance keeps it from carrying most.
+    let limit = 4_000_000;
+    let (mut sim, meter) = metered_sim(1, limit);
     // Bulk both ways: the peer, which knows nothing of the meter, must stop too.
     let total = 120_000_000;
     sim.send(Side::A, total);
@@ -152,4 +159,43 @@ fn one_allowance_shared_by_two_links_holds_for_both() {
         "within a message per link: {}",
         meter.used()
     );
+}
+
+#[test]
+fn a_download_alone_stops_within_the_allowance_and_stays_blocked() {
+    // Only the peer sends: this end's window stays small, so the reserve comes from what
+    // arrives, and must not shrink back once the block quietens the link.
+    let limit = 4_000_000;
+    let (mut sim, meter) = metered_sim(3, limit);
+    sim.send(Side::B, 60_000_000);
+    sim.send(Side::A, 0);
+    let mut flips = 0;
+    let mut was = false;
+    for step in 1..=100 {
+        run_to(&mut sim, f64::from(step) * 0.1);
+        let now = link(&sim, Side::A, 0).over_allowance;
+        flips += usize::from(now != was);
+        was = now;
+    }
+    let used_at_10 = meter.used();
+    let data_10 = data_on(&sim, 0);
+    run_to(&mut sim, 14.0);
+    let data_after = data_on(&sim, 0) - data_10;
+    assert!(sim.run_until(secs(120.0), |s| s.received(Side::A).finished
+        && s.received(Side::B).finished));
+    assert!(sim.verified(Side::A), "every byte, in order");
+    println!(
+        "download alone, allowance {limit} bytes: {used_at_10} counted at 10 s, blocked and \
+         unblocked {flips} time(s), {data_after} bytes of data on it 10-14 s"
+    );
+    assert!(
+        was && flips == 1,
+        "blocked once and for good: {flips} changes"
+    );
+    assert!(used_at_10 <= limit + ONE_MESSAGE, "{used_at_10}");
+    assert!(
+        used_at_10 >= limit / 2,
+        "the allowance was used: {used_at_10}"
+    );
+    assert_eq!(data_after, 0);
 }

@@ -60,7 +60,7 @@ pub(crate) struct LinkRow {
     pub(crate) receive: f64,
     pub(crate) sent: u64,
     pub(crate) received: u64,
-    /// Blocked because its interface's allowance (`--cap`) is used up.
+    /// Blocked for its interface's allowance (`--cap`).
     pub(crate) over_allowance: bool,
 }
 
@@ -140,6 +140,15 @@ fn state_word(state: LinkState) -> &'static str {
     }
 }
 
+/// A link's state as its row shows it, with its tier unless primary.
+fn state_of(link: &LinkRow) -> String {
+    match (link.over_allowance, link.tier) {
+        (true, _) => "blocked (allowance)".to_string(),
+        (false, Tier::Primary) => state_word(link.state).to_string(),
+        (false, tier) => format!("{} ({tier})", state_word(link.state)),
+    }
+}
+
 /// Bytes per second as megabytes per second.
 fn mb(bytes_per_s: f64) -> String {
     format!("{:.2}", bytes_per_s / 1e6)
@@ -182,6 +191,10 @@ pub(crate) fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, sele
     frame.render_widget(Paragraph::new(lines.collect::<Vec<_>>()), head);
     let mut rows = Vec::new();
     let mut index = 0;
+    // As wide as the longest state shown ("blocked (allowance)"), so the tags keep the room.
+    let state_width = (snapshot.connections.iter().flat_map(|c| &c.links))
+        .map(|l| state_of(l).len())
+        .fold(8, usize::max);
     for conn in &snapshot.connections {
         rows.push(
             Row::new(vec![
@@ -200,11 +213,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, sele
             let mut row = Row::new(vec![
                 format!("  {}", link.id),
                 link.tag.clone(),
-                match (link.over_allowance, link.tier) {
-                    (true, _) => "capped".to_string(),
-                    (false, Tier::Primary) => state_word(link.state).to_string(),
-                    (false, tier) => format!("{} ({tier})", state_word(link.state)),
-                },
+                state_of(link),
                 format!("{:.1}", link.rtt.as_secs_f64() * 1000.0),
                 mb(link.send),
                 mb(link.receive),
@@ -222,7 +231,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, sele
     let widths = [
         Constraint::Length(5),
         Constraint::Min(20),
-        Constraint::Length(8),
+        Constraint::Length(u16::try_from(state_width).unwrap_or(u16::MAX)),
         Constraint::Length(8),
         Constraint::Length(8),
         Constraint::Length(8),
@@ -427,7 +436,10 @@ mod tests {
                 },
             ],
             messages: vec!["liag tunnel client: link down: usb0".into()],
-            allowances: vec!["wwan0: 2.1 GB of 2.0 GB this month (new count 2027-01-01)".into()],
+            allowances: vec![
+                "wwan0: 1.23 of 2.00 GB used this month (61.5 %), a new count from 2027-01-01 UTC"
+                    .into(),
+            ],
         };
         let text = capture("liag tunnel client", &snapshot, 110, 17);
         println!("{text}");
@@ -459,13 +471,13 @@ mod tests {
         );
         assert!(text.contains("link down: usb0"), "{text}");
         assert!(
-            lines[1].starts_with("allowance wwan0: 2.1 GB of 2.0 GB this month"),
+            lines[1].starts_with("allowance wwan0: 1.23 of 2.00 GB used this month (61.5 %)"),
             "{text}"
         );
         let mut capped = snapshot.clone();
         capped.connections[0].links[1].over_allowance = true;
         let text = capture("liag tunnel client", &capped, 110, 17);
-        assert!(text.contains("capped"), "{text}");
+        assert!(text.contains("blocked (allowance)"), "{text}");
 
         // Nothing to sum is zero, not -0.00 (f64's empty sum).
         let empty = capture("liag proxy server", &Snapshot::default(), 110, 12);

@@ -132,8 +132,8 @@ fn describe() {
     );
     describe_gauge!(
         "liag_link_over_allowance",
-        "1 while the link is blocked because its interface's allowance (--cap) is used up, 0 \
-         otherwise; no sample for a link without one."
+        "1 while the link is blocked for its interface's allowance (--cap: little or nothing \
+         left while another link works), 0 otherwise; no sample for a link without one."
     );
     describe_gauge!(
         "liag_allowance_used_bytes",

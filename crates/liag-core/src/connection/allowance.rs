@@ -2,11 +2,11 @@
 //! against their allowance, and blocking them once it runs out while another link is usable.
 
 use super::Connection;
-use crate::link::LinkId;
+use crate::link::{InboundPace, LinkId};
 use crate::time::Time;
 
 /// Room for a Data message's header beside its payload (its packet is 9 bytes).
-const HEADER_ROOM: usize = 16;
+const HEADER_ROOM: u64 = 16;
 
 impl Connection {
     /// Counts `bytes` carried on `link` against its allowance, if it has one, and blocks or
@@ -23,15 +23,17 @@ impl Connection {
         self.refresh_allowance(link);
     }
 
-    /// Blocks `link` if its allowance cannot take what may still come on it while another
-    /// link is usable, and unblocks it otherwise (every link is usable again, none is left
-    /// but this one, or the allowance grew or began again).
+    /// Blocks `link` if what is left of its allowance is below the link's reserve while
+    /// another link is usable, and unblocks it otherwise: no other link is usable, or the
+    /// allowance grew or began again.
     ///
-    /// What may still come: the link's next payload and, twice over, the most of what it
-    /// sends or receives in a round trip (what the peer may have under way when the block
-    /// reaches it).
+    /// The reserve: the link's next payload and its header and, twice over, the most it
+    /// carries in a round trip (its window, or what arrived on it in about its last round
+    /// trip: what the peer may have under way when the block reaches it). Once the link is
+    /// blocked the reserve it was blocked at holds, since little arrives on a blocked link:
+    /// a reserve that shrank with it would unblock the link again, and again.
     pub(super) fn refresh_allowance(&mut self, link: LinkId) {
-        let max_payload = self.config.max_payload;
+        let max_payload = self.config.max_payload as u64;
         let Some(i) = self.links.iter().position(|l| l.id == link) else {
             return;
         };
@@ -39,16 +41,33 @@ impl Connection {
         let Some(meter) = &l.config.meter else {
             return;
         };
-        let flight = l.window.get().max(l.inbound_pace.per_rtt());
-        let reserve = (max_payload + HEADER_ROOM + 2 * flight) as u64;
+        let flight = l.window.get().max(l.inbound_pace.per_rtt()) as u64;
+        let mut reserve = (max_payload + HEADER_ROOM).saturating_add(flight.saturating_mul(2));
+        if l.over_allowance {
+            reserve = reserve.max(l.allowance_reserve);
+        }
         let (used, limit) = (meter.used(), meter.limit());
         let short = limit.saturating_sub(used) < reserve;
         let blocked = short && self.links.iter().any(|o| o.id != link && o.usable());
         let l = &mut self.links[i];
+        if blocked {
+            l.allowance_reserve = reserve;
+        }
         if l.over_allowance != blocked {
-            tracing::debug!(%link, blocked, used, limit, "metered link");
+            tracing::debug!(%link, blocked, used, limit, reserve, "metered link");
             l.over_allowance = blocked;
         }
+    }
+
+    /// `link` draws on another allowance now, or on none: what it showed of the old one
+    /// goes, and every metered link is looked at again.
+    pub(super) fn meter_changed(&mut self, link: LinkId) {
+        if let Some(l) = self.link_mut(link) {
+            l.over_allowance = false;
+            l.allowance_reserve = 0;
+            l.inbound_pace = InboundPace::new(l.last_received, l.received_bytes);
+        }
+        self.refresh_allowances();
     }
 
     /// Refreshes every metered link: another link's usability changed.

@@ -22,15 +22,15 @@ impl Connection {
         let Some(l) = self.link_mut(link) else {
             return;
         };
-        l.received_bytes += packet.len() as u64;
+        let len = packet.len();
+        l.received_bytes += len as u64;
         l.last_received = now;
-        if l.config.meter.is_some() {
-            self.charge_allowance(now, link, packet.len());
+        let metered = l.config.meter.is_some();
+        let read = l.reader.read(packet);
+        if metered {
+            self.charge_allowance(now, link, len);
         }
-        let Some(l) = self.link_mut(link) else {
-            return;
-        };
-        let inbound = match l.reader.read(packet) {
+        let inbound = match read {
             Ok(Some(inbound)) => inbound,
             Ok(None) => return, // A Data header; its payload is the next packet.
             Err(e) => return self.fail_link(now, link, LinkError::Decode(e)),

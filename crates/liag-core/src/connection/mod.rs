@@ -334,8 +334,13 @@ impl Connection {
 
     /// Changes one link's settings.
     pub fn set_link_config(&mut self, link: LinkId, config: LinkConfig) {
-        if let Some(l) = self.link_mut(link) {
-            l.config = config;
+        let Some(l) = self.link_mut(link) else {
+            return;
+        };
+        let metered = l.config.meter != config.meter;
+        l.config = config;
+        if metered {
+            self.meter_changed(link);
         }
     }
 
@@ -358,11 +363,13 @@ impl Connection {
     /// Changes the allowance one link draws on ([`LinkConfig::meter`]; `None` for none), and
     /// nothing else of its settings.
     pub fn set_link_meter(&mut self, link: LinkId, meter: Option<crate::Meter>) {
-        if let Some(l) = self.link_mut(link) {
-            l.over_allowance &= meter.is_some();
+        let Some(l) = self.link_mut(link) else {
+            return;
+        };
+        if l.config.meter != meter {
             l.config.meter = meter;
+            self.meter_changed(link);
         }
-        self.refresh_allowance(link);
     }
 
     /// The links, with their figures.
