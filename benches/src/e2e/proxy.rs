@@ -163,7 +163,7 @@ fn download(mut socket: TcpStream) -> io::Result<()> {
 }
 
 /// A connection to `target` through the SOCKS5 proxy at `proxy` (CONNECT, no authentication).
-fn socks_connect(proxy: SocketAddr, target: SocketAddr) -> io::Result<TcpStream> {
+pub(super) fn socks_connect(proxy: SocketAddr, target: SocketAddr) -> io::Result<TcpStream> {
     let SocketAddr::V4(target) = target else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -3,12 +3,14 @@
 //! 40, 20 and 10 Mbit/s (50 ms of queue each); a 64-byte message every 10 ms to an echo
 //! server, timed from when each was due, while another connection writes as fast as it can
 //! to a sink: through `liag tunnel` (two forwarded connections, so two aggregated
-//! connections over the same paths), through `agg-tunnel` where installed, and as plain TCP
-//! over the first path. The same round trips through the idle tunnel give the floor.
+//! connections over the same paths), through `liag proxy` (two streams of one aggregated
+//! connection, so the round trips share its send queue with the bulk data), through
+//! `agg-tunnel` where installed, and as plain TCP over the first path. The same round trips
+//! through the idle tunnel give the floor.
 
 use serde_json::{Value, json};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -36,6 +38,9 @@ pub enum Crossing {
     PlainTcp,
     /// Through a tunnel program at both ends (`liag tunnel` or `agg-tunnel`).
     Tunnel(String, Tunnel),
+    /// Through `liag proxy` at the `liag` binary here: both connections are streams of the
+    /// proxy's one aggregated connection.
+    Proxy(PathBuf),
 }
 
 /// What one crossing showed.
@@ -52,9 +57,12 @@ struct Figures {
 struct Setup {
     sink: SocketAddr,
     echo: SocketAddr,
+    /// The SOCKS5 proxy `sink` and `echo` are reached through, if any.
+    socks: Option<SocketAddr>,
     reads: mpsc::Receiver<Option<(f64, usize)>>,
     start: Instant,
     _tunnel: Vec<Killed>,
+    _token: Option<Removed>,
     _stop: Stopper,
 }
 
@@ -68,16 +76,34 @@ fn setup(paths: &NetPaths, crossing: &Crossing) -> io::Result<Setup> {
             plain_tcp::echo(stop.0.clone())?,
         ))
     })??;
-    let Crossing::Tunnel(_, tunnel) = crossing else {
-        let at = |port| SocketAddr::from((SERVER, port));
-        return Ok(Setup {
-            sink: at(sink),
-            echo: at(echo),
-            reads,
-            start,
-            _tunnel: Vec::new(),
-            _stop: stop,
-        });
+    let at = |port| SocketAddr::from((SERVER, port));
+    let tunnel = match crossing {
+        Crossing::PlainTcp => {
+            return Ok(Setup {
+                sink: at(sink),
+                echo: at(echo),
+                socks: None,
+                reads,
+                start,
+                _tunnel: Vec::new(),
+                _token: None,
+                _stop: stop,
+            });
+        }
+        Crossing::Proxy(liag) => {
+            let (socks, processes, token) = proxy(paths, liag)?;
+            return Ok(Setup {
+                sink: at(sink),
+                echo: at(echo),
+                socks: Some(socks),
+                reads,
+                start,
+                _tunnel: processes,
+                _token: Some(token),
+                _stop: stop,
+            });
+        }
+        Crossing::Tunnel(_, tunnel) => tunnel,
     };
     let local = || {
         paths.within(Side::Client, || {
@@ -85,14 +111,7 @@ fn setup(paths: &NetPaths, crossing: &Crossing) -> io::Result<Setup> {
         })?
     };
     let (l_sink, l_echo) = (local()?.port(), local()?.port());
-    let quiet = |mut cmd: Command| -> io::Result<Killed> {
-        cmd.stdin(Stdio::null()).stdout(Stdio::null());
-        if std::env::var_os("LIAG_TUNNEL_RUN_LOG").is_none() {
-            cmd.stderr(Stdio::null());
-        }
-        cmd.spawn().map(Killed)
-    };
-    let link_port = LINK_PORT + TUNNELS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100;
+    let link_port = next_link_port();
     let mut server = tunnel.command(paths, Side::Server, "server");
     server.args(["-n", "--tcp", &link_port.to_string()]);
     server.args(["-p", &sink.to_string(), "-p", &echo.to_string()]);
@@ -111,11 +130,109 @@ fn setup(paths: &NetPaths, crossing: &Crossing) -> io::Result<Setup> {
     Ok(Setup {
         sink: at(l_sink),
         echo: at(l_echo),
+        socks: None,
         reads,
         start,
         _tunnel: vec![client, server],
+        _token: None,
         _stop: stop,
     })
+}
+
+/// A port for the next tunnel's or proxy's links.
+fn next_link_port() -> u16 {
+    LINK_PORT + TUNNELS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100
+}
+
+/// Runs `cmd` with its output discarded (unless `LIAG_TUNNEL_RUN_LOG` is set), killed when
+/// dropped.
+fn quiet(mut cmd: Command) -> io::Result<Killed> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    if std::env::var_os("LIAG_TUNNEL_RUN_LOG").is_none() {
+        cmd.stderr(Stdio::null());
+    }
+    cmd.spawn().map(Killed)
+}
+
+/// `liag proxy server` in the server namespace and `liag proxy client` in the client
+/// namespace, linked over every path: the client's SOCKS5 address, both processes, and
+/// their token file.
+fn proxy(
+    paths: &NetPaths,
+    liag: &std::path::Path,
+) -> io::Result<(SocketAddr, Vec<Killed>, Removed)> {
+    let path = std::env::temp_dir().join(format!(
+        "liag-bench-responsive-{}-{}.token",
+        std::process::id(),
+        next_link_port()
+    ));
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(b"a bench token, long enough")?;
+    }
+    let token = path.display().to_string();
+    let socks_port = paths.within(Side::Client, || {
+        TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr())
+    })??;
+    let link_port = next_link_port().to_string();
+    let liag = liag.display().to_string();
+    let mut server = paths.command(Side::Server, &liag);
+    server.args([
+        "proxy",
+        "server",
+        "-n",
+        "--allow-private",
+        "--tcp",
+        &link_port,
+    ]);
+    server.args(["--token-file", &token]);
+    let server = quiet(server)?;
+    let mut client = paths.command(Side::Client, &liag);
+    client.args(["proxy", "client", "-n", "--listen", &socks_port.to_string()]);
+    client.args([
+        "--token-file",
+        &token,
+        "--tcp",
+        &format!("{SERVER}:{link_port}"),
+    ]);
+    let client = quiet(client)?;
+    Ok((socks_port, vec![client, server], Removed(path)))
+}
+
+/// A file removed when dropped.
+struct Removed(PathBuf);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A connection to `to` from the client namespace, through `socks` if given; either may take
+/// up to 10 s to listen. A read that waits 10 s fails, so a stalled crossing fails the run
+/// rather than hanging it.
+fn open(paths: &NetPaths, socks: Option<SocketAddr>, to: SocketAddr) -> io::Result<TcpStream> {
+    let stream = match socks {
+        None => paths.within(Side::Client, || plain_tcp::connect_retrying(to))??,
+        Some(socks) => {
+            let began = Instant::now();
+            loop {
+                match paths.within(Side::Client, || super::proxy::socks_connect(socks, to))? {
+                    Ok(stream) => break stream,
+                    Err(e) if began.elapsed() > Duration::from_secs(10) => return Err(e),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        }
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(stream)
 }
 
 /// Round trips for `secs` through `crossing`, with a bulk transfer beside them if `loaded`
@@ -124,17 +241,19 @@ fn once(paths: &NetPaths, crossing: &Crossing, loaded: bool, secs: f64) -> io::R
     let Setup {
         sink,
         echo,
+        socks,
         reads,
         start,
         _tunnel,
+        _token,
         _stop,
     } = setup(paths, crossing)?;
     let count = (secs / INTERVAL.as_secs_f64()) as usize;
-    let echo = warm_echo(paths, echo)?;
+    let echo = warm_echo(paths, socks, echo)?;
     let (rtts, bulk_mbit) = std::thread::scope(|scope| -> io::Result<_> {
         let bulk = loaded
             .then(|| -> io::Result<_> {
-                let stream = paths.within(Side::Client, || plain_tcp::connect_retrying(sink))??;
+                let stream = open(paths, socks, sink)?;
                 Ok(scope.spawn(move || plain_tcp::bulk(stream, start, &reads, 1.0, secs)))
             })
             .transpose()?;
@@ -164,10 +283,10 @@ fn once(paths: &NetPaths, crossing: &Crossing, loaded: bool, secs: f64) -> io::R
 /// tunnel's links are up and tested before anything is timed. A tunnel client may take the
 /// local connection before its links are up and reset it (agg-tunnel does): it is made
 /// again, for up to 10 s.
-fn warm_echo(paths: &NetPaths, at: SocketAddr) -> io::Result<std::net::TcpStream> {
+fn warm_echo(paths: &NetPaths, socks: Option<SocketAddr>, at: SocketAddr) -> io::Result<TcpStream> {
     let began = Instant::now();
     loop {
-        let echo = paths.within(Side::Client, || plain_tcp::connect_retrying(at))??;
+        let echo = open(paths, socks, at)?;
         match plain_tcp::paced_round_trips(echo.try_clone()?, 100, INTERVAL) {
             Ok(_) => return Ok(echo),
             Err(e) if began.elapsed() > Duration::from_secs(10) => return Err(e),
@@ -191,6 +310,8 @@ pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value
             (Crossing::PlainTcp, _) => "plain TCP, first path".to_string(),
             (Crossing::Tunnel(name, _), true) => format!("{name}, bulk on another connection"),
             (Crossing::Tunnel(name, _), false) => format!("{name}, idle"),
+            (Crossing::Proxy(_), true) => "liag proxy, bulk in the same connection".to_string(),
+            (Crossing::Proxy(_), false) => "liag proxy, idle".to_string(),
         };
         let mut all = Vec::new();
         for run in 0..runs {
@@ -226,11 +347,13 @@ pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value
     }))
 }
 
-/// The crossings: plain TCP, `liag tunnel` at `liag`, and each `(version, agg-tunnel)`.
+/// The crossings: plain TCP, `liag tunnel` and `liag proxy` at `liag`, and each
+/// `(version, agg-tunnel)`.
 pub fn crossings(liag: &std::path::Path, aggligators: &[(String, PathBuf)]) -> Vec<Crossing> {
     let mut all = vec![
         Crossing::PlainTcp,
         Crossing::Tunnel("liag tunnel".into(), Tunnel::liag(liag)),
+        Crossing::Proxy(liag.to_path_buf()),
     ];
     all.extend(aggligators.iter().map(|(version, path)| {
         Crossing::Tunnel(format!("agg-tunnel {version}"), Tunnel::aggligator(path))

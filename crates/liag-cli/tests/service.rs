@@ -486,8 +486,9 @@ fn the_proxy_follows_a_reload_and_ends_cleanly_on_sigterm() {
         .exit_within(PATIENCE)
         .expect("the server did not exit");
     assert!(status.success(), "{status}: {}", server.heard());
-    let heard = server.heard().to_string();
-    assert!(heard.contains("stopped"), "{heard}");
+    // Its last words may still be on their way from the pipe's reader.
+    let heard = server.wait_for("stopped", PATIENCE);
+    let heard = heard.unwrap_or_else(|| panic!("{}", server.heard()));
     assert!(!heard.contains("failed"), "{heard}");
 }
 

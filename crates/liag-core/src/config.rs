@@ -15,8 +15,29 @@ pub struct Config {
     /// Announced to the peer as its send window. Default 64 MiB.
     pub recv_buffer: NonZeroU32,
     /// Largest number of payload bytes written by the application and not yet acknowledged
-    /// by the peer (queued plus in flight). Default 64 MiB.
+    /// by the peer (queued plus in flight): a memory bound. [`Config::send_queue_time`] also
+    /// bounds the queued part, by time. Default 64 MiB.
     pub send_buffer: usize,
+    /// About how long written data waits in liag before a link takes it: a connection queues
+    /// no more than its usable primary and secondary links (its backup links, when no other
+    /// is usable) carry in this time at their estimated rates, so a writer feels the
+    /// network's pace rather than filling the send buffer, and what it writes next, such as
+    /// a small message behind a bulk transfer, waits milliseconds rather than seconds.
+    ///
+    /// Links whose delays differ add the difference (40 ms more on a link of 80 ms round trip
+    /// beside one of 0): the nearer links must have that much to deliver before the farther
+    /// one is worth using. The queue always takes two payloads ([`Config::max_payload`]),
+    /// which on a slow link last longer (64 KiB is 520 ms at 1 Mbit/s). While a usable
+    /// secondary link exists, the queue holds up to three times what the primary links
+    /// deliver in [`crate::SECONDARY_HORIZON`] (300 ms of their rate), since secondary links
+    /// open only on such a backlog: a message behind a bulk transfer then waits up to that
+    /// long. A smaller value cuts the wait but wakes the writer more often
+    /// (it is woken when half the queue is left); a larger one trades wait for slack.
+    /// `Duration::MAX` (in a configuration file, any duration long enough, such as `1h`)
+    /// leaves only the send buffer; `Duration::ZERO` leaves the floors. A library setting: the `liag` command keeps the
+    /// default. Default 5 ms.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    pub send_queue_time: Duration,
     /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB or half the peer's
     /// receive buffer, and, per link, cut to what the link transmits in 50 ms at its
     /// estimated rate (at least 1 KiB), so the receiver never waits long for one payload.
@@ -77,6 +98,7 @@ impl Default for Config {
         Config {
             recv_buffer: NonZeroU32::new(64 << 20).expect("non-zero constant"),
             send_buffer: 64 << 20,
+            send_queue_time: Duration::from_millis(5),
             max_payload: 32 << 10,
             seq_window: 65_000,
             ack_timeout_min: Duration::from_millis(100),

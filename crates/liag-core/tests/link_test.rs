@@ -10,10 +10,14 @@ use std::time::Duration;
 
 const RTT: Duration = Duration::from_millis(10);
 
-/// Two connections joined by `n` links: (a's ids, b's ids), pairwise.
+/// Two connections joined by `n` links: (a's ids, b's ids), pairwise. The tests write one
+/// large backlog and nothing after, standing for a writer that keeps a long queue full, so
+/// the queue is bounded by the send buffer alone (`Config::send_queue_time`).
 fn joined(now: Time, n: usize) -> (Connection, Connection, Vec<(LinkId, LinkId)>) {
-    let mut a = Connection::new(Config::default(), now);
-    let mut b = Connection::new(Config::default(), now);
+    let mut config = Config::default();
+    config.send_queue_time = Duration::MAX;
+    let mut a = Connection::new(config.clone(), now);
+    let mut b = Connection::new(config, now);
     let links = (0..n)
         .map(|i| {
             let tag = format!("link {i}");

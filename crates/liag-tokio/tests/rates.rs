@@ -23,14 +23,19 @@ async fn a_burst_right_after_a_link_joins_shows_in_its_rates() {
     });
 
     // 4 MiB in one burst; in paused time it moves without the clock advancing, so no regular
-    // sample falls between the link joining and the data being through.
+    // sample falls between the link joining and the data being through. The server reads
+    // as it comes: the client queues only milliseconds of it (`Config::send_queue_time`).
     let burst = Bytes::from(vec![7u8; 4 << 20]);
+    let len = burst.len();
+    let reading = tokio::spawn(async move {
+        let mut server_end = listener.next().await.unwrap().accept();
+        let mut received = 0;
+        while received < len {
+            received += server_end.next().await.unwrap().unwrap().len();
+        }
+    });
     client.send(burst.clone()).await.unwrap();
-    let mut server_end = listener.next().await.unwrap().accept();
-    let mut received = 0;
-    while received < burst.len() {
-        received += server_end.next().await.unwrap().unwrap().len();
-    }
+    reading.await.unwrap();
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rates = outgoing.control().link_rates();

@@ -43,14 +43,21 @@ async fn each_end_asks_the_scheduler_its_endpoint_config_names() {
             .await
     });
 
+    // The server takes the connection as the client writes: the client queues only
+    // milliseconds of data (`Config::send_queue_time`), so its write waits for the link.
     let message = Bytes::from(vec![7u8; 100_000]);
+    let echo = message.clone();
+    let serving = tokio::spawn(async move {
+        let mut server_end = listener.next().await.unwrap().accept();
+        let mut received = 0;
+        while received < echo.len() {
+            received += server_end.next().await.unwrap().unwrap().len();
+        }
+        server_end.send(echo).await.unwrap();
+        server_end
+    });
     client.send(message.clone()).await.unwrap();
-    let mut server_end = listener.next().await.unwrap().accept();
-    let mut received = 0;
-    while received < message.len() {
-        received += server_end.next().await.unwrap().unwrap().len();
-    }
-    server_end.send(message.clone()).await.unwrap();
+    let _server_end = serving.await.unwrap();
     let mut back = 0;
     while back < message.len() {
         back += client.next().await.unwrap().unwrap().len();

@@ -19,6 +19,7 @@
 mod allowance;
 mod copies;
 mod inbound;
+mod queue;
 mod timers;
 mod transmit;
 
@@ -33,6 +34,7 @@ use crate::link::{Link, LinkConfig, LinkId, LinkInfo, LinkState, LinkStats};
 use crate::recv::RecvState;
 use crate::scheduler::{EarliestArrival, LinkView, Scheduler};
 use crate::send::SendState;
+use crate::tier::Tier;
 use crate::time::Time;
 
 /// Something the driver or the application should learn.
@@ -41,7 +43,9 @@ use crate::time::Time;
 pub enum Event {
     /// Data, or the end of the stream, can be read.
     Readable,
-    /// Write capacity became available after a write was refused.
+    /// Write capacity became available after a write was refused or
+    /// [`Connection::want_writable`] was called: links took queued data, or acknowledgements
+    /// freed send buffer room.
     Writable,
     /// A link's state changed (it went under test, stalled, came back, was blocked or started
     /// its Goodbye). Events compare with [`LinkState::Active`] at first, and a link that joins
@@ -94,7 +98,8 @@ pub struct ConnectionStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteError {
-    /// The send buffer is full; [`Event::Writable`] follows when it has room.
+    /// The send buffer or the send queue ([`Config::send_queue_time`]) has no room;
+    /// [`Event::Writable`] follows when it has.
     Blocked,
     /// The application already finished writing.
     Finished,
@@ -346,7 +351,7 @@ impl Connection {
 
     /// Changes one link's tier, and nothing else of its settings. The peer keeps the tier it
     /// learnt when the link joined.
-    pub fn set_link_tier(&mut self, link: LinkId, tier: crate::Tier) {
+    pub fn set_link_tier(&mut self, link: LinkId, tier: Tier) {
         if let Some(l) = self.link_mut(link) {
             l.config.tier = tier;
         }
@@ -382,8 +387,8 @@ impl Connection {
         self.links.len()
     }
 
-    /// Queues application data; returns how many bytes were taken (up to the send buffer's
-    /// free room, so possibly fewer than offered).
+    /// Queues application data; returns how many bytes were taken: up to
+    /// [`Connection::send_capacity`], so possibly fewer than offered.
     pub fn write(&mut self, mut data: Bytes) -> Result<usize, WriteError> {
         if self.closed.is_some() {
             return Err(WriteError::Closed);
@@ -409,16 +414,24 @@ impl Connection {
         Ok(taken)
     }
 
-    /// Asks for [`Event::Writable`] the next time acknowledged data frees send buffer room,
-    /// for a writer that needs more room than there is.
+    /// Asks for [`Event::Writable`] the next time there is room (links took half the queue,
+    /// or acknowledgements freed send buffer room), for a writer that needs more room than
+    /// there is. The room never exceeds the send queue's limit, which may be two payloads
+    /// ([`Config::max_payload`]): wait for room for at most one, and write anything longer
+    /// in parts.
     pub fn want_writable(&mut self) {
         self.write_blocked = true;
     }
 
-    /// Bytes [`Connection::write`] would take now.
+    /// Bytes [`Connection::write`] would take now: what the send buffer and the send queue
+    /// ([`Config::send_queue_time`]) have room for.
     pub fn send_capacity(&self) -> usize {
         let sending = self.send.queued + self.send.unacked;
-        let room = self.config.send_buffer.saturating_sub(sending);
+        let room = self
+            .config
+            .send_buffer
+            .saturating_sub(sending)
+            .min(self.queue_limit().saturating_sub(self.send.queued));
         match &self.account {
             // What the shared budget has left, and always enough for this connection's own
             // acknowledgements to wake a blocked writer.

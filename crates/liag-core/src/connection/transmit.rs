@@ -241,6 +241,7 @@ impl Connection {
             return None;
         }
         let payload = self.send.take_data(len)?;
+        self.wake_writer_on_room();
         Some(self.send_new(now, link, Reliable::Data(payload)))
     }
 

@@ -75,6 +75,8 @@ struct End {
     writer: Writer,
     received: Received,
     closed: Option<Result<(), crate::error::ConnectionError>>,
+    /// How many [`Event::Writable`] the connection gave.
+    writable: u64,
 }
 
 /// Two connections and the links between them, in virtual time.
@@ -107,6 +109,7 @@ impl Sim {
             writer: Writer::new(rng),
             received: Received::new(),
             closed: None,
+            writable: 0,
         };
         let ends = [end(&mut rng, a), end(&mut rng, b)];
         Sim {
@@ -232,6 +235,12 @@ impl Sim {
     /// Whether `side` received, so far, a prefix of the right length with the right digest.
     pub fn bytes_written(&self, side: Side) -> u64 {
         self.ends[side.index()].writer.written
+    }
+
+    /// How many times `side`'s connection said a blocked writer may write again
+    /// ([`Event::Writable`]).
+    pub fn writable_events(&self, side: Side) -> u64 {
+        self.ends[side.index()].writable
     }
 
     /// Runs for `duration` of virtual time.
@@ -407,7 +416,8 @@ impl Sim {
                         self.close_link(side, id);
                     }
                 }
-                Event::Readable | Event::Writable | Event::LinkState { .. } => {}
+                Event::Writable => self.ends[side].writable += 1,
+                Event::Readable | Event::LinkState { .. } => {}
             }
         }
         progressed

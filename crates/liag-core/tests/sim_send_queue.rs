@@ -1,0 +1,118 @@
+//! The send queue (`Config::send_queue_time`) in the simulator, in virtual time: a bulk writer
+//! queues milliseconds of data in liag, not the whole send buffer, while the links stay full;
+//! a writer blocked on the queue is woken as links take data, before any acknowledgement; and
+//! secondary links still open on a backlog. The figures are printed
+//! (`cargo test -p liag-core --test sim_send_queue -- --nocapture`).
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+use bytes::Bytes;
+use liag_core::sim::{LinkSpec, Side, Sim};
+use liag_core::{Config, Tier, Time, WriteError};
+use std::time::Duration;
+
+fn secs(s: f64) -> Time {
+    Time::from(Duration::from_secs_f64(s))
+}
+
+/// Links of 40 and 20 Mbit/s, 10 ms each way: 7.5 MB/s together.
+fn two_links(config: Config) -> (Sim, f64) {
+    let mut sim = Sim::new(7, config);
+    let specs = [LinkSpec::mbit(40.0, 10), LinkSpec::mbit(20.0, 10)];
+    let sum = specs.iter().map(LinkSpec::bytes_per_sec).sum();
+    for spec in specs {
+        sim.add_link(spec);
+    }
+    (sim, sum)
+}
+
+/// The most A queued from 1 to 5 s of a bulk transfer, and the share of the links' sum B
+/// received meanwhile.
+fn bulk(config: Config) -> (usize, f64, f64) {
+    let (mut sim, sum) = two_links(config);
+    sim.send(Side::A, 200_000_000);
+    sim.run_until(secs(1.0), |_| false);
+    let mut most = 0;
+    sim.run_until(secs(5.0), |sim| {
+        most = most.max(sim.connection(Side::A).stats().queued);
+        false
+    });
+    let b = sim.received(Side::B);
+    let share = (b.bytes_at(secs(5.0)) - b.bytes_at(secs(1.0))) as f64 / 4.0 / sum;
+    (most, share, sum)
+}
+
+#[test]
+fn a_bulk_writer_queues_milliseconds_and_the_links_stay_full() {
+    let (most, share, sum) = bulk(Config::default());
+    let mut unbounded = Config::default();
+    unbounded.send_queue_time = Duration::MAX;
+    let (most_unbounded, share_unbounded, _) = bulk(unbounded);
+    println!(
+        "queued at most {most} bytes ({:.1} ms at the links' sum), goodput {:.1} % of the \
+         links' sum; with only the send buffer: {most_unbounded} bytes, {:.1} %",
+        most as f64 / sum * 1e3,
+        share * 100.0,
+        share_unbounded * 100.0
+    );
+    // 5 ms at 7.5 MB/s is 37.5 kB; the rate estimates may run ahead of the links for a
+    // while, so allow twice that and a payload.
+    assert!(most <= 75_000 + (32 << 10), "queued {most} bytes");
+    assert!(share >= 0.95, "goodput {share}");
+    // Without the bound the writer fills the send buffer: the bound, not the links, is what
+    // kept the queue short above.
+    assert!(
+        most_unbounded > 10 * most,
+        "{most_unbounded} against {most}"
+    );
+}
+
+#[test]
+fn a_writer_blocked_on_the_queue_is_woken_when_links_take_data() {
+    let (mut sim, _) = two_links(Config::default());
+    // Links up and tested, no data yet.
+    sim.run_until(secs(1.0), |_| false);
+    let conn = sim.connection_mut(Side::A);
+    let chunk = Bytes::from(vec![7u8; 16 << 10]);
+    let mut written = 0;
+    loop {
+        match conn.write(chunk.clone()) {
+            Ok(0) | Err(WriteError::Blocked) => break,
+            Ok(n) => written += n,
+            Err(e) => panic!("write failed: {e:?}"),
+        }
+        assert!(written < 1 << 20, "the queue took {written} bytes");
+    }
+    let before = sim.writable_events(Side::A);
+    // Less than a round trip (20 ms): no acknowledgement of this data can have come.
+    sim.run_until(secs(1.005), |_| false);
+    let woken = sim.writable_events(Side::A) - before;
+    let stats = sim.connection(Side::A).stats();
+    let room = sim.connection(Side::A).send_capacity();
+    println!(
+        "queued {written} bytes; within 5 ms woken {woken} time(s), {} bytes sent, none \
+         acknowledged, room {room} bytes",
+        stats.unacked
+    );
+    // Nothing was acknowledged: all that was written is still queued or in flight.
+    assert_eq!(stats.queued + stats.unacked, written);
+    assert!(stats.unacked > 0);
+    // Woken once, as the queue fell to half, not for each payload the links took.
+    assert_eq!(woken, 1);
+    assert!(room > 0);
+    assert!(written < 128 << 10, "the queue took {written} bytes");
+}
+
+#[test]
+fn secondary_links_still_open_on_a_backlog() {
+    let (mut sim, _) = two_links(Config::default());
+    let second = sim.connection(Side::A).link_stats()[1].id;
+    sim.connection_mut(Side::A)
+        .set_link_tier(second, Tier::Secondary);
+    sim.send(Side::A, 200_000_000);
+    sim.run_until(secs(4.0), |_| false);
+    let data = sim.connection(Side::A).link_stats()[1].data_bytes;
+    println!("the secondary link carried {data} bytes of data in 4 s");
+    // The 20 Mbit/s secondary link carries about 2.5 MB/s once open.
+    assert!(data > 4_000_000, "{data}");
+}
