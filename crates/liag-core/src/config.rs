@@ -24,18 +24,19 @@ pub struct Config {
     /// network's pace rather than filling the send buffer, and what it writes next, such as
     /// a small message behind a bulk transfer, waits milliseconds rather than seconds.
     ///
-    /// Links whose delays differ add the difference (40 ms more on a link of 80 ms round trip
-    /// beside one of 0): the nearer links must have that much to deliver before the farther
-    /// one is worth using. The queue always takes two payloads ([`Config::max_payload`]),
-    /// which on a slow link last longer (64 KiB is 520 ms at 1 Mbit/s). While a usable
-    /// secondary link exists, the queue holds up to three times what the primary links
-    /// deliver in [`crate::SECONDARY_HORIZON`] (300 ms of their rate), since secondary links
-    /// open only on such a backlog: a message behind a bulk transfer then waits up to that
-    /// long. A smaller value cuts the wait but wakes the writer more often
-    /// (it is woken when half the queue is left); a larger one trades wait for slack.
-    /// `Duration::MAX` (in a configuration file, any duration long enough, such as `1h`)
-    /// leaves only the send buffer; `Duration::ZERO` leaves the floors. A library setting: the `liag` command keeps the
-    /// default. Default 5 ms.
+    /// Links whose round trips differ add 1.5 times the difference, at most 500 ms (120 ms
+    /// for a link of 80 ms round trip beside one of nearly 0): the nearer links must have
+    /// that much to deliver before the farther one is worth using. The queue always takes
+    /// two payloads ([`Config::max_payload`]), which on a slow link last longer (64 KiB is
+    /// 520 ms at 1 Mbit/s). While a usable secondary link exists, the queue holds up to three
+    /// times what the primary links deliver in [`crate::SECONDARY_HORIZON`] (300 ms of their
+    /// rate), since secondary links open only on such a backlog: a message behind a bulk
+    /// transfer then waits up to that long. A smaller value cuts the wait but wakes the
+    /// writer more often (it is woken when half the queue is left); a larger one trades wait
+    /// for slack. `Duration::ZERO` leaves the spread and the floors; `Duration::MAX` leaves
+    /// only the send buffer (a configuration file has no such value: a long duration, such as
+    /// `1h`, bounds a connection with links by little but its send buffer). A library
+    /// setting: the `liag` command keeps the default. Default 5 ms.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub send_queue_time: Duration,
     /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB or half the peer's

@@ -116,3 +116,38 @@ fn secondary_links_still_open_on_a_backlog() {
     // The 20 Mbit/s secondary link carries about 2.5 MB/s once open.
     assert!(data > 4_000_000, "{data}");
 }
+
+#[test]
+fn a_writer_that_waits_to_be_woken_keeps_fast_links_full_and_is_woken_per_half_queue() {
+    // Links of 400 and 200 Mbit/s: 5 ms of their 75 MB/s is 375 kB, a dozen payloads. The
+    // writer writes only when woken, as an application on liag-tokio does.
+    let mut sim = Sim::new(11, Config::default());
+    let specs = [LinkSpec::mbit(400.0, 10), LinkSpec::mbit(200.0, 10)];
+    let sum: f64 = specs.iter().map(LinkSpec::bytes_per_sec).sum();
+    for spec in specs {
+        sim.add_link(spec);
+    }
+    sim.set_writer_waits(Side::A, true);
+    sim.send(Side::A, 2_000_000_000);
+    sim.run_until(secs(1.0), |_| false);
+    let (woken, sent) = (sim.writable_events(Side::A), sim.bytes_written(Side::A));
+    sim.run_until(secs(3.0), |_| false);
+    let woken = sim.writable_events(Side::A) - woken;
+    let written = sim.bytes_written(Side::A) - sent;
+    let b = sim.received(Side::B);
+    let share = (b.bytes_at(secs(3.0)) - b.bytes_at(secs(1.0))) as f64 / 2.0 / sum;
+    let payloads = written / (32 << 10);
+    println!(
+        "from 1 to 3 s: {:.1} % of the links' sum, {payloads} payloads written, the writer \
+         woken {woken} times",
+        share * 100.0
+    );
+    assert!(share >= 0.95, "goodput {share}");
+    // Each wake finds half the queue free, several payloads: a writer woken for every
+    // payload or acknowledgement would be woken about as often as payloads go.
+    assert!(woken > 0);
+    assert!(
+        woken * 3 < payloads,
+        "woken {woken} times for {payloads} payloads"
+    );
+}

@@ -184,10 +184,7 @@ impl Connection {
                 l.pull_in_next_due(at, now, floor);
             }
         }
-        if self.write_blocked && self.send_capacity() > 0 {
-            self.write_blocked = false;
-            self.events.push_back(Event::Writable);
-        }
+        self.wake_writer_on_room();
     }
 
     /// Forgets the front entries of each link's in-flight list that are settled, so the ack

@@ -8,6 +8,11 @@ use std::time::Duration;
 use super::{Connection, Event};
 use crate::tier::Tier;
 
+/// The most the spread of the links' round trips adds to the queue's bound: a link whose data
+/// arrives later still than this (a path of seconds, or a peer that delays its
+/// acknowledgements on one link) does not make the connection queue more.
+const SPREAD_MAX: Duration = Duration::from_millis(500);
+
 /// The links that may carry data, as far as the queue's bound is concerned.
 #[derive(Debug, Default)]
 struct Carrying {
@@ -21,7 +26,7 @@ struct Carrying {
 }
 
 impl Carrying {
-    fn add(&mut self, link: &crate::link::Link) -> f64 {
+    fn add(&mut self, link: &crate::link::Link) {
         // An estimate that is not a finite rate counts for nothing.
         let rate = link.rate();
         let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
@@ -30,17 +35,16 @@ impl Carrying {
         self.rate += rate;
         self.nearest = Some(self.nearest.map_or(delay, |d| d.min(delay)));
         self.farthest = self.farthest.max(delay);
-        rate
     }
 
-    /// How much later than on the nearest link data handed to the farthest busy link
+    /// How much later than on the nearest link data handed to the farthest full link
     /// arrives, as the scheduler reckons it: behind a round trip's worth in flight, plus the
     /// way there (see [`crate::LinkView::arrival`]).
     fn spread(&self) -> Duration {
-        self.farthest
-            .saturating_sub(self.nearest.unwrap_or_default())
-            * 3
-            / 2
+        let spread = self
+            .farthest
+            .saturating_sub(self.nearest.unwrap_or_default());
+        spread.saturating_mul(3) / 2
     }
 }
 
@@ -48,10 +52,12 @@ impl Connection {
     /// The most bytes waiting to be sent that the connection takes:
     ///
     /// - what its usable primary and secondary links (its backup links, when no other is
-    ///   usable) carry in [`Config::send_queue_time`](crate::Config::send_queue_time) plus the
-    ///   spread of their delays: the scheduler gives a link whose data arrives later only a
-    ///   backlog the nearer links could not deliver by then, so without the spread a long
-    ///   path would never be used;
+    ///   usable) carry in [`Config::send_queue_time`](crate::Config::send_queue_time) plus
+    ///   1.5 times the spread of their minimum round trips (of the primary links alone, when
+    ///   one is usable), at most [`SPREAD_MAX`]: the scheduler gives a link whose data
+    ///   arrives later only a backlog the nearer links could not deliver by then, and a full
+    ///   link's data arrives behind a round trip's worth in flight and the way there
+    ///   ([`crate::LinkView::arrival`]), so without the spread a long path would stay idle;
     /// - at least two payloads, so a writer woken at half the queue has room for a whole one;
     /// - while a usable secondary link exists, three times the backlog that opens it
     ///   ([`crate::SECONDARY_HORIZON`]), so one can build, and a writer woken at half the
@@ -61,34 +67,38 @@ impl Connection {
         if time == Duration::MAX {
             return usize::MAX;
         }
-        let (mut upper, mut backup) = (Carrying::default(), Carrying::default());
-        let (mut primary, mut secondary) = (0.0, false);
+        let mut primaries = Carrying::default();
+        let mut secondaries = Carrying::default();
+        let mut backups = Carrying::default();
         for l in self.links.iter().filter(|l| l.usable()) {
             match l.config.tier {
-                Tier::Primary => primary += upper.add(l),
-                Tier::Secondary => {
-                    upper.add(l);
-                    secondary = true;
-                }
-                Tier::Backup => {
-                    backup.add(l);
-                }
+                Tier::Primary => primaries.add(l),
+                Tier::Secondary => secondaries.add(l),
+                Tier::Backup => backups.add(l),
             }
         }
-        let carrying = if upper.any { upper } else { backup };
-        let mut limit = carrying.rate * (time + carrying.spread()).as_secs_f64();
-        if secondary {
-            limit = limit.max(3.0 * primary * crate::SECONDARY_HORIZON.as_secs_f64());
+        let (rate, spread) = if primaries.any {
+            (primaries.rate + secondaries.rate, primaries.spread())
+        } else if secondaries.any {
+            (secondaries.rate, secondaries.spread())
+        } else {
+            (backups.rate, backups.spread())
+        };
+        let wait = time.saturating_add(spread.min(SPREAD_MAX));
+        let mut limit = rate * wait.as_secs_f64();
+        if secondaries.any {
+            limit = limit.max(3.0 * primaries.rate * crate::SECONDARY_HORIZON.as_secs_f64());
         }
         // Saturates at usize::MAX.
         (limit as usize).max(2 * self.config.max_payload)
     }
 
-    /// After the links took queued data: a blocked writer is woken once the queue is down
-    /// to half its bound. Only data taken from the queue wakes it (a writer waiting on an
-    /// empty queue, for the end of the stream say, is not woken for every packet), and once:
-    /// it blocks again only after filling the queue. The acknowledgements that free send
-    /// buffer room wake it too (`Connection::handle_packet`).
+    /// After the links took queued data, or acknowledgements freed send buffer room: a
+    /// blocked writer is woken once the queue is down to half its bound and there is room.
+    /// Once: it blocks again only after filling the queue, so it is not woken for every
+    /// payload or acknowledgement while the queue drains. A writer held back by the send
+    /// buffer rather than the queue (the queue at most half full) is woken by each
+    /// acknowledgement that frees room, as a socket's writer is.
     pub(super) fn wake_writer_on_room(&mut self) {
         if self.write_blocked
             && self.send.queued <= self.queue_limit() / 2

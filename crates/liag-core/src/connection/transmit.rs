@@ -241,8 +241,10 @@ impl Connection {
             return None;
         }
         let payload = self.send.take_data(len)?;
+        let next = self.send_new(now, link, Reliable::Data(payload));
+        // Only now is the payload counted as in flight: before, the room looked larger.
         self.wake_writer_on_room();
-        Some(self.send_new(now, link, Reliable::Data(payload)))
+        Some(next)
     }
 
     /// The bytes waiting to be sent again, each resend counted as a whole payload.

@@ -77,6 +77,9 @@ struct End {
     closed: Option<Result<(), crate::error::ConnectionError>>,
     /// How many [`Event::Writable`] the connection gave.
     writable: u64,
+    /// The writer writes only when woken ([`Sim::set_writer_waits`]), and is now.
+    waits: bool,
+    woken: bool,
 }
 
 /// Two connections and the links between them, in virtual time.
@@ -110,6 +113,8 @@ impl Sim {
             received: Received::new(),
             closed: None,
             writable: 0,
+            waits: false,
+            woken: true,
         };
         let ends = [end(&mut rng, a), end(&mut rng, b)];
         Sim {
@@ -198,6 +203,13 @@ impl Sim {
     /// Whether `side`'s application reads what arrives (default true).
     pub fn set_reading(&mut self, side: Side, reading: bool) {
         self.ends[side.index()].received.reading = reading;
+    }
+
+    /// Whether `side`'s writer, once the connection refuses it, waits for
+    /// [`Event::Writable`] before it writes again, as an application on liag-tokio does;
+    /// otherwise it tries at every turn.
+    pub fn set_writer_waits(&mut self, side: Side, waits: bool) {
+        self.ends[side.index()].waits = waits;
     }
 
     /// Every link a connection dropped: when, which side, which link, why.
@@ -386,7 +398,11 @@ impl Sim {
         let now = self.now;
         let mut progressed = false;
         let end = &mut self.ends[side];
-        progressed |= end.writer.pump(&mut end.conn, &mut self.rng);
+        if !end.waits || end.woken {
+            progressed |= end.writer.pump(&mut end.conn, &mut self.rng);
+            // It stopped short: refused, it waits to be woken.
+            end.woken = end.writer.written >= end.writer.total;
+        }
         progressed |= end.received.pump(now, &mut end.conn);
         for link in &mut self.links {
             let Some(id) = link.ids[side] else { continue };
@@ -416,7 +432,10 @@ impl Sim {
                         self.close_link(side, id);
                     }
                 }
-                Event::Writable => self.ends[side].writable += 1,
+                Event::Writable => {
+                    self.ends[side].writable += 1;
+                    self.ends[side].woken = true;
+                }
                 Event::Readable | Event::LinkState { .. } => {}
             }
         }
