@@ -6,7 +6,10 @@
 //! connections over the same paths), through `liag proxy` (two streams of one aggregated
 //! connection, so the round trips share its send queue with the bulk data), through
 //! `agg-tunnel` where installed, and as plain TCP over the first path. The same round trips
-//! through the idle tunnel give the floor.
+//! through the idle tunnel give the floor. `LIAG_BENCH_CC=NAME` sets the namespaces' TCP
+//! congestion control (`reno`, `bbr`, ...: what the host's
+//! `net.ipv4.tcp_allowed_congestion_control` lists) for every socket in them, the links'
+//! included; otherwise they keep the system's default.
 
 use serde_json::{Value, json};
 use std::io;
@@ -299,6 +302,7 @@ fn warm_echo(paths: &NetPaths, socks: Option<SocketAddr>, at: SocketAddr) -> io:
 pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value> {
     let secs = if quick { 5.0 } else { 10.0 };
     let paths = NetPaths::new(&RATES)?;
+    let congestion_control = congestion_control(&paths)?;
     let sum: f64 = RATES.iter().sum();
     let mut rows = Vec::new();
     let mut cases: Vec<(&Crossing, bool)> = crossings.iter().map(|c| (c, true)).collect();
@@ -342,9 +346,41 @@ pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value
         "kind": "responsive",
         "links": "veth 40 + 20 + 10 Mbit/s (tbf, 50 ms of queue each)",
         "sum_mbit_s": sum,
+        "congestion_control": congestion_control,
         "runs": runs,
         "rows": rows,
     }))
+}
+
+/// Sets both namespaces' TCP congestion control to `LIAG_BENCH_CC` if given; the one they use.
+fn congestion_control(paths: &NetPaths) -> io::Result<String> {
+    const KEY: &str = "net.ipv4.tcp_congestion_control";
+    let wanted = std::env::var("LIAG_BENCH_CC").ok();
+    let mut used = String::new();
+    for side in [Side::Client, Side::Server] {
+        let mut sysctl = paths.command(side, "sysctl");
+        match &wanted {
+            Some(name) => sysctl.args(["-w", &format!("{KEY}={name}")]),
+            None => sysctl.args(["-n", KEY]),
+        };
+        let out = sysctl.output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "sysctl {KEY} failed: {} (a namespace may use only what the host's \
+                 net.ipv4.tcp_allowed_congestion_control lists)",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        used = text
+            .rsplit(['=', ' '])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+    }
+    eprintln!("  responsive: TCP congestion control {used}");
+    Ok(used)
 }
 
 /// The crossings: plain TCP, `liag tunnel` and `liag proxy` at `liag`, and each

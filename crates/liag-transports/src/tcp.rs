@@ -124,13 +124,27 @@ fn only_that_connection(e: &io::Error) -> bool {
 /// congestion window bounds that.
 const NOT_SENT_LIMIT: u32 = 128 << 10;
 
-/// TCP_NODELAY, a short unsent queue, and keep-alive so a dead peer is noticed even on an
-/// idle link.
+/// The congestion control a link's socket asks for where the kernel has it (Linux): BBR paces
+/// to the path's measured rate and keeps the bottleneck's queue short, where a loss-based one
+/// (cubic, reno) fills it before it slows down, and every message on the link, liag's
+/// acknowledgements included, waits behind that queue. Where the kernel lacks it, or does not
+/// let this process choose it (`net.ipv4.tcp_allowed_congestion_control`), the system's
+/// default stays.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const CONGESTION_CONTROL: &[u8] = b"bbr";
+
+/// TCP_NODELAY, a short unsent queue, BBR where the kernel offers it, and keep-alive so a dead
+/// peer is noticed even on an idle link.
 pub(crate) fn tune(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let socket = socket2::SockRef::from(stream);
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    socket.set_tcp_notsent_lowat(NOT_SENT_LIMIT)?;
+    {
+        socket.set_tcp_notsent_lowat(NOT_SENT_LIMIT)?;
+        if let Err(e) = socket.set_tcp_congestion(CONGESTION_CONTROL) {
+            tracing::trace!(%e, "the link keeps the system's congestion control");
+        }
+    }
     let keepalive = socket2::TcpKeepalive::new()
         .with_time(Duration::from_secs(10))
         .with_interval(Duration::from_secs(5));
@@ -627,6 +641,37 @@ impl StreamConnector for TcpConnector {
 mod tests {
     use super::only_that_connection;
     use std::io;
+
+    /// A link's socket asks for BBR where this kernel lets any process choose it, and keeps
+    /// the system's default, without an error, where it does not.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn a_link_socket_asks_for_bbr_where_the_kernel_allows_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stream, _) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let stream = stream.unwrap();
+        let socket = socket2::SockRef::from(&stream);
+        // Start from reno where allowed, so a system default of BBR proves nothing.
+        let _ = socket.set_tcp_congestion(b"reno");
+        // The kernel pads the name with NULs.
+        let name = |socket: &socket2::SockRef<'_>| {
+            let mut name = socket.tcp_congestion().unwrap();
+            name.retain(|&b| b != 0);
+            name
+        };
+        let before = name(&socket);
+        super::tune(&stream).unwrap();
+        let after = name(&socket);
+        let allowed = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+            .unwrap_or_default();
+        if allowed.split_whitespace().any(|name| name == "bbr") {
+            assert_eq!(after, b"bbr");
+        } else {
+            println!("bbr not allowed here ({allowed:?}): the default stays");
+            assert_eq!(after, before);
+        }
+    }
 
     #[test]
     fn accept_pauses_only_for_the_listeners_own_trouble() {
