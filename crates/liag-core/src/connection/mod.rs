@@ -426,12 +426,17 @@ impl Connection {
     /// Bytes [`Connection::write`] would take now: what the send buffer and the send queue
     /// ([`Config::send_queue_time`]) have room for.
     pub fn send_capacity(&self) -> usize {
+        self.send_capacity_within(self.queue_limit())
+    }
+
+    /// [`Connection::send_capacity`] with the send queue's bound `queue_limit` already known.
+    pub(crate) fn send_capacity_within(&self, queue_limit: usize) -> usize {
         let sending = self.send.queued + self.send.unacked;
         let room = self
             .config
             .send_buffer
             .saturating_sub(sending)
-            .min(self.queue_limit().saturating_sub(self.send.queued));
+            .min(queue_limit.saturating_sub(self.send.queued));
         match &self.account {
             // What the shared budget has left, and always enough for this connection's own
             // acknowledgements to wake a blocked writer.

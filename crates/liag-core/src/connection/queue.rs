@@ -100,10 +100,12 @@ impl Connection {
     /// buffer rather than the queue (the queue at most half full) is woken by each
     /// acknowledgement that frees room, as a socket's writer is.
     pub(super) fn wake_writer_on_room(&mut self) {
-        if self.write_blocked
-            && self.send.queued <= self.queue_limit() / 2
-            && self.send_capacity() > 0
-        {
+        if !self.write_blocked {
+            return;
+        }
+        // The links' bound once, for both tests.
+        let limit = self.queue_limit();
+        if self.send.queued <= limit / 2 && self.send_capacity_within(limit) > 0 {
             self.write_blocked = false;
             self.events.push_back(Event::Writable);
         }
