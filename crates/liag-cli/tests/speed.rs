@@ -2,39 +2,36 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The port in a server's line "… on TCP [[::]:PORT] …", for the transport named by `on`.
+fn announced_port(line: &str, on: &str) -> Option<u16> {
+    let rest = &line[line.find(on)? + on.len()..];
+    let addr = &rest[..rest.rfind(']')?];
+    addr.rsplit(':').next()?.parse().ok()
 }
 
-/// Picks two free ports and runs `test` with them, again with two others if a port was
-/// taken between being picked and being bound (another test's socket may get it first).
-fn with_free_ports(test: impl Fn(u16, u16) -> Option<serde_json::Value>) -> serde_json::Value {
-    for _ in 0..3 {
-        if let Some(report) = test(free_port(), free_port()) {
-            return report;
-        }
-    }
-    panic!("three pairs of free ports were all taken before the server bound them");
-}
-
-/// Runs a one-shot `liag speed server` with `server_args`, waits until it listens on `ports`,
-/// runs a client with `client_args` and returns its JSON report; the server must end well.
-/// `None` if the server found a port taken.
+/// Runs a one-shot `liag speed server` with `server_args` on TCP and WebSocket ports the
+/// system picks (port 0, so no other socket can take them first), reads the ports it
+/// announces, runs a client with the arguments `client_args` makes of them (TCP, WebSocket)
+/// and returns its JSON report; the server must end well.
 fn speed_test(
-    ports: &[u16],
     server_args: &[&str],
-    client_args: &[&str],
-) -> Option<serde_json::Value> {
+    client_args: impl FnOnce(u16, u16) -> Vec<String>,
+) -> serde_json::Value {
     let mut server = Command::new(env!("CARGO_BIN_EXE_liag"))
-        .args(["speed", "server", "--oneshot", "-n"])
+        .args([
+            "speed",
+            "server",
+            "--oneshot",
+            "-n",
+            "--tcp",
+            "0",
+            "--websocket",
+            "0",
+        ])
         .args(server_args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -51,30 +48,30 @@ fn speed_test(
             let _ = said_tx.send(line);
         }
     });
-    let mut heard = String::new();
-    // Wait (at most 30 s: a busy machine, namespaces of an earlier test still being torn down)
-    // until the server listens on every port (TCP and WebSocket links).
-    let start = Instant::now();
-    for &port in ports {
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            heard.extend(said.try_iter().map(|l| l + "\n"));
-            if heard.contains("Address already in use") {
+    // Wait (at most 30 s: a busy machine) until the server listens on both ports.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut tcp, mut ws, mut heard) = (None, None, String::new());
+    while tcp.is_none() || ws.is_none() {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match said.recv_timeout(wait) {
+            Ok(line) => {
+                tcp = tcp.or_else(|| announced_port(&line, " on TCP ["));
+                ws = ws.or_else(|| announced_port(&line, " on WebSocket ["));
+                heard += &line;
+                heard.push('\n');
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                 let _ = server.kill();
                 let _ = server.wait();
-                return None;
+                panic!("the server never announced its ports: {heard}");
             }
-            if start.elapsed() > Duration::from_secs(30) || server.try_wait().unwrap().is_some() {
-                let _ = server.kill();
-                let _ = server.wait();
-                heard.extend(said.try_iter().map(|l| l + "\n"));
-                panic!("server never listened on {port}: {heard}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
+    let (tcp, ws) = (tcp.unwrap(), ws.unwrap());
+    let client_args = client_args(tcp, ws);
     let out = Command::new(env!("CARGO_BIN_EXE_liag"))
         .args(["speed", "client", "-t", "1", "-j"])
-        .args(client_args)
+        .args(&client_args)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -99,42 +96,36 @@ fn speed_test(
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success());
-    Some(report)
+    report
 }
 
 #[test]
 fn client_measures_both_directions_against_a_server() {
-    let report = with_free_ports(|port, ws| {
-        let (port_s, ws_s) = (port.to_string(), ws.to_string());
-        let target = format!("127.0.0.1:{port}");
-        speed_test(
-            &[port, ws],
-            &["--tcp", &port_s, "--websocket", &ws_s],
-            &["--tcp", &target, "--tcp-link-filter", "none"],
-        )
+    let report = speed_test(&[], |tcp, _| {
+        let target = format!("127.0.0.1:{tcp}");
+        ["--tcp", &target, "--tcp-link-filter", "none"]
+            .map(String::from)
+            .to_vec()
     });
     assert_eq!(report["links"].as_array().unwrap().len(), 1);
 }
 
 #[test]
 fn tcp_and_websocket_links_inside_tls() {
-    let report = with_free_ports(|port, ws| {
-        let (port_s, ws_s) = (port.to_string(), ws.to_string());
-        let target = format!("127.0.0.1:{port}");
+    let report = speed_test(&["--tls"], |tcp, ws| {
+        let target = format!("127.0.0.1:{tcp}");
         let url = format!("ws://127.0.0.1:{ws}/agg-speed");
-        speed_test(
-            &[port, ws],
-            &["--tcp", &port_s, "--websocket", &ws_s, "--tls"],
-            &[
-                "--tcp",
-                &target,
-                "--tcp-link-filter",
-                "none",
-                "--websocket",
-                &url,
-                "--tls",
-            ],
-        )
+        [
+            "--tcp",
+            &target,
+            "--tcp-link-filter",
+            "none",
+            "--websocket",
+            &url,
+            "--tls",
+        ]
+        .map(String::from)
+        .to_vec()
     });
     let links = report["links"].as_array().unwrap();
     let tags: Vec<&str> = links.iter().map(|l| l["tag"].as_str().unwrap()).collect();
