@@ -9,7 +9,8 @@
 //! through the idle tunnel give the floor. `LIAG_BENCH_CC=NAME` sets the namespaces' TCP
 //! congestion control (`reno`, `bbr`, ...: what the host's
 //! `net.ipv4.tcp_allowed_congestion_control` lists) for every socket in them, the links'
-//! included; otherwise they keep the system's default.
+//! included; otherwise they keep the system's default. `LIAG_RESPONSIVE_ONLY=TEXT` runs only
+//! the rows whose name contains it (`proxy`, `another connection`, ...).
 
 use serde_json::{Value, json};
 use std::io;
@@ -305,6 +306,7 @@ pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value
     let congestion_control = congestion_control(&paths)?;
     let sum: f64 = RATES.iter().sum();
     let mut rows = Vec::new();
+    let only = std::env::var("LIAG_RESPONSIVE_ONLY").ok();
     let mut cases: Vec<(&Crossing, bool)> = crossings.iter().map(|c| (c, true)).collect();
     if let Some(tunnel) = crossings.iter().find(|c| matches!(c, Crossing::Tunnel(..))) {
         cases.insert(0, (tunnel, false));
@@ -317,6 +319,12 @@ pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value
             (Crossing::Proxy(_), true) => "liag proxy, bulk in the same connection".to_string(),
             (Crossing::Proxy(_), false) => "liag proxy, idle".to_string(),
         };
+        if only
+            .as_ref()
+            .is_some_and(|only| !name.contains(only.as_str()))
+        {
+            continue;
+        }
         let mut all = Vec::new();
         for run in 0..runs {
             // A pause between crossings, so the previous one's sockets and queues are gone.

@@ -345,6 +345,14 @@ fn metrics_are_served_in_the_prometheus_format() {
         0.0
     );
     assert!(value("liag_link_rtt_seconds", ("command", "tunnel-server")) > 0.0);
+    assert!(value("liag_link_min_rtt_seconds", ("command", "tunnel-server")) > 0.0);
+    assert!(
+        value(
+            "liag_link_rate_bytes_per_second",
+            ("command", "tunnel-server")
+        ) > 0.0
+    );
+    assert!(value("liag_link_window_bytes", ("command", "tunnel-server")) > 0.0);
     assert_eq!(value("liag_link_events_total", ("event", "up")), 1.0);
     assert_eq!(
         value("liag_handshakes_refused_total", ("reason", "not_listening")),

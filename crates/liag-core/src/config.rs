@@ -40,7 +40,7 @@ pub struct Config {
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub send_queue_time: Duration,
     /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB or half the peer's
-    /// receive buffer, and, per link, cut to what the link transmits in 50 ms at its
+    /// receive buffer, and, per link, cut to what the link transmits in 10 ms at its
     /// estimated rate (at least 1 KiB), so the receiver never waits long for one payload.
     pub max_payload: usize,
     /// Most reliable sequence numbers outstanding at once; at most 65,536 by the protocol.

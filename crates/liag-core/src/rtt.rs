@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use crate::time::Time;
 
-/// Smallest window: enough for a few payloads however slow the link.
+/// The floor of a fast link's window: two full payloads (see [`Window::set_floor`]).
 pub(crate) const MIN_WINDOW: usize = 64 << 10;
+
+/// The least any link's window shrinks to, however slow the link.
+const MIN_FLOOR: usize = 8 << 10;
 /// Largest window: far above any bandwidth-delay product liag expects.
 pub(crate) const MAX_WINDOW: usize = 256 << 20;
 /// How many recent samples make up the current delay.
@@ -124,6 +127,9 @@ pub(crate) struct Window {
     last_ack: Option<Time>,
     /// How long the peer held its acknowledgements lately (see [`Window::on_ack`]).
     hold: WindowedMax,
+    /// The least the window shrinks to: two of the link's payloads, at most [`MIN_WINDOW`]
+    /// (see [`Window::set_floor`]).
+    floor: usize,
     /// Since when the window has been at its floor, if it is.
     at_floor: Option<Time>,
     /// Whether the window may still double per round trip: until it first meets a queue
@@ -204,9 +210,18 @@ impl Window {
             base: WindowedMin::default(),
             last_ack: None,
             hold: WindowedMax::default(),
+            floor: MIN_WINDOW,
             at_floor: None,
             doubling: true,
         }
+    }
+
+    /// Sets the floor the window shrinks to from the size of the link's payloads: two of them,
+    /// so one waits behind the one on the wire, and never more than [`MIN_WINDOW`]. A slow link
+    /// gets small payloads, and a floor in bytes would let its queue last long in time.
+    pub(crate) fn set_floor(&mut self, payload: usize) {
+        self.floor = payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
+        self.cwnd = self.cwnd.max(self.floor);
     }
 
     pub(crate) fn get(&self) -> usize {
@@ -286,10 +301,10 @@ impl Window {
             return false;
         } else if queued {
             // A queue is building: give back half of what was acknowledged.
-            self.cwnd = self.cwnd.saturating_sub(acked / 2).max(MIN_WINDOW);
+            self.cwnd = self.cwnd.saturating_sub(acked / 2).max(self.floor);
             self.acked_since_step = 0;
             self.doubling = false;
-            if self.cwnd == MIN_WINDOW {
+            if self.cwnd <= self.floor {
                 self.at_floor.get_or_insert(now);
             }
         } else if limited {
@@ -302,12 +317,12 @@ impl Window {
                 self.acked_since_step += acked;
                 if self.acked_since_step >= self.cwnd {
                     self.acked_since_step = 0;
-                    self.cwnd += MIN_WINDOW / 2;
+                    self.cwnd += self.floor / 2;
                 }
             }
             self.cwnd = self.cwnd.min(MAX_WINDOW);
         }
-        if self.cwnd > MIN_WINDOW {
+        if self.cwnd > self.floor {
             self.at_floor = None;
         }
         queued
@@ -446,6 +461,34 @@ mod tests {
         window.on_ack(200 << 10, &queued, None, at(20), true, serialization);
         assert_eq!(window.get(), start - (132 << 10));
         window.on_ack(200 << 10, &queued, None, at(30), true, serialization);
+        assert_eq!(window.get(), MIN_WINDOW);
+    }
+
+    #[test]
+    fn a_slow_links_window_shrinks_to_two_of_its_payloads() {
+        // A 10 Mbit/s link sends 12.5 kB in 10 ms: its floor is two of those, not 64 KiB,
+        // which would keep 52 ms queued on it.
+        let serialization = ms(10);
+        let mut window = Window::new();
+        window.set_floor(12_500);
+        window.on_ack(0, &steady(ms(10)), Some(ms(10)), at(0), true, serialization);
+        let queued = steady(ms(200));
+        for i in 1..=4 {
+            window.on_ack(200 << 10, &queued, None, at(10 * i), true, serialization);
+        }
+        assert_eq!(window.get(), 25_000);
+        // Near its target it grows by one payload per window acknowledged.
+        let near = steady(ms(30));
+        window.on_ack(25_000, &near, None, at(50), true, serialization);
+        assert_eq!(window.get(), 25_000 + 12_500);
+        // However slow the link, the floor keeps 8 KiB.
+        window.set_floor(100);
+        for i in 6..=9 {
+            window.on_ack(200 << 10, &queued, None, at(10 * i), true, serialization);
+        }
+        assert_eq!(window.get(), MIN_FLOOR);
+        // A link that speeds up raises its floor, and the window with it.
+        window.set_floor(1 << 20);
         assert_eq!(window.get(), MIN_WINDOW);
     }
 

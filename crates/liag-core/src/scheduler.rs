@@ -82,7 +82,7 @@ pub struct Offer<'a> {
     /// The link asking; it has window room for `len`.
     pub link: LinkId,
     /// The payload size on offer: the front of the queue, at most the configured
-    /// `max_payload`, and cut for a slow link to what it transmits in 50 ms (at least 1 KiB).
+    /// `max_payload`, and cut for a slow link to what it transmits in 10 ms (at least 1 KiB).
     pub len: usize,
     /// Bytes waiting to be sent that the receiver waits for no sooner than this payload: for
     /// new data, the application's queue and the resends; for a resend, the resends alone
@@ -173,9 +173,10 @@ impl Scheduler for EarliestArrival {
             } else {
                 me.queue_time(0) > Duration::ZERO
             };
-            if full {
-                return false;
-            }
+            // Not full, it takes its one payload whatever the backlog: that payload keeps it
+            // measured. Held to the backlog's drain below, a link whose rate erred low would
+            // wait for a backlog the send queue's bound never lets build, and stay unmeasured.
+            return !full;
         }
         // Time for the faster links together to deliver the whole backlog.
         let drain = first + Duration::from_secs_f64((offer.backlog as f64 / rate).min(3600.0));
@@ -264,7 +265,7 @@ mod tests {
     #[test]
     fn a_crawling_link_with_a_provisional_rate_carries_one_payload_at_a_time() {
         // Its round trip, measured through a queue, says the path holds 45 kB: that is not
-        // known yet. 4,500 bytes is one payload (50 ms at 90 kB/s).
+        // known yet. 4,500 bytes is one payload.
         let fast = [link(1, 10.0 * MB, 1, 100_000), link(2, 2.5 * MB, 1, 50_000)];
         let crawling = |inflight| LinkView {
             provisional: true,
@@ -275,6 +276,22 @@ mod tests {
         // Once measured on data, its path holds what its round trip says.
         let measured = link(3, 90e3, 500, 4_500);
         assert!(admits(&[fast[0], fast[1], measured], 3, 1 << 30));
+    }
+
+    #[test]
+    fn a_crawling_link_takes_its_payload_however_short_the_backlog() {
+        // A link whose estimate erred low (4 kB/s, from the few small messages it carried)
+        // beside 7.5 MB/s: one payload would take seconds there, and the others drain a
+        // short backlog in milliseconds. Held to the backlog, it would never carry data
+        // again, and never be measured again; it takes its one payload.
+        let fast = [link(1, 5.0 * MB, 1, 40_000), link(2, 2.5 * MB, 1, 20_000)];
+        assert!(admits(&[fast[0], fast[1], link(3, 4e3, 1, 0)], 3, 64 << 10));
+        // With that payload in flight beyond its path, it takes no more.
+        assert!(!admits(
+            &[fast[0], fast[1], link(3, 4e3, 1, 1_000)],
+            3,
+            64 << 10
+        ));
     }
 
     #[test]

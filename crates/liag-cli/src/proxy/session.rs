@@ -213,9 +213,9 @@ pub(crate) type Muxed = yamux::Connection<BufWriter<Compat<Connection>>>;
 
 /// Bytes yamux's writes are gathered into before they go to the connection. yamux writes each
 /// frame's 12-byte header and its body apart; gathered, they go out as one message.
-const MUX_WRITE_BUFFER: usize = 64 << 10;
+const MUX_WRITE_BUFFER: usize = 16 << 10;
 /// The most data one yamux frame carries.
-const MUX_FRAME_MAX: usize = 64 << 10;
+const MUX_FRAME_MAX: usize = 16 << 10;
 
 /// Says which links the connection has, and when one comes or goes, so the operator sees
 /// the bonding at work.

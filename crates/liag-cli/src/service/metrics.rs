@@ -102,6 +102,21 @@ fn describe() {
         "The link's smoothed round-trip time."
     );
     describe_gauge!(
+        "liag_link_min_rtt_seconds",
+        Unit::Seconds,
+        "The link's smallest recent round-trip time."
+    );
+    describe_gauge!(
+        "liag_link_rate_bytes_per_second",
+        Unit::Bytes,
+        "The link's estimated delivery rate, in bytes per second."
+    );
+    describe_gauge!(
+        "liag_link_window_bytes",
+        Unit::Bytes,
+        "The most payload bytes the link may have in flight now."
+    );
+    describe_gauge!(
         "liag_link_inflight_bytes",
         Unit::Bytes,
         "Payload bytes sent on the link and not yet acknowledged."
@@ -201,6 +216,9 @@ fn sample(command: &'static str, connections: &Connections, server: Option<&Serv
                 gauge!("liag_link_tier", with_tier).set(f64::from(u8::from(link.tier == tier)));
             }
             gauge!("liag_link_rtt_seconds", labels.clone()).set(link.rtt.as_secs_f64());
+            gauge!("liag_link_min_rtt_seconds", labels.clone()).set(link.min_rtt.as_secs_f64());
+            gauge!("liag_link_rate_bytes_per_second", labels.clone()).set(link.rate);
+            gauge!("liag_link_window_bytes", labels.clone()).set(link.window as f64);
             gauge!("liag_link_inflight_bytes", labels.clone()).set(link.inflight as f64);
             counter!("liag_link_sent_bytes_total", labels.clone()).absolute(link.sent_bytes);
             counter!("liag_link_received_bytes_total", labels.clone())

@@ -134,9 +134,8 @@ impl Connection {
         if let Some(carrier) = carrier {
             if let Some(c) = self.link_mut(carrier) {
                 let (inflight, window) = (c.inflight_bytes, c.inflight_limit());
-                c.window_limited = c
-                    .ack_burst
-                    .window_limited(now, inflight, window, max_payload);
+                let payload = max_payload.min(super::transmit::payload_for(c.rate()));
+                c.window_limited = c.ack_burst.window_limited(now, inflight, window, payload);
                 let in_path = c.rate() * c.rtt.min().as_secs_f64();
                 own_queue = inflight as f64 >= in_path + 2.0 * data_len as f64;
                 c.inflight_bytes -= data_len;
@@ -165,7 +164,10 @@ impl Connection {
             }
             if data_len > 0 {
                 let limited = l.window_limited;
-                let serialization = Duration::from_secs_f64(max_payload as f64 / l.rate().max(1.0));
+                let rate = l.rate().max(1.0);
+                let payload = max_payload.min(super::transmit::payload_for(rate));
+                l.window.set_floor(payload);
+                let serialization = Duration::from_secs_f64(payload as f64 / rate);
                 let serialization = serialization.min(l.rtt.min());
                 let delayed =
                     l.window

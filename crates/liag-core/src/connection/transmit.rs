@@ -15,13 +15,13 @@ use crate::time::Time;
 
 /// The longest a link should take to transmit one payload. The receiver waits that long for
 /// a payload at the head of the stream, so a slow link gets smaller payloads.
-const PAYLOAD_TIME: Duration = Duration::from_millis(50);
+const PAYLOAD_TIME: Duration = Duration::from_millis(10);
 
 /// The smallest payload a slow link is cut down to.
 const MIN_PAYLOAD: usize = 1 << 10;
 
 /// The largest payload a link delivering `rate` bytes per second should take.
-fn payload_for(rate: f64) -> usize {
+pub(super) fn payload_for(rate: f64) -> usize {
     ((rate * PAYLOAD_TIME.as_secs_f64()) as usize).max(MIN_PAYLOAD)
 }
 
