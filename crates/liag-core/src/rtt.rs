@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::time::Time;
 
-/// The floor of a fast link's window: two full payloads (see [`Window::set_floor`]).
+/// The floor of a fast link's window: two default payloads (see [`Window::set_floor`]).
 pub(crate) const MIN_WINDOW: usize = 64 << 10;
 
 /// The least any link's window shrinks to, however slow the link.
@@ -127,8 +127,8 @@ pub(crate) struct Window {
     last_ack: Option<Time>,
     /// How long the peer held its acknowledgements lately (see [`Window::on_ack`]).
     hold: WindowedMax,
-    /// The least the window shrinks to: two of the link's payloads, at most [`MIN_WINDOW`]
-    /// (see [`Window::set_floor`]).
+    /// The least the window shrinks to: two of the link's payloads, from [`MIN_FLOOR`] to
+    /// [`MIN_WINDOW`] (see [`Window::set_floor`]).
     floor: usize,
     /// Since when the window has been at its floor, if it is.
     at_floor: Option<Time>,
@@ -216,12 +216,25 @@ impl Window {
         }
     }
 
-    /// Sets the floor the window shrinks to from the size of the link's payloads: two of them,
-    /// so one waits behind the one on the wire, and never more than [`MIN_WINDOW`]. A slow link
-    /// gets small payloads, and a floor in bytes would let its queue last long in time.
+    /// Sets the floor the window shrinks to from what the link transmits in one payload's
+    /// time: two of those, so one waits behind the one on the wire, from [`MIN_FLOOR`] to
+    /// [`MIN_WINDOW`]. A slow link gets small payloads, and a floor in bytes would let its
+    /// queue last long in time. The floor follows a rising rate at once and a falling one
+    /// only once it fell by a quarter, so an estimate's jitter does not keep moving it (and
+    /// with it the time the window has been at its floor).
     pub(crate) fn set_floor(&mut self, payload: usize) {
-        self.floor = payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
-        self.cwnd = self.cwnd.max(self.floor);
+        let floor = payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
+        if floor > self.floor {
+            self.floor = floor;
+            if self.cwnd < floor {
+                // A larger window than the one at the floor: what it queues says nothing of
+                // what the floor saw.
+                self.cwnd = floor;
+                self.at_floor = None;
+            }
+        } else if floor < self.floor - self.floor / 4 {
+            self.floor = floor;
+        }
     }
 
     pub(crate) fn get(&self) -> usize {
@@ -481,15 +494,24 @@ mod tests {
         let near = steady(ms(30));
         window.on_ack(25_000, &near, None, at(50), true, serialization);
         assert_eq!(window.get(), 25_000 + 12_500);
+        // A rate a little lower leaves the floor where it is (an estimate's jitter); one a
+        // quarter lower moves it.
+        window.set_floor(11_000);
+        assert_eq!(window.floor, 25_000);
+        window.set_floor(9_000);
+        assert_eq!(window.floor, 18_000);
         // However slow the link, the floor keeps 8 KiB.
         window.set_floor(100);
         for i in 6..=9 {
             window.on_ack(200 << 10, &queued, None, at(10 * i), true, serialization);
         }
         assert_eq!(window.get(), MIN_FLOOR);
-        // A link that speeds up raises its floor, and the window with it.
+        assert!(window.at_floor.is_some());
+        // A link that speeds up raises its floor, and the window with it; what that window
+        // queues is no longer what the floor saw.
         window.set_floor(1 << 20);
         assert_eq!(window.get(), MIN_WINDOW);
+        assert!(window.at_floor.is_none());
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub struct Offer<'a> {
     /// new data, the application's queue and the resends; for a resend, the resends alone
     /// (the new data behind it in the stream is no reason to place it on a slower link).
     pub backlog: usize,
+    /// The payload is a resend: what the receiver waits for before anything else.
+    pub resend: bool,
     /// Every usable link, the asking one included: active links only (testing, stalled,
     /// blocked and disconnecting links carry no data and are left out).
     pub links: &'a [LinkView],
@@ -140,6 +142,10 @@ const SLACK: Duration = Duration::from_millis(1);
 /// A link slower than this share of the links that deliver earlier gets no queue.
 const TRICKLE_SHARE: f64 = 0.05;
 
+/// A crawling link takes its one payload beyond its path only while the faster links have at
+/// least this much of a backlog to deliver: a bulk transfer, not a lone small write.
+const PROBE_BACKLOG: Duration = Duration::from_millis(1);
+
 /// How far a slower link's own queue may reach past the earliest arrival. Data a link takes
 /// is the next of the stream, so the receiver waits for it: a link whose queue grew longer
 /// would hold the whole stream back by the difference, however large the backlog.
@@ -173,10 +179,19 @@ impl Scheduler for EarliestArrival {
             } else {
                 me.queue_time(0) > Duration::ZERO
             };
-            // Not full, it takes its one payload whatever the backlog: that payload keeps it
-            // measured. Held to the backlog's drain below, a link whose rate erred low would
-            // wait for a backlog the send queue's bound never lets build, and stay unmeasured.
-            return !full;
+            if full {
+                return false;
+            }
+            // Not full, while a bulk transfer runs (new data, a backlog the faster links
+            // take a while to deliver), it takes its one payload however short the backlog:
+            // that payload keeps it measured. Held to the backlog's drain below, a link whose
+            // rate erred low would wait for a backlog the send queue's bound never lets
+            // build, and stay unmeasured. A resend, or a lone small write, goes on the
+            // faster links.
+            let busy = offer.backlog as f64 / rate >= PROBE_BACKLOG.as_secs_f64();
+            if busy && !offer.resend {
+                return true;
+            }
         }
         // Time for the faster links together to deliver the whole backlog.
         let drain = first + Duration::from_secs_f64((offer.backlog as f64 / rate).min(3600.0));
@@ -210,6 +225,7 @@ mod tests {
             link: LinkId::new(asking),
             len: PAYLOAD,
             backlog,
+            resend: false,
             links,
         };
         EarliestArrival::new().admit(&offer)
@@ -285,13 +301,25 @@ mod tests {
         // short backlog in milliseconds. Held to the backlog, it would never carry data
         // again, and never be measured again; it takes its one payload.
         let fast = [link(1, 5.0 * MB, 1, 40_000), link(2, 2.5 * MB, 1, 20_000)];
-        assert!(admits(&[fast[0], fast[1], link(3, 4e3, 1, 0)], 3, 64 << 10));
+        let crawling = [fast[0], fast[1], link(3, 4e3, 1, 0)];
+        assert!(admits(&crawling, 3, 64 << 10));
         // With that payload in flight beyond its path, it takes no more.
         assert!(!admits(
             &[fast[0], fast[1], link(3, 4e3, 1, 1_000)],
             3,
             64 << 10
         ));
+        // A lone small write is no bulk transfer: it goes on the faster links.
+        assert!(!admits(&crawling, 3, 64));
+        // Nor does a resend, which the receiver waits for before anything else.
+        let resend = Offer {
+            link: LinkId::new(3),
+            len: PAYLOAD,
+            backlog: 64 << 10,
+            resend: true,
+            links: &crawling,
+        };
+        assert!(!EarliestArrival::new().admit(&resend));
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn failover_black_hole() {
     assert!(after > 0.9, "efficiency after healing {after}");
     pinned_gap("black hole, gap", stall, 125);
     pinned_share("black hole, the other two meanwhile", during, 0.997);
-    pinned_share("black hole, all after healing", after, 0.997);
+    pinned_share("black hole, all after healing", after, 0.9985);
 }
 
 /// A black hole on a link whose queue takes writes all through it, as a kernel socket buffer

@@ -211,10 +211,12 @@ const MUX_WINDOW: usize = 2 * MAX_STREAMS * (256 << 10);
 /// The aggregated connection as yamux drives it.
 pub(crate) type Muxed = yamux::Connection<BufWriter<Compat<Connection>>>;
 
-/// Bytes yamux's writes are gathered into before they go to the connection. yamux writes each
-/// frame's 12-byte header and its body apart; gathered, they go out as one message.
-const MUX_WRITE_BUFFER: usize = 16 << 10;
-/// The most data one yamux frame carries.
+/// Bytes yamux's writes are gathered into before they go to the connection: a whole frame.
+/// yamux writes each frame's 12-byte header and its body apart; gathered, they go out as one
+/// message (a buffer no larger than the body would send the header alone, then the body).
+const MUX_WRITE_BUFFER: usize = MUX_FRAME_MAX + 12;
+/// The most data one yamux frame carries. Small, so a round trip's frame waits behind one
+/// bulk frame at most (docs/performance.md, "Responsiveness under load").
 const MUX_FRAME_MAX: usize = 16 << 10;
 
 /// Says which links the connection has, and when one comes or goes, so the operator sees

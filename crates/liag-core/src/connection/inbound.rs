@@ -165,8 +165,10 @@ impl Connection {
             if data_len > 0 {
                 let limited = l.window_limited;
                 let rate = l.rate().max(1.0);
-                let payload = max_payload.min(super::transmit::payload_for(rate));
-                l.window.set_floor(payload);
+                // The floor follows the link's rate alone, whatever `max_payload` says.
+                let in_payload_time = super::transmit::payload_for(rate);
+                l.window.set_floor(in_payload_time);
+                let payload = max_payload.min(in_payload_time);
                 let serialization = Duration::from_secs_f64(payload as f64 / rate);
                 let serialization = serialization.min(l.rtt.min());
                 let delayed =

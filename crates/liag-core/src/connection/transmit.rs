@@ -208,7 +208,7 @@ impl Connection {
         // new data, never on a link just back and still slow. Only the other resends come
         // before it in the stream: the new data queued behind them is no reason to send it
         // on a slower link, where the receiver would wait for it with everything after.
-        if !self.admit(link, len, self.resend_bytes(), open) {
+        if !self.admit(link, len, self.resend_bytes(), true, open) {
             return None;
         }
         let (seq, msg) = self.send.resend_on(index, link, now)?;
@@ -237,7 +237,7 @@ impl Connection {
             return None;
         }
         let backlog = self.send.queued + self.resend_bytes();
-        if !self.admit(link, len, backlog, open) {
+        if !self.admit(link, len, backlog, false, open) {
             return None;
         }
         let payload = self.send.take_data(len)?;
@@ -252,10 +252,18 @@ impl Connection {
         self.send.resend.len() * self.config.max_payload
     }
 
-    /// Asks the scheduler whether `link` should take `len` bytes, `backlog` bytes waiting to
-    /// be sent up to and behind them. Only links of the tiers up to `open` take part: the
-    /// asking link must be one of them, and the scheduler sees no other.
-    fn admit(&mut self, link: LinkId, len: usize, backlog: usize, open: Tier) -> bool {
+    /// Asks the scheduler whether `link` should take `len` bytes (a resend if `resend`),
+    /// `backlog` bytes waiting to be sent up to and behind them. Only links of the tiers up
+    /// to `open` take part: the asking link must be one of them, and the scheduler sees no
+    /// other.
+    fn admit(
+        &mut self,
+        link: LinkId,
+        len: usize,
+        backlog: usize,
+        resend: bool,
+        open: Tier,
+    ) -> bool {
         if self.link_tier(link) > open {
             return false;
         }
@@ -267,6 +275,7 @@ impl Connection {
             link,
             len,
             backlog,
+            resend,
             links: &self.views,
         };
         self.scheduler.admit(&offer)
