@@ -234,6 +234,10 @@ impl Window {
             }
         } else if floor < self.floor - self.floor / 4 {
             self.floor = floor;
+            if self.cwnd > floor {
+                // No longer at the floor: the time it was there is no longer that of this one.
+                self.at_floor = None;
+            }
         }
     }
 
@@ -326,7 +330,8 @@ impl Window {
                 // trip, or by a quarter of it once a queue was met.
                 self.cwnd += if self.doubling { acked } else { acked / 4 };
             } else {
-                // Close to it: grow by one payload per window's worth acknowledged.
+                // Close to it: grow by half the floor (what the link transmits in one
+                // payload's time) per window's worth acknowledged.
                 self.acked_since_step += acked;
                 if self.acked_since_step >= self.cwnd {
                     self.acked_since_step = 0;

@@ -75,7 +75,8 @@ impl LinkView {
     }
 }
 
-/// The question put to a scheduler: may `link` take `len` more bytes of new data now?
+/// The question put to a scheduler: may `link` take `len` more bytes of new data, or a
+/// resend ([`Offer::resending`]), now?
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Offer<'a> {
@@ -88,8 +89,9 @@ pub struct Offer<'a> {
     /// new data, the application's queue and the resends; for a resend, the resends alone
     /// (the new data behind it in the stream is no reason to place it on a slower link).
     pub backlog: usize,
-    /// The payload is a resend: what the receiver waits for before anything else.
-    pub resend: bool,
+    /// Resends wait to be sent: the payload is one of them, or new data behind them. The
+    /// receiver waits for the resends before anything else.
+    pub resending: bool,
     /// Every usable link, the asking one included: active links only (testing, stalled,
     /// blocked and disconnecting links carry no data and are left out).
     pub links: &'a [LinkView],
@@ -120,7 +122,12 @@ pub trait Scheduler: Send + std::fmt::Debug {
 /// delivery is the least predictable (its TCP connection losing packets at the bottleneck and
 /// waiting out retransmission timeouts), while each of its payloads holds the whole stream.
 /// The payload beyond the path keeps it measured: if it speeds up, its acknowledgements show
-/// more than its rate, and it takes its share again.
+/// more than its rate, and it takes its share again. It takes that payload during a bulk
+/// transfer (no resends waiting, and a backlog the faster links take at least 1 ms to
+/// deliver) without the backlog rule, which the send queue's bound keeps from being met:
+/// held to it, a link whose estimate erred low would never carry data again, and never be
+/// measured again. A resend, new data behind one, or a lone small write goes by the rules
+/// above.
 ///
 /// While its rate is [provisional](LinkView::provisional) such a link takes one payload at a
 /// time: what its path holds is not known yet.
@@ -142,8 +149,9 @@ const SLACK: Duration = Duration::from_millis(1);
 /// A link slower than this share of the links that deliver earlier gets no queue.
 const TRICKLE_SHARE: f64 = 0.05;
 
-/// A crawling link takes its one payload beyond its path only while the faster links have at
-/// least this much of a backlog to deliver: a bulk transfer, not a lone small write.
+/// A crawling link takes its one payload beyond its path, whatever the backlog rule says,
+/// only while the faster links have at least this much backlog to deliver: a bulk
+/// transfer, not a lone small write.
 const PROBE_BACKLOG: Duration = Duration::from_millis(1);
 
 /// How far a slower link's own queue may reach past the earliest arrival. Data a link takes
@@ -182,14 +190,13 @@ impl Scheduler for EarliestArrival {
             if full {
                 return false;
             }
-            // Not full, while a bulk transfer runs (new data, a backlog the faster links
-            // take a while to deliver), it takes its one payload however short the backlog:
-            // that payload keeps it measured. Held to the backlog's drain below, a link whose
-            // rate erred low would wait for a backlog the send queue's bound never lets
-            // build, and stay unmeasured. A resend, or a lone small write, goes on the
-            // faster links.
-            let busy = offer.backlog as f64 / rate >= PROBE_BACKLOG.as_secs_f64();
-            if busy && !offer.resend {
+            // Not full, during a bulk transfer it takes its one payload however short the
+            // backlog: that payload keeps it measured. Held to the backlog's drain below, a
+            // link whose rate erred low would wait for a backlog the send queue's bound never
+            // lets build, and stay unmeasured. A resend, new data behind one, or a lone small
+            // write goes by the rules below.
+            let bulk = offer.backlog as f64 / rate >= PROBE_BACKLOG.as_secs_f64();
+            if bulk && !offer.resending {
                 return true;
             }
         }
@@ -225,7 +232,7 @@ mod tests {
             link: LinkId::new(asking),
             len: PAYLOAD,
             backlog,
-            resend: false,
+            resending: false,
             links,
         };
         EarliestArrival::new().admit(&offer)
@@ -310,13 +317,13 @@ mod tests {
             64 << 10
         ));
         // A lone small write is no bulk transfer: it goes on the faster links.
-        assert!(!admits(&crawling, 3, 64));
-        // Nor does a resend, which the receiver waits for before anything else.
+        assert!(!admits(&crawling, 3, 1_000));
+        // Nor does a resend, or new data behind one: the receiver waits for the resends.
         let resend = Offer {
             link: LinkId::new(3),
             len: PAYLOAD,
             backlog: 64 << 10,
-            resend: true,
+            resending: true,
             links: &crawling,
         };
         assert!(!EarliestArrival::new().admit(&resend));

@@ -237,7 +237,8 @@ impl Connection {
             return None;
         }
         let backlog = self.send.queued + self.resend_bytes();
-        if !self.admit(link, len, backlog, false, open) {
+        let resending = !self.send.resend.is_empty();
+        if !self.admit(link, len, backlog, resending, open) {
             return None;
         }
         let payload = self.send.take_data(len)?;
@@ -252,7 +253,7 @@ impl Connection {
         self.send.resend.len() * self.config.max_payload
     }
 
-    /// Asks the scheduler whether `link` should take `len` bytes (a resend if `resend`),
+    /// Asks the scheduler whether `link` should take `len` bytes (resends waiting if `resending`),
     /// `backlog` bytes waiting to be sent up to and behind them. Only links of the tiers up
     /// to `open` take part: the asking link must be one of them, and the scheduler sees no
     /// other.
@@ -261,7 +262,7 @@ impl Connection {
         link: LinkId,
         len: usize,
         backlog: usize,
-        resend: bool,
+        resending: bool,
         open: Tier,
     ) -> bool {
         if self.link_tier(link) > open {
@@ -275,7 +276,7 @@ impl Connection {
             link,
             len,
             backlog,
-            resend,
+            resending,
             links: &self.views,
         };
         self.scheduler.admit(&offer)
