@@ -224,21 +224,13 @@ impl Window {
     /// with it the time the window has been at its floor).
     pub(crate) fn set_floor(&mut self, payload: usize) {
         let floor = payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
-        if floor > self.floor {
-            self.floor = floor;
-            if self.cwnd < floor {
-                // A larger window than the one at the floor: what it queues says nothing of
-                // what the floor saw.
-                self.cwnd = floor;
-                self.at_floor = None;
-            }
-        } else if floor < self.floor - self.floor / 4 {
-            self.floor = floor;
-            if self.cwnd > floor {
-                // No longer at the floor: the time it was there is no longer that of this one.
-                self.at_floor = None;
-            }
+        if floor <= self.floor && floor >= self.floor - self.floor / 4 {
+            return;
         }
+        self.floor = floor;
+        self.cwnd = self.cwnd.max(floor);
+        // The time the window spent at the old floor says nothing of the new one.
+        self.at_floor = None;
     }
 
     pub(crate) fn get(&self) -> usize {

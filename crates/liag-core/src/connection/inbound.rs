@@ -7,6 +7,7 @@ use liag_proto::inbound::Inbound;
 use liag_proto::message::Message;
 use liag_proto::seq::Seq;
 
+use super::transmit::{link_payload, payload_for};
 use super::{Connection, Event};
 use crate::error::{ConnectionError, LinkError, Violation};
 use crate::link::{Goodbye, LinkId};
@@ -134,7 +135,7 @@ impl Connection {
         if let Some(carrier) = carrier {
             if let Some(c) = self.link_mut(carrier) {
                 let (inflight, window) = (c.inflight_bytes, c.inflight_limit());
-                let payload = max_payload.min(super::transmit::payload_for(c.rate()));
+                let payload = link_payload(max_payload, c.rate());
                 c.window_limited = c.ack_burst.window_limited(now, inflight, window, payload);
                 let in_path = c.rate() * c.rtt.min().as_secs_f64();
                 own_queue = inflight as f64 >= in_path + 2.0 * data_len as f64;
@@ -166,9 +167,8 @@ impl Connection {
                 let limited = l.window_limited;
                 let rate = l.rate().max(1.0);
                 // The floor follows the link's rate alone, whatever `max_payload` says.
-                let in_payload_time = super::transmit::payload_for(rate);
-                l.window.set_floor(in_payload_time);
-                let payload = max_payload.min(in_payload_time);
+                l.window.set_floor(payload_for(rate));
+                let payload = link_payload(max_payload, rate);
                 let serialization = Duration::from_secs_f64(payload as f64 / rate);
                 let serialization = serialization.min(l.rtt.min());
                 let delayed =

@@ -20,9 +20,16 @@ const PAYLOAD_TIME: Duration = Duration::from_millis(10);
 /// The smallest payload a slow link is cut down to.
 const MIN_PAYLOAD: usize = 1 << 10;
 
-/// The largest payload a link delivering `rate` bytes per second should take.
+/// What a link delivering `rate` bytes per second transmits in [`PAYLOAD_TIME`]: the largest
+/// payload it should take (at least [`MIN_PAYLOAD`]), whatever `max_payload` allows.
 pub(super) fn payload_for(rate: f64) -> usize {
     ((rate * PAYLOAD_TIME.as_secs_f64()) as usize).max(MIN_PAYLOAD)
+}
+
+/// The payload a link delivering `rate` bytes per second is given: [`payload_for`] within
+/// `max_payload`.
+pub(super) fn link_payload(max_payload: usize, rate: f64) -> usize {
+    max_payload.min(payload_for(rate))
 }
 
 /// What a link sends next: a payload owed after a Data header, or a message to encode.
@@ -226,7 +233,7 @@ impl Connection {
         }
         let budget = self.send.data_budget(self.config.send_buffer);
         let rate = self.link_mut(link)?.rate();
-        let max = self.config.max_payload.min(budget).min(payload_for(rate));
+        let max = link_payload(self.config.max_payload, rate).min(budget);
         let front = self.send.queue.front().map_or(0, Bytes::len);
         let len = front.min(max);
         if len == 0 {
