@@ -3,6 +3,7 @@
 //! figures as JSON, for `cargo xtask bench` to tabulate and plot.
 
 pub mod emulated;
+pub mod links;
 pub mod loopback;
 pub mod proxy;
 pub mod real_paths;

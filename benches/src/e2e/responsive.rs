@@ -10,7 +10,9 @@
 //! congestion control (`reno`, `bbr`, ...: what the host's
 //! `net.ipv4.tcp_allowed_congestion_control` lists) for every socket in them, the links'
 //! included; otherwise they keep the system's default. `LIAG_RESPONSIVE_ONLY=TEXT` runs only
-//! the rows whose name contains it (`proxy`, `another connection`, ...).
+//! the rows whose name contains it (`proxy`, `another connection`, ...). `LIAG_RESPONSIVE_LINKS=1`
+//! has the proxy's client serve its metrics and prints what each of its links showed halfway
+//! through a loaded run: rate estimate, bytes in flight, window and smoothed round trip.
 
 use serde_json::{Value, json};
 use std::io;
@@ -63,6 +65,8 @@ struct Setup {
     echo: SocketAddr,
     /// The SOCKS5 proxy `sink` and `echo` are reached through, if any.
     socks: Option<SocketAddr>,
+    /// The proxy client's metrics, in the client namespace, if it serves them.
+    metrics: Option<SocketAddr>,
     reads: mpsc::Receiver<Option<(f64, usize)>>,
     start: Instant,
     _tunnel: Vec<Killed>,
@@ -87,6 +91,7 @@ fn setup(paths: &NetPaths, crossing: &Crossing) -> io::Result<Setup> {
                 sink: at(sink),
                 echo: at(echo),
                 socks: None,
+                metrics: None,
                 reads,
                 start,
                 _tunnel: Vec::new(),
@@ -95,11 +100,12 @@ fn setup(paths: &NetPaths, crossing: &Crossing) -> io::Result<Setup> {
             });
         }
         Crossing::Proxy(liag) => {
-            let (socks, processes, token) = proxy(paths, liag)?;
+            let (socks, metrics, processes, token) = proxy(paths, liag)?;
             return Ok(Setup {
                 sink: at(sink),
                 echo: at(echo),
                 socks: Some(socks),
+                metrics,
                 reads,
                 start,
                 _tunnel: processes,
@@ -135,6 +141,7 @@ fn setup(paths: &NetPaths, crossing: &Crossing) -> io::Result<Setup> {
         sink: at(l_sink),
         echo: at(l_echo),
         socks: None,
+        metrics: None,
         reads,
         start,
         _tunnel: vec![client, server],
@@ -159,12 +166,12 @@ fn quiet(mut cmd: Command) -> io::Result<Killed> {
 }
 
 /// `liag proxy server` in the server namespace and `liag proxy client` in the client
-/// namespace, linked over every path: the client's SOCKS5 address, both processes, and
-/// their token file.
+/// namespace, linked over every path: the client's SOCKS5 address, its metrics address if
+/// `LIAG_RESPONSIVE_LINKS` asks for it, both processes, and their token file.
 fn proxy(
     paths: &NetPaths,
     liag: &std::path::Path,
-) -> io::Result<(SocketAddr, Vec<Killed>, Removed)> {
+) -> io::Result<(SocketAddr, Option<SocketAddr>, Vec<Killed>, Removed)> {
     let path = std::env::temp_dir().join(format!(
         "liag-bench-responsive-{}-{}.token",
         std::process::id(),
@@ -181,9 +188,16 @@ fn proxy(
         file.write_all(b"a bench token, long enough")?;
     }
     let token = path.display().to_string();
-    let socks_port = paths.within(Side::Client, || {
-        TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr())
-    })??;
+    let free_port = || {
+        paths.within(Side::Client, || {
+            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr())
+        })?
+    };
+    let socks_port = free_port()?;
+    let metrics = match std::env::var_os("LIAG_RESPONSIVE_LINKS") {
+        Some(_) => Some(free_port()?),
+        None => None,
+    };
     let link_port = next_link_port().to_string();
     let liag = liag.display().to_string();
     let mut server = paths.command(Side::Server, &liag);
@@ -199,6 +213,9 @@ fn proxy(
     let server = quiet(server)?;
     let mut client = paths.command(Side::Client, &liag);
     client.args(["proxy", "client", "-n", "--listen", &socks_port.to_string()]);
+    if let Some(metrics) = metrics {
+        client.args(["--metrics", &metrics.to_string()]);
+    }
     client.args([
         "--token-file",
         &token,
@@ -206,7 +223,7 @@ fn proxy(
         &format!("{SERVER}:{link_port}"),
     ]);
     let client = quiet(client)?;
-    Ok((socks_port, vec![client, server], Removed(path)))
+    Ok((socks_port, metrics, vec![client, server], Removed(path)))
 }
 
 /// A file removed when dropped.
@@ -246,6 +263,7 @@ fn once(paths: &NetPaths, crossing: &Crossing, loaded: bool, secs: f64) -> io::R
         sink,
         echo,
         socks,
+        metrics,
         reads,
         start,
         _tunnel,
@@ -263,6 +281,15 @@ fn once(paths: &NetPaths, crossing: &Crossing, loaded: bool, secs: f64) -> io::R
             .transpose()?;
         if bulk.is_some() {
             std::thread::sleep(Duration::from_secs(1));
+        }
+        if let (Some(metrics), true) = (metrics, loaded) {
+            scope.spawn(move || {
+                std::thread::sleep(Duration::from_secs_f64(secs / 2.0));
+                match paths.within(Side::Client, || super::links::scrape(metrics)) {
+                    Ok(Ok(text)) => super::links::print(&text),
+                    Ok(Err(e)) | Err(e) => eprintln!("  responsive: no metrics: {e}"),
+                }
+            });
         }
         let rtts = plain_tcp::paced_round_trips(echo, count, INTERVAL)?;
         let mb_s = match bulk {
