@@ -10,9 +10,10 @@
 //! congestion control (`reno`, `bbr`, ...: what the host's
 //! `net.ipv4.tcp_allowed_congestion_control` lists) for every socket in them, the links'
 //! included; otherwise they keep the system's default. `LIAG_RESPONSIVE_ONLY=TEXT` runs only
-//! the rows whose name contains it (`proxy`, `another connection`, ...). `LIAG_RESPONSIVE_LINKS=1`
-//! has the proxy's client serve its metrics and prints what each of its links showed halfway
-//! through a loaded run: rate estimate, bytes in flight, window and smoothed round trip.
+//! the rows whose name contains it (`proxy`, `another connection`, ...). `LIAG_RESPONSIVE_LINKS`
+//! set (to anything) has the proxy's client serve its metrics, and prints to stderr what each
+//! of its links showed halfway through a loaded run: rate estimate, bytes in flight, window
+//! and smoothed round trip.
 
 use serde_json::{Value, json};
 use std::io;
@@ -188,16 +189,13 @@ fn proxy(
         file.write_all(b"a bench token, long enough")?;
     }
     let token = path.display().to_string();
-    let free_port = || {
-        paths.within(Side::Client, || {
-            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr())
-        })?
-    };
-    let socks_port = free_port()?;
-    let metrics = match std::env::var_os("LIAG_RESPONSIVE_LINKS") {
-        Some(_) => Some(free_port()?),
-        None => None,
-    };
+    // Two free ports at once, so they differ.
+    let (socks_port, metrics_port) = paths.within(Side::Client, || {
+        let a = TcpListener::bind("127.0.0.1:0")?;
+        let b = TcpListener::bind("127.0.0.1:0")?;
+        io::Result::Ok((a.local_addr()?, b.local_addr()?))
+    })??;
+    let metrics = std::env::var_os("LIAG_RESPONSIVE_LINKS").map(|_| metrics_port);
     let link_port = next_link_port().to_string();
     let liag = liag.display().to_string();
     let mut server = paths.command(Side::Server, &liag);
@@ -286,7 +284,7 @@ fn once(paths: &NetPaths, crossing: &Crossing, loaded: bool, secs: f64) -> io::R
             scope.spawn(move || {
                 std::thread::sleep(Duration::from_secs_f64(secs / 2.0));
                 match paths.within(Side::Client, || super::links::scrape(metrics)) {
-                    Ok(Ok(text)) => super::links::print(&text),
+                    Ok(Ok(text)) => super::links::eprint_links(&text),
                     Ok(Err(e)) | Err(e) => eprintln!("  responsive: no metrics: {e}"),
                 }
             });

@@ -243,11 +243,17 @@ pub(crate) enum Goodbye {
 
 /// Delivery-rate estimate: bytes acknowledged over successive intervals of about one RTT.
 ///
-/// An interval opens at an acknowledgement and counts only what later ones acknowledge: the
-/// bytes of the one that opens it were delivered before it opened. Counting them too made
-/// every interval of k acknowledgements read k/(k-1) times the link's rate (a fifth high on
-/// a 40 Mbit/s link in the simulator, 6.0 against 5.0 MB/s), and the payloads, windows and
-/// due times that follow from the rate grew with it.
+/// An interval opens at an acknowledgement and counts what the acknowledgements after it
+/// acknowledge, and what held them back: what the opening one acknowledges was delivered
+/// before the interval began. (k acknowledgements span only k-1 gaps, so counting the opening
+/// one too would read k/(k-1) times the rate: 6.0 instead of 5.0 MB/s on a simulated
+/// 40 Mbit/s link.) Acknowledgements handled at the same instant (several read from one
+/// socket read) are one: those of the opening instant are not counted, and an interval
+/// closes only once every acknowledgement of its last instant is in, and the next starts
+/// where it closed. An acknowledgement that comes more than an interval after the last,
+/// when no data waited to be sent, ends an idle pause: it opens a new interval, and what
+/// the open one held is left out, so the pause is not measured. A gap while data waited is
+/// the link's own pace (a crawling link given one payload at a time) and is measured.
 ///
 /// An interval measures the link only if the link set its pace: the window held sending
 /// back, or the round trips showed a queue on the link. Otherwise it measured the
@@ -262,15 +268,19 @@ pub(crate) enum Goodbye {
 /// delivers 50 kB/s where its test said 200 kB/s keeps its share, and holds the stream behind
 /// it, until the window or a queue shows it; neither does on a link whose every round trip is
 /// that slow. The sample is what the link delivered with what the scheduler gave it: the
-/// default one gives a crawling link with a provisional rate one payload at a time, which on
+/// default scheduler gives a crawling link with a provisional rate one payload at a time, which on
 /// a path whose round trip is long beside that payload's transmission reads low. It errs
 /// low on a link that adds under 5 % to the others, and later intervals raise it. Faster
 /// acknowledgements prove less (the bucket's burst again) and only raise the estimate as any
 /// other interval does.
 #[derive(Debug, Clone)]
 pub(crate) struct RateEstimator {
-    /// When the interval began: at the acknowledgement that opened it, none before one did.
+    /// When the interval began; `None` until an acknowledgement opens one (at first, and
+    /// after a link test).
     interval_start: Option<Time>,
+    /// When the latest acknowledgement came, and whether data waited to be sent then.
+    last_ack: Time,
+    last_backlogged: bool,
     interval_bytes: usize,
     interval_limited: bool,
     /// The connection had data ready to send when one of the interval's acknowledgements
@@ -285,6 +295,8 @@ impl RateEstimator {
     fn new() -> Self {
         RateEstimator {
             interval_start: None,
+            last_ack: Time::ZERO,
+            last_backlogged: false,
             interval_bytes: 0,
             interval_limited: false,
             interval_backlogged: false,
@@ -305,41 +317,67 @@ impl RateEstimator {
 
     /// `bytes` acknowledged at `now`; `pace` says what held them back.
     fn on_ack(&mut self, bytes: usize, now: Time, interval: Duration, pace: Pace) {
-        self.interval_limited |= pace.limited;
-        self.interval_backlogged |= pace.backlogged;
-        // The acknowledgement that opens an interval marks its start, and what it
-        // acknowledges was delivered before then: counted, it would add one acknowledgement's
-        // bytes to the interval's time (a fifth more with six per interval). An idle gap
-        // before it is not measured either.
-        let Some(start) = self.interval_start else {
-            self.interval_start = Some(now);
+        let length = interval.max(Duration::from_millis(1));
+        let Some(mut start) = self.interval_start else {
+            self.open(now, pace);
             return;
         };
-        self.interval_bytes += bytes;
-        let elapsed = now - start;
-        if elapsed >= interval.max(Duration::from_millis(1)) {
-            let sample = self.interval_bytes as f64 / elapsed.as_secs_f64();
-            // Data waiting and slower acknowledgements: the link's pace. Faster ones prove
-            // less: a token bucket's burst passes the first payloads at the wire's speed.
-            let slower = self.provisional && self.interval_backlogged && sample < self.rate;
-            let measured = self.interval_limited || slower;
-            if measured && (self.provisional || self.rate == 0.0) {
-                self.rate = sample;
-                self.provisional = false;
-            } else if self.interval_limited || (self.rate > 0.0 && sample > self.rate) {
-                self.rate = if sample > self.rate {
-                    // Up quickly: a link just tested or back from a stall starts from an
-                    // estimate that errs low, and is held to it until the estimate grows.
-                    0.5 * self.rate + 0.5 * sample
-                } else {
-                    0.75 * self.rate + 0.25 * sample
-                };
+        if now > self.last_ack {
+            if self.last_ack - start >= length {
+                // Every acknowledgement of the interval's last instant is in.
+                self.close(self.last_ack - start);
+                start = self.last_ack;
+                self.interval_start = Some(start);
             }
-            self.interval_start = None;
-            self.interval_bytes = 0;
-            self.interval_limited = false;
-            self.interval_backlogged = false;
+            if !self.last_backlogged && now - self.last_ack > length {
+                // Nothing waited to be sent, and nothing came for longer than an interval:
+                // the link was idle, and what the interval holds so far is left out.
+                self.open(now, pace);
+                return;
+            }
         }
+        if now > start {
+            self.interval_bytes += bytes;
+            self.interval_limited |= pace.limited;
+            self.interval_backlogged |= pace.backlogged;
+        }
+        self.last_ack = now;
+        self.last_backlogged = pace.backlogged;
+    }
+
+    /// Opens an interval at `now`, the instant of an acknowledgement paced by `pace`: what
+    /// is acknowledged at this instant came before it.
+    fn open(&mut self, now: Time, pace: Pace) {
+        self.interval_start = Some(now);
+        self.last_ack = now;
+        self.last_backlogged = pace.backlogged;
+        self.interval_bytes = 0;
+        self.interval_limited = false;
+        self.interval_backlogged = false;
+    }
+
+    /// Takes the sample of an interval `elapsed` long, and empties it for the next.
+    fn close(&mut self, elapsed: Duration) {
+        let sample = self.interval_bytes as f64 / elapsed.as_secs_f64();
+        // Data waiting and slower acknowledgements: the link's pace. Faster ones prove
+        // less: a token bucket's burst passes the first payloads at the wire's speed.
+        let slower = self.provisional && self.interval_backlogged && sample < self.rate;
+        let measured = self.interval_limited || slower;
+        if measured && (self.provisional || self.rate == 0.0) {
+            self.rate = sample;
+            self.provisional = false;
+        } else if self.interval_limited || (self.rate > 0.0 && sample > self.rate) {
+            self.rate = if sample > self.rate {
+                // Up quickly: a link just tested or back from a stall starts from an
+                // estimate that errs low, and is held to it until the estimate grows.
+                0.5 * self.rate + 0.5 * sample
+            } else {
+                0.75 * self.rate + 0.25 * sample
+            };
+        }
+        self.interval_bytes = 0;
+        self.interval_limited = false;
+        self.interval_backlogged = false;
     }
 }
 
@@ -921,7 +959,9 @@ mod tests {
     const RTT: Duration = Duration::from_millis(100);
 
     /// An interval whose sample is `bytes` per 100 ms, ending at `end` ms: an acknowledgement
-    /// that opens it 100 ms before, then `bytes` acknowledged at `end`.
+    /// that opens it 100 ms before (after a pause), `bytes` acknowledged at `end`, and one
+    /// 150 ms later that closes it (and, after that pause, opens the next). Intervals are
+    /// therefore at least 350 ms apart.
     fn interval(rate: &mut RateEstimator, end: u64, bytes: usize, limited: bool) {
         let pace = Pace {
             limited,
@@ -933,6 +973,7 @@ mod tests {
     fn paced_interval(rate: &mut RateEstimator, end: u64, bytes: usize, pace: Pace) {
         rate.on_ack(1_000, at(end - 100), RTT, pace);
         rate.on_ack(bytes, at(end), RTT, pace);
+        rate.on_ack(1_000, at(end + 150), RTT, pace);
     }
 
     fn assert_rate(rate: &RateEstimator, expected: f64) {
@@ -978,25 +1019,25 @@ mod tests {
     #[test]
     fn the_rate_is_measured_over_window_limited_intervals() {
         let mut rate = RateEstimator::new();
-        interval(&mut rate, 200, 200_000, false);
+        interval(&mut rate, 1_000, 200_000, false);
         assert_rate(&rate, 0.0); // what the application sent says nothing of the link
-        interval(&mut rate, 400, 200_000, true);
+        interval(&mut rate, 2_000, 200_000, true);
         assert_rate(&rate, 2e6);
         // Down slowly, and only when the link held sending back.
-        interval(&mut rate, 600, 100_000, false);
+        interval(&mut rate, 3_000, 100_000, false);
         assert_rate(&rate, 2e6);
-        interval(&mut rate, 800, 100_000, true);
+        interval(&mut rate, 4_000, 100_000, true);
         assert_rate(&rate, 0.75 * 2e6 + 0.25 * 1e6);
         // Up quickly, whoever held sending back.
-        interval(&mut rate, 1_000, 400_000, false);
+        interval(&mut rate, 5_000, 400_000, false);
         assert_rate(&rate, 0.5 * 1.75e6 + 0.5 * 4e6);
     }
 
     #[test]
     fn steady_acknowledgements_read_the_links_rate() {
         // 10 kB acknowledged every 10 ms, the window full: 1 MB/s. The acknowledgement that
-        // opens each interval is not counted in it, and the one after a closed interval
-        // opens the next, so every interval reads 1 MB/s, not 11/10 of it.
+        // opens the first interval is not counted, and each interval starts where the last
+        // closed, so every one reads 1 MB/s, not 11/10 of it.
         let limited = Pace {
             limited: true,
             backlogged: true,
@@ -1006,15 +1047,48 @@ mod tests {
             rate.on_ack(10_000, at(10 * i), RTT, limited);
         }
         assert_rate(&rate, 1e6);
+        // The same rate acknowledged in pairs handled at the same instant, 20 kB every 20 ms:
+        // neither the opening pair nor a closing one is split.
+        let mut rate = RateEstimator::new();
+        for i in 0..50 {
+            rate.on_ack(10_000, at(20 * i), RTT, limited);
+            rate.on_ack(10_000, at(20 * i), RTT, limited);
+        }
+        assert_rate(&rate, 1e6);
     }
 
     #[test]
     fn an_idle_gap_is_not_measured_and_a_link_test_seeds_the_rate() {
+        let limited = Pace {
+            limited: true,
+            backlogged: false,
+        };
         let mut rate = RateEstimator::new();
         rate.seed(5e6);
-        // Acknowledgements resume after 10 s of silence: the interval starts with them.
-        interval(&mut rate, 10_100, 500_000, true);
-        assert_rate(&rate, 5e6);
+        // An interval opens, takes 50 kB, then nothing waits and nothing comes for 10 s.
+        rate.on_ack(1_000, at(0), RTT, limited);
+        rate.on_ack(50_000, at(50), RTT, limited);
+        // Acknowledgements resume: the pause and what came before it are left out.
+        interval(&mut rate, 10_100, 400_000, true);
+        assert_rate(&rate, 4e6);
+        assert!(!rate.provisional);
+    }
+
+    #[test]
+    fn a_crawling_link_with_data_waiting_is_measured_across_its_gaps() {
+        // A test said 200 kB/s; the link delivers one 5 kB payload every 201 ms, a little
+        // more than its smoothed round trip, while data waits: every gap is the link's pace.
+        let backlogged = Pace {
+            limited: false,
+            backlogged: true,
+        };
+        let mut rate = RateEstimator::new();
+        rate.seed(200e3);
+        for i in 0..4 {
+            rate.on_ack(5_000, at(201 * i), Duration::from_millis(200), backlogged);
+        }
+        assert!(!rate.provisional);
+        assert_rate(&rate, 5_000.0 / 0.201);
     }
 
     #[test]
@@ -1022,11 +1096,11 @@ mod tests {
         let mut rate = RateEstimator::new();
         // A test through a token bucket's burst: 16 MB/s on a 1.25 MB/s path.
         rate.seed(16e6);
-        interval(&mut rate, 200, 50_000, false);
+        interval(&mut rate, 1_000, 50_000, false);
         assert_rate(&rate, 16e6); // the scheduler gave it little: nothing learnt
-        interval(&mut rate, 400, 125_000, true);
+        interval(&mut rate, 2_000, 125_000, true);
         assert_rate(&rate, 1.25e6); // the first measured interval replaces the test's rate
-        interval(&mut rate, 600, 100_000, true);
+        interval(&mut rate, 3_000, 100_000, true);
         assert_rate(&rate, 0.75 * 1.25e6 + 0.25 * 1e6); // and from then on it is smoothed
     }
 
@@ -1046,11 +1120,11 @@ mod tests {
         assert!(!rate.provisional);
         // Measured now: an interval with data waiting but neither the window nor a queue
         // limiting no longer lowers it (the scheduler may have given the link little).
-        paced_interval(&mut rate, 300, 2_000, backlogged);
+        paced_interval(&mut rate, 1_000, 2_000, backlogged);
         assert_rate(&rate, 50e3);
         // A faster interval does not replace a provisional rate: it is averaged in.
         rate.seed(20e3);
-        paced_interval(&mut rate, 500, 5_000, backlogged);
+        paced_interval(&mut rate, 2_000, 5_000, backlogged);
         assert_rate(&rate, 0.5 * 20e3 + 0.5 * 50e3);
         assert!(rate.provisional);
     }
