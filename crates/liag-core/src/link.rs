@@ -310,9 +310,7 @@ impl RateEstimator {
         self.rate = rate;
         self.provisional = true;
         self.interval_start = None;
-        self.interval_bytes = 0;
-        self.interval_limited = false;
-        self.interval_backlogged = false;
+        self.empty_interval();
     }
 
     /// `bytes` acknowledged at `now`; `pace` says what held them back.
@@ -351,6 +349,11 @@ impl RateEstimator {
         self.interval_start = Some(now);
         self.last_ack = now;
         self.last_backlogged = pace.backlogged;
+        self.empty_interval();
+    }
+
+    /// Forgets what the interval counted so far.
+    fn empty_interval(&mut self) {
         self.interval_bytes = 0;
         self.interval_limited = false;
         self.interval_backlogged = false;
@@ -375,9 +378,7 @@ impl RateEstimator {
                 0.75 * self.rate + 0.25 * sample
             };
         }
-        self.interval_bytes = 0;
-        self.interval_limited = false;
-        self.interval_backlogged = false;
+        self.empty_interval();
     }
 }
 
@@ -958,16 +959,20 @@ mod tests {
 
     const RTT: Duration = Duration::from_millis(100);
 
+    /// An acknowledgement's pace: whether the link set it, and whether data waited.
+    fn pace(limited: bool, backlogged: bool) -> Pace {
+        Pace {
+            limited,
+            backlogged,
+        }
+    }
+
     /// An interval whose sample is `bytes` per 100 ms, ending at `end` ms: an acknowledgement
     /// that opens it 100 ms before (after a pause), `bytes` acknowledged at `end`, and one
     /// 150 ms later that closes it (and, after that pause, opens the next). Intervals are
     /// therefore at least 350 ms apart.
     fn interval(rate: &mut RateEstimator, end: u64, bytes: usize, limited: bool) {
-        let pace = Pace {
-            limited,
-            backlogged: false,
-        };
-        paced_interval(rate, end, bytes, pace);
+        paced_interval(rate, end, bytes, pace(limited, false));
     }
 
     fn paced_interval(rate: &mut RateEstimator, end: u64, bytes: usize, pace: Pace) {
@@ -1038,10 +1043,7 @@ mod tests {
         // 10 kB acknowledged every 10 ms, the window full: 1 MB/s. The acknowledgement that
         // opens the first interval is not counted, and each interval starts where the last
         // closed, so every one reads 1 MB/s, not 11/10 of it.
-        let limited = Pace {
-            limited: true,
-            backlogged: true,
-        };
+        let limited = pace(true, true);
         let mut rate = RateEstimator::new();
         for i in 0..100 {
             rate.on_ack(10_000, at(10 * i), RTT, limited);
@@ -1059,10 +1061,7 @@ mod tests {
 
     #[test]
     fn an_idle_gap_is_not_measured_and_a_link_test_seeds_the_rate() {
-        let limited = Pace {
-            limited: true,
-            backlogged: false,
-        };
+        let limited = pace(true, false);
         let mut rate = RateEstimator::new();
         rate.seed(5e6);
         // An interval opens, takes 50 kB, then nothing waits and nothing comes for 10 s.
@@ -1078,10 +1077,7 @@ mod tests {
     fn a_crawling_link_with_data_waiting_is_measured_across_its_gaps() {
         // A test said 200 kB/s; the link delivers one 5 kB payload every 201 ms, a little
         // more than its smoothed round trip, while data waits: every gap is the link's pace.
-        let backlogged = Pace {
-            limited: false,
-            backlogged: true,
-        };
+        let backlogged = pace(false, true);
         let mut rate = RateEstimator::new();
         rate.seed(200e3);
         for i in 0..4 {
@@ -1106,10 +1102,7 @@ mod tests {
 
     #[test]
     fn a_test_rate_gives_way_to_a_slower_first_interval_with_data_waiting() {
-        let backlogged = Pace {
-            limited: false,
-            backlogged: true,
-        };
+        let backlogged = pace(false, true);
         let mut rate = RateEstimator::new();
         // A test through a token bucket's burst said 200 kB/s; the path gives 50 kB/s. The
         // scheduler keeps only what 200 kB/s would deliver in time on the link, so its window

@@ -71,6 +71,14 @@ fn written_data_waits_tens_of_milliseconds_under_a_bulk_transfer() {
          the links' sum",
         goodput * 100.0
     );
+    // What A measured of each link, beside what the link carries.
+    for (stats, mbit) in sim.connection(Side::A).link_stats().iter().zip(mbits) {
+        println!(
+            "link of {mbit} Mbit/s ({:.2} MB/s): rate estimate {:.2} MB/s",
+            mbit / 8.0,
+            stats.rate / 1e6
+        );
+    }
     assert!(delays.len() > 1_000, "{} samples", delays.len());
     assert!(goodput >= 0.95, "goodput {goodput}");
     // The simulator is exact: a delay that moves by more than a millisecond is a change of
