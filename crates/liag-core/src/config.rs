@@ -24,11 +24,12 @@ pub struct Config {
     /// network's pace rather than filling the send buffer, and what it writes next, such as
     /// a small message behind a bulk transfer, waits milliseconds rather than seconds.
     ///
-    /// Links whose round trips differ add 1.5 times the difference, at most 500 ms (120 ms
+    /// Links whose paths' delays differ add 1.5 times the difference, at most 500 ms (120 ms
     /// for a link of 80 ms round trip beside one of nearly 0): the nearer links must have
     /// that much to deliver before the farther one is worth using. The queue always takes
-    /// two payloads ([`Config::max_payload`]), which on a slow link last longer (64 KiB is
-    /// 520 ms at 1 Mbit/s). While a usable secondary link exists, the queue holds up to three
+    /// two of the largest payloads a link takes (see [`Config::max_payload`]; two of 32 KiB
+    /// before any link is measured), which on a slow link last longer (64 KiB is 520 ms at
+    /// 1 Mbit/s). While a usable secondary link exists, the queue holds up to three
     /// times what the primary links deliver in [`crate::SECONDARY_HORIZON`] (300 ms of their
     /// rate), since secondary links open only on such a backlog: a message behind a bulk
     /// transfer then waits up to that long. A smaller value cuts the wait but wakes the
@@ -36,11 +37,11 @@ pub struct Config {
     /// for slack. `Duration::ZERO` leaves the spread and the floors; `Duration::MAX` leaves
     /// only the send buffer (a configuration file has no such value: a long duration, such as
     /// `1h`, bounds a connection with links by little but its send buffer). A library
-    /// setting: the `liag` command keeps the default. Default 5 ms.
+    /// setting: the `liag` command keeps the default. Default 2 ms.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub send_queue_time: Duration,
     /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB or half the peer's
-    /// receive buffer, and, per link, cut to what the link transmits in 10 ms at its
+    /// receive buffer, and, per link, cut to what the link transmits in 2 ms at its
     /// estimated rate (at least 1 KiB), so the receiver never waits long for one payload.
     pub max_payload: usize,
     /// Most reliable sequence numbers outstanding at once; at most 65,536 by the protocol.
@@ -99,7 +100,7 @@ impl Default for Config {
         Config {
             recv_buffer: NonZeroU32::new(64 << 20).expect("non-zero constant"),
             send_buffer: 64 << 20,
-            send_queue_time: Duration::from_millis(5),
+            send_queue_time: Duration::from_millis(2),
             max_payload: 32 << 10,
             seq_window: 65_000,
             ack_timeout_min: Duration::from_millis(100),

@@ -17,6 +17,10 @@ const RECENT: usize = 8;
 /// How long a minimum RTT sample is trusted before the estimate may rise again.
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 
+/// The least queueing delay the window tolerates on a path of no delay, beside its payloads'
+/// transmission ([`Window::target`]).
+const MIN_TARGET: Duration = Duration::from_millis(2);
+
 /// The longest a peer may be taken to hold its acknowledgements: a gap beyond it is a stall
 /// or a queue, never a peer's batching.
 const MAX_HOLD: Duration = Duration::from_millis(100);
@@ -238,10 +242,11 @@ impl Window {
     }
 
     /// The queueing delay the window tolerates on a link with this round trip, where one
-    /// payload takes `serialization` to send: half the round trip, at least 5 ms, plus two
-    /// payloads, so that even a slow link can keep a packet queued behind the one on the wire.
+    /// payload takes `serialization` to send: half the round trip, at least [`MIN_TARGET`],
+    /// plus two payloads, so that even a slow link can keep a packet queued behind the one on
+    /// the wire.
     fn target(base: Duration, serialization: Duration) -> Duration {
-        (base / 2).max(Duration::from_millis(5)) + serialization * 2
+        (base / 2).max(MIN_TARGET) + serialization * 2
     }
 
     /// How long the peer held its acknowledgements lately, as far as liag could tell.
@@ -309,8 +314,11 @@ impl Window {
             self.doubling = true;
             return false;
         } else if queued {
-            // A queue is building: give back half of what was acknowledged.
-            self.cwnd = self.cwnd.saturating_sub(acked / 2).max(self.floor);
+            // A queue is building: give back a quarter of what was acknowledged. The delay
+            // that shows the queue comes a round trip after the window that built it, and
+            // it goes on showing while the queue drains: cut faster, the window falls below
+            // what the link carries, whose queue is only a payload or two deep.
+            self.cwnd = self.cwnd.saturating_sub(acked / 4).max(self.floor);
             self.acked_since_step = 0;
             self.doubling = false;
             if self.cwnd <= self.floor {
@@ -464,13 +472,14 @@ mod tests {
         // The link's delay with no queue: 10 ms.
         window.on_ack(0, &steady(ms(10)), Some(ms(10)), at(0), true, serialization);
         let start = window.get();
-        // Now every sample sees 100 ms: a queue of 90 ms, past the 5 ms target.
+        // Now every sample sees 100 ms: a queue of 90 ms, past the 5 ms target. The window
+        // gives back a quarter of what is acknowledged.
         let queued = steady(ms(100));
         window.on_ack(64 << 10, &queued, None, at(10), true, serialization);
-        assert_eq!(window.get(), start - (32 << 10));
-        window.on_ack(200 << 10, &queued, None, at(20), true, serialization);
-        assert_eq!(window.get(), start - (132 << 10));
-        window.on_ack(200 << 10, &queued, None, at(30), true, serialization);
+        assert_eq!(window.get(), start - (16 << 10));
+        window.on_ack(400 << 10, &queued, None, at(20), true, serialization);
+        assert_eq!(window.get(), start - (116 << 10));
+        window.on_ack(400 << 10, &queued, None, at(30), true, serialization);
         assert_eq!(window.get(), MIN_WINDOW);
     }
 
@@ -484,7 +493,7 @@ mod tests {
         window.on_ack(0, &steady(ms(10)), Some(ms(10)), at(0), true, serialization);
         let queued = steady(ms(200));
         for i in 1..=4 {
-            window.on_ack(200 << 10, &queued, None, at(10 * i), true, serialization);
+            window.on_ack(400 << 10, &queued, None, at(10 * i), true, serialization);
         }
         assert_eq!(window.get(), 25_000);
         // Near its target it grows by one payload per window acknowledged.
@@ -500,7 +509,7 @@ mod tests {
         // However slow the link, the floor keeps 8 KiB.
         window.set_floor(100);
         for i in 6..=9 {
-            window.on_ack(200 << 10, &queued, None, at(10 * i), true, serialization);
+            window.on_ack(400 << 10, &queued, None, at(10 * i), true, serialization);
         }
         assert_eq!(window.get(), MIN_FLOOR);
         assert!(window.at_floor.is_some());
@@ -517,7 +526,7 @@ mod tests {
         let mut window = Window::new();
         let clear = steady(ms(10));
         window.on_ack(0, &clear, Some(ms(10)), at(0), true, serialization);
-        // A queue of 90 ms: the window gives back half of what was acknowledged.
+        // A queue of 90 ms: the window gives back a quarter of what was acknowledged.
         assert!(window.on_ack(
             64 << 10,
             &steady(ms(100)),
@@ -527,7 +536,7 @@ mod tests {
             serialization
         ));
         let after = window.get();
-        assert_eq!(after, MIN_WINDOW * 4 - (32 << 10));
+        assert_eq!(after, MIN_WINDOW * 4 - (16 << 10));
         // The queue drained and the delay is far below the target again, yet the window no
         // longer doubles: it grows by a quarter of what was acknowledged.
         window.on_ack(40_000, &clear, Some(ms(10)), at(20), true, serialization);
@@ -658,12 +667,12 @@ mod tests {
         let mut rtt = Rtt::new(ms(10), at(0));
         window.on_ack(0, &rtt, Some(ms(10)), at(0), true, serialization);
         let start = window.get();
-        for i in 1..=40u64 {
+        for i in 1..=60u64 {
             let sample = ms(10 + 2 * i);
             rtt.update(sample, at(i));
             window.on_ack(16 << 10, &rtt, Some(sample), at(i), true, serialization);
         }
-        assert_eq!(window.hold(at(40)), Duration::ZERO);
+        assert_eq!(window.hold(at(60)), Duration::ZERO);
         assert!(window.get() < start, "{} -> {}", start, window.get());
     }
 }

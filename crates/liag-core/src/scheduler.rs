@@ -83,7 +83,7 @@ pub struct Offer<'a> {
     /// The link asking; it has window room for `len`.
     pub link: LinkId,
     /// The payload size on offer: the front of the queue, at most the configured
-    /// `max_payload`, and cut for a slow link to what it transmits in 10 ms (at least 1 KiB).
+    /// `max_payload`, and cut for a slow link to what it transmits in 2 ms (at least 1 KiB).
     pub len: usize,
     /// Bytes waiting to be sent that the receiver waits for no sooner than this payload: for
     /// new data, the application's queue and the resends; for a resend, the resends alone

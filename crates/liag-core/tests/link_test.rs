@@ -406,11 +406,11 @@ fn a_link_slower_than_its_test_stalls_once_its_first_data_is_overdue() {
         .count();
     assert!(payloads > 1, "{:?}", kinds(&queued));
 
-    // Not one acknowledgement in 150 ms: at a quarter of the test's rate the first payload
-    // would have been acknowledged within 142 ms (its 32 ms transmission at 1 MB/s, the 10 ms
+    // Not one acknowledgement in 125 ms: at a quarter of the test's rate the first payload
+    // would have been acknowledged within 118 ms (its 8 ms transmission at 1 MB/s, the 10 ms
     // handshake round trip and 100 ms). The link stalls, and its data is sent again on the
     // first link.
-    let late = closing_at + Duration::from_millis(150);
+    let late = closing_at + Duration::from_millis(125);
     assert!(a.poll_timeout().is_some_and(|t| t <= late));
     a.handle_timeout(late);
     assert_eq!(state(&a, la), LinkState::Stalled);
@@ -423,11 +423,11 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     // The second link's handshake took 100 ms: the round trip is that long (the most a due
     // time allows beside a 10 ms link). The test's Pongs came 4 ms apart (4 MB/s, a token
     // bucket's burst). The first payloads are acknowledged a round trip after they left,
-    // back to back; then nothing more. At a quarter of the test's rate the next one (32 KiB)
-    // is 32 ms behind the last, and 100 ms of slack later the link stalls. Without the
-    // acknowledgements pulling its due time in, the fourth payload would be due 228 ms after
-    // them (its place in the queue at 1 MB/s and the 100 ms round trip), and the ack
-    // timeout later still.
+    // back to back; then nothing more. At a quarter of the test's rate the next one (8 KiB,
+    // what the test's rate sends in 2 ms) is 8 ms behind the last, and 100 ms of slack later
+    // the link stalls. Without the acknowledgements pulling its due time in, the fourth
+    // payload would be due 132 ms after them (its place in the queue at 1 MB/s and the
+    // 100 ms round trip), and the ack timeout later still.
     let now = Time::ZERO;
     let round_trip = Duration::from_millis(100);
     let (mut a, mut b, (la, lb)) = second_link_with_rtt(now, round_trip);
@@ -448,9 +448,9 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     assert_eq!(state(&a, la), LinkState::Active);
     assert_eq!(
         a.poll_timeout(),
-        Some(acked_at + Duration::from_millis(132))
+        Some(acked_at + Duration::from_millis(108))
     );
-    let late = acked_at + Duration::from_millis(140);
+    let late = acked_at + Duration::from_millis(115);
     a.handle_timeout(late);
     assert_eq!(state(&a, la), LinkState::Stalled);
 }
@@ -546,7 +546,7 @@ fn a_lone_link_slower_than_its_test_keeps_its_data() {
     a.handle_link_error(closing_at, first, liag_core::LinkError::PingTimeout);
     assert_eq!(a.link_count(), 1);
 
-    let late = closing_at + Duration::from_millis(150);
+    let late = closing_at + Duration::from_millis(125);
     a.handle_timeout(late);
     assert_eq!(state(&a, la), LinkState::Active);
     assert_eq!(a.stats().resend_queue, 0);

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::transmit::link_payload;
 use super::{Connection, Event};
 use crate::tier::Tier;
 
@@ -20,17 +21,27 @@ struct Carrying {
     any: bool,
     /// Their estimated rates together, bytes per second.
     rate: f64,
-    /// The shortest and the longest of their minimum round trips.
+    /// The shortest and the longest of their paths' delays: minimum round trips less a
+    /// payload's transmission.
     nearest: Option<Duration>,
     farthest: Duration,
 }
 
 impl Carrying {
-    fn add(&mut self, link: &crate::link::Link) {
+    /// Counts `link`, whose payloads are at most `max_payload`.
+    fn add(&mut self, link: &crate::link::Link, max_payload: usize) {
         // An estimate that is not a finite rate counts for nothing.
         let rate = link.rate();
         let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
-        let delay = link.rtt.min();
+        // A busy link's round trips include its payload's transmission: a slow link's is as
+        // long as a fast one's (milliseconds), and no longer path. The path is what is left.
+        let transmission = if rate > 0.0 {
+            // At most a second, for a rate too small to divide by.
+            Duration::from_secs_f64((link_payload(max_payload, rate) as f64 / rate).min(1.0))
+        } else {
+            Duration::ZERO
+        };
+        let delay = link.rtt.min().saturating_sub(transmission);
         self.any = true;
         self.rate += rate;
         self.nearest = Some(self.nearest.map_or(delay, |d| d.min(delay)));
@@ -53,12 +64,15 @@ impl Connection {
     ///
     /// - what its usable primary and secondary links (its backup links, when no other is
     ///   usable) carry in [`Config::send_queue_time`](crate::Config::send_queue_time) plus
-    ///   1.5 times the spread of their minimum round trips (of the primary links alone, when
-    ///   one is usable), at most [`SPREAD_MAX`]: the scheduler gives a link whose data
+    ///   1.5 times the spread of their paths' delays (their minimum round trips less a
+    ///   payload's transmission; of the primary links alone, when one is usable), at most
+    ///   [`SPREAD_MAX`]: the scheduler gives a link whose data
     ///   arrives later only a backlog the nearer links could not deliver by then, and a full
     ///   link's data arrives behind a round trip's worth in flight and the way there
     ///   ([`crate::LinkView::arrival`]), so without the spread a long path would stay idle;
-    /// - at least two payloads, so a writer woken at half the queue has room for a whole one;
+    /// - at least two of the largest payloads a usable link takes (two of `max_payload`
+    ///   before any link is measured), so a writer woken at half the queue has room for a
+    ///   whole one;
     /// - while a usable secondary link exists, three times the backlog that opens it
     ///   ([`crate::SECONDARY_HORIZON`]), so one can build, and a writer woken at half the
     ///   queue refills it before the secondary links close.
@@ -70,11 +84,12 @@ impl Connection {
         let mut primaries = Carrying::default();
         let mut secondaries = Carrying::default();
         let mut backups = Carrying::default();
+        let max_payload = self.config.max_payload;
         for l in self.links.iter().filter(|l| l.usable()) {
             match l.config.tier {
-                Tier::Primary => primaries.add(l),
-                Tier::Secondary => secondaries.add(l),
-                Tier::Backup => backups.add(l),
+                Tier::Primary => primaries.add(l, max_payload),
+                Tier::Secondary => secondaries.add(l, max_payload),
+                Tier::Backup => backups.add(l, max_payload),
             }
         }
         let (rate, spread) = if primaries.any {
@@ -89,8 +104,13 @@ impl Connection {
         if secondaries.any {
             limit = limit.max(3.0 * primaries.rate * crate::SECONDARY_HORIZON.as_secs_f64());
         }
+        // The largest payload a usable link takes; `max_payload` before any is measured.
+        let largest = (self.links.iter().filter(|l| l.usable()))
+            .map(|l| link_payload(self.config.max_payload, l.rate()))
+            .max()
+            .unwrap_or(self.config.max_payload);
         // Saturates at usize::MAX.
-        (limit as usize).max(2 * self.config.max_payload)
+        (limit as usize).max(2 * largest)
     }
 
     /// After the links took queued data, or acknowledgements freed send buffer room: a

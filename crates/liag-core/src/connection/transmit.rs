@@ -14,8 +14,12 @@ use crate::tier::{Tier, TierView};
 use crate::time::Time;
 
 /// The longest a link should take to transmit one payload. The receiver waits that long for
-/// a payload at the head of the stream, so a slow link gets smaller payloads.
-const PAYLOAD_TIME: Duration = Duration::from_millis(10);
+/// a payload at the head of the stream, so a slow link gets smaller payloads; and a link keeps
+/// about two of them in flight (one on the wire, one behind it), which a small message
+/// written during a bulk transfer waits for: everything written before it is delivered first.
+/// Links faster than 16 MB/s take whole [`Config::max_payload`](crate::Config::max_payload)s
+/// of 32 KiB.
+const PAYLOAD_TIME: Duration = Duration::from_millis(2);
 
 /// The smallest payload a slow link is cut down to.
 const MIN_PAYLOAD: usize = 1 << 10;
@@ -172,6 +176,9 @@ impl Connection {
         if let Some(packet) = self.resend(now, link, open) {
             return Some(packet);
         }
+        if self.resend_waits_for_room(link) {
+            return None;
+        }
         // Redundant copies after the resends, before new data.
         if let Some(copy) = self.next_copy(now, link) {
             return Some(copy);
@@ -223,6 +230,19 @@ impl Connection {
             l.resent_bytes += msg.data_len() as u64;
         }
         Some(self.transmit_reliable(now, link, index, seq, msg))
+    }
+
+    /// Whether the oldest resend is too large for what `link`'s window has left. The link
+    /// then takes nothing newer until acknowledgements make room: new data, cut to the
+    /// link's payload, would fit sooner and pass the resend again and again (a resend keeps
+    /// the size it had on the link it first went on), while the receiver waits for the
+    /// resend before anything sent after it.
+    fn resend_waits_for_room(&self, link: LinkId) -> bool {
+        let Some(&index) = self.send.resend.first() else {
+            return false;
+        };
+        let len = self.send.get(index).map_or(0, |s| s.msg.data_len());
+        (self.links.iter()).any(|l| l.id == link && !l.has_window_for(len))
     }
 
     /// Takes new application data for the link, if the budgets, the window and the scheduler
