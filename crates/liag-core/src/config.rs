@@ -28,8 +28,10 @@ pub struct Config {
     /// for a link of 80 ms round trip beside one of nearly 0): the nearer links must have
     /// that much to deliver before the farther one is worth using. The queue always takes
     /// two of the largest payloads a link takes (see [`Config::max_payload`]; two of 32 KiB
-    /// before any link is measured), which on a slow link last longer (64 KiB is 520 ms at
-    /// 1 Mbit/s). While a usable secondary link exists, the queue holds up to three
+    /// while no link is usable), which on a slow link last longer (two 1 KiB payloads are
+    /// 16 ms at 1 Mbit/s); and a message written with
+    /// [`Connection::write_message`](crate::Connection::write_message) finds room for up to
+    /// `max_payload` once the queue has drained. While a usable secondary link exists, the queue holds up to three
     /// times what the primary links deliver in [`crate::SECONDARY_HORIZON`] (300 ms of their
     /// rate), since secondary links open only on such a backlog: a message behind a bulk
     /// transfer then waits up to that long. A smaller value cuts the wait but wakes the
@@ -42,7 +44,9 @@ pub struct Config {
     pub send_queue_time: Duration,
     /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB or half the peer's
     /// receive buffer, and, per link, cut to what the link transmits in 2 ms at its
-    /// estimated rate (at least 1 KiB), so the receiver never waits long for one payload.
+    /// estimated rate (at least 1 KiB), so the receiver never waits long for one payload; a
+    /// message written with [`Connection::write_message`](crate::Connection::write_message)
+    /// of up to `max_payload` goes in one payload all the same.
     pub max_payload: usize,
     /// Most reliable sequence numbers outstanding at once; at most 65,536 by the protocol.
     /// Default 65,000, leaving room for control messages.

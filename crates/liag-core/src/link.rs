@@ -263,7 +263,10 @@ pub(crate) enum Goodbye {
 /// in which data waited to be sent gives the estimate: before it the rate is the window over
 /// the round trip ([`Link::rate`]), what the window allows rather than what the link
 /// carries, and a link whose window is never full and whose round trips show no queue of
-/// liag's would keep it (7.3 MB/s for a simulated 5 MB/s link beside two slower ones).
+/// liag's would keep it (7.3 MB/s for a simulated 5 MB/s link beside two slower ones). The
+/// interval must also have found the link with a queue of its own at every acknowledgement
+/// (two payloads beyond what its path holds): a link the scheduler held back gives no first
+/// estimate.
 ///
 /// A link test's rate is provisional: 16 KiB of filler can pass a token bucket's burst at
 /// the speed of the wire (16 MB/s through a 10 Mbit/s `tbf`), so the first interval that
@@ -290,6 +293,8 @@ pub(crate) struct RateEstimator {
     /// The connection had data ready to send when one of the interval's acknowledgements
     /// came.
     interval_backlogged: bool,
+    /// Every acknowledgement of the interval found the link with a queue of its own.
+    interval_own_queue: bool,
     rate: f64,
     /// The rate came from a link test and no interval has measured the link since.
     provisional: bool,
@@ -304,6 +309,7 @@ impl RateEstimator {
             interval_bytes: 0,
             interval_limited: false,
             interval_backlogged: false,
+            interval_own_queue: true,
             rate: 0.0,
             provisional: false,
         }
@@ -342,6 +348,7 @@ impl RateEstimator {
             self.interval_bytes += bytes;
             self.interval_limited |= pace.limited;
             self.interval_backlogged |= pace.backlogged;
+            self.interval_own_queue &= pace.own_queue;
         }
         self.last_ack = now;
         self.last_backlogged = pace.backlogged;
@@ -361,6 +368,7 @@ impl RateEstimator {
         self.interval_bytes = 0;
         self.interval_limited = false;
         self.interval_backlogged = false;
+        self.interval_own_queue = true;
     }
 
     /// Takes the sample of an interval `elapsed` long, and empties it for the next.
@@ -369,8 +377,9 @@ impl RateEstimator {
         // Data waiting and slower acknowledgements: the link's pace. Faster ones prove
         // less: a token bucket's burst passes the first payloads at the wire's speed.
         let slower = self.provisional && self.interval_backlogged && sample < self.rate;
-        // Data waited and the link had no estimate of its own yet: its first.
-        let first = self.rate == 0.0 && self.interval_backlogged;
+        // The link had no estimate of its own yet, and through the interval data waited and
+        // the link had a queue of its own: what it delivered is its own pace, the first.
+        let first = self.rate == 0.0 && self.interval_backlogged && self.interval_own_queue;
         let measured = self.interval_limited || slower || first;
         if measured && (self.provisional || self.rate == 0.0) {
             self.rate = sample;
@@ -397,6 +406,9 @@ pub(crate) struct Pace {
     /// When it came the connection had data ready to send (resends, or new data within the
     /// budgets and the sequence window), whichever link it was meant for.
     pub(crate) backlogged: bool,
+    /// The link had a queue of liag's own data when its message was acknowledged: two
+    /// payloads beyond what its path holds in transit. The scheduler did not starve it.
+    pub(crate) own_queue: bool,
 }
 
 /// How many times slower than its test's rate a link may deliver, while that rate is
@@ -896,18 +908,21 @@ impl Link {
     }
 
     /// `bytes` of data acknowledged at `now`; `queued` says whether the round trips showed
-    /// liag's own queue on the link, `backlogged` whether data waited to be sent.
+    /// liag's own queue on the link, `own_queue` whether the link had one (two payloads
+    /// beyond its path) whatever the round trips showed, `backlogged` whether data waited to
+    /// be sent.
     pub(crate) fn on_data_acked(
         &mut self,
         bytes: usize,
         now: Time,
-        queued: bool,
+        (queued, own_queue): (bool, bool),
         backlogged: bool,
     ) {
         let interval = self.rtt.smoothed();
         let pace = Pace {
             limited: self.window_limited || queued,
             backlogged,
+            own_queue,
         };
         self.rate.on_ack(bytes, now, interval, pace);
         if !self.rate.provisional {
@@ -970,6 +985,7 @@ mod tests {
         Pace {
             limited,
             backlogged,
+            own_queue: false,
         }
     }
 
@@ -1042,6 +1058,30 @@ mod tests {
         // Up quickly, whoever held sending back.
         interval(&mut rate, 5_000, 400_000, false);
         assert_rate(&rate, 0.5 * 1.75e6 + 0.5 * 4e6);
+    }
+
+    #[test]
+    fn a_link_never_limited_takes_its_first_estimate_when_it_had_a_queue_of_its_own() {
+        // Acknowledgements every 10 ms while data waits, the window never full.
+        let paced = |rate: &mut RateEstimator, from: u64, bytes: usize, own_queue: bool| {
+            let pace = Pace {
+                own_queue,
+                ..pace(false, true)
+            };
+            for i in from..from + 100 {
+                rate.on_ack(bytes, at(10 * i), RTT, pace);
+            }
+        };
+        let mut rate = RateEstimator::new();
+        // The scheduler gave the link little: no estimate.
+        paced(&mut rate, 0, 10_000, false);
+        assert_rate(&rate, 0.0);
+        // The link had its own queue throughout: its pace, the first estimate.
+        paced(&mut rate, 100, 10_000, true);
+        assert_rate(&rate, 1e6);
+        // From then on such intervals only raise it.
+        paced(&mut rate, 200, 5_000, true);
+        assert_rate(&rate, 1e6);
     }
 
     #[test]

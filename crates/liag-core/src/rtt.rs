@@ -485,9 +485,9 @@ mod tests {
 
     #[test]
     fn a_slow_links_window_shrinks_to_two_of_its_payloads() {
-        // A 10 Mbit/s link sends 12.5 kB in 10 ms: its floor is two of those, not 64 KiB,
-        // which would keep 52 ms queued on it.
-        let serialization = ms(10);
+        // A 50 Mbit/s link sends 12.5 kB in 2 ms: its floor is two of those, not 64 KiB,
+        // which would keep 10 ms queued on it.
+        let serialization = ms(2);
         let mut window = Window::new();
         window.set_floor(12_500);
         window.on_ack(0, &steady(ms(10)), Some(ms(10)), at(0), true, serialization);
@@ -496,8 +496,9 @@ mod tests {
             window.on_ack(400 << 10, &queued, None, at(10 * i), true, serialization);
         }
         assert_eq!(window.get(), 25_000);
-        // Near its target it grows by one payload per window acknowledged.
-        let near = steady(ms(30));
+        // Near its target (5 ms and two payloads' 2 ms: 9 ms of queue) it grows by one
+        // payload per window acknowledged.
+        let near = steady(ms(17));
         window.on_ack(25_000, &near, None, at(50), true, serialization);
         assert_eq!(window.get(), 25_000 + 12_500);
         // A rate a little lower leaves the floor where it is (an estimate's jitter); one a

@@ -84,6 +84,8 @@ pub struct Offer<'a> {
     pub link: LinkId,
     /// The payload size on offer: the front of the queue, at most the configured
     /// `max_payload`, and cut for a slow link to what it transmits in 2 ms (at least 1 KiB).
+    /// A resend keeps the size it had on the link it first went on, and a message written
+    /// whole ([`crate::Connection::write_message`]) is not cut: either may be longer.
     pub len: usize,
     /// Bytes waiting to be sent that the receiver waits for no sooner than this payload: for
     /// new data, the application's queue and the resends; for a resend, the resends alone
@@ -288,7 +290,7 @@ mod tests {
     #[test]
     fn a_crawling_link_with_a_provisional_rate_carries_one_payload_at_a_time() {
         // Its round trip, measured through a queue, says the path holds 45 kB: that is not
-        // known yet. 4,500 bytes is one payload.
+        // known yet. The 4,500 bytes in flight stand for one payload.
         let fast = [link(1, 10.0 * MB, 1, 100_000), link(2, 2.5 * MB, 1, 50_000)];
         let crawling = |inflight| LinkView {
             provisional: true,

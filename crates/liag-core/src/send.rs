@@ -87,7 +87,7 @@ pub(crate) struct SendState {
     pub(crate) unconsumed: u64,
     pub(crate) peer_window: u64,
     /// Application data not yet sent.
-    pub(crate) queue: VecDeque<Bytes>,
+    pub(crate) queue: VecDeque<Queued>,
     pub(crate) queued: usize,
     /// The application finished writing; SendFinish follows the last Data.
     pub(crate) finish_requested: bool,
@@ -167,13 +167,34 @@ impl SendState {
         seq
     }
 
-    /// Takes up to `max` bytes of queued application data.
-    pub(crate) fn take_data(&mut self, max: usize) -> Option<Bytes> {
+    /// Queues application data: a piece of the byte stream, or a message kept `whole`.
+    pub(crate) fn queue_data(&mut self, data: Bytes, whole: bool) {
+        self.queued += data.len();
+        self.queue.push_back(Queued { data, whole });
+    }
+
+    /// How many bytes the next payload takes from the queue, for a link whose payloads are
+    /// at most `link_max`, with `budget` bytes allowed ([`SendState::data_budget`]): a piece
+    /// of the byte stream is cut to both; a message kept whole waits until the budget has
+    /// room for all of it (0), unless nothing is outstanding that could make more room, where
+    /// it is cut to the budget like the byte stream.
+    pub(crate) fn next_len(&self, link_max: usize, budget: usize) -> usize {
+        match self.queue.front() {
+            None => 0,
+            Some(q) if q.whole && q.data.len() <= budget => q.data.len(),
+            Some(q) if q.whole && (self.unacked > 0 || self.unconsumed > 0) => 0,
+            Some(q) if q.whole => q.data.len().min(budget),
+            Some(q) => q.data.len().min(link_max).min(budget),
+        }
+    }
+
+    /// Takes `len` bytes of queued application data, at most the front piece.
+    pub(crate) fn take_data(&mut self, len: usize) -> Option<Bytes> {
         let front = self.queue.front_mut()?;
-        let chunk = if front.len() <= max {
-            self.queue.pop_front()?
+        let chunk = if front.data.len() <= len {
+            self.queue.pop_front()?.data
         } else {
-            front.split_to(max)
+            front.data.split_to(len)
         };
         self.queued -= chunk.len();
         Some(chunk)
@@ -294,6 +315,15 @@ impl SendState {
         self.queue.clear();
         self.queued = 0;
     }
+}
+
+/// Application data waiting for a link.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    data: Bytes,
+    /// A message of at most `max_payload` ([`crate::Connection::write_message`]): it goes in
+    /// one payload, however short the links' payloads are cut.
+    whole: bool,
 }
 
 #[cfg(test)]
@@ -452,10 +482,27 @@ mod tests {
     #[test]
     fn queued_data_is_taken_in_pieces_of_the_budget() {
         let mut send = SendState::new(100);
-        send.queue.push_back(Bytes::from_static(b"abcdef"));
-        send.queued = 6;
+        send.queue_data(Bytes::from_static(b"abcdef"), false);
+        assert_eq!(send.next_len(4, 100), 4);
         assert_eq!(send.take_data(4).as_deref(), Some(&b"abcd"[..]));
+        assert_eq!(send.next_len(4, 1), 1, "cut to the budget");
         assert_eq!(send.take_data(4).as_deref(), Some(&b"ef"[..]));
         assert_eq!((send.take_data(4), send.queued), (None, 0));
+    }
+
+    #[test]
+    fn a_message_goes_whole_or_waits_for_the_budget() {
+        let mut send = SendState::new(100);
+        send.queue_data(Bytes::from_static(b"message"), true);
+        assert_eq!(send.next_len(2, 100), 7, "not cut to the link's payload");
+        assert_eq!(
+            send.next_len(2, 5),
+            5,
+            "nothing outstanding: cut to the budget"
+        );
+        send.unacked = 1;
+        assert_eq!(send.next_len(2, 5), 0, "waits for room for all of it");
+        assert_eq!(send.take_data(7).as_deref(), Some(&b"message"[..]));
+        assert_eq!(send.queued, 0);
     }
 }

@@ -114,8 +114,9 @@ impl Source<'_> {
     }
 }
 
-/// Writes what fits of `data`; `whole` asks for all of it or nothing (and, for a message
-/// larger than a payload, all of what fits in one payload).
+/// Writes what fits of `data`; `whole` asks for a message: all of a shared buffer of at most
+/// `max_payload` or nothing, sent in one payload ([`liag_core::Connection::write_message`]).
+/// A longer message, like the byte stream, goes in parts.
 fn poll_write_bytes(
     shared: &Shared,
     cx: &mut Context<'_>,
@@ -128,15 +129,19 @@ fn poll_write_bytes(
     }
     // A message longer than a payload cannot arrive whole anyway; it goes in parts.
     let whole = whole && data.len() <= inner.conn.config().max_payload;
-    let room = inner.conn.send_capacity();
-    let fits = if whole { room >= data.len() } else { room > 0 };
-    if !fits && data.len() > 0 {
-        inner.writer = Some(cx.waker().clone());
-        inner.conn.want_writable();
-        return Poll::Pending;
-    }
-    let n = data.len().min(room);
-    match data.write_to(&mut inner.conn, n) {
+    let written = match data {
+        Source::Share(b) if whole => inner.conn.write_message(b.clone()).map(|()| b.len()),
+        _ => {
+            let room = inner.conn.send_capacity();
+            if room == 0 && data.len() > 0 {
+                inner.writer = Some(cx.waker().clone());
+                inner.conn.want_writable();
+                return Poll::Pending;
+            }
+            data.write_to(&mut inner.conn, data.len().min(room))
+        }
+    };
+    match written {
         Ok(n) => {
             inner.wake_driver();
             Poll::Ready(Ok(n))

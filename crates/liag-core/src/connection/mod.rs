@@ -390,15 +390,7 @@ impl Connection {
     /// Queues application data; returns how many bytes were taken: up to
     /// [`Connection::send_capacity`], so possibly fewer than offered.
     pub fn write(&mut self, mut data: Bytes) -> Result<usize, WriteError> {
-        if self.closed.is_some() {
-            return Err(WriteError::Closed);
-        }
-        if self.send.finish_requested {
-            return Err(WriteError::Finished);
-        }
-        if self.send.peer_receive_finished {
-            return Err(WriteError::Stopped);
-        }
+        self.writable_or_err()?;
         let room = self.send_capacity();
         if room == 0 && !data.is_empty() {
             self.write_blocked = true;
@@ -406,19 +398,55 @@ impl Connection {
         }
         let taken = data.len().min(room);
         if taken > 0 {
-            let chunk = data.split_to(taken);
-            self.send.queued += chunk.len();
-            self.send.queue.push_back(chunk);
+            self.send.queue_data(data.split_to(taken), false);
             self.sync_budget();
         }
         Ok(taken)
     }
 
+    /// Queues `data` as one message: all of it, or nothing (`WriteError::Blocked`, and
+    /// [`Event::Writable`] once there is room). A message of at most
+    /// [`Config::max_payload`](crate::Config::max_payload) goes in one payload, however short
+    /// the links' payloads are cut ([`Config::max_payload`](crate::Config::max_payload)), so
+    /// the peer reads it in one piece ([`Connection::read`]); a longer one goes in parts, as
+    /// the byte stream does. For a message the send queue's limit is at least `max_payload`,
+    /// so one that long fits once the queue has drained (and the send buffer has room).
+    pub fn write_message(&mut self, data: Bytes) -> Result<(), WriteError> {
+        self.writable_or_err()?;
+        let limit = self.queue_limit().max(self.config.max_payload);
+        if data.len() > self.send_capacity_within(limit) {
+            self.write_blocked = true;
+            return Err(WriteError::Blocked);
+        }
+        if !data.is_empty() {
+            let whole = data.len() <= self.config.max_payload;
+            self.send.queue_data(data, whole);
+            self.sync_budget();
+        }
+        Ok(())
+    }
+
+    /// Why nothing can be written, if so: the connection ended, the application finished
+    /// writing, or the peer stopped receiving.
+    fn writable_or_err(&self) -> Result<(), WriteError> {
+        if self.closed.is_some() {
+            Err(WriteError::Closed)
+        } else if self.send.finish_requested {
+            Err(WriteError::Finished)
+        } else if self.send.peer_receive_finished {
+            Err(WriteError::Stopped)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Asks for [`Event::Writable`] the next time there is room (links took half the queue,
     /// or acknowledgements freed send buffer room), for a writer that needs more room than
-    /// there is. The room never exceeds the send queue's limit, which may be two payloads
-    /// ([`Config::max_payload`]): wait for room for at most one, and write anything longer
-    /// in parts.
+    /// there is. The room [`Connection::write`] sees never exceeds the send queue's limit,
+    /// which may be two of the links' payloads (a few kilobytes on slow links): write
+    /// anything longer in parts, or as a message of up to
+    /// [`Config::max_payload`](crate::Config::max_payload) with
+    /// [`Connection::write_message`], which may wait for the queue to drain but never longer.
     pub fn want_writable(&mut self) {
         self.write_blocked = true;
     }

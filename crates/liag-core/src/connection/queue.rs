@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::transmit::link_payload;
+use super::transmit::{PAYLOAD_TIME, link_payload};
 use super::{Connection, Event};
 use crate::tier::Tier;
 
@@ -33,11 +33,13 @@ impl Carrying {
         // An estimate that is not a finite rate counts for nothing.
         let rate = link.rate();
         let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
-        // A busy link's round trips include its payload's transmission: a slow link's is as
-        // long as a fast one's (milliseconds), and no longer path. The path is what is left.
+        // A busy link's round trips include its payload's transmission, [`PAYLOAD_TIME`] on
+        // any link but a fast one's (whose payloads are whole and shorter): no longer path.
+        // The path is what is left. At most [`PAYLOAD_TIME`]: a crawling link's 1 KiB takes
+        // longer, and its minimum may come from a Ping, which carries no payload.
         let transmission = if rate > 0.0 {
-            // At most a second, for a rate too small to divide by.
-            Duration::from_secs_f64((link_payload(max_payload, rate) as f64 / rate).min(1.0))
+            let secs = (link_payload(max_payload, rate) as f64 / rate).min(1.0);
+            Duration::from_secs_f64(secs).min(PAYLOAD_TIME)
         } else {
             Duration::ZERO
         };
@@ -71,7 +73,7 @@ impl Connection {
     ///   link's data arrives behind a round trip's worth in flight and the way there
     ///   ([`crate::LinkView::arrival`]), so without the spread a long path would stay idle;
     /// - at least two of the largest payloads a usable link takes (two of `max_payload`
-    ///   before any link is measured), so a writer woken at half the queue has room for a
+    ///   while no link is usable), so a writer woken at half the queue has room for a
     ///   whole one;
     /// - while a usable secondary link exists, three times the backlog that opens it
     ///   ([`crate::SECONDARY_HORIZON`]), so one can build, and a writer woken at half the

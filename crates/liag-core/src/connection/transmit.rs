@@ -15,11 +15,12 @@ use crate::time::Time;
 
 /// The longest a link should take to transmit one payload. The receiver waits that long for
 /// a payload at the head of the stream, so a slow link gets smaller payloads; and a link keeps
-/// about two of them in flight (one on the wire, one behind it), which a small message
-/// written during a bulk transfer waits for: everything written before it is delivered first.
-/// Links faster than 16 MB/s take whole [`Config::max_payload`](crate::Config::max_payload)s
-/// of 32 KiB.
-const PAYLOAD_TIME: Duration = Duration::from_millis(2);
+/// at least two of them in flight (its window's floor: one on the wire, one behind it), more
+/// as its delay target allows, which a small message written during a bulk transfer waits
+/// for: everything written before it is delivered first.
+/// Links of 16.4 MB/s (131 Mbit/s) or more take whole
+/// [`Config::max_payload`](crate::Config::max_payload)s of 32 KiB.
+pub(super) const PAYLOAD_TIME: Duration = Duration::from_millis(2);
 
 /// The smallest payload a slow link is cut down to.
 const MIN_PAYLOAD: usize = 1 << 10;
@@ -232,17 +233,19 @@ impl Connection {
         Some(self.transmit_reliable(now, link, index, seq, msg))
     }
 
-    /// Whether the oldest resend is too large for what `link`'s window has left. The link
-    /// then takes nothing newer until acknowledgements make room: new data, cut to the
-    /// link's payload, would fit sooner and pass the resend again and again (a resend keeps
-    /// the size it had on the link it first went on), while the receiver waits for the
-    /// resend before anything sent after it.
+    /// Whether the oldest resend is too large for what `link`'s window has left while the
+    /// link has data of its own in flight, whose acknowledgements (or ack timeout) will make
+    /// room. The link then takes nothing newer (no copy, no new data) until they do: new
+    /// data, cut to the link's payload, would fit sooner and pass the resend again and again
+    /// (a resend keeps the size it had on the link it first went on), while the receiver
+    /// waits for the resend before anything sent after it. It holds even when the scheduler
+    /// will place the resend on another link: the link waits a payload or two, no longer.
     fn resend_waits_for_room(&self, link: LinkId) -> bool {
         let Some(&index) = self.send.resend.first() else {
             return false;
         };
         let len = self.send.get(index).map_or(0, |s| s.msg.data_len());
-        (self.links.iter()).any(|l| l.id == link && !l.has_window_for(len))
+        (self.links.iter()).any(|l| l.id == link && l.inflight_bytes > 0 && !l.has_window_for(len))
     }
 
     /// Takes new application data for the link, if the budgets, the window and the scheduler
@@ -253,9 +256,7 @@ impl Connection {
         }
         let budget = self.send.data_budget(self.config.send_buffer);
         let rate = self.link_mut(link)?.rate();
-        let max = link_payload(self.config.max_payload, rate).min(budget);
-        let front = self.send.queue.front().map_or(0, Bytes::len);
-        let len = front.min(max);
+        let len = (self.send).next_len(link_payload(self.config.max_payload, rate), budget);
         if len == 0 {
             return None;
         }

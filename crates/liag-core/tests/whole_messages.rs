@@ -1,0 +1,92 @@
+//! Messages written with `Connection::write_message` go in one payload each, however short a
+//! slow link's payloads are cut; the byte stream is cut to them.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+mod common;
+
+use bytes::Bytes;
+use liag_core::proto::message::MessageKind;
+use liag_core::{Config, Connection, LinkId, Time, WriteError};
+use std::time::Duration;
+
+/// Two connections joined by one link of 200 ms round trip, up at the time returned. Until
+/// acknowledged data measures it, the link's rate is its window over that round trip,
+/// 1.3 MB/s: its payloads are cut to what that carries in 2 ms, 2.6 kB.
+fn slow_pair() -> (Connection, Connection, LinkId, Time) {
+    let rtt = Duration::from_millis(200);
+    let mut now = Time::ZERO;
+    let mut config = Config::default();
+    config.send_queue_time = Duration::MAX;
+    let mut a = Connection::new(config.clone(), now);
+    let mut b = Connection::new(config, now);
+    let (la, lb) = common::attach_pair(now, &mut a, &mut b, "slow", rtt);
+    for _ in 0..100 {
+        let to_b: Vec<Bytes> = std::iter::from_fn(|| a.poll_transmit(now, la)).collect();
+        now += rtt / 2;
+        let empty = to_b.is_empty();
+        to_b.into_iter().for_each(|p| b.handle_packet(now, lb, p));
+        let to_a: Vec<Bytes> = std::iter::from_fn(|| b.poll_transmit(now, lb)).collect();
+        now += rtt / 2;
+        if empty && to_a.is_empty() {
+            break;
+        }
+        to_a.into_iter().for_each(|p| a.handle_packet(now, la, p));
+    }
+    let rate = a.link_stats()[0].rate;
+    assert!((1e6..2e6).contains(&rate), "rate {rate}");
+    (a, b, la, now)
+}
+
+/// The lengths of the payloads `a` sends on `link` now.
+fn payloads(now: Time, a: &mut Connection, link: LinkId) -> Vec<usize> {
+    let packets: Vec<Bytes> = std::iter::from_fn(|| a.poll_transmit(now, link)).collect();
+    let mut lens = Vec::new();
+    let mut payload_next = false;
+    for p in packets {
+        if std::mem::take(&mut payload_next) {
+            lens.push(p.len());
+        } else {
+            payload_next = p[0] == MessageKind::Data as u8;
+        }
+    }
+    lens
+}
+
+#[test]
+fn a_message_goes_in_one_payload_on_a_slow_link() {
+    let (mut a, _b, la, now) = slow_pair();
+    let max = a.config().max_payload;
+    for _ in 0..4 {
+        a.write_message(Bytes::from(vec![1u8; max])).unwrap();
+    }
+    a.write_message(Bytes::from(vec![2u8; 100])).unwrap();
+    assert_eq!(payloads(now, &mut a, la), [max, max, max, max, 100]);
+}
+
+#[test]
+fn the_byte_stream_is_cut_to_a_slow_links_payloads() {
+    let (mut a, _b, la, now) = slow_pair();
+    let max = a.config().max_payload;
+    assert_eq!(a.write(Bytes::from(vec![1u8; max])).unwrap(), max);
+    let lens = payloads(now, &mut a, la);
+    assert!(lens.len() > 1, "{lens:?}");
+    assert!(lens.iter().all(|&n| n < 4_000), "{lens:?}");
+    assert_eq!(lens.iter().sum::<usize>(), max);
+}
+
+#[test]
+fn a_message_waits_for_room_for_all_of_it() {
+    let now = Time::ZERO;
+    let mut config = Config::default();
+    config.send_buffer = 40 << 10;
+    let mut a = Connection::new(config, now);
+    let max = a.config().max_payload;
+    a.write_message(Bytes::from(vec![1u8; max])).unwrap();
+    // 8 KiB of send buffer left: not room for another whole message.
+    assert_eq!(
+        a.write_message(Bytes::from(vec![1u8; max])),
+        Err(WriteError::Blocked)
+    );
+    assert_eq!(a.write(Bytes::from(vec![1u8; max])), Ok(8 << 10));
+}
