@@ -90,3 +90,18 @@ fn a_message_waits_for_room_for_all_of_it() {
     );
     assert_eq!(a.write(Bytes::from(vec![1u8; max])), Ok(8 << 10));
 }
+
+#[test]
+fn a_message_larger_than_the_send_buffer_goes_when_nothing_else_is_held() {
+    let now = Time::ZERO;
+    let mut config = Config::default();
+    config.send_buffer = 16 << 10;
+    let mut a = Connection::new(config, now);
+    let max = a.config().max_payload;
+    a.write_message(Bytes::from(vec![1u8; max])).unwrap();
+    assert_eq!(
+        a.write_message(Bytes::from(vec![1u8; 10])),
+        Err(WriteError::Blocked),
+        "the first is held: the send buffer bounds the next"
+    );
+}

@@ -407,14 +407,21 @@ impl Connection {
     /// Queues `data` as one message: all of it, or nothing (`WriteError::Blocked`, and
     /// [`Event::Writable`] once there is room). A message of at most
     /// [`Config::max_payload`](crate::Config::max_payload) goes in one payload, however short
-    /// the links' payloads are cut ([`Config::max_payload`](crate::Config::max_payload)), so
-    /// the peer reads it in one piece ([`Connection::read`]); a longer one goes in parts, as
-    /// the byte stream does. For a message the send queue's limit is at least `max_payload`,
-    /// so one that long fits once the queue has drained (and the send buffer has room).
+    /// the links' payloads are cut, so the peer reads it in one piece ([`Connection::read`]),
+    /// unless the peer's receive window is smaller than the message; a longer one goes in
+    /// parts, as the byte stream does. For a message the send queue's limit is at least
+    /// `max_payload`, and a connection with nothing queued or unacknowledged takes one
+    /// whatever its send buffer and memory budget allow, so a writer blocked waits at most
+    /// until what it wrote before is acknowledged.
+    ///
+    /// A slow link takes a message longer than its own payloads only once its window has
+    /// room for all of it, and the reader waits its whole transmission (32 KiB is 262 ms at
+    /// 1 Mbit/s): keep messages short where delay matters.
     pub fn write_message(&mut self, data: Bytes) -> Result<(), WriteError> {
         self.writable_or_err()?;
         let limit = self.queue_limit().max(self.config.max_payload);
-        if data.len() > self.send_capacity_within(limit) {
+        let idle = self.send.queued == 0 && self.send.unacked == 0;
+        if !idle && data.len() > self.send_capacity_within(limit) {
             self.write_blocked = true;
             return Err(WriteError::Blocked);
         }
@@ -446,7 +453,8 @@ impl Connection {
     /// which may be two of the links' payloads (a few kilobytes on slow links): write
     /// anything longer in parts, or as a message of up to
     /// [`Config::max_payload`](crate::Config::max_payload) with
-    /// [`Connection::write_message`], which may wait for the queue to drain but never longer.
+    /// [`Connection::write_message`], which waits at most until what was written before it
+    /// is acknowledged.
     pub fn want_writable(&mut self) {
         self.write_blocked = true;
     }
