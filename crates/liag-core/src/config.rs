@@ -31,8 +31,9 @@ pub struct Config {
     /// while no link is usable), which on a slow link last longer (two 1 KiB payloads are
     /// 16 ms at 1 Mbit/s); and a message written with
     /// [`Connection::write_message`](crate::Connection::write_message) finds room for up to
-    /// `max_payload` once what was written before it is acknowledged. While a usable secondary link exists, the queue holds up to three
-    /// times what the primary links deliver in [`crate::SECONDARY_HORIZON`] (300 ms of their
+    /// `max_payload` once what was written before it is acknowledged. While a usable
+    /// secondary link exists, the queue holds up to three times what the primary links
+    /// deliver in [`crate::SECONDARY_HORIZON`] (300 ms of their
     /// rate), since secondary links open only on such a backlog: a message behind a bulk
     /// transfer then waits up to that long. A smaller value cuts the wait but wakes the
     /// writer more often (it is woken when half the queue is left); a larger one trades wait

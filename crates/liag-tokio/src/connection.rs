@@ -232,7 +232,7 @@ impl Connection {
 
 impl WriteHalf {
     /// Writes all of `data` as part of the byte stream, sharing its buffer instead of copying
-    /// it. Unlike the `Sink`, which keeps a message of up to one payload whole, each part goes
+    /// it. Unlike the `Sink`, which keeps a message of up to `max_payload` whole, each part goes
     /// out as soon as there is room for any of it, so a connection squeezed below one payload
     /// of room still moves.
     pub async fn write_all_bytes(&mut self, mut data: Bytes) -> io::Result<()> {

@@ -414,6 +414,11 @@ impl Connection {
     /// whatever its send buffer and memory budget allow, so a writer blocked waits at most
     /// until what it wrote before is acknowledged.
     ///
+    /// `Event::Writable` after `Blocked` says there is some room, not necessarily room for
+    /// this message: call again. The peer's [`Connection::read`] returns the message as one
+    /// `Bytes` (`read_max` may cut it); liag marks no boundaries, so an application that
+    /// mixes `write` and `write_message` frames its data itself.
+    ///
     /// A slow link takes a message longer than its own payloads only once its window has
     /// room for all of it, and the reader waits its whole transmission (32 KiB is 262 ms at
     /// 1 Mbit/s): keep messages short where delay matters.
