@@ -263,7 +263,8 @@ pub(crate) enum Goodbye {
 /// in which data waited to be sent gives the estimate: before it the rate is the window over
 /// the round trip ([`Link::rate`]), what the window allows rather than what the link
 /// carries, and a link whose window is never full and whose round trips show no queue of
-/// liag's would keep it (7.3 MB/s for a simulated 5 MB/s link beside two slower ones). The
+/// liag's would keep it (7.3 MB/s for a simulated 5 MB/s link beside two slower ones, in a
+/// simulator trace taken before this rule, not kept in the tree). The
 /// interval must also have found the link with a queue of its own at every acknowledgement
 /// (two payloads beyond what its path holds): a link the scheduler held back gives no first
 /// estimate.

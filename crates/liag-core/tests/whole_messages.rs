@@ -7,7 +7,7 @@ mod common;
 
 use bytes::Bytes;
 use liag_core::proto::message::MessageKind;
-use liag_core::{Config, Connection, LinkId, Time, WriteError};
+use liag_core::{Config, Connection, Direction, LinkId, LinkInfo, Time, WriteError};
 use std::time::Duration;
 
 /// Two connections joined by one link of 200 ms round trip, up at the time returned. Until
@@ -104,4 +104,20 @@ fn a_message_larger_than_the_send_buffer_goes_when_nothing_else_is_held() {
         Err(WriteError::Blocked),
         "the first is held: the send buffer bounds the next"
     );
+}
+
+#[test]
+fn payloads_are_at_most_half_the_peers_receive_window() {
+    let now = Time::ZERO;
+    let mut a = Connection::new(Config::default(), now);
+    let info = LinkInfo::new(
+        Direction::Outgoing,
+        "small window",
+        Duration::from_millis(1),
+    );
+    let la = a.attach_link(now, info, 16 << 10);
+    assert_eq!(a.config().max_payload, 8 << 10);
+    a.write_message(Bytes::from(vec![1u8; 32 << 10])).unwrap();
+    // The peer's window takes two of them before it acknowledges.
+    assert_eq!(payloads(now, &mut a, la), [8 << 10, 8 << 10]);
 }

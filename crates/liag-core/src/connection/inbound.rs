@@ -7,7 +7,7 @@ use liag_proto::inbound::Inbound;
 use liag_proto::message::Message;
 use liag_proto::seq::Seq;
 
-use super::transmit::{link_payload, payload_for};
+use super::transmit::{link_payload, payload_for, payload_time};
 use super::{Connection, Event};
 use crate::error::{ConnectionError, LinkError, Violation};
 use crate::link::{Goodbye, LinkId};
@@ -168,9 +168,7 @@ impl Connection {
                 let rate = l.rate().max(1.0);
                 // The floor follows the link's rate alone, whatever `max_payload` says.
                 l.window.set_floor(payload_for(rate));
-                let payload = link_payload(max_payload, rate);
-                let serialization = Duration::from_secs_f64(payload as f64 / rate);
-                let serialization = serialization.min(l.rtt.min());
+                let serialization = payload_time(max_payload, rate).min(l.rtt.min());
                 let delayed =
                     l.window
                         .on_ack(data_len, &l.rtt, sample, now, limited, serialization);

@@ -263,6 +263,10 @@ impl Connection {
         if !self.peer_window_known {
             self.peer_window_known = true;
             self.send.peer_window = peer_recv_buffer.into();
+            // A payload of more than half the peer's window would leave room for one at a
+            // time in flight.
+            let half = (peer_recv_buffer as usize / 2).max(1);
+            self.config.max_payload = self.config.max_payload.min(half);
         }
         // The server accepted a link for this connection: it knows it after all, whatever an
         // earlier refusal (or whoever sent it on one path) said.
@@ -408,8 +412,8 @@ impl Connection {
     /// [`Event::Writable`] once there is room). A message of at most
     /// [`Config::max_payload`](crate::Config::max_payload) goes in one payload, however short
     /// the links' payloads are cut, so the peer reads it in one piece ([`Connection::read`]),
-    /// unless the peer's receive window is smaller than the message; a longer one goes in
-    /// parts, as the byte stream does. For a message the send queue's limit is at least
+    /// (`max_payload` is cut to half the peer's receive window once a link tells it); a longer
+    /// one goes in parts, as the byte stream does. For a message the send queue's limit is at least
     /// `max_payload`, and a connection with nothing queued or unacknowledged takes one
     /// whatever its send buffer and memory budget allow, so a writer blocked waits at most
     /// until what it wrote before is acknowledged.

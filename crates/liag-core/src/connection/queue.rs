@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::transmit::{PAYLOAD_TIME, link_payload};
+use super::transmit::{PAYLOAD_TIME, link_payload, payload_time};
 use super::{Connection, Event};
 use crate::tier::Tier;
 
@@ -25,6 +25,8 @@ struct Carrying {
     /// payload's transmission.
     nearest: Option<Duration>,
     farthest: Duration,
+    /// The largest payload one of them takes.
+    largest: usize,
 }
 
 impl Carrying {
@@ -38,8 +40,7 @@ impl Carrying {
         // The path is what is left. At most [`PAYLOAD_TIME`]: a crawling link's 1 KiB takes
         // longer, and its minimum may come from a Ping, which carries no payload.
         let transmission = if rate > 0.0 {
-            let secs = (link_payload(max_payload, rate) as f64 / rate).min(1.0);
-            Duration::from_secs_f64(secs).min(PAYLOAD_TIME)
+            payload_time(max_payload, rate).min(PAYLOAD_TIME)
         } else {
             Duration::ZERO
         };
@@ -48,6 +49,7 @@ impl Carrying {
         self.rate += rate;
         self.nearest = Some(self.nearest.map_or(delay, |d| d.min(delay)));
         self.farthest = self.farthest.max(delay);
+        self.largest = self.largest.max(link_payload(max_payload, rate));
     }
 
     /// How much later than on the nearest link data handed to the farthest full link
@@ -106,11 +108,14 @@ impl Connection {
         if secondaries.any {
             limit = limit.max(3.0 * primaries.rate * crate::SECONDARY_HORIZON.as_secs_f64());
         }
-        // The largest payload a usable link takes; `max_payload` before any is measured.
-        let largest = (self.links.iter().filter(|l| l.usable()))
-            .map(|l| link_payload(self.config.max_payload, l.rate()))
-            .max()
-            .unwrap_or(self.config.max_payload);
+        // The largest payload a usable link takes; `max_payload` while no link is usable.
+        let largest = if primaries.any || secondaries.any || backups.any {
+            (primaries.largest)
+                .max(secondaries.largest)
+                .max(backups.largest)
+        } else {
+            max_payload
+        };
         // Saturates at usize::MAX.
         (limit as usize).max(2 * largest)
     }

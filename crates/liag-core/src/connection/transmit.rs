@@ -37,6 +37,13 @@ pub(super) fn link_payload(max_payload: usize, rate: f64) -> usize {
     max_payload.min(payload_for(rate))
 }
 
+/// How long a link delivering `rate` bytes per second takes to transmit the payload it is
+/// given ([`link_payload`]); `Duration::MAX` for a rate too small to say.
+pub(super) fn payload_time(max_payload: usize, rate: f64) -> Duration {
+    Duration::try_from_secs_f64(link_payload(max_payload, rate) as f64 / rate)
+        .unwrap_or(Duration::MAX)
+}
+
 /// What a link sends next: a payload owed after a Data header, or a message to encode.
 pub(super) enum Next {
     Payload(Bytes),
