@@ -243,10 +243,11 @@ impl Window {
 
     /// The queueing delay the window tolerates on a link with this round trip, where one
     /// payload takes `serialization` to send: half the round trip, at least [`MIN_TARGET`],
-    /// plus two payloads, so that even a slow link can keep a packet queued behind the one on
-    /// the wire.
+    /// plus one payload, so that even a slow link can keep a payload queued behind the one on
+    /// the wire (whose transmission the round trip already holds). Each payload more the
+    /// target allows is one more that data written behind a bulk transfer waits for.
     fn target(base: Duration, serialization: Duration) -> Duration {
-        (base / 2).max(MIN_TARGET) + serialization * 2
+        (base / 2).max(MIN_TARGET) + serialization
     }
 
     /// How long the peer held its acknowledgements lately, as far as liag could tell.

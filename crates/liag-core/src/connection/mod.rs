@@ -411,8 +411,8 @@ impl Connection {
     /// Queues `data` as one message: all of it, or nothing (`WriteError::Blocked`, and
     /// [`Event::Writable`] once there is room). A message of at most
     /// [`Config::max_payload`](crate::Config::max_payload) goes in one payload, however short
-    /// the links' payloads are cut, so the peer reads it in one piece ([`Connection::read`]),
-    /// (`max_payload` is cut to half the peer's receive window once a link tells it); a longer
+    /// the links' payloads are cut, so the peer reads it in one piece ([`Connection::read`];
+    /// `max_payload` is cut to half the peer's receive window once a link tells it). A longer
     /// one goes in parts, as the byte stream does. For a message the send queue's limit is at least
     /// `max_payload`, and a connection with nothing queued or unacknowledged takes one
     /// whatever its send buffer and memory budget allow, so a writer blocked waits at most
