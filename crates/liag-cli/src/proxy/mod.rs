@@ -3,6 +3,7 @@
 //! per proxied connection over it; the server opens the destinations.
 
 mod client;
+mod frames;
 mod policy;
 mod server;
 mod session;

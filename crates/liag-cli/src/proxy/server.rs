@@ -58,12 +58,13 @@ pub(crate) async fn session(mut conn: Connection, token: &[u8], policy: Policy) 
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
         }
     }
-    let mut mux = multiplexer(conn, yamux::Mode::Server);
+    let (mut mux, frame) = multiplexer(conn, yamux::Mode::Server);
     // Polling for inbound streams drives every stream's bytes, so it never waits on one.
     while let Some(stream) = poll_fn(|cx| mux.poll_next_inbound(cx)).await {
         let stream = stream.map_err(|e| io::Error::other(format!("a connection failed: {e}")))?;
+        let stream = ProxyStream::new(stream, frame.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve_stream(ProxyStream::new(stream), policy).await {
+            if let Err(e) = serve_stream(stream, policy).await {
                 tracing::debug!("liag proxy server: a stream: {e}");
             }
         });

@@ -3,7 +3,6 @@
 //! connection costs no link handshake.
 
 use futures::future::poll_fn;
-use futures::io::BufWriter;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Connection, Control, LinkEvent, LinkId};
 
+use super::frames::{FRAME_MAX, FrameSize, FrameWriter};
 use super::stream::ProxyStream;
 use super::wire::{self, Greeting};
 use crate::links::ClientLinks;
@@ -209,15 +209,7 @@ pub(crate) const MAX_OPEN: usize = MAX_STREAMS - 32;
 const MUX_WINDOW: usize = 2 * MAX_STREAMS * (256 << 10);
 
 /// The aggregated connection as yamux drives it.
-pub(crate) type Muxed = yamux::Connection<BufWriter<Compat<Connection>>>;
-
-/// Bytes yamux's writes are gathered into before they go to the connection: a whole frame.
-/// yamux writes each frame's 12-byte header and its body apart; gathered, they go out as one
-/// message (a buffer no larger than the body would send the header alone, then the body).
-const MUX_WRITE_BUFFER: usize = MUX_FRAME_MAX + 12;
-/// The most data one yamux frame carries. Small, so a round trip's frame waits behind one
-/// bulk frame at most (docs/performance.md, "Responsiveness under load").
-const MUX_FRAME_MAX: usize = 16 << 10;
+pub(crate) type Muxed = yamux::Connection<FrameWriter<Compat<Connection>>>;
 
 /// Says which links the connection has, and when one comes or goes, so the operator sees
 /// the bonding at work.
@@ -251,20 +243,22 @@ async fn report_links(control: Control) {
 
 /// yamux over `conn` in `mode`, with the same settings at both ends: streams and their windows
 /// bounded, so one connection's memory is bounded (256 KiB per stream at first, 64 MiB in
-/// all).
-pub(crate) fn multiplexer(conn: Connection, mode: yamux::Mode) -> Muxed {
+/// all). Its streams' frames follow the connection's rate ([`FrameSize`]); give each stream
+/// the one returned.
+pub(crate) fn multiplexer(conn: Connection, mode: yamux::Mode) -> (Muxed, FrameSize) {
+    let frame = FrameSize::following(conn.control());
     let mut config = yamux::Config::default();
     // In this order: yamux checks that the window leaves every stream its 256 KiB.
     config.set_max_num_streams(MAX_STREAMS);
     config.set_max_connection_receive_window(Some(MUX_WINDOW));
-    config.set_split_send_size(MUX_FRAME_MAX);
-    let io = BufWriter::with_capacity(MUX_WRITE_BUFFER, conn.compat());
-    yamux::Connection::new(io, config, mode)
+    config.set_split_send_size(FRAME_MAX);
+    let io = FrameWriter::new(conn.compat(), frame.clone());
+    (yamux::Connection::new(io, config, mode), frame)
 }
 
 /// Serves stream requests on `conn` until it ends.
 async fn multiplex(conn: Connection, requests: &mut mpsc::Receiver<OpenRequest>) -> Ended {
-    let mut mux = multiplexer(conn, yamux::Mode::Client);
+    let (mut mux, frame) = multiplexer(conn, yamux::Mode::Client);
     let mut waiting: VecDeque<OpenRequest> = VecDeque::new();
     let mut requests_open = true;
     let lost = |e: yamux::ConnectionError| {
@@ -283,7 +277,7 @@ async fn multiplex(conn: Connection, requests: &mut mpsc::Receiver<OpenRequest>)
                 Poll::Ready(Ok(stream)) => {
                     if let Some(request) = waiting.pop_front() {
                         // A requester that gave up drops the stream, which resets it.
-                        let _ = request.send(Ok(ProxyStream::new(stream)));
+                        let _ = request.send(Ok(ProxyStream::new(stream, frame.clone())));
                     }
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(lost(e)),

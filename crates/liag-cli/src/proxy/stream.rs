@@ -9,10 +9,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
+use super::frames::FrameSize;
+
 /// A stream of the kept connection, with tokio's I/O traits.
 #[derive(Debug)]
 pub(crate) struct ProxyStream {
     inner: Compat<yamux::Stream>,
+    /// The most one write puts in a frame.
+    frame: FrameSize,
     /// This side has closed its direction.
     shut: bool,
     /// The client's permit for this stream (see `session::MAX_OPEN`).
@@ -20,9 +24,10 @@ pub(crate) struct ProxyStream {
 }
 
 impl ProxyStream {
-    pub(crate) fn new(stream: yamux::Stream) -> Self {
+    pub(crate) fn new(stream: yamux::Stream, frame: FrameSize) -> Self {
         ProxyStream {
             inner: stream.compat(),
+            frame,
             shut: false,
             _slot: None,
         }
@@ -60,7 +65,8 @@ impl AsyncWrite for ProxyStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let n = buf.len().min(self.frame.get());
+        Pin::new(&mut self.inner).poll_write(cx, &buf[..n])
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
