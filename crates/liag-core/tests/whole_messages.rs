@@ -120,4 +120,10 @@ fn payloads_are_at_most_half_the_peers_receive_window() {
     a.write_message(Bytes::from(vec![1u8; 32 << 10])).unwrap();
     // The peer's window takes two of them before it acknowledges.
     assert_eq!(payloads(now, &mut a, la), [8 << 10, 8 << 10]);
+    // Never below 1 KiB, the least a link's payloads are cut to: the window bounds the data
+    // anyway, and a link test's filler would otherwise go a byte at a time.
+    let mut tiny = Connection::new(Config::default(), now);
+    let info = LinkInfo::new(Direction::Outgoing, "tiny window", Duration::from_millis(1));
+    tiny.attach_link(now, info, 2);
+    assert_eq!(tiny.config().max_payload, 1 << 10);
 }

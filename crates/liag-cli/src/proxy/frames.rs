@@ -2,8 +2,8 @@
 //!
 //! A round trip's frame waits behind the bulk frames written before it: in yamux's writer, in
 //! the connection's send queue, on the links. Frames of 16 KiB take 1.9 ms at 70 Mbit/s, and
-//! 4 KiB frames there cut the proxy's round trips under a bulk transfer by a quarter to a
-//! third; over loopback links each frame costs yamux and liag work, and 4 KiB frames cost a
+//! 4 KiB frames there cut the proxy's round trips under a bulk transfer by about a quarter;
+//! over loopback links each frame costs yamux and liag work, and 4 KiB frames cost a
 //! third of the throughput. So the frame size follows the connection's rate
 //! ([`FrameSize`]), and a frame goes to the connection as soon as it is whole
 //! ([`FrameWriter`]) (docs/performance.md, "Responsiveness under load").
@@ -69,11 +69,14 @@ fn frame_for(rate: f64) -> usize {
     ((rate * FRAME_TIME.as_secs_f64()) as usize).clamp(FRAME_MIN, FRAME_MAX)
 }
 
-/// Gathers yamux's writes into whole frames for the connection (reads pass through). yamux writes each frame's
-/// header and its body apart, and the connection would send a header alone as a payload of
-/// its own. A frame waits here only until it is whole (its body at least the current frame
-/// size, or yamux flushes): a buffer of fixed size would hold several small frames, and a
-/// round trip's frame behind them.
+/// Gathers yamux's writes into whole frames for the connection; reads pass through.
+///
+/// yamux writes each frame's header and its body apart, and the connection would send a
+/// header alone as a payload of its own. yamux flushes after each frame it writes; but while
+/// the connection has no room, a buffer of fixed size goes on taking frames until it is full
+/// (16 KiB of 4 KiB frames), and a round trip's frame waits behind them. This one takes
+/// nothing more once it holds a whole frame (a body of the current frame size) until that
+/// frame has gone to the connection.
 #[derive(Debug)]
 pub(crate) struct FrameWriter<W> {
     inner: W,

@@ -264,8 +264,10 @@ impl Connection {
             self.peer_window_known = true;
             self.send.peer_window = peer_recv_buffer.into();
             // A payload of more than half the peer's window would leave room for one at a
-            // time in flight.
-            let half = (peer_recv_buffer as usize / 2).max(1);
+            // time in flight. Not below the least payload a link is cut to: the peer's
+            // window bounds the data sent anyway, and a link test's filler, which no window
+            // holds, would go a byte at a time for a peer that says its window is 2 bytes.
+            let half = (peer_recv_buffer as usize / 2).max(transmit::MIN_PAYLOAD);
             self.config.max_payload = self.config.max_payload.min(half);
         }
         // The server accepted a link for this connection: it knows it after all, whatever an

@@ -23,7 +23,7 @@ use crate::time::Time;
 pub(super) const PAYLOAD_TIME: Duration = Duration::from_millis(2);
 
 /// The smallest payload a slow link is cut down to.
-const MIN_PAYLOAD: usize = 1 << 10;
+pub(super) const MIN_PAYLOAD: usize = 1 << 10;
 
 /// What a link delivering `rate` bytes per second transmits in [`PAYLOAD_TIME`]: the largest
 /// payload it should take (at least [`MIN_PAYLOAD`]), whatever `max_payload` allows.
