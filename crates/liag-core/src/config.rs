@@ -43,12 +43,13 @@ pub struct Config {
     /// setting: the `liag` command keeps the default. Default 2 ms.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub send_queue_time: Duration,
-    /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB or half the peer's
-    /// receive buffer (but not cut below 1 KiB for it; [`crate::Connection::config`] shows
-    /// the value in use once a link is attached), and, per link, cut to what the link transmits in 2 ms at its
-    /// estimated rate (at least 1 KiB), so the receiver never waits long for one payload; a
-    /// message written with [`Connection::write_message`](crate::Connection::write_message)
-    /// of up to `max_payload` goes in one payload all the same.
+    /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB, nor above half the
+    /// receive buffer the first link's peer announces (though not cut below 1 KiB for it;
+    /// [`crate::Connection::config`] shows the value in use), and, per link, cut to what the
+    /// link transmits in 2 ms at its estimated rate (at least 1 KiB), so the receiver never
+    /// waits long for one payload; a message written with
+    /// [`Connection::write_message`](crate::Connection::write_message) of up to `max_payload`
+    /// goes in one payload all the same.
     pub max_payload: usize,
     /// Most reliable sequence numbers outstanding at once; at most 65,536 by the protocol.
     /// Default 65,000, leaving room for control messages.

@@ -383,6 +383,16 @@ mod tests {
     }
 
     #[test]
+    fn the_delay_target_is_half_the_base_at_least_2_ms_and_one_payload() {
+        assert_eq!(Window::target(ms(10), ms(2)), ms(7));
+        assert_eq!(
+            Window::target(ms(1), ms(2)),
+            ms(4),
+            "at least 2 ms beside the payload"
+        );
+    }
+
+    #[test]
     fn the_first_data_sample_replaces_the_handshakes_estimate() {
         let mut rtt = Rtt::new(ms(50), at(0));
         rtt.update(ms(10), at(100));
@@ -497,9 +507,9 @@ mod tests {
             window.on_ack(400 << 10, &queued, None, at(10 * i), true, serialization);
         }
         assert_eq!(window.get(), 25_000);
-        // Near its target (5 ms and two payloads' 2 ms: 9 ms of queue) it grows by one
+        // Near its target (5 ms and one payload's 2 ms: 7 ms of queue) it grows by one
         // payload per window acknowledged.
-        let near = steady(ms(17));
+        let near = steady(ms(16));
         window.on_ack(25_000, &near, None, at(50), true, serialization);
         assert_eq!(window.get(), 25_000 + 12_500);
         // A rate a little lower leaves the floor where it is (an estimate's jitter); one a

@@ -106,24 +106,38 @@ fn a_message_larger_than_the_send_buffer_goes_when_nothing_else_is_held() {
     );
 }
 
+/// A connection with `config` and one outgoing link whose peer announced `window`.
+fn with_peer_window(config: Config, window: u32) -> (Connection, LinkId) {
+    let mut a = Connection::new(config, Time::ZERO);
+    let info = LinkInfo::new(Direction::Outgoing, "link", Duration::from_millis(1));
+    let la = a.attach_link(Time::ZERO, info, window);
+    (a, la)
+}
+
 #[test]
 fn payloads_are_at_most_half_the_peers_receive_window() {
-    let now = Time::ZERO;
-    let mut a = Connection::new(Config::default(), now);
-    let info = LinkInfo::new(
-        Direction::Outgoing,
-        "small window",
-        Duration::from_millis(1),
-    );
-    let la = a.attach_link(now, info, 16 << 10);
+    let (mut a, la) = with_peer_window(Config::default(), 16 << 10);
     assert_eq!(a.config().max_payload, 8 << 10);
-    a.write_message(Bytes::from(vec![1u8; 32 << 10])).unwrap();
-    // The peer's window takes two of them before it acknowledges.
-    assert_eq!(payloads(now, &mut a, la), [8 << 10, 8 << 10]);
-    // Never below 1 KiB, the least a link's payloads are cut to: the window bounds the data
-    // anyway, and a link test's filler would otherwise go a byte at a time.
-    let mut tiny = Connection::new(Config::default(), now);
-    let info = LinkInfo::new(Direction::Outgoing, "tiny window", Duration::from_millis(1));
-    tiny.attach_link(now, info, 2);
-    assert_eq!(tiny.config().max_payload, 1 << 10);
+    // A message of the new max_payload still goes whole; a longer one is cut to it. The
+    // peer's window takes two payloads before it acknowledges.
+    a.write_message(Bytes::from(vec![1u8; 8 << 10])).unwrap();
+    a.write_message(Bytes::from(vec![2u8; 12 << 10])).unwrap();
+    assert_eq!(payloads(Time::ZERO, &mut a, la), [8 << 10, 8 << 10]);
+    // A second link's peer says nothing new: the first link's window is the connection's.
+    let info = LinkInfo::new(Direction::Outgoing, "second", Duration::from_millis(1));
+    a.attach_link(Time::ZERO, info, 4 << 10);
+    assert_eq!(a.config().max_payload, 8 << 10);
+    // A smaller max_payload of the application's own is kept.
+    let mut config = Config::default();
+    config.max_payload = 4 << 10;
+    let (a, _) = with_peer_window(config, 16 << 10);
+    assert_eq!(a.config().max_payload, 4 << 10);
+}
+
+#[test]
+fn a_tiny_receive_window_cuts_payloads_to_no_less_than_1_kib() {
+    // The window bounds the data anyway; a link test's filler, which no window holds, would
+    // otherwise go a byte at a time.
+    let (a, _) = with_peer_window(Config::default(), 2);
+    assert_eq!(a.config().max_payload, 1 << 10);
 }

@@ -3,10 +3,10 @@
 //! A round trip's frame waits behind the bulk frames written before it: in yamux's writer, in
 //! the connection's send queue, on the links. Frames of 16 KiB take 1.9 ms at 70 Mbit/s, and
 //! 4 KiB frames there cut the proxy's round trips under a bulk transfer by about a quarter;
-//! over loopback links each frame costs yamux and liag work, and 4 KiB frames cost a
-//! third of the throughput. So the frame size follows the connection's rate
-//! ([`FrameSize`]), and a frame goes to the connection as soon as it is whole
-//! ([`FrameWriter`]) (docs/performance.md, "Responsiveness under load").
+//! over loopback links each frame costs yamux and liag work, and 4 KiB frames cost a quarter
+//! to a half of the throughput (266-413 MB/s against 504-607 in alternating runs). So the
+//! frame size follows the connection's rate ([`FrameSize`]), and a frame goes to the
+//! connection before the next is taken ([`FrameWriter`]) (docs/performance.md, "Responsiveness under load").
 
 use futures::io::{AsyncRead, AsyncWrite};
 use std::io;
@@ -24,10 +24,12 @@ pub(crate) const FRAME_MAX: usize = 16 << 10;
 const FRAME_MIN: usize = 4 << 10;
 /// yamux's frame header.
 const HEADER: usize = 12;
+/// The most a [`FrameWriter`] holds: one frame of the largest size.
+const GATHER_MAX: usize = FRAME_MAX + HEADER;
 /// How long one frame should take at the connection's rate.
 const FRAME_TIME: Duration = Duration::from_micros(500);
 /// How often the frame size follows the links' rates.
-const FOLLOW: Duration = Duration::from_millis(100);
+const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 
 /// The most one write of a stream puts in a frame: what the connection's links carry in
 /// [`FRAME_TIME`], from [`FRAME_MIN`] to [`FRAME_MAX`]. Shared by a connection's streams and
@@ -49,8 +51,11 @@ impl FrameSize {
     }
 }
 
+/// Sets `size` from the rates of the links of `control`'s connection (all of them: a link
+/// under test or in reserve counts its estimate too) every [`FOLLOW_EVERY`], until `size` is
+/// dropped.
 async fn follow(control: Control, size: Weak<AtomicUsize>) {
-    let mut tick = tokio::time::interval(FOLLOW);
+    let mut tick = tokio::time::interval(FOLLOW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -75,8 +80,8 @@ fn frame_for(rate: f64) -> usize {
 /// header alone as a payload of its own. yamux flushes after each frame it writes; but while
 /// the connection has no room, a buffer of fixed size goes on taking frames until it is full
 /// (16 KiB of 4 KiB frames), and a round trip's frame waits behind them. This one takes
-/// nothing more once it holds a whole frame (a body of the current frame size) until that
-/// frame has gone to the connection.
+/// nothing more once it holds a frame size's worth (one bulk frame, or several short ones
+/// that came in a row) until that has gone to the connection.
 #[derive(Debug)]
 pub(crate) struct FrameWriter<W> {
     inner: W,
@@ -90,7 +95,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub(crate) fn new(inner: W, frame: FrameSize) -> Self {
         FrameWriter {
             inner,
-            buf: Vec::with_capacity(FRAME_MAX + HEADER),
+            buf: Vec::with_capacity(GATHER_MAX),
             sent: 0,
             frame,
         }
@@ -119,10 +124,10 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for FrameWriter<W> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         // A whole frame is gathered: it goes before anything more is taken.
-        if this.buf.len() >= this.frame.get() + HEADER || this.buf.len() == this.buf.capacity() {
+        if this.buf.len() >= (this.frame.get() + HEADER).min(GATHER_MAX) {
             ready!(this.poll_drain(cx))?;
         }
-        let take = data.len().min(this.buf.capacity() - this.buf.len());
+        let take = data.len().min(GATHER_MAX - this.buf.len());
         this.buf.extend_from_slice(&data[..take]);
         Poll::Ready(Ok(take))
     }
@@ -167,9 +172,9 @@ mod tests {
         assert_eq!(frame_for(f64::INFINITY), FRAME_MAX);
     }
 
-    /// Records each write it takes.
+    /// Records each write it takes; while `.1`, it takes none.
     #[derive(Default)]
-    struct Writes(Vec<usize>);
+    struct Writes(Vec<usize>, bool);
 
     impl AsyncWrite for Writes {
         fn poll_write(
@@ -177,6 +182,9 @@ mod tests {
             _cx: &mut Context<'_>,
             data: &[u8],
         ) -> Poll<io::Result<usize>> {
+            if self.1 {
+                return Poll::Pending;
+            }
             self.0.push(data.len());
             Poll::Ready(Ok(data.len()))
         }
@@ -209,5 +217,28 @@ mod tests {
         });
         let whole = HEADER + FRAME_MIN;
         assert_eq!(w.inner.0, [whole, whole, HEADER + 64, HEADER + FRAME_MAX]);
+    }
+
+    #[test]
+    fn nothing_more_is_taken_while_a_whole_frame_waits_for_room() {
+        let frame = FrameSize(Arc::new(AtomicUsize::new(FRAME_MIN)));
+        let mut w = FrameWriter::new(Writes(Vec::new(), true), frame);
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut write = |w: &mut FrameWriter<Writes>, data: &[u8]| match Pin::new(w)
+            .poll_write(&mut cx, data)
+        {
+            Poll::Ready(Ok(n)) => Some(n),
+            Poll::Ready(Err(e)) => panic!("{e}"),
+            Poll::Pending => None,
+        };
+        assert_eq!(write(&mut w, &[0; HEADER]), Some(HEADER));
+        assert_eq!(write(&mut w, &[1; FRAME_MIN]), Some(FRAME_MIN));
+        // The connection has no room: the next frame's header waits, and nothing is lost.
+        assert_eq!(write(&mut w, &[0; HEADER]), None);
+        assert_eq!(w.buf.len(), HEADER + FRAME_MIN);
+        w.inner.1 = false;
+        assert_eq!(write(&mut w, &[0; HEADER]), Some(HEADER));
+        assert_eq!(w.inner.0, [HEADER + FRAME_MIN]);
     }
 }

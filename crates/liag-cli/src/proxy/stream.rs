@@ -1,6 +1,7 @@
-//! A multiplexed stream that tells a reset from an end. yamux reads a reset stream as ended,
-//! so a stream that ends closed both ways without this side having closed it was reset, and
-//! its reader gets `ConnectionReset`: the relay then resets its TCP connection too.
+//! A multiplexed stream that tells a reset from an end, and writes frames of its connection's
+//! frame size ([`FrameSize`]). yamux reads a reset stream as ended, so a stream that ends
+//! closed both ways without this side having closed it was reset, and its reader gets
+//! `ConnectionReset`: the relay then resets its TCP connection too.
 
 use std::io;
 use std::pin::Pin;

@@ -240,13 +240,15 @@ impl Connection {
         self.links.is_empty()
     }
 
-    /// The configuration in force.
+    /// The configuration in force. `max_payload` may be lower than the one given: it is cut
+    /// to half the receive window the first link's peer announces (see [`Config::max_payload`]).
     pub fn config(&self) -> &Config {
         &self.config
     }
 
     /// Attaches a link whose handshake completed. `peer_recv_buffer` is the receive buffer the peer
-    /// announced on it; the first link's value becomes the connection's send window (§3.17).
+    /// announced on it; the first link's value becomes the connection's send window (§3.17),
+    /// and [`Config::max_payload`] is cut to half of it (not below 1 KiB).
     ///
     /// A closed connection takes no links: the id it returns then is followed at once by
     /// [`Event::LinkRemoved`] with [`LinkError::ConnectionClosed`], so a driver closes the
@@ -413,9 +415,11 @@ impl Connection {
     /// Queues `data` as one message: all of it, or nothing (`WriteError::Blocked`, and
     /// [`Event::Writable`] once there is room). A message of at most
     /// [`Config::max_payload`](crate::Config::max_payload) goes in one payload, however short
-    /// the links' payloads are cut, so the peer reads it in one piece ([`Connection::read`];
-    /// `max_payload` is cut to half the peer's receive window once a link tells it). A longer
-    /// one goes in parts, as the byte stream does. For a message the send queue's limit is at least
+    /// the links' payloads are cut, so the peer reads it in one piece ([`Connection::read`]).
+    /// `max_payload` is cut to half the peer's receive window once a link tells it; a message
+    /// written before the first link attached was measured against the `max_payload` given,
+    /// and goes in one payload once the peer's window has room for it. A longer message goes
+    /// in parts, as the byte stream does. For a message the send queue's limit is at least
     /// `max_payload`, and a connection with nothing queued or unacknowledged takes one
     /// whatever its send buffer and memory budget allow, so a writer blocked waits at most
     /// until what it wrote before is acknowledged.

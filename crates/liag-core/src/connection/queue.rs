@@ -49,6 +49,7 @@ impl Carrying {
         self.rate += rate;
         self.nearest = Some(self.nearest.map_or(delay, |d| d.min(delay)));
         self.farthest = self.farthest.max(delay);
+        // Of the rate as counted: a rate that is not finite gives the least payload.
         self.largest = self.largest.max(link_payload(max_payload, rate));
     }
 

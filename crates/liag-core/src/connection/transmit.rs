@@ -22,7 +22,8 @@ use crate::time::Time;
 /// [`Config::max_payload`](crate::Config::max_payload)s of 32 KiB.
 pub(super) const PAYLOAD_TIME: Duration = Duration::from_millis(2);
 
-/// The smallest payload a slow link is cut down to.
+/// The smallest payload a slow link is cut down to, and the least a peer's small receive
+/// window cuts `max_payload` to.
 pub(super) const MIN_PAYLOAD: usize = 1 << 10;
 
 /// What a link delivering `rate` bytes per second transmits in [`PAYLOAD_TIME`]: the largest
