@@ -916,7 +916,8 @@ impl Link {
         &mut self,
         bytes: usize,
         now: Time,
-        (queued, own_queue): (bool, bool),
+        queued: bool,
+        own_queue: bool,
         backlogged: bool,
     ) {
         let interval = self.rtt.smoothed();

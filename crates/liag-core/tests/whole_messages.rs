@@ -75,13 +75,18 @@ fn the_byte_stream_is_cut_to_a_slow_links_payloads() {
     assert_eq!(lens.iter().sum::<usize>(), max);
 }
 
+/// A connection with no link and a send buffer of `send_buffer` bytes, and its `max_payload`.
+fn with_send_buffer(send_buffer: usize) -> (Connection, usize) {
+    let mut config = Config::default();
+    config.send_buffer = send_buffer;
+    let a = Connection::new(config, Time::ZERO);
+    let max = a.config().max_payload;
+    (a, max)
+}
+
 #[test]
 fn a_message_waits_for_room_for_all_of_it() {
-    let now = Time::ZERO;
-    let mut config = Config::default();
-    config.send_buffer = 40 << 10;
-    let mut a = Connection::new(config, now);
-    let max = a.config().max_payload;
+    let (mut a, max) = with_send_buffer(40 << 10);
     a.write_message(Bytes::from(vec![1u8; max])).unwrap();
     // 8 KiB of send buffer left: not room for another whole message.
     assert_eq!(
@@ -93,11 +98,7 @@ fn a_message_waits_for_room_for_all_of_it() {
 
 #[test]
 fn a_message_larger_than_the_send_buffer_goes_when_nothing_else_is_held() {
-    let now = Time::ZERO;
-    let mut config = Config::default();
-    config.send_buffer = 16 << 10;
-    let mut a = Connection::new(config, now);
-    let max = a.config().max_payload;
+    let (mut a, max) = with_send_buffer(16 << 10);
     a.write_message(Bytes::from(vec![1u8; max])).unwrap();
     assert_eq!(
         a.write_message(Bytes::from(vec![1u8; 10])),

@@ -174,7 +174,7 @@ impl Connection {
                         .on_ack(data_len, &l.rtt, sample, now, limited, serialization);
                 // A delay measures the link only if liag had data queued on it: otherwise it
                 // is someone else's queue, a radio's scheduling, or a peer's late acks.
-                l.on_data_acked(data_len, now, (delayed && own_queue, own_queue), backlogged);
+                l.on_data_acked(data_len, now, delayed && own_queue, own_queue, backlogged);
             }
         }
         self.drop_settled_inflight();

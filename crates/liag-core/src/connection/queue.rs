@@ -109,13 +109,15 @@ impl Connection {
         if secondaries.any {
             limit = limit.max(3.0 * primaries.rate * crate::SECONDARY_HORIZON.as_secs_f64());
         }
-        // The largest payload a usable link takes; `max_payload` while no link is usable.
-        let largest = if primaries.any || secondaries.any || backups.any {
-            (primaries.largest)
-                .max(secondaries.largest)
-                .max(backups.largest)
-        } else {
-            max_payload
+        // The largest payload a usable link takes (at least 1 byte); `max_payload` while no
+        // link is usable.
+        let largest = match primaries
+            .largest
+            .max(secondaries.largest)
+            .max(backups.largest)
+        {
+            0 => max_payload,
+            largest => largest,
         };
         // Saturates at usize::MAX.
         (limit as usize).max(2 * largest)
