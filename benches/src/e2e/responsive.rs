@@ -3,8 +3,9 @@
 //! 40, 20 and 10 Mbit/s (50 ms of queue each); a 64-byte message every 10 ms to an echo
 //! server, timed from when each was due, while another connection writes as fast as it can
 //! to a sink: through `liag tunnel` (two forwarded connections, so two aggregated
-//! connections over the same paths), through `liag proxy` (two streams of one aggregated
-//! connection, so the round trips share its send queue with the bulk data), through
+//! connections over the same paths), through `liag proxy` (two streams: on two of its lanes,
+//! its aggregated connections, by default, and with `--lanes 1` in one connection, where the
+//! round trips share its send queue and its order with the bulk data), through
 //! `agg-tunnel` where installed, and as plain TCP over the first path. The same round trips
 //! through the idle tunnel give the floor. `LIAG_BENCH_CC=NAME` sets the namespaces' TCP
 //! congestion control (`reno`, `bbr`, ...: what the host's
@@ -45,9 +46,10 @@ pub enum Crossing {
     PlainTcp,
     /// Through a tunnel program at both ends (`liag tunnel` or `agg-tunnel`).
     Tunnel(String, Tunnel),
-    /// Through `liag proxy` at the `liag` binary here: both connections are streams of the
-    /// proxy's one aggregated connection.
-    Proxy(PathBuf),
+    /// Through `liag proxy` at the `liag` binary here, with `--lanes` as given (its default
+    /// with `None`). With one lane both connections are streams of one aggregated
+    /// connection; with more, the round trips' stream takes a lane the bulk stream is not on.
+    Proxy(PathBuf, Option<u8>),
 }
 
 /// What one crossing showed.
@@ -100,8 +102,8 @@ fn setup(paths: &NetPaths, crossing: &Crossing) -> io::Result<Setup> {
                 _stop: stop,
             });
         }
-        Crossing::Proxy(liag) => {
-            let (socks, metrics, processes, token) = proxy(paths, liag)?;
+        Crossing::Proxy(liag, lanes) => {
+            let (socks, metrics, processes, token) = proxy(paths, liag, *lanes)?;
             return Ok(Setup {
                 sink: at(sink),
                 echo: at(echo),
@@ -166,12 +168,13 @@ fn quiet(mut cmd: Command) -> io::Result<Killed> {
     cmd.spawn().map(Killed)
 }
 
-/// `liag proxy server` in the server namespace and `liag proxy client` in the client
-/// namespace, linked over every path: the client's SOCKS5 address, its metrics address if
+/// `liag proxy server` in the server namespace and `liag proxy client` (with `--lanes` if
+/// given) in the client namespace, linked over every path: the client's SOCKS5 address, its metrics address if
 /// `LIAG_RESPONSIVE_LINKS` asks for it, both processes, and their token file.
 fn proxy(
     paths: &NetPaths,
     liag: &std::path::Path,
+    lanes: Option<u8>,
 ) -> io::Result<(SocketAddr, Option<SocketAddr>, Vec<Killed>, Removed)> {
     let path = std::env::temp_dir().join(format!(
         "liag-bench-responsive-{}-{}.token",
@@ -213,6 +216,9 @@ fn proxy(
     client.args(["proxy", "client", "-n", "--listen", &socks_port.to_string()]);
     if let Some(metrics) = metrics {
         client.args(["--metrics", &metrics.to_string()]);
+    }
+    if let Some(lanes) = lanes {
+        client.args(["--lanes", &lanes.to_string()]);
     }
     client.args([
         "--token-file",
@@ -341,8 +347,11 @@ pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value
             (Crossing::PlainTcp, _) => "plain TCP, first path".to_string(),
             (Crossing::Tunnel(name, _), true) => format!("{name}, bulk on another connection"),
             (Crossing::Tunnel(name, _), false) => format!("{name}, idle"),
-            (Crossing::Proxy(_), true) => "liag proxy, bulk in the same connection".to_string(),
-            (Crossing::Proxy(_), false) => "liag proxy, idle".to_string(),
+            (Crossing::Proxy(_, None), true) => "liag proxy, bulk on another stream".to_string(),
+            (Crossing::Proxy(_, Some(n)), true) => {
+                format!("liag proxy --lanes {n}, bulk on another stream")
+            }
+            (Crossing::Proxy(..), false) => "liag proxy, idle".to_string(),
         };
         if only
             .as_ref()
@@ -422,7 +431,9 @@ pub fn crossings(liag: &std::path::Path, aggligators: &[(String, PathBuf)]) -> V
     let mut all = vec![
         Crossing::PlainTcp,
         Crossing::Tunnel("liag tunnel".into(), Tunnel::liag(liag)),
-        Crossing::Proxy(liag.to_path_buf()),
+        Crossing::Proxy(liag.to_path_buf(), None),
+        // One lane: the bulk data and the round trips in the same connection.
+        Crossing::Proxy(liag.to_path_buf(), Some(1)),
     ];
     all.extend(aggligators.iter().map(|(version, path)| {
         Crossing::Tunnel(format!("agg-tunnel {version}"), Tunnel::aggligator(path))

@@ -650,3 +650,93 @@ async fn links_can_be_websockets() {
         .await
         .expect("a download over WebSocket links in a minute");
 }
+
+/// Bytes the proxy client's links received, per aggregated connection, from its metrics on
+/// `port`, once each connection has received at least `least` and one of them `most`; at
+/// most 30 s of asking, then what there is.
+fn received_per_connection(port: u16, least: f64, most: f64) -> Vec<f64> {
+    let start = Instant::now();
+    loop {
+        let mut per = std::collections::BTreeMap::<String, f64>::new();
+        for line in common::http_get(port, "/metrics").lines() {
+            if !line.starts_with("liag_link_received_bytes_total{") {
+                continue;
+            }
+            let (_, labels, value) = common::parse_sample(line);
+            if let Some((_, connection)) = labels.iter().find(|(k, _)| k == "connection") {
+                *per.entry(connection.clone()).or_default() += value;
+            }
+        }
+        let sums: Vec<f64> = per.into_values().collect();
+        let done = sums.iter().all(|&s| s >= least) && sums.iter().any(|&s| s >= most);
+        if done || start.elapsed() > Duration::from_secs(30) {
+            return sums;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_opened_beside_a_download_takes_another_lane() {
+    let token = token_file("lanes", "a shared secret, long enough\n");
+    let metrics = free_port();
+    let mut proxy = listening(start_with(&token, &token, &["--allow-private"], |port| {
+        let metrics = format!("127.0.0.1:{metrics}");
+        let link = format!("127.0.0.1:{port}");
+        ["--tcp", &link, "--metrics", &metrics]
+            .map(String::from)
+            .into()
+    }));
+    for lane in ["(lane 1 of 2): connected", "(lane 2 of 2): connected"] {
+        let heard = proxy.client.wait_for(lane, Duration::from_secs(30));
+        assert!(heard.is_some(), "{}", proxy.client.heard());
+    }
+    let server = download_server().await;
+    let port = server.port();
+    // An idle connection takes the first lane, a download the second (the first has a stream).
+    let _idle = through(proxy.socks, "127.0.0.1", port).await.unwrap();
+    let (len, read) = (256usize << 20, Arc::new(AtomicUsize::new(0)));
+    let mut stream = through(proxy.socks, "127.0.0.1", port).await.unwrap();
+    stream.write_u64(len as u64).await.unwrap();
+    stream.write_u8(1).await.unwrap();
+    let counted = read.clone();
+    let big = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 << 10];
+        let mut at = 0;
+        while at < len {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the download ended at {at} of {len}");
+            assert!(
+                buf[..n]
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &b)| b == pattern(1, at + i))
+            );
+            at += n;
+            counted.store(at, Ordering::Relaxed);
+        }
+    });
+    let flowing = async {
+        while read.load(Ordering::Relaxed) < 16 << 20 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), flowing)
+        .await
+        .expect("the download flows");
+    // Now the first lane has more streams and the second the traffic: two connections opened
+    // meanwhile take the first, by its traffic and not its count of streams.
+    let _idle_too = through(proxy.socks, "127.0.0.1", port).await.unwrap();
+    let small = 4usize << 20;
+    download(proxy.socks, "127.0.0.1", port, small, 2).await;
+    tokio::time::timeout(Duration::from_secs(120), big)
+        .await
+        .expect("the download ends")
+        .unwrap();
+    let mut sums = received_per_connection(metrics, small as f64, len as f64);
+    sums.sort_by(f64::total_cmp);
+    assert_eq!(sums.len(), 2, "{sums:?}");
+    // The quiet lane received the small download; the busy one, the big one.
+    assert!(sums[0] >= small as f64, "{sums:?}");
+    assert!(sums[1] >= len as f64, "{sums:?}");
+}

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Liag, liag, liag_with_env, listening};
+use common::{Liag, http_get, liag, liag_with_env, listening, parse_sample};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -234,49 +234,6 @@ fn config_show_prints_the_effective_configuration() {
 }
 
 /// GET `path` from an HTTP server on loopback `port`: the body.
-fn http_get(port: u16, path: &str) -> String {
-    let mut socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    socket.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(
-        socket,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
-}
-
-/// A sample line of the Prometheus text format: name, labels, value.
-fn parse_sample(line: &str) -> (String, Vec<(String, String)>, f64) {
-    let (series, value) = line.rsplit_once(' ').unwrap();
-    let value: f64 = value
-        .parse()
-        .unwrap_or_else(|_| panic!("bad value in {line:?}"));
-    let (name, labels) = match series.split_once('{') {
-        Some((name, rest)) => {
-            let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("{line:?}"));
-            let labels = inner
-                .split("\",")
-                .filter(|l| !l.is_empty())
-                .map(|pair| {
-                    let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("{line:?}"));
-                    (k.to_string(), v.trim_end_matches('"').to_string())
-                })
-                .collect();
-            (name, labels)
-        }
-        None => (series, Vec::new()),
-    };
-    assert!(
-        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-        "bad name in {line:?}"
-    );
-    (name.to_string(), labels, value)
-}
-
 #[test]
 fn metrics_are_served_in_the_prometheus_format() {
     let echo = echo();

@@ -1,9 +1,10 @@
 //! `liag proxy`: every application through the aggregate. The client is a SOCKS5 server for
-//! local applications and keeps one aggregated connection to the server, multiplexing a stream
-//! per proxied connection over it; the server opens the destinations.
+//! local applications and keeps a few aggregated connections to the server (its lanes), each
+//! multiplexing streams, one per proxied connection; the server opens the destinations.
 
 mod client;
 mod frames;
+mod lanes;
 mod policy;
 mod server;
 mod session;
@@ -131,6 +132,16 @@ pub(crate) struct ClientArgs {
     ip: IpChoice,
     #[command(flatten)]
     tiers: TierArgs,
+    /// Aggregated connections to keep to the server, 1 to 8, each over all the links. A new
+    /// proxied connection goes to the one that carries least, so a shell or a call opened
+    /// beside a download does not wait behind the download's data.
+    #[arg(
+        long = "lanes",
+        default_value_t = lanes::DEFAULT_LANES,
+        value_parser = clap::value_parser!(u8).range(1..=lanes::MAX_LANES as i64),
+        value_name = "N"
+    )]
+    lanes: u8,
     /// Show no live link monitor (there is none either when standard output is not a
     /// terminal).
     #[arg(short = 'n', long = "no-monitor")]
@@ -383,7 +394,8 @@ async fn run_client(args: ClientArgs, mut service: Service<Args>) -> io::Result<
         links: links.subscribe(),
         token: token.subscribe(),
     };
-    let (opener, kept) = session::keep(setup, shutdown.clone(), service.connections.clone());
+    let lanes = usize::from(args.lanes);
+    let (opener, kept) = session::keep(setup, shutdown.clone(), service.connections.clone(), lanes);
     let serving = client::serve(listener, credentials, opener);
     tokio::pin!(serving, kept);
     service::notify_ready();
@@ -412,10 +424,11 @@ async fn run_client(args: ClientArgs, mut service: Service<Args>) -> io::Result<
                         (Ok(_), Ok(new_token)) => {
                             service::restart_only(
                                 CLIENT,
-                                "--listen, --listen-auth-file or metrics",
+                                "--listen, --listen-auth-file, --lanes or metrics",
                                 (&args, &new),
                                 |a: &ClientArgs| {
-                                    format!("{:?}", (a.listen, &a.listen_auth_file, &a.service))
+                                    let fixed = (a.listen, &a.listen_auth_file, a.lanes);
+                                    format!("{:?}", (fixed, &a.service))
                                 },
                             );
                             links.send_replace(new.links());
@@ -423,7 +436,7 @@ async fn run_client(args: ClientArgs, mut service: Service<Args>) -> io::Result<
                             say!(
                                 "{CLIENT}: reload: the connection uses the links now \
                                  configured (the token applies when it is next made; \
-                                 --listen and --listen-auth-file at a restart)"
+                                 --listen, --listen-auth-file and --lanes at a restart)"
                             );
                         }
                         (Err(e), _) | (_, Err(e)) => {

@@ -1,6 +1,6 @@
-//! The proxy client's one kept connection: made at start, made again with backoff whenever it
-//! ends, and multiplexed by yamux into one stream per proxied connection, so a new proxied
-//! connection costs no link handshake.
+//! The proxy client's kept connections, its lanes ([`super::lanes`]): each made at start, made
+//! again with backoff whenever it ends, and multiplexed by yamux into one stream per proxied
+//! connection, so a new proxied connection costs no link handshake.
 
 use futures::future::poll_fn;
 use std::collections::{HashMap, VecDeque};
@@ -15,6 +15,7 @@ use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Connection, Control, LinkEvent, LinkId};
 
 use super::frames::{FRAME_MAX, FrameSize, FrameWriter};
+use super::lanes::{self, Lane, LaneSeat};
 use super::stream::ProxyStream;
 use super::wire::{self, Greeting};
 use crate::links::ClientLinks;
@@ -34,27 +35,31 @@ const LINK_WAIT: Duration = Duration::from_secs(10);
 /// At most this many stream requests wait for a connection.
 const WAITING_MAX: usize = 1024;
 
-/// Opens streams on the kept connection.
+/// Opens streams on the kept connections.
 #[derive(Debug, Clone)]
 pub(crate) struct Opener {
-    requests: mpsc::Sender<OpenRequest>,
+    /// Each lane's requests, and what is known of it.
+    lanes: Arc<[(mpsc::Sender<OpenRequest>, Arc<Lane>)]>,
     /// One permit for each stream that may be open; a stream holds its permit until dropped.
     slots: Arc<Semaphore>,
 }
 
 impl Opener {
-    /// A new stream, once a connection is up.
+    /// A new stream on the lane that carries least, once its connection is up.
     pub(crate) async fn open(&self) -> io::Result<ProxyStream> {
         // With every slot taken, a new connection waits for one (as long as its caller waits).
         let slot = self.slots.clone().acquire_owned().await.map_err(|_| {
             io::Error::other(format!("already {MAX_OPEN} proxied connections at once"))
         })?;
+        let known: Vec<Arc<Lane>> = self.lanes.iter().map(|(_, lane)| lane.clone()).collect();
+        let (requests, lane) = &self.lanes[lanes::choose(&known)];
+        let seat = LaneSeat::take(lane);
         let (tx, rx) = oneshot::channel();
         let gone = || io::Error::new(io::ErrorKind::NotConnected, "the proxy client has stopped");
-        self.requests.send(tx).await.map_err(|_| gone())?;
+        requests.send(tx).await.map_err(|_| gone())?;
         rx.await
             .map_err(|_| gone())?
-            .map(|stream| stream.holding(slot))
+            .map(|stream| stream.holding(slot, seat))
     }
 }
 
@@ -77,37 +82,83 @@ enum Ended {
     Stopped,
 }
 
-/// Keeps a connection to the server up, made as `setup` says; the task ends if the server
-/// refuses this client, with the reason, or on shutdown, with `None`, once the connection
-/// has ended gracefully.
+/// Keeps `lanes` connections to the server up, each made as `setup` says, and each in a task
+/// of its own; the returned task ends if the server refuses this client, with the reason, or
+/// on shutdown, with `None`, once every connection has ended gracefully.
 pub(crate) fn keep(
     setup: Setup,
     shutdown: Shutdown,
     connections: Connections,
+    lanes: usize,
 ) -> (Opener, tokio::task::JoinHandle<Option<io::Error>>) {
-    let (requests, rx) = mpsc::channel(WAITING_MAX);
-    let task = tokio::spawn(keep_connected(setup, rx, shutdown, connections));
+    let mut kept = tokio::task::JoinSet::new();
+    let mut known = Vec::with_capacity(lanes);
+    for i in 0..lanes {
+        let (requests, rx) = mpsc::channel(WAITING_MAX);
+        let lane = Arc::new(Lane::default());
+        let name = Named {
+            label: lanes::label(i, lanes),
+            lane: lane.clone(),
+        };
+        let (setup, shutdown, connections) = (setup.clone(), shutdown.clone(), connections.clone());
+        kept.spawn(keep_connected(setup, rx, name, shutdown, connections));
+        known.push((requests, lane));
+    }
+    let task = tokio::spawn(async move {
+        while let Some(ended) = kept.join_next().await {
+            match ended {
+                Ok(None) => {}
+                // The server refused one lane: it refuses them all. The others end with
+                // the set.
+                Ok(Some(refused)) => return Some(refused),
+                Err(e) => return Some(io::Error::other(format!("a lane failed: {e}"))),
+            }
+        }
+        None
+    });
     let slots = Arc::new(Semaphore::new(MAX_OPEN));
-    (Opener { requests, slots }, task)
+    let opener = Opener {
+        lanes: known.into(),
+        slots,
+    };
+    (opener, task)
+}
+
+/// A lane as its task knows it.
+struct Named {
+    /// How the operator's messages name it.
+    label: String,
+    /// Where the lane says whether it serves.
+    lane: Arc<Lane>,
 }
 
 async fn keep_connected(
     setup: Setup,
     mut requests: mpsc::Receiver<OpenRequest>,
+    name: Named,
     shutdown: Shutdown,
     connections: Connections,
 ) -> Option<io::Error> {
     let mut backoff = BACKOFF_MIN;
     loop {
         let began = Instant::now();
-        match session(setup.clone(), &mut requests, (&shutdown, &connections)).await {
+        let ended = session(
+            setup.clone(),
+            &mut requests,
+            &name,
+            (&shutdown, &connections),
+        )
+        .await;
+        name.lane.set_serving(None);
+        match ended {
             Ended::Stopped => return None,
             Ended::Refused(e) => return Some(e),
             Ended::Lost(e) => {
                 if began.elapsed() >= LIVED_LONG {
                     backoff = BACKOFF_MIN;
                 }
-                say!("liag proxy client: {e}; connecting again in {backoff:?}");
+                let label = &name.label;
+                say!("liag proxy client{label}: {e}; connecting again in {backoff:?}");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     () = shutdown.stopping() => return None,
@@ -122,6 +173,7 @@ async fn keep_connected(
 async fn session(
     mut setup: Setup,
     requests: &mut mpsc::Receiver<OpenRequest>,
+    name: &Named,
     (shutdown, connections): (&Shutdown, &Connections),
 ) -> Ended {
     let token = setup.token.borrow_and_update().clone();
@@ -170,7 +222,8 @@ async fn session(
                 )));
             }
         }
-        let watch = tokio::spawn(report_links(conn.control()));
+        let watch = tokio::spawn(report_links(conn.control(), name.label.clone()));
+        name.lane.set_serving(Some(conn.control()));
         let ended = multiplex(conn, requests).await;
         watch.abort();
         Err(ended)
@@ -213,13 +266,13 @@ pub(crate) type Muxed = yamux::Connection<FrameWriter<Compat<Connection>>>;
 
 /// Says which links the connection has, and when one comes or goes, so the operator sees
 /// the bonding at work.
-async fn report_links(control: Control) {
+async fn report_links(control: Control, label: String) {
     let (links, mut events) = control.links_and_events();
     let mut tags: HashMap<LinkId, String> = links.into_iter().map(|l| (l.id, l.tag)).collect();
     let mut up: Vec<&str> = tags.values().map(String::as_str).collect();
     up.sort_unstable();
     say!(
-        "liag proxy client: connected to the server over {} link(s): {}",
+        "liag proxy client{label}: connected to the server over {} link(s): {}",
         up.len(),
         up.join(", ")
     );
@@ -227,13 +280,13 @@ async fn report_links(control: Control) {
         match events.recv().await {
             Ok(LinkEvent::Added { link }) => {
                 if let Some(stats) = control.links().into_iter().find(|l| l.id == link) {
-                    say!("liag proxy client: link up: {}", stats.tag);
+                    say!("liag proxy client{label}: link up: {}", stats.tag);
                     tags.insert(link, stats.tag);
                 }
             }
             Ok(LinkEvent::Removed { link, error }) => {
                 let tag = tags.remove(&link).unwrap_or_else(|| format!("{link:?}"));
-                say!("liag proxy client: link down: {tag}: {error}");
+                say!("liag proxy client{label}: link down: {tag}: {error}");
             }
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => return,

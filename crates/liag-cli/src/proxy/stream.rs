@@ -11,6 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
 use super::frames::FrameSize;
+use super::lanes::LaneSeat;
 
 /// A stream of the kept connection, with tokio's I/O traits.
 #[derive(Debug)]
@@ -20,8 +21,9 @@ pub(crate) struct ProxyStream {
     frame: FrameSize,
     /// This side has closed its direction.
     shut: bool,
-    /// The client's permit for this stream (see `session::MAX_OPEN`).
-    _slot: Option<OwnedSemaphorePermit>,
+    /// The client's permit for this stream (see `session::MAX_OPEN`), and its place in its
+    /// lane.
+    _held: Option<(OwnedSemaphorePermit, LaneSeat)>,
 }
 
 impl ProxyStream {
@@ -30,13 +32,13 @@ impl ProxyStream {
             inner: stream.compat(),
             frame,
             shut: false,
-            _slot: None,
+            _held: None,
         }
     }
 
-    /// The stream, holding `slot` until it is dropped.
-    pub(crate) fn holding(mut self, slot: OwnedSemaphorePermit) -> Self {
-        self._slot = Some(slot);
+    /// The stream, holding `slot` and `seat` until it is dropped.
+    pub(crate) fn holding(mut self, slot: OwnedSemaphorePermit, seat: LaneSeat) -> Self {
+        self._held = Some((slot, seat));
         self
     }
 }

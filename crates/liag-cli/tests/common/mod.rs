@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own part.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -151,4 +151,50 @@ pub(crate) fn listening(args: impl Fn(u16) -> Vec<String>) -> (Liag, u16, TcpStr
         }
     }
     panic!("ten free ports were all taken before liag bound them: {taken:?}");
+}
+
+/// The body of a 200 answer to `GET path` from a server on loopback port `port`.
+pub(crate) fn http_get(port: u16, path: &str) -> String {
+    let mut socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        socket,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
+/// A sample line of the Prometheus text format: name, labels, value.
+pub(crate) fn parse_sample(line: &str) -> (String, Vec<(String, String)>, f64) {
+    let (series, value) = line.rsplit_once(' ').unwrap();
+    let value: f64 = value
+        .parse()
+        .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+    let (name, labels) = match series.split_once('{') {
+        Some((name, rest)) => {
+            let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("{line:?}"));
+            let labels = inner
+                .split("\",")
+                .filter(|l| !l.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("{line:?}"));
+                    (k.to_string(), v.trim_end_matches('"').to_string())
+                })
+                .collect();
+            (name, labels)
+        }
+        None => (series, Vec::new()),
+    };
+    assert!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "bad name in {line:?}"
+    );
+    (name.to_string(), labels, value)
 }
