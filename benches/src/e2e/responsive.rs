@@ -347,10 +347,11 @@ pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value
             (Crossing::PlainTcp, _) => "plain TCP, first path".to_string(),
             (Crossing::Tunnel(name, _), true) => format!("{name}, bulk on another connection"),
             (Crossing::Tunnel(name, _), false) => format!("{name}, idle"),
-            (Crossing::Proxy(_, None), true) => "liag proxy, bulk on another stream".to_string(),
-            (Crossing::Proxy(_, Some(n)), true) => {
-                format!("liag proxy --lanes {n}, bulk on another stream")
+            (Crossing::Proxy(_, None), true) => "liag proxy, bulk on another lane".to_string(),
+            (Crossing::Proxy(_, Some(1)), true) => {
+                "liag proxy --lanes 1, bulk in the same connection".to_string()
             }
+            (Crossing::Proxy(_, Some(n)), true) => format!("liag proxy --lanes {n}, bulk"),
             (Crossing::Proxy(..), false) => "liag proxy, idle".to_string(),
         };
         if only

@@ -8,8 +8,8 @@ use liag_transports::liag_tokio::EndpointConfig;
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ServerLimits {
     /// Most connections one peer address (IPv4, or IPv6 /64) may hold at once: for the tunnel
-    /// each forwarded TCP connection is one, for the proxy each client is one. Raise it for
-    /// clients behind one NAT address.
+    /// each forwarded TCP connection is one, for the proxy each lane of a client is one (two
+    /// by default). Raise it for clients behind one NAT address.
     #[arg(long, default_value_t = 64, value_name = "N")]
     max_connections_per_source: usize,
     /// Most sockets (links and handshakes) one peer address may hold.

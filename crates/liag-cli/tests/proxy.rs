@@ -695,7 +695,7 @@ async fn a_connection_opened_beside_a_download_takes_another_lane() {
     let port = server.port();
     // An idle connection takes the first lane, a download the second (the first has a stream).
     let _idle = through(proxy.socks, "127.0.0.1", port).await.unwrap();
-    let (len, read) = (256usize << 20, Arc::new(AtomicUsize::new(0)));
+    let (len, read) = (64usize << 20, Arc::new(AtomicUsize::new(0)));
     let mut stream = through(proxy.socks, "127.0.0.1", port).await.unwrap();
     stream.write_u64(len as u64).await.unwrap();
     stream.write_u8(1).await.unwrap();
@@ -714,18 +714,25 @@ async fn a_connection_opened_beside_a_download_takes_another_lane() {
             );
             at += n;
             counted.store(at, Ordering::Relaxed);
+            // At most about 100 MB/s, so that it still flows when the next streams open.
+            if at % (1 << 20) < n {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     });
     let flowing = async {
-        while read.load(Ordering::Relaxed) < 16 << 20 {
+        while read.load(Ordering::Relaxed) < 8 << 20 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
     tokio::time::timeout(Duration::from_secs(60), flowing)
         .await
         .expect("the download flows");
-    // Now the first lane has more streams and the second the traffic: two connections opened
-    // meanwhile take the first, by its traffic and not its count of streams.
+    // The client reads its lanes' traffic every 200 ms: give it a few readings.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each lane holds one stream, and the second carries the download: another idle
+    // connection takes the first lane by its traffic, and so does a download opened next,
+    // though the first lane now holds two streams to the second's one.
     let _idle_too = through(proxy.socks, "127.0.0.1", port).await.unwrap();
     let small = 4usize << 20;
     download(proxy.socks, "127.0.0.1", port, small, 2).await;

@@ -233,7 +233,6 @@ fn config_show_prints_the_effective_configuration() {
     );
 }
 
-/// GET `path` from an HTTP server on loopback `port`: the body.
 #[test]
 fn metrics_are_served_in_the_prometheus_format() {
     let echo = echo();

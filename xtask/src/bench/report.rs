@@ -100,9 +100,10 @@ fn redundant_rows(s: &Value) -> Vec<Row> {
     })
 }
 
-/// Round trips under load, one row per crossing; liag's tunnel and proxy with a bulk transfer
-/// beside the round trips are judged against issue 21's targets: p50 ≤ 10 ms and p99 ≤ 30 ms,
-/// the bulk transfer ≥ 95 % of the links' sum.
+/// Round trips under load, one row per crossing; liag's tunnel and proxy (as it runs by
+/// default) with a bulk transfer beside the round trips are judged against issue 21's targets:
+/// p50 ≤ 10 ms and p99 ≤ 30 ms, the bulk transfer ≥ 95 % of the links' sum. The proxy with one
+/// lane is shown, not judged.
 fn responsive_rows(s: &Value) -> Vec<Row> {
     let sum = f(s, "sum_mbit_s");
     each_row(s, |what, name, r| {
@@ -113,7 +114,7 @@ fn responsive_rows(s: &Value) -> Vec<Row> {
         });
         let judged = [
             "liag tunnel, bulk on another connection",
-            "liag proxy, bulk in the same connection",
+            "liag proxy, bulk on another lane",
         ]
         .contains(&name);
         let holds = bulk.is_some_and(|b| p50 <= 10.0 && p99 <= 30.0 && b >= 0.95 * sum);
@@ -542,25 +543,30 @@ mod tests {
                 {"name": "liag tunnel, idle", "p50_ms": 0.3, "p99_ms": 4.0, "bulk_mbit_s": null},
                 {"name": "liag tunnel, bulk on another connection", "p50_ms": p50,
                  "p99_ms": p99, "bulk_mbit_s": bulk},
-                {"name": "liag proxy, bulk in the same connection", "p50_ms": p50 + 1.0,
-                 "p99_ms": p99, "bulk_mbit_s": bulk}]})
+                {"name": "liag proxy, bulk on another lane", "p50_ms": p50 + 1.0,
+                 "p99_ms": p99, "bulk_mbit_s": bulk},
+                {"name": "liag proxy --lanes 1, bulk in the same connection", "p50_ms": 15.0,
+                 "p99_ms": 21.0, "bulk_mbit_s": bulk}]})
         };
-        assert_eq!(verdicts(s(8.0, 25.0, 67.0)), [None, Some(true), Some(true)]);
+        assert_eq!(
+            verdicts(s(8.0, 25.0, 67.0)),
+            [None, Some(true), Some(true), None]
+        );
         assert_eq!(
             verdicts(s(9.5, 25.0, 67.0)),
-            [None, Some(true), Some(false)]
+            [None, Some(true), Some(false), None]
         );
         assert_eq!(
             verdicts(s(12.0, 25.0, 67.0)),
-            [None, Some(false), Some(false)]
+            [None, Some(false), Some(false), None]
         );
         assert_eq!(
             verdicts(s(8.0, 35.0, 67.0)),
-            [None, Some(false), Some(false)]
+            [None, Some(false), Some(false), None]
         );
         assert_eq!(
             verdicts(s(8.0, 25.0, 60.0)),
-            [None, Some(false), Some(false)]
+            [None, Some(false), Some(false), None]
         );
     }
 

@@ -1,6 +1,6 @@
 //! `liag proxy client`'s front end: a SOCKS5 server (RFC 1928) for the local applications,
 //! with no authentication or a username and password (RFC 1929). CONNECT and UDP ASSOCIATE
-//! each take a stream of the kept connection.
+//! each take a stream of one of the kept connections (see `lanes`).
 
 use fast_socks5::server::{Socks5ServerProtocol, states};
 use fast_socks5::util::target_addr::TargetAddr;

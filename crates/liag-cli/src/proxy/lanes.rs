@@ -1,82 +1,127 @@
-//! The proxy client's lanes: aggregated connections to the server over the same links, each
-//! multiplexing streams of its own.
+//! The proxy client's lanes: aggregated connections to the server over the same paths, each
+//! with a link of its own on every path, and each multiplexing streams of its own.
 //!
 //! One aggregated connection delivers its bytes in the order they were written, whichever
 //! stream wrote them. A small request written behind a download's data waits at the far end
 //! until the download's earlier bytes have come in, the slowest link's included: under load,
 //! the round trips of a shell or a call through one connection take as long as the slowest
-//! link's queue. A stream of another connection shares the links' queues but not that order.
+//! link's queue. A stream of another connection shares the paths' queues but not that order.
 //! So the client keeps a few connections, and a new stream goes to the lane that carries
 //! least at the time; a stream opened beside a running download travels apart from it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
 
-use liag_transports::liag_tokio::Control;
+use liag_transports::liag_tokio::{Control, LinkState};
 
 /// The lanes a client keeps unless told otherwise.
 pub(crate) const DEFAULT_LANES: u8 = 2;
 /// The most lanes a client may keep: each is a connection with a link on every path.
 pub(crate) const MAX_LANES: u8 = 8;
-/// Lanes whose traffic differs by less than this (bytes per second, both ways together) count
-/// as equally busy, and the one with fewer streams takes a new stream. A lane carrying only
-/// interactive streams stays under it; one carrying a transfer of a megabit or more does not.
+/// Lanes whose traffic over the last second falls in the same step of this many bytes per
+/// second (both ways together, a megabit per second) count as equally busy, and the one with
+/// fewer streams takes a new stream. A lane carrying only interactive streams stays in the
+/// first step; one carrying a transfer of a megabit per second or more does not.
 const LOAD_STEP: f64 = 125_000.0;
+/// How often a serving lane's figures are read from its connection, so that choosing a lane
+/// takes no connection's lock.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 
-/// What the opener knows of one lane.
-#[derive(Debug, Default)]
+/// What the opener knows of one lane. The figures are each read on its own: a choice made on
+/// a mix of two readings is as good as one made a moment earlier or later.
+#[derive(Debug)]
 pub(crate) struct Lane {
-    /// The lane's connection while it serves streams.
-    serving: Mutex<Option<Control>>,
+    /// The lane's connection serves streams.
+    serving: AtomicBool,
+    /// At the last reading, a link of the connection was active: a connection whose links are
+    /// all down or under test serves nothing until one comes back.
+    working: AtomicBool,
+    /// At the last reading, the bytes per second its links carried over the last second, both
+    /// ways together (an `f64`'s bits).
+    load: AtomicU64,
     /// Streams of the lane still open.
     streams: AtomicUsize,
+    /// How many of the client's lanes serve, shared by them all.
+    lanes_serving: Arc<watch::Sender<usize>>,
 }
 
 impl Lane {
-    /// The lane serves streams on the connection of `control`, or (with `None`) on none.
-    pub(crate) fn set_serving(&self, control: Option<Control>) {
-        *self.serving() = control;
+    /// `n` lanes that count together how many of them serve.
+    pub(crate) fn lanes(n: usize) -> Vec<Arc<Lane>> {
+        let lanes_serving = Arc::new(watch::Sender::new(0));
+        (0..n)
+            .map(|_| {
+                Arc::new(Lane {
+                    serving: AtomicBool::new(false),
+                    working: AtomicBool::new(false),
+                    load: AtomicU64::new(0),
+                    streams: AtomicUsize::new(0),
+                    lanes_serving: lanes_serving.clone(),
+                })
+            })
+            .collect()
     }
 
-    fn serving(&self) -> MutexGuard<'_, Option<Control>> {
-        // Nothing is left half-changed under the lock: a panic elsewhere leaves it usable.
-        self.serving.lock().unwrap_or_else(|e| e.into_inner())
+    /// Whether the lane serves streams (its connection greeted, and not yet ended).
+    pub(crate) fn set_serving(&self, serving: bool) {
+        if self.serving.swap(serving, Ordering::AcqRel) != serving {
+            self.lanes_serving
+                .send_modify(|n| *n = if serving { *n + 1 } else { *n - 1 });
+        }
+    }
+
+    /// Waits until one of the lanes serves.
+    pub(crate) async fn any_serving(&self) {
+        let mut count = self.lanes_serving.subscribe();
+        // The sender lives as long as this lane: the wait cannot fail.
+        let _ = count.wait_for(|&n| n > 0).await;
+    }
+
+    /// Reads the lane's figures from its connection now.
+    pub(crate) fn read(&self, control: &Control) {
+        let links = control.link_rates();
+        let working = links.iter().any(|l| l.stats.state == LinkState::Active);
+        let load: f64 = links.iter().map(|l| l.send_1s + l.receive_1s).sum();
+        self.working.store(working, Ordering::Relaxed);
+        self.load.store(load.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Reads the lane's figures from its connection every [`FOLLOW_EVERY`], until dropped.
+    pub(crate) async fn follow(self: Arc<Self>, control: Control) {
+        loop {
+            tokio::time::sleep(FOLLOW_EVERY).await;
+            self.read(&control);
+        }
     }
 
     /// How the lane ranks for a new stream now (see [`Rank`]).
     fn rank(&self) -> Rank {
-        let serving = self.serving().clone();
-        let load = serving.as_ref().map_or(0.0, |control| {
-            control
-                .link_rates()
-                .iter()
-                .map(|l| l.send_1s + l.receive_1s)
-                .sum::<f64>()
-        });
         Rank::new(
-            serving.is_some(),
-            load,
+            self.serving.load(Ordering::Acquire) && self.working.load(Ordering::Relaxed),
+            f64::from_bits(self.load.load(Ordering::Relaxed)),
             self.streams.load(Ordering::Relaxed),
         )
     }
 }
 
-/// How a lane ranks for a new stream, lower first: one that serves before one that is
-/// connecting, then by its traffic over the last second in steps of [`LOAD_STEP`], then by its
-/// streams.
+/// How a lane ranks for a new stream, lower first: one that serves with a working link before
+/// one that does not (connecting, waiting to connect again, or with no link active), then by
+/// its traffic over the last second in steps of [`LOAD_STEP`], then by its streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Rank {
-    connecting: bool,
+    not_serving: bool,
     load_steps: u64,
     streams: usize,
 }
 
 impl Rank {
-    /// The rank of a lane that `serving` or not, carrying `load` bytes per second both ways,
-    /// with `streams` open.
+    /// The rank of a lane that serves with a working link (or not), carrying `load` bytes per
+    /// second both ways, with `streams` open.
     fn new(serving: bool, load: f64, streams: usize) -> Self {
         Rank {
-            connecting: !serving,
+            not_serving: !serving,
             // A float to integer cast saturates, and takes NaN to 0.
             load_steps: (load / LOAD_STEP) as u64,
             streams,
@@ -84,16 +129,17 @@ impl Rank {
     }
 }
 
-/// Which lane takes the next stream: the first of the least rank.
-pub(crate) fn choose(lanes: &[Arc<Lane>]) -> usize {
-    first_least(lanes.iter().map(|lane| lane.rank()))
+/// Which of `lanes` takes the next stream: the first of the least rank.
+pub(crate) fn choose<'a>(lanes: impl Iterator<Item = &'a Lane>) -> usize {
+    first_least(lanes.map(Lane::rank))
 }
 
 /// The index of the first of the least ranks (0 for none).
 fn first_least(ranks: impl Iterator<Item = Rank>) -> usize {
+    // `min_by_key` gives the first of equal minimums.
     ranks
         .enumerate()
-        .min_by_key(|&(i, rank)| (rank, i))
+        .min_by_key(|&(_, rank)| rank)
         .map_or(0, |(i, _)| i)
 }
 
@@ -128,18 +174,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn streams_spread_over_idle_lanes_and_a_connecting_lane_comes_last() {
-        let lanes: Vec<Arc<Lane>> = (0..3).map(|_| Arc::new(Lane::default())).collect();
+    fn streams_spread_over_lanes_of_equal_traffic_by_their_count() {
+        let lanes = Lane::lanes(3);
+        let choose = || choose(lanes.iter().map(|l| &**l));
         // None serves yet: the first takes it.
-        assert_eq!(choose(&lanes), 0);
+        assert_eq!(choose(), 0);
         let _a = LaneSeat::take(&lanes[0]);
-        assert_eq!(choose(&lanes), 1);
+        assert_eq!(choose(), 1);
         let b = LaneSeat::take(&lanes[1]);
         let _c = LaneSeat::take(&lanes[2]);
-        assert_eq!(choose(&lanes), 0);
+        assert_eq!(choose(), 0);
         // A stream gone frees its seat.
         drop(b);
-        assert_eq!(choose(&lanes), 1);
+        assert_eq!(choose(), 1);
         assert_eq!(lanes[1].streams.load(Ordering::Relaxed), 0);
     }
 
@@ -161,6 +208,49 @@ mod tests {
         ];
         assert_eq!(first_least(ranks.into_iter()), 0);
         assert_eq!(first_least(std::iter::empty()), 0);
+    }
+
+    #[tokio::test]
+    async fn an_open_waits_for_a_lane_that_serves_and_takes_it_once_a_link_works() {
+        use liag_transports::liag_tokio::{EndpointConfig, connect};
+        let lanes = Lane::lanes(2);
+        let choose = || choose(lanes.iter().map(|l| &**l));
+        let waiting = tokio::spawn({
+            let lane = lanes[0].clone();
+            async move { lane.any_serving().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        // The second lane serves: the wait ends. Its connection has no link yet, so it ranks
+        // with the first, which has no more streams.
+        let _seat = LaneSeat::take(&lanes[0]);
+        let (conn, _links) = connect(EndpointConfig::default());
+        lanes[1].set_serving(true);
+        lanes[1].read(&conn.control());
+        waiting.await.unwrap();
+        assert_eq!(choose(), 1);
+        let _seat = LaneSeat::take(&lanes[1]);
+        let _seat = LaneSeat::take(&lanes[1]);
+        assert_eq!(choose(), 0);
+        // Set twice, it still counts once; unset, none serves.
+        lanes[1].set_serving(true);
+        assert_eq!(*lanes[0].lanes_serving.borrow(), 1);
+        lanes[1].set_serving(false);
+        lanes[1].set_serving(false);
+        assert_eq!(*lanes[0].lanes_serving.borrow(), 0);
+    }
+
+    #[test]
+    fn a_serving_lane_with_a_working_link_comes_first() {
+        let lanes = Lane::lanes(2);
+        lanes[1].set_serving(true);
+        lanes[1].working.store(true, Ordering::Relaxed);
+        lanes[1].load.store(5e6f64.to_bits(), Ordering::Relaxed);
+        let _seats = [LaneSeat::take(&lanes[1]), LaneSeat::take(&lanes[1])];
+        assert_eq!(choose(lanes.iter().map(|l| &**l)), 1);
+        // Its links down, it ranks with the lanes that do not serve.
+        lanes[1].working.store(false, Ordering::Relaxed);
+        assert_eq!(choose(lanes.iter().map(|l| &**l)), 0);
     }
 
     #[test]

@@ -132,9 +132,10 @@ pub(crate) struct ClientArgs {
     ip: IpChoice,
     #[command(flatten)]
     tiers: TierArgs,
-    /// Aggregated connections to keep to the server, 1 to 8, each over all the links. A new
-    /// proxied connection goes to the one that carries least, so a shell or a call opened
-    /// beside a download does not wait behind the download's data.
+    /// Aggregated connections to keep to the server, 1 to 8, each with a link of its own on
+    /// every path (N times the sockets and keep-alives). A new proxied connection goes to
+    /// the one that carries least, so a shell or a call opened beside a download does not
+    /// wait behind the download's data. 1 keeps the fewest links, for a metered path, say.
     #[arg(
         long = "lanes",
         default_value_t = lanes::DEFAULT_LANES,
@@ -434,8 +435,8 @@ async fn run_client(args: ClientArgs, mut service: Service<Args>) -> io::Result<
                             links.send_replace(new.links());
                             token.send_replace(new_token);
                             say!(
-                                "{CLIENT}: reload: the connection uses the links now \
-                                 configured (the token applies when it is next made; \
+                                "{CLIENT}: reload: the connections use the links now \
+                                 configured (the token applies when each is next made; \
                                  --listen, --listen-auth-file and --lanes at a restart)"
                             );
                         }

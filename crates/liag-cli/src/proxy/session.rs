@@ -10,6 +10,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+use tokio_util::task::AbortOnDropHandle;
 
 use liag_transports::connect_with;
 use liag_transports::liag_tokio::{Connection, Control, LinkEvent, LinkId};
@@ -45,25 +46,35 @@ pub(crate) struct Opener {
 }
 
 impl Opener {
-    /// A new stream on the lane that carries least, once its connection is up.
+    /// A new stream on the lane that carries least, once a lane's connection is up.
     pub(crate) async fn open(&self) -> io::Result<ProxyStream> {
         // With every slot taken, a new connection waits for one (as long as its caller waits).
         let slot = self.slots.clone().acquire_owned().await.map_err(|_| {
             io::Error::other(format!("already {MAX_OPEN} proxied connections at once"))
         })?;
-        let known: Vec<Arc<Lane>> = self.lanes.iter().map(|(_, lane)| lane.clone()).collect();
-        let (requests, lane) = &self.lanes[lanes::choose(&known)];
-        let seat = LaneSeat::take(lane);
-        let (tx, rx) = oneshot::channel();
         let gone = || io::Error::new(io::ErrorKind::NotConnected, "the proxy client has stopped");
-        requests.send(tx).await.map_err(|_| gone())?;
-        rx.await
-            .map_err(|_| gone())?
-            .map(|stream| stream.holding(slot, seat))
+        // A lane that ends as the request reaches it answers that it was lost: the request is
+        // made once more, on the lane then chosen.
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            // While every lane is down, a request waits for the first to come up rather than
+            // for one chosen beforehand.
+            self.lanes[0].1.any_serving().await;
+            let (requests, lane) = &self.lanes[lanes::choose(self.lanes.iter().map(|(_, l)| &**l))];
+            let seat = LaneSeat::take(lane);
+            let (tx, rx) = oneshot::channel();
+            requests.send(tx).await.map_err(|_| gone())?;
+            match rx.await.map_err(|_| gone())? {
+                Ok(stream) => return Ok(stream.holding(slot, seat)),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted && tries > 0 => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
-/// What the connection is made with; a reload changes it.
+/// What each lane's connection is made with; a reload changes it.
 #[derive(Clone)]
 pub(crate) struct Setup {
     /// The links configured now; the connection open follows them.
@@ -93,28 +104,30 @@ pub(crate) fn keep(
 ) -> (Opener, tokio::task::JoinHandle<Option<io::Error>>) {
     let mut kept = tokio::task::JoinSet::new();
     let mut known = Vec::with_capacity(lanes);
-    for i in 0..lanes {
+    for (i, lane) in Lane::lanes(lanes.max(1)).into_iter().enumerate() {
         let (requests, rx) = mpsc::channel(WAITING_MAX);
-        let lane = Arc::new(Lane::default());
-        let name = Named {
+        let task = LaneTask {
             label: lanes::label(i, lanes),
             lane: lane.clone(),
         };
         let (setup, shutdown, connections) = (setup.clone(), shutdown.clone(), connections.clone());
-        kept.spawn(keep_connected(setup, rx, name, shutdown, connections));
+        kept.spawn(keep_connected(setup, rx, task, shutdown, connections));
         known.push((requests, lane));
     }
     let task = tokio::spawn(async move {
+        let mut failed = None;
         while let Some(ended) = kept.join_next().await {
-            match ended {
-                Ok(None) => {}
-                // The server refused one lane: it refuses them all. The others end with
-                // the set.
-                Ok(Some(refused)) => return Some(refused),
-                Err(e) => return Some(io::Error::other(format!("a lane failed: {e}"))),
-            }
+            let why = match ended {
+                Ok(None) => continue,
+                Ok(Some(refused)) => refused,
+                Err(e) => io::Error::other(format!("a lane failed: {e}")),
+            };
+            // The server refused one lane (so it refuses them all), or a lane failed: the
+            // other lanes end gracefully, as on shutdown, and the first reason is the client's.
+            shutdown.stop();
+            failed.get_or_insert(why);
         }
-        None
+        failed
     });
     let slots = Arc::new(Semaphore::new(MAX_OPEN));
     let opener = Opener {
@@ -125,7 +138,7 @@ pub(crate) fn keep(
 }
 
 /// A lane as its task knows it.
-struct Named {
+struct LaneTask {
     /// How the operator's messages name it.
     label: String,
     /// Where the lane says whether it serves.
@@ -135,7 +148,7 @@ struct Named {
 async fn keep_connected(
     setup: Setup,
     mut requests: mpsc::Receiver<OpenRequest>,
-    name: Named,
+    lane: LaneTask,
     shutdown: Shutdown,
     connections: Connections,
 ) -> Option<io::Error> {
@@ -145,11 +158,11 @@ async fn keep_connected(
         let ended = session(
             setup.clone(),
             &mut requests,
-            &name,
+            &lane,
             (&shutdown, &connections),
         )
         .await;
-        name.lane.set_serving(None);
+        lane.lane.set_serving(false);
         match ended {
             Ended::Stopped => return None,
             Ended::Refused(e) => return Some(e),
@@ -157,7 +170,7 @@ async fn keep_connected(
                 if began.elapsed() >= LIVED_LONG {
                     backoff = BACKOFF_MIN;
                 }
-                let label = &name.label;
+                let label = &lane.label;
                 say!("liag proxy client{label}: {e}; connecting again in {backoff:?}");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
@@ -173,7 +186,7 @@ async fn keep_connected(
 async fn session(
     mut setup: Setup,
     requests: &mut mpsc::Receiver<OpenRequest>,
-    name: &Named,
+    lane: &LaneTask,
     (shutdown, connections): (&Shutdown, &Connections),
 ) -> Ended {
     let token = setup.token.borrow_and_update().clone();
@@ -184,7 +197,8 @@ async fn session(
     };
     let (mut conn, handle) = connect_with(connector, links.endpoint_config());
     let control = conn.control();
-    let _tracked = connections.track("proxy connection", control.clone());
+    let label = format!("proxy connection{}", lane.label);
+    let _tracked = connections.track(label, control.clone());
     let body = async {
         handle
             .wait_for_link(LINK_WAIT)
@@ -222,11 +236,16 @@ async fn session(
                 )));
             }
         }
-        let watch = tokio::spawn(report_links(conn.control(), name.label.clone()));
-        name.lane.set_serving(Some(conn.control()));
-        let ended = multiplex(conn, requests).await;
-        watch.abort();
-        Err(ended)
+        // The lane's figures first: the opener chooses by them as soon as the lane serves.
+        lane.lane.read(&control);
+        lane.lane.set_serving(true);
+        let _following =
+            AbortOnDropHandle::new(tokio::spawn(lane.lane.clone().follow(control.clone())));
+        let _reporting = AbortOnDropHandle::new(tokio::spawn(report_links(
+            control.clone(),
+            lane.label.clone(),
+        )));
+        Err(multiplex(conn, requests, &lane.lane).await)
     };
     // A reload's links apply to this connection as it runs.
     let session = async {
@@ -295,7 +314,7 @@ async fn report_links(control: Control, label: String) {
 }
 
 /// yamux over `conn` in `mode`, with the same settings at both ends: streams and their windows
-/// bounded, so one connection's memory is bounded (256 KiB per stream at first, 64 MiB in
+/// bounded, so one connection's memory is bounded (256 KiB per stream at first, 128 MiB in
 /// all). Its streams' frames follow the connection's rate ([`FrameSize`]); give each stream
 /// the one returned.
 pub(crate) fn multiplexer(conn: Connection, mode: yamux::Mode) -> (Muxed, FrameSize) {
@@ -309,8 +328,12 @@ pub(crate) fn multiplexer(conn: Connection, mode: yamux::Mode) -> (Muxed, FrameS
     (yamux::Connection::new(io, config, mode), frame)
 }
 
-/// Serves stream requests on `conn` until it ends.
-async fn multiplex(conn: Connection, requests: &mut mpsc::Receiver<OpenRequest>) -> Ended {
+/// Serves stream requests on `conn` until it ends; `lane` serves no more from then on.
+async fn multiplex(
+    conn: Connection,
+    requests: &mut mpsc::Receiver<OpenRequest>,
+    lane: &Lane,
+) -> Ended {
     let (mut mux, frame) = multiplexer(conn, yamux::Mode::Client);
     let mut waiting: VecDeque<OpenRequest> = VecDeque::new();
     let mut requests_open = true;
@@ -325,6 +348,9 @@ async fn multiplex(conn: Connection, requests: &mut mpsc::Receiver<OpenRequest>)
                 Poll::Pending => break,
             }
         }
+        // A requester that gave up (its caller's time ran out) gets no stream: yamux counts
+        // a dropped stream until it is next polled, so a burst of them could reach its limit.
+        waiting.retain(|request| !request.is_closed());
         while !waiting.is_empty() {
             match mux.poll_new_outbound(cx) {
                 Poll::Ready(Ok(stream)) => {
@@ -353,6 +379,11 @@ async fn multiplex(conn: Connection, requests: &mut mpsc::Receiver<OpenRequest>)
         }
     })
     .await;
+    // Not chosen from now on; what was sent to the lane before is told to ask again.
+    lane.set_serving(false);
+    while let Ok(request) = requests.try_recv() {
+        waiting.push_back(request);
+    }
     for request in waiting {
         let _ = request.send(Err(io::Error::new(
             io::ErrorKind::ConnectionAborted,

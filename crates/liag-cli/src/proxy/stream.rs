@@ -13,7 +13,7 @@ use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 use super::frames::FrameSize;
 use super::lanes::LaneSeat;
 
-/// A stream of the kept connection, with tokio's I/O traits.
+/// A stream of one of the kept connections, with tokio's I/O traits.
 #[derive(Debug)]
 pub(crate) struct ProxyStream {
     inner: Compat<yamux::Stream>,

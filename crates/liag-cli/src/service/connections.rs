@@ -12,7 +12,7 @@ use liag_transports::liag_tokio::Control;
 pub(crate) struct Entry {
     /// A number unique within this process, in the order connections opened.
     pub(crate) id: u64,
-    /// What it carries, for people: `port 22 for 127.0.0.1:40112`, `proxy session`.
+    /// What it carries, for people: `port 22 for 127.0.0.1:40112`, `proxy connection (lane 1 of 2)`.
     pub(crate) label: String,
     /// Its links and figures.
     pub(crate) control: Control,

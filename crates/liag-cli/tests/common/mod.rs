@@ -153,12 +153,13 @@ pub(crate) fn listening(args: impl Fn(u16) -> Vec<String>) -> (Liag, u16, TcpStr
     panic!("ten free ports were all taken before liag bound them: {taken:?}");
 }
 
-/// The body of a 200 answer to `GET path` from a server on loopback port `port`.
+/// How long a helper here waits for an answer before the test fails.
+const READ_PATIENCE: Duration = Duration::from_secs(30);
+
+/// GET `path` from an HTTP server on loopback `port`: the body of its 200 answer.
 pub(crate) fn http_get(port: u16, path: &str) -> String {
     let mut socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    socket.set_read_timeout(Some(READ_PATIENCE)).unwrap();
     write!(
         socket,
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
