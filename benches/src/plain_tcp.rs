@@ -169,7 +169,19 @@ pub fn connect_retrying(addr: SocketAddr) -> io::Result<TcpStream> {
 /// Writes to `stream` for `warm + secs` seconds, while `reads` (a [`sink`]'s) reports what
 /// arrived; returns the goodput in MB/s over the last `secs` seconds, as the sink saw it.
 pub fn bulk(
-    mut stream: TcpStream,
+    stream: TcpStream,
+    start: Instant,
+    reads: &mpsc::Receiver<Option<(f64, usize)>>,
+    warm: f64,
+    secs: f64,
+) -> io::Result<f64> {
+    bulk_all(vec![stream], start, reads, warm, secs)
+}
+
+/// [`bulk`] through each of `streams` at once (all to the one sink of `reads`): the goodput of
+/// them all together.
+pub fn bulk_all(
+    streams: Vec<TcpStream>,
     start: Instant,
     reads: &mpsc::Receiver<Option<(f64, usize)>>,
     warm: f64,
@@ -177,26 +189,33 @@ pub fn bulk(
 ) -> io::Result<f64> {
     let began = start.elapsed().as_secs_f64();
     let (from, to) = (began + warm, began + warm + secs);
-    let writer = std::thread::spawn(move || -> io::Result<()> {
-        let buf = vec![0x5au8; COPY];
-        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        while start.elapsed().as_secs_f64() < to {
-            stream.write_all(&buf)?;
-        }
-        stream.shutdown(Shutdown::Write)
-    });
-    let mut counted = 0usize;
-    loop {
+    let writers: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            std::thread::spawn(move || -> io::Result<()> {
+                let buf = vec![0x5au8; COPY];
+                stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+                while start.elapsed().as_secs_f64() < to {
+                    stream.write_all(&buf)?;
+                }
+                stream.shutdown(Shutdown::Write)
+            })
+        })
+        .collect();
+    let (mut counted, mut open) = (0usize, writers.len());
+    while open > 0 {
         match reads.recv_timeout(Duration::from_secs(30)) {
             Ok(Some((t, n))) if t >= from && t < to => counted += n,
             Ok(Some(_)) => {}
-            Ok(None) => break,
+            Ok(None) => open -= 1,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "the sink stalled")),
         }
     }
-    writer
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the writer panicked")))?;
+    for writer in writers {
+        writer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the writer panicked")))?;
+    }
     Ok(counted as f64 / secs / 1e6)
 }
 

@@ -7,7 +7,9 @@
 //! its aggregated connections, by default, and with `--lanes 1` in one connection, where the
 //! round trips share its send queue and its order with the bulk data), through
 //! `agg-tunnel` where installed, and as plain TCP over the first path. The same round trips
-//! through the idle tunnel give the floor. `LIAG_BENCH_CC=NAME` sets the namespaces' TCP
+//! through the idle tunnel give the floor. Plain TCP bulk connections over every path at once,
+//! one bound to each path's interface, show what the paths carry once TCP's own headers are
+//! off: the bulk rows are shown against that too. `LIAG_BENCH_CC=NAME` sets the namespaces' TCP
 //! congestion control (`reno`, `bbr`, ...: what the host's
 //! `net.ipv4.tcp_allowed_congestion_control` lists) for every socket in them, the links'
 //! included; otherwise they keep the system's default. `LIAG_RESPONSIVE_ONLY=TEXT` runs only
@@ -338,6 +340,25 @@ pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value
     let sum: f64 = RATES.iter().sum();
     let mut rows = Vec::new();
     let only = std::env::var("LIAG_RESPONSIVE_ONLY").ok();
+    // What the paths carry for TCP, their headers off: the sum the bulk rows are also shown
+    // against (the targets are judged against the nominal `sum`).
+    let mut carried = Vec::new();
+    const EACH_PATH: &str = "plain TCP, every path at once";
+    if only
+        .as_ref()
+        .is_none_or(|only| EACH_PATH.contains(only.as_str()))
+    {
+        for run in 0..runs {
+            std::thread::sleep(Duration::from_millis(300));
+            let mbit = tcp_over_each_path(&paths, secs)?;
+            eprintln!(
+                "  responsive run {}, {EACH_PATH}: bulk {mbit:.1} Mbit/s of {sum:.0}",
+                run + 1
+            );
+            carried.push(mbit);
+        }
+    }
+    let carried = (!carried.is_empty()).then(|| median(&carried));
     let mut cases: Vec<(&Crossing, bool)> = crossings.iter().map(|c| (c, true)).collect();
     if let Some(tunnel) = crossings.iter().find(|c| matches!(c, Crossing::Tunnel(..))) {
         cases.insert(0, (tunnel, false));
@@ -371,7 +392,11 @@ pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value
                 f.p50,
                 f.p99,
                 f.bulk_mbit.map_or(String::new(), |m| format!(
-                    ", bulk {m:.1} Mbit/s of {sum:.0}"
+                    ", bulk {m:.1} Mbit/s of {sum:.0}{}",
+                    carried.map_or(String::new(), |c| format!(
+                        " ({:.1} % of plain TCP over every path)",
+                        m / c * 100.0
+                    ))
                 ))
             );
             all.push(f);
@@ -389,10 +414,35 @@ pub fn run(crossings: &[Crossing], runs: usize, quick: bool) -> io::Result<Value
         "kind": "responsive",
         "links": "veth 40 + 20 + 10 Mbit/s (tbf, 50 ms of queue each)",
         "sum_mbit_s": sum,
+        "tcp_every_path_mbit_s": carried,
         "congestion_control": congestion_control,
         "runs": runs,
         "rows": rows,
     }))
+}
+
+/// Mbit/s of goodput that plain TCP gets over all the paths at once: a bulk connection on each,
+/// bound to its path's interface, into one sink, for `secs` after a second.
+fn tcp_over_each_path(paths: &NetPaths, secs: f64) -> io::Result<f64> {
+    use socket2::{Domain, Socket, Type};
+    let stop = Stopper::default();
+    let (tx, reads) = mpsc::channel();
+    let start = Instant::now();
+    let sink = paths.within(Side::Server, || plain_tcp::sink(stop.0.clone(), start, tx))??;
+    let to = SocketAddr::from((SERVER, sink));
+    let streams = paths.within(Side::Client, || {
+        (0..paths.rates().len())
+            .map(|i| {
+                let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+                socket.bind_device(Some(NetPaths::dev(Side::Client, i).as_bytes()))?;
+                socket.set_tcp_nodelay(true)?;
+                socket.connect_timeout(&to.into(), Duration::from_secs(10))?;
+                io::Result::Ok(TcpStream::from(socket))
+            })
+            .collect::<io::Result<Vec<_>>>()
+    })??;
+    let mb_s = plain_tcp::bulk_all(streams, start, &reads, 1.0, secs)?;
+    Ok(mb_s * 8.0)
 }
 
 /// Sets both namespaces' TCP congestion control to `LIAG_BENCH_CC` if given; the one they use.

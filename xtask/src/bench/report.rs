@@ -106,11 +106,19 @@ fn redundant_rows(s: &Value) -> Vec<Row> {
 /// lane is shown, not judged.
 fn responsive_rows(s: &Value) -> Vec<Row> {
     let sum = f(s, "sum_mbit_s");
+    // What plain TCP carried over every path at once, where measured.
+    let carried = s["tcp_every_path_mbit_s"].as_f64();
     each_row(s, |what, name, r| {
         let (p50, p99) = (f(r, "p50_ms"), f(r, "p99_ms"));
         let bulk = r["bulk_mbit_s"].as_f64();
         let bulk_text = bulk.map_or(String::new(), |b| {
-            format!("; bulk {b:.1} of {sum:.0} Mbit/s ({})", pct(b / sum))
+            let of_tcp = carried.map_or(String::new(), |c| {
+                format!(", {} of plain TCP's {c:.1} over every path", pct(b / c))
+            });
+            format!(
+                "; bulk {b:.1} of {sum:.0} Mbit/s ({}{of_tcp})",
+                pct(b / sum)
+            )
         });
         let judged = [
             "liag tunnel, bulk on another connection",
@@ -568,6 +576,21 @@ mod tests {
             verdicts(s(8.0, 25.0, 60.0)),
             [None, Some(false), Some(false), None]
         );
+    }
+
+    #[test]
+    fn responsive_bulk_is_shown_against_what_plain_tcp_carried_too() {
+        let s = || {
+            json!({"kind": "responsive", "scenario": "r", "runs": 3, "sum_mbit_s": 70.0,
+                "tcp_every_path_mbit_s": 66.9, "rows": [
+                    {"name": "liag tunnel, bulk on another connection", "p50_ms": 7.0,
+                     "p99_ms": 15.0, "bulk_mbit_s": 66.2}]})
+        };
+        let figures = &rows(&[s()], &[])[0].figures;
+        let shown = "bulk 66.2 of 70 Mbit/s (94.6 %, 99.0 % of plain TCP's 66.9 over every path)";
+        assert!(figures.ends_with(shown), "{figures}");
+        // The verdict stays on the nominal sum.
+        assert_eq!(verdicts(s()), [Some(false)]);
     }
 
     #[test]

@@ -64,8 +64,13 @@ impl Lane {
             .collect()
     }
 
-    /// Whether the lane serves streams (its connection greeted, and not yet ended).
+    /// Whether the lane serves streams (its connection greeted, and not yet ended). A lane
+    /// that stops serving forgets its figures: its next connection reads its own.
     pub(crate) fn set_serving(&self, serving: bool) {
+        if !serving {
+            self.working.store(false, Ordering::Relaxed);
+            self.load.store(0, Ordering::Relaxed);
+        }
         if self.serving.swap(serving, Ordering::AcqRel) != serving {
             self.lanes_serving
                 .send_modify(|n| *n = if serving { *n + 1 } else { *n - 1 });
@@ -99,29 +104,32 @@ impl Lane {
     /// How the lane ranks for a new stream now (see [`Rank`]).
     fn rank(&self) -> Rank {
         Rank::new(
-            self.serving.load(Ordering::Acquire) && self.working.load(Ordering::Relaxed),
+            self.serving.load(Ordering::Acquire),
+            self.working.load(Ordering::Relaxed),
             f64::from_bits(self.load.load(Ordering::Relaxed)),
             self.streams.load(Ordering::Relaxed),
         )
     }
 }
 
-/// How a lane ranks for a new stream, lower first: one that serves with a working link before
-/// one that does not (connecting, waiting to connect again, or with no link active), then by
-/// its traffic over the last second in steps of [`LOAD_STEP`], then by its streams.
+/// How a lane ranks for a new stream, lower first: one that serves before one that does not
+/// (connecting, or waiting to connect again), one with an active link before one without,
+/// then by its traffic over the last second in steps of [`LOAD_STEP`], then by its streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Rank {
     not_serving: bool,
+    not_working: bool,
     load_steps: u64,
     streams: usize,
 }
 
 impl Rank {
-    /// The rank of a lane that serves with a working link (or not), carrying `load` bytes per
-    /// second both ways, with `streams` open.
-    fn new(serving: bool, load: f64, streams: usize) -> Self {
+    /// The rank of a lane that serves (or not), with an active link (or not), carrying `load`
+    /// bytes per second both ways, with `streams` open.
+    fn new(serving: bool, working: bool, load: f64, streams: usize) -> Self {
         Rank {
             not_serving: !serving,
+            not_working: !working,
             // A float to integer cast saturates, and takes NaN to 0.
             load_steps: (load / LOAD_STEP) as u64,
             streams,
@@ -193,25 +201,45 @@ mod tests {
     #[test]
     fn a_busy_lane_comes_after_quiet_ones_whatever_their_streams() {
         // A download of 2 MB/s on lane 0 with one stream; lane 1 carries a few shells.
-        let ranks = [Rank::new(true, 2e6, 1), Rank::new(true, 9_000.0, 5)];
+        let ranks = [
+            Rank::new(true, true, 2e6, 1),
+            Rank::new(true, true, 9_000.0, 5),
+        ];
         assert_eq!(first_least(ranks.into_iter()), 1);
         // Two quiet lanes whose traffic differs by less than a step: the fewer streams win.
-        let ranks = [Rank::new(true, 1_000.0, 3), Rank::new(true, 60_000.0, 2)];
+        let ranks = [
+            Rank::new(true, true, 1_000.0, 3),
+            Rank::new(true, true, 60_000.0, 2),
+        ];
         assert_eq!(first_least(ranks.into_iter()), 1);
-        // A lane still connecting comes after a busy one that serves.
-        let ranks = [Rank::new(false, 0.0, 0), Rank::new(true, 9e6, 40)];
+        // A lane still connecting comes after a busy one that serves, and after one that
+        // serves with no link active (a link under test, say), which comes after the rest.
+        let ranks = [
+            Rank::new(true, false, 0.0, 0),
+            Rank::new(true, true, 9e6, 40),
+        ];
+        assert_eq!(first_least(ranks.into_iter()), 1);
+        let ranks = [
+            Rank::new(false, false, 0.0, 0),
+            Rank::new(true, false, 9e6, 40),
+        ];
+        assert_eq!(first_least(ranks.into_iter()), 1);
+        let ranks = [
+            Rank::new(false, false, 0.0, 0),
+            Rank::new(true, true, 9e6, 40),
+        ];
         assert_eq!(first_least(ranks.into_iter()), 1);
         // Whatever a rate estimate says, a lane ranks.
         let ranks = [
-            Rank::new(true, f64::NAN, 1),
-            Rank::new(true, f64::INFINITY, 0),
+            Rank::new(true, true, f64::NAN, 1),
+            Rank::new(true, true, f64::INFINITY, 0),
         ];
         assert_eq!(first_least(ranks.into_iter()), 0);
         assert_eq!(first_least(std::iter::empty()), 0);
     }
 
     #[tokio::test]
-    async fn an_open_waits_for_a_lane_that_serves_and_takes_it_once_a_link_works() {
+    async fn an_open_waits_for_a_lane_that_serves_and_takes_it() {
         use liag_transports::liag_tokio::{EndpointConfig, connect};
         let lanes = Lane::lanes(2);
         let choose = || choose(lanes.iter().map(|l| &**l));
@@ -221,17 +249,15 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
-        // The second lane serves: the wait ends. Its connection has no link yet, so it ranks
-        // with the first, which has no more streams.
-        let _seat = LaneSeat::take(&lanes[0]);
+        // The second lane serves: the wait ends, and it ranks before the first, which does
+        // not, though its connection has no link yet and more streams.
         let (conn, _links) = connect(EndpointConfig::default());
         lanes[1].set_serving(true);
         lanes[1].read(&conn.control());
         waiting.await.unwrap();
+        assert!(!lanes[1].working.load(Ordering::Relaxed));
+        let _seats = [LaneSeat::take(&lanes[1]), LaneSeat::take(&lanes[1])];
         assert_eq!(choose(), 1);
-        let _seat = LaneSeat::take(&lanes[1]);
-        let _seat = LaneSeat::take(&lanes[1]);
-        assert_eq!(choose(), 0);
         // Set twice, it still counts once; unset, none serves.
         lanes[1].set_serving(true);
         assert_eq!(*lanes[0].lanes_serving.borrow(), 1);
@@ -241,16 +267,23 @@ mod tests {
     }
 
     #[test]
-    fn a_serving_lane_with_a_working_link_comes_first() {
+    fn a_serving_lane_with_an_active_link_comes_first() {
         let lanes = Lane::lanes(2);
         lanes[1].set_serving(true);
         lanes[1].working.store(true, Ordering::Relaxed);
         lanes[1].load.store(5e6f64.to_bits(), Ordering::Relaxed);
         let _seats = [LaneSeat::take(&lanes[1]), LaneSeat::take(&lanes[1])];
         assert_eq!(choose(lanes.iter().map(|l| &**l)), 1);
-        // Its links down, it ranks with the lanes that do not serve.
+        // Its links down, it ranks after a lane that works, before one that does not serve.
         lanes[1].working.store(false, Ordering::Relaxed);
+        assert_eq!(choose(lanes.iter().map(|l| &**l)), 1);
+        lanes[0].set_serving(true);
+        lanes[0].working.store(true, Ordering::Relaxed);
         assert_eq!(choose(lanes.iter().map(|l| &**l)), 0);
+        // Serving no more, a lane forgets what it read.
+        lanes[1].set_serving(false);
+        assert!(!lanes[1].working.load(Ordering::Relaxed));
+        assert_eq!(lanes[1].load.load(Ordering::Relaxed), 0);
     }
 
     #[test]

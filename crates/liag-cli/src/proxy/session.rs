@@ -43,6 +43,8 @@ pub(crate) struct Opener {
     lanes: Arc<[(mpsc::Sender<OpenRequest>, Arc<Lane>)]>,
     /// One permit for each stream that may be open; a stream holds its permit until dropped.
     slots: Arc<Semaphore>,
+    /// Once the client stops, no lane will serve again.
+    shutdown: Shutdown,
 }
 
 impl Opener {
@@ -60,7 +62,10 @@ impl Opener {
             tries -= 1;
             // While every lane is down, a request waits for the first to come up rather than
             // for one chosen beforehand.
-            self.lanes[0].1.any_serving().await;
+            tokio::select! {
+                () = self.lanes[0].1.any_serving() => {}
+                () = self.shutdown.stopping() => return Err(gone()),
+            }
             let (requests, lane) = &self.lanes[lanes::choose(self.lanes.iter().map(|(_, l)| &**l))];
             let seat = LaneSeat::take(lane);
             let (tx, rx) = oneshot::channel();
@@ -114,6 +119,7 @@ pub(crate) fn keep(
         kept.spawn(keep_connected(setup, rx, task, shutdown, connections));
         known.push((requests, lane));
     }
+    let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let mut failed = None;
         while let Some(ended) = kept.join_next().await {
@@ -124,7 +130,7 @@ pub(crate) fn keep(
             };
             // The server refused one lane (so it refuses them all), or a lane failed: the
             // other lanes end gracefully, as on shutdown, and the first reason is the client's.
-            shutdown.stop();
+            stop.stop();
             failed.get_or_insert(why);
         }
         failed
@@ -133,6 +139,7 @@ pub(crate) fn keep(
     let opener = Opener {
         lanes: known.into(),
         slots,
+        shutdown,
     };
     (opener, task)
 }
@@ -163,6 +170,8 @@ async fn keep_connected(
         )
         .await;
         lane.lane.set_serving(false);
+        // Whatever reached the lane while it was not serving asks again elsewhere.
+        turn_away(&mut requests, []);
         match ended {
             Ended::Stopped => return None,
             Ended::Refused(e) => return Some(e),
@@ -381,14 +390,21 @@ async fn multiplex(
     .await;
     // Not chosen from now on; what was sent to the lane before is told to ask again.
     lane.set_serving(false);
-    while let Ok(request) = requests.try_recv() {
-        waiting.push_back(request);
-    }
-    for request in waiting {
+    turn_away(requests, waiting);
+    ended
+}
+
+/// Tells `waiting` and every request still in `requests` that this lane has no connection,
+/// so that [`Opener::open`] asks once more, on the lane then chosen.
+fn turn_away(
+    requests: &mut mpsc::Receiver<OpenRequest>,
+    waiting: impl IntoIterator<Item = OpenRequest>,
+) {
+    let queued = std::iter::from_fn(|| requests.try_recv().ok());
+    for request in waiting.into_iter().chain(queued) {
         let _ = request.send(Err(io::Error::new(
             io::ErrorKind::ConnectionAborted,
             "the connection to the server was lost",
         )));
     }
-    ended
 }

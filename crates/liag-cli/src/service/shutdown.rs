@@ -19,7 +19,7 @@ pub(crate) const GRACE: Duration = Duration::from_secs(10);
 const FORCED_EXIT: i32 = 130;
 
 /// The stop token and the tasks a shutdown waits for.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct Shutdown {
     stop: CancellationToken,
     tasks: TaskTracker,
