@@ -80,6 +80,10 @@ pub fn run(liag: &Path, version: &str, agg_speed: &Path, rounds: usize) -> io::R
     Ok(out)
 }
 
+/// Tests made so far, for their ports: each server gets ports of its own, since agg-speed
+/// 0.18 cannot always listen again at once on a port its killed predecessor used.
+static TESTS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
 /// One test: a fresh `agg-speed server`, one sender for [`SECS`]; `None` if nothing flowed.
 fn once(
     paths: &NetPaths,
@@ -89,8 +93,11 @@ fn once(
     transport: &str,
 ) -> io::Result<Option<Measured>> {
     let quiet = std::env::var_os("LIAG_TUNNEL_RUN_LOG").is_none();
+    let n = TESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100;
+    let (tcp, ws) = (5700 + n, 8100 + n);
     let mut server = paths.command(Side::Server, &agg_speed.display().to_string());
-    server.args(["server", "-n", "--tcp", "5700", "--websocket", "8080"]);
+    server.args(["server", "-n", "--tcp", &tcp.to_string()]);
+    server.args(["--websocket", &ws.to_string()]);
     if transport == "TLS" {
         server.arg("--tls");
     }
@@ -99,7 +106,7 @@ fn once(
         server.stderr(Stdio::null());
     }
     let _server = Killed(server.spawn()?);
-    wait_listening(paths, 5700)?;
+    wait_listening(paths, tcp)?;
 
     let (program, prefix): (PathBuf, &[&str]) = match sender {
         Sender::Liag => (liag.to_path_buf(), &["speed", "client"]),
@@ -110,9 +117,9 @@ fn once(
         .args(prefix)
         .args(["-n", "-j", "-s", "-t", &format!("{SECS}")]);
     match transport {
-        "WebSocket" => client.args(["--websocket", &format!("ws://{SERVER}:8080/agg-speed")]),
-        "TLS" => client.args(["--tls", "--tcp", &format!("{SERVER}:5700")]),
-        _ => client.args(["--tcp", &format!("{SERVER}:5700")]),
+        "WebSocket" => client.args(["--websocket", &format!("ws://{SERVER}:{ws}/agg-speed")]),
+        "TLS" => client.args(["--tls", "--tcp", &format!("{SERVER}:{tcp}")]),
+        _ => client.args(["--tcp", &format!("{SERVER}:{tcp}")]),
     };
     // agg-speed's client may wait on its terminal: give it none, and a process group of its
     // own; it is killed once the window has passed, whether it ended or not.
