@@ -36,8 +36,10 @@ pub struct Config {
     /// deliver in [`crate::SECONDARY_HORIZON`] (300 ms of their
     /// rate), since secondary links open only on such a backlog: a message behind a bulk
     /// transfer then waits up to that long. A smaller value cuts the wait but wakes the
-    /// writer more often (it is woken when half the queue is left); a larger one trades wait
-    /// for slack. `Duration::ZERO` leaves the spread and the floors; `Duration::MAX` leaves
+    /// writer more often (it is woken when half the queue is left, or the paths' spread's
+    /// part of it if that is more); a larger one trades wait
+    /// for slack. `Duration::ZERO` leaves the spread and the floors (and, where the paths'
+    /// delays differ, wakes a writer for each payload the links take); `Duration::MAX` leaves
     /// only the send buffer (a configuration file has no such value: a long duration, such as
     /// `1h`, bounds a connection with links by little but its send buffer). A library
     /// setting: the `liag` command keeps the default. Default 2 ms.

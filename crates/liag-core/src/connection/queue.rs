@@ -76,15 +76,24 @@ impl Connection {
     ///   link's data arrives behind a round trip's worth in flight and the way there
     ///   ([`crate::LinkView::arrival`]), so without the spread a long path would stay idle;
     /// - at least two of the largest payloads a usable link takes (two of `max_payload`
-    ///   while no link is usable), so a writer woken at half the queue has room for a
-    ///   whole one;
+    ///   while no link is usable), so a woken writer (see [`Connection::queue_bounds`]) has
+    ///   room for a whole one;
     /// - while a usable secondary link exists, three times the backlog that opens it
     ///   ([`crate::SECONDARY_HORIZON`]), so one can build, and a writer woken at half the
     ///   queue refills it before the secondary links close.
     pub(crate) fn queue_limit(&self) -> usize {
+        self.queue_bounds().0
+    }
+
+    /// [`Connection::queue_limit`], and the queue at which a blocked writer is woken: half
+    /// the bound, or the part of it the paths' spread adds if that is more, less room for the
+    /// largest payload a link takes. The spread's part is the backlog a farther link needs to
+    /// be used at all ([`crate::EarliestArrival`]): a writer woken only at half the bound
+    /// left it that short half the time, and the far link idle meanwhile.
+    fn queue_bounds(&self) -> (usize, usize) {
         let time = self.config.send_queue_time;
         if time == Duration::MAX {
-            return usize::MAX;
+            return (usize::MAX, usize::MAX / 2);
         }
         let mut primaries = Carrying::default();
         let mut secondaries = Carrying::default();
@@ -104,8 +113,8 @@ impl Connection {
         } else {
             (backups.rate, backups.spread())
         };
-        let wait = time.saturating_add(spread.min(SPREAD_MAX));
-        let mut limit = rate * wait.as_secs_f64();
+        let spread = spread.min(SPREAD_MAX);
+        let mut limit = rate * time.saturating_add(spread).as_secs_f64();
         if secondaries.any {
             limit = limit.max(3.0 * primaries.rate * crate::SECONDARY_HORIZON.as_secs_f64());
         }
@@ -120,22 +129,27 @@ impl Connection {
             largest => largest,
         };
         // Saturates at usize::MAX.
-        (limit as usize).max(2 * largest)
+        let limit = (limit as usize).max(2 * largest);
+        let for_spread = (rate * spread.as_secs_f64()) as usize;
+        // The floor keeps room for a payload above the wake point.
+        let wake_at = (limit / 2).max(for_spread).min(limit - largest);
+        (limit, wake_at)
     }
 
     /// After the links took queued data, or acknowledgements freed send buffer room: a
-    /// blocked writer is woken once the queue is down to half its bound and there is room.
+    /// blocked writer is woken once the queue is down to half its bound (or to the backlog the
+    /// paths' spread needs: see [`Connection::queue_bounds`]) and there is room.
     /// Once: it blocks again only after filling the queue, so it is not woken for every
     /// payload or acknowledgement while the queue drains. A writer held back by the send
-    /// buffer rather than the queue (the queue at most half full) is woken by each
+    /// buffer rather than the queue (the queue at or below that point) is woken by each
     /// acknowledgement that frees room, as a socket's writer is.
     pub(super) fn wake_writer_on_room(&mut self) {
         if !self.write_blocked {
             return;
         }
         // The links' bound once, for both tests.
-        let limit = self.queue_limit();
-        if self.send.queued <= limit / 2 && self.send_capacity_within(limit) > 0 {
+        let (limit, wake_at) = self.queue_bounds();
+        if self.send.queued <= wake_at && self.send_capacity_within(limit) > 0 {
             self.write_blocked = false;
             self.events.push_back(Event::Writable);
         }
