@@ -198,43 +198,35 @@ mod tests {
         assert_eq!(lanes[1].streams.load(Ordering::Relaxed), 0);
     }
 
+    /// Which of two lanes of ranks `a` and `b` takes a new stream.
+    fn of_two(a: Rank, b: Rank) -> usize {
+        first_least([a, b].into_iter())
+    }
+
     #[test]
     fn a_busy_lane_comes_after_quiet_ones_whatever_their_streams() {
         // A download of 2 MB/s on lane 0 with one stream; lane 1 carries a few shells.
-        let ranks = [
-            Rank::new(true, true, 2e6, 1),
-            Rank::new(true, true, 9_000.0, 5),
-        ];
-        assert_eq!(first_least(ranks.into_iter()), 1);
+        let busy = Rank::new(true, true, 2e6, 1);
+        assert_eq!(of_two(busy, Rank::new(true, true, 9_000.0, 5)), 1);
         // Two quiet lanes whose traffic differs by less than a step: the fewer streams win.
-        let ranks = [
-            Rank::new(true, true, 1_000.0, 3),
-            Rank::new(true, true, 60_000.0, 2),
-        ];
-        assert_eq!(first_least(ranks.into_iter()), 1);
+        let quiet = Rank::new(true, true, 1_000.0, 3);
+        assert_eq!(of_two(quiet, Rank::new(true, true, 60_000.0, 2)), 1);
         // A lane still connecting comes after a busy one that serves, and after one that
         // serves with no link active (a link under test, say), which comes after the rest.
-        let ranks = [
+        let (connecting, no_link) = (
+            Rank::new(false, false, 0.0, 0),
             Rank::new(true, false, 0.0, 0),
-            Rank::new(true, true, 9e6, 40),
-        ];
-        assert_eq!(first_least(ranks.into_iter()), 1);
-        let ranks = [
-            Rank::new(false, false, 0.0, 0),
-            Rank::new(true, false, 9e6, 40),
-        ];
-        assert_eq!(first_least(ranks.into_iter()), 1);
-        let ranks = [
-            Rank::new(false, false, 0.0, 0),
-            Rank::new(true, true, 9e6, 40),
-        ];
-        assert_eq!(first_least(ranks.into_iter()), 1);
+        );
+        let serving_busy = Rank::new(true, true, 9e6, 40);
+        assert_eq!(of_two(no_link, serving_busy), 1);
+        assert_eq!(of_two(connecting, Rank::new(true, false, 9e6, 40)), 1);
+        assert_eq!(of_two(connecting, serving_busy), 1);
         // Whatever a rate estimate says, a lane ranks.
-        let ranks = [
+        let (nan, inf) = (
             Rank::new(true, true, f64::NAN, 1),
             Rank::new(true, true, f64::INFINITY, 0),
-        ];
-        assert_eq!(first_least(ranks.into_iter()), 0);
+        );
+        assert_eq!(of_two(nan, inf), 0);
         assert_eq!(first_least(std::iter::empty()), 0);
     }
 

@@ -57,9 +57,8 @@ impl Opener {
         let gone = || io::Error::new(io::ErrorKind::NotConnected, "the proxy client has stopped");
         // A lane that ends as the request reaches it answers that it was lost: the request is
         // made once more, on the lane then chosen.
-        let mut tries = 2;
+        let mut retried = false;
         loop {
-            tries -= 1;
             // While every lane is down, a request waits for the first to come up rather than
             // for one chosen beforehand.
             tokio::select! {
@@ -72,7 +71,9 @@ impl Opener {
             requests.send(tx).await.map_err(|_| gone())?;
             match rx.await.map_err(|_| gone())? {
                 Ok(stream) => return Ok(stream.holding(slot, seat)),
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted && tries > 0 => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted && !retried => {
+                    retried = true;
+                }
                 Err(e) => return Err(e),
             }
         }
