@@ -25,6 +25,16 @@ const MIN_TARGET: Duration = Duration::from_millis(2);
 /// or a queue, never a peer's batching.
 const MAX_HOLD: Duration = Duration::from_millis(100);
 
+/// The shortest silence between acknowledgements that may be taken for a peer holding them.
+/// Shorter silences come without any holding: a token bucket that refilled while the link
+/// waited for an acknowledgement releases several payloads at once, and TCP's segments and
+/// the peer's reads come in batches.
+const MIN_HOLD: Duration = Duration::from_millis(20);
+
+/// How many silences in a row must look like a peer holding its acknowledgements before the
+/// window takes them for that (see [`Window::note_gap`]).
+const HOLD_RUN: usize = 3;
+
 /// Round-trip estimate in the style of RFC 6298, plus a windowed minimum.
 #[derive(Debug, Clone)]
 pub(crate) struct Rtt {
@@ -124,13 +134,21 @@ pub(crate) struct Window {
     /// Bytes acknowledged since the last growth step, for additive increase.
     acked_since_step: usize,
     /// The smallest round trip of acknowledged data lately: the link's delay with no queue.
-    /// Measured on data, not pings, so a peer that holds its acks (aggligator flushes them
-    /// every 50 ms when idle) does not look like a queue.
+    /// Measured on data, not pings, so a peer that holds its acks (aggligator 0.10 sends them
+    /// every 50 ms) does not look like a queue.
     base: WindowedMin,
     /// When the latest acknowledgement came.
     last_ack: Option<Time>,
-    /// How long the peer held its acknowledgements lately (see [`Window::on_ack`]).
+    /// How long the peer held its acknowledgements lately (see [`Window::note_gap`]).
     hold: WindowedMax,
+    /// How many silences a burst confirmed in a row (see [`Window::note_gap`]), up to
+    /// [`HOLD_RUN`].
+    run: usize,
+    /// The lengths of the latest confirmed silences, newest first.
+    run_gaps: [Duration; HOLD_RUN],
+    /// The latest silence that looked like the peer holding its acknowledgements, until an
+    /// acknowledgement comes after its burst.
+    silence: Silence,
     /// The least the window shrinks to: two of the link's payloads, from [`MIN_FLOOR`] to
     /// [`MIN_WINDOW`] (see [`Window::set_floor`]).
     floor: usize,
@@ -141,6 +159,20 @@ pub(crate) struct Window {
     /// most: the delay that shows a queue comes a round trip late, and a window doubling
     /// meanwhile would fill the bottleneck's queue again each time it drained.
     doubling: bool,
+}
+
+/// The latest silence between acknowledgements that looked like the peer holding them (see
+/// [`Window::note_gap`]).
+#[derive(Debug, Clone, Copy)]
+enum Silence {
+    /// None: at the start, after a silence of a queue's, and after an acknowledgement that
+    /// came after a burst.
+    None,
+    /// One that ended at `at`, `gap` long, waiting for the burst that confirms it.
+    Ended { at: Time, gap: Duration },
+    /// One that a burst confirmed: acknowledgements within an eighth of `gap` after `at`
+    /// belong to that burst.
+    Confirmed { at: Time, gap: Duration },
 }
 
 /// The maximum of samples over the last [`MIN_RTT_WINDOW`] or so (two buckets).
@@ -214,6 +246,9 @@ impl Window {
             base: WindowedMin::default(),
             last_ack: None,
             hold: WindowedMax::default(),
+            run: 0,
+            run_gaps: [Duration::ZERO; HOLD_RUN],
+            silence: Silence::None,
             floor: MIN_WINDOW,
             at_floor: None,
             doubling: true,
@@ -257,27 +292,95 @@ impl Window {
     }
 
     /// Notes a peer that holds its acknowledgements and sends them in bursts (aggligator
-    /// 0.10 flushes them every 50 ms). A queue at a bottleneck returns acknowledgements
-    /// steadily, one payload's serialization apart, and a path returns them one round trip
-    /// after sending. A silence longer than both, ended by the acknowledgement of a message
-    /// that went out promptly after the previous acknowledgement, is the peer holding them:
-    /// the round trips of the burst that ends it include up to that long, which is no queue
-    /// of liag's. A message sent well before the previous acknowledgement waited in a queue,
-    /// and a silence before its acknowledgement (a burst of the queue's bottleneck, say) says
-    /// nothing of the peer.
+    /// 0.10 sends them every 50 ms, sooner only along with data or a Pong of its own). A
+    /// queue at a bottleneck returns acknowledgements steadily, one payload's serialization
+    /// apart, and a path returns them one round trip after sending. A silence longer than both, ended by the acknowledgement of a message
+    /// that went out promptly after the previous acknowledgement, looks like the peer holding
+    /// them: the round trips of the burst that ends it include up to that long, which is no
+    /// queue of liag's. A message sent well before the previous acknowledgement waited in a
+    /// queue, and a silence before its acknowledgement (a burst of the queue's bottleneck,
+    /// say) says nothing of the peer.
+    ///
+    /// One such silence proves little, so three more conditions hold a silence to what a
+    /// holding peer does at every flush:
+    ///
+    /// - it lasts [`MIN_HOLD`] at least;
+    /// - a burst ends it: another acknowledgement comes within an eighth of the silence;
+    /// - [`HOLD_RUN`] such silences come in a row, with no acknowledgement between them
+    ///   but their bursts.
+    ///
+    /// Then the shortest of the latest [`HOLD_RUN`] is the hold. Each condition keeps out
+    /// silences a liag peer behind token buckets showed many times a second, which a single
+    /// silence had been taken for a hold on (docs/performance.md, "A liag peer taken to hold
+    /// its acknowledgements"):
+    ///
+    /// - a few milliseconds long, ended by the burst a refilled bucket lets through;
+    /// - each ended by one acknowledgement: a link's one payload in flight, acknowledged a
+    ///   round trip after the last;
+    /// - a socket's stall now and then, with steady acknowledgements between.
     fn note_gap(&mut self, sample: Option<Duration>, now: Time, serialization: Duration) {
-        let last = self.last_ack.replace(now);
-        let (Some(last), Some(sample), Some(base)) = (last, sample, self.base.get()) else {
-            return;
-        };
-        let gap = now - last;
+        let gap = self.last_ack.replace(now).map(|last| now - last);
         let slack = serialization * 2 + Duration::from_millis(1);
-        // Sent about when the previous acknowledgement came: within `slack`, the path's own
-        // delay and a quarter of the silence for jitter. A queued message was sent far
-        // earlier (a round trip of several silences).
-        let sent_then = sample + slack >= gap && sample <= gap + gap / 4 + base + slack;
-        if sent_then && gap > base + slack && gap <= MAX_HOLD {
-            self.hold.update(gap, now);
+        match (gap, self.base.get()) {
+            (Some(gap), Some(base)) if gap > (base + slack).max(MIN_HOLD) && gap <= MAX_HOLD => {
+                // Sent about when the previous acknowledgement came: within `slack`, the
+                // path's own delay and a quarter of the silence for jitter. A queued message
+                // was sent far earlier (a round trip of several silences).
+                let sent_then = sample.is_some_and(|sample| {
+                    sample + slack >= gap && sample <= gap + gap / 4 + base + slack
+                });
+                // A silence that no burst ended, or one of a queue's (or a resend's, whose
+                // round trip says nothing), breaks the run.
+                if !sent_then || matches!(self.silence, Silence::Ended { .. }) {
+                    self.run = 0;
+                }
+                self.silence = if sent_then {
+                    Silence::Ended { at: now, gap }
+                } else {
+                    Silence::None
+                };
+            }
+            _ => match self.silence {
+                Silence::Ended { at, gap } | Silence::Confirmed { at, gap }
+                    if now - at > gap / 8 =>
+                {
+                    // An acknowledgement after the burst and before the next silence, or
+                    // after a stall longer than any hold: no peer holding them.
+                    self.run = 0;
+                    self.silence = Silence::None;
+                }
+                Silence::Ended { at, gap } => {
+                    // Another acknowledgement right after the one that ended the silence:
+                    // the burst that confirms it.
+                    self.confirm_silence(gap, now);
+                    self.silence = Silence::Confirmed { at, gap };
+                }
+                Silence::Confirmed { .. } | Silence::None => {}
+            },
+        }
+    }
+
+    /// The latest silence like a peer's holding if an acknowledgement at `now` belongs to the
+    /// burst that ended it; zero otherwise.
+    fn burst_silence(&self, now: Time) -> Duration {
+        match self.silence {
+            Silence::Ended { at, gap } | Silence::Confirmed { at, gap } if now - at <= gap / 8 => {
+                gap
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Counts a silence a burst confirmed; after [`HOLD_RUN`] in a row, the shortest of the
+    /// latest [`HOLD_RUN`] is the hold.
+    fn confirm_silence(&mut self, gap: Duration, now: Time) {
+        self.run = (self.run + 1).min(HOLD_RUN);
+        self.run_gaps.rotate_right(1);
+        self.run_gaps[0] = gap;
+        if self.run == HOLD_RUN {
+            // `run_gaps` is never empty: `min` always has one.
+            let shortest = self.run_gaps.iter().min().copied().unwrap_or_default();
+            self.hold.update(shortest, now);
         }
     }
 
@@ -300,11 +403,12 @@ impl Window {
         }
         self.note_gap(sample, now, serialization);
         let base = self.base.get().unwrap_or(rtt.min());
-        // What the peer's holding adds is no queue: take it off the delay.
-        let queueing = rtt
-            .recent_min()
-            .saturating_sub(base)
-            .saturating_sub(self.hold.get(now));
+        // What the peer's holding adds is no queue: take it off the delay. The burst that ends
+        // a silence like the peer's holding is judged as if it were, before the holding is
+        // known (from the [`HOLD_RUN`]th such silence in a row): its delay neither shrinks
+        // the window nor ends its doubling.
+        let held = self.hold.get(now).max(self.burst_silence(now));
+        let queueing = rtt.recent_min().saturating_sub(base).saturating_sub(held);
         let target = Self::target(base, serialization);
         let queued = queueing > target;
         if queued && self.sent_at_floor(sample, rtt, now) {
@@ -624,12 +728,13 @@ mod tests {
     #[test]
     fn a_peer_holding_its_acknowledgements_is_no_queue() {
         // The path's own delay is 1 ms; the peer sends its acks in a burst every 50 ms, so a
-        // window-limited sender sees 50 ms round trips. The window must grow to cover them.
+        // window-limited sender sees 50 ms round trips. The window must grow to cover them,
+        // from the first burst on, though the hold is known only from the `HOLD_RUN`th.
         let serialization = Duration::from_micros(50);
         let mut window = Window::new();
         let mut rtt = Rtt::new(ms(1), at(0));
         window.on_ack(0, &rtt, Some(ms(1)), at(0), true, serialization);
-        let start = window.get();
+        let mut before = window.get();
         for burst in 1..=4u64 {
             let flush = at(burst * 50);
             for i in 0..RECENT as u64 {
@@ -638,14 +743,79 @@ mod tests {
                 rtt.update(sample, flush);
                 window.on_ack(16 << 10, &rtt, Some(sample), flush, true, serialization);
             }
+            let hold = if burst < HOLD_RUN as u64 {
+                ms(0)
+            } else {
+                ms(50)
+            };
+            assert_eq!(window.hold(flush), hold, "after burst {burst}");
+            assert!(
+                window.get() > before,
+                "burst {burst}: held acknowledgements shrank the window: {before} -> {}",
+                window.get()
+            );
+            before = window.get();
         }
-        assert_eq!(window.hold(at(200)), ms(50));
-        assert!(
-            window.get() > start,
-            "held acknowledgements shrank the window: {} -> {}",
-            start,
-            window.get()
-        );
+    }
+
+    #[test]
+    fn the_hold_is_the_shortest_of_the_latest_silences() {
+        // Bursts of two acknowledgements after silences of 50, 30, 50 and 60 ms, each for a
+        // message sent at the burst before.
+        let mut t = 0;
+        let acks = [50, 30, 50, 60].into_iter().flat_map(|gap| {
+            t += gap;
+            [(t, gap), (t, gap - 1)]
+        });
+        assert_eq!(hold_after(1, acks), ms(30));
+    }
+
+    /// Acknowledgements at the given times (ms from 0) with their round-trip samples (ms),
+    /// 8 KiB each, to a window whose link's path is `base` ms; the hold the window noted.
+    fn hold_after(base: u64, acks: impl IntoIterator<Item = (u64, u64)>) -> Duration {
+        let serialization = Duration::from_micros(400);
+        let mut window = Window::new();
+        let mut rtt = Rtt::new(ms(base), at(0));
+        window.on_ack(0, &rtt, Some(ms(base)), at(0), true, serialization);
+        let mut end = 0;
+        for (t, sample) in acks {
+            rtt.update(ms(sample), at(t));
+            window.on_ack(8 << 10, &rtt, Some(ms(sample)), at(t), true, serialization);
+            end = t;
+        }
+        window.hold(at(end))
+    }
+
+    #[test]
+    fn short_silences_ended_by_bursts_are_no_holding() {
+        // A token bucket behind a link that waits for its acknowledgements: every 5 ms the
+        // bucket, refilled, lets two payloads through at once, each sent at the burst
+        // before. Every silence looks like a hold ended by a burst, but is too short.
+        let acks = (1..=200u64).flat_map(|i| [(5 * i, 5), (5 * i, 5)]);
+        assert_eq!(hold_after(1, acks), Duration::ZERO);
+    }
+
+    #[test]
+    fn silences_each_ended_by_one_acknowledgement_are_no_holding() {
+        // Behind a bottleneck, one or two payloads in flight: an acknowledgement every 28 ms,
+        // each 44-56 ms after its message was sent, on a link whose base is 20 ms (a queue
+        // can raise it that far). Every silence looks like a hold, but ends with one
+        // acknowledgement.
+        let acks = (1..=100u64).map(|i| (28 * i, 44 + 4 * (i % 4)));
+        assert_eq!(hold_after(20, acks), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_socket_stalling_now_and_then_is_no_holding() {
+        // Acknowledgements every 2 ms; every 100 ms the socket stalls for 30 ms, and a burst
+        // ends the stall, its first for a message sent as the stall began.
+        let acks = (0..20u64).flat_map(|stall| {
+            let start = 100 * stall;
+            let steady = (1..=35).map(move |i| (start + 2 * i, 4));
+            let resumed = start + 70 + 30;
+            steady.chain([(resumed, 31), (resumed, 30), (resumed, 29)])
+        });
+        assert_eq!(hold_after(1, acks), Duration::ZERO);
     }
 
     #[test]
