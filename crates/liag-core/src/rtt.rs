@@ -787,6 +787,19 @@ mod tests {
     }
 
     #[test]
+    fn a_flusher_that_now_and_then_acknowledges_early_is_still_recognised() {
+        // A peer that flushes its acknowledgements every 50 ms, two at a time, but every fifth
+        // time sends one alone 10 ms early (with data or a Pong of its own): that breaks the
+        // run, and the next `HOLD_RUN` flushes read the hold again.
+        let acks = (1..=20u64).flat_map(|flush| {
+            let t = 50 * flush;
+            let early = (flush % 5 == 0).then_some((t - 10, 39));
+            early.into_iter().chain([(t, 49), (t, 48)])
+        });
+        assert_eq!(hold_after(1, acks), ms(50));
+    }
+
+    #[test]
     fn short_silences_ended_by_bursts_are_no_holding() {
         // A token bucket behind a link that waits for its acknowledgements: every 5 ms the
         // bucket, refilled, lets two payloads through at once, each sent at the burst
