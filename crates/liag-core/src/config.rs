@@ -37,12 +37,12 @@ pub struct Config {
     /// rate), since secondary links open only on such a backlog: a message behind a bulk
     /// transfer then waits up to that long. A smaller value cuts the wait but wakes the
     /// writer more often (it is woken when half the queue is left, or the paths' spread's
-    /// part of it if that is more); a larger one trades wait
-    /// for slack. `Duration::ZERO` leaves the spread and the floors (and, where the paths'
-    /// delays differ, wakes a writer for each payload the links take); `Duration::MAX` leaves
-    /// only the send buffer (a configuration file has no such value: a long duration, such as
-    /// `1h`, bounds a connection with links by little but its send buffer). A library
-    /// setting: the `liag` command keeps the default. Default 2 ms.
+    /// part of it if that is more); a larger one trades wait for slack. `Duration::ZERO`
+    /// leaves the spread and the floors (and, where the paths' delays differ, wakes a writer
+    /// for each payload the links take); `Duration::MAX` leaves only the send buffer (a
+    /// configuration file has no such value: a long duration, such as `1h`, bounds a
+    /// connection with links by little but its send buffer). A library setting: the `liag`
+    /// command keeps the default. Default 2 ms.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub send_queue_time: Duration,
     /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB, nor above half the

@@ -175,6 +175,24 @@ enum Silence {
     Confirmed { at: Time, gap: Duration },
 }
 
+impl Silence {
+    /// The silence, if an acknowledgement at `now` belongs to the burst that ended it: one
+    /// within an eighth of the silence after the acknowledgement that ended it.
+    fn burst_of(self, now: Time) -> Option<Duration> {
+        match self {
+            Silence::Ended { at, gap } | Silence::Confirmed { at, gap } => {
+                (now - at <= gap / 8).then_some(gap)
+            }
+            Silence::None => None,
+        }
+    }
+
+    /// Whether an acknowledgement at `now` belongs to the burst that ended the silence.
+    fn in_burst(self, now: Time) -> bool {
+        self.burst_of(now).is_some()
+    }
+}
+
 /// The maximum of samples over the last [`MIN_RTT_WINDOW`] or so (two buckets).
 #[derive(Debug, Clone, Default)]
 struct WindowedMax {
@@ -294,12 +312,12 @@ impl Window {
     /// Notes a peer that holds its acknowledgements and sends them in bursts (aggligator
     /// 0.10 sends them every 50 ms, sooner only along with data or a Pong of its own). A
     /// queue at a bottleneck returns acknowledgements steadily, one payload's serialization
-    /// apart, and a path returns them one round trip after sending. A silence longer than both, ended by the acknowledgement of a message
-    /// that went out promptly after the previous acknowledgement, looks like the peer holding
-    /// them: the round trips of the burst that ends it include up to that long, which is no
-    /// queue of liag's. A message sent well before the previous acknowledgement waited in a
-    /// queue, and a silence before its acknowledgement (a burst of the queue's bottleneck,
-    /// say) says nothing of the peer.
+    /// apart, and a path returns them one round trip after sending. A silence longer than
+    /// both, ended by the acknowledgement of a message that went out promptly after the
+    /// previous acknowledgement, looks like the peer holding them: the round trips of the
+    /// burst that ends it include up to that long, which is no queue of liag's. A message
+    /// sent well before the previous acknowledgement waited in a queue, and a silence before
+    /// its acknowledgement (a burst of the queue's bottleneck, say) says nothing of the peer.
     ///
     /// One such silence proves little, so three more conditions hold a silence to what a
     /// holding peer does at every flush:
@@ -340,34 +358,22 @@ impl Window {
                     Silence::None
                 };
             }
-            _ => match self.silence {
-                Silence::Ended { at, gap } | Silence::Confirmed { at, gap }
-                    if now - at > gap / 8 =>
-                {
+            _ => match (self.silence, self.silence.in_burst(now)) {
+                (Silence::None, _) => {}
+                (_, false) => {
                     // An acknowledgement after the burst and before the next silence, or
                     // after a stall longer than any hold: no peer holding them.
                     self.run = 0;
                     self.silence = Silence::None;
                 }
-                Silence::Ended { at, gap } => {
+                (Silence::Ended { at, gap }, true) => {
                     // Another acknowledgement right after the one that ended the silence:
                     // the burst that confirms it.
                     self.confirm_silence(gap, now);
                     self.silence = Silence::Confirmed { at, gap };
                 }
-                Silence::Confirmed { .. } | Silence::None => {}
+                (Silence::Confirmed { .. }, true) => {}
             },
-        }
-    }
-
-    /// The latest silence like a peer's holding if an acknowledgement at `now` belongs to the
-    /// burst that ended it; zero otherwise.
-    fn burst_silence(&self, now: Time) -> Duration {
-        match self.silence {
-            Silence::Ended { at, gap } | Silence::Confirmed { at, gap } if now - at <= gap / 8 => {
-                gap
-            }
-            _ => Duration::ZERO,
         }
     }
 
@@ -407,7 +413,7 @@ impl Window {
         // a silence like the peer's holding is judged as if it were, before the holding is
         // known (from the [`HOLD_RUN`]th such silence in a row): its delay neither shrinks
         // the window nor ends its doubling.
-        let held = self.hold.get(now).max(self.burst_silence(now));
+        let held = (self.hold.get(now)).max(self.silence.burst_of(now).unwrap_or_default());
         let queueing = rtt.recent_min().saturating_sub(base).saturating_sub(held);
         let target = Self::target(base, serialization);
         let queued = queueing > target;
