@@ -48,7 +48,7 @@ pub struct Config {
     /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB, nor above half the
     /// receive buffer the first link's peer announces (though not cut below 1 KiB for it;
     /// [`crate::Connection::config`] shows the value in use), and, per link, cut to what the
-    /// link transmits in 2 ms at its estimated rate (at least 1 KiB), so the receiver never
+    /// link transmits in 1 ms at its estimated rate (at least 1 KiB), so the receiver never
     /// waits long for one payload; a message written with
     /// [`Connection::write_message`](crate::Connection::write_message) of up to `max_payload`
     /// goes in one payload all the same.

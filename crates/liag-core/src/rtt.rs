@@ -154,6 +154,11 @@ pub(crate) struct Window {
     floor: usize,
     /// Since when the window has been at its floor, if it is.
     at_floor: Option<Time>,
+    /// Whether the window raised its base because even its floor saw a delay, and the base
+    /// measured on data has not come down to its bound since (see [`Window::base_delay`]).
+    raised: bool,
+    /// The link's rate as of the latest [`Window::set_floor`], bytes per second.
+    rate: f64,
     /// Whether the window may still double per round trip: until it first meets a queue
     /// after the link came up or stalled. After that it grows by a quarter per round trip at
     /// most: the delay that shows a queue comes a round trip late, and a window doubling
@@ -269,6 +274,8 @@ impl Window {
             silence: Silence::None,
             floor: MIN_WINDOW,
             at_floor: None,
+            raised: false,
+            rate: 0.0,
             doubling: true,
         }
     }
@@ -278,8 +285,10 @@ impl Window {
     /// [`MIN_WINDOW`]. A slow link gets small payloads, and a floor in bytes would let its
     /// queue last long in time. The floor follows a rising rate at once and a falling one
     /// only once it fell by a quarter, so an estimate's jitter does not keep moving it (and
-    /// with it the time the window has been at its floor).
-    pub(crate) fn set_floor(&mut self, payload: usize) {
+    /// with it the time the window has been at its floor). `rate` is the link's, in bytes per
+    /// second, that `payload` was cut to.
+    pub(crate) fn set_floor(&mut self, payload: usize, rate: f64) {
+        self.rate = rate;
         let floor = payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
         if floor <= self.floor && floor >= self.floor - self.floor / 4 {
             return;
@@ -395,6 +404,11 @@ impl Window {
     /// the window, not the application, held sending back. Returns whether the delay shows a
     /// queue on the link: then the link, not the application, set the pace of these
     /// acknowledgements.
+    ///
+    /// `payload` is how long the link takes to transmit one of the payloads it is given, at
+    /// its rate as estimated now (`Duration::MAX` for a rate too small to say). The delay
+    /// target and the silences take it capped by the link's least round trip;
+    /// [`Window::base_delay`] takes it as it is.
     pub(crate) fn on_ack(
         &mut self,
         acked: usize,
@@ -402,13 +416,17 @@ impl Window {
         sample: Option<Duration>,
         now: Time,
         limited: bool,
-        serialization: Duration,
+        payload: Duration,
     ) -> bool {
         if let Some(sample) = sample {
             self.base.update(sample, now);
         }
+        // One payload's transmission for the delay target and the silences, capped by the
+        // least round trip so that a rate estimated too low does not make it seconds. On a
+        // short path whose least round trip came from a Ping, that is the path's round trip.
+        let serialization = payload.min(rtt.min());
         self.note_gap(sample, now, serialization);
-        let base = self.base.get().unwrap_or(rtt.min());
+        let base = self.base_delay(rtt, payload);
         // What the peer's holding adds is no queue: take it off the delay. The burst that ends
         // a silence like the peer's holding is judged as if it were, before the holding is
         // known (from the [`HOLD_RUN`]th such silence in a row): its delay neither shrinks
@@ -422,6 +440,7 @@ impl Window {
             // holds its acknowledgements, or the path got longer. Take it as the new base.
             // The queue that stopped the doubling was no queue either.
             self.base.reset(rtt.recent_min(), now);
+            self.raised = true;
             self.doubling = true;
             return false;
         } else if queued {
@@ -455,6 +474,44 @@ impl Window {
             self.at_floor = None;
         }
         queued
+    }
+
+    /// The link's round trip with no queue, the base its delay is judged against: the least
+    /// round trip of acknowledged data lately (`base`), bounded by the link's least round
+    /// trip of any kind over the last 10-20 s (Pings' included) plus the transmission of
+    /// what its window keeps in flight at its floor (at least two payloads: the sampled
+    /// payload's own, and one as a margin for an error in the rate estimate). A base below
+    /// the floor's own round trip would take the floor for a queue.
+    ///
+    /// Payloads are sized to the link's rate only once it is known: until then they are
+    /// [`Config::max_payload`](crate::Config::max_payload)s, whose round trips on a slow
+    /// link hold milliseconds of transmission that its later payloads do not. Taken for the
+    /// base, such a round trip would let the window keep that much queued, and a window that
+    /// never drains below its base never sees a shorter round trip to correct it. The bound
+    /// binds only while a Ping's round trip is among the last 10-20 s of samples: Pings go
+    /// out when a link comes up, for its tests, and after 15 s with nothing sent, so under
+    /// a long transfer the least round trip is data's and the bound is above the base.
+    ///
+    /// Once the window has raised its base because even its floor saw the delay (a peer
+    /// that holds its acknowledgements but answers Pings at once, a longer path), the bound
+    /// is lifted until the base measured on data comes down to it, that is for as long as
+    /// the delay lasts: it would put the base back under that delay at the next
+    /// acknowledgement.
+    fn base_delay(&mut self, rtt: &Rtt, payload: Duration) -> Duration {
+        let measured = self.base.get().unwrap_or(rtt.min());
+        let floor =
+            Duration::try_from_secs_f64(self.floor as f64 / self.rate).unwrap_or(Duration::MAX);
+        let bound = rtt
+            .min()
+            .saturating_add(floor.max(payload.saturating_mul(2)));
+        if measured <= bound {
+            self.raised = false;
+        }
+        if self.raised {
+            measured
+        } else {
+            measured.min(bound)
+        }
     }
 
     /// Whether the acknowledged message went out once the window was already at its floor:
@@ -604,13 +661,80 @@ mod tests {
         assert_eq!(window.get(), MIN_WINDOW);
     }
 
+    /// A 10 Mbit/s link (1.25 MB/s) with 1 ms payloads, 1,250 bytes: its floor is
+    /// `MIN_FLOOR`, 6.55 ms of transmission.
+    fn ten_mbit_window() -> (Window, Duration, Duration) {
+        let mut window = Window::new();
+        window.set_floor(1_250, 1.25e6);
+        let floor = Duration::from_secs_f64(MIN_FLOOR as f64 / 1.25e6);
+        (window, ms(1), floor)
+    }
+
+    #[test]
+    fn a_base_measured_on_the_first_long_payloads_is_bounded_by_a_ping_and_the_floor() {
+        // The link's first payload is 32 KiB, sent before its rate was known: 26 ms of
+        // transmission on a path a Ping crosses in 1 ms. Its payloads are 1 ms long now, and
+        // each waits behind 26 ms of queue: 28 ms in all, longer than that first round trip,
+        // so the least round trip of data stays 27 ms.
+        let (mut window, payload, floor) = ten_mbit_window();
+        let mut rtt = Rtt::new(ms(1), at(0));
+        rtt.update(ms(1), at(0));
+        rtt.update(ms(27), at(30));
+        window.on_ack(32 << 10, &rtt, Some(ms(27)), at(30), true, payload);
+        for i in 0..RECENT as u64 {
+            rtt.update(ms(28), at(40 + i));
+        }
+        // Judged against 27 ms, the queue would be 1 ms, within the target (half the base
+        // and a payload). Against the Ping's 1 ms and the floor's 6.55 ms it is 20.4 ms,
+        // beyond the target (3.8 ms and a payload), and the window gives back a quarter of
+        // what was acknowledged.
+        let before = window.get();
+        assert!(window.on_ack(1_250, &rtt, Some(ms(28)), at(50), true, payload));
+        assert_eq!(window.base.get(), Some(ms(27)));
+        assert_eq!(window.base_delay(&rtt, payload), ms(1) + floor);
+        assert_eq!(window.get(), before - 1_250 / 4);
+    }
+
+    #[test]
+    fn a_base_raised_at_the_floor_stands_above_the_bound_while_its_delay_lasts() {
+        // A peer that holds its acknowledgements 30 ms, though it answers Pings at once.
+        let (mut window, payload, floor) = ten_mbit_window();
+        let mut rtt = Rtt::new(ms(1), at(0));
+        rtt.update(ms(1), at(0));
+        for i in 0..RECENT as u64 {
+            rtt.update(ms(30), at(i));
+        }
+        // Acknowledgements without a sample (resends, say) cut the window to its floor.
+        for i in 1..=3 {
+            window.on_ack(400 << 10, &rtt, None, at(10 * i), true, payload);
+        }
+        assert_eq!(window.get(), MIN_FLOOR);
+        // Data sent at the floor sees the same delay: no queue of liag's. The window raises
+        // its base to it, and goes on growing from the floor. Were the bound not lifted, the
+        // next acknowledgement would put the base back at 7.55 ms, and the window would stay
+        // at its floor.
+        assert!(!window.on_ack(1_250, &rtt, Some(ms(30)), at(70), true, payload));
+        assert!(!window.on_ack(1_250, &rtt, Some(ms(30)), at(80), true, payload));
+        assert_eq!(window.base_delay(&rtt, payload), ms(30));
+        assert!(window.get() > MIN_FLOOR, "{}", window.get());
+        // However long the peer goes on holding them, the base stands.
+        assert!(!window.on_ack(1_250, &rtt, Some(ms(30)), at(15_000), true, payload));
+        assert!(!window.on_ack(1_250, &rtt, Some(ms(30)), at(60_000), true, payload));
+        assert_eq!(window.base_delay(&rtt, payload), ms(30));
+        // Once data comes back within the bound, the base is bound again.
+        rtt.update(ms(5), at(60_010));
+        window.on_ack(1_250, &rtt, Some(ms(5)), at(60_010), true, payload);
+        assert!(!window.raised);
+        assert_eq!(window.base_delay(&rtt, payload), ms(5).min(ms(1) + floor));
+    }
+
     #[test]
     fn a_slow_links_window_shrinks_to_two_of_its_payloads() {
-        // A 50 Mbit/s link sends 12.5 kB in 2 ms: its floor is two of those, not 64 KiB,
-        // which would keep 10 ms queued on it.
+        // A 50 Mbit/s link given payloads of 2 ms sends 12.5 kB in each: its floor is two of
+        // those, not 64 KiB, which would keep 10 ms queued on it.
         let serialization = ms(2);
         let mut window = Window::new();
-        window.set_floor(12_500);
+        window.set_floor(12_500, 6.25e6);
         window.on_ack(0, &steady(ms(10)), Some(ms(10)), at(0), true, serialization);
         let queued = steady(ms(200));
         for i in 1..=4 {
@@ -624,12 +748,12 @@ mod tests {
         assert_eq!(window.get(), 25_000 + 12_500);
         // A rate a little lower leaves the floor where it is (an estimate's jitter); one a
         // quarter lower moves it.
-        window.set_floor(11_000);
+        window.set_floor(11_000, 6.25e6);
         assert_eq!(window.floor, 25_000);
-        window.set_floor(9_000);
+        window.set_floor(9_000, 6.25e6);
         assert_eq!(window.floor, 18_000);
         // However slow the link, the floor keeps 8 KiB.
-        window.set_floor(100);
+        window.set_floor(100, 6.25e6);
         for i in 6..=9 {
             window.on_ack(400 << 10, &queued, None, at(10 * i), true, serialization);
         }
@@ -637,7 +761,7 @@ mod tests {
         assert!(window.at_floor.is_some());
         // A link that speeds up raises its floor, and the window with it; what that window
         // queues is no longer what the floor saw.
-        window.set_floor(1 << 20);
+        window.set_floor(1 << 20, 1e9);
         assert_eq!(window.get(), MIN_WINDOW);
         assert!(window.at_floor.is_none());
     }

@@ -411,10 +411,10 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     // The second link's handshake took 100 ms: the round trip is that long (the most a due
     // time allows beside a 10 ms link). The test's Pongs came 4 ms apart (4 MB/s, a token
     // bucket's burst). The first payloads are acknowledged a round trip after they left,
-    // back to back; then nothing more. At a quarter of the test's rate the next one (8 KiB,
-    // what the test's rate sends in 2 ms) is 8 ms behind the last, and 100 ms of slack later
+    // back to back; then nothing more. At a quarter of the test's rate the next one (4 kB,
+    // what the test's rate sends in 1 ms) is 4 ms behind the last, and 100 ms of slack later
     // the link stalls. Without the acknowledgements pulling its due time in, the fourth
-    // payload would be due 132 ms after them (its place in the queue at 1 MB/s and the
+    // payload would be due 116 ms after them (its place in the queue at 1 MB/s and the
     // 100 ms round trip), and the ack timeout later still.
     let now = Time::ZERO;
     let round_trip = Duration::from_millis(100);
@@ -436,7 +436,7 @@ fn a_link_slower_than_its_test_stalls_once_acknowledgements_fall_behind() {
     assert_eq!(state(&a, la), LinkState::Active);
     assert_eq!(
         a.poll_timeout(),
-        Some(acked_at + Duration::from_millis(108))
+        Some(acked_at + Duration::from_millis(104))
     );
     let late = acked_at + Duration::from_millis(115);
     a.handle_timeout(late);
@@ -462,7 +462,7 @@ fn a_new_links_test_whose_lead_waited_far_beyond_the_others_round_trips_is_not_t
         "rate {rate}, whole test {whole}"
     );
 
-    // A crawl beside the first link: one payload at a time, of what it sends in 2 ms (at
+    // A crawl beside the first link: one payload at a time, of what it sends in 1 ms (at
     // least 1 KiB), and due after its slow transmission (at a quarter of that rate), at most
     // 100 ms of round trip (not the 500 the link showed) and 100 ms of slack. No acknowledgement comes by
     // then, and the link stalls: its payload moves to the first link, and its next test sets
@@ -470,7 +470,7 @@ fn a_new_links_test_whose_lead_waited_far_beyond_the_others_round_trips_is_not_t
     let sent = transmits(closing_at, &mut a, la);
     assert_eq!(kinds(&sent), [MessageKind::Data]);
     let len = sent[1].len();
-    assert_eq!(len, ((whole * 0.002) as usize).max(1 << 10));
+    assert_eq!(len, ((whole * 0.001) as usize).max(1 << 10));
     let slow = Duration::from_secs_f64(len as f64 / (whole / 4.0));
     let due = closing_at + slow + Duration::from_millis(200);
     let timeout = a.poll_timeout().unwrap();

@@ -83,5 +83,6 @@ fn written_data_waits_milliseconds_under_a_bulk_transfer() {
     assert!(goodput >= 0.95, "goodput {goodput}");
     // The simulator is exact: a delay that moves by more than a millisecond is a change of
     // behaviour, better or worse. Look into it, then update docs/performance.md and the pin.
-    assert!((p50 - 9.0).abs() <= 1.0, "p50 {p50:.2} ms, documented 9.0");
+    assert!((p50 - 7.6).abs() <= 1.0, "p50 {p50:.2} ms, documented 7.6");
+    assert!((p99 - 9.9).abs() <= 1.0, "p99 {p99:.2} ms, documented 9.9");
 }

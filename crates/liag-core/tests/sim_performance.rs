@@ -77,8 +77,8 @@ fn efficiency_equal_delays() {
         warm * 100.0
     );
     assert!(warm >= 0.98, "warm efficiency {warm}");
-    pinned_share("equal delays, first 10 s", cold, 0.9898);
-    pinned_share("equal delays, 2-20 s", warm, 0.9923);
+    pinned_share("equal delays, first 10 s", cold, 0.9821);
+    pinned_share("equal delays, 2-20 s", warm, 0.9843);
 }
 
 #[test]
@@ -95,8 +95,8 @@ fn efficiency_unequal_delays() {
         warm * 100.0
     );
     assert!(warm >= 0.95, "warm efficiency {warm}");
-    pinned_share("unequal delays, first 10 s", cold, 0.9641);
-    pinned_share("unequal delays, 2-20 s", warm, 0.9892);
+    pinned_share("unequal delays, first 10 s", cold, 0.9559);
+    pinned_share("unequal delays, 2-20 s", warm, 0.9804);
 }
 
 /// 40 (`first`), 20 and 10 Mbit/s links of 20 ms RTT carrying 150 MB; at 5 s the first gets
@@ -150,9 +150,9 @@ fn failover_black_hole() {
         "healed link carries data again"
     );
     assert!(after > 0.9, "efficiency after healing {after}");
-    pinned_gap("black hole, gap", stall, 96);
-    pinned_share("black hole, the other two meanwhile", during, 0.9863);
-    pinned_share("black hole, all after healing", after, 0.9910);
+    pinned_gap("black hole, gap", stall, 95);
+    pinned_share("black hole, the other two meanwhile", during, 0.9771);
+    pinned_share("black hole, all after healing", after, 0.9838);
 }
 
 /// A black hole on a link whose queue takes writes all through it, as a kernel socket buffer
@@ -178,8 +178,8 @@ fn healed_link_with_a_deep_queue_comes_back() {
     );
     assert!(stall <= Duration::from_millis(300), "stall {stall:?}");
     assert!(after > 0.9, "efficiency after healing {after}");
-    pinned_gap("deep queue, gap", stall, 97);
-    pinned_share("deep queue, all after healing", after, 0.9912);
+    pinned_gap("deep queue, gap", stall, 102);
+    pinned_share("deep queue, all after healing", after, 0.9841);
 }
 
 /// The lowest goodput over any `window` seconds between `from` and `to`, bytes per second.
@@ -222,9 +222,9 @@ fn failover_degraded_link() {
         "lowest after the heal {lowest_after}"
     );
     assert!(after > 0.9, "efficiency after healing {after}");
-    pinned_gap("degraded, gap", stall, 86);
-    pinned_share("degraded, the other two meanwhile", during, 0.9903);
-    pinned_share("degraded, all after the restore", after, 0.9924);
+    pinned_gap("degraded, gap", stall, 46);
+    pinned_share("degraded, the other two meanwhile", during, 0.9812);
+    pinned_share("degraded, all after the restore", after, 0.9844);
 }
 
 /// The fastest link is reset mid-transfer, and a new one appears later.
@@ -259,7 +259,7 @@ fn failover_reset_and_new_link() {
         new_link.is_some_and(|l| l.data_bytes > 1_000_000),
         "the new link carries data"
     );
-    pinned_gap("reset, gap", stall, 45);
+    pinned_gap("reset, gap", stall, 30);
 }
 
 /// A 64-byte write on an idle connection arrives one path delay (plus serialization) later.

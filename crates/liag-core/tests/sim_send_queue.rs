@@ -55,10 +55,9 @@ fn a_bulk_writer_queues_milliseconds_and_the_links_stay_full() {
         share * 100.0,
         share_unbounded * 100.0
     );
-    // 2 ms at 7.5 MB/s is 15 kB, and the queue takes at least two of the 40 Mbit/s link's
-    // 10 kB payloads; the rate estimates may run ahead of the links for a while, so allow
-    // twice that.
-    assert!(most <= 40_000, "queued {most} bytes");
+    // 2 ms at 7.5 MB/s is 15 kB, more than two of the 40 Mbit/s link's 5 kB payloads; the
+    // rate estimates may run ahead of the links for a while, so allow twice that.
+    assert!(most <= 30_000, "queued {most} bytes");
     assert!(share >= 0.95, "goodput {share}");
     // Without the bound the writer fills the send buffer: the bound, not the links, is what
     // kept the queue short above.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// Two connections joined by one link of 200 ms round trip, up at the time returned. Until
 /// acknowledged data measures it, the link's rate is its window over that round trip,
-/// 1.3 MB/s: its payloads are cut to what that carries in 2 ms, 2.6 kB.
+/// 1.3 MB/s: its payloads are cut to what that carries in 1 ms, 1.3 kB.
 fn slow_pair() -> (Connection, Connection, LinkId, Time) {
     let rtt = Duration::from_millis(200);
     let mut now = Time::ZERO;

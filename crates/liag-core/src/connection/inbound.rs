@@ -167,11 +167,11 @@ impl Connection {
                 let limited = l.window_limited;
                 let rate = l.rate().max(1.0);
                 // The floor follows the link's rate alone, whatever `max_payload` says.
-                l.window.set_floor(payload_for(rate));
-                let serialization = payload_time(max_payload, rate).min(l.rtt.min());
-                let delayed =
-                    l.window
-                        .on_ack(data_len, &l.rtt, sample, now, limited, serialization);
+                l.window.set_floor(payload_for(rate), rate);
+                let payload = payload_time(max_payload, rate);
+                let delayed = l
+                    .window
+                    .on_ack(data_len, &l.rtt, sample, now, limited, payload);
                 // A delay measures the link only if liag had data queued on it: otherwise it
                 // is someone else's queue, a radio's scheduling, or a peer's late acks.
                 l.on_data_acked(data_len, now, delayed && own_queue, own_queue, backlogged);
