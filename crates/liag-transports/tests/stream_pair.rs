@@ -153,8 +153,7 @@ fn links_arriving_together_make_one_connection() {
 }
 
 async fn one_connection_from_two_links(round: u64) {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
     {
         let (tx, rx) = mpsc::channel(4);
         let (server, mut listener) = Server::new(EndpointConfig::default());
@@ -165,11 +164,12 @@ async fn one_connection_from_two_links(round: u64) {
             },
             server,
         ));
-        let made = Arc::new(AtomicUsize::new(0));
+        // The tag of the link that opened each server connection, to tell them apart.
+        let made = Arc::new(Mutex::new(Vec::new()));
         let counted = made.clone();
         tokio::spawn(async move {
             while let Some(incoming) = listener.next().await {
-                counted.fetch_add(1, Ordering::SeqCst);
+                counted.lock().unwrap().push(incoming.tag().to_string());
                 let (mut r, mut w) = tokio::io::split(incoming.accept());
                 tokio::spawn(async move {
                     let _ = tokio::io::copy(&mut r, &mut w).await;
@@ -189,11 +189,16 @@ async fn one_connection_from_two_links(round: u64) {
                 .await
                 .unwrap_or_else(|_| {
                     panic!(
-                        "round {round}: the echo hung; {} server connection(s)",
-                        made.load(Ordering::SeqCst)
+                        "round {round}: the echo hung; server connections opened by {:?}",
+                        made.lock().unwrap()
                     )
                 });
         assert_eq!(sha256(&back), sha256(&payload), "round {round}");
-        assert_eq!(made.load(Ordering::SeqCst), 1, "round {round}");
+        let made = made.lock().unwrap().clone();
+        assert_eq!(
+            made.len(),
+            1,
+            "round {round}: server connections opened by {made:?}"
+        );
     }
 }

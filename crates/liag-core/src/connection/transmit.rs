@@ -24,8 +24,8 @@ use crate::time::Time;
 /// Each payload costs 25 bytes beside it (the Data message and two frame headers), so a
 /// shorter time trades goodput on slow links for delay. On paths shaped to 40, 20 and
 /// 10 Mbit/s, 1 ms rather than 2 ms took the median round trip of a small message through
-/// one connection beside a bulk transfer from 11.5 to 9.2-9.8 ms, and the bulk transfer
-/// from 65.6 to 65.1-65.5 Mbit/s; the simulator's shares of the links' sum fell by 0.7-0.9
+/// one connection beside a bulk transfer from 11.5 to 9.2-9.8 ms, and that bulk transfer
+/// from 65.6 to 65.1-65.3 Mbit/s; the simulator's shares of the links' sum fell by 0.7-0.9
 /// point (docs/performance.md, "1 ms payloads").
 pub(super) const PAYLOAD_TIME: Duration = Duration::from_millis(1);
 
