@@ -44,6 +44,7 @@ mod connect;
 mod connection;
 mod control;
 mod driver;
+mod ended;
 mod error;
 mod evict;
 mod guard;

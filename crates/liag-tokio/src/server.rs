@@ -19,6 +19,7 @@ use crate::codec::{BoxLink, stream_link};
 use crate::config::EndpointConfig;
 use crate::connection::Connection;
 use crate::control::Control;
+use crate::ended::Ended;
 use crate::error::AcceptError;
 use crate::guard::guarded;
 use crate::handshake::{respond, within};
@@ -90,6 +91,9 @@ struct ServerInner {
     server_id: ServerId,
     config: EndpointConfig,
     table: Mutex<ConnectionTable<Handle>>,
+    /// Connections that ended lately, whose late links are refused (see [`Ended`]); locked
+    /// only under `table`'s lock.
+    ended: Mutex<Ended>,
     incoming: Mutex<Option<mpsc::Sender<Incoming>>>,
     /// Handshakes in progress, oldest first, to evict when full.
     handshakes: Mutex<VecDeque<Handshake>>,
@@ -169,6 +173,7 @@ impl Server {
             inner: Arc::new(ServerInner {
                 server_id: ServerId::random(&mut rand::rng()),
                 table: Mutex::new(ConnectionTable::new(config.max_connections)),
+                ended: Mutex::new(Ended::new(config.handshake_timeout, config.max_connections)),
                 handshakes: Mutex::new(VecDeque::new()),
                 budget: MemoryBudget::new(config.memory_budget),
                 fruitless_search: Mutex::new(None),
@@ -406,6 +411,15 @@ impl ServerInner {
         let route = {
             let mut table = self.table.lock();
             let mut resolution = table.resolve(request.conn_id, request.existing_connection);
+            // A link of a connection that ended while its handshake was held up: refused
+            // before a full table makes room for it.
+            if matches!(
+                resolution,
+                Resolution::New | Resolution::Refuse(RefusedReason::NotListening)
+            ) && (self.ended.lock()).contains(request.conn_id, tokio::time::Instant::now())
+            {
+                resolution = Resolution::Refuse(RefusedReason::Closed);
+            }
             if matches!(resolution, Resolution::Refuse(RefusedReason::NotListening))
                 && table.is_full()
                 && self.make_room(&mut table)
@@ -593,7 +607,21 @@ impl Incoming {
             let ours = |h: &Handle| h.is_running(&shared);
             server.table.lock().stop_taking_links_if(conn_id, ours);
             let _ = control.closed().await;
-            server.table.lock().remove_if(conn_id, ours);
+            // A connection that timed out with no link and never any data may never have
+            // reached its client, whose first links still say so: their retries make it anew.
+            let unknown = {
+                let inner = shared.lock();
+                matches!(
+                    inner.conn.outcome(),
+                    Some(Err(liag_core::ConnectionError::NoLinksTimeout))
+                ) && !inner.conn.received_data()
+            };
+            {
+                let mut table = server.table.lock();
+                if table.remove_if(conn_id, ours).is_some() && !unknown {
+                    (server.ended.lock()).note(conn_id, tokio::time::Instant::now());
+                }
+            }
             drop(slot);
         });
         conn

@@ -277,3 +277,68 @@ async fn the_server_counts_how_handshakes_end() {
     assert_eq!(stats.failed, 1, "{stats:?}");
     assert_eq!(stats.refused_not_listening + stats.refused_connection, 0);
 }
+
+/// A client's first links all say no link was accepted yet. One whose request reaches the
+/// server only after the connection ended and was forgotten is refused as closed, not made a
+/// second connection that the application accepts and nobody uses.
+#[tokio::test(start_paused = true)]
+async fn a_link_held_up_until_its_connection_ended_is_refused() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (server, mut listener) = Server::new(EndpointConfig::default());
+    let offered = Arc::new(AtomicUsize::new(0));
+    let counted = offered.clone();
+    tokio::spawn(async move {
+        let mut streams = Vec::new();
+        while let Some(incoming) = listener.next().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            streams.push(incoming.accept());
+        }
+    });
+    let (_client, outgoing) = connect(EndpointConfig::default());
+
+    // The held link: what the server sends reaches the client at once, what the client sends
+    // waits behind a gate.
+    let (held, client_side) = tokio::io::duplex(1 << 16);
+    let (server_side, theirs) = tokio::io::duplex(1 << 16);
+    server.add_link(theirs, "held", UserData::empty());
+    let (mut from_client, mut to_client) = tokio::io::split(client_side);
+    let (mut from_server, mut to_server) = tokio::io::split(server_side);
+    let (open, gate) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+    });
+    tokio::spawn(async move {
+        let _ = gate.await;
+        let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+    });
+    let held = tokio::spawn({
+        let outgoing = outgoing.clone();
+        async move {
+            outgoing
+                .add_link(held, "held", UserData::empty())
+                .await
+                .map(drop)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+
+    // Another link makes the connection; it ends, and the server forgets it.
+    add_to(&server, &outgoing, "first").await.unwrap();
+    outgoing.control().terminate();
+    for _ in 0..1_000 {
+        if server.connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.connections(), 0);
+
+    // Now the held link's request comes.
+    open.send(()).unwrap();
+    let error = held.await.unwrap().unwrap_err();
+    assert!(
+        matches!(error, AddLinkError::Refused(RefusedReason::Closed)),
+        "{error}"
+    );
+    assert_eq!(offered.load(Ordering::SeqCst), 1);
+}
