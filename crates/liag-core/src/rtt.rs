@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::time::Time;
+use crate::time::{Time, transmission};
 
 /// The floor of a fast link's window: two default payloads (see [`Window::set_floor`]).
 pub(crate) const MIN_WINDOW: usize = 64 << 10;
@@ -157,8 +157,9 @@ pub(crate) struct Window {
     /// Whether the window raised its base because even its floor saw a delay, and the base
     /// measured on data has not come down to its bound since (see [`Window::base_delay`]).
     raised: bool,
-    /// The link's rate as of the latest [`Window::set_floor`], bytes per second.
-    rate: f64,
+    /// How long the link takes to transmit `floor` bytes, at its rate as of the latest
+    /// [`Window::set_floor`] (`Duration::MAX` before the first).
+    floor_time: Duration,
     /// Whether the window may still double per round trip: until it first meets a queue
     /// after the link came up or stalled. After that it grows by a quarter per round trip at
     /// most: the delay that shows a queue comes a round trip late, and a window doubling
@@ -275,7 +276,7 @@ impl Window {
             floor: MIN_WINDOW,
             at_floor: None,
             raised: false,
-            rate: 0.0,
+            floor_time: Duration::MAX,
             doubling: true,
         }
     }
@@ -288,12 +289,13 @@ impl Window {
     /// with it the time the window has been at its floor). `rate` is the link's, in bytes per
     /// second, that `payload` was cut to.
     pub(crate) fn set_floor(&mut self, payload: usize, rate: f64) {
-        self.rate = rate;
         let floor = payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
         if floor <= self.floor && floor >= self.floor - self.floor / 4 {
+            self.floor_time = transmission(self.floor, rate);
             return;
         }
         self.floor = floor;
+        self.floor_time = transmission(floor, rate);
         self.cwnd = self.cwnd.max(floor);
         // The time the window spent at the old floor says nothing of the new one.
         self.at_floor = None;
@@ -499,11 +501,9 @@ impl Window {
     /// acknowledgement.
     fn base_delay(&mut self, rtt: &Rtt, payload: Duration) -> Duration {
         let measured = self.base.get().unwrap_or(rtt.min());
-        let floor =
-            Duration::try_from_secs_f64(self.floor as f64 / self.rate).unwrap_or(Duration::MAX);
         let bound = rtt
             .min()
-            .saturating_add(floor.max(payload.saturating_mul(2)));
+            .saturating_add(self.floor_time.max(payload.saturating_mul(2)));
         if measured <= bound {
             self.raised = false;
         }

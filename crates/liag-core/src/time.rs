@@ -62,3 +62,9 @@ impl fmt::Debug for Time {
         write!(f, "t+{:.6}s", self.0.as_secs_f64())
     }
 }
+
+/// How long `bytes` take at `rate` bytes per second; `Duration::MAX` for a rate too small
+/// (or not finite) to say.
+pub(crate) fn transmission(bytes: usize, rate: f64) -> Duration {
+    Duration::try_from_secs_f64(bytes as f64 / rate).unwrap_or(Duration::MAX)
+}

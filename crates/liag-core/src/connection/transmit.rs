@@ -11,7 +11,7 @@ use crate::link::{Goodbye, LinkId};
 use crate::scheduler::{LinkView, Offer};
 use crate::send::Reliable;
 use crate::tier::{Tier, TierView};
-use crate::time::Time;
+use crate::time::{Time, transmission};
 
 /// The longest a link should take to transmit one payload. The receiver waits that long for
 /// a payload at the head of the stream, so a slow link gets smaller payloads; and a link keeps
@@ -48,8 +48,7 @@ pub(super) fn link_payload(max_payload: usize, rate: f64) -> usize {
 /// How long a link delivering `rate` bytes per second takes to transmit the payload it is
 /// given ([`link_payload`]); `Duration::MAX` for a rate too small to say.
 pub(super) fn payload_time(max_payload: usize, rate: f64) -> Duration {
-    Duration::try_from_secs_f64(link_payload(max_payload, rate) as f64 / rate)
-        .unwrap_or(Duration::MAX)
+    transmission(link_payload(max_payload, rate), rate)
 }
 
 /// What a link sends next: a payload owed after a Data header, or a message to encode.
