@@ -1,8 +1,9 @@
-//! Bulk both ways at once over simulated links, in virtual time: two connections that each
-//! write as fast as the other reads, over paths with 50 ms of queue and a socket's 128 KiB
-//! each way, beside the same with one writer only. For each setting it prints, per seed, the
-//! share of each direction's links' sum carried from 3 to 11 s and the largest smoothed round
-//! trip A's links measured then (docs/performance.md, "Both ways at once").
+//! Bulk both ways at once over simulated links, in virtual time: the two ends of one
+//! connection each write as fast as the other reads, over paths with 50 ms of queue at their
+//! rate and a socket's 128 KiB each way (at 1 Mbit/s that is 1.1 s more), beside the same with
+//! A writing alone. For each setting it prints, per seed, the share of each direction's links'
+//! sum carried from 3 to 11 s, and the largest smoothed round trip of any link at either end
+//! at 11.5 s (docs/performance.md, "Both ways at once").
 //!
 //! ```text
 //! cargo run --release -p liag-core --features sim --example both_ways
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 /// Seeds per setting.
 const SEEDS: u64 = 4;
-/// The interval measured.
+/// The interval measured, in seconds from the start.
 const FROM: f64 = 3.0;
 const TO: f64 = 11.0;
 
@@ -32,8 +33,8 @@ fn direction(mbit: f64, delay: Duration) -> LinkSpec {
     spec
 }
 
-/// A's and B's shares of what their directions carry (percent), and A's largest smoothed
-/// round trip at the end (ms).
+/// A's and B's shares of what their directions carry (percent; B's is 0 when only A writes),
+/// and the largest smoothed round trip of any link at either end at the end of the run (ms).
 fn run(seed: u64, paths: &[(f64, f64)], delay: Duration, both: bool) -> (f64, f64, f64) {
     let mut sim = Sim::new(seed, Config::default());
     for &(a_to_b, b_to_a) in paths {
@@ -53,10 +54,9 @@ fn run(seed: u64, paths: &[(f64, f64)], delay: Duration, both: bool) -> (f64, f6
     };
     let a = share(Side::B, paths.iter().map(|p| p.0).sum());
     let b = share(Side::A, paths.iter().map(|p| p.1).sum());
-    let rtt = sim
-        .connection(Side::A)
-        .link_stats()
-        .iter()
+    let rtt = [Side::A, Side::B]
+        .into_iter()
+        .flat_map(|side| sim.connection(side).link_stats())
         .map(|s| s.rtt.as_secs_f64() * 1e3)
         .fold(0.0, f64::max);
     (a, if both { b } else { 0.0 }, rtt)
@@ -82,7 +82,7 @@ const SETTINGS: [Setting; 5] = [
         delay_us: 100,
     },
     Setting {
-        name: "one path, 20 Mbit/s each way, 10 ms",
+        name: "one path, 20 Mbit/s each way, 10 ms one way",
         paths: &[(20.0, 20.0)],
         delay_us: 10_000,
     },
@@ -92,14 +92,14 @@ const SETTINGS: [Setting; 5] = [
         delay_us: 100,
     },
     Setting {
-        name: "one path, 40 Mbit/s A to B, 2 back, 5 ms",
+        name: "one path, 40 Mbit/s A to B, 2 back, 5 ms one way",
         paths: &[(40.0, 2.0)],
         delay_us: 5_000,
     },
 ];
 
 fn main() {
-    println!("A to B % / B to A % @ A's largest round trip ms, seeds 1 to {SEEDS}");
+    println!("A to B % / B to A % @ largest round trip ms, seeds 1 to {SEEDS}");
     for setting in &SETTINGS {
         let delay = Duration::from_micros(setting.delay_us);
         for both in [false, true] {

@@ -7,7 +7,8 @@ use std::time::Duration;
 /// The frame header a stream transport adds to every packet; counted in serialization time.
 const FRAMING: usize = liag_proto::frame::HEADER_LEN;
 
-/// The shape of an emulated link, the same in both directions.
+/// The shape of an emulated link. The simulator's `Sim::add_link` gives both directions of a
+/// link the same shape; `Sim::add_asymmetric_link` gives each its own.
 ///
 /// Built from a rate and a delay, then refined:
 ///

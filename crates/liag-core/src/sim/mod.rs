@@ -144,10 +144,11 @@ impl Sim {
         self.add_asymmetric_link(spec, spec)
     }
 
-    /// Adds a link whose direction from A to B is `a_to_b` and from B to A is `b_to_a`, and
-    /// returns its index.
+    /// Adds a link now whose direction from A to B is shaped `a_to_b` and from B to A
+    /// `b_to_a` (an access link of 40 Mbit/s down and 1 up, say); returns its index for
+    /// faults. Both ends take the sum of the two delays for the handshake's round trip. A
+    /// fault acts on both directions: [`Fault::Rate`] gives both the one rate.
     pub fn add_asymmetric_link(&mut self, a_to_b: LinkSpec, b_to_a: LinkSpec) -> usize {
-        let spec = a_to_b;
         let rtt = a_to_b.delay + b_to_a.delay;
         let recv_buffer = [1, 0].map(|i| self.ends[i].conn.config().recv_buffer.get());
         let tag = format!("sim{}", self.links.len());
@@ -164,7 +165,7 @@ impl Sim {
         // Each direction's jitter has a seed of its own, so adding jitter to one link moves
         // nothing else of the run.
         let seed = |dir: u64| self.seed ^ ((self.links.len() as u64) << 1 | dir);
-        let dirs = [Netem::new(spec, seed(0)), Netem::new(b_to_a, seed(1))];
+        let dirs = [Netem::new(a_to_b, seed(0)), Netem::new(b_to_a, seed(1))];
         self.links.push(SimLink {
             dirs,
             ids: [Some(a), Some(b)],
