@@ -290,15 +290,14 @@ impl Window {
     /// second, that `payload` was cut to.
     pub(crate) fn set_floor(&mut self, payload: usize, rate: f64) {
         let floor = payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
-        if floor <= self.floor && floor >= self.floor - self.floor / 4 {
-            self.floor_time = transmission(self.floor, rate);
-            return;
+        let jitter = floor <= self.floor && floor >= self.floor - self.floor / 4;
+        if !jitter {
+            self.floor = floor;
+            self.cwnd = self.cwnd.max(floor);
+            // The time the window spent at the old floor says nothing of the new one.
+            self.at_floor = None;
         }
-        self.floor = floor;
-        self.floor_time = transmission(floor, rate);
-        self.cwnd = self.cwnd.max(floor);
-        // The time the window spent at the old floor says nothing of the new one.
-        self.at_floor = None;
+        self.floor_time = transmission(self.floor, rate);
     }
 
     pub(crate) fn get(&self) -> usize {
