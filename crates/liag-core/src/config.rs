@@ -48,8 +48,11 @@ pub struct Config {
     /// Largest Data payload liag sends. Default 32 KiB; never above 8 MiB, nor above half the
     /// receive buffer the first link's peer announces (though not cut below 1 KiB for it;
     /// [`crate::Connection::config`] shows the value in use), and, per link, cut to what the
-    /// link transmits in 1 ms at its estimated rate (at least 1 KiB), so the receiver never
-    /// waits long for one payload; a message written with
+    /// link transmits in 1 ms (at least 1 KiB), so the receiver never waits long for one
+    /// payload. That 1 ms is at the highest rate the link showed over the last 10-20 s, and
+    /// at most 4 ms at its rate now: a sender short of CPU delivers less with smaller
+    /// payloads, and payloads cut to what it delivered would shrink round after round. A
+    /// message written with
     /// [`Connection::write_message`](crate::Connection::write_message) of up to `max_payload`
     /// goes in one payload all the same.
     pub max_payload: usize,

@@ -13,7 +13,7 @@ use crate::meter::Meter;
 use crate::pace::Pacer;
 use crate::probe::{LinkTest, PongFor};
 use crate::redundant::Copies;
-use crate::rtt::{Rtt, Window};
+use crate::rtt::{Rtt, Window, WindowedMax};
 use crate::tier::Tier;
 use crate::time::Time;
 
@@ -299,6 +299,9 @@ pub(crate) struct RateEstimator {
     rate: f64,
     /// The rate came from a link test and no interval has measured the link since.
     provisional: bool,
+    /// The estimate's highest over the last 10-20 s, in bytes per second, taken each time an
+    /// interval closes (see [`Link::payload_rate`]).
+    peak: WindowedMax<u64>,
 }
 
 impl RateEstimator {
@@ -313,6 +316,7 @@ impl RateEstimator {
             interval_own_queue: true,
             rate: 0.0,
             provisional: false,
+            peak: WindowedMax::default(),
         }
     }
 
@@ -320,6 +324,7 @@ impl RateEstimator {
     fn seed(&mut self, rate: f64) {
         self.rate = rate;
         self.provisional = true;
+        self.peak = WindowedMax::default();
         self.interval_start = None;
         self.empty_interval();
     }
@@ -334,7 +339,7 @@ impl RateEstimator {
         if now > self.last_ack {
             if self.last_ack - start >= length {
                 // Every acknowledgement of the interval's last instant is in.
-                self.close(self.last_ack - start);
+                self.close(self.last_ack - start, self.last_ack);
                 start = self.last_ack;
                 self.interval_start = Some(start);
             }
@@ -372,8 +377,9 @@ impl RateEstimator {
         self.interval_own_queue = true;
     }
 
-    /// Takes the sample of an interval `elapsed` long, and empties it for the next.
-    fn close(&mut self, elapsed: Duration) {
+    /// Takes the sample of an interval `elapsed` long that ended at `end`, and empties it
+    /// for the next.
+    fn close(&mut self, elapsed: Duration, end: Time) {
         let sample = self.interval_bytes as f64 / elapsed.as_secs_f64();
         // Data waiting and slower acknowledgements: the link's pace. Faster ones prove
         // less: a token bucket's burst passes the first payloads at the wire's speed.
@@ -394,7 +400,16 @@ impl RateEstimator {
                 0.75 * self.rate + 0.25 * sample
             };
         }
+        if !self.provisional && self.rate.is_finite() {
+            self.peak.update(self.rate as u64, end);
+        }
         self.empty_interval();
+    }
+
+    /// The estimate's highest, as intervals closed, over the 10-20 s before the latest
+    /// acknowledgement; 0 if none measured the link since its estimate started.
+    fn peak(&self) -> f64 {
+        self.peak.get(self.last_ack) as f64
     }
 }
 
@@ -411,6 +426,10 @@ pub(crate) struct Pace {
     /// payloads beyond what its path holds in transit. The scheduler did not starve it.
     pub(crate) own_queue: bool,
 }
+
+/// At most how many times a link's rate now its payloads are sized to
+/// ([`Link::payload_rate`]): 4, so they take at most 4 ms to transmit where 1 ms is the aim.
+const PEAK_OVER_RATE: f64 = 4.0;
 
 /// How many times slower than its test's rate a link may deliver, while that rate is
 /// provisional, before its data is overdue ([`Link::sent_entry`]).
@@ -780,7 +799,27 @@ impl Link {
         } else {
             self.window.get() as f64 / self.rtt.smoothed().as_secs_f64()
         };
-        // A capped link delivers no more than its cap, whatever its path could.
+        self.capped(rate)
+    }
+
+    /// The rate the link's payloads are sized to: its rate estimate's highest over the last
+    /// 10-20 s, but at most [`PEAK_OVER_RATE`] times its rate now.
+    ///
+    /// A path does not carry less for being given smaller payloads, but a sender short of
+    /// CPU does: each payload costs it the same work (a Data message, its frames, an
+    /// acknowledgement) whatever its length. Sized to the rate of the moment, a link of such
+    /// a sender would get smaller payloads, deliver less for it, and get smaller ones still:
+    /// a hundred busy connections of one loopback link each on two cores fell to payloads of
+    /// 1.5-17.6 kB, most under 6 kB, and moved a third of what they moved with 2 ms payloads
+    /// (docs/performance.md, "Payloads sized to the peak rate"). The bound keeps a path that
+    /// slowed from holding its old payloads: they take at most 4 ms at its rate now.
+    pub(crate) fn payload_rate(&self) -> f64 {
+        let rate = self.rate();
+        self.capped(rate.max(self.rate.peak().min(rate * PEAK_OVER_RATE)))
+    }
+
+    /// A capped link delivers no more than its cap, whatever its path could.
+    fn capped(&self, rate: f64) -> f64 {
         self.config
             .max_rate
             .map_or(rate, |cap| rate.min(cap.max(1) as f64))
@@ -1060,6 +1099,48 @@ mod tests {
         // Up quickly, whoever held sending back.
         interval(&mut rate, 5_000, 400_000, false);
         assert_rate(&rate, 0.5 * 1.75e6 + 0.5 * 4e6);
+    }
+
+    #[test]
+    fn payloads_follow_the_highest_rate_of_the_last_10_to_20_s() {
+        let mut rate = RateEstimator::new();
+        assert_eq!(rate.peak(), 0.0);
+        interval(&mut rate, 1_000, 400_000, true);
+        assert_rate(&rate, 4e6);
+        // The link delivers a quarter of that for a while (a sender short of CPU, given
+        // smaller payloads): the estimate follows, the peak stands.
+        for s in 2..=9 {
+            interval(&mut rate, s * 1_000, 100_000, true);
+        }
+        assert!(rate.rate < 1.5e6, "{}", rate.rate);
+        assert!((rate.peak() - 4e6).abs() < 1.0, "{}", rate.peak());
+        // Twenty seconds on, the old peak is forgotten: what is left is the estimate's own
+        // highest of the last 10-20 s, on its way down to 1 MB/s.
+        for s in 10..=31 {
+            interval(&mut rate, s * 1_000, 100_000, true);
+        }
+        assert!(rate.peak() < 1.2e6, "{}", rate.peak());
+        assert!(rate.peak() >= rate.rate);
+        // A link test starts the estimate again, and the peak with it.
+        rate.seed(2e6);
+        assert_eq!(rate.peak(), 0.0);
+    }
+
+    #[test]
+    fn a_link_that_slowed_gets_payloads_of_at_most_four_times_its_rate_now() {
+        let info = LinkInfo::new(Direction::Outgoing, "slowed", Duration::from_millis(10));
+        let mut link = Link::new(LinkId::new(1), info, at(0));
+        interval(&mut link.rate, 1_000, 400_000, true);
+        assert!((link.payload_rate() - 4e6).abs() < 1.0);
+        // Its path falls to a fortieth: the estimate follows a quarter of the way each
+        // interval, and the payloads follow four times the estimate, not the peak.
+        for s in 2..=10 {
+            interval(&mut link.rate, s * 1_000, 10_000, true);
+        }
+        let rate = link.rate();
+        assert!(rate < 0.5e6, "{rate}");
+        assert!((link.rate.peak() - 4e6).abs() < 1.0);
+        assert!((link.payload_rate() - 4.0 * rate).abs() < 1.0);
     }
 
     #[test]

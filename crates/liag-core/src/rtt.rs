@@ -140,7 +140,7 @@ pub(crate) struct Window {
     /// When the latest acknowledgement came.
     last_ack: Option<Time>,
     /// How long the peer held its acknowledgements lately (see [`Window::note_gap`]).
-    hold: WindowedMax,
+    hold: WindowedMax<Duration>,
     /// How many silences a burst confirmed in a row (see [`Window::note_gap`]), up to
     /// [`HOLD_RUN`].
     run: usize,
@@ -201,14 +201,14 @@ impl Silence {
 
 /// The maximum of samples over the last [`MIN_RTT_WINDOW`] or so (two buckets).
 #[derive(Debug, Clone, Default)]
-struct WindowedMax {
-    max: Duration,
-    current: Duration,
+pub(crate) struct WindowedMax<T> {
+    max: T,
+    current: T,
     start: Time,
 }
 
-impl WindowedMax {
-    fn update(&mut self, sample: Duration, now: Time) {
+impl<T: Ord + Copy + Default> WindowedMax<T> {
+    pub(crate) fn update(&mut self, sample: T, now: Time) {
         if now - self.start > MIN_RTT_WINDOW {
             self.max = self.current.max(sample);
             self.current = sample;
@@ -219,10 +219,10 @@ impl WindowedMax {
         }
     }
 
-    /// The maximum, forgotten once a window has passed without a sample.
-    fn get(&self, now: Time) -> Duration {
+    /// The maximum, forgotten (`T::default()`) once a window has passed without a sample.
+    pub(crate) fn get(&self, now: Time) -> T {
         if now - self.start > MIN_RTT_WINDOW * 2 {
-            Duration::ZERO
+            T::default()
         } else {
             self.max
         }
@@ -286,8 +286,8 @@ impl Window {
     /// [`MIN_WINDOW`]. A slow link gets small payloads, and a floor in bytes would let its
     /// queue last long in time. The floor follows a rising rate at once and a falling one
     /// only once it fell by a quarter, so an estimate's jitter does not keep moving it (and
-    /// with it the time the window has been at its floor). `rate` is the link's, in bytes per
-    /// second, that `payload` was cut to.
+    /// with it the time the window has been at its floor). `rate` is the link's rate now, in
+    /// bytes per second, at which the floor's transmission is timed.
     pub(crate) fn set_floor(&mut self, payload: usize, rate: f64) {
         let floor = payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
         let jitter = floor <= self.floor && floor >= self.floor - self.floor / 4;

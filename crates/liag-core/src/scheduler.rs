@@ -83,7 +83,8 @@ pub struct Offer<'a> {
     /// The link asking; it has window room for `len`.
     pub link: LinkId,
     /// The payload size on offer: the front of the queue, at most the configured
-    /// `max_payload`, and cut for a slow link to what it transmits in 1 ms (at least 1 KiB).
+    /// `max_payload`, and cut for a slow link to what it transmits in 1 ms at the highest
+    /// rate it showed over the last 10-20 s, at most 4 ms at its rate now (at least 1 KiB).
     /// A resend keeps the size it had on the link it first went on, and a message written
     /// whole ([`crate::Connection::write_message`]) is not cut: either may be longer.
     pub len: usize,

@@ -17,6 +17,7 @@ fn secs(s: f64) -> Time {
 /// simulator is exact, so a share that moves by more than 0.1 point is a change of behaviour,
 /// better or worse: look into it, then update the doc and the pin.
 fn pinned_share(what: &str, share: f64, documented: f64) {
+    println!("pin {what}: {share:.4}, documented {documented:.4}");
     assert!(
         (share - documented).abs() <= 0.001,
         "{what}: {:.2} %, documented {:.2} % (within 0.1 point)",
@@ -28,6 +29,7 @@ fn pinned_share(what: &str, share: f64, documented: f64) {
 /// The same for a gap in delivery, within 5 ms of the documented one.
 fn pinned_gap(what: &str, gap: Duration, documented_ms: u64) {
     let documented = Duration::from_millis(documented_ms);
+    println!("pin {what}: {gap:?}, documented {documented:?}");
     assert!(
         gap.abs_diff(documented) <= Duration::from_millis(5),
         "{what}: {gap:?}, documented {documented:?} (within 5 ms)"
@@ -77,8 +79,8 @@ fn efficiency_equal_delays() {
         warm * 100.0
     );
     assert!(warm >= 0.98, "warm efficiency {warm}");
-    pinned_share("equal delays, first 10 s", cold, 0.9821);
-    pinned_share("equal delays, 2-20 s", warm, 0.9843);
+    pinned_share("equal delays, first 10 s", cold, 0.9822);
+    pinned_share("equal delays, 2-20 s", warm, 0.9846);
 }
 
 #[test]
@@ -96,7 +98,7 @@ fn efficiency_unequal_delays() {
     );
     assert!(warm >= 0.95, "warm efficiency {warm}");
     pinned_share("unequal delays, first 10 s", cold, 0.9559);
-    pinned_share("unequal delays, 2-20 s", warm, 0.9804);
+    pinned_share("unequal delays, 2-20 s", warm, 0.9803);
 }
 
 /// 40 (`first`), 20 and 10 Mbit/s links of 20 ms RTT carrying 150 MB; at 5 s the first gets
@@ -150,9 +152,9 @@ fn failover_black_hole() {
         "healed link carries data again"
     );
     assert!(after > 0.9, "efficiency after healing {after}");
-    pinned_gap("black hole, gap", stall, 95);
+    pinned_gap("black hole, gap", stall, 90);
     pinned_share("black hole, the other two meanwhile", during, 0.9771);
-    pinned_share("black hole, all after healing", after, 0.9838);
+    pinned_share("black hole, all after healing", after, 0.9846);
 }
 
 /// A black hole on a link whose queue takes writes all through it, as a kernel socket buffer
@@ -178,8 +180,8 @@ fn healed_link_with_a_deep_queue_comes_back() {
     );
     assert!(stall <= Duration::from_millis(300), "stall {stall:?}");
     assert!(after > 0.9, "efficiency after healing {after}");
-    pinned_gap("deep queue, gap", stall, 102);
-    pinned_share("deep queue, all after healing", after, 0.9841);
+    pinned_gap("deep queue, gap", stall, 103);
+    pinned_share("deep queue, all after healing", after, 0.9843);
 }
 
 /// The lowest goodput over any `window` seconds between `from` and `to`, bytes per second.
@@ -222,9 +224,9 @@ fn failover_degraded_link() {
         "lowest after the heal {lowest_after}"
     );
     assert!(after > 0.9, "efficiency after healing {after}");
-    pinned_gap("degraded, gap", stall, 46);
-    pinned_share("degraded, the other two meanwhile", during, 0.9812);
-    pinned_share("degraded, all after the restore", after, 0.9844);
+    pinned_gap("degraded, gap", stall, 50);
+    pinned_share("degraded, the other two meanwhile", during, 0.9828);
+    pinned_share("degraded, all after the restore", after, 0.9840);
 }
 
 /// The fastest link is reset mid-transfer, and a new one appears later.
@@ -259,7 +261,7 @@ fn failover_reset_and_new_link() {
         new_link.is_some_and(|l| l.data_bytes > 1_000_000),
         "the new link carries data"
     );
-    pinned_gap("reset, gap", stall, 30);
+    pinned_gap("reset, gap", stall, 28);
 }
 
 /// A 64-byte write on an idle connection arrives one path delay (plus serialization) later.

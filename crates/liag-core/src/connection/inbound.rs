@@ -135,7 +135,7 @@ impl Connection {
         if let Some(carrier) = carrier {
             if let Some(c) = self.link_mut(carrier) {
                 let (inflight, window) = (c.inflight_bytes, c.inflight_limit());
-                let payload = link_payload(max_payload, c.rate());
+                let payload = link_payload(max_payload, c);
                 c.window_limited = c.ack_burst.window_limited(now, inflight, window, payload);
                 let in_path = c.rate() * c.rtt.min().as_secs_f64();
                 own_queue = inflight as f64 >= in_path + 2.0 * data_len as f64;
@@ -166,9 +166,10 @@ impl Connection {
             if data_len > 0 {
                 let limited = l.window_limited;
                 let rate = l.rate().max(1.0);
-                // The floor follows the link's rate alone, whatever `max_payload` says.
-                l.window.set_floor(payload_for(rate), rate);
-                let payload = payload_time(max_payload, rate);
+                // The floor follows the link's payloads alone, whatever `max_payload` says.
+                let floor = payload_for(l.payload_rate().max(1.0));
+                l.window.set_floor(floor, rate);
+                let payload = payload_time(max_payload, l);
                 let delayed = l
                     .window
                     .on_ack(data_len, &l.rtt, sample, now, limited, payload);

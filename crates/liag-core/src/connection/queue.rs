@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::transmit::{PAYLOAD_TIME, link_payload, payload_time};
+use super::transmit::{PAYLOAD_TIME, link_payload, payload_for, payload_time};
 use super::{Connection, Event};
 use crate::tier::Tier;
 
@@ -38,19 +38,21 @@ impl Carrying {
         // A busy link's round trips include its payload's transmission, [`PAYLOAD_TIME`] on
         // any link but a fast one's (whose payloads are whole and shorter): no longer path.
         // The path is what is left. At most [`PAYLOAD_TIME`]: a crawling link's 1 KiB takes
-        // longer, and its minimum may come from a Ping, which carries no payload.
-        let transmission = if rate > 0.0 {
-            payload_time(max_payload, rate).min(PAYLOAD_TIME)
+        // longer, so does a payload sized to a rate the link showed before it slowed, and its
+        // minimum may come from a Ping, which carries no payload.
+        // Of the rate as counted: a rate that is not finite gives the least payload.
+        let (transmission, payload) = if rate > 0.0 {
+            let time = payload_time(max_payload, link).min(PAYLOAD_TIME);
+            (time, link_payload(max_payload, link))
         } else {
-            Duration::ZERO
+            (Duration::ZERO, max_payload.min(payload_for(0.0)))
         };
         let delay = link.rtt.min().saturating_sub(transmission);
         self.any = true;
         self.rate += rate;
         self.nearest = Some(self.nearest.map_or(delay, |d| d.min(delay)));
         self.farthest = self.farthest.max(delay);
-        // Of the rate as counted: a rate that is not finite gives the least payload.
-        self.largest = self.largest.max(link_payload(max_payload, rate));
+        self.largest = self.largest.max(payload);
     }
 
     /// How much later than on the nearest link data handed to the farthest full link

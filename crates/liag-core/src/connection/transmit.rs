@@ -7,14 +7,16 @@ use liag_proto::message::Message;
 
 use super::Connection;
 use crate::error::LinkError;
-use crate::link::{Goodbye, LinkId};
+use crate::link::{Goodbye, Link, LinkId};
 use crate::scheduler::{LinkView, Offer};
 use crate::send::Reliable;
 use crate::tier::{Tier, TierView};
 use crate::time::{Time, transmission};
 
 /// The longest a link should take to transmit one payload. The receiver waits that long for
-/// a payload at the head of the stream, so a slow link gets smaller payloads; and a link keeps
+/// a payload at the head of the stream, so a slow link gets smaller payloads (sized to the
+/// highest rate it showed lately, so one whose path just slowed takes up to four times as
+/// long: [`Link::payload_rate`]); and a link keeps
 /// at least two of them in flight (its window's floor: one on the wire, one behind it), more
 /// as its delay target allows, which a small message written during a bulk transfer waits
 /// for: everything written before it is delivered first.
@@ -39,16 +41,16 @@ pub(super) fn payload_for(rate: f64) -> usize {
     ((rate * PAYLOAD_TIME.as_secs_f64()) as usize).max(MIN_PAYLOAD)
 }
 
-/// The payload a link delivering `rate` bytes per second is given: [`payload_for`] within
-/// `max_payload`.
-pub(super) fn link_payload(max_payload: usize, rate: f64) -> usize {
-    max_payload.min(payload_for(rate))
+/// The payload `link` is given: [`payload_for`] its [payload rate](Link::payload_rate),
+/// within `max_payload`.
+pub(super) fn link_payload(max_payload: usize, link: &Link) -> usize {
+    max_payload.min(payload_for(link.payload_rate()))
 }
 
-/// How long a link delivering `rate` bytes per second takes to transmit the payload it is
-/// given ([`link_payload`]); `Duration::MAX` for a rate too small to say.
-pub(super) fn payload_time(max_payload: usize, rate: f64) -> Duration {
-    transmission(link_payload(max_payload, rate), rate)
+/// How long `link` takes to transmit the payload it is given ([`link_payload`]) at its rate
+/// now; `Duration::MAX` for a rate too small to say.
+pub(super) fn payload_time(max_payload: usize, link: &Link) -> Duration {
+    transmission(link_payload(max_payload, link), link.rate())
 }
 
 /// What a link sends next: a payload owed after a Data header, or a message to encode.
@@ -269,8 +271,8 @@ impl Connection {
             return None;
         }
         let budget = self.send.data_budget(self.config.send_buffer);
-        let rate = self.link_mut(link)?.rate();
-        let len = (self.send).next_len(link_payload(self.config.max_payload, rate), budget);
+        let payload = link_payload(self.config.max_payload, self.link_mut(link)?);
+        let len = (self.send).next_len(payload, budget);
         if len == 0 {
             return None;
         }
@@ -311,7 +313,7 @@ impl Connection {
             return false;
         }
         self.views.clear();
-        let taking_part = |l: &&crate::link::Link| l.usable() && l.config.tier <= open;
+        let taking_part = |l: &&Link| l.usable() && l.config.tier <= open;
         self.views
             .extend(self.links.iter().filter(taking_part).map(LinkView::of));
         let offer = Offer {
