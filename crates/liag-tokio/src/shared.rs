@@ -4,8 +4,7 @@
 //! driver; the driver owns the links' I/O. No channel sits between the application and the
 //! state machine.
 
-use parking_lot::{Mutex, MutexGuard};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -158,8 +157,13 @@ impl Shared {
     }
 
     /// Locks the state.
+    ///
+    /// A std `Mutex`: on `parking_lot`'s, whose waiters spin before they sleep, a driver and
+    /// its handles contending on two cores moved a fifth less through the message API
+    /// (docs/performance.md, "One task per end"). A poisoned lock is taken as it is, as
+    /// `parking_lot`'s would be: it does not poison.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock()
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn notify_change(&self) {
