@@ -415,16 +415,21 @@ fn scenario_row(s: &Value) -> Option<Row> {
             );
             row(figures, "≤ 64 KiB per connection", Some(heap <= 64.0))
         }
-        "busy" => row(
-            format!(
-                "{:.0} MB/s in all; plain TCP {:.0} MB/s; {}",
-                f(s, "liag_mb_s"),
+        "busy" => {
+            let liag = f(s, "liag_mb_s");
+            let mut figures = format!(
+                "{liag:.0} MB/s in all; plain TCP {:.0} MB/s; {}",
                 f(s, "tcp_mb_s"),
                 pct(f(s, "ratio"))
-            ),
-            "",
-            None,
-        ),
+            );
+            if let Some(floor) = s["floor_mb_s"].as_f64() {
+                figures += &format!(
+                    "; copied and checked TCP {floor:.0} MB/s, {} of it",
+                    pct(liag / floor)
+                );
+            }
+            row(figures, "", None)
+        }
         "proxy" => {
             let t = &s["first_byte_us"];
             let (direct, proxy) = (f(t, "direct_p50"), f(t, "proxy_p50"));
@@ -514,6 +519,18 @@ mod tests {
         assert_eq!(
             row.figures,
             "3000 MB/s; plain TCP 5000 MB/s; 60.0 %; checked TCP 4000 MB/s, 75.0 % of it"
+        );
+    }
+
+    #[test]
+    fn busy_connections_show_the_byte_streams_floor_where_measured() {
+        let s = json!({"kind": "busy", "scenario": "b", "liag_mb_s": 2000.0, "tcp_mb_s": 7000.0,
+                       "ratio": 2000.0 / 7000.0, "floor_mb_s": 4800.0});
+        let row = &rows(&[s], &[])[0];
+        assert_eq!(
+            row.figures,
+            "2000 MB/s in all; plain TCP 7000 MB/s; 28.6 %; copied and checked TCP 4800 MB/s, \
+             41.7 % of it"
         );
     }
 
