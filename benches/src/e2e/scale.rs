@@ -176,7 +176,7 @@ async fn tcp_connections(n: usize, secs: f64, floor: bool) -> io::Result<f64> {
 
 /// Total throughput of `n` busy connections of one loopback link each, of `n` plain TCP
 /// connections, and of `n` TCP connections doing a byte stream's least work on top
-/// ([`copy_and_check_until`]), each measured over `secs` seconds after one second of warm-up.
+/// (`copy_and_check_until`), each measured over `secs` seconds after one second of warm-up.
 pub async fn busy(n: usize, secs: f64) -> io::Result<Value> {
     let tcp = tcp_connections(n, secs, false).await?;
     let floor = tcp_connections(n, secs, true).await?;

@@ -792,6 +792,15 @@ impl Link {
         self.config.ack_timeout_min.unwrap_or(default)
     }
 
+    /// Delivery rate in bytes per second as measured, 0 until the first measurement.
+    pub(crate) fn measured_rate(&self) -> f64 {
+        if self.rate.rate > 0.0 {
+            self.capped(self.rate.rate)
+        } else {
+            0.0
+        }
+    }
+
     /// Delivery rate in bytes per second: measured, or the window over the RTT until then.
     pub(crate) fn rate(&self) -> f64 {
         let rate = if self.rate.rate > 0.0 {

@@ -18,8 +18,22 @@ const RECENT: usize = 8;
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 
 /// The least queueing delay the window tolerates on a path of no delay, beside its payloads'
-/// transmission ([`Window::target`]).
+/// transmission ([`Window::target`]); less on a link faster than about 2.1 Gbit/s
+/// ([`MAX_QUEUE`]).
 const MIN_TARGET: Duration = Duration::from_millis(2);
+
+/// The most bytes [`MIN_TARGET`] lets queue on one link: on a link measured faster than
+/// 262 MB/s (about 2.1 Gbit/s: loopback, a fast LAN) whose window holds more than this, the
+/// least target is what the link transmits this in, but never under [`MIN_FAST_TARGET`].
+/// There the queue is mostly in the hosts' socket buffers rather than in the network, and on
+/// loopback more of it cost throughput (docs/performance.md, "Fast links' queues in bytes").
+/// A window that holds less cannot queue more, and is left its 2 ms: held to the shorter
+/// target too, a hundred busy connections on two cores lost throughput.
+const MAX_QUEUE: usize = 512 << 10;
+
+/// The least target [`MAX_QUEUE`] may set: below it, a delay measures the hosts' scheduling
+/// more than any queue.
+const MIN_FAST_TARGET: Duration = Duration::from_micros(100);
 
 /// The longest a peer may be taken to hold its acknowledgements: a gap beyond it is a stall
 /// or a queue, never a peer's batching.
@@ -160,6 +174,9 @@ pub(crate) struct Window {
     /// How long the link takes to transmit `floor` bytes, at its rate as of the latest
     /// [`Window::set_floor`] (`Duration::MAX` before the first).
     floor_time: Duration,
+    /// The link's measured rate as of the latest [`Window::set_measured_rate`], bytes per
+    /// second (0 while none was measured).
+    rate: f64,
     /// Whether the window may still double per round trip: until it first meets a queue
     /// after the link came up or stalled. After that it grows by a quarter per round trip at
     /// most: the delay that shows a queue comes a round trip late, and a window doubling
@@ -277,6 +294,7 @@ impl Window {
             at_floor: None,
             raised: false,
             floor_time: Duration::MAX,
+            rate: 0.0,
             doubling: true,
         }
     }
@@ -300,17 +318,32 @@ impl Window {
         self.floor_time = transmission(self.floor, rate);
     }
 
+    /// Sets the link's measured rate, in bytes per second (0 while none was measured), which
+    /// bounds the least target in bytes ([`MAX_QUEUE`]). Not a guess from the window: a
+    /// link's first window over a round trip of 100 µs would look like 2.6 GB/s.
+    pub(crate) fn set_measured_rate(&mut self, rate: f64) {
+        self.rate = rate;
+    }
+
     pub(crate) fn get(&self) -> usize {
         self.cwnd
     }
 
     /// The queueing delay the window tolerates on a link with this round trip, where one
-    /// payload takes `serialization` to send: half the round trip, at least [`MIN_TARGET`],
-    /// plus one payload, so that even a slow link can keep a payload queued behind the one on
-    /// the wire (whose transmission the round trip already holds). Each payload more the
-    /// target allows is one more that data written behind a bulk transfer waits for.
-    fn target(base: Duration, serialization: Duration) -> Duration {
-        (base / 2).max(MIN_TARGET) + serialization
+    /// payload takes `serialization` to send: half the round trip, at least [`MIN_TARGET`]
+    /// (while the window holds more than [`MAX_QUEUE`], at least the lesser of that and the
+    /// link's measured transmission of `MAX_QUEUE`, but not under [`MIN_FAST_TARGET`]), plus
+    /// one payload, so that even a slow link can keep a payload
+    /// queued behind the one on the wire (whose transmission the round trip already holds).
+    /// Each payload more the target allows is one more that data written behind a bulk
+    /// transfer waits for.
+    fn target(&self, base: Duration, serialization: Duration) -> Duration {
+        let least = if self.cwnd > MAX_QUEUE {
+            MIN_TARGET.min(transmission(MAX_QUEUE, self.rate).max(MIN_FAST_TARGET))
+        } else {
+            MIN_TARGET
+        };
+        (base / 2).max(least) + serialization
     }
 
     /// How long the peer held its acknowledgements lately, as far as liag could tell.
@@ -434,7 +467,7 @@ impl Window {
         // the window nor ends its doubling.
         let held = (self.hold.get(now)).max(self.silence.burst_of(now).unwrap_or_default());
         let queueing = rtt.recent_min().saturating_sub(base).saturating_sub(held);
-        let target = Self::target(base, serialization);
+        let target = self.target(base, serialization);
         let queued = queueing > target;
         if queued && self.sent_at_floor(sample, rtt, now) {
             // Even the smallest window sees this delay, so it is not a queue of ours: the peer
@@ -550,11 +583,81 @@ mod tests {
 
     #[test]
     fn the_delay_target_is_half_the_base_at_least_2_ms_and_one_payload() {
-        assert_eq!(Window::target(ms(10), ms(2)), ms(7));
+        let mut window = Window::new();
+        assert_eq!(window.target(ms(10), ms(2)), ms(7));
         assert_eq!(
-            Window::target(ms(1), ms(2)),
+            window.target(ms(1), ms(2)),
             ms(4),
             "at least 2 ms beside the payload"
+        );
+        // Up to 262 MB/s: 2 ms, however much that queues.
+        window.cwnd = 4 << 20;
+        window.set_measured_rate(262e6);
+        assert_eq!(window.target(ms(1), ms(0)), ms(2));
+    }
+
+    #[test]
+    fn a_fast_links_least_target_queues_at_most_512_kib() {
+        let mut window = Window::new();
+        window.set_measured_rate(1e9);
+        // A window of 256 KiB queues less than 512 KiB whatever its target.
+        assert_eq!(window.target(ms(0), ms(0)), ms(2));
+        window.cwnd = 1 << 20;
+        // 512 KiB at 1 GB/s: 524 µs, where 2 ms would queue 2 MB.
+        let least = Duration::from_nanos(524_288);
+        assert_eq!(window.target(Duration::from_micros(100), ms(0)), least);
+        window.set_measured_rate(263e6);
+        assert!(window.target(ms(0), ms(0)) < ms(2));
+        // A path with delay of its own keeps half its round trip.
+        assert_eq!(window.target(ms(10), ms(0)), ms(5));
+        // Never below 100 µs, however fast the link looks.
+        window.set_measured_rate(f64::INFINITY);
+        assert_eq!(window.target(ms(0), ms(0)), Duration::from_micros(100));
+        // A rate that was not measured leaves 2 ms: a floor's rate is only a guess.
+        let mut guessed = Window::new();
+        guessed.cwnd = 1 << 20;
+        guessed.set_floor(32 << 10, 2.6e9);
+        assert_eq!(guessed.target(ms(0), ms(0)), ms(2));
+    }
+
+    #[test]
+    fn a_millisecond_of_queue_shrinks_a_fast_links_window_only() {
+        let rtt = steady(Duration::from_micros(1_100));
+        let run = |rate: f64| {
+            let mut window = Window::new();
+            window.cwnd = 4 << 20;
+            window.set_measured_rate(rate);
+            // The base: a round trip of 100 µs measured on data, then 1.1 ms for a while.
+            window.on_ack(
+                1 << 10,
+                &steady(Duration::from_micros(100)),
+                Some(Duration::from_micros(100)),
+                at(0),
+                true,
+                ms(0),
+            );
+            let before = window.get();
+            for i in 1..=8 {
+                window.on_ack(
+                    32 << 10,
+                    &rtt,
+                    Some(Duration::from_micros(1_100)),
+                    at(i),
+                    true,
+                    ms(0),
+                );
+            }
+            (before, window.get())
+        };
+        let (before, after) = run(1e9);
+        assert!(
+            after < before,
+            "1 ms over a 1 GB/s link's base is a queue: {before} -> {after}"
+        );
+        let (before, after) = run(100e6);
+        assert!(
+            after >= before,
+            "1 ms at 100 MB/s is within 2 ms: {before} -> {after}"
         );
     }
 

@@ -169,6 +169,7 @@ impl Connection {
                 // The floor follows the link's payloads alone, whatever `max_payload` says.
                 let floor = payload_for(l.payload_rate().max(1.0));
                 l.window.set_floor(floor, rate);
+                l.window.set_measured_rate(l.measured_rate());
                 let payload = payload_time(max_payload, l);
                 let delayed = l
                     .window
