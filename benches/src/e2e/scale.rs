@@ -114,8 +114,8 @@ async fn measure(total: &AtomicU64, warmup: f64, secs: f64) -> f64 {
 /// again), each frame of the default payload size checked with CRC-32 when written and when
 /// read (spec §2), and what arrives copied once more, out of the buffer it was read and
 /// checked in, into the reader's (frames from several links land in the endpoint's buffers
-/// first). Both buffers are used again and again, so they stay in the cache, which liag's
-/// cannot: this is a floor, not a model.
+/// first). Each connection writes every copy into the same buffers, where liag's blocks hold
+/// what is in flight until the peer acknowledges it: this is a floor, not a model.
 async fn copy_and_check_until(mut w: TcpStream, stop: Arc<AtomicBool>) {
     let frame = liag_core::Config::default().max_payload;
     let chunk = vec![0x33u8; 256 << 10];

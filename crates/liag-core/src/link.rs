@@ -792,9 +792,10 @@ impl Link {
         self.config.ack_timeout_min.unwrap_or(default)
     }
 
-    /// Delivery rate in bytes per second as measured, 0 until the first measurement.
+    /// Delivery rate in bytes per second as data measured it: 0 until the first interval
+    /// does, and while the rate is a link test's (provisional).
     pub(crate) fn measured_rate(&self) -> f64 {
-        if self.rate.rate > 0.0 {
+        if self.rate.rate > 0.0 && !self.rate.provisional {
             self.capped(self.rate.rate)
         } else {
             0.0

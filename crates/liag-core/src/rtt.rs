@@ -18,8 +18,8 @@ const RECENT: usize = 8;
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 
 /// The least queueing delay the window tolerates on a path of no delay, beside its payloads'
-/// transmission ([`Window::target`]); less on a link faster than about 2.1 Gbit/s
-/// ([`MAX_QUEUE`]).
+/// transmission ([`Window::target`]); less on a link faster than about 2.1 Gbit/s whose
+/// window holds more than [`MAX_QUEUE`].
 const MIN_TARGET: Duration = Duration::from_millis(2);
 
 /// The most bytes [`MIN_TARGET`] lets queue on one link: on a link measured faster than
@@ -28,7 +28,10 @@ const MIN_TARGET: Duration = Duration::from_millis(2);
 /// There the queue is mostly in the hosts' socket buffers rather than in the network, and on
 /// loopback more of it cost throughput (docs/performance.md, "Fast links' queues in bytes").
 /// A window that holds less cannot queue more, and is left its 2 ms: held to the shorter
-/// target too, a hundred busy connections on two cores lost throughput.
+/// target too, a hundred busy connections on two cores lost throughput. So the rule never
+/// takes a window below 512 KiB, and stops once the measured rate falls to 262 MB/s: a delay
+/// of under 2 ms that is no queue (a loaded host's scheduling) holds a fast link to about
+/// 512 KiB in flight, not lower.
 const MAX_QUEUE: usize = 512 << 10;
 
 /// The least target [`MAX_QUEUE`] may set: below it, a delay measures the hosts' scheduling
@@ -319,8 +322,9 @@ impl Window {
     }
 
     /// Sets the link's measured rate, in bytes per second (0 while none was measured), which
-    /// bounds the least target in bytes ([`MAX_QUEUE`]). Not a guess from the window: a
-    /// link's first window over a round trip of 100 µs would look like 2.6 GB/s.
+    /// bounds the least target in bytes ([`MAX_QUEUE`]). Not a guess from the window (a
+    /// link's first window over a round trip of 100 µs would look like 2.6 GB/s), nor a link
+    /// test's rate.
     pub(crate) fn set_measured_rate(&mut self, rate: f64) {
         self.rate = rate;
     }
