@@ -117,15 +117,11 @@ async fn measure(total: &AtomicU64, warmup: f64, secs: f64) -> f64 {
 /// first). Each connection writes every copy into the same buffers, where liag's blocks hold
 /// what is in flight until the peer acknowledges it: this is a floor, not a model.
 async fn copy_and_check_until(mut w: TcpStream, stop: Arc<AtomicBool>) {
-    let frame = liag_core::Config::default().max_payload;
     let chunk = vec![0x33u8; 256 << 10];
     let mut kept = vec![0u8; chunk.len()];
     while !stop.load(Ordering::Relaxed) {
         kept.copy_from_slice(&chunk);
-        let sums = kept
-            .chunks(frame)
-            .fold(0, |s, f| s ^ liag_proto::frame::checksum(f));
-        std::hint::black_box(sums);
+        check_frames(&kept);
         if w.write_all(&kept).await.is_err() {
             return;
         }
@@ -135,18 +131,24 @@ async fn copy_and_check_until(mut w: TcpStream, stop: Arc<AtomicBool>) {
 
 /// The reading side of [`copy_and_check_until`], counting into `total`.
 async fn check_and_copy(mut r: TcpStream, total: Arc<AtomicU64>) {
-    let frame = liag_core::Config::default().max_payload;
     let mut landed = vec![0u8; 128 << 10];
     let mut buf = vec![0u8; 256 << 10];
     while let Ok(n @ 1..) = r.read(&mut landed).await {
-        let sums = landed[..n]
-            .chunks(frame)
-            .fold(0, |s, f| s ^ liag_proto::frame::checksum(f));
-        std::hint::black_box(sums);
+        check_frames(&landed[..n]);
         buf[..n].copy_from_slice(&landed[..n]);
         std::hint::black_box(&buf);
         total.fetch_add(n as u64, Ordering::Relaxed);
     }
+}
+
+/// Computes the CRC-32 of `data` in pieces of the default payload size, as the frames that
+/// would carry it are checked.
+fn check_frames(data: &[u8]) {
+    let frame = liag_core::Config::default().max_payload;
+    let sums = data
+        .chunks(frame)
+        .fold(0, |s, f| s ^ liag_proto::frame::checksum(f));
+    std::hint::black_box(sums);
 }
 
 /// Total MB/s of `n` TCP connections on loopback over `secs` seconds after one second of

@@ -337,10 +337,9 @@ impl Window {
     /// payload takes `serialization` to send: half the round trip, at least [`MIN_TARGET`]
     /// (while the window holds more than [`MAX_QUEUE`], at least the lesser of that and the
     /// link's measured transmission of `MAX_QUEUE`, but not under [`MIN_FAST_TARGET`]), plus
-    /// one payload, so that even a slow link can keep a payload
-    /// queued behind the one on the wire (whose transmission the round trip already holds).
-    /// Each payload more the target allows is one more that data written behind a bulk
-    /// transfer waits for.
+    /// one payload, so that even a slow link can keep a payload queued behind the one on the
+    /// wire (whose transmission the round trip already holds). Each payload more the target
+    /// allows is one more that data written behind a bulk transfer waits for.
     fn target(&self, base: Duration, serialization: Duration) -> Duration {
         let least = if self.cwnd > MAX_QUEUE {
             MIN_TARGET.min(transmission(MAX_QUEUE, self.rate).max(MIN_FAST_TARGET))
