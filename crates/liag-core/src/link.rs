@@ -205,6 +205,10 @@ pub struct LinkStats {
     pub sent_bytes: u64,
     /// Bytes received on the link (packets, without framing).
     pub received_bytes: u64,
+    /// Acknowledgements received on the link, valid or not. The peer sends each on the link
+    /// its message came in on (spec §7.5 R1), so a growing count says the link delivers this
+    /// side's messages, late or not, on the peer's word.
+    pub acks_received: u64,
     /// Data payload bytes first sent on this link.
     pub data_bytes: u64,
     /// Data payload bytes sent again on this link after the link that carried them failed,
@@ -521,6 +525,7 @@ pub(crate) struct Link {
     pub(crate) last_received: Time,
     pub(crate) sent_bytes: u64,
     pub(crate) received_bytes: u64,
+    pub(crate) acks_received: u64,
     pub(crate) data_bytes: u64,
     /// Data payload bytes resent on this link.
     pub(crate) resent_bytes: u64,
@@ -651,6 +656,7 @@ impl Link {
             last_received: now,
             sent_bytes: 0,
             received_bytes: 0,
+            acks_received: 0,
             data_bytes: 0,
             resent_bytes: 0,
             copies: Copies::default(),
@@ -1010,6 +1016,7 @@ impl Link {
             rate: self.rate(),
             sent_bytes: self.sent_bytes,
             received_bytes: self.received_bytes,
+            acks_received: self.acks_received,
             data_bytes: self.data_bytes,
             resent_bytes: self.resent_bytes,
             copied_bytes: self.copies.total,

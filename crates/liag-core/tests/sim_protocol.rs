@@ -395,3 +395,28 @@ fn per_link_config_caps_a_link() {
         stats[1].data_bytes
     );
 }
+
+#[test]
+fn each_link_counts_the_acknowledgements_that_come_back_on_it() {
+    let mut sim = three_links(7, Config::default());
+    sim.send(Side::A, 200_000_000);
+    sim.fault_at(Duration::from_secs(2), 1, Fault::BlackHole);
+    let acks = |sim: &Sim, i: usize| sim.connection(Side::A).link_stats()[i].acks_received;
+    sim.run_until(secs(2.0), |_| false);
+    for i in 0..3 {
+        let link = &sim.connection(Side::A).link_stats()[i];
+        // Each payload carried and not still in flight came back acknowledged on its link.
+        let settled = link.data_bytes - link.inflight as u64;
+        assert!(settled > 0, "link {i} carried nothing");
+        assert!(
+            link.acks_received * (32 << 10) >= settled,
+            "link {i}: {} acks for {settled} bytes",
+            link.acks_received
+        );
+    }
+    // A path that carries nothing brings no acknowledgements; the others go on counting.
+    let at_fault = [acks(&sim, 0), acks(&sim, 1), acks(&sim, 2)];
+    sim.run_until(secs(4.0), |_| false);
+    assert_eq!(acks(&sim, 1), at_fault[1]);
+    assert!(acks(&sim, 0) > at_fault[0] && acks(&sim, 2) > at_fault[2]);
+}

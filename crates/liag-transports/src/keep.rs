@@ -1,17 +1,20 @@
 //! The loop behind [`crate::Links`]: one link per path, reopened with backoff when it fails,
-//! and re-probed with fresh transports while it is stalled.
+//! and re-probed with fresh transports while it is stalled and delivers nothing.
 //!
 //! The loop follows the connection's link events ([`liag_tokio::Control::link_events`]): a
 //! link the connection removed is reopened at once (after its path's next backoff if it lived
 //! less than [`LIVED_LONG`]), and a link that stalls is probed, with no second record of link
 //! state to fall out of step with the connection's.
 //!
-//! A stalled link is one the connection stopped hearing from (a black hole, a dead Wi-Fi, a
-//! NAT that forgot the flow). Its own transport may take seconds to notice the path is back
-//! (TCP backs its retransmissions off), and a single fresh connection attempt would too (a
-//! lost SYN is retried after a second, then two, ...). So while a link is stalled, the loop
-//! starts a short-lived attempt on its path every [`PROBE_EVERY`]: whenever the path heals,
-//! an attempt is at most that far away, and the first one through replaces the stalled link.
+//! A stalled link is one whose messages go unacknowledged for longer than its round trips
+//! allow ([`liag_core::LinkState::Stalled`]). When nothing it sends arrives (a black hole, a
+//! dead Wi-Fi, a NAT that forgot the flow), its own transport may take seconds to notice the
+//! path is back (TCP backs its retransmissions off), and a single fresh connection attempt
+//! would too (a lost SYN is retried after a second, then two, ...). So once a stalled link's
+//! peer has acknowledged nothing on it for [`PROBE_AFTER`], the loop starts a short-lived
+//! attempt on its path every [`PROBE_EVERY`]: whenever the path heals, an attempt is at most
+//! that far away, and the first one through replaces the stalled link. A stalled link whose
+//! messages are still acknowledged, late, is left alone (see [`Path::delivers`]).
 
 use liag_tokio::BoxFuture;
 use parking_lot::Mutex;
@@ -40,7 +43,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Wait before reopening a path whose link the server refused for having enough links: it
 /// will not take more soon, and asking every few seconds would only cost both sides.
 const REFUSED_BACKOFF: Duration = Duration::from_secs(60);
-/// A link stalled this long gets probed.
+/// How long a link must have been stalled, and have had none of its messages acknowledged,
+/// before its path is probed.
 const PROBE_AFTER: Duration = Duration::from_millis(150);
 /// While a link is stalled, a fresh attempt on its path starts this often...
 const PROBE_EVERY: Duration = Duration::from_millis(100);
@@ -94,6 +98,9 @@ struct Path {
     live: Option<Live>,
     /// Since when the live link is stalled.
     stalled_since: Option<Instant>,
+    /// While it is stalled: the acknowledgements the live link had received, and when the
+    /// loop last saw that count grow (at first, the stall's start). See [`Path::delivers`].
+    acked: Option<(u64, Instant)>,
     /// Attempts in flight on this path.
     attempts: Vec<AbortHandle>,
     /// No probe before this.
@@ -125,6 +132,7 @@ impl Path {
                     };
                 }
                 self.stalled_since = None;
+                self.acked = None;
             }
             Some(LinkState::Stalled) => {
                 self.stalled_since = self.stalled_since.or(Some(Instant::now()));
@@ -144,8 +152,41 @@ impl Path {
         for attempt in self.attempts.drain(..) {
             attempt.abort();
         }
-        (self.stalled_since, self.next_probe) = (None, None);
+        (self.stalled_since, self.next_probe, self.acked) = (None, None, None);
     }
+
+    /// Records `acks`, the acknowledgements the stalled live link has received in all, and
+    /// says whether that count last grew less than [`PROBE_AFTER`] before `now`.
+    ///
+    /// A stall says the link's messages are acknowledged late. If they are acknowledged at
+    /// all, the path delivers, only slowly: an uplink full of a download's acknowledgements,
+    /// say, or a deep queue. A fresh link on that path would wait behind the same traffic
+    /// and add its own first flight to it, so it is not probed meanwhile. A path that
+    /// delivers nothing (silent, or a transport stuck in its retransmission back-off while
+    /// the peer's data still flows) gets no acknowledgements and is probed as before.
+    fn delivers(&mut self, acks: u64, now: Instant) -> bool {
+        match self.acked {
+            Some((count, _)) if count == acks => {}
+            // No count was noted as the stall began (the connection had not listed the link
+            // yet): this one is the baseline, dated to the stall's start.
+            None => self.acked = Some((acks, self.stalled_since.unwrap_or(now))),
+            Some(_) => self.acked = Some((acks, now)),
+        }
+        self.acked.is_some_and(|(_, at)| now - at < PROBE_AFTER)
+    }
+
+    /// At a stall's start (no count noted yet), notes the live link's acknowledgements so
+    /// far, dated to the stall's start.
+    fn note_stall_start(&mut self, acks: Option<u64>) {
+        if let (Some(since), None, Some(acks)) = (self.stalled_since, self.acked, acks) {
+            self.acked = Some((acks, since));
+        }
+    }
+}
+
+/// The acknowledgements `link` has received, if the connection still has it.
+fn acks_of(stats: &[liag_core::LinkStats], link: LinkId) -> Option<u64> {
+    stats.iter().find(|s| s.id == link).map(|s| s.acks_received)
 }
 
 /// The wait after `retry`'s.
@@ -203,6 +244,10 @@ pub(crate) async fn keep_links(
                 Ok(LinkEvent::State { link, state }) => {
                     if let Some(path) = path_of(&mut paths, link) {
                         path.link_is(Some(state));
+                        if state == LinkState::Stalled && path.acked.is_none() {
+                            // The count later looks compare against.
+                            path.note_stall_start(acks_of(&control.links(), link));
+                        }
                     }
                 }
                 Ok(LinkEvent::Removed { link, .. }) => {
@@ -263,6 +308,9 @@ pub(crate) async fn keep_links(
             replaced = false;
             retire_unnamed(&control, &names, &mut paths, &status);
         }
+        // The links' acknowledgement counts, looked up at most once a pass, and only while some
+        // link is stalled.
+        let mut stats = None;
         for name in &names {
             let path = paths.entry(name.clone()).or_default();
             let probe = match (&path.live, path.stalled_since) {
@@ -273,7 +321,16 @@ pub(crate) async fn keep_links(
                     }
                     false
                 }
-                (Some(_), Some(since)) => {
+                (Some(live), Some(since)) => {
+                    let id = live.id;
+                    let stats = stats.get_or_insert_with(|| control.links());
+                    if acks_of(stats, id).is_some_and(|acks| path.delivers(acks, now)) {
+                        // Probes started while it seemed silent would only replace it.
+                        for attempt in path.attempts.drain(..) {
+                            attempt.abort();
+                        }
+                        continue;
+                    }
                     let due = path.next_probe.is_none_or(|t| now >= t);
                     if now - since < PROBE_AFTER || !due {
                         continue;
@@ -375,12 +432,26 @@ fn path_of(paths: &mut HashMap<String, Path>, link: LinkId) -> Option<&mut Path>
 fn resync(control: &liag_tokio::Control, paths: &mut HashMap<String, Path>) {
     let stats = control.links();
     for path in paths.values_mut() {
-        let state = path
-            .live
-            .as_ref()
-            .and_then(|live| stats.iter().find(|s| s.id == live.id).map(|s| s.state));
+        let live = path.live.as_ref().map(|live| live.id);
+        let state = live.and_then(|id| stats.iter().find(|s| s.id == id).map(|s| s.state));
         path.link_is(state);
+        if let Some(id) = live {
+            path.note_stall_start(acks_of(&stats, id));
+        }
     }
+}
+
+/// Whether `path` has a live link that is not stalled, or is stalled and delivers (see
+/// [`Path::delivers`]).
+fn live_link_delivers(control: &liag_tokio::Control, path: &mut Path) -> bool {
+    let Some(live) = &path.live else {
+        return false;
+    };
+    if path.stalled_since.is_none() {
+        return true;
+    }
+    let id = live.id;
+    acks_of(&control.links(), id).is_some_and(|acks| path.delivers(acks, Instant::now()))
 }
 
 /// Takes in the outcome of an attempt on `path`.
@@ -417,12 +488,11 @@ fn finished(
             path.filtered = true;
             path.retry = Some((now + FILTERED_BACKOFF, FILTERED_BACKOFF));
         }
-        Ok(Opened::Link(id, ..))
-            if probe && path.live.is_some() && path.stalled_since.is_none() =>
-        {
-            // A probe that got through as the stalled link came back by itself: the link that
-            // carries data and has been measured stays, the spare goes.
-            tracing::debug!(path = %name, "probe's link up after the stalled link recovered; dropping it");
+        Ok(Opened::Link(id, ..)) if probe && live_link_delivers(control, path) => {
+            // A probe that got through as the stalled link came back by itself, or as its
+            // messages were acknowledged again: the link that carries data and has been
+            // measured stays, the spare goes.
+            tracing::debug!(path = %name, "probe's link up after the stalled link delivered again; dropping it");
             control.drop_link(id);
         }
         Ok(Opened::Link(id, attempt, remote)) => {
@@ -578,4 +648,65 @@ fn open_link(
             (Err(error), None) => Err(AttemptError::AddLink { path, error }),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stalled_at(t0: Instant, acks: u64) -> Path {
+        let mut path = Path::default();
+        path.link_is(Some(LinkState::Stalled));
+        path.stalled_since = Some(t0);
+        path.note_stall_start(Some(acks));
+        path
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_stalled_link_with_nothing_acknowledged_counts_as_silent_at_once() {
+        let t0 = Instant::now();
+        let mut path = stalled_at(t0, 10);
+        assert!(!path.delivers(10, t0 + PROBE_AFTER));
+    }
+
+    #[test]
+    fn a_stalled_link_still_acknowledged_is_not_probed_until_that_stops() {
+        let t0 = Instant::now();
+        let mut path = stalled_at(t0, 10);
+        // Acknowledgements came after the stall began: the path delivers, late.
+        assert!(path.delivers(15, t0 + ms(150)));
+        assert!(path.delivers(20, t0 + ms(250)));
+        // None since: for less than PROBE_AFTER, then for that long.
+        assert!(path.delivers(20, t0 + ms(350)));
+        assert!(!path.delivers(20, t0 + ms(250) + PROBE_AFTER));
+    }
+
+    #[test]
+    fn without_a_count_from_the_stall_s_start_the_first_look_is_the_baseline() {
+        let t0 = Instant::now();
+        let mut path = Path::default();
+        path.link_is(Some(LinkState::Stalled));
+        path.stalled_since = Some(t0);
+        assert!(!path.delivers(10, t0 + PROBE_AFTER));
+        assert!(path.delivers(11, t0 + PROBE_AFTER + ms(50)));
+    }
+
+    #[test]
+    fn a_stall_that_ends_forgets_its_count() {
+        let t0 = Instant::now();
+        let mut path = stalled_at(t0, 10);
+        assert!(path.delivers(15, t0 + ms(150)));
+        path.link_is(Some(LinkState::Active));
+        assert_eq!(path.acked, None);
+        // Acknowledged while active; the next stall counts from its own start.
+        let t1 = t0 + ms(5000);
+        path.link_is(Some(LinkState::Stalled));
+        path.stalled_since = Some(t1);
+        path.note_stall_start(Some(40));
+        assert!(!path.delivers(40, t1 + PROBE_AFTER));
+    }
 }

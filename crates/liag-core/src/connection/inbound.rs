@@ -113,6 +113,7 @@ impl Connection {
 
     fn on_ack(&mut self, now: Time, link: LinkId, seq: Seq) {
         if let Some(l) = self.link_mut(link) {
+            l.acks_received += 1;
             // A copy's acknowledgement measures its link's round trip too: a link that carries
             // only copies gets its ack timeout from them.
             if let Some(at) = l.copies.acked(seq) {
