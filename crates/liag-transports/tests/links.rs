@@ -257,6 +257,35 @@ async fn emulated_paths_reconnect_and_heal() {
     transfer.arrives_whole().await;
 }
 
+/// A connection's one path slowed until its link stalls still delivers: the link keeps its
+/// data, and its messages come back acknowledged, late. The keeper leaves that link alone,
+/// where a probe's link would queue behind the same traffic and stall in turn, and every byte
+/// arrives. In tokio's virtual time.
+#[tokio::test(start_paused = true)]
+async fn a_slow_path_that_still_delivers_keeps_its_link() {
+    use liag_core::LinkState;
+
+    let (_, paths, transfer) = Transfer::start(&[LinkSpec::mbit(20.0, 10)], 3, (12, 8 << 20)).await;
+    let control = transfer.links.outgoing().control();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let first = control.links()[0].id;
+    // 200 kbit/s: what the link has queued takes seconds to drain.
+    paths.fault(0, Fault::Rate(200_000));
+    let mut stalled = 0;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = control.links();
+        assert!(
+            now.iter().all(|l| l.id == first),
+            "the path kept its link: {now:?}"
+        );
+        stalled += usize::from(now.iter().any(|l| l.state == LinkState::Stalled));
+    }
+    assert!(stalled > 0, "the link never stalled");
+    paths.fault(0, Fault::Heal);
+    transfer.arrives_whole().await;
+}
+
 /// A new connector for a running connection (a reload): the path both name keeps its link,
 /// the path the new one drops loses its link gracefully, new paths get links, and every byte
 /// arrives. In tokio's virtual time.
