@@ -184,6 +184,16 @@ impl Path {
     }
 }
 
+impl Path {
+    /// Whether the stalled live link delivers ([`Path::delivers`]), by the connection's
+    /// figures `stats`; false without a live link, or one the connection no longer lists.
+    fn live_delivers(&mut self, stats: &[liag_core::LinkStats], now: Instant) -> bool {
+        let live = self.live.as_ref().map(|live| live.id);
+        live.and_then(|id| acks_of(stats, id))
+            .is_some_and(|acks| self.delivers(acks, now))
+    }
+}
+
 /// The acknowledgements `link` has received, if the connection still has it.
 fn acks_of(stats: &[liag_core::LinkStats], link: LinkId) -> Option<u64> {
     stats.iter().find(|s| s.id == link).map(|s| s.acks_received)
@@ -321,10 +331,9 @@ pub(crate) async fn keep_links(
                     }
                     false
                 }
-                (Some(live), Some(since)) => {
-                    let id = live.id;
+                (Some(_), Some(since)) => {
                     let stats = stats.get_or_insert_with(|| control.links());
-                    if acks_of(stats, id).is_some_and(|acks| path.delivers(acks, now)) {
+                    if path.live_delivers(stats, now) {
                         // Probes started while it seemed silent would only replace it.
                         for attempt in path.attempts.drain(..) {
                             attempt.abort();
@@ -444,14 +453,11 @@ fn resync(control: &liag_tokio::Control, paths: &mut HashMap<String, Path>) {
 /// Whether `path` has a live link that is not stalled, or is stalled and delivers (see
 /// [`Path::delivers`]).
 fn live_link_delivers(control: &liag_tokio::Control, path: &mut Path) -> bool {
-    let Some(live) = &path.live else {
-        return false;
-    };
-    if path.stalled_since.is_none() {
-        return true;
+    match (&path.live, path.stalled_since) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(_), Some(_)) => path.live_delivers(&control.links(), Instant::now()),
     }
-    let id = live.id;
-    acks_of(&control.links(), id).is_some_and(|acks| path.delivers(acks, Instant::now()))
 }
 
 /// Takes in the outcome of an attempt on `path`.
