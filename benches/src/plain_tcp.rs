@@ -259,13 +259,24 @@ pub fn paced_round_trips(
 }
 
 /// `samples` round trips of 64 bytes through `stream` (to an [`echo`]) after 200 unmeasured
-/// ones: each one's time.
-pub fn round_trips(mut stream: TcpStream, samples: usize) -> io::Result<Vec<Duration>> {
+/// ones, or as many as `within` allows once those are done: each one's time.
+pub fn round_trips(
+    mut stream: TcpStream,
+    samples: usize,
+    within: Duration,
+) -> io::Result<Vec<Duration>> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let ping = [0xa5u8; 64];
     let mut pong = [0u8; 64];
     let mut times = Vec::with_capacity(samples);
+    let mut measuring = None;
     for i in 0..samples + 200 {
+        if i == 200 {
+            measuring = Some(Instant::now());
+        }
+        if measuring.is_some_and(|since| since.elapsed() >= within) {
+            break;
+        }
         let t = Instant::now();
         stream.write_all(&ping)?;
         stream.read_exact(&mut pong)?;

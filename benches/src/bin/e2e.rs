@@ -277,12 +277,14 @@ fn tunnel(args: &Args) -> io::Result<Vec<Value>> {
             warm: 0.5,
             secs: 2.0,
             samples: 1_000,
+            round_trip_secs: 2.0,
         }
     } else {
         tunnel::Lengths {
             warm: 1.0,
             secs: 5.0,
-            samples: 5_000,
+            samples: 20_000,
+            round_trip_secs: 10.0,
         }
     };
     let liag = || tunnel::Program {

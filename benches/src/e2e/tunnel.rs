@@ -94,8 +94,10 @@ pub struct Lengths {
     pub warm: f64,
     /// Seconds of bulk transfer counted.
     pub secs: f64,
-    /// Round trips timed.
+    /// Round trips timed, at most.
     pub samples: usize,
+    /// The most time spent timing them: a slow crossing's figure rests on fewer.
+    pub round_trip_secs: f64,
 }
 
 /// What one way of crossing measured.
@@ -103,12 +105,14 @@ struct Figures {
     bulk_mb_s: f64,
     p50_us: f64,
     p99_us: f64,
+    /// Round trips timed.
+    samples: usize,
 }
 
 impl Figures {
     fn json(&self, name: &str) -> Value {
         json!({"name": name, "bulk_mb_s": self.bulk_mb_s, "p50_us": self.p50_us,
-               "p99_us": self.p99_us})
+               "p99_us": self.p99_us, "samples": self.samples})
     }
 }
 
@@ -150,9 +154,12 @@ fn measure(
     let stream = place.within(Side::Client, || plain_tcp::connect_retrying(bulk_at))??;
     let mb_s = plain_tcp::bulk(stream, targets.start, &targets.reads, len.warm, len.secs)?;
     let stream = place.within(Side::Client, || plain_tcp::connect_retrying(echo_at))??;
-    let mut times = plain_tcp::round_trips(stream, len.samples)?;
+    let within = Duration::from_secs_f64(len.round_trip_secs);
+    let mut times = plain_tcp::round_trips(stream, len.samples, within)?;
+    let samples = times.len();
     let mut us = |q| quantile(&mut times, q).as_secs_f64() * 1e6;
     Ok(Figures {
+        samples,
         bulk_mb_s: mb_s,
         p50_us: us(0.5),
         p99_us: us(0.99),

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 
+use liag_proto::frame::MAX_PAYLOAD_LEN;
 use liag_proto::seq::{Position, Seq};
 
 use crate::error::Violation;
@@ -42,6 +43,22 @@ enum Slot {
     /// Applied on arrival; kept only to recognise copies.
     Applied,
 }
+
+/// Bytes read and not yet reported at which an emptied receive buffer sends a Consumed while
+/// the read direction is open. Small messages read one at a time are then reported every
+/// 4 KiB rather than each. A transfer that reads more between drains is reported at each.
+///
+/// The reports double as traffic on every link, and on a link that slows to a crawl they delay
+/// its acknowledgements enough for the sender to call it stalled and send its data again
+/// elsewhere: with no report before the end, `sim_performance`'s `failover_degraded_link`
+/// waited 2 s for the crawling link (docs/performance.md, "a Consumed per 4 KiB").
+const DRAIN_REPORT: u64 = 4096;
+
+/// The least receive buffer (R) whose emptied buffer holds back a report under
+/// [`DRAIN_REPORT`]. A liag sender keeps a whole message (one payload, at most 8 MiB) until R
+/// has room for it, so a message as large as R goes only once everything is reported: from
+/// this size on, the largest fits beside what is held back. A smaller R reports any amount.
+const HOLD_FROM: u64 = MAX_PAYLOAD_LEN as u64 + DRAIN_REPORT;
 
 #[derive(Debug)]
 pub(crate) struct RecvState {
@@ -185,10 +202,28 @@ impl RecvState {
         }
     }
 
-    /// Whether a Consumed report is due: a tenth of the window read, or the buffer drained.
+    /// Whether a Consumed report is due (spec §7.8): more than a tenth of the receive buffer
+    /// (R) read since the last report; or the buffer emptied with at least [`DRAIN_REPORT`]
+    /// unreported (any amount if R is under [`HOLD_FROM`]); or the buffer emptied with no
+    /// more data to come (the peer's SendFinish was delivered, or the application closed its
+    /// receiving side), so that the peer's graceful end (spec §8.3) sees all its data
+    /// consumed.
+    ///
+    /// An emptied buffer holds back less than [`DRAIN_REPORT`]: the peer can still send all
+    /// of R but that. Reporting every emptied buffer drew a Consumed back for each small
+    /// message two ends exchanged, an Ack of it, and a wake-up of both ends: 9.6 `writev` per
+    /// round trip through `liag tunnel` on loopback against 6.0 without, in a local count
+    /// (docs/performance.md, "a Consumed per 4 KiB").
     pub(crate) fn consumed_due(&self) -> bool {
+        let done = self.finished || self.closed;
+        let least = if self.recv_buffer as u64 >= HOLD_FROM {
+            DRAIN_REPORT
+        } else {
+            1
+        };
         self.unreported > 0
-            && (self.unreported > (self.recv_buffer / 10) as u64 || self.buffered == 0)
+            && (self.unreported > (self.recv_buffer / 10) as u64
+                || (self.buffered == 0 && (done || self.unreported >= least)))
     }
 
     /// Takes the count for a Consumed message (at most `u32::MAX` at a time).
@@ -328,6 +363,61 @@ mod tests {
         );
         assert!(recv.finished && recv.readable());
         assert_eq!(read_all(&mut recv), b"a");
+    }
+
+    #[test]
+    fn a_drained_buffer_is_reported_from_4_kib_on_or_once_no_more_data_comes() {
+        static PIECE: [u8; 4032] = [7; 4032];
+        let mut recv = RecvState::new(64 << 20, 16);
+        recv.receive(Seq::new(0), data(&[1; 64]), None).unwrap();
+        assert_eq!(read_all(&mut recv).len(), 64);
+        assert_eq!((recv.buffered, recv.unreported), (0, 64));
+        assert!(
+            !recv.consumed_due(),
+            "64 bytes of 64 MiB read, the buffer drained"
+        );
+        recv.receive(Seq::new(1), data(&PIECE), None).unwrap();
+        assert_eq!(read_all(&mut recv).len(), 4032);
+        assert!(recv.consumed_due(), "4 KiB read, the buffer drained");
+        assert_eq!(recv.take_unreported(), 4096);
+        recv.receive(Seq::new(2), data(b"ab"), None).unwrap();
+        recv.receive(Seq::new(3), ReliableMsg::SendFinish, None)
+            .unwrap();
+        assert!(!recv.consumed_due(), "nothing read yet");
+        assert_eq!(read_all(&mut recv), b"ab");
+        assert!(
+            recv.consumed_due(),
+            "no more data comes: the last 2 bytes are reported"
+        );
+        assert_eq!(recv.take_unreported(), 2);
+        assert!(!recv.consumed_due());
+    }
+
+    #[test]
+    fn a_receive_buffer_short_of_the_largest_message_and_4_kib_reports_every_drain() {
+        let window = (MAX_PAYLOAD_LEN as u64 + DRAIN_REPORT) as u32;
+        let mut recv = RecvState::new(window - 1, 16);
+        recv.receive(Seq::new(0), data(&[1; 64]), None).unwrap();
+        assert_eq!(read_all(&mut recv).len(), 64);
+        assert!(
+            recv.consumed_due(),
+            "a whole message of 8 MiB may wait for these 64 bytes"
+        );
+        let mut recv = RecvState::new(window, 16);
+        recv.receive(Seq::new(0), data(&[1; 64]), None).unwrap();
+        assert_eq!(read_all(&mut recv).len(), 64);
+        assert!(!recv.consumed_due(), "8 MiB fit beside 4 KiB held back");
+    }
+
+    #[test]
+    fn a_tenth_of_the_receive_buffer_read_is_reported_with_data_still_buffered() {
+        let mut recv = RecvState::new(100, 16);
+        recv.receive(Seq::new(0), data(b"abcdefghijklmnopqrst"), None)
+            .unwrap();
+        assert_eq!(recv.read_max(10).as_deref(), Some(&b"abcdefghij"[..]));
+        assert!(!recv.consumed_due(), "10 of 100 read: a tenth, not more");
+        assert_eq!(recv.read_max(1).as_deref(), Some(&b"k"[..]));
+        assert!(recv.consumed_due(), "11 of 100 read, 9 still buffered");
     }
 
     #[test]

@@ -420,3 +420,41 @@ fn each_link_counts_the_acknowledgements_that_come_back_on_it() {
     assert_eq!(acks(&sim, 1), at_fault[1]);
     assert!(acks(&sim, 0) > at_fault[0] && acks(&sim, 2) > at_fault[2]);
 }
+
+/// Small messages read at once are not reported one by one: a Consumed for each would cost
+/// both ends a reliable message and its acknowledgement per message. They are reported once 4
+/// KiB has been read, and the last of them once no more data comes, which the graceful end
+/// waits for.
+#[test]
+fn small_messages_read_at_once_are_reported_in_bulk_and_at_the_end() {
+    let mut sim = three_links(41, Config::default());
+    for i in 0..50 {
+        sim.write_at(Duration::from_millis(500 + 10 * i), Side::A, 64);
+    }
+    sim.run_until(secs(2.0), |_| false);
+    assert_eq!(sim.received(Side::B).bytes, 3200);
+    let (a, b) = (
+        sim.connection(Side::A).stats(),
+        sim.connection(Side::B).stats(),
+    );
+    assert_eq!((a.unconsumed, b.unreported), (3200, 3200), "no report yet");
+    for i in 0..20 {
+        sim.write_at(Duration::from_millis(2000 + 10 * i), Side::A, 64);
+    }
+    sim.run_until(secs(3.0), |_| false);
+    let (a, b) = (
+        sim.connection(Side::A).stats(),
+        sim.connection(Side::B).stats(),
+    );
+    assert_eq!(sim.received(Side::B).bytes, 4480);
+    assert_eq!(
+        (a.unconsumed, b.unreported),
+        (4480 - 4096, 4480 - 4096),
+        "one report once 4 KiB was read"
+    );
+    sim.send(Side::A, 0);
+    sim.send(Side::B, 0);
+    assert!(sim.run_until(secs(30.0), both_closed_ok));
+    assert_eq!(sim.connection(Side::A).stats().unconsumed, 0);
+    assert!(sim.verified(Side::B));
+}
