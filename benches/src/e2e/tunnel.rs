@@ -157,6 +157,9 @@ fn measure(
     let within = Duration::from_secs_f64(len.round_trip_secs);
     let mut times = plain_tcp::round_trips(stream, len.samples, within)?;
     let samples = times.len();
+    if samples == 0 {
+        return Err(io::Error::other("no round trip was timed"));
+    }
     let mut us = |q| quantile(&mut times, q).as_secs_f64() * 1e6;
     Ok(Figures {
         samples,

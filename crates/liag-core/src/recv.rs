@@ -55,9 +55,9 @@ enum Slot {
 const DRAIN_REPORT: u64 = 4096;
 
 /// The least receive buffer (R) whose emptied buffer holds back a report under
-/// [`DRAIN_REPORT`]. A liag sender keeps a whole message (one payload, at most 8 MiB) until R
-/// has room for it, so a message as large as R goes only once everything is reported: from
-/// this size on, the largest fits beside what is held back. A smaller R reports any amount.
+/// [`DRAIN_REPORT`]. A sender waits until a payload fits whole in what R has left (aggligator's
+/// stream payloads are 8 KiB, and a payload may be up to 8 MiB, spec §7.9): from this size on,
+/// the largest fits beside what is held back. A smaller R reports any amount.
 const HOLD_FROM: u64 = MAX_PAYLOAD_LEN as u64 + DRAIN_REPORT;
 
 #[derive(Debug)]
@@ -401,12 +401,26 @@ mod tests {
         assert_eq!(read_all(&mut recv).len(), 64);
         assert!(
             recv.consumed_due(),
-            "a whole message of 8 MiB may wait for these 64 bytes"
+            "held back, these 64 bytes could keep a payload near 8 MiB from fitting"
         );
         let mut recv = RecvState::new(window, 16);
         recv.receive(Seq::new(0), data(&[1; 64]), None).unwrap();
         assert_eq!(read_all(&mut recv).len(), 64);
         assert!(!recv.consumed_due(), "8 MiB fit beside 4 KiB held back");
+    }
+
+    #[test]
+    fn a_receiver_closed_after_a_small_read_reports_it() {
+        let mut recv = RecvState::new(64 << 20, 16);
+        recv.receive(Seq::new(0), data(b"ab"), None).unwrap();
+        assert_eq!(read_all(&mut recv), b"ab");
+        assert!(!recv.consumed_due(), "2 bytes read, the buffer emptied");
+        recv.close();
+        assert!(
+            recv.consumed_due(),
+            "no more data is taken: the 2 bytes are reported"
+        );
+        assert_eq!(recv.take_unreported(), 2);
     }
 
     #[test]

@@ -142,3 +142,25 @@ fn a_tiny_receive_window_cuts_payloads_to_no_less_than_1_kib() {
     let (a, _) = with_peer_window(Config::default(), 2);
     assert_eq!(a.config().max_payload, 1 << 10);
 }
+
+/// A receive window too small to hold back what a drain leaves unreported: a whole message
+/// that needs all of it waits until the last small one read is reported, and the report
+/// comes.
+#[test]
+fn a_whole_message_that_needs_a_small_window_whole_gets_it() {
+    let rtt = Duration::from_millis(10);
+    let mut now = Time::ZERO;
+    let mut config = Config::default();
+    config.recv_buffer = std::num::NonZeroU32::new(1000).unwrap();
+    let mut a = Connection::new(Config::default(), now);
+    let mut b = Connection::new(config, now);
+    let la = a.attach_link(now, LinkInfo::new(Direction::Outgoing, "l", rtt), 1000);
+    let lb = b.attach_link(now, LinkInfo::new(Direction::Incoming, "l", rtt), 64 << 20);
+    a.write_message(Bytes::from(vec![1u8; 50])).unwrap();
+    common::exchange(&mut now, rtt, (&mut a, la), (&mut b, lb));
+    assert_eq!(b.read().map(|m| m.len()), Some(50));
+    a.write_message(Bytes::from(vec![2u8; 1000])).unwrap();
+    common::exchange(&mut now, rtt, (&mut a, la), (&mut b, lb));
+    assert_eq!(a.stats().unconsumed, 1000, "the 50 bytes were reported");
+    assert_eq!(b.read().map(|m| m.len()), Some(1000));
+}

@@ -692,10 +692,13 @@ impl Connection {
         }
         // A peer that closes every link after both sides finished has ended gracefully, even
         // if its last acknowledgements never left it (spec §8.3, weak point W8): it ends only
-        // once our SendFinish, and so all our data, reached its application. A last link that
-        // failed instead proves nothing: with data unacknowledged, a clean end would be a lie.
+        // once our SendFinish, and so all our data, reached its application, or once it had
+        // told us with ReceiveFinish that it takes no more of it. Our last Consumed, which its
+        // end waits for, may be the message left unacknowledged. A last link that failed
+        // instead proves nothing: with data unacknowledged, a clean end would be a lie.
+        let write_done = self.send.finish_sent || self.send.peer_receive_finished;
         if self.links.is_empty()
-            && self.send.finish_sent
+            && write_done
             && (self.send.unacked == 0 || closed_by_peer)
             && self.recv.finished
         {
