@@ -105,14 +105,19 @@ fn efficiency_unequal_delays() {
 /// `fault`, and at 10 s it heals.
 fn faulted_at_5s(seed: u64, first: LinkSpec, fault: Fault) -> (Sim, [LinkSpec; 3]) {
     let links = [first, LinkSpec::mbit(20.0, 10), LinkSpec::mbit(10.0, 10)];
+    (faulted_first_at_5s(seed, &links, 150_000_000, fault), links)
+}
+
+/// `links` carrying `total` bytes; at 5 s the first gets `fault`, and at 10 s it heals.
+fn faulted_first_at_5s(seed: u64, links: &[LinkSpec], total: u64, fault: Fault) -> Sim {
     let mut sim = Sim::new(seed, Config::default());
-    for &spec in &links {
+    for &spec in links {
         sim.add_link(spec);
     }
-    sim.send(Side::A, 150_000_000);
+    sim.send(Side::A, total);
     sim.fault_at(Duration::from_secs(5), 0, fault);
     sim.fault_at(Duration::from_secs(10), 0, Fault::Heal);
-    (sim, links)
+    sim
 }
 
 /// Three links of 20 ms RTT; the fastest is black-holed at 5 s and healed at 10 s.
@@ -227,6 +232,36 @@ fn failover_degraded_link() {
     pinned_gap("degraded, gap", stall, 50);
     pinned_share("degraded, the other two meanwhile", during, 0.9816);
     pinned_share("degraded, all after the restore", after, 0.9848);
+}
+
+/// The same on slow links, 4, 2 and 1 Mbit/s, whose payloads are small (about 1 KiB): the
+/// fastest drops to 1 % of its rate at 5 s and gets it back at 10 s. The receiver reports
+/// what it read every 4 KiB here, not at each payload, and the crawling link must still give
+/// way to the others.
+#[test]
+fn failover_degraded_link_among_slow_links() {
+    let links = [
+        LinkSpec::mbit(4.0, 10),
+        LinkSpec::mbit(2.0, 10),
+        LinkSpec::mbit(1.0, 10),
+    ];
+    let mut sim = faulted_first_at_5s(6, &links, 20_000_000, Fault::Rate(40_000));
+    sim.run_until(secs(16.0), |_| false);
+    let stall = sim.received(Side::B).longest_gap(secs(5.0), secs(10.0));
+    let during = efficiency(&sim, &links[1..], 6.0, 10.0);
+    let after = efficiency(&sim, &links, 11.0, 16.0);
+    assert!(sim.run_until(secs(120.0), |s| s.received(Side::B).finished));
+    assert!(sim.verified(Side::B));
+    println!(
+        "4 Mbit/s link of 4, 2 and 1 down to 1 %: longest stall {:.0} ms, remaining links {:.1} % \
+         used, all links {:.1} % used 1-6 s after the restore",
+        stall.as_secs_f64() * 1000.0,
+        during * 100.0,
+        after * 100.0
+    );
+    assert!(stall <= Duration::from_millis(300), "stall {stall:?}");
+    assert!(during > 0.9, "efficiency while degraded {during}");
+    assert!(after > 0.9, "efficiency after healing {after}");
 }
 
 /// The fastest link is reset mid-transfer, and a new one appears later.
