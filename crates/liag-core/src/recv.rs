@@ -211,8 +211,7 @@ impl RecvState {
     ///
     /// An emptied buffer holds back less than [`DRAIN_REPORT`]: the peer can still send all
     /// of R but that. Reporting every emptied buffer drew a Consumed back for each small
-    /// message two ends exchanged, an Ack of it, and a wake-up of both ends: 9.6 `writev` per
-    /// round trip through `liag tunnel` on loopback against 6.0 without, in a local count
+    /// message two ends exchanged, an Ack of it, and a wake-up of both ends
     /// (docs/performance.md, "a Consumed per 4 KiB").
     pub(crate) fn consumed_due(&self) -> bool {
         let done = self.finished || self.closed;

@@ -119,6 +119,12 @@ impl SendState {
         self.base + self.kept.len() as u64
     }
 
+    /// Whether this side's write direction is done: its SendFinish sent, or the peer's
+    /// ReceiveFinish received (spec §8.3).
+    pub(crate) fn write_finished(&self) -> bool {
+        self.finish_sent || self.peer_receive_finished
+    }
+
     pub(crate) fn all_acked(&self) -> bool {
         self.kept.is_empty()
     }

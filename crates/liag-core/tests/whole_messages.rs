@@ -21,18 +21,7 @@ fn slow_pair() -> (Connection, Connection, LinkId, Time) {
     let mut a = Connection::new(config.clone(), now);
     let mut b = Connection::new(config, now);
     let (la, lb) = common::attach_pair(now, &mut a, &mut b, "slow", rtt);
-    for _ in 0..100 {
-        let to_b: Vec<Bytes> = std::iter::from_fn(|| a.poll_transmit(now, la)).collect();
-        now += rtt / 2;
-        let empty = to_b.is_empty();
-        to_b.into_iter().for_each(|p| b.handle_packet(now, lb, p));
-        let to_a: Vec<Bytes> = std::iter::from_fn(|| b.poll_transmit(now, lb)).collect();
-        now += rtt / 2;
-        if empty && to_a.is_empty() {
-            break;
-        }
-        to_a.into_iter().for_each(|p| a.handle_packet(now, la, p));
-    }
+    common::exchange(&mut now, rtt, (&mut a, la), (&mut b, lb));
     let rate = a.link_stats()[0].rate;
     assert!((1e6..2e6).contains(&rate), "rate {rate}");
     (a, b, la, now)

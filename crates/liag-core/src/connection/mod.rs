@@ -696,9 +696,8 @@ impl Connection {
         // told us with ReceiveFinish that it takes no more of it. Our last Consumed, which its
         // end waits for, may be the message left unacknowledged. A last link that failed
         // instead proves nothing: with data unacknowledged, a clean end would be a lie.
-        let write_done = self.send.finish_sent || self.send.peer_receive_finished;
         if self.links.is_empty()
-            && write_done
+            && self.send.write_finished()
             && (self.send.unacked == 0 || closed_by_peer)
             && self.recv.finished
         {
@@ -722,9 +721,8 @@ impl Connection {
     /// Ends the connection successfully once both directions are finished and settled (§8.3).
     fn check_graceful_end(&mut self) {
         let read_done = (self.recv.finished && !self.recv.readable_data()) || self.recv.closed;
-        let write_done = self.send.finish_sent || self.send.peer_receive_finished;
         if read_done
-            && write_done
+            && self.send.write_finished()
             && self.send.all_acked()
             && self.send.unconsumed == 0
             && self.recv.buffered == 0
