@@ -42,20 +42,30 @@ pub enum Fault {
     Down,
     /// The client's sockets on the path are destroyed (`ss -K`): the link fails at once.
     Reset,
-    /// The path's rate drops to 1 % of its own: slow, not dead.
+    /// The path's rate drops to 1 % of its own both ways: slow, not dead.
     Degraded,
+    /// The path's rate from the client drops to 1 % of its own, and the way back keeps its
+    /// rate: an uplink that degrades. The client sends the stream, so its data crawls while
+    /// the way back, which carries the server's acknowledgements, keeps its rate.
+    DegradedUp,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 3] = [Fault::Down, Fault::Reset, Fault::Degraded];
+    pub const ALL: [Fault; 4] = [
+        Fault::Down,
+        Fault::Reset,
+        Fault::Degraded,
+        Fault::DegradedUp,
+    ];
 
-    /// The fault a command-line word names: `down`, `reset` or `degraded`.
+    /// The fault a command-line word names: `down`, `reset`, `degraded` or `degraded-up`.
     pub fn parse(word: &str) -> Option<Fault> {
         match word {
             "down" => Some(Fault::Down),
             "reset" => Some(Fault::Reset),
             "degraded" => Some(Fault::Degraded),
+            "degraded-up" => Some(Fault::DegradedUp),
             _ => None,
         }
     }
@@ -66,6 +76,7 @@ impl Fault {
             Fault::Down => "interface down",
             Fault::Reset => "socket reset",
             Fault::Degraded => "rate at 1 %",
+            Fault::DegradedUp => "rate at 1 % one way",
         }
     }
 }
@@ -183,20 +194,25 @@ impl NetPaths {
     /// Sets path `i`'s rate in both directions (`op` is `add` or `change`). The queue holds
     /// 50 ms at that rate.
     fn shape(&self, i: usize, mbit: f64, op: &str) -> io::Result<()> {
-        let kbit = ((mbit * 1000.0) as u64).max(8);
         for side in [Side::Client, Side::Server] {
-            let dev = Self::dev(side, i);
-            let args = format!(
-                "exec {} tc qdisc {op} dev {dev} root tbf rate {kbit}kbit burst 16kb latency 50ms",
-                self.netns(side)
-            );
-            let all: Vec<&str> = ["netns"]
-                .into_iter()
-                .chain(args.split_whitespace())
-                .collect();
-            run("ip", &all)?;
+            self.shape_from(side, i, mbit, op)?;
         }
         Ok(())
+    }
+
+    /// Sets path `i`'s rate in the direction from `side` (`op` is `add` or `change`).
+    fn shape_from(&self, side: Side, i: usize, mbit: f64, op: &str) -> io::Result<()> {
+        let kbit = ((mbit * 1000.0) as u64).max(8);
+        let dev = Self::dev(side, i);
+        let args = format!(
+            "exec {} tc qdisc {op} dev {dev} root tbf rate {kbit}kbit burst 16kb latency 50ms",
+            self.netns(side)
+        );
+        let all: Vec<&str> = ["netns"]
+            .into_iter()
+            .chain(args.split_whitespace())
+            .collect();
+        run("ip", &all).map(drop)
     }
 
     /// Applies `fault` to path `i`.
@@ -216,6 +232,7 @@ impl NetPaths {
                 run("ip", &args.split_whitespace().collect::<Vec<_>>()).map(drop)
             }
             Fault::Degraded => self.shape(i, self.rates[i] / 100.0, "change"),
+            Fault::DegradedUp => self.shape_from(Side::Client, i, self.rates[i] / 100.0, "change"),
         }
     }
 
@@ -230,6 +247,7 @@ impl NetPaths {
                 .map(drop),
             Fault::Reset => Ok(()),
             Fault::Degraded => self.shape(i, self.rates[i], "change"),
+            Fault::DegradedUp => self.shape_from(Side::Client, i, self.rates[i], "change"),
         }
     }
 

@@ -5,7 +5,7 @@
 //! failover, real_paths, tiers, redundant, responsive, tunnel, proxy, to_aggligator, idle or
 //! busy; real_paths, tiers, redundant, responsive, tunnel, proxy and to_aggligator need
 //! `--liag PATH`, the `liag` binary to run. real_paths runs the faults named with `--fault` (down, reset,
-//! degraded; all by default), `--pair TEXT` keeps only the pairings whose label has TEXT
+//! degraded, degraded-up; all by default), `--pair TEXT` keeps only the pairings whose label has TEXT
 //! (such as `liag client`, or `liag at both ends`), and `--runs N` runs each fault N times
 //! instead of five. `cargo xtask bench` runs this and turns the JSON into a table, a report
 //! and plots.
@@ -60,9 +60,12 @@ fn parse() -> Result<Args, String> {
                 args.runs = Some(n.ok_or("--runs needs a count above 0")?);
             }
             "--fault" => {
-                let word = it.next().ok_or("--fault needs down, reset or degraded")?;
-                let fault = netpaths::Fault::parse(&word)
-                    .ok_or_else(|| format!("unknown fault {word:?}: down, reset or degraded"))?;
+                let word = it
+                    .next()
+                    .ok_or("--fault needs down, reset, degraded or degraded-up")?;
+                let fault = netpaths::Fault::parse(&word).ok_or_else(|| {
+                    format!("unknown fault {word:?}: down, reset, degraded or degraded-up")
+                })?;
                 args.faults.push(fault);
             }
             // `cargo bench` passes this to every target.

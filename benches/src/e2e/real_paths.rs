@@ -1,6 +1,7 @@
 //! Failover on real kernel paths: `liag tunnel` between two network namespaces joined by three
 //! veth paths shaped with `tbf` to 40, 20 and 10 Mbit/s, and a verified stream through it while
-//! the fastest path goes down and comes back, has its socket reset, or drops to 1 % of its rate.
+//! the fastest path goes down and comes back, has its socket reset, or drops to 1 % of its rate
+//! both ways or from the client only.
 //!
 //! Each fault runs several times; the report gives the median and the worst of each figure.
 

@@ -1,6 +1,7 @@
 //! `liag tunnel` over real kernel paths: two network namespaces joined by three veth paths
 //! shaped with `tbf`, a verified stream through the tunnel, and on the way the fastest path
-//! goes down and comes back, has its socket reset, or drops to 1 % of its rate.
+//! goes down and comes back, has its socket reset, or drops to 1 % of its rate both ways or
+//! from the client only.
 //!
 //! Only that every byte arrives intact is asserted; how long the stream stalled is printed,
 //! never judged here (`cargo xtask bench --only real_paths` measures it). Where namespaces

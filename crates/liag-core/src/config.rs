@@ -60,7 +60,8 @@ pub struct Config {
     /// Default 65,000, leaving room for control messages.
     pub seq_window: u32,
     /// Shortest time a link may go without acknowledging before liag moves its data to the
-    /// other links. Default 100 ms.
+    /// other links, and the least an acknowledgement may come late beyond the link's rate
+    /// before its data counts as overdue and moves too. Default 100 ms.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub ack_timeout_min: Duration,
     /// Longest such time. Default 30 s.

@@ -39,6 +39,7 @@ mod meter;
 pub mod netem;
 mod pace;
 mod probe;
+mod recheck;
 mod recv;
 mod redundant;
 mod rtt;

@@ -12,6 +12,7 @@ use liag_proto::seq::Seq;
 use crate::meter::Meter;
 use crate::pace::Pacer;
 use crate::probe::{LinkTest, PongFor};
+use crate::recheck::Recheck;
 use crate::redundant::Copies;
 use crate::rtt::{Rtt, Window, WindowedMax};
 use crate::tier::Tier;
@@ -97,9 +98,10 @@ impl LinkInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LinkConfig {
-    /// Shortest time the link may go without acknowledging before it counts as stalled;
-    /// overrides [`crate::Config::ack_timeout_min`] (a link with bursty delays, such as a
-    /// WebSocket through a proxy, may want more).
+    /// Shortest time the link may go without acknowledging before it counts as stalled, and
+    /// the least an acknowledgement may come late beyond the link's rate before its data
+    /// counts as overdue; overrides [`crate::Config::ack_timeout_min`] (a link with bursty delays, such
+    /// as a WebSocket through a proxy, may want more).
     pub ack_timeout_min: Option<Duration>,
     /// Keep-alive interval; overrides [`crate::Config::ping_interval`].
     pub ping_interval: Option<Duration>,
@@ -155,14 +157,16 @@ impl LinkConfig {
 pub enum LinkState {
     /// Carrying data.
     Active,
-    /// Stopped acknowledging within the ack timeout, fell behind what its link test promised
-    /// (an overdue payload), or went silent through its own test; its data moved to the other
+    /// Stopped acknowledging within the ack timeout, fell far behind its rate (its link
+    /// test's or a measured one: an overdue payload), or went silent through its own test;
+    /// its data moved to the other
     /// links at once. A link test measures it (a Ping, 16 KiB of TestData, a Ping; a Ping
     /// alone when no other link is usable), and only the test's last Pong brings it back:
     /// late acknowledgements do not.
     Stalled,
-    /// Joined while another link was active; carries no data until its link test (a Ping,
-    /// 16 KiB of TestData, a Ping) shows what it delivers. That takes about a round trip plus
+    /// Joined while another link was active, or, after a test following a stall found it
+    /// far slower than before, tested again; carries no new data until its link test (a
+    /// Ping, 16 KiB of TestData, a Ping) shows what it delivers. That takes about a round trip plus
     /// the time both ends' filler takes to drain. A link from which nothing at all arrives
     /// for a second (or its ack timeout, if longer) while its test's Pong is awaited shows as
     /// [`LinkState::Stalled`]; the ping timeout removes it. A testing link does not count as
@@ -435,8 +439,8 @@ pub(crate) struct Pace {
 /// ([`Link::payload_rate`]): 4, so they take at most 4 ms to transmit where 1 ms is the aim.
 const PEAK_OVER_RATE: f64 = 4.0;
 
-/// How many times slower than its test's rate a link may deliver, while that rate is
-/// provisional, before its data is overdue ([`Link::sent_entry`]).
+/// How many times slower than its rate (its test's, or one measured on data) a link may
+/// deliver before its data is overdue ([`Link::sent_entry`]).
 const OVERDUE_FACTOR: f64 = 4.0;
 
 /// A due time allows for a link's round trip up to this many times the longest of the other
@@ -461,12 +465,15 @@ pub(crate) struct InFlight {
     pub(crate) index: u64,
     /// When it went out.
     pub(crate) at: Time,
-    /// For a message sent while the link's rate was its test's: when its acknowledgement is
-    /// overdue against that rate (see [`Link::sent_entry`]).
+    /// For a message with payload sent at a measured rate, or at a test's rate unless the
+    /// link is `overdue_once`: when its acknowledgement is overdue against that rate (see
+    /// [`Link::sent_entry`]).
     pub(crate) due: Option<Time>,
-    /// Its own transmission at the test's rate over [`OVERDUE_FACTOR`]; zero without a due
-    /// time.
-    pub(crate) slow_transmit: Duration,
+    /// For a due time set at a test's rate, the only kind that is pulled in: the message's
+    /// own transmission time at that rate / [`OVERDUE_FACTOR`], by which the acknowledgement
+    /// of the one before pulls its due time in ([`Link::pull_in_next_due`]). `None` for a due
+    /// time that stays as set.
+    pub(crate) slow_transmit: Option<Duration>,
 }
 
 /// The connection's view of one link.
@@ -496,11 +503,13 @@ pub(crate) struct Link {
     pub(crate) peer_told_blocked: bool,
     pub(crate) goodbye: Goodbye,
     pub(crate) stalled: bool,
-    /// The link stalled for a payload overdue against its test's rate, and no interval has
-    /// measured it since: its next test's rate sets no due times.
+    /// The link stalled for an overdue payload, and no interval has measured it since: its
+    /// next test's rate sets no due times.
     pub(crate) overdue_once: bool,
     /// The link test under way, if any: no reliable messages go on the link until it ends.
     pub(crate) test: Option<LinkTest>,
+    /// Further tests of a link whose test after a stall found it far slower than before.
+    pub(crate) recheck: Option<Recheck>,
     /// Until when a Pong for an ended test's fresh Ping may still come: a Pong by then gives
     /// no round-trip sample, and no new test leads before then (its lead would take that
     /// Pong for its own).
@@ -641,6 +650,7 @@ impl Link {
             stalled: false,
             overdue_once: false,
             test: None,
+            recheck: None,
             stray_pong_until: None,
             terminate_pending: false,
             reported: LinkState::Active,
@@ -713,15 +723,20 @@ impl Link {
 
     /// The in-flight entry for `len` bytes handed to the link at `now` as message `index`.
     ///
-    /// While the link's rate is its test's, an entry with payload says when its
-    /// acknowledgement is overdue against that rate:
+    /// Once the link has a rate, its test's or one measured on data, an entry with payload
+    /// says when its acknowledgement is overdue against that rate:
     ///
-    /// `due = now + (in flight + len) / (rate / OVERDUE_FACTOR) + least round trip + slack`
+    /// `due = now + (queued + len) / (rate / OVERDUE_FACTOR) + wait`
     ///
-    /// where the least round trip is the smaller of the minimum the link has measured and its
-    /// handshake's, at most `rtt_cap` ([`due_rtt_cap`]), and the slack the ack timeout's floor
-    /// (100 ms unless configured). Each
-    /// acknowledgement then pulls the next entry's due time in ([`Link::pull_in_next_due`]).
+    /// where the rate is at most the link's configured cap (`LinkConfig::max_rate`) and what
+    /// is queued is the link's messages in flight and the redundant copies it carries. An overdue
+    /// payload stalls the link (`Connection::overdue`): its data moves to the other links,
+    /// and a link test measures it.
+    ///
+    /// **A test's rate.** The wait is the least round trip, the smaller of the minimum the
+    /// link has measured and its handshake's, at most `rtt_cap` ([`due_rtt_cap`]), plus a
+    /// slack, the ack timeout's floor (100 ms unless configured). Each acknowledgement then
+    /// pulls the next entry's due time in ([`Link::pull_in_next_due`]).
     ///
     /// A test's 16 KiB can pass a token bucket's burst at the speed of the wire, and its
     /// Pongs may have waited in a queue the path had then, or for a lost segment's
@@ -745,6 +760,25 @@ impl Link {
     /// that out before its first payload is overdue holds the stream for as long. One whose
     /// round trip is far beyond every other link's is taken to be queueing rather than far;
     /// if it is far after all, it stalls once, and its next test sets no due time.
+    ///
+    /// **A measured rate.** A link whose delivery falls to a fraction of its measured rate
+    /// while it still acknowledges (an uplink down to 1 %, its downlink as it was) gets no
+    /// ack timeout either: each late acknowledgement is a round-trip sample that pushes the
+    /// timeout further out. The rate estimate takes seconds to follow it down, and meanwhile
+    /// what the link holds comes out at the crawl while the stream waits for it (in the
+    /// simulator, the stream at 2 % of the other links' capacity over its worst half second:
+    /// `sim_performance`'s `failover_degraded_one_way`). Where the link is degraded both ways,
+    /// the receiver's own messages on it delay those acknowledgements until the ack timeout
+    /// fires; one way, nothing does. Held to its measured rate, the link stalls once a payload
+    /// is overdue. The wait here is the link's ack timeout (`ack_timeout`) as it stood when
+    /// the payload went out, so a payload's due time is never earlier than the ack timeout
+    /// then: it fires only once the ack timeout has grown since, as each late acknowledgement
+    /// makes it, and once what was queued ahead of the payload has had four times its
+    /// transmission at the rate. A link with little in flight is judged as the ack timeout
+    /// judges it, however long or jittery its round trip, and a peer that holds its
+    /// acknowledgements has that in its round trips already. Due times are not pulled in:
+    /// each payload answers only for what was queued ahead of it when it went out. A link
+    /// that delivers a quarter of its rate or more is left to the rate estimate.
     pub(crate) fn sent_entry(
         &self,
         index: u64,
@@ -752,42 +786,47 @@ impl Link {
         now: Time,
         default_floor: Duration,
         rtt_cap: Duration,
+        ack_timeout: Duration,
     ) -> InFlight {
         let mut sent = InFlight {
             index,
             at: now,
             due: None,
-            slow_transmit: Duration::ZERO,
+            slow_transmit: None,
         };
         // A message without payload promises nothing about the rate: a receiver's Consumed
         // is acknowledged behind whatever the peer sends it, a bulk transfer's queue.
-        if self.rate.provisional && !self.overdue_once && len > 0 {
-            let rate = self.rate.rate.max(1.0) / OVERDUE_FACTOR;
+        let tested = self.rate.provisional && !self.overdue_once;
+        let measured = !self.rate.provisional && self.rate.rate > 0.0;
+        if (tested || measured) && len > 0 {
+            let rate = self.capped(self.rate.rate).max(1.0) / OVERDUE_FACTOR;
             let transmit =
                 |bytes: usize| Duration::from_secs_f64((bytes as f64 / rate).min(3600.0));
-            // The first sample replaces the handshake's round trip in the minimum, and either
-            // may have waited in the path's queue or for a retransmission: the smaller counts,
-            // and at most the cap.
-            let rtt = self.rtt.min().min(self.info.handshake_rtt).min(rtt_cap);
-            sent.slow_transmit = transmit(len);
-            sent.due = Some(
-                now + transmit(self.inflight_bytes + len)
-                    + rtt
-                    + self.ack_timeout_floor(default_floor),
-            );
+            let wait = if tested {
+                // The first sample replaces the handshake's round trip in the minimum, and
+                // either may have waited in the path's queue or for a retransmission: the
+                // smaller counts, and at most the cap.
+                sent.slow_transmit = Some(transmit(len));
+                let rtt = self.rtt.min().min(self.info.handshake_rtt).min(rtt_cap);
+                rtt + self.ack_timeout_floor(default_floor)
+            } else {
+                ack_timeout
+            };
+            sent.due = Some(now + transmit(self.queued_bytes() + len) + wait);
         }
         sent
     }
 
     /// An acknowledgement came at `now` for this link's message sent at `sent_at`: the oldest
     /// one still in flight, if it has a due time, is due no later than however much later it
-    /// was sent than the acknowledged one, plus its slow transmission and the slack.
+    /// was sent than the acknowledged one, plus its slow transmission and the slack. Only a
+    /// due time set at a test's rate is pulled in ([`Link::sent_entry`]).
     pub(crate) fn pull_in_next_due(&mut self, sent_at: Time, now: Time, default_floor: Duration) {
         let slack = self.ack_timeout_floor(default_floor);
         if let Some(next) = self.inflight.front_mut() {
-            if let Some(due) = next.due.as_mut() {
+            if let (Some(due), Some(slow_transmit)) = (next.due.as_mut(), next.slow_transmit) {
                 let behind = next.at.saturating_since(sent_at);
-                *due = (*due).min(now + behind + next.slow_transmit + slack);
+                *due = (*due).min(now + behind + slow_transmit + slack);
             }
         }
     }
@@ -865,6 +904,25 @@ impl Link {
     /// having measured the link since.
     pub(crate) fn rate_provisional(&self) -> bool {
         self.rate.provisional
+    }
+
+    /// The link stalled at `now`: its measured rate is what the tests after the stall are
+    /// compared with ([`Recheck`]). A rate that is still a test's is no reference (a test's
+    /// filler can pass a token bucket's burst at the speed of the wire).
+    pub(crate) fn note_stall(&mut self, now: Time) {
+        let rate = self.measured_rate();
+        Recheck::on_stall(&mut self.recheck, rate, now);
+    }
+
+    /// Whether to start a recheck, whose time has come: not if the rate estimate has come
+    /// back by itself ([`Recheck::start_if_due`]).
+    pub(crate) fn start_recheck(&mut self, now: Time) -> bool {
+        Recheck::start_if_due(&mut self.recheck, self.rate.rate, now)
+    }
+
+    /// A recheck whose time has come cannot run now: it runs a gap later.
+    pub(crate) fn postpone_recheck(&mut self, now: Time) {
+        Recheck::postpone(&mut self.recheck, now);
     }
 
     /// Starts a link test of `size` filler bytes; its closing Ping is wanted from now.
@@ -950,6 +1008,7 @@ impl Link {
                 );
                 self.test = None;
                 self.stalled = false;
+                Recheck::on_test_done(&mut self.recheck, rate, now);
                 true
             }
         }
@@ -1070,19 +1129,53 @@ mod tests {
     }
 
     #[test]
-    fn only_payload_sent_at_a_tests_rate_gets_a_due_time() {
+    fn a_payload_sent_at_a_tests_rate_gets_a_due_time_and_none_before_a_rate() {
         let info = LinkInfo::new(Direction::Outgoing, "tested", Duration::from_millis(10));
         let mut link = Link::new(LinkId::new(1), info, at(0));
         let floor = crate::Config::default().ack_timeout_min;
         let no_cap = Duration::MAX;
-        assert_eq!(link.sent_entry(0, 1000, at(0), floor, no_cap).due, None);
+        assert_eq!(
+            link.sent_entry(0, 1000, at(0), floor, no_cap, floor).due,
+            None
+        );
         link.rate.seed(1e6);
-        let data = link.sent_entry(1, 32 << 10, at(0), floor, no_cap);
+        let data = link.sent_entry(1, 32 << 10, at(0), floor, no_cap, floor);
         // 32 KiB at a quarter of 1 MB/s, the 10 ms round trip and the 100 ms floor.
         let transmit = Duration::from_secs_f64(32768.0 / 250e3);
         assert_eq!(data.due, Some(at(110) + transmit));
         // A Consumed promises nothing about the rate.
-        assert_eq!(link.sent_entry(2, 0, at(0), floor, no_cap).due, None);
+        assert_eq!(link.sent_entry(2, 0, at(0), floor, no_cap, floor).due, None);
+    }
+
+    #[test]
+    fn a_payload_sent_at_a_measured_rate_is_due_by_it_and_not_pulled_in() {
+        let ms = Duration::from_millis;
+        let info = LinkInfo::new(Direction::Outgoing, "measured", ms(10));
+        let mut link = Link::new(LinkId::new(1), info, at(0));
+        link.rate.rate = 1e6;
+        link.rate.provisional = false;
+        link.overdue_once = true; // that exempts a test's rate, not a measured one
+        let floor = crate::Config::default().ack_timeout_min;
+        // The ack timeout when each payload went out; the 1 ms cap would bind a test's round
+        // trip, and a measured rate's due time ignores it.
+        let ack_timeout = ms(250);
+        let first = link.sent_entry(0, 32 << 10, at(0), floor, ms(1), ack_timeout);
+        link.inflight.push_back(first);
+        link.inflight_bytes = 32 << 10;
+        let second = link.sent_entry(1, 32 << 10, at(5), floor, ms(1), ack_timeout);
+        // Both payloads at a quarter of 1 MB/s, and the ack timeout as it stood.
+        let transmit = Duration::from_secs_f64(65536.0 / 250e3);
+        let due = at(5) + transmit + ack_timeout;
+        assert_eq!(second.due, Some(due));
+        assert_eq!(second.slow_transmit, None);
+        // The first one's acknowledgement does not pull the second's due time in.
+        link.inflight.pop_front();
+        link.inflight.push_back(second);
+        link.pull_in_next_due(at(0), at(20), floor);
+        assert_eq!(link.inflight[0].due, Some(due));
+        // A Consumed promises nothing about the rate here either.
+        let consumed = link.sent_entry(2, 0, at(5), floor, ms(1), ack_timeout);
+        assert_eq!(consumed.due, None);
     }
 
     #[test]
@@ -1096,7 +1189,7 @@ mod tests {
         let mut link = Link::new(LinkId::new(1), info, at(0));
         link.rate.seed(1e6);
         let floor = crate::Config::default().ack_timeout_min;
-        let data = link.sent_entry(0, 32 << 10, at(0), floor, ms(100));
+        let data = link.sent_entry(0, 32 << 10, at(0), floor, ms(100), floor);
         let transmit = Duration::from_secs_f64(32768.0 / 250e3);
         assert_eq!(data.due, Some(at(200) + transmit));
     }

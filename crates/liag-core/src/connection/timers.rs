@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::Connection;
 use crate::error::{ConnectionError, LinkError};
 use crate::link::{Goodbye, LinkId};
+use crate::recheck::Recheck;
 use crate::time::Time;
 
 /// How long a testing link may stay silent, at least, before it counts as stalled: a slow
@@ -21,8 +22,9 @@ enum Timer {
     /// the smoothed round trip and its variation, within the configured floor and cap): the
     /// link is stalled.
     Ack(LinkId),
-    /// The oldest message in flight on a link, sent while the link's rate was its test's, is
-    /// overdue against that rate (`Link::sent_entry`): the test misjudged the link.
+    /// The oldest message in flight on a link is overdue against the rate the link had when
+    /// it went out, its test's or a measured one (`Link::sent_entry`): the test misjudged the
+    /// link, or the link slowed to a crawl.
     Overdue(LinkId),
     /// A link's Ping went unanswered too long: the link is dropped.
     PingTimeout(LinkId),
@@ -49,6 +51,9 @@ enum Timer {
     Paced(LinkId),
     /// The oldest redundant copy on a link went unacknowledged for the link's ack timeout.
     CopyAck(LinkId),
+    /// A link whose test after a stall found it far slower than before is due for another
+    /// test (`crate::recheck`).
+    Recheck(LinkId),
     /// No working link for too long: the connection fails.
     NoLink,
 }
@@ -63,6 +68,9 @@ impl Connection {
                 .filter(|_| waiting && l.usable())
                 .and_then(|p| p.ready_at())
                 .map(|at| (Timer::Paced(l.id), at));
+            let recheck = Recheck::next_at(&l.recheck)
+                .filter(|_| l.usable())
+                .map(|at| (Timer::Recheck(l.id), at));
             let copy_ack = (l.copies.oldest_sent())
                 .filter(|_| l.usable())
                 .map(|at| (Timer::CopyAck(l.id), at + l.ack_timeout(config)));
@@ -113,6 +121,7 @@ impl Connection {
                 .chain(test)
                 .chain(reping)
                 .chain(stray)
+                .chain(recheck)
         });
         let limit = match self.config.no_link_timeout_before_data {
             Some(before_data) if !self.received_data => {
@@ -181,19 +190,22 @@ impl Connection {
                     }
                 }
                 Timer::CopyAck(link) => self.copies_overdue(now, link),
+                Timer::Recheck(link) => self.recheck(now, link),
                 Timer::NoLink => self.close(Err(ConnectionError::NoLinksTimeout)),
             }
         }
         self.refresh_working(now);
     }
 
-    /// A link's payload is overdue against its test's rate: the link stalls like one whose
-    /// acknowledgements stopped, unless no other link could take its data, where a stall
-    /// would only hold the data back for a test. Then its due times are dropped, and the
-    /// rate estimate, lowered by the first slower interval, corrects the test.
+    /// A link's payload is overdue against its rate (its test's or a measured one): the link
+    /// stalls like one whose acknowledgements stopped, unless no other link could take its
+    /// data, where a stall would only hold the data back for a test. Then its due times are
+    /// dropped, and the rate estimate, lowered by the slower intervals, follows the link.
     ///
     /// A backup link does not count as one that could take the data of a primary or secondary
-    /// link: a link slower than its test is no reason to use it.
+    /// link: a primary link that fell far behind its rate is no reason to open the backup
+    /// tier. Without another link, each payload sent afterwards gets a due time again, and
+    /// each is dropped the same way when it comes.
     fn overdue(&mut self, now: Time, link: LinkId) {
         let own = self
             .links
@@ -206,7 +218,7 @@ impl Connection {
                 && l.config.tier <= own.unwrap_or_default().max(crate::Tier::Secondary)
         };
         if self.links.iter().any(could_take) {
-            tracing::debug!(%link, "link slower than its test");
+            tracing::debug!(%link, "link far slower than its rate");
             self.stall(now, link);
             if let Some(l) = self.link_mut(link) {
                 l.overdue_once = true;
@@ -214,6 +226,25 @@ impl Connection {
         } else if let Some(l) = self.link_mut(link) {
             for sent in &mut l.inflight {
                 sent.due = None;
+            }
+        }
+    }
+
+    /// A link whose test after a stall found it far slower than before is due for another
+    /// test, unless its rate estimate has come back by itself. What it has in flight stays
+    /// there; no new data goes on it until the test ends. A link that is no longer usable
+    /// (stalled or under test again by now: its own test will decide) is not tested. Nor,
+    /// for now, is the only usable link: it carries all the data, so its acknowledgements
+    /// measure it, and a test would be its Ping alone, which measures no rate; the test is
+    /// put off by a gap, in case another link comes back.
+    fn recheck(&mut self, now: Time, link: LinkId) {
+        let size = self.test_size(link);
+        if let Some(l) = self.link_mut(link).filter(|l| l.usable()) {
+            if size == 0 {
+                l.postpone_recheck(now);
+            } else if l.start_recheck(now) {
+                tracing::debug!(%link, "link tested again");
+                l.start_test(size, now);
             }
         }
     }
@@ -226,6 +257,7 @@ impl Connection {
         let size = self.test_size(link);
         if let Some(l) = self.link_mut(link) {
             tracing::debug!(%link, "link stalled");
+            l.note_stall(now);
             l.stalled = true;
             l.window.reset();
             l.start_test(size, now);

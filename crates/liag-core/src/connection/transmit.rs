@@ -375,14 +375,15 @@ impl Connection {
         let Some(i) = self.links.iter().position(|l| l.id == link) else {
             return header;
         };
-        // Only a provisional rate's payloads get due times, and only theirs need the cap.
+        // Only a due time at a test's rate takes the cap (`Link::sent_entry`).
         let rtt_cap = if self.links[i].rate_provisional() {
             self.due_rtt_cap(link)
         } else {
             Duration::MAX
         };
         let l = &mut self.links[i];
-        let sent = l.sent_entry(index, msg.data_len(), now, floor, rtt_cap);
+        let ack_timeout = l.ack_timeout(&self.config);
+        let sent = l.sent_entry(index, msg.data_len(), now, floor, rtt_cap, ack_timeout);
         tracing::trace!(
             %link, ?seq, len = msg.data_len(), rate = l.rate(), inflight = l.inflight_bytes,
             window = l.window.get(), min_rtt = ?l.rtt.min(), srtt = ?l.rtt.smoothed(),

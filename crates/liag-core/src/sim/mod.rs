@@ -53,6 +53,8 @@ impl Side {
 #[derive(Debug, Clone, Copy)]
 enum Action {
     Fault(usize, Fault),
+    /// A fault on the link's direction from the given side only.
+    FaultFrom(usize, Side, Fault),
     /// Side A removes the link gracefully (Goodbye).
     Remove(usize),
     /// Side A blocks (`true`) or unblocks the link.
@@ -173,10 +175,26 @@ impl Sim {
         self.links.len() - 1
     }
 
-    /// Schedules a fault on link `link` at `at` from the start.
+    /// Schedules a fault on link `link`, both directions, at `at` from the start.
     pub fn fault_at(&mut self, at: Duration, link: usize, fault: Fault) {
         self.schedule
             .push((Time::from(at), Action::Fault(link, fault)));
+    }
+
+    /// Schedules `fault` on link `link`'s direction from `from` only, at `at` from the start:
+    /// an uplink that degrades while its downlink does not. A [`Fault::Reset`] or
+    /// [`Fault::Corrupt`] ends a link as a whole; schedule those with [`Sim::fault_at`].
+    ///
+    /// # Panics
+    ///
+    /// On a reset or a corruption.
+    pub fn fault_from_at(&mut self, at: Duration, link: usize, from: Side, fault: Fault) {
+        assert!(
+            !matches!(fault, Fault::Reset | Fault::Corrupt),
+            "a reset or corruption acts on both directions"
+        );
+        self.schedule
+            .push((Time::from(at), Action::FaultFrom(link, from, fault)));
     }
 
     /// Schedules side A's graceful removal of link `link` (a Goodbye) at `at`.
@@ -346,6 +364,11 @@ impl Sim {
                 self.add_link(spec);
             }
             Action::Write(side, len) => self.ends[side.index()].writer.total += len,
+            Action::FaultFrom(i, from, fault) => {
+                if let Some(link) = self.links.get_mut(i) {
+                    link.dirs[from.index()].apply(now, fault);
+                }
+            }
             Action::Fault(i, fault) => {
                 let Some(link) = self.links.get_mut(i) else {
                     return;
