@@ -24,7 +24,7 @@
 //! a path shared with the other end's traffic low at times, and each test holds new data
 //! off the link. 250 ms is about what a heal costs elsewhere (back to 80 % of the paths'
 //! sum 200-280 ms after it against a liag peer); the gaps grow and stop so that a path
-//! that stays slow costs a test's 16 KiB every 4 s at most, and none after 20 s.
+//! that stays slow costs some eight tests of 16 KiB each in the 20 s, and none after.
 
 use std::time::Duration;
 
