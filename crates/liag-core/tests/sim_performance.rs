@@ -422,20 +422,24 @@ fn a_link_tested_far_below_its_rate_is_tested_again() {
     let (mut sim, _) = degraded_one_way(6);
     // When the link came back from a test (Stalled or Testing to Active), and when it went
     // under test again while active, in ms.
-    let (mut back, mut retested) = (Vec::new(), Vec::new());
+    let (mut stalled, mut back, mut retested) = (Vec::new(), Vec::new(), Vec::new());
     let mut last = LinkState::Active;
     for step in 0..3_000 {
         let ms = 4_000 + step * 5;
         sim.run_until(Time::from(Duration::from_millis(ms)), |_| false);
         let state = sim.connection(Side::A).link_stats()[0].state;
         match (last, state) {
+            (_, LinkState::Stalled) if last != LinkState::Stalled => stalled.push(ms),
             (LinkState::Stalled | LinkState::Testing, LinkState::Active) => back.push(ms),
             (LinkState::Active, LinkState::Testing) => retested.push(ms),
             _ => {}
         }
         last = state;
     }
-    println!("back from a test at {back:?} ms, tested again at {retested:?} ms");
+    println!(
+        "stalled at {stalled:?} ms, back from a test at {back:?} ms, tested again at \
+         {retested:?} ms"
+    );
     let first_back = *back
         .first()
         .expect("the link came back from its first test");
