@@ -784,9 +784,8 @@ impl Link {
         index: u64,
         len: usize,
         now: Time,
-        default_floor: Duration,
+        config: &crate::Config,
         rtt_cap: Duration,
-        ack_timeout: Duration,
     ) -> InFlight {
         let mut sent = InFlight {
             index,
@@ -808,9 +807,9 @@ impl Link {
                 // smaller counts, and at most the cap.
                 sent.slow_transmit = Some(transmit(len));
                 let rtt = self.rtt.min().min(self.info.handshake_rtt).min(rtt_cap);
-                rtt + self.ack_timeout_floor(default_floor)
+                rtt + self.ack_timeout_floor(config.ack_timeout_min)
             } else {
-                ack_timeout
+                self.ack_timeout(config)
             };
             sent.due = Some(now + transmit(self.queued_bytes() + len) + wait);
         }
@@ -1132,19 +1131,16 @@ mod tests {
     fn a_payload_sent_at_a_tests_rate_gets_a_due_time_and_none_before_a_rate() {
         let info = LinkInfo::new(Direction::Outgoing, "tested", Duration::from_millis(10));
         let mut link = Link::new(LinkId::new(1), info, at(0));
-        let floor = crate::Config::default().ack_timeout_min;
+        let config = crate::Config::default();
         let no_cap = Duration::MAX;
-        assert_eq!(
-            link.sent_entry(0, 1000, at(0), floor, no_cap, floor).due,
-            None
-        );
+        assert_eq!(link.sent_entry(0, 1000, at(0), &config, no_cap).due, None);
         link.rate.seed(1e6);
-        let data = link.sent_entry(1, 32 << 10, at(0), floor, no_cap, floor);
+        let data = link.sent_entry(1, 32 << 10, at(0), &config, no_cap);
         // 32 KiB at a quarter of 1 MB/s, the 10 ms round trip and the 100 ms floor.
         let transmit = Duration::from_secs_f64(32768.0 / 250e3);
         assert_eq!(data.due, Some(at(110) + transmit));
         // A Consumed promises nothing about the rate.
-        assert_eq!(link.sent_entry(2, 0, at(0), floor, no_cap, floor).due, None);
+        assert_eq!(link.sent_entry(2, 0, at(0), &config, no_cap).due, None);
     }
 
     #[test]
@@ -1155,14 +1151,15 @@ mod tests {
         link.rate.rate = 1e6;
         link.rate.provisional = false;
         link.overdue_once = true; // that exempts a test's rate, not a measured one
-        let floor = crate::Config::default().ack_timeout_min;
+        let config = crate::Config::default();
+        let floor = config.ack_timeout_min;
         // The ack timeout when each payload went out; the 1 ms cap would bind a test's round
         // trip, and a measured rate's due time ignores it.
-        let ack_timeout = ms(250);
-        let first = link.sent_entry(0, 32 << 10, at(0), floor, ms(1), ack_timeout);
+        let ack_timeout = link.ack_timeout(&config);
+        let first = link.sent_entry(0, 32 << 10, at(0), &config, ms(1));
         link.inflight.push_back(first);
         link.inflight_bytes = 32 << 10;
-        let second = link.sent_entry(1, 32 << 10, at(5), floor, ms(1), ack_timeout);
+        let second = link.sent_entry(1, 32 << 10, at(5), &config, ms(1));
         // Both payloads at a quarter of 1 MB/s, and the ack timeout as it stood.
         let transmit = Duration::from_secs_f64(65536.0 / 250e3);
         let due = at(5) + transmit + ack_timeout;
@@ -1174,7 +1171,7 @@ mod tests {
         link.pull_in_next_due(at(0), at(20), floor);
         assert_eq!(link.inflight[0].due, Some(due));
         // A Consumed promises nothing about the rate here either.
-        let consumed = link.sent_entry(2, 0, at(5), floor, ms(1), ack_timeout);
+        let consumed = link.sent_entry(2, 0, at(5), &config, ms(1));
         assert_eq!(consumed.due, None);
     }
 
@@ -1188,8 +1185,7 @@ mod tests {
         let info = LinkInfo::new(Direction::Outgoing, "queued", ms(440));
         let mut link = Link::new(LinkId::new(1), info, at(0));
         link.rate.seed(1e6);
-        let floor = crate::Config::default().ack_timeout_min;
-        let data = link.sent_entry(0, 32 << 10, at(0), floor, ms(100), floor);
+        let data = link.sent_entry(0, 32 << 10, at(0), &crate::Config::default(), ms(100));
         let transmit = Duration::from_secs_f64(32768.0 / 250e3);
         assert_eq!(data.due, Some(at(200) + transmit));
     }

@@ -371,7 +371,6 @@ impl Connection {
         msg: Reliable,
     ) -> Next {
         let header = Next::Message(msg.message(seq));
-        let floor = self.config.ack_timeout_min;
         let Some(i) = self.links.iter().position(|l| l.id == link) else {
             return header;
         };
@@ -382,8 +381,7 @@ impl Connection {
             Duration::MAX
         };
         let l = &mut self.links[i];
-        let ack_timeout = l.ack_timeout(&self.config);
-        let sent = l.sent_entry(index, msg.data_len(), now, floor, rtt_cap, ack_timeout);
+        let sent = l.sent_entry(index, msg.data_len(), now, &self.config, rtt_cap);
         tracing::trace!(
             %link, ?seq, len = msg.data_len(), rate = l.rate(), inflight = l.inflight_bytes,
             window = l.window.get(), min_rtt = ?l.rtt.min(), srtt = ?l.rtt.smoothed(),
