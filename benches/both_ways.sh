@@ -6,20 +6,31 @@
 # `liag speed` (the release build, or LIAG) receiving only, sending only and both ways, then
 # iperf3 over every path at once the same three ways (one connection per path and direction),
 # and prints Mbit/s received and sent by the client, with the largest round trip liag's links
-# reported. Needs root (`ip netns`, `tc`); the plain TCP rows need iperf3 3.7 or later and
-# are left out without it. docs/performance.md ("Both ways at once") has what it printed.
+# reported. With DELAY set, every path also delays each packet DELAY ms each way (a round
+# trip of twice that beside the queue): TUN devices joined by `delayline` (from liag-benches)
+# rather than veth, for kernels without netem. Needs root (`ip netns`, `tc`); the plain TCP rows
+# need iperf3 3.7 or later and are left out without it. docs/performance.md ("Both ways at
+# once") has what it printed.
 #
 #   cargo build --release -p liag-cli && sudo benches/both_ways.sh [SECS]
 #   sudo UP=1 RATES=40 benches/both_ways.sh 8
+#   cargo build --release -p liag-benches --bin delayline && sudo DELAY=10 benches/both_ways.sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 LIAG=${LIAG:-$here/../target/release/liag}
 T=${1:-10}
 RATES=${RATES:-40 20 10}
+DELAY=${DELAY:-}
+DELAYLINE=${DELAYLINE:-$here/../target/release/delayline}
 [ -x "$LIAG" ] || { echo "both_ways.sh: no $LIAG; build it first" >&2; exit 2; }
+[ -z "$DELAY" ] || [ -x "$DELAYLINE" ] ||
+    { echo "both_ways.sh: no $DELAYLINE; build it first" >&2; exit 2; }
 c=liag-both-$$-c s=liag-both-$$-s
 out=
+lines=
 cleanup() {
+    # The delay lines run outside the namespaces.
+    [ -z "$lines" ] || kill $lines 2>/dev/null || true
     for ns in $c $s; do
         # Deleting a namespace does not end what runs in it.
         ip netns pids $ns 2>/dev/null | xargs -r kill 2>/dev/null || true
@@ -36,7 +47,18 @@ ip -n $c link set lo up
 ip -n $s link set lo up
 i=0 targets=
 for rate in $RATES; do
-    ip link add c$i netns $c type veth peer name s$i netns $s
+    if [ -n "$DELAY" ]; then
+        "$DELAYLINE" $c c$i $s s$i "$DELAY" >"$out/line$i" 2>&1 &
+        lines="$lines $!"
+        n=0
+        until grep -q ready "$out/line$i"; do
+            n=$((n + 1))
+            [ $n -lt 50 ] || { echo "delayline failed:" >&2; cat "$out/line$i" >&2; exit 1; }
+            sleep 0.1
+        done
+    else
+        ip link add c$i netns $c type veth peer name s$i netns $s
+    fi
     ip -n $c addr add 10.8.$i.2/24 dev c$i
     ip -n $s addr add 10.8.$i.1/24 dev s$i
     ip -n $c link set c$i up
@@ -47,7 +69,8 @@ for rate in $RATES; do
     i=$((i + 1))
 done
 paths=$i
-echo "$paths path(s): $RATES Mbit/s to the client, ${UP:-the same} from it; ${T} s each;" \
+echo "$paths path(s): $RATES Mbit/s to the client, ${UP:-the same} from it;" \
+    "${DELAY:-no} ms of delay each way; ${T} s each;" \
     "congestion control $(ip netns exec $c sysctl -n net.ipv4.tcp_congestion_control)"
 
 # The first top-level figure of `liag speed --json` (it comes before the links'), in Mbit/s.

@@ -1,0 +1,136 @@
+//! A path with its own propagation delay between two network namespaces, where the kernel
+//! offers no netem: a TUN device in each namespace, and this process carrying every packet
+//! from one to the other after a fixed delay, each way. Rate and queue stay with the kernel:
+//! a `tbf` on each TUN device shapes what enters the line, as on a veth path.
+//!
+//! `delayline NS_A DEV_A NS_B DEV_B MS` (root): creates `DEV_A` in the namespace `NS_A` and
+//! `DEV_B` in `NS_B` (both down and without addresses, for the caller to set up), prints
+//! `ready`, and carries packets until it is killed or a device goes away. The delay is one
+//! way, so a path's round trip gains `2 * MS` milliseconds. `benches/both_ways.sh` runs it
+//! when `DELAY` is set. Linux only.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sched::{CloneFlags, setns};
+
+/// `struct ifreq` as `TUNSETIFF` reads it: the name, the flags, and the rest of the union.
+#[repr(C)]
+struct IfReq {
+    name: [u8; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _rest: [u8; 22],
+}
+
+/// Creates the TUN device `name` (layer 3, no packet information) in the network namespace
+/// `netns` (a name `ip netns` knows) and returns its file. The work runs on a thread of its
+/// own, which enters the namespace and ends, so this process stays in its own namespace and
+/// `ip netns pids` never counts it among the namespace's.
+fn open_tun(netns: &str, name: &str) -> io::Result<File> {
+    thread::scope(|s| {
+        s.spawn(|| open_tun_here(netns, name))
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the thread opening the device failed")))
+    })
+}
+
+/// [`open_tun`] on the calling thread, which it leaves in `netns`.
+fn open_tun_here(netns: &str, name: &str) -> io::Result<File> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad device name",
+        ));
+    }
+    let ns = File::open(format!("/var/run/netns/{netns}"))?;
+    setns(&ns, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+    let tun = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")?;
+    let mut req = IfReq {
+        name: [0; libc::IFNAMSIZ],
+        flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+        _rest: [0; 22],
+    };
+    req.name[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: `req` is a live `struct ifreq` of the size the kernel reads for TUNSETIFF, and
+    // the descriptor is the open `/dev/net/tun` above.
+    let rc = unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETIFF, &mut req) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(tun)
+}
+
+/// Carries every packet read from `from` to `to`, `delay` after it was read, in order.
+/// Returns when either device fails (it went away).
+fn carry(mut from: File, mut to: File, delay: Duration) -> io::Result<()> {
+    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let writer = thread::spawn(move || {
+        for (due, packet) in rx {
+            let now = Instant::now();
+            if due > now {
+                thread::sleep(due - now);
+            }
+            // A packet the device refuses (down, or malformed) is lost, as on any path; any
+            // other failure means the device went away.
+            if let Err(e) = to.write(&packet) {
+                if !matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) {
+                    return;
+                }
+            }
+        }
+    });
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = from.read(&mut buf)?;
+        if tx
+            .send((Instant::now() + delay, buf[..n].to_vec()))
+            .is_err()
+        {
+            // The writer ended: its device went away.
+            let _ = writer.join();
+            return Ok(());
+        }
+    }
+}
+
+fn run(args: &[String]) -> io::Result<()> {
+    let [ns_a, dev_a, ns_b, dev_b, ms] = args else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "usage: delayline NS_A DEV_A NS_B DEV_B MS",
+        ));
+    };
+    let ms: f64 = ms
+        .parse()
+        .ok()
+        .filter(|ms: &f64| ms.is_finite() && (0.0..=10_000.0).contains(ms))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "MS: 0 to 10000"))?;
+    let delay = Duration::from_secs_f64(ms / 1000.0);
+    let a = open_tun(ns_a, dev_a)?;
+    let b = open_tun(ns_b, dev_b)?;
+    println!("ready");
+    let (a2, b2) = (a.try_clone()?, b.try_clone()?);
+    let back = thread::spawn(move || carry(b2, a2, delay));
+    let forth = carry(a, b, delay);
+    let _ = back.join();
+    forth
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("delayline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
