@@ -8,11 +8,17 @@
 //! 198.18.0.0/15, the range set aside for benchmarks (RFC 2544), and exist only inside the two
 //! namespaces, which are deleted when the [`NetPaths`] is dropped.
 //!
+//! With `LIAG_PATH_DELAY_MS` set to a number of milliseconds, every path also delays each
+//! packet that long each way, where the kernel has no netem: the paths are then TUN devices
+//! joined by the `delayline` binary of liag-benches (found beside the running executable, or at
+//! `LIAG_DELAYLINE`), and shaped, faulted and healed just as the veths are.
+//!
 //! This file is also compiled into `liag-cli`'s tests (`#[path]`), so it uses only std and nix.
 
-use std::io;
+use std::io::{self, BufRead};
 use std::net::Ipv4Addr;
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The server's address, reachable over every path.
@@ -33,6 +39,36 @@ pub struct NetPaths {
     client: String,
     server: String,
     rates: Vec<f64>,
+    /// The delay lines' processes, one per path, when the paths have a delay of their own.
+    lines: Vec<Child>,
+}
+
+/// The one-way delay `LIAG_PATH_DELAY_MS` asks of every path, in milliseconds, if any.
+pub fn path_delay_ms() -> Option<f64> {
+    std::env::var("LIAG_PATH_DELAY_MS")
+        .ok()
+        .and_then(|ms| ms.parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms > 0.0)
+}
+
+/// The `delayline` binary: `LIAG_DELAYLINE`, or the one beside the running executable.
+fn delayline() -> io::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("LIAG_DELAYLINE") {
+        return Ok(path.into());
+    }
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| io::Error::other("no executable directory"))?;
+    // A test binary lives in `deps/`, the binaries one directory up.
+    [dir.join("delayline"), dir.join("../delayline")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            io::Error::other(
+                "LIAG_PATH_DELAY_MS needs delayline: cargo build --release -p liag-benches",
+            )
+        })
 }
 
 /// A fault that can hit one path.
@@ -108,10 +144,11 @@ impl NetPaths {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
         let base = format!("liag-{}-{n}", std::process::id());
-        let paths = NetPaths {
+        let mut paths = NetPaths {
             client: format!("{base}-c"),
             server: format!("{base}-s"),
             rates: rates_mbit.to_vec(),
+            lines: Vec::new(),
         };
         run("ip", &["netns", "add", &paths.client])?;
         run("ip", &["netns", "add", &paths.server])?;
@@ -121,23 +158,27 @@ impl NetPaths {
         paths.ip(Side::Server, &format!("addr add {SERVER}/32 dev lo"))?;
         for (i, &mbit) in rates_mbit.iter().enumerate() {
             let (c, s) = (Self::dev(Side::Client, i), Self::dev(Side::Server, i));
-            run(
-                "ip",
-                &[
-                    "link",
-                    "add",
-                    &c,
-                    "netns",
-                    &paths.client,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    &s,
-                    "netns",
-                    &paths.server,
-                ],
-            )?;
+            match path_delay_ms() {
+                Some(ms) => paths.delay_line(&c, &s, ms)?,
+                None => run(
+                    "ip",
+                    &[
+                        "link",
+                        "add",
+                        &c,
+                        "netns",
+                        &paths.client,
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        &s,
+                        "netns",
+                        &paths.server,
+                    ],
+                )
+                .map(drop)?,
+            }
             paths.ip(Side::Client, &format!("addr add 198.18.{i}.2/24 dev {c}"))?;
             paths.ip(Side::Server, &format!("addr add 198.18.{i}.1/24 dev {s}"))?;
             paths.ip(Side::Client, &format!("link set {c} up"))?;
@@ -154,6 +195,26 @@ impl NetPaths {
             }
         }
         Ok(paths)
+    }
+
+    /// Makes the devices `c` (client) and `s` (server) of a path that delays each packet `ms`
+    /// milliseconds each way, and returns once they exist.
+    fn delay_line(&mut self, c: &str, s: &str, ms: f64) -> io::Result<()> {
+        let mut line = Command::new(delayline()?)
+            .args([&self.client, c, &self.server, s, &ms.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let ready = line.stdout.take().map(|out| {
+            let mut first = String::new();
+            let _ = io::BufReader::new(out).read_line(&mut first);
+            first
+        });
+        self.lines.push(line);
+        if ready.as_deref().map(str::trim) == Some("ready") {
+            Ok(())
+        } else {
+            Err(io::Error::other("delayline did not start"))
+        }
     }
 
     /// The interface of path `i` on `side`.
@@ -271,6 +332,10 @@ impl NetPaths {
 
 impl Drop for NetPaths {
     fn drop(&mut self) {
+        for line in &mut self.lines {
+            let _ = line.kill();
+            let _ = line.wait();
+        }
         for ns in [&self.client, &self.server] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }

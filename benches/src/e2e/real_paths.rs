@@ -29,6 +29,14 @@ const LOW_WINDOW: f64 = 0.5;
 /// How long after the fault the lowest rate during it is first looked at, in seconds.
 const SETTLE: f64 = 0.5;
 
+/// What the paths are, for the report: veths, or delay lines with `LIAG_PATH_DELAY_MS`.
+fn links_label() -> String {
+    match crate::netpaths::path_delay_ms() {
+        Some(ms) => format!("3 paths of {ms} ms each way, tbf 40 + 20 + 10 Mbit/s"),
+        None => "3 veth paths, tbf 40 + 20 + 10 Mbit/s".to_string(),
+    }
+}
+
 /// The figures of one run.
 struct Figures {
     intact: bool,
@@ -171,7 +179,7 @@ pub fn failover(ends: &Ends, fault: Fault, runs: usize, quick: bool) -> io::Resu
         "baseline": ends.baseline,
         "kind": "real_paths",
         "fault": fault.name(),
-        "links": "3 veth paths, tbf 40 + 20 + 10 Mbit/s",
+        "links": links_label(),
         "runs": runs,
         "sum_mbit_s": RATES.iter().sum::<f64>(),
         "survivors_mbit_s": survivors,
@@ -226,7 +234,7 @@ pub fn steady(ends: &Ends, quick: bool) -> io::Result<Value> {
     Ok(json!({
         "scenario": format!("real paths, no fault{}", ends.label),
         "kind": "real_paths_steady",
-        "links": "3 veth paths, tbf 40 + 20 + 10 Mbit/s",
+        "links": links_label(),
         "sum_mbit_s": RATES.iter().sum::<f64>(),
         "mean_mbit_s": mean,
         "lowest_200ms_mbit_s": low200,
