@@ -47,6 +47,7 @@ mod scheduler;
 mod send;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod startup;
 mod tier;
 mod time;
 

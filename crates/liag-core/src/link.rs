@@ -15,6 +15,7 @@ use crate::probe::{LinkTest, PongFor};
 use crate::recheck::Recheck;
 use crate::redundant::Copies;
 use crate::rtt::{Rtt, Window, WindowedMax};
+use crate::startup::Startup;
 use crate::tier::Tier;
 use crate::time::Time;
 
@@ -510,6 +511,8 @@ pub(crate) struct Link {
     pub(crate) test: Option<LinkTest>,
     /// Further tests of a link whose test after a stall found it far slower than before.
     pub(crate) recheck: Option<Recheck>,
+    /// Whether the link is still in its startup ([`Startup`]).
+    pub(crate) startup: Startup,
     /// Until when a Pong for an ended test's fresh Ping may still come: a Pong by then gives
     /// no round-trip sample, and no new test leads before then (its lead would take that
     /// Pong for its own).
@@ -651,6 +654,7 @@ impl Link {
             overdue_once: false,
             test: None,
             recheck: None,
+            startup: Startup::none(),
             stray_pong_until: None,
             terminate_pending: false,
             reported: LinkState::Active,
@@ -1040,6 +1044,7 @@ impl Link {
             own_queue,
         };
         self.rate.on_ack(bytes, now, interval, pace);
+        self.startup.on_ack(self.rate(), now, interval);
         if !self.rate.provisional {
             self.overdue_once = false;
         }

@@ -284,6 +284,14 @@ impl Connection {
         if self.links.iter().any(Link::usable) {
             link.start_test(crate::probe::TEST_BYTES, now);
         }
+        // Beside links that carry data, a new one starts up (see [`Startup`]).
+        if self
+            .links
+            .iter()
+            .any(|l| l.usable() && l.measured_rate() > 0.0)
+        {
+            link.startup = crate::startup::Startup::begin();
+        }
         self.links.push(link);
         self.refresh_working(now);
         id
