@@ -6,21 +6,22 @@
 # `liag speed` (the release build, or LIAG) receiving only, sending only and both ways, then
 # iperf3 over every path at once the same three ways (one connection per path and direction),
 # and prints Mbit/s received and sent by the client, with the largest round trip liag's links
-# reported. With DELAY set, every path also delays each packet DELAY ms each way (a round
-# trip of twice that beside the queue): TUN devices joined by `delayline` (from liag-benches)
-# rather than veth, for kernels without netem. Needs root (`ip netns`, `tc`); the plain TCP rows
-# need iperf3 3.7 or later and are left out without it. docs/performance.md ("Both ways at
-# once") has what it printed.
+# reported. With DELAY set (above 0), every path also delays each packet DELAY ms each way (a
+# round trip of twice that beside the queue): TUN devices (/dev/net/tun) joined by `delayline`
+# (from liag-benches, or DELAYLINE) rather than veth, for kernels without netem. Needs root
+# (`ip netns`, `tc`); the plain TCP rows need iperf3 3.7 or later and are left out without it.
+# docs/performance.md ("Both ways at once") has what it printed.
 #
 #   cargo build --release -p liag-cli && sudo benches/both_ways.sh [SECS]
 #   sudo UP=1 RATES=40 benches/both_ways.sh 8
-#   cargo build --release -p liag-benches --bin delayline && sudo DELAY=10 benches/both_ways.sh
+#   cargo build --release -p liag-cli -p liag-benches && sudo DELAY=10 benches/both_ways.sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 LIAG=${LIAG:-$here/../target/release/liag}
 T=${1:-10}
 RATES=${RATES:-40 20 10}
 DELAY=${DELAY:-}
+[ "$DELAY" != 0 ] || DELAY=
 DELAYLINE=${DELAYLINE:-$here/../target/release/delayline}
 [ -x "$LIAG" ] || { echo "both_ways.sh: no $LIAG; build it first" >&2; exit 2; }
 [ -z "$DELAY" ] || [ -x "$DELAYLINE" ] ||
@@ -53,7 +54,11 @@ for rate in $RATES; do
         n=0
         until grep -q ready "$out/line$i"; do
             n=$((n + 1))
-            [ $n -lt 50 ] || { echo "delayline failed:" >&2; cat "$out/line$i" >&2; exit 1; }
+            if [ $n -ge 50 ] || ! kill -0 $! 2>/dev/null; then
+                echo "delayline failed:" >&2
+                cat "$out/line$i" >&2
+                exit 1
+            fi
             sleep 0.1
         done
     else

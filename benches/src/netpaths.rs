@@ -8,10 +8,12 @@
 //! 198.18.0.0/15, the range set aside for benchmarks (RFC 2544), and exist only inside the two
 //! namespaces, which are deleted when the [`NetPaths`] is dropped.
 //!
-//! With `LIAG_PATH_DELAY_MS` set to a number of milliseconds, every path also delays each
-//! packet that long each way, where the kernel has no netem: the paths are then TUN devices
-//! joined by the `delayline` binary of liag-benches (found beside the running executable, or at
-//! `LIAG_DELAYLINE`), and shaped, faulted and healed just as the veths are.
+//! With `LIAG_PATH_DELAY_MS` set to a number of milliseconds (above 0), every path also
+//! delays each packet that long each way, where the kernel has no netem: the paths are then
+//! TUN devices (`/dev/net/tun`) joined by the `delayline` binary of liag-benches (found
+//! beside the running executable or one directory up, or at `LIAG_DELAYLINE`), and shaped,
+//! faulted and healed just as the veths are. The delay lines run outside the namespaces, and
+//! end when the paths are dropped.
 //!
 //! This file is also compiled into `liag-cli`'s tests (`#[path]`), so it uses only std and nix.
 
@@ -43,12 +45,28 @@ pub struct NetPaths {
     lines: Vec<Child>,
 }
 
-/// The one-way delay `LIAG_PATH_DELAY_MS` asks of every path, in milliseconds, if any.
+/// The one-way delay `LIAG_PATH_DELAY_MS` asks of every path, in milliseconds: none when
+/// it is unset, empty or 0, an error when it is not a number of milliseconds (0 to 10,000).
+fn delay_setting() -> io::Result<Option<f64>> {
+    let Some(value) = std::env::var_os("LIAG_PATH_DELAY_MS").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let ms = value
+        .to_str()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && (0.0..=10_000.0).contains(ms))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "LIAG_PATH_DELAY_MS: a number of milliseconds, 0 to 10000",
+            )
+        })?;
+    Ok((ms > 0.0).then_some(ms))
+}
+
+/// The one-way delay of every path in milliseconds (`LIAG_PATH_DELAY_MS`), if any.
 pub fn path_delay_ms() -> Option<f64> {
-    std::env::var("LIAG_PATH_DELAY_MS")
-        .ok()
-        .and_then(|ms| ms.parse::<f64>().ok())
-        .filter(|ms| ms.is_finite() && *ms > 0.0)
+    delay_setting().ok().flatten()
 }
 
 /// The `delayline` binary: `LIAG_DELAYLINE`, or the one beside the running executable.
@@ -66,7 +84,8 @@ fn delayline() -> io::Result<PathBuf> {
         .find(|p| p.is_file())
         .ok_or_else(|| {
             io::Error::other(
-                "LIAG_PATH_DELAY_MS needs delayline: cargo build --release -p liag-benches",
+                "LIAG_PATH_DELAY_MS needs delayline beside this executable (cargo build \
+                 --release -p liag-benches --bin delayline) or at LIAG_DELAYLINE",
             )
         })
 }
@@ -132,7 +151,7 @@ fn run(program: &str, args: &[&str]) -> io::Result<Output> {
 }
 
 impl NetPaths {
-    /// Whether this machine lets us make namespaces and shape veths; the reason if not.
+    /// Whether this machine lets us make namespaces and shape paths; the reason if not.
     pub fn available() -> Result<(), String> {
         let probe = NetPaths::new(&[1.0]);
         probe.map(drop).map_err(|e| e.to_string())
@@ -158,7 +177,7 @@ impl NetPaths {
         paths.ip(Side::Server, &format!("addr add {SERVER}/32 dev lo"))?;
         for (i, &mbit) in rates_mbit.iter().enumerate() {
             let (c, s) = (Self::dev(Side::Client, i), Self::dev(Side::Server, i));
-            match path_delay_ms() {
+            match delay_setting()? {
                 Some(ms) => paths.delay_line(&c, &s, ms)?,
                 None => run(
                     "ip",

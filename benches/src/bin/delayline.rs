@@ -1,13 +1,15 @@
 //! A path with its own propagation delay between two network namespaces, where the kernel
 //! offers no netem: a TUN device in each namespace, and this process carrying every packet
 //! from one to the other after a fixed delay, each way. Rate and queue stay with the kernel:
-//! a `tbf` on each TUN device shapes what enters the line, as on a veth path.
+//! the caller's `tbf` on each TUN device shapes what enters the line, as on a veth path.
 //!
-//! `delayline NS_A DEV_A NS_B DEV_B MS` (root): creates `DEV_A` in the namespace `NS_A` and
-//! `DEV_B` in `NS_B` (both down and without addresses, for the caller to set up), prints
-//! `ready`, and carries packets until it is killed or a device goes away. The delay is one
-//! way, so a path's round trip gains `2 * MS` milliseconds. `benches/both_ways.sh` runs it
-//! when `DELAY` is set. Linux only.
+//! `delayline NS_A DEV_A NS_B DEV_B MS` (root, and `/dev/net/tun`): creates `DEV_A` in the
+//! namespace `NS_A` and `DEV_B` in `NS_B` (both down and without addresses, for the caller to
+//! set up), prints `ready`, and carries packets until it is killed or either device fails
+//! (deleted, or its namespace gone); then it exits, and the devices go with it. The delay is
+//! one way, so a path's round trip gains `2 * MS` milliseconds. `benches/both_ways.sh` runs
+//! it when `DELAY` is set, and `benches/src/netpaths.rs` with `LIAG_PATH_DELAY_MS`. Linux
+//! only.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -68,11 +70,12 @@ fn open_tun_here(netns: &str, name: &str) -> io::Result<File> {
     Ok(tun)
 }
 
-/// Carries every packet read from `from` to `to`, `delay` after it was read, in order.
-/// Returns when either device fails (it went away).
-fn carry(mut from: File, mut to: File, delay: Duration) -> io::Result<()> {
+/// Carries every packet read from `from` to `to`, `delay` after it was read, in order, until
+/// either device fails; then it sends why on `done`.
+fn carry(mut from: File, mut to: File, delay: Duration, done: mpsc::Sender<io::Error>) {
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
-    let writer = thread::spawn(move || {
+    let writer_done = done.clone();
+    thread::spawn(move || {
         for (due, packet) in rx {
             let now = Instant::now();
             if due > now {
@@ -82,23 +85,28 @@ fn carry(mut from: File, mut to: File, delay: Duration) -> io::Result<()> {
             // other failure means the device went away.
             if let Err(e) = to.write(&packet) {
                 if !matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) {
+                    let _ = writer_done.send(e);
                     return;
                 }
             }
         }
     });
     let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = from.read(&mut buf)?;
-        if tx
-            .send((Instant::now() + delay, buf[..n].to_vec()))
-            .is_err()
-        {
-            // The writer ended: its device went away.
-            let _ = writer.join();
-            return Ok(());
+    let error = loop {
+        match from.read(&mut buf) {
+            Ok(n) => {
+                if tx
+                    .send((Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+                {
+                    // The writer ended and said why.
+                    return;
+                }
+            }
+            Err(e) => break e,
         }
-    }
+    };
+    let _ = done.send(error);
 }
 
 fn run(args: &[String]) -> io::Result<()> {
@@ -117,11 +125,15 @@ fn run(args: &[String]) -> io::Result<()> {
     let a = open_tun(ns_a, dev_a)?;
     let b = open_tun(ns_b, dev_b)?;
     println!("ready");
+    // The first failure of either way ends the process, and both ways with it.
+    let (done, failed) = mpsc::channel();
     let (a2, b2) = (a.try_clone()?, b.try_clone()?);
-    let back = thread::spawn(move || carry(b2, a2, delay));
-    let forth = carry(a, b, delay);
-    let _ = back.join();
-    forth
+    let back = done.clone();
+    thread::spawn(move || carry(b2, a2, delay, back));
+    thread::spawn(move || carry(a, b, delay, done));
+    Err(failed
+        .recv()
+        .unwrap_or_else(|_| io::Error::other("both ways ended")))
 }
 
 fn main() -> ExitCode {

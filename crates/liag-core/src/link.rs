@@ -1044,7 +1044,7 @@ impl Link {
             own_queue,
         };
         self.rate.on_ack(bytes, now, interval, pace);
-        self.startup.on_ack(self.rate(), now, interval);
+        self.startup.on_ack(self.rate(), backlogged, now, interval);
         if !self.rate.provisional {
             self.overdue_once = false;
         }

@@ -40,11 +40,15 @@ pub struct LinkView {
     /// The link's tier. The connection asks the scheduler only about links of the tiers open
     /// now, so a scheduler may ignore it, or use it to rank the links it sees.
     pub tier: Tier,
-    /// The link is in its startup: it joined the connection beside links that carry data,
-    /// and its rate estimate has grown by a quarter or more in one of the last three round
-    /// trips. Its `rate` is then what it was given rather than what its path carries, and
-    /// [`LinkView::arrival`] and [`LinkView::queue_time`] take it to be twice as fast, so a
-    /// scheduler that gives links data by their rates gives it enough to show a faster one.
+    /// The link is in its startup ([`LinkView::arrival`]): it joined the connection beside
+    /// links that had measured rates, and has not yet gone three round trips with data
+    /// waiting and its rate estimate short of a quarter above the highest that grew (from
+    /// its first acknowledged data on; before that it is in its startup too). Its `rate` is then what it was given rather than what its path
+    /// carries (a link whose intervals deliver more than its test's rate stays `provisional`
+    /// meanwhile, so both may be set). Never set where twice the rate would pass the link's
+    /// cap ([`LinkConfig::max_rate`](crate::LinkConfig::max_rate)). `rate` itself is
+    /// not scaled: a scheduler of its own that reads it takes the link as twice as fast
+    /// while this is set, if it wants the same.
     pub startup: bool,
 }
 
@@ -61,7 +65,10 @@ impl LinkView {
             window: l.window.get(),
             provisional: l.rate_provisional(),
             tier: l.config.tier,
-            startup: l.startup.on(),
+            startup: l.startup.on()
+                && l.config
+                    .max_rate
+                    .is_none_or(|cap| l.rate() * STARTUP_GAIN <= cap as f64),
         }
     }
 
@@ -72,18 +79,36 @@ impl LinkView {
         self.rate.max(1.0) * gain
     }
 
-    /// When `len` bytes handed to this link now would have arrived, from now: the queue ahead
-    /// of them and their own transmission at the link's rate (twice that in its
-    /// [startup](LinkView::startup)), plus half the minimum round trip.
+    /// When `len` bytes of new data handed to this link now would have arrived, from now:
+    /// the queue ahead of them and their own transmission at the link's rate, plus half the
+    /// minimum round trip. A link in its [startup](LinkView::startup) is taken to transmit at
+    /// twice its rate, so a scheduler that gives links data by their arrivals gives it twice
+    /// what it delivered, and a path with room shows a faster rate a round trip later (as
+    /// TCP's slow start grows its window). [`LinkView::arrival_at_rate`] leaves that out.
     pub fn arrival(&self, len: usize) -> Duration {
-        let transmit = (self.inflight + len) as f64 / self.pace();
+        self.arrival_with(len, self.pace())
+    }
+
+    /// [`LinkView::arrival`] at the link's estimated rate, startup or not: for a resend or a
+    /// redundant copy, which the stream or the peer waits for, not for what a new link can
+    /// show.
+    pub fn arrival_at_rate(&self, len: usize) -> Duration {
+        self.arrival_with(len, self.rate.max(1.0))
+    }
+
+    fn arrival_with(&self, len: usize, rate: f64) -> Duration {
+        let transmit = (self.inflight + len) as f64 / rate;
         Duration::from_secs_f64(transmit.min(3600.0)) + self.min_rtt / 2
     }
 
     /// How long `len` more bytes would wait in this link's queue and take to transmit: the
     /// bytes in flight beyond what the path itself holds (rate × minimum round trip), at the
-    /// link's rate (twice that in its [startup](LinkView::startup)). A long path full of data
-    /// in transit is not a queue.
+    /// link's rate. A long path full of data in transit is not a queue. In its
+    /// [startup](LinkView::startup) the link is taken to be twice as fast here too: what
+    /// its path holds is twice what it delivered in a round trip, and a link slow beside the
+    /// others (whose queue alone bounds what it takes) is given enough to show more. So
+    /// for the few round trips the startup outlasts its path's room, the link may queue up
+    /// to twice what the lateness bound allows at its rate.
     pub fn queue_time(&self, len: usize) -> Duration {
         let rate = self.pace();
         let in_path = rate * self.min_rtt.as_secs_f64();
@@ -134,7 +159,8 @@ pub trait Scheduler: Send + std::fmt::Debug {
 /// backlog is so large that the faster links could not deliver it all before this link would:
 /// then the slower link adds bandwidth without holding back the stream. A small write therefore
 /// goes at once on the fastest link, while a bulk transfer fills every link. Even then a
-/// slower link's queue is kept short (within 100 ms of the earliest arrival): a path whose
+/// slower link's queue is kept short (within 100 ms of the earliest arrival, as its rate
+/// tells; a link in its startup is taken at twice its rate, [`LinkView::startup`]): a path whose
 /// delay is long may be used, one that has slowed to a crawl gets only what it can deliver
 /// in that time. A link that would add less than 5 % to the rate of the links that deliver
 /// earlier gets no queue at all: only what its path holds in transit (its rate times its
@@ -184,13 +210,21 @@ impl Scheduler for EarliestArrival {
         let Some(me) = offer.links.iter().find(|l| l.id == offer.link) else {
             return false;
         };
-        let mine = me.arrival(offer.len);
+        // A resend goes by the links' rates: the stream waits for it.
+        let arrival = |l: &LinkView| {
+            if offer.resending {
+                l.arrival_at_rate(offer.len)
+            } else {
+                l.arrival(offer.len)
+            }
+        };
+        let mine = arrival(me);
         // The links that would deliver this payload earlier: their combined rate and the
         // earliest arrival among them.
         let mut rate = 0.0;
         let mut first: Option<Duration> = None;
         for l in offer.links.iter().filter(|l| l.id != me.id) {
-            let arrival = l.arrival(offer.len);
+            let arrival = arrival(l);
             if arrival + SLACK < mine {
                 rate += l.rate.max(1.0);
                 first = Some(first.map_or(arrival, |f| f.min(arrival)));
@@ -365,8 +399,22 @@ mod tests {
             startup: true,
             ..joined
         };
-        assert!(admits(&[busy, links[1], starting], 3, 20_000));
+        let with_startup = [busy, links[1], starting];
+        assert!(admits(&with_startup, 3, 20_000));
         assert!(starting.arrival(PAYLOAD) < joined.arrival(PAYLOAD));
+        assert_eq!(starting.arrival_at_rate(PAYLOAD), joined.arrival(PAYLOAD));
+        // What its path holds is taken at twice its rate too: 100 kB, so 66 kB is no queue.
+        assert_eq!(starting.queue_time(PAYLOAD), Duration::ZERO);
+        assert!(joined.queue_time(PAYLOAD) > Duration::ZERO);
+        // A resend, which the stream waits for, goes by its rate: it waits.
+        let resend = Offer {
+            link: LinkId::new(3),
+            len: PAYLOAD,
+            backlog: 20_000,
+            resending: true,
+            links: &with_startup,
+        };
+        assert!(!EarliestArrival::new().admit(&resend));
     }
 
     #[test]

@@ -5,15 +5,17 @@
 //! The scheduler gives each link data by its estimated rate ([`LinkView::arrival`]), and the
 //! estimate measures what the link delivered, so a link given what it delivered shows the
 //! same rate again. Beside links that already carry the stream, a new link on a long path
-//! starts from what its TCP connection's first flight carried, and its estimate grew by
-//! about a sixth per round trip: a second to reach 40 Mbit/s at 50 ms (docs/performance.md,
-//! "A healed path's first second"). While a link starts up, the scheduler takes it to be
-//! [`STARTUP_GAIN`] times faster, so it carries enough for its path (and the TCP connection
-//! beneath it, whose own startup measures only what it is given) to show a faster rate, and
-//! the estimate can double per round trip. The startup ends once the estimate has grown by
-//! less than a quarter for three round trips in a row: the path is full (the rule BBR uses to
-//! leave its own startup). A connection's first links start together, each given data by
-//! the same estimates, and have no startup.
+//! starts from what its link test and its TCP connection's first flights carried; without a
+//! startup its estimate grew by about an eighth per 50 ms round trip, a second to reach
+//! 40 Mbit/s (docs/performance.md, "A healed path's first second"). While a link starts up,
+//! the scheduler takes it to be [`STARTUP_GAIN`] times faster for new data, so it carries
+//! enough for its path (and the TCP connection beneath it, whose own startup measures only
+//! what it is given) to deliver more: the estimate, half the old and half each new sample,
+//! then grows by up to half per round trip. The startup ends once the estimate has stayed
+//! under a quarter above the highest that grew for three round trips in a row with
+//! data waiting: the path is full (the rule BBR uses to leave its own startup; a round trip
+//! with nothing waiting says nothing of the path, as in BBR). A connection's first links
+//! start together, each given data by the same estimates, and have no startup.
 //!
 //! [`LinkView::arrival`]: crate::LinkView::arrival
 
@@ -68,9 +70,10 @@ impl Startup {
     }
 
     /// An acknowledgement came at `now`, the link's rate estimate being `rate` (bytes per
-    /// second, 0 while none is measured) and its round trip `rtt`: once per round trip, the
-    /// estimate is compared with the highest that grew.
-    pub(crate) fn on_ack(&mut self, rate: f64, now: Time, rtt: Duration) {
+    /// second; its test's until intervals measure it, and 0 counts no round trip) and its
+    /// round trip `rtt`; `backlogged` says whether data waited to be sent. Once per round
+    /// trip the rate is compared with the highest that grew.
+    pub(crate) fn on_ack(&mut self, rate: f64, backlogged: bool, now: Time, rtt: Duration) {
         if !self.on || rate <= 0.0 {
             return;
         }
@@ -81,7 +84,7 @@ impl Startup {
         if rate >= self.full * GROWTH {
             self.full = rate;
             self.flat = 0;
-        } else {
+        } else if backlogged {
             self.flat += 1;
             self.on = self.flat < FLAT_ROUNDS;
         }
@@ -104,8 +107,8 @@ mod tests {
         // Doubling each round trip; acknowledgements between the round trips' ends change
         // nothing.
         for round in 0..5 {
-            s.on_ack(rate, at(round * 50), rtt);
-            s.on_ack(rate * 10.0, at(round * 50 + 10), rtt);
+            s.on_ack(rate, true, at(round * 50), rtt);
+            s.on_ack(rate * 10.0, true, at(round * 50 + 10), rtt);
             assert!(s.on());
             rate *= 2.0;
         }
@@ -113,13 +116,13 @@ mod tests {
         // in a row, ends the startup.
         let full = rate / 2.0 * 1.1;
         for round in 5..7 {
-            s.on_ack(full, at(round * 50), rtt);
+            s.on_ack(full, true, at(round * 50), rtt);
             assert!(s.on(), "round {round}");
         }
-        s.on_ack(full, at(7 * 50), rtt);
+        s.on_ack(full, true, at(7 * 50), rtt);
         assert!(!s.on());
         // It stays over, whatever the rate does.
-        s.on_ack(rate * 4.0, at(8 * 50), rtt);
+        s.on_ack(rate * 4.0, true, at(8 * 50), rtt);
         assert!(!s.on());
     }
 
@@ -128,14 +131,30 @@ mod tests {
         let rtt = Duration::from_millis(10);
         assert!(!Startup::none().on());
         let mut s = Startup::begin();
-        s.on_ack(1e6, at(0), rtt);
-        s.on_ack(1e6, at(10), rtt);
-        s.on_ack(1e6, at(20), rtt);
-        s.on_ack(2e6, at(30), rtt);
-        s.on_ack(2e6, at(40), rtt);
-        s.on_ack(2e6, at(50), rtt);
+        s.on_ack(1e6, true, at(0), rtt);
+        s.on_ack(1e6, true, at(10), rtt);
+        s.on_ack(1e6, true, at(20), rtt);
+        s.on_ack(2e6, true, at(30), rtt);
+        s.on_ack(2e6, true, at(40), rtt);
+        s.on_ack(2e6, true, at(50), rtt);
         assert!(s.on(), "two flat round trips, growth, two more");
-        s.on_ack(2e6, at(60), rtt);
+        s.on_ack(2e6, true, at(60), rtt);
+        assert!(!s.on());
+    }
+
+    #[test]
+    fn a_round_trip_with_nothing_waiting_is_not_flat() {
+        let rtt = Duration::from_millis(10);
+        let mut s = Startup::begin();
+        s.on_ack(1e6, true, at(0), rtt);
+        // The application paused: the rate says nothing of the path.
+        for t in 1..10 {
+            s.on_ack(1e6, false, at(t * 10), rtt);
+        }
+        assert!(s.on());
+        for t in 10..13 {
+            s.on_ack(1e6, true, at(t * 10), rtt);
+        }
         assert!(!s.on());
     }
 
@@ -143,7 +162,7 @@ mod tests {
     fn no_measured_rate_counts_no_round_trip() {
         let mut s = Startup::begin();
         for t in 0..10 {
-            s.on_ack(0.0, at(t * 100), Duration::from_millis(10));
+            s.on_ack(0.0, true, at(t * 100), Duration::from_millis(10));
         }
         assert!(s.on());
     }

@@ -99,7 +99,17 @@ pub(crate) fn run(root: &Path, args: &[&str]) -> Result<(), String> {
     }
     cargo(
         root,
-        &["build", "--release", "-p", "liag-benches", "--bin", "e2e"],
+        // `delayline` for the real-path scenarios' paths with LIAG_PATH_DELAY_MS.
+        &[
+            "build",
+            "--release",
+            "-p",
+            "liag-benches",
+            "--bin",
+            "e2e",
+            "--bin",
+            "delayline",
+        ],
     )?;
     // The real-path scenarios run the `liag` command.
     cargo(root, &["build", "--release", "-p", "liag-cli"])?;

@@ -61,7 +61,7 @@ impl Connection {
             if !l.copies.has_room() || !l.has_window_for(len) || (len > 0 && !l.pace_allows(now)) {
                 continue;
             }
-            let arrival = LinkView::of(l).arrival(len);
+            let arrival = LinkView::of(l).arrival_at_rate(len);
             if best.is_none_or(|(b, _)| arrival < b) {
                 best = Some((arrival, i));
             }
