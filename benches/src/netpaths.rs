@@ -175,9 +175,10 @@ impl NetPaths {
         paths.ip(Side::Client, "link set lo up")?;
         paths.ip(Side::Server, "link set lo up")?;
         paths.ip(Side::Server, &format!("addr add {SERVER}/32 dev lo"))?;
+        let delay = delay_setting()?;
         for (i, &mbit) in rates_mbit.iter().enumerate() {
             let (c, s) = (Self::dev(Side::Client, i), Self::dev(Side::Server, i));
-            match delay_setting()? {
+            match delay {
                 Some(ms) => paths.delay_line(&c, &s, ms)?,
                 None => run(
                     "ip",
@@ -334,19 +335,26 @@ impl NetPaths {
     /// Runs `f` on a thread inside `side`'s namespace: sockets it makes belong there and can be
     /// used from any thread afterwards.
     pub fn within<T: Send>(&self, side: Side, f: impl FnOnce() -> T + Send) -> io::Result<T> {
-        let path = format!("/run/netns/{}", self.netns(side));
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || -> io::Result<T> {
-                    let ns = std::fs::File::open(&path)?;
-                    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                        .map_err(io::Error::from)?;
-                    Ok(f())
-                })
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
-        })
+        in_netns(self.netns(side), f)
     }
+}
+
+/// Runs `f` on a thread of its own inside the network namespace `netns` (a name `ip netns`
+/// knows), so the caller's thread stays where it is: what `f` makes there (sockets, devices)
+/// belongs to that namespace and can be used from any thread afterwards.
+pub fn in_netns<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+    let path = format!("/run/netns/{netns}");
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || -> io::Result<T> {
+                let ns = std::fs::File::open(&path)?;
+                nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(io::Error::from)?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
+    })
 }
 
 impl Drop for NetPaths {

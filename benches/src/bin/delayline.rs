@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sched::{CloneFlags, setns};
+use liag_benches::netpaths::in_netns;
 
 /// `struct ifreq` as `TUNSETIFF` reads it: the name, the flags, and the rest of the union.
 #[repr(C)]
@@ -30,31 +30,22 @@ struct IfReq {
 }
 
 /// Creates the TUN device `name` (layer 3, no packet information) in the network namespace
-/// `netns` (a name `ip netns` knows) and returns its file. The work runs on a thread of its
-/// own, which enters the namespace and ends, so this process stays in its own namespace and
-/// `ip netns pids` never counts it among the namespace's.
+/// `netns` (a name `ip netns` knows) and returns its file. The device is made from a thread
+/// inside the namespace ([`in_netns`]), so this process stays in its own and `ip netns pids`
+/// never counts it among the namespace's.
 fn open_tun(netns: &str, name: &str) -> io::Result<File> {
-    thread::scope(|s| {
-        s.spawn(|| open_tun_here(netns, name))
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the thread opening the device failed")))
-    })
-}
-
-/// [`open_tun`] on the calling thread, which it leaves in `netns`.
-fn open_tun_here(netns: &str, name: &str) -> io::Result<File> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "bad device name",
         ));
     }
-    let ns = File::open(format!("/var/run/netns/{netns}"))?;
-    setns(&ns, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
-    let tun = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")?;
+    let tun = in_netns(netns, || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+    })??;
     let mut req = IfReq {
         name: [0; libc::IFNAMSIZ],
         flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,

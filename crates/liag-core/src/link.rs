@@ -876,6 +876,16 @@ impl Link {
         self.capped(rate.max(self.rate.peak().min(rate * PEAK_OVER_RATE)))
     }
 
+    /// Whether the scheduler takes the link as in its startup ([`Startup`]): not where twice
+    /// its rate would pass its cap, which no startup can show it past.
+    pub(crate) fn starting_up(&self) -> bool {
+        self.startup.on()
+            && self
+                .config
+                .max_rate
+                .is_none_or(|cap| self.rate() * crate::startup::STARTUP_GAIN <= cap as f64)
+    }
+
     /// A capped link delivers no more than its cap, whatever its path could.
     fn capped(&self, rate: f64) -> f64 {
         self.config

@@ -43,12 +43,13 @@ pub struct LinkView {
     /// The link is in its startup ([`LinkView::arrival`]): it joined the connection beside
     /// links that had measured rates, and has not yet gone three round trips with data
     /// waiting and its rate estimate short of a quarter above the highest that grew (from
-    /// its first acknowledged data on; before that it is in its startup too). Its `rate` is then what it was given rather than what its path
-    /// carries (a link whose intervals deliver more than its test's rate stays `provisional`
-    /// meanwhile, so both may be set). Never set where twice the rate would pass the link's
-    /// cap ([`LinkConfig::max_rate`](crate::LinkConfig::max_rate)). `rate` itself is
-    /// not scaled: a scheduler of its own that reads it takes the link as twice as fast
-    /// while this is set, if it wants the same.
+    /// its first acknowledged data on; before that it is in its startup too). Its `rate` is
+    /// then what it was given rather than what its path carries (a link whose intervals
+    /// deliver more than its test's rate may stay `provisional` meanwhile, so both may be
+    /// set). Never set where twice the rate would pass the link's cap
+    /// ([`LinkConfig::max_rate`](crate::LinkConfig::max_rate)). `rate` itself is not scaled:
+    /// a scheduler of its own that reads it takes the link as twice as fast while this is
+    /// set, if it wants the same.
     pub startup: bool,
 }
 
@@ -65,16 +66,13 @@ impl LinkView {
             window: l.window.get(),
             provisional: l.rate_provisional(),
             tier: l.config.tier,
-            startup: l.startup.on()
-                && l.config
-                    .max_rate
-                    .is_none_or(|cap| l.rate() * STARTUP_GAIN <= cap as f64),
+            startup: l.starting_up(),
         }
     }
 
     /// The rate at which [`LinkView::arrival`] and [`LinkView::queue_time`] take the link to
     /// transmit: its estimate, twice that in its startup.
-    fn pace(&self) -> f64 {
+    fn rate_taken(&self) -> f64 {
         let gain = if self.startup { STARTUP_GAIN } else { 1.0 };
         self.rate.max(1.0) * gain
     }
@@ -86,7 +84,7 @@ impl LinkView {
     /// what it delivered, and a path with room shows a faster rate a round trip later (as
     /// TCP's slow start grows its window). [`LinkView::arrival_at_rate`] leaves that out.
     pub fn arrival(&self, len: usize) -> Duration {
-        self.arrival_with(len, self.pace())
+        self.arrival_with(len, self.rate_taken())
     }
 
     /// [`LinkView::arrival`] at the link's estimated rate, startup or not: for a resend or a
@@ -110,7 +108,7 @@ impl LinkView {
     /// for the few round trips the startup outlasts its path's room, the link may queue up
     /// to twice what the lateness bound allows at its rate.
     pub fn queue_time(&self, len: usize) -> Duration {
-        let rate = self.pace();
+        let rate = self.rate_taken();
         let in_path = rate * self.min_rtt.as_secs_f64();
         let queued = ((self.inflight + len) as f64 - in_path).max(0.0);
         Duration::from_secs_f64((queued / rate).min(3600.0))
