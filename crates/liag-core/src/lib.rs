@@ -38,6 +38,7 @@ mod meter;
 #[cfg(feature = "netem")]
 pub mod netem;
 mod pace;
+mod peer_queue;
 mod probe;
 mod recheck;
 mod recv;

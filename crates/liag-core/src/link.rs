@@ -11,6 +11,7 @@ use liag_proto::seq::Seq;
 
 use crate::meter::Meter;
 use crate::pace::Pacer;
+use crate::peer_queue::DataPace;
 use crate::probe::{LinkTest, PongFor};
 use crate::recheck::Recheck;
 use crate::redundant::Copies;
@@ -537,6 +538,10 @@ pub(crate) struct Link {
     pub(crate) last_received: Time,
     pub(crate) sent_bytes: u64,
     pub(crate) received_bytes: u64,
+    /// What the peer's data on the link shows per round trip ([`DataPace`]).
+    pub(crate) peer_pace: DataPace,
+    /// What this end's data on the link shows per round trip.
+    pub(crate) own_pace: DataPace,
     pub(crate) acks_received: u64,
     pub(crate) data_bytes: u64,
     /// Data payload bytes resent on this link.
@@ -670,6 +675,8 @@ impl Link {
             last_received: now,
             sent_bytes: 0,
             received_bytes: 0,
+            peer_pace: DataPace::default(),
+            own_pace: DataPace::default(),
             acks_received: 0,
             data_bytes: 0,
             resent_bytes: 0,
@@ -848,6 +855,12 @@ impl Link {
         } else {
             0.0
         }
+    }
+
+    /// Whether the link has a rate estimate: a link test's, or one measured on data. Until
+    /// then [`Link::rate`] is the window over the round trip.
+    pub(crate) fn has_rate(&self) -> bool {
+        self.rate.rate > 0.0
     }
 
     /// Delivery rate in bytes per second: measured, or the window over the RTT until then.

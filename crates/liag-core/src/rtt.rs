@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::peer_queue::BusyPace;
 use crate::time::{Time, transmission};
 
 /// The floor of a fast link's window: two default payloads (see [`Window::set_floor`]).
@@ -41,6 +42,18 @@ const MIN_FAST_TARGET: Duration = Duration::from_micros(100);
 /// The longest a peer may be taken to hold its acknowledgements: a gap beyond it is a stall
 /// or a queue, never a peer's batching.
 const MAX_HOLD: Duration = Duration::from_millis(100);
+
+/// The most queue the window takes to be the peer's ([`Window::set_peer_sending`]).
+const MAX_PEER_QUEUE: Duration = Duration::from_millis(100);
+
+/// A queueing delay this many times the delay target, while both ends' data keep the link
+/// busy ([`Window::set_peer_sending`]), cuts the
+/// window at once to [`DRAIN_GAIN`] times what the link carries in its base round trip and
+/// target (see [`Window::on_ack`]).
+const DRAIN_AT: u32 = 8;
+
+/// See [`DRAIN_AT`].
+const DRAIN_GAIN: f64 = 3.0;
 
 /// The shortest silence between acknowledgements that may be taken for a peer holding them.
 /// Shorter silences come without any holding: a token bucket that refilled while the link
@@ -185,6 +198,9 @@ pub(crate) struct Window {
     /// most: the delay that shows a queue comes a round trip late, and a window doubling
     /// meanwhile would fill the bottleneck's queue again each time it drained.
     doubling: bool,
+    /// What the peer sends on the link, while both ends' data keep it busy
+    /// ([`DataPace`](crate::peer_queue::DataPace)).
+    peer: Option<BusyPace>,
 }
 
 /// The latest silence between acknowledgements that looked like the peer holding them (see
@@ -299,7 +315,31 @@ impl Window {
             floor_time: Duration::MAX,
             rate: 0.0,
             doubling: true,
+            peer: None,
         }
+    }
+
+    /// Sets what the peer sends on the link while both ends' data keep it busy, `None`
+    /// otherwise. The acknowledgements of this end's data wait behind that data, so the
+    /// delay target takes in the queue the peer keeps ([`Window::peer_queue`]).
+    pub(crate) fn set_peer_sending(&mut self, sending: Option<BusyPace>) {
+        self.peer = sending;
+    }
+
+    /// The queue a peer that sends on the link keeps on the path back, if its window is like
+    /// this one: its delay target on a link of the same base round trip, and no less than
+    /// its floor's transmission, at most [`MAX_PEER_QUEUE`]. Nothing unless both ends' data
+    /// keep the link busy ([`Window::set_peer_sending`]).
+    fn peer_queue(&self, base: Duration) -> Duration {
+        self.peer.map_or(Duration::ZERO, |peer| {
+            // A fast peer's least target, as this end's own (`MAX_QUEUE`).
+            let least = MIN_TARGET.min(peer.transmission(MAX_QUEUE).max(MIN_FAST_TARGET));
+            let target = (base / 2)
+                .max(least)
+                .saturating_add(peer.transmission(peer.payload));
+            let floor = peer.payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
+            target.max(peer.transmission(floor)).min(MAX_PEER_QUEUE)
+        })
     }
 
     /// Sets the floor the window shrinks to from what the link transmits in one payload's
@@ -339,14 +379,16 @@ impl Window {
     /// link's measured transmission of `MAX_QUEUE`, but not under [`MIN_FAST_TARGET`]), plus
     /// one payload, so that even a slow link can keep a payload queued behind the one on the
     /// wire (whose transmission the round trip already holds). Each payload more the target
-    /// allows is one more that data written behind a bulk transfer waits for.
+    /// allows is one more that data written behind a bulk transfer waits for. While the peer
+    /// keeps the link busy with data of its own, the queue it keeps on the path back comes on
+    /// top ([`Window::peer_queue`]): this end's acknowledgements wait behind it.
     fn target(&self, base: Duration, serialization: Duration) -> Duration {
         let least = if self.cwnd > MAX_QUEUE {
             MIN_TARGET.min(transmission(MAX_QUEUE, self.rate).max(MIN_FAST_TARGET))
         } else {
             MIN_TARGET
         };
-        (base / 2).max(least) + serialization
+        ((base / 2).max(least) + serialization).saturating_add(self.peer_queue(base))
     }
 
     /// How long the peer held its acknowledgements lately, as far as liag could tell.
@@ -486,6 +528,15 @@ impl Window {
             // it goes on showing while the queue drains: cut faster, the window falls below
             // what the link carries, whose queue is only a payload or two deep.
             self.cwnd = self.cwnd.saturating_sub(acked / 4).max(self.floor);
+            let deep = queueing > target.saturating_mul(DRAIN_AT);
+            if self.peer.is_some() && deep && self.rate > 0.0 {
+                // A queue many times the target, with the peer's data on the path back: a
+                // quarter per acknowledgement drains it at the link's pace, seconds on a
+                // slow uplink, while the peer's acknowledgements wait behind it. Cut to what
+                // the link carries, with room for an estimate that errs low.
+                let enough = DRAIN_GAIN * self.rate * (base + target).as_secs_f64();
+                self.cwnd = self.cwnd.min((enough as usize).max(self.floor));
+            }
             self.acked_since_step = 0;
             self.doubling = false;
             if self.cwnd <= self.floor {
@@ -1104,5 +1155,81 @@ mod tests {
         }
         assert_eq!(window.hold(at(60)), Duration::ZERO);
         assert!(window.get() < start, "{} -> {}", start, window.get());
+    }
+
+    /// A window on a 20 ms path at `rate` that met a queue (its doubling over), its base
+    /// measured, then acknowledgements whose round trips hold `extra` beyond the base, one
+    /// every millisecond for `acks` ms; returns the window before and after.
+    fn behind(extra: Duration, peer: Option<BusyPace>, rate: f64, acks: u64) -> (usize, usize) {
+        let serialization = Duration::from_micros(200);
+        let mut window = Window::new();
+        window.set_measured_rate(rate);
+        window.set_peer_sending(peer);
+        let mut rtt = steady(ms(20));
+        window.on_ack(0, &rtt, Some(ms(20)), at(0), true, serialization);
+        window.doubling = false;
+        let start = window.get();
+        for i in 1..=acks {
+            let sample = ms(20) + extra;
+            rtt.update(sample, at(i));
+            window.on_ack(4 << 10, &rtt, Some(sample), at(i), true, serialization);
+        }
+        (start, window.get())
+    }
+
+    #[test]
+    fn the_queue_a_busy_peer_keeps_on_the_path_back_is_not_taken_for_our_own() {
+        // This end sends at 5 MB/s (a 40 Mbit/s download); the peer sends 1 KiB payloads at
+        // 5 Mbit/s (the uplink) on the same link: at its floor of
+        // 8 KiB it keeps 13 ms queued there, and its target on a 20 ms path is 10 ms and a
+        // payload's 1.6 ms.
+        let uplink = BusyPace {
+            payload: 1 << 10,
+            rate: 625e3,
+        };
+        let mut window = Window::new();
+        window.set_peer_sending(Some(uplink));
+        assert_eq!(window.peer_queue(ms(20)), transmission(8 << 10, 625e3));
+        assert_eq!(
+            window.peer_queue(ms(40)),
+            ms(20) + transmission(1 << 10, 625e3),
+            "the target where it is larger than the floor"
+        );
+        // Round trips 20 ms over the base: beyond this end's own target (10 ms and a payload),
+        // within that and the peer's queue.
+        let (start, after) = behind(ms(20), Some(uplink), 5e6, 100);
+        assert!(after >= start, "{start} -> {after}");
+        let (start, after) = behind(ms(20), None, 5e6, 100);
+        assert!(
+            after < start,
+            "{start} -> {after}: without the peer's data it is our queue"
+        );
+        // A slow peer is taken to queue 100 ms at most.
+        window.set_peer_sending(Some(BusyPace {
+            payload: 1 << 10,
+            rate: 10e3,
+        }));
+        assert_eq!(window.peer_queue(ms(20)), MAX_PEER_QUEUE);
+    }
+
+    #[test]
+    fn a_deep_queue_beside_the_peers_data_is_cut_to_what_the_link_carries() {
+        let uplink = BusyPace {
+            payload: 1 << 10,
+            rate: 625e3,
+        };
+        // 400 ms of queue on a link measured at 625 kB/s (5 Mbit/s) with the peer sending on
+        // it: the window is cut, once the recent round trips all show it, to three times what
+        // the link carries in its base round trip and target.
+        let (start, after) = behind(ms(400), Some(uplink), 625e3, RECENT as u64);
+        let target = ms(10) + Duration::from_micros(200) + transmission(8 << 10, 625e3);
+        let enough = (DRAIN_GAIN * 625e3 * (ms(20) + target).as_secs_f64()) as usize;
+        assert!(start > enough);
+        assert_eq!(after, enough);
+        // With no data of the peer's, the window ends (RECENT - 2) KiB above its start: it
+        // grew by a quarter of each acknowledgement while the recent round trips still held
+        // the base, and only the last, which shows the queue, shrank it by as much.
+        let (start, after) = behind(ms(400), None, 625e3, RECENT as u64);
+        assert_eq!(after, start + (RECENT - 2) * (1 << 10));
     }
 }

@@ -41,6 +41,9 @@ impl Connection {
         }
         let result = match inbound {
             Inbound::Data { seq, payload } => {
+                if let Some(l) = self.link_mut(link) {
+                    l.peer_pace.on_data(payload.len(), now, l.rtt.smoothed());
+                }
                 self.on_reliable(link, seq, ReliableMsg::Data(payload))
             }
             Inbound::Message(msg) => self.on_message(now, link, msg),
@@ -171,6 +174,12 @@ impl Connection {
                 let floor = payload_for(l.payload_rate().max(1.0));
                 l.window.set_floor(floor, rate);
                 l.window.set_measured_rate(l.measured_rate());
+                // The peer's queue counts only while this end keeps the link busy too: both
+                // ways at once. An end that only answers (acknowledgements, small replies)
+                // is judged as before.
+                let both = l.own_pace.busy(now).is_some();
+                let peer = l.peer_pace.busy(now).filter(|_| both);
+                l.window.set_peer_sending(peer);
                 let payload = payload_time(max_payload, l);
                 let delayed = l
                     .window

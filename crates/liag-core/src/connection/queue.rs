@@ -30,10 +30,22 @@ struct Carrying {
 }
 
 impl Carrying {
-    /// Counts `link`, whose payloads are at most `max_payload`.
-    fn add(&mut self, link: &crate::link::Link, max_payload: usize) {
+    /// Counts `link`, whose payloads are at most `max_payload`, for a queue bounded to `time`
+    /// of the links' rates.
+    fn add(&mut self, link: &crate::link::Link, max_payload: usize, time: Duration) {
+        let rate = if link.has_rate() {
+            link.rate()
+        } else {
+            // With no estimate yet, at most its window per the longer of its round trip and
+            // the queue's time, within its cap: its window over its round trip is what it may
+            // take, not what it carries, and over a round trip shorter than the queue's time
+            // it reads far too fast (256 KiB over a veth path's 0.1 ms, 2.6 GB/s). A writer
+            // allowed to queue 4 MB on a 1 Mbit/s path then waited half a minute for it.
+            let window = link.inflight_limit() as f64;
+            link.rate()
+                .min(window / link.rtt.smoothed().max(time).as_secs_f64())
+        };
         // An estimate that is not a finite rate counts for nothing.
-        let rate = link.rate();
         let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
         // A busy link's round trips include its payload's transmission, [`PAYLOAD_TIME`] on
         // any link but a fast one's (whose payloads are whole and shorter): no longer path.
@@ -103,9 +115,9 @@ impl Connection {
         let max_payload = self.config.max_payload;
         for l in self.links.iter().filter(|l| l.usable()) {
             match l.config.tier {
-                Tier::Primary => primaries.add(l, max_payload),
-                Tier::Secondary => secondaries.add(l, max_payload),
-                Tier::Backup => backups.add(l, max_payload),
+                Tier::Primary => primaries.add(l, max_payload, time),
+                Tier::Secondary => secondaries.add(l, max_payload, time),
+                Tier::Backup => backups.add(l, max_payload, time),
             }
         }
         let (rate, spread) = if primaries.any {
@@ -155,5 +167,47 @@ impl Connection {
             self.write_blocked = false;
             self.events.push_back(Event::Writable);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Connection, Direction, LinkInfo, Time};
+    use std::time::Duration;
+
+    #[test]
+    fn a_link_with_no_estimate_on_a_short_path_queues_no_more_than_its_window() {
+        let now = Time::ZERO;
+        let config = Config::default();
+        let mut conn = Connection::new(config, now);
+        // A veth path's handshake: 0.1 ms. The window over it reads 2.6 GB/s, 5 MB in the
+        // queue's 2 ms, where the path may carry 1 Mbit/s.
+        let rtt = Duration::from_micros(100);
+        let link = conn.attach_link(
+            now,
+            LinkInfo::new(Direction::Outgoing, "veth", rtt),
+            64 << 20,
+        );
+        let window = conn.link_stats()[0].window;
+        assert_eq!(conn.link_stats()[0].id, link);
+        assert!(
+            conn.link_stats()[0].rate > 1e9,
+            "the window over the round trip"
+        );
+        assert_eq!(conn.queue_limit(), window);
+        // Over a round trip longer than the queue's time, the window over the round trip:
+        // with a queue of 10 ms on a 20 ms path, half the window.
+        let config = Config {
+            send_queue_time: Duration::from_millis(10),
+            ..Config::default()
+        };
+        let mut far = Connection::new(config, now);
+        let rtt = Duration::from_millis(20);
+        far.attach_link(
+            now,
+            LinkInfo::new(Direction::Outgoing, "far", rtt),
+            64 << 20,
+        );
+        assert_eq!(far.queue_limit(), window / 2);
     }
 }

@@ -389,6 +389,7 @@ impl Connection {
         );
         l.inflight.push_back(sent);
         l.inflight_bytes += msg.data_len();
+        l.own_pace.on_data(msg.data_len(), now, l.rtt.smoothed());
         l.pace_take(msg.data_len());
         if let Reliable::Data(payload) = &msg {
             l.pending_payload = Some(payload.clone());
