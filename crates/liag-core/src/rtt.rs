@@ -43,6 +43,19 @@ const MIN_FAST_TARGET: Duration = Duration::from_micros(100);
 /// or a queue, never a peer's batching.
 const MAX_HOLD: Duration = Duration::from_millis(100);
 
+/// The least delay target of a window that holds more than [`MAX_QUEUE`] on a link of `rate`
+/// bytes per second: [`MIN_TARGET`], or what the link transmits `MAX_QUEUE` in if that is
+/// shorter, but not under [`MIN_FAST_TARGET`].
+fn fast_least_target(rate: f64) -> Duration {
+    MIN_TARGET.min(transmission(MAX_QUEUE, rate).max(MIN_FAST_TARGET))
+}
+
+/// A window's floor for a link whose payloads are `payload` bytes: two of them, from
+/// [`MIN_FLOOR`] to [`MIN_WINDOW`].
+fn floor_of(payload: usize) -> usize {
+    payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW)
+}
+
 /// The most queue the window takes to be the peer's ([`Window::set_peer_sending`]).
 const MAX_PEER_QUEUE: Duration = Duration::from_millis(100);
 
@@ -332,13 +345,12 @@ impl Window {
     /// keep the link busy ([`Window::set_peer_sending`]).
     fn peer_queue(&self, base: Duration) -> Duration {
         self.peer.map_or(Duration::ZERO, |peer| {
-            // A fast peer's least target, as this end's own (`MAX_QUEUE`).
-            let least = MIN_TARGET.min(peer.transmission(MAX_QUEUE).max(MIN_FAST_TARGET));
+            // A fast peer's least target, as this end's own.
             let target = (base / 2)
-                .max(least)
+                .max(fast_least_target(peer.rate))
                 .saturating_add(peer.transmission(peer.payload));
-            let floor = peer.payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
-            target.max(peer.transmission(floor)).min(MAX_PEER_QUEUE)
+            let floor = peer.transmission(floor_of(peer.payload));
+            target.max(floor).min(MAX_PEER_QUEUE)
         })
     }
 
@@ -350,7 +362,7 @@ impl Window {
     /// with it the time the window has been at its floor). `rate` is the link's rate now, in
     /// bytes per second, at which the floor's transmission is timed.
     pub(crate) fn set_floor(&mut self, payload: usize, rate: f64) {
-        let floor = payload.saturating_mul(2).clamp(MIN_FLOOR, MIN_WINDOW);
+        let floor = floor_of(payload);
         let jitter = floor <= self.floor && floor >= self.floor - self.floor / 4;
         if !jitter {
             self.floor = floor;
@@ -384,7 +396,7 @@ impl Window {
     /// top ([`Window::peer_queue`]): this end's acknowledgements wait behind it.
     fn target(&self, base: Duration, serialization: Duration) -> Duration {
         let least = if self.cwnd > MAX_QUEUE {
-            MIN_TARGET.min(transmission(MAX_QUEUE, self.rate).max(MIN_FAST_TARGET))
+            fast_least_target(self.rate)
         } else {
             MIN_TARGET
         };
